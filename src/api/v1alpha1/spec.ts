@@ -1,0 +1,355 @@
+// The OpenStackCloud spec, defined once. Types, the CRD's OpenAPI schema and CLI validation all
+// come from these TypeBox definitions; defaults live here and nowhere else.
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { imageNames } from '../../catalog/images.ts';
+
+export const group = 'stackanetes.io';
+export const version = 'v1alpha1';
+export const kind = 'OpenStackCloud';
+export const plural = 'openstackclouds';
+export const apiVersion = `${group}/${version}`;
+
+/** Marks a schema node that the CRD generator must emit as `x-kubernetes-int-or-string`. */
+const intOrString = 'x-kubernetes-int-or-string';
+/** Marks a node whose value is free-form for the CRD (`x-kubernetes-preserve-unknown-fields`). */
+const preserveUnknown = 'x-kubernetes-preserve-unknown-fields';
+
+const strict = { additionalProperties: false } as const;
+
+/** A Kubernetes resource quantity such as `500m`, `2`, `1Gi`. */
+export const Quantity = Type.Union(
+  [
+    Type.String({ pattern: '^[+]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][-+]?[0-9]+|[numkMGTPE]i?|Ki)?$' }),
+    Type.Number({ minimum: 0 }),
+  ],
+  { [intOrString]: true, description: 'A resource quantity, e.g. 500m, 2, 1Gi.' },
+);
+
+const ResourceList = Type.Object(
+  { cpu: Type.Optional(Quantity), memory: Type.Optional(Quantity) },
+  strict,
+);
+
+export const Resources = Type.Object(
+  { requests: Type.Optional(ResourceList), limits: Type.Optional(ResourceList) },
+  { ...strict, description: 'Compute resources for each container of the component.' },
+);
+
+const labelKeyPattern =
+  '^(([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$';
+const labelValuePattern = '^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$';
+
+const LabelKey = Type.String({ pattern: labelKeyPattern, maxLength: 316 });
+const LabelValue = Type.String({ pattern: labelValuePattern, maxLength: 63 });
+
+export const LabelSelector = Type.Object(
+  {
+    matchLabels: Type.Optional(Type.Record(LabelKey, LabelValue)),
+    matchExpressions: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            key: LabelKey,
+            operator: Type.Union([
+              Type.Literal('In'),
+              Type.Literal('NotIn'),
+              Type.Literal('Exists'),
+              Type.Literal('DoesNotExist'),
+            ]),
+            values: Type.Optional(Type.Array(LabelValue)),
+          },
+          strict,
+        ),
+      ),
+    ),
+  },
+  { ...strict, description: 'Selects nodes by label, as a Kubernetes label selector.' },
+);
+
+const Storage = (size: string) =>
+  Type.Object(
+    {
+      size: Type.String({
+        default: size,
+        pattern: '^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|K|M|G|T|P)?$',
+        description: 'Requested volume size, e.g. 10Gi.',
+      }),
+      storageClassName: Type.Optional(
+        Type.String({ minLength: 1, description: 'StorageClass; the cluster default if unset.' }),
+      ),
+    },
+    { ...strict, default: {} },
+  );
+
+/** section → key → value; a list value writes the key once per item (multi-valued options). */
+export const ConfigOverrides = Type.Record(
+  Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\[\\]\\r\\n]+$' }),
+  Type.Record(
+    Type.String({ minLength: 1, maxLength: 256, pattern: '^[^=\\r\\n\\[\\]]+$' }),
+    Type.Union(
+      [
+        Type.String({ pattern: '^[^\\r\\n]*$' }),
+        Type.Number(),
+        Type.Boolean(),
+        Type.Array(Type.String({ pattern: '^[^\\r\\n]*$' })),
+      ],
+      { [preserveUnknown]: true },
+    ),
+  ),
+  {
+    default: {},
+    description:
+      'oslo.config overrides for the service main file: section → key → value, merged over the catalog defaults.',
+  },
+);
+
+const serviceCommon = (replicas: number) => ({
+  enabled: Type.Boolean({ default: true, description: 'Deploy this service.' }),
+  replicas: Type.Integer({ minimum: 1, maximum: 50, default: replicas }),
+  resources: Type.Optional(Resources),
+  config: ConfigOverrides,
+});
+
+const Service = (extra: Record<string, TSchema> = {}, description = '') =>
+  Type.Object({ ...serviceCommon(1), ...extra }, { ...strict, default: {}, description });
+
+export const ServicesSpec = Type.Object(
+  {
+    keystone: Service({}, 'Identity.'),
+    glance: Service(
+      {
+        store: Type.Object(
+          {
+            backend: Type.Literal('file', { default: 'file' }),
+            size: Type.String({ default: '20Gi', pattern: '^[0-9]+(Ki|Mi|Gi|Ti|Pi)?$' }),
+            storageClassName: Type.Optional(Type.String({ minLength: 1 })),
+          },
+          { ...strict, default: {}, description: 'Where Glance keeps image data.' },
+        ),
+      },
+      'Images.',
+    ),
+    placement: Service({}, 'Placement.'),
+    nova: Service(
+      {
+        computeDriver: Type.Union([Type.Literal('libvirt'), Type.Literal('fake')], {
+          default: 'libvirt',
+          description: 'Nova compute driver: libvirt (KVM/QEMU) or fake (no real instances).',
+        }),
+        novncproxy: Type.Boolean({ default: true, description: 'Serve VNC consoles.' }),
+      },
+      'Compute.',
+    ),
+    neutron: Service({}, 'Networking with ML2/OVN.'),
+    horizon: Service({}, 'Dashboard.'),
+  },
+  { ...strict, default: {} },
+);
+
+const Infra = (replicas: number, size: string | undefined, description: string) =>
+  Type.Object(
+    {
+      replicas: Type.Integer({ minimum: 1, maximum: 9, default: replicas }),
+      resources: Type.Optional(Resources),
+      ...(size ? { storage: Storage(size) } : {}),
+    },
+    { ...strict, default: {}, description },
+  );
+
+export const InfrastructureSpec = Type.Object(
+  {
+    database: Infra(1, '10Gi', 'MariaDB; more than one replica forms a Galera cluster (odd size).'),
+    messaging: Infra(1, '5Gi', 'RabbitMQ; more than one replica forms a cluster.'),
+    cache: Infra(1, undefined, 'Memcached.'),
+  },
+  { ...strict, default: {} },
+);
+
+const ImageOverride = Type.Object(
+  {
+    registry: Type.Optional(Type.String({ minLength: 1 })),
+    name: Type.Optional(Type.String({ minLength: 1, pattern: '^[a-z0-9][a-z0-9._/-]*$' })),
+    tag: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$' })),
+    digest: Type.Optional(Type.String({ pattern: '^sha256:[a-f0-9]{64}$' })),
+  },
+  strict,
+);
+
+export const ImagesSpec = Type.Object(
+  {
+    registry: Type.String({
+      default: 'localhost/stackanetes',
+      minLength: 1,
+      description: 'Registry and path prefix, e.g. quay.io/example/openstack.',
+    }),
+    tag: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$',
+        description: 'Tag for every image; the release name if unset.',
+      }),
+    ),
+    pullPolicy: Type.Union(
+      [Type.Literal('IfNotPresent'), Type.Literal('Always'), Type.Literal('Never')],
+      { default: 'IfNotPresent' },
+    ),
+    pullSecrets: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+    overrides: Type.Optional(
+      Type.Object(
+        Object.fromEntries(imageNames.map((n) => [n, Type.Optional(ImageOverride)])),
+        { ...strict, description: 'Per-image registry, name, tag or digest.' },
+      ),
+    ),
+  },
+  { ...strict, default: {} },
+);
+
+export const NodeRolesSpec = Type.Object(
+  {
+    controlPlane: LabelSelector,
+    compute: LabelSelector,
+    network: LabelSelector,
+  },
+  {
+    ...strict,
+    default: {
+      controlPlane: { matchLabels: { 'stackanetes.io/control-plane': 'true' } },
+      compute: { matchLabels: { 'stackanetes.io/compute': 'true' } },
+      network: { matchLabels: { 'stackanetes.io/network': 'true' } },
+    },
+    description: 'Which nodes run control services, compute and network agents.',
+  },
+);
+
+const hostname = Type.String({
+  pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?)(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
+  maxLength: 253,
+});
+
+export const EndpointsSpec = Type.Object(
+  {
+    public: Type.Object(
+      {
+        domain: Type.Optional({
+          ...hostname,
+          description: 'Public host names become <service>.<domain> unless set in hosts.',
+        }),
+        hosts: Type.Optional(
+          Type.Object(
+            {
+              keystone: Type.Optional(hostname),
+              glance: Type.Optional(hostname),
+              placement: Type.Optional(hostname),
+              nova: Type.Optional(hostname),
+              novncproxy: Type.Optional(hostname),
+              neutron: Type.Optional(hostname),
+              horizon: Type.Optional(hostname),
+            },
+            strict,
+          ),
+        ),
+        tlsSecretName: Type.Optional(
+          Type.String({ minLength: 1, description: 'A kubernetes.io/tls Secret for the hosts.' }),
+        ),
+        ingressClassName: Type.Optional(Type.String({ minLength: 1 })),
+      },
+      { ...strict, default: {} },
+    ),
+  },
+  { ...strict, default: {} },
+);
+
+export const OpenStackCloudSpec = Type.Object(
+  {
+    release: Type.String({
+      description: 'OpenStack release, e.g. 2025.1; the catalog lists what is known.',
+      minLength: 1,
+    }),
+    region: Type.String({
+      default: 'RegionOne',
+      pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$',
+    }),
+    images: ImagesSpec,
+    nodeRoles: NodeRolesSpec,
+    infrastructure: InfrastructureSpec,
+    services: ServicesSpec,
+    endpoints: EndpointsSpec,
+    retainVolumesOnDelete: Type.Boolean({
+      default: true,
+      description: 'Keep database, queue and image volumes when the cloud is deleted.',
+    }),
+  },
+  { ...strict, description: 'The desired state of one OpenStack cloud.' },
+);
+
+export type OpenStackCloudSpec = Static<typeof OpenStackCloudSpec>;
+export type ServiceName = keyof Static<typeof ServicesSpec>;
+export const serviceNames = Object.keys(ServicesSpec.properties) as ServiceName[];
+export type LabelSelector = Static<typeof LabelSelector>;
+export type Resources = Static<typeof Resources>;
+export type ConfigOverrides = Static<typeof ConfigOverrides>;
+
+export const Condition = Type.Object(
+  {
+    type: Type.String({ minLength: 1 }),
+    status: Type.Union([Type.Literal('True'), Type.Literal('False'), Type.Literal('Unknown')]),
+    reason: Type.String({ pattern: '^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$' }),
+    message: Type.String(),
+    lastTransitionTime: Type.String({ format: 'date-time' }),
+    observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
+  },
+  strict,
+);
+export type Condition = Static<typeof Condition>;
+
+export const OpenStackCloudStatus = Type.Object(
+  {
+    observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
+    conditions: Type.Optional(Type.Array(Condition)),
+    components: Type.Optional(
+      Type.Record(
+        Type.String(),
+        Type.Object(
+          {
+            ready: Type.Boolean(),
+            replicas: Type.Optional(Type.Integer()),
+            readyReplicas: Type.Optional(Type.Integer()),
+            inputHash: Type.Optional(Type.String()),
+          },
+          strict,
+        ),
+      ),
+    ),
+    endpoints: Type.Optional(Type.Record(Type.String(), Type.String())),
+  },
+  { ...strict, description: 'What the operator observed.' },
+);
+export type OpenStackCloudStatus = Static<typeof OpenStackCloudStatus>;
+
+export const OpenStackCloudMetadata = Type.Object(
+  {
+    name: Type.String({
+      minLength: 1,
+      maxLength: 40,
+      pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+    }),
+    namespace: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' }),
+    ),
+    labels: Type.Optional(Type.Record(LabelKey, LabelValue)),
+    annotations: Type.Optional(Type.Record(Type.String(), Type.String())),
+  },
+  // Objects read back from a cluster carry uid, generation, …: keep those, check the rest.
+  { additionalProperties: true },
+);
+
+export const OpenStackCloud = Type.Object(
+  {
+    apiVersion: Type.Literal(apiVersion),
+    kind: Type.Literal(kind),
+    metadata: OpenStackCloudMetadata,
+    spec: OpenStackCloudSpec,
+    status: Type.Optional(OpenStackCloudStatus),
+  },
+  strict,
+);
+export type OpenStackCloud = Static<typeof OpenStackCloud>;

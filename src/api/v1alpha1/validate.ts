@@ -1,0 +1,277 @@
+// Validation of an OpenStackCloud document: YAML → schema (with defaults) → semantic checks.
+// Every problem is reported with the field path a person would look for, never a stack trace.
+import { Value } from '@sinclair/typebox/value';
+import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors';
+import type { TSchema } from '@sinclair/typebox';
+import { parseAllDocuments } from 'yaml';
+import { OpenStackCloud, serviceNames, type LabelSelector } from './spec.ts';
+import { knownReleases } from '../../catalog/index.ts';
+
+export interface Problem {
+  /** Dotted field path, e.g. `spec.services.nova.replicas`; empty for the document itself. */
+  readonly path: string;
+  readonly message: string;
+}
+
+export type Validated =
+  | { readonly ok: true; readonly cloud: OpenStackCloud }
+  | { readonly ok: false; readonly problems: Problem[] };
+
+export class ValidationError extends Error {
+  readonly problems: Problem[];
+  constructor(source: string, problems: Problem[]) {
+    super(
+      `${source} is not a valid OpenStackCloud:\n` +
+        problems.map((p) => `  - ${p.path || '(document)'}: ${p.message}`).join('\n'),
+    );
+    this.name = 'ValidationError';
+    this.problems = problems;
+  }
+}
+
+/** Parses YAML text holding exactly one OpenStackCloud and validates it. */
+export function validateText(text: string): Validated {
+  if (text.trim() === '') {
+    return fail('', 'the file is empty; expected one OpenStackCloud document');
+  }
+  const docs = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: true });
+  if (!Array.isArray(docs)) return fail('', 'could not parse the YAML');
+  const problems: Problem[] = [];
+  for (const doc of docs) {
+    for (const e of doc.errors) {
+      const where = e.linePos?.[0] ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '';
+      problems.push({ path: '', message: `YAML ${where ? `at ${where}` : ''}: ${firstLine(e.message)}` });
+    }
+  }
+  if (problems.length > 0) return { ok: false, problems };
+  const nonEmpty = docs.filter((d) => d.contents !== null);
+  if (nonEmpty.length !== 1) {
+    return fail('', `expected exactly one YAML document, found ${nonEmpty.length}`);
+  }
+  return validateObject(nonEmpty[0]!.toJS({ maxAliasCount: 100 }));
+}
+
+/** Validates a parsed document; on success returns it with every default filled in. */
+export function validateObject(input: unknown): Validated {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    return fail('', `expected a mapping (apiVersion, kind, metadata, spec), got ${describe(input)}`);
+  }
+  const doc = structuredClone(input) as Record<string, unknown>;
+  const head: Problem[] = [];
+  if (doc.apiVersion !== OpenStackCloud.properties.apiVersion.const) {
+    head.push({
+      path: 'apiVersion',
+      message: `must be ${OpenStackCloud.properties.apiVersion.const} (got ${describe(doc.apiVersion)})`,
+    });
+  }
+  if (doc.kind !== OpenStackCloud.properties.kind.const) {
+    head.push({
+      path: 'kind',
+      message: `must be ${OpenStackCloud.properties.kind.const} (got ${describe(doc.kind)})`,
+    });
+  }
+  if (head.length > 0) return { ok: false, problems: head };
+
+  const withDefaults = Value.Default(OpenStackCloud, doc);
+  const problems = schemaProblems(OpenStackCloud, withDefaults);
+  if (problems.length > 0) return { ok: false, problems };
+  const cloud = withDefaults as OpenStackCloud;
+  const semantic = semanticProblems(cloud);
+  if (semantic.length > 0) return { ok: false, problems: semantic };
+  return { ok: true, cloud };
+}
+
+/** Like validateText, but throws a ValidationError naming `source`. */
+export function parseCloud(text: string, source: string): OpenStackCloud {
+  const r = validateText(text);
+  if (!r.ok) throw new ValidationError(source, r.problems);
+  return r.cloud;
+}
+
+function schemaProblems(schema: TSchema, value: unknown): Problem[] {
+  const seen = new Set<string>();
+  const out: Problem[] = [];
+  for (const e of Value.Errors(schema, value)) {
+    const path = pointerToPath(e.path);
+    // A bad value inside a union reports once for the union and again per branch: keep one.
+    if ([...seen].some((p) => p === path || path.startsWith(`${p}.`))) continue;
+    seen.add(path);
+    out.push({ path, message: explain(e) });
+    if (out.length >= 20) break;
+  }
+  return out;
+}
+
+function explain(e: ValueError): string {
+  const s = e.schema as Record<string, unknown>;
+  const got = describe(e.value);
+  switch (e.type) {
+    case ValueErrorType.ObjectAdditionalProperties:
+      return `unknown field; allowed here: ${Object.keys((s.properties as object | undefined) ?? {}).join(', ') || '(none)'}`;
+    case ValueErrorType.ObjectRequiredProperty:
+      return 'required field is missing';
+    case ValueErrorType.Union: {
+      const literals = ((s.anyOf as Record<string, unknown>[] | undefined) ?? [])
+        .map((b) => b.const)
+        .filter((c) => c !== undefined);
+      if (literals.length > 0) {
+        return `must be one of ${literals.map((l) => JSON.stringify(l)).join(', ')} (got ${got})`;
+      }
+      if (s[`x-kubernetes-int-or-string`]) {
+        return `must be a quantity such as 500m, 2 or 1Gi (got ${got})`;
+      }
+      return `must be a string, number, boolean or list of strings on one line (got ${got})`;
+    }
+    case ValueErrorType.Literal:
+      return `must be ${JSON.stringify(s.const)} (got ${got})`;
+    case ValueErrorType.IntegerMinimum:
+    case ValueErrorType.NumberMinimum:
+      return `must be at least ${String(s.minimum)} (got ${got})`;
+    case ValueErrorType.IntegerMaximum:
+    case ValueErrorType.NumberMaximum:
+      return `must be at most ${String(s.maximum)} (got ${got})`;
+    case ValueErrorType.Integer:
+      return `must be a whole number (got ${got})`;
+    case ValueErrorType.StringPattern:
+      return `has an invalid format (got ${got}); ${patternHint(e.path)}`;
+    case ValueErrorType.StringMinLength:
+      return `must not be empty`;
+    case ValueErrorType.StringMaxLength:
+      return `must be at most ${String(s.maxLength)} characters (got ${String(e.value).length})`;
+    case ValueErrorType.String:
+      return `must be a string (got ${got})`;
+    case ValueErrorType.Boolean:
+      return `must be true or false (got ${got})`;
+    case ValueErrorType.Object:
+      return `must be a mapping (got ${got})`;
+    case ValueErrorType.Array:
+      return `must be a list (got ${got})`;
+    default:
+      return `${e.message} (got ${got})`;
+  }
+}
+
+function patternHint(pointer: string): string {
+  if (/matchLabels|matchExpressions|labels/.test(pointer)) {
+    return 'label keys are [prefix/]name and values at most 63 of A-Z a-z 0-9 - _ . starting and ending alphanumeric';
+  }
+  if (/\/config\//.test(pointer)) {
+    return 'config sections and keys may not contain [ ] = or line breaks; values may not contain line breaks';
+  }
+  if (/size/.test(pointer)) return 'expected a size such as 10Gi';
+  if (/images/.test(pointer)) return 'expected an image tag such as 2025.1 or a digest sha256:<64 hex>';
+  if (/metadata\/name|namespace/.test(pointer)) {
+    return 'expected a DNS label: lower-case letters, digits and -';
+  }
+  return 'see `stackanetes crd` for the schema';
+}
+
+function semanticProblems(cloud: OpenStackCloud): Problem[] {
+  const out: Problem[] = [];
+  const s = cloud.spec;
+  const releases = knownReleases();
+  if (!releases.includes(s.release)) {
+    out.push({
+      path: 'spec.release',
+      message: `unknown release ${JSON.stringify(s.release)}; known releases: ${releases.join(', ')}`,
+    });
+  }
+  const db = s.infrastructure.database.replicas;
+  if (db > 1 && db % 2 === 0) {
+    out.push({
+      path: 'spec.infrastructure.database.replicas',
+      message: `a Galera cluster needs an odd number of members to keep quorum (got ${db}); use 1, 3 or 5`,
+    });
+  }
+  for (const role of ['controlPlane', 'compute', 'network'] as const) {
+    out.push(...selectorProblems(`spec.nodeRoles.${role}`, s.nodeRoles[role]));
+  }
+  const on = (n: (typeof serviceNames)[number]) => s.services[n].enabled;
+  const needs: [string, string[]][] = [
+    ['glance', ['keystone']],
+    ['placement', ['keystone']],
+    ['nova', ['keystone', 'glance', 'placement', 'neutron']],
+    ['neutron', ['keystone']],
+    ['horizon', ['keystone']],
+  ];
+  for (const [svc, deps] of needs) {
+    if (!on(svc as never)) continue;
+    for (const d of deps) {
+      if (!on(d as never)) {
+        out.push({
+          path: `spec.services.${d}.enabled`,
+          message: `${svc} is enabled and needs ${d}; enable ${d} or disable ${svc}`,
+        });
+      }
+    }
+  }
+  for (const svc of serviceNames) {
+    const cfg = s.services[svc].config;
+    for (const [section, keys] of Object.entries(cfg)) {
+      if (Object.keys(keys).length === 0) {
+        out.push({
+          path: `spec.services.${svc}.config.${section}`,
+          message: 'section has no keys; remove it or add key: value pairs',
+        });
+      }
+    }
+  }
+  const tag = s.images.overrides;
+  for (const [name, o] of Object.entries(tag ?? {})) {
+    if (o?.tag && o.digest) {
+      out.push({
+        path: `spec.images.overrides.${name}`,
+        message: 'set either tag or digest, not both',
+      });
+    }
+  }
+  return out;
+}
+
+function selectorProblems(path: string, sel: LabelSelector): Problem[] {
+  const out: Problem[] = [];
+  const labels = Object.keys(sel.matchLabels ?? {}).length;
+  const exprs = sel.matchExpressions ?? [];
+  if (labels === 0 && exprs.length === 0) {
+    out.push({ path, message: 'selects every node; give matchLabels or matchExpressions' });
+  }
+  exprs.forEach((e, i) => {
+    const p = `${path}.matchExpressions[${i}]`;
+    const n = e.values?.length ?? 0;
+    if ((e.operator === 'In' || e.operator === 'NotIn') && n === 0) {
+      out.push({ path: `${p}.values`, message: `operator ${e.operator} needs at least one value` });
+    }
+    if ((e.operator === 'Exists' || e.operator === 'DoesNotExist') && n > 0) {
+      out.push({ path: `${p}.values`, message: `operator ${e.operator} takes no values` });
+    }
+  });
+  return out;
+}
+
+function pointerToPath(pointer: string): string {
+  let out = '';
+  for (const raw of pointer.split('/').slice(1)) {
+    const seg = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (/^\d+$/.test(seg)) out += `[${seg}]`;
+    else if (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(seg)) out += out ? `.${seg}` : seg;
+    else out += `[${JSON.stringify(seg)}]`;
+  }
+  return out;
+}
+
+function describe(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  if (typeof v === 'string') return JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}...` : v);
+  return String(v);
+}
+
+function firstLine(s: string): string {
+  return s.split('\n')[0] ?? s;
+}
+
+function fail(path: string, message: string): Validated {
+  return { ok: false, problems: [{ path, message }] };
+}

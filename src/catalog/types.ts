@@ -1,0 +1,110 @@
+// What a release catalog says: the data the renderers read instead of branching on releases.
+import type { ImageName } from './images.ts';
+import type { ReleaseSource } from './releases.ts';
+
+/** oslo.config style document: section → key → value (a list repeats the key). */
+export type IniValue = string | number | boolean | readonly string[];
+export type IniSections = Readonly<Record<string, Readonly<Record<string, IniValue>>>>;
+
+/** The deployable units the plan orders. */
+export const componentNames = [
+  'database',
+  'messaging',
+  'cache',
+  'keystone',
+  'glance',
+  'placement',
+  'ovn',
+  'neutron',
+  'nova',
+  'horizon',
+] as const;
+export type ComponentName = (typeof componentNames)[number];
+
+export type NodeRole = 'controlPlane' | 'compute' | 'network';
+
+export type Probe =
+  | { readonly kind: 'http'; readonly path: string; readonly port: number }
+  | { readonly kind: 'tcp'; readonly port: number }
+  /** An oslo.messaging `oslo_rpc_server_ping` call to the service's topic on this host. */
+  | { readonly kind: 'rpc'; readonly topic: string; readonly configFiles: readonly string[] }
+  | { readonly kind: 'exec'; readonly command: readonly string[] };
+
+export interface ProcessDef {
+  /** Component-local name: `api`, `conductor`, `compute`, … */
+  readonly name: string;
+  readonly image: ImageName;
+  /** What `kolla_start` execs (config.json `command`). */
+  readonly command: string;
+  /** Config files (names in the service's file set) this process reads. */
+  readonly configFiles: readonly string[];
+  readonly ports: readonly { readonly name: string; readonly port: number }[];
+  readonly probe: Probe;
+  /** Deployment (control plane, replicated) or DaemonSet (one per selected node). */
+  readonly workload: 'Deployment' | 'DaemonSet';
+  readonly role: NodeRole;
+  /** Needs host networking and privileges (compute, Open vSwitch, OVN controller). */
+  readonly host?: boolean;
+}
+
+export interface EndpointDef {
+  /** Keystone service type and name, e.g. `compute`/`nova`. */
+  readonly type: string;
+  readonly name: string;
+  readonly process: string;
+  readonly port: number;
+  /** Path appended to the base URL in the catalog, e.g. `/v3` or `/v2.1`. */
+  readonly path: string;
+  /** Path answering unauthenticated GET with 2xx/3xx, for checks. */
+  readonly checkPath: string;
+}
+
+export interface ServiceDef {
+  readonly component: ComponentName;
+  /** The Kolla service user that owns config files and runs the process. */
+  readonly user: string;
+  readonly configDir: string;
+  /** The file spec overrides apply to. */
+  readonly mainConfig: string;
+  /** oslo.config defaults per file, merged under computed values and user overrides. */
+  readonly defaults: Readonly<Record<string, IniSections>>;
+  readonly databases: readonly string[];
+  /** Section holding the first database's `connection` (default `database`). */
+  readonly databaseSection?: string;
+  readonly messaging: boolean;
+  /** A Keystone service user of its own. */
+  readonly keystoneUser: boolean;
+  readonly endpoints: readonly EndpointDef[];
+  /** Shell run by the db-sync job (after the database and user exist). */
+  readonly dbSync?: string;
+  readonly processes: readonly ProcessDef[];
+}
+
+export interface InfraDef {
+  readonly image: ImageName;
+  readonly user: string;
+  readonly ports: Readonly<Record<string, number>>;
+}
+
+export interface ReleaseCatalog {
+  readonly source: ReleaseSource;
+  readonly services: Readonly<Record<'keystone' | 'glance' | 'placement' | 'nova' | 'neutron' | 'horizon', ServiceDef>>;
+  readonly ovn: {
+    readonly northd: ProcessDef;
+    readonly nb: InfraDef;
+    readonly sb: InfraDef;
+    readonly controller: ProcessDef;
+    readonly openvswitch: InfraDef;
+  };
+  readonly database: InfraDef;
+  readonly messaging: InfraDef;
+  readonly cache: InfraDef;
+  /** Each component lists the components that must be Ready before it is applied. */
+  readonly needs: Readonly<Record<ComponentName, readonly ComponentName[]>>;
+  /** The order in which components move to a new release. */
+  readonly upgradeOrder: readonly ComponentName[];
+  /** The image holding the OpenStack command line client, for jobs. */
+  readonly toolbox: ImageName;
+  /** uWSGI plugin argument for WSGI APIs (`python3` with Debian's uwsgi). */
+  readonly uwsgiPlugin: string;
+}

@@ -1,0 +1,149 @@
+// What every renderer is handed: the validated spec, the release catalog, the secrets, and the
+// small derived facts (names, labels, images, node placement, URLs) they all share.
+import type { OpenStackCloud, OpenStackCloudSpec, LabelSelector } from '../api/v1alpha1/spec.ts';
+import { apiVersion, kind } from '../api/v1alpha1/spec.ts';
+import type { ComponentName, NodeRole, ReleaseCatalog } from '../catalog/types.ts';
+import { imageReference, type ImageName } from '../catalog/images.ts';
+import type { CloudSecrets } from './secrets.ts';
+import type { Affinity, ObjectMeta } from './kube.ts';
+import { componentLabel } from './kube.ts';
+
+export interface Ctx {
+  readonly name: string;
+  readonly namespace: string;
+  readonly uid: string | undefined;
+  readonly spec: OpenStackCloudSpec;
+  readonly catalog: ReleaseCatalog;
+  readonly secrets: CloudSecrets;
+}
+
+export function makeCtx(
+  cloud: OpenStackCloud,
+  catalog: ReleaseCatalog,
+  secrets: CloudSecrets,
+  namespace?: string,
+): Ctx {
+  const meta = cloud.metadata as { name: string; namespace?: string; uid?: string };
+  return {
+    name: meta.name,
+    namespace: namespace ?? meta.namespace ?? 'openstack',
+    uid: meta.uid,
+    spec: cloud.spec,
+    catalog,
+    secrets,
+  };
+}
+
+export function labels(ctx: Ctx, component: ComponentName, part?: string): Record<string, string> {
+  return {
+    'app.kubernetes.io/name': part ? `${component}-${part}` : component,
+    'app.kubernetes.io/instance': ctx.name,
+    'app.kubernetes.io/part-of': 'stackanetes',
+    'app.kubernetes.io/managed-by': 'stackanetes',
+    [componentLabel]: component,
+  };
+}
+
+/** The labels a selector may match on (immutable on Deployments, so kept minimal). */
+export function selectorLabels(ctx: Ctx, component: ComponentName, part?: string) {
+  return {
+    'app.kubernetes.io/name': part ? `${component}-${part}` : component,
+    'app.kubernetes.io/instance': ctx.name,
+  };
+}
+
+export function meta(
+  ctx: Ctx,
+  name: string,
+  component: ComponentName,
+  part?: string,
+  annotations?: Record<string, string>,
+): ObjectMeta & { name: string } {
+  const m: ObjectMeta & { name: string } = {
+    name,
+    namespace: ctx.namespace,
+    labels: labels(ctx, component, part),
+  };
+  if (annotations && Object.keys(annotations).length > 0) m.annotations = annotations;
+  if (ctx.uid) {
+    m.ownerReferences = [
+      { apiVersion, kind, name: ctx.name, uid: ctx.uid, controller: true, blockOwnerDeletion: true },
+    ];
+  }
+  return m;
+}
+
+export function image(ctx: Ctx, name: ImageName): string {
+  const imgs = ctx.spec.images;
+  const o = imgs.overrides?.[name];
+  const registry = o?.registry ?? imgs.registry;
+  const tag = o?.digest ?? o?.tag ?? imgs.tag ?? ctx.catalog.source.imageTag;
+  return imageReference(registry, o?.name ?? name, tag);
+}
+
+export function pullPolicy(ctx: Ctx): 'IfNotPresent' | 'Always' | 'Never' {
+  return ctx.spec.images.pullPolicy;
+}
+
+function selectorTerm(sel: LabelSelector) {
+  type Op = 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+  const exprs: { key: string; operator: Op; values: string[] }[] = Object.entries(
+    sel.matchLabels ?? {},
+  ).map(([key, value]) => ({ key, operator: 'In', values: [value] }));
+  for (const e of sel.matchExpressions ?? []) {
+    exprs.push({ key: e.key, operator: e.operator, values: e.values ?? [] });
+  }
+  return {
+    matchExpressions: exprs.map((e) =>
+      e.values.length > 0 ? e : { key: e.key, operator: e.operator },
+    ),
+  };
+}
+
+/**
+ * Node affinity for a role, plus (for replicated control services) a preference to put
+ * replicas on different nodes.
+ */
+export function placement(
+  ctx: Ctx,
+  role: NodeRole,
+  spread?: Record<string, string>,
+): Affinity {
+  const a: Affinity = {
+    nodeAffinity: {
+      requiredDuringSchedulingIgnoredDuringExecution: {
+        nodeSelectorTerms: [selectorTerm(ctx.spec.nodeRoles[role])],
+      },
+    },
+  };
+  if (spread) {
+    a.podAntiAffinity = {
+      preferredDuringSchedulingIgnoredDuringExecution: [
+        {
+          weight: 100,
+          podAffinityTerm: { labelSelector: { matchLabels: spread }, topologyKey: 'kubernetes.io/hostname' },
+        },
+      ],
+    };
+  }
+  return a;
+}
+
+/** A Service's in-cluster host name. */
+export function svcHost(ctx: Ctx, service: string): string {
+  return `${service}.${ctx.namespace}.svc`;
+}
+
+type PublicKey = 'keystone' | 'glance' | 'placement' | 'nova' | 'novncproxy' | 'neutron' | 'horizon';
+
+/** The public base URL of a service, or undefined when it has no public host name. */
+export function publicHost(ctx: Ctx, key: PublicKey): string | undefined {
+  const pub = ctx.spec.endpoints.public;
+  return pub.hosts?.[key] ?? (pub.domain ? `${key}.${pub.domain}` : undefined);
+}
+
+export function publicUrl(ctx: Ctx, key: PublicKey, internal: string): string {
+  const host = publicHost(ctx, key);
+  if (!host) return internal;
+  return `${ctx.spec.endpoints.public.tlsSecretName ? 'https' : 'http'}://${host}`;
+}

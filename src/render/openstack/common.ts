@@ -1,0 +1,358 @@
+// What every OpenStack service shares: computed oslo.config sections (database, queue, cache,
+// Keystone auth), its database and queue users, schema sync, Keystone registration, and the
+// API Deployment with its Service and disruption budget.
+import type { ComponentName, IniSections, ProcessDef, ServiceDef } from '../../catalog/types.ts';
+import type { ServiceName } from '../../api/v1alpha1/spec.ts';
+import { publicUrl, svcHost, type Ctx } from '../context.ts';
+import { mergeIni, writeIni } from '../ini.ts';
+import { job } from '../jobs.ts';
+import { kollaConfig, type ConfigFile, type KollaConfig } from '../kolla.ts';
+import type { Container, KubeObject, Volume, VolumeMount } from '../kube.ts';
+import {
+  daemonSet,
+  deployment,
+  disruptionBudget,
+  kollaContainer,
+  rpcPingScript,
+  service,
+  serviceAccount,
+} from '../workload.ts';
+import { rpcPingPy, registerPy } from './scripts.ts';
+
+export const databaseService = 'mariadb';
+export const messagingService = 'rabbitmq';
+export const cacheService = 'memcached';
+
+export function dbUrl(ctx: Ctx, user: string, database: string): string {
+  const pw = ctx.secrets.databaseUsers[user];
+  return `mysql+pymysql://${user}:${pw}@${svcHost(ctx, databaseService)}:3306/${database}?charset=utf8mb4`;
+}
+
+export function messagingHosts(ctx: Ctx): string[] {
+  const n = ctx.spec.infrastructure.messaging.replicas;
+  if (n === 1) return [`${svcHost(ctx, messagingService)}:5672`];
+  return Array.from(
+    { length: n },
+    (_, i) => `${messagingService}-${i}.${messagingService}-headless.${ctx.namespace}.svc:5672`,
+  );
+}
+
+export function transportUrl(ctx: Ctx, user: string): string {
+  const pw = ctx.secrets.messagingUsers[user];
+  return `rabbit://${messagingHosts(ctx)
+    .map((h) => `${user}:${pw}@${h}`)
+    .join(',')}/${user}`;
+}
+
+export function memcachedServers(ctx: Ctx): string[] {
+  const n = ctx.spec.infrastructure.cache.replicas;
+  return Array.from(
+    { length: n },
+    (_, i) => `${cacheService}-${i}.${cacheService}.${ctx.namespace}.svc:11211`,
+  );
+}
+
+export function keystoneInternalUrl(ctx: Ctx): string {
+  return `http://${svcHost(ctx, 'keystone-api')}:5000`;
+}
+
+export function keystonePublicUrl(ctx: Ctx): string {
+  return publicUrl(ctx, 'keystone', keystoneInternalUrl(ctx));
+}
+
+/** Password auth as the service's own Keystone user. */
+export function keystoneAuth(ctx: Ctx, user: string): Record<string, string> {
+  return {
+    auth_url: keystoneInternalUrl(ctx),
+    auth_type: 'password',
+    project_domain_name: 'Default',
+    user_domain_name: 'Default',
+    project_name: 'service',
+    username: user,
+    password: ctx.secrets.serviceUsers[user] ?? '',
+    region_name: ctx.spec.region,
+  };
+}
+
+/** oslo.config sections computed from the spec and secrets, for a service's main file. */
+export function computedSections(ctx: Ctx, name: ServiceName, def: ServiceDef): IniSections {
+  const out: Record<string, Record<string, string | boolean | number>> = {};
+  if (def.databases.length > 0) {
+    out[def.databaseSection ?? 'database'] = { connection: dbUrl(ctx, name, def.databases[0]!), max_retries: -1 };
+  }
+  if (def.messaging) {
+    out.DEFAULT = { transport_url: transportUrl(ctx, name) };
+    out.oslo_messaging_notifications = { driver: 'noop' };
+  }
+  const cache = memcachedServers(ctx).join(',');
+  out.cache = { memcache_servers: cache, backend: 'oslo_cache.memcache_pool', enabled: true };
+  if (def.keystoneUser) {
+    out.keystone_authtoken = {
+      ...keystoneAuth(ctx, name),
+      www_authenticate_uri: keystonePublicUrl(ctx),
+      memcached_servers: cache,
+      memcache_security_strategy: 'ENCRYPT',
+      memcache_secret_key: ctx.secrets.memcacheSecretKey,
+      service_token_roles_required: true,
+    };
+  }
+  return out;
+}
+
+/** The service's main file: catalog defaults, then computed values, then the user's overrides. */
+export function mainConfig(
+  ctx: Ctx,
+  name: ServiceName,
+  def: ServiceDef,
+  extra: IniSections = {},
+): string {
+  return writeIni(
+    mergeIni(def.defaults[def.mainConfig], computedSections(ctx, name, def), extra, ctx.spec.services[name].config),
+  );
+}
+
+export function configFile(def: ServiceDef, name: string, content: string, dest?: string): ConfigFile {
+  return {
+    name,
+    dest: dest ?? `${def.configDir}/${name}`,
+    content,
+    owner: `${def.user}:${def.user}`,
+    perm: '0600',
+  };
+}
+
+/** A uWSGI ini for a WSGI API, served over HTTP directly by uWSGI. */
+export function uwsgiIni(ctx: Ctx, def: ServiceDef, name: string, wsgiFile: string, port: number, extra: Record<string, string | string[]> = {}): string {
+  return writeIni({
+    uwsgi: {
+      plugins: ctx.catalog.uwsgiPlugin,
+      'http-socket': `:${port}`,
+      'wsgi-file': wsgiFile,
+      name,
+      master: true,
+      processes: 2,
+      threads: 1,
+      'enable-threads': true,
+      'lazy-apps': true,
+      'die-on-term': true,
+      'no-orphans': true,
+      'buffer-size': 65535,
+      'thunder-lock': true,
+      'add-header': 'Connection: close',
+      'http-auto-chunked': true,
+      'http-chunked-input': true,
+      'http-raw-body': true,
+      'wsgi-manage-chunked-input': true,
+      'socket-timeout': 30,
+      chdir: `/var/lib/${def.user}`,
+      ...extra,
+    },
+  });
+}
+
+// ---- jobs ------------------------------------------------------------------------------------
+
+function mysqlClientCnf(user: string, password: string, host: string): string {
+  return `[client]\nuser=${user}\npassword=${password}\nhost=${host}\nport=3306\n`;
+}
+
+/** Creates the service's databases and its own database user (idempotent; rotates the password). */
+export function dbInitJob(ctx: Ctx, component: ComponentName, user: string, databases: readonly string[]): KubeObject[] {
+  const pw = ctx.secrets.databaseUsers[user] ?? '';
+  const sql = [
+    ...databases.map((d) => `CREATE DATABASE IF NOT EXISTS \\\`${d}\\\` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci;`),
+    `CREATE USER IF NOT EXISTS '${user}'@'%' IDENTIFIED BY '${pw}';`,
+    `ALTER USER '${user}'@'%' IDENTIFIED BY '${pw}';`,
+    ...databases.map((d) => `GRANT ALL PRIVILEGES ON \\\`${d}\\\`.* TO '${user}'@'%';`),
+  ].join(' ');
+  const cnf = '/var/lib/kolla/config_files/root.cnf';
+  return job(ctx, {
+    component,
+    task: 'db-init',
+    image: 'mariadb',
+    serviceAccountName: `${component}-jobs`,
+    extra: { 'root.cnf': mysqlClientCnf('root', ctx.secrets.databaseRoot, svcHost(ctx, databaseService)) },
+    script: [
+      `until mariadb --defaults-extra-file=${cnf} -e 'SELECT 1' >/dev/null 2>&1; do echo 'waiting for the database'; sleep 3; done`,
+      `mariadb --defaults-extra-file=${cnf} -e "${sql}"`,
+      `echo 'databases ${databases.join(', ')} and user ${user} are ready'`,
+    ].join('\n'),
+  });
+}
+
+/** Creates the service's RabbitMQ vhost and user with rights on that vhost only. */
+export function messagingInitJob(ctx: Ctx, component: ComponentName, user: string): KubeObject[] {
+  const spec = {
+    url: `http://${svcHost(ctx, messagingService)}:15672`,
+    admin: { user: 'stackanetes', password: ctx.secrets.messagingAdmin },
+    vhost: user,
+    user,
+    password: ctx.secrets.messagingUsers[user] ?? '',
+  };
+  return job(ctx, {
+    component,
+    task: 'rabbitmq-init',
+    image: ctx.catalog.toolbox,
+    serviceAccountName: `${component}-jobs`,
+    extra: { 'rabbitmq.json': JSON.stringify(spec, null, 2) + '\n', 'rabbitmq-init.py': rabbitInitPy },
+    script: 'python3 /var/lib/kolla/config_files/rabbitmq-init.py /var/lib/kolla/config_files/rabbitmq.json',
+  });
+}
+
+export function dbSyncJob(ctx: Ctx, component: ComponentName, def: ServiceDef, files: readonly ConfigFile[]): KubeObject[] {
+  if (!def.dbSync) return [];
+  const proc = def.processes[0]!;
+  return job(ctx, {
+    component,
+    task: 'db-sync',
+    image: proc.image,
+    serviceAccountName: `${component}-jobs`,
+    files,
+    script: def.dbSync,
+  });
+}
+
+/** Registers the service user, the service and its endpoints in Keystone (idempotent). */
+export function registerJob(ctx: Ctx, component: ComponentName, name: string, def: ServiceDef, publicKeys: Record<string, string>): KubeObject[] {
+  const endpoints = def.endpoints.map((e) => {
+    const internal = `http://${svcHost(ctx, `${name}-${e.process}`)}:${e.port}`;
+    const pub = publicKeys[e.name] ?? internal;
+    return {
+      type: e.type,
+      name: e.name,
+      urls: { public: pub + e.path, internal: internal + e.path, admin: internal + e.path },
+    };
+  });
+  const input = {
+    region: ctx.spec.region,
+    user: def.keystoneUser ? { name, password: ctx.secrets.serviceUsers[name] ?? '', roles: ['admin', 'service'] } : null,
+    services: endpoints,
+  };
+  return job(ctx, {
+    component,
+    task: 'register',
+    image: ctx.catalog.toolbox,
+    serviceAccountName: `${component}-jobs`,
+    extra: {
+      'clouds.yaml': adminCloudsYaml(ctx),
+      'register.json': JSON.stringify(input, null, 2) + '\n',
+      'register.py': registerPy,
+    },
+    script:
+      'export OS_CLIENT_CONFIG_FILE=/var/lib/kolla/config_files/clouds.yaml OS_CLOUD=admin\n' +
+      'python3 /var/lib/kolla/config_files/register.py /var/lib/kolla/config_files/register.json',
+  });
+}
+
+export function adminCloudsYaml(ctx: Ctx, url = keystoneInternalUrl(ctx)): string {
+  return [
+    'clouds:',
+    '  admin:',
+    '    auth:',
+    `      auth_url: ${url}/v3`,
+    '      username: admin',
+    `      password: "${ctx.secrets.keystoneAdmin}"`,
+    '      project_name: admin',
+    '      user_domain_name: Default',
+    '      project_domain_name: Default',
+    `    region_name: ${ctx.spec.region}`,
+    '    interface: internal',
+    '    identity_api_version: 3',
+    '',
+  ].join('\n');
+}
+
+// ---- workloads -------------------------------------------------------------------------------
+
+export interface ProcessOpts {
+  readonly component: ComponentName;
+  readonly service: string;
+  readonly def: ServiceDef;
+  readonly proc: ProcessDef;
+  readonly files: readonly ConfigFile[];
+  readonly replicas: number;
+  readonly volumes?: Volume[];
+  readonly mounts?: VolumeMount[];
+  readonly extraContainers?: Container[];
+  readonly fsGroup?: number;
+  readonly privileged?: boolean;
+}
+
+/** One process of a service: its config Secret, its workload, and for APIs a Service and PDB. */
+export function processObjects(ctx: Ctx, o: ProcessOpts): KubeObject[] {
+  const part = o.proc.name;
+  const name = `${o.service}-${part}`;
+  const extra: Record<string, string> = o.proc.probe.kind === 'rpc' ? { [rpcPingScript]: rpcPingPy } : {};
+  const config: KollaConfig = kollaConfig(ctx, o.component, part, o.proc.command, o.files, { extra });
+  const container = kollaContainer(ctx, {
+    name: part,
+    image: o.proc.image,
+    config,
+    probe: o.proc.probe,
+    ports: o.proc.ports,
+    resources: ctx.spec.services[o.service as ServiceName]?.resources,
+    mounts: o.mounts ?? [],
+    privileged: o.privileged ?? o.proc.host ?? false,
+  });
+  const pod = {
+    component: o.component,
+    part,
+    role: o.proc.role,
+    containers: [container, ...(o.extraContainers ?? [])],
+    volumes: [config.volume, ...(o.volumes ?? [])],
+    configHash: config.hash,
+    serviceAccountName: o.service,
+    hostNetwork: o.proc.host ?? false,
+  };
+  const out: KubeObject[] = [config.secret];
+  if (o.proc.workload === 'DaemonSet') {
+    const ds = daemonSet(ctx, name, pod);
+    if (o.fsGroup) ds.spec!.template.spec!.securityContext = { fsGroup: o.fsGroup };
+    out.push(ds);
+  } else {
+    const d = deployment(ctx, name, o.replicas, pod);
+    if (o.fsGroup) d.spec!.template.spec!.securityContext = { fsGroup: o.fsGroup };
+    out.push(d);
+    if (o.proc.ports.length > 0) out.push(service(ctx, name, o.component, part, o.proc.ports));
+    if (o.replicas > 1) out.push(disruptionBudget(ctx, name, o.component, part));
+  }
+  return out;
+}
+
+/** The service's ServiceAccounts: one for its pods, one for its jobs. */
+export function serviceAccounts(ctx: Ctx, component: ComponentName, serviceName: string): KubeObject[] {
+  return [
+    serviceAccount(ctx, serviceName, component),
+    serviceAccount(ctx, `${component}-jobs`, component),
+  ];
+}
+
+const rabbitInitPy = `import base64, json, sys, time, urllib.error, urllib.parse, urllib.request
+
+spec = json.load(open(sys.argv[1]))
+auth = base64.b64encode(f"{spec['admin']['user']}:{spec['admin']['password']}".encode()).decode()
+
+
+def call(method, path, body=None):
+    req = urllib.request.Request(spec['url'] + path, method=method,
+                                 data=None if body is None else json.dumps(body).encode(),
+                                 headers={'Authorization': 'Basic ' + auth, 'Content-Type': 'application/json'})
+    return urllib.request.urlopen(req, timeout=30)
+
+
+for attempt in range(200):
+    try:
+        call('GET', '/api/overview')
+        break
+    except (urllib.error.URLError, OSError) as e:
+        print('waiting for RabbitMQ:', e, flush=True)
+        time.sleep(3)
+else:
+    sys.exit('RabbitMQ did not answer')
+vhost = urllib.parse.quote(spec['vhost'], safe='')
+user = urllib.parse.quote(spec['user'], safe='')
+call('PUT', f'/api/vhosts/{vhost}', {})
+call('PUT', f'/api/users/{user}', {'password': spec['password'], 'tags': ''})
+call('PUT', f'/api/permissions/{vhost}/{user}', {'configure': '.*', 'write': '.*', 'read': '.*'})
+print(f"vhost {spec['vhost']} and user {spec['user']} are ready")
+`;

@@ -1,0 +1,217 @@
+// Keystone: the identity API, its database and bootstrap, and Fernet keys kept in a Secret that
+// a CronJob rotates (the Secret is created once and then owned by the rotation, not re-applied).
+import { meta, svcHost, type Ctx } from '../context.ts';
+import { job } from '../jobs.ts';
+import { createOnlyAnnotation, type CronJob, type KubeObject, type Role, type RoleBinding, type Secret } from '../kube.ts';
+import { kollaConfig } from '../kolla.ts';
+import { kollaContainer, podTemplate, serviceAccount } from '../workload.ts';
+import {
+  adminCloudsYaml,
+  configFile,
+  dbInitJob,
+  dbSyncJob,
+  keystoneInternalUrl,
+  keystonePublicUrl,
+  mainConfig,
+  processObjects,
+  serviceAccounts,
+  uwsgiIni,
+} from './common.ts';
+
+/** Kolla's keystone uid/gid: the keys are group-readable by it. */
+export const keystoneGid = 42425;
+const fernetSecret = 'keystone-fernet-keys';
+const credentialSecret = 'keystone-credential-keys';
+export const adminSecret = 'keystone-admin';
+
+export function renderKeystone(ctx: Ctx): KubeObject[] {
+  const def = ctx.catalog.services.keystone;
+  const spec = ctx.spec.services.keystone;
+  const api = def.processes[0]!;
+  const conf = configFile(def, 'keystone.conf', mainConfig(ctx, 'keystone', def));
+  const uwsgi = configFile(
+    def,
+    'keystone-api-uwsgi.ini',
+    uwsgiIni(ctx, def, 'keystone-api', '/usr/bin/keystone-wsgi-public', 5000),
+  );
+  const out: KubeObject[] = [...serviceAccounts(ctx, 'keystone', 'keystone')];
+
+  out.push(keySecret(ctx, fernetSecret, ctx.secrets.fernetKeys), keySecret(ctx, credentialSecret, ctx.secrets.credentialKeys));
+  out.push(adminCredentials(ctx));
+
+  out.push(...dbInitJob(ctx, 'keystone', 'keystone', def.databases));
+  out.push(...dbSyncJob(ctx, 'keystone', def, [conf]));
+  const internal = keystoneInternalUrl(ctx);
+  out.push(
+    ...job(ctx, {
+      component: 'keystone',
+      task: 'bootstrap',
+      image: api.image,
+      serviceAccountName: 'keystone-jobs',
+      files: [conf],
+      extra: { 'admin-password': ctx.secrets.keystoneAdmin },
+      script: [
+        'keystone-manage --config-file /etc/keystone/keystone.conf bootstrap \\',
+        '  --bootstrap-password "$(cat /var/lib/kolla/config_files/admin-password)" \\',
+        '  --bootstrap-username admin --bootstrap-project-name admin --bootstrap-role-name admin \\',
+        `  --bootstrap-admin-url ${internal}/v3 --bootstrap-internal-url ${internal}/v3 \\`,
+        `  --bootstrap-public-url ${keystonePublicUrl(ctx)}/v3 --bootstrap-region-id ${ctx.spec.region}`,
+        'echo "Keystone is bootstrapped"',
+      ].join('\n'),
+    }),
+  );
+
+  const keyMounts = [
+    { name: 'fernet-keys', mountPath: '/etc/keystone/fernet-keys', readOnly: true },
+    { name: 'credential-keys', mountPath: '/etc/keystone/credential-keys', readOnly: true },
+  ];
+  const keyVolumes = [
+    { name: 'fernet-keys', secret: { secretName: fernetSecret, defaultMode: 0o440 } },
+    { name: 'credential-keys', secret: { secretName: credentialSecret, defaultMode: 0o440 } },
+  ];
+  out.push(
+    ...processObjects(ctx, {
+      component: 'keystone',
+      service: 'keystone',
+      def,
+      proc: api,
+      files: [conf, uwsgi],
+      replicas: spec.replicas,
+      volumes: keyVolumes,
+      mounts: keyMounts,
+      fsGroup: keystoneGid,
+    }),
+  );
+  out.push(...rotation(ctx, conf));
+  return out;
+}
+
+function keySecret(ctx: Ctx, name: string, keys: Readonly<Record<string, string>>): KubeObject {
+  const s: Secret & { metadata: { name: string } } = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: meta(ctx, name, 'keystone', 'keys', { [createOnlyAnnotation]: 'true' }),
+    type: 'Opaque',
+    stringData: { ...keys },
+  };
+  return s;
+}
+
+/** The admin credentials, as environment variables and as clouds.yaml, for people and checks. */
+function adminCredentials(ctx: Ctx): KubeObject {
+  const s: Secret & { metadata: { name: string } } = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: meta(ctx, adminSecret, 'keystone', 'admin'),
+    type: 'Opaque',
+    stringData: {
+      OS_AUTH_URL: `${keystonePublicUrl(ctx)}/v3`,
+      OS_IDENTITY_API_VERSION: '3',
+      OS_PASSWORD: ctx.secrets.keystoneAdmin,
+      OS_PROJECT_DOMAIN_NAME: 'Default',
+      OS_PROJECT_NAME: 'admin',
+      OS_REGION_NAME: ctx.spec.region,
+      OS_USER_DOMAIN_NAME: 'Default',
+      OS_USERNAME: 'admin',
+      'clouds.yaml': adminCloudsYaml(ctx, keystonePublicUrl(ctx)),
+    },
+  };
+  return s;
+}
+
+/**
+ * Daily Fernet key rotation: the job rotates a copy of the repository with keystone-manage and
+ * writes it back to the Secret (optimistic concurrency on resourceVersion). Running pods see the
+ * new keys when the kubelet refreshes the mounted Secret; tokens stay valid across one rotation.
+ */
+function rotation(ctx: Ctx, conf: ReturnType<typeof configFile>): KubeObject[] {
+  const sa = 'keystone-rotate';
+  const role: Role & { metadata: { name: string } } = {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'Role',
+    metadata: meta(ctx, sa, 'keystone', 'rotate'),
+    rules: [{ apiGroups: [''], resources: ['secrets'], resourceNames: [fernetSecret], verbs: ['get', 'update'] }],
+  };
+  const binding: RoleBinding & { metadata: { name: string } } = {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata: meta(ctx, sa, 'keystone', 'rotate'),
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: sa },
+    subjects: [{ kind: 'ServiceAccount', name: sa, namespace: ctx.namespace }],
+  };
+  const config = kollaConfig(ctx, 'keystone', 'rotate', 'python3 /var/lib/kolla/config_files/rotate.py', [conf], {
+    extra: { 'rotate.py': rotatePy(ctx) },
+  });
+  const template = podTemplate(ctx, {
+    component: 'keystone',
+    part: 'rotate',
+    role: 'controlPlane',
+    containers: [
+      kollaContainer(ctx, {
+        name: 'rotate',
+        image: ctx.catalog.services.keystone.processes[0]!.image,
+        config,
+        resources: { requests: { cpu: '50m', memory: '128Mi' } },
+      }),
+    ],
+    volumes: [config.volume],
+    configHash: config.hash,
+    serviceAccountName: sa,
+  });
+  template.spec.automountServiceAccountToken = true;
+  template.spec.restartPolicy = 'OnFailure';
+  const cron: CronJob & { metadata: { name: string } } = {
+    apiVersion: 'batch/v1',
+    kind: 'CronJob',
+    metadata: meta(ctx, 'keystone-fernet-rotate', 'keystone', 'rotate'),
+    spec: {
+      schedule: '17 3 * * *',
+      concurrencyPolicy: 'Forbid',
+      successfulJobsHistoryLimit: 1,
+      failedJobsHistoryLimit: 3,
+      jobTemplate: { spec: { backoffLimit: 3, template } },
+    },
+  };
+  const account = serviceAccount(ctx, sa, 'keystone');
+  return [account, role, binding, config.secret, cron];
+}
+
+function rotatePy(ctx: Ctx): string {
+  return `import base64, grp, json, os, pwd, ssl, subprocess, tempfile, urllib.request
+
+SA = '/var/run/secrets/kubernetes.io/serviceaccount'
+url = 'https://kubernetes.default.svc/api/v1/namespaces/${ctx.namespace}/secrets/${fernetSecret}'
+token = open(f'{SA}/token').read()
+tls = ssl.create_default_context(cafile=f'{SA}/ca.crt')
+
+
+def call(method, body=None):
+    req = urllib.request.Request(url, method=method, data=None if body is None else json.dumps(body).encode(),
+                                 headers={'Authorization': f'Bearer {token}', 'Content-Type': 'application/json'})
+    with urllib.request.urlopen(req, context=tls, timeout=30) as r:
+        return json.load(r)
+
+
+secret = call('GET')
+repo = tempfile.mkdtemp()
+for name, value in secret.get('data', {}).items():
+    with open(os.path.join(repo, name), 'wb') as f:
+        f.write(base64.b64decode(value))
+conf = os.path.join(tempfile.mkdtemp(), 'rotate.conf')
+with open(conf, 'w') as f:
+    f.write(f'[fernet_tokens]\\nkey_repository = {repo}\\nmax_active_keys = 3\\n')
+user = pwd.getpwuid(os.getuid()).pw_name
+group = grp.getgrgid(os.getgid()).gr_name
+subprocess.run(['keystone-manage', '--config-file', '/etc/keystone/keystone.conf', '--config-file', conf,
+                'fernet_rotate', '--keystone-user', user, '--keystone-group', group], check=True)
+data = {}
+for name in sorted(os.listdir(repo)):
+    if name.isdigit():
+        data[name] = base64.b64encode(open(os.path.join(repo, name), 'rb').read()).decode()
+secret['data'] = data
+call('PUT', secret)
+print('rotated Fernet keys:', ', '.join(sorted(data, key=int)), flush=True)
+`;
+}
+
+export const keystoneHost = (ctx: Ctx) => svcHost(ctx, 'keystone-api');
