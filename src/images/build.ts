@@ -1,0 +1,580 @@
+// Building the images of one OpenStack release: a layer per recipe (base → openstack-base →
+// service), cached by a hash of everything that goes into it, assembled into OCI images in
+// one shared image layout, each with a CycloneDX SBOM beside it.
+import { createHash } from 'node:crypto';
+import { access, mkdir, readFile, rm, writeFile, readdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { imageNames, imageReference, defaultImageRegistry, type ImageName } from '../catalog/images.ts';
+import { releaseSource } from '../catalog/releases.ts';
+import { capture, CommandError, openLog, run } from './exec.ts';
+import { OciLayout, mediaTypes, type Descriptor, type ImageConfig, type ImageManifest, type LayerBlob } from './oci.ts';
+import { cachePaths, type CachePaths } from './paths.ts';
+import { kollaUsers, lineage, releaseRecipes, type ImageRecipe, type ReleaseRecipes } from './recipes.ts';
+import {
+  convertWhiteouts,
+  debootstrap,
+  explainAptFailure,
+  layerExcludes,
+  runStep,
+  sourcesFile,
+  type AptSource,
+} from './rootfs.ts';
+import { cycloneDx, parseDpkgQuery } from './sbom.ts';
+import { detectContainerd, importArchive } from './containerd.ts';
+
+/** Bump when the build procedure changes in a way that changes image content. */
+export const buildScriptVersion = 3;
+
+const assetsDir = join(dirname(fileURLToPath(import.meta.url)), 'assets');
+
+export interface BuildEvent {
+  readonly image: string;
+  readonly kind: 'start' | 'cached' | 'progress' | 'done' | 'info' | 'warn';
+  readonly message: string;
+}
+
+export interface BuildOptions {
+  readonly release: string;
+  /** Images to build (their parent layers come along); all when absent. */
+  readonly only?: readonly string[];
+  readonly registry?: string;
+  readonly tag?: string;
+  /** Ignore cached layers and build everything again. */
+  readonly noCache?: boolean;
+  /** Import into the local containerd when one is running (default true). */
+  readonly importToContainerd?: boolean;
+  readonly cache?: CachePaths;
+  readonly mirror?: string;
+  readonly onEvent?: (e: BuildEvent) => void;
+}
+
+export interface LayerRecord {
+  readonly recipe: string;
+  readonly key: string;
+  readonly blob: LayerBlob;
+  readonly createdAt: string;
+  readonly seconds: number;
+}
+
+export interface ImageRecord {
+  readonly name: string;
+  readonly reference: string;
+  readonly release: string;
+  readonly debianSuite: string;
+  readonly manifestDigest: string;
+  readonly configDigest: string;
+  readonly layers: readonly { recipe: string; digest: string; size: number; uncompressedSize: number }[];
+  /** Sum of compressed layer sizes (what a registry stores). */
+  readonly compressedSize: number;
+  /** Sum of uncompressed layer sizes (what a node's disk holds). */
+  readonly uncompressedSize: number;
+  readonly packageCount: number;
+  readonly version: string;
+  readonly user: string;
+  readonly uid: number | undefined;
+  readonly builtAt: string;
+  readonly inputHash: string;
+  readonly sbom: string;
+}
+
+export interface BuildResult {
+  readonly images: ImageRecord[];
+  readonly built: string[];
+  readonly cached: string[];
+  readonly seconds: number;
+  readonly containerd: string;
+}
+
+export class ImageBuildError extends Error {
+  readonly image: string;
+  readonly logFile: string;
+  constructor(image: string, message: string, logFile: string) {
+    super(`image ${image}: ${message}\n(full log: ${logFile})`);
+    this.name = 'ImageBuildError';
+    this.image = image;
+    this.logFile = logFile;
+  }
+}
+
+function sha256(text: string | Buffer): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await access(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Records are kept per release and image name. */
+export function recordPaths(cache: CachePaths, release: string, name: string): { record: string; sbom: string } {
+  const dir = join(cache.root, 'images', release);
+  return { record: join(dir, `${name}.json`), sbom: join(dir, `${name}.cdx.json`) };
+}
+
+export async function readRecord(cache: CachePaths, release: string, name: string): Promise<ImageRecord | undefined> {
+  try {
+    return JSON.parse(await readFile(recordPaths(cache, release, name).record, 'utf8')) as ImageRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function listRecords(cache: CachePaths): Promise<ImageRecord[]> {
+  const out: ImageRecord[] = [];
+  const root = join(cache.root, 'images');
+  const releases = await readdir(root).catch(() => [] as string[]);
+  for (const rel of releases.sort()) {
+    for (const f of (await readdir(join(root, rel))).sort()) {
+      if (!f.endsWith('.json') || f.endsWith('.cdx.json')) continue;
+      try {
+        out.push(JSON.parse(await readFile(join(root, rel, f), 'utf8')) as ImageRecord);
+      } catch {
+        // a half-written record is skipped; the next build rewrites it
+      }
+    }
+  }
+  return out;
+}
+
+/** Which recipes an image list needs, parents first. */
+export function planRecipes(recipes: ReleaseRecipes, images: readonly string[]): ImageRecipe[] {
+  const seen = new Set<string>();
+  const out: ImageRecipe[] = [];
+  for (const name of images) {
+    for (const r of lineage(recipes, name)) {
+      if (!seen.has(r.name)) {
+        seen.add(r.name);
+        out.push(r);
+      }
+    }
+  }
+  // Parents before children, siblings in the order asked.
+  const depth = (r: ImageRecipe): number => lineage(recipes, r.name).length;
+  return out.sort((a, b) => depth(a) - depth(b));
+}
+
+async function assetHash(): Promise<string> {
+  const h = createHash('sha256');
+  for (const f of ['kolla_start', 'kolla_set_configs']) h.update(await readFile(join(assetsDir, f)));
+  return h.digest('hex');
+}
+
+function baseSetupScript(src: AptSource, assets: { start: string; setConfigs: string }): string {
+  const groups = kollaUsers.map((u) => `getent group ${u.name} >/dev/null || groupadd -g ${u.uid} ${u.name}`);
+  const users = kollaUsers.map((u) => {
+    const extra = ['kolla', ...(u.groups ?? [])].filter((g) => g !== u.name).join(',');
+    return `getent passwd ${u.name} >/dev/null || useradd -l -M -d ${u.home ?? `/var/lib/${u.name}`} -s /usr/sbin/nologin -u ${u.uid} -g ${u.uid}${extra ? ` -G ${extra}` : ''} ${u.name}`;
+  });
+  const b64 = (s: string): string => Buffer.from(s).toString('base64');
+  return [
+    `rm -f /etc/apt/sources.list`,
+    `echo ${b64(sourcesFile(src))} | base64 -d > /etc/apt/sources.list.d/debian.sources`,
+    `printf '%s\\n' 'APT::Install-Recommends "false";' 'APT::Install-Suggests "false";' 'Acquire::Retries "3";' > /etc/apt/apt.conf.d/90stackanetes`,
+    `printf '%s\\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*/copyright' 'path-exclude /usr/share/man/*' 'path-exclude /usr/share/info/*' 'path-exclude /usr/share/locale/*' 'path-include /usr/share/locale/locale.alias' > /etc/dpkg/dpkg.cfg.d/90stackanetes-nodoc`,
+    `printf '#!/bin/sh\\n# Services are started by kolla_start, never by package scripts.\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d`,
+    ...groups,
+    ...users,
+    `echo ${b64(assets.start)} | base64 -d > /usr/local/bin/kolla_start && chmod 0755 /usr/local/bin/kolla_start`,
+    `echo ${b64(assets.setConfigs)} | base64 -d > /usr/local/bin/kolla_set_configs && chmod 0755 /usr/local/bin/kolla_set_configs`,
+    `printf '%s\\n' 'Defaults !requiretty' 'Defaults secure_path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"' 'Defaults env_keep += "KOLLA_CONFIG_STRATEGY KOLLA_CONFIG_FILE KOLLA_BOOTSTRAP KOLLA_SERVICE_NAME"' '%kolla ALL=(root) NOPASSWD: SETENV: /usr/local/bin/kolla_set_configs' > /etc/sudoers.d/kolla && chmod 0440 /etc/sudoers.d/kolla`,
+    `install -d -m 0755 /var/lib/kolla /var/lib/kolla/config_files`,
+    `install -d -m 0755 -g kolla /var/log/kolla`,
+    `: > /etc/resolv.conf; echo localhost > /etc/hostname`,
+    `rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/*.log /var/log/apt/*`,
+    `visudo -c >/dev/null`,
+  ].join('\n');
+}
+
+function serviceScript(recipe: ImageRecipe): string {
+  const b64 = (s: string): string => Buffer.from(s).toString('base64');
+  const files = Object.entries(recipe.files ?? {}).map(
+    ([path, f]) =>
+      `install -d ${dirname(path)} && echo ${b64(f.content)} | base64 -d > ${path} && chmod ${f.mode.toString(8)} ${path}`,
+  );
+  return [
+    'echo "@@ apt-get update"',
+    'apt-get update -q -o Acquire::Languages=none',
+    `echo "@@ apt-get install ${recipe.packages.join(' ')}"`,
+    recipe.packages.length
+      ? `apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold ${recipe.packages.join(' ')}`
+      : ':',
+    'echo "@@ setup"',
+    ...files,
+    recipe.setup ?? ':',
+    // Log files written by package scripts belong to no image.
+    'find /var/log -type f -newer /usr/local/bin/kolla_start \\( -name "*.log" -o -path "/var/log/apt/*" \\) -delete 2>/dev/null || true',
+  ].join('\n');
+}
+
+interface Context {
+  readonly opts: BuildOptions;
+  readonly cache: CachePaths;
+  readonly recipes: ReleaseRecipes;
+  readonly suite: string;
+  readonly src: AptSource;
+  readonly oci: OciLayout;
+  readonly keys: Map<string, string>;
+  readonly hasChildren: Set<string>;
+  readonly emit: (e: BuildEvent) => void;
+}
+
+function layerDir(ctx: Context, recipe: ImageRecipe): string {
+  return join(ctx.cache.layers, ctx.recipes.release, recipe.name, (ctx.keys.get(recipe.name) ?? '').slice(0, 16));
+}
+
+async function computeKeys(ctx: Omit<Context, 'keys'>, plan: readonly ImageRecipe[]): Promise<Map<string, string>> {
+  const keys = new Map<string, string>();
+  const assets = await assetHash();
+  for (const r of plan) {
+    const parentKey = r.parent ? keys.get(r.parent) : undefined;
+    const input = {
+      buildScriptVersion,
+      release: ctx.recipes.release,
+      suite: ctx.suite,
+      src: ctx.src,
+      recipe: r,
+      parentKey: parentKey ?? null,
+      ...(r.parent ? {} : { basePackages: ctx.recipes.basePackages, users: kollaUsers, assets }),
+    };
+    keys.set(r.name, sha256(JSON.stringify(input)));
+  }
+  return keys;
+}
+
+async function buildLayer(ctx: Context, recipe: ImageRecipe): Promise<LayerRecord> {
+  const dir = layerDir(ctx, recipe);
+  const recordFile = join(dir, 'layer.json');
+  const needRootfs = ctx.hasChildren.has(recipe.name);
+  if (!ctx.opts.noCache && (await exists(recordFile)) && (!needRootfs || (await exists(join(dir, 'rootfs', 'usr'))))) {
+    const rec = JSON.parse(await readFile(recordFile, 'utf8')) as LayerRecord;
+    if (await ctx.oci.hasBlob(rec.blob.digest)) {
+      ctx.emit({ image: recipe.name, kind: 'cached', message: `cached (${rec.key.slice(0, 12)})` });
+      return rec;
+    }
+  }
+  const started = Date.now();
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  await mkdir(ctx.cache.logs, { recursive: true });
+  const logFile = join(ctx.cache.logs, `${ctx.recipes.release}-${recipe.name}.log`);
+  await rm(logFile, { force: true });
+  const log = openLog(logFile);
+  const aptDir = join(ctx.cache.apt, ctx.suite);
+  const parentDir = recipe.parent
+    ? layerDir(ctx, ctx.recipes.recipes.find((r) => r.name === recipe.parent) as ImageRecipe)
+    : undefined;
+  const packagesOut = join(dir, 'packages.tsv');
+  try {
+    let tarRoot: string;
+    if (!recipe.parent) {
+      ctx.emit({ image: recipe.name, kind: 'progress', message: `debootstrap ${ctx.suite} (minbase)` });
+      const rootfs = join(dir, 'rootfs');
+      await debootstrap(
+        {
+          suite: ctx.suite,
+          mirror: ctx.src.mirror,
+          target: rootfs,
+          packages: ctx.recipes.basePackages,
+          cacheDir: join(aptDir, 'archives'),
+        },
+        log,
+      );
+      ctx.emit({ image: recipe.name, kind: 'progress', message: 'kolla_start, service users, apt configuration' });
+      const script = baseSetupScript(ctx.src, {
+        start: await readFile(join(assetsDir, 'kolla_start'), 'utf8'),
+        setConfigs: await readFile(join(assetsDir, 'kolla_set_configs'), 'utf8'),
+      });
+      await runStep(
+        {
+          upper: rootfs,
+          work: join(dir, 'work'),
+          merged: join(dir, 'merged'),
+          aptArchives: join(aptDir, 'archives'),
+          aptLists: join(aptDir, 'lists'),
+          packagesOut,
+        },
+        script,
+        log,
+      );
+      tarRoot = rootfs;
+    } else {
+      if (!parentDir) throw new Error(`no parent layer for ${recipe.name}`);
+      ctx.emit({
+        image: recipe.name,
+        kind: 'progress',
+        message: `apt-get install ${recipe.packages.length} packages on ${recipe.parent}`,
+      });
+      const upper = join(dir, 'upper');
+      await runStep(
+        {
+          lower: join(parentDir, 'rootfs'),
+          upper,
+          work: join(dir, 'work'),
+          merged: join(dir, 'merged'),
+          aptArchives: join(aptDir, 'archives'),
+          aptLists: join(aptDir, 'lists'),
+          packagesOut,
+          ...(needRootfs ? { materialize: join(dir, 'rootfs') } : {}),
+        },
+        serviceScript(recipe),
+        log,
+      );
+      await convertWhiteouts(upper, log);
+      tarRoot = upper;
+    }
+    ctx.emit({ image: recipe.name, kind: 'progress', message: 'writing layer' });
+    const blob = await ctx.oci.addLayerFromDir(tarRoot, layerExcludes);
+    await rm(join(dir, 'work'), { recursive: true, force: true });
+    await rm(join(dir, 'merged'), { recursive: true, force: true });
+    if (recipe.parent) await rm(join(dir, 'upper'), { recursive: true, force: true });
+    if (!needRootfs && !recipe.parent) await rm(join(dir, 'rootfs'), { recursive: true, force: true });
+    const rec: LayerRecord = {
+      recipe: recipe.name,
+      key: ctx.keys.get(recipe.name) ?? '',
+      blob,
+      createdAt: new Date().toISOString(),
+      seconds: (Date.now() - started) / 1000,
+    };
+    await writeFile(recordFile, JSON.stringify(rec, null, 2) + '\n');
+    return rec;
+  } catch (err) {
+    log.end();
+    if (err instanceof CommandError) {
+      const apt = explainAptFailure(err.output);
+      throw new ImageBuildError(
+        recipe.name,
+        apt ? `installing ${apt}` : err.message,
+        logFile,
+      );
+    }
+    throw err;
+  } finally {
+    log.end();
+    // Never leave a half-mounted tree behind (the namespace is gone, but be sure).
+    await run('umount', ['-R', join(dir, 'merged')]).catch(() => undefined);
+  }
+}
+
+async function assembleImage(
+  ctx: Context,
+  name: string,
+  layers: readonly LayerRecord[],
+  registry: string,
+  tag: string,
+): Promise<ImageRecord> {
+  const recipe = ctx.recipes.recipes.find((r) => r.name === name) as ImageRecipe;
+  const top = layers[layers.length - 1] as LayerRecord;
+  const packages = parseDpkgQuery(await readFile(join(layerDir(ctx, recipe), 'packages.tsv'), 'utf8'));
+  const version = recipe.versionPackage
+    ? (packages.find((p) => p.name === recipe.versionPackage)?.version ?? '')
+    : '';
+  const reference = imageReference(registry, name, tag);
+  const user = kollaUsers.find((u) => u.name === recipe.user);
+  const labels: Record<string, string> = {
+    'org.opencontainers.image.title': name,
+    'org.opencontainers.image.description': recipe.description,
+    'org.opencontainers.image.version': version,
+    'org.opencontainers.image.vendor': 'Stackanetes',
+    'org.opencontainers.image.base.name': `debian:${ctx.suite}`,
+    'io.stackanetes.openstack-release': ctx.recipes.release,
+    'io.stackanetes.debian-suite': ctx.suite,
+    'io.stackanetes.input-hash': top.key,
+    'io.stackanetes.runtime-user': recipe.user,
+    kolla_version: `stackanetes-${buildScriptVersion}`,
+  };
+  const config: ImageConfig = {
+    created: top.createdAt,
+    architecture: 'amd64',
+    os: 'linux',
+    config: {
+      User: recipe.user,
+      Env: [
+        'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+        'LANG=C.UTF-8',
+        'KOLLA_BASE_DISTRO=debian',
+        'KOLLA_INSTALL_TYPE=binary',
+        `KOLLA_SERVICE_NAME=${name}`,
+      ],
+      Entrypoint: ['dumb-init', '--single-child', '--'],
+      Cmd: ['kolla_start'],
+      Labels: labels,
+      StopSignal: 'SIGTERM',
+      ...(recipe.exposedPorts?.length
+        ? { ExposedPorts: Object.fromEntries(recipe.exposedPorts.map((p) => [`${p}/tcp`, {}])) }
+        : {}),
+    },
+    rootfs: { type: 'layers', diff_ids: layers.map((l) => l.blob.diffId) },
+    history: layers.map((l) => ({
+      created: l.createdAt,
+      created_by: `stackanetes images build: ${l.recipe}`,
+      comment: l.recipe === 'base' ? `debootstrap --variant=minbase ${ctx.suite}` : `apt-get install (${l.recipe})`,
+    })),
+  };
+  const configDesc = await ctx.oci.writeJsonBlob(mediaTypes.config, config);
+  const manifest: ImageManifest = {
+    schemaVersion: 2,
+    mediaType: mediaTypes.manifest,
+    config: configDesc,
+    layers: layers.map(
+      (l): Descriptor => ({ mediaType: l.blob.mediaType, digest: l.blob.digest, size: l.blob.size }),
+    ),
+    annotations: {
+      'org.opencontainers.image.title': name,
+      'org.opencontainers.image.version': version,
+      'org.opencontainers.image.created': top.createdAt,
+    },
+  };
+  const manifestDesc = await ctx.oci.writeJsonBlob(mediaTypes.manifest, manifest);
+  await ctx.oci.tag(reference, manifestDesc);
+  const paths = recordPaths(ctx.cache, ctx.recipes.release, name);
+  await mkdir(dirname(paths.record), { recursive: true });
+  const sbom = cycloneDx(
+    {
+      reference,
+      manifestDigest: manifestDesc.digest,
+      release: ctx.recipes.release,
+      debianSuite: ctx.suite,
+      created: top.createdAt,
+    },
+    packages,
+  );
+  await writeFile(paths.sbom, JSON.stringify(sbom, null, 2) + '\n');
+  const record: ImageRecord = {
+    name,
+    reference,
+    release: ctx.recipes.release,
+    debianSuite: ctx.suite,
+    manifestDigest: manifestDesc.digest,
+    configDigest: configDesc.digest,
+    layers: layers.map((l) => ({
+      recipe: l.recipe,
+      digest: l.blob.digest,
+      size: l.blob.size,
+      uncompressedSize: l.blob.uncompressedSize,
+    })),
+    compressedSize: layers.reduce((a, l) => a + l.blob.size, 0),
+    uncompressedSize: layers.reduce((a, l) => a + l.blob.uncompressedSize, 0),
+    packageCount: packages.length,
+    version,
+    user: recipe.user,
+    uid: recipe.user === 'root' ? 0 : user?.uid,
+    builtAt: top.createdAt,
+    inputHash: top.key,
+    sbom: paths.sbom,
+  };
+  await writeFile(paths.record, JSON.stringify(record, null, 2) + '\n');
+  return record;
+}
+
+/** Host programs the build needs, installed with apt-get when missing. */
+export async function ensureHostTools(emit: (e: BuildEvent) => void): Promise<void> {
+  const needed: Record<string, string> = {
+    debootstrap: 'debootstrap',
+    getfattr: 'attr',
+    unshare: 'util-linux',
+    tar: 'tar',
+    runc: 'runc',
+  };
+  const missing: string[] = [];
+  for (const [bin, pkg] of Object.entries(needed)) {
+    try {
+      await capture('sh', ['-c', `command -v ${bin}`]);
+    } catch {
+      missing.push(pkg);
+    }
+  }
+  if (!missing.length) return;
+  emit({ image: 'host', kind: 'info', message: `apt-get install ${missing.join(' ')}` });
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  await run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing], { env }).catch(async () => {
+    await run('apt-get', ['update', '-q'], { env });
+    await run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing], { env });
+  });
+}
+
+export function knownImages(release: string): ImageName[] {
+  const recipes = releaseRecipes(release);
+  return imageNames.filter((n) => recipes.recipes.some((r) => r.name === n));
+}
+
+export async function buildImages(opts: BuildOptions): Promise<BuildResult> {
+  const started = Date.now();
+  const emit = opts.onEvent ?? ((): void => undefined);
+  if (process.getuid?.() !== 0) {
+    throw new Error('images build needs root: it runs debootstrap, chroot and overlay mounts');
+  }
+  const source = releaseSource(opts.release);
+  const recipes = releaseRecipes(opts.release);
+  const targets = opts.only?.length ? [...opts.only] : knownImages(opts.release);
+  for (const t of targets) {
+    if (!(imageNames as readonly string[]).includes(t)) {
+      throw new Error(`unknown image ${JSON.stringify(t)}; images: ${imageNames.join(', ')}`);
+    }
+  }
+  const cache = opts.cache ?? cachePaths();
+  const mirror = opts.mirror ?? process.env.STACKANETES_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
+  const src: AptSource = {
+    mirror,
+    securityMirror: process.env.STACKANETES_DEBIAN_SECURITY_MIRROR ?? mirror.replace(/\/debian\/?$/, '/debian-security'),
+    suite: source.debianSuite,
+    extraSuites: recipes.extraSuites,
+  };
+  await ensureHostTools(emit);
+  const oci = new OciLayout(cache.oci);
+  await oci.init();
+  const plan = planRecipes(recipes, targets);
+  const hasChildren = new Set(plan.map((r) => r.parent).filter((p): p is NonNullable<typeof p> => !!p));
+  const partial = { opts, cache, recipes, suite: source.debianSuite, src, oci, hasChildren, emit };
+  const keys = await computeKeys(partial, plan);
+  const ctx: Context = { ...partial, keys };
+  const layers = new Map<string, LayerRecord>();
+  const built: string[] = [];
+  const cached: string[] = [];
+  for (const recipe of plan) {
+    emit({ image: recipe.name, kind: 'start', message: recipe.description });
+    const t0 = Date.now();
+    const rec = await buildLayer(ctx, recipe);
+    layers.set(recipe.name, rec);
+    if (rec.createdAt && Date.now() - t0 > 1500) {
+      built.push(recipe.name);
+      emit({
+        image: recipe.name,
+        kind: 'done',
+        message: `layer ${(rec.blob.size / 1e6).toFixed(0)} MB compressed, ${(rec.blob.uncompressedSize / 1e6).toFixed(0)} MB on disk, ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+      });
+    } else cached.push(recipe.name);
+  }
+  const registry = opts.registry ?? defaultImageRegistry;
+  const tag = opts.tag ?? source.imageTag;
+  const images: ImageRecord[] = [];
+  for (const name of targets) {
+    const chain = lineage(recipes, name).map((r) => layers.get(r.name) as LayerRecord);
+    images.push(await assembleImage(ctx, name, chain, registry, tag));
+  }
+  let containerd = 'not asked to import';
+  if (opts.importToContainerd !== false) {
+    const found = await detectContainerd();
+    if ('reason' in found) {
+      containerd = `skipped containerd import: ${found.reason}`;
+      emit({ image: 'containerd', kind: 'warn', message: containerd });
+    } else {
+      const archive = join(cache.root, 'export', `import-${process.pid}.oci.tar`);
+      await mkdir(dirname(archive), { recursive: true });
+      emit({ image: 'containerd', kind: 'progress', message: `importing ${images.length} images into ${found.address} (k8s.io)` });
+      await oci.exportArchive(images.map((i) => i.reference), archive);
+      try {
+        await importArchive(found, archive);
+        containerd = `imported into ${found.address} namespace k8s.io`;
+      } finally {
+        await rm(archive, { force: true });
+      }
+      emit({ image: 'containerd', kind: 'done', message: containerd });
+    }
+  }
+  return { images, built, cached, seconds: (Date.now() - started) / 1000, containerd };
+}

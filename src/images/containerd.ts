@@ -1,0 +1,76 @@
+// Finding the local cluster's containerd and importing OCI archives into its k8s.io namespace.
+import { access, constants } from 'node:fs/promises';
+import { join } from 'node:path';
+import { capture, run } from './exec.ts';
+
+export interface Containerd {
+  readonly ctr: string;
+  readonly address: string;
+}
+
+const socketCandidates = (): string[] => {
+  const home = process.env.HOME ?? '/root';
+  const fromEnv = [process.env.STACKANETES_CONTAINERD_ADDRESS, process.env.CONTAINERD_ADDRESS].filter(
+    (x): x is string => !!x,
+  );
+  return [
+    ...fromEnv.map((a) => a.replace(/^unix:\/\//, '')),
+    '/run/containerd/containerd.sock',
+    '/run/stackanetes/containerd/containerd.sock',
+    join(home, '.cache', 'stackanetes', 'cluster', 'containerd', 'containerd.sock'),
+    join(home, '.local', 'share', 'stackanetes', 'cluster', 'containerd', 'containerd.sock'),
+  ];
+};
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path, constants.F_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function findCtr(): Promise<string | undefined> {
+  const explicit = process.env.STACKANETES_CTR;
+  if (explicit) return explicit;
+  const home = process.env.HOME ?? '/root';
+  const dirs = [
+    ...(process.env.PATH ?? '').split(':'),
+    join(home, '.cache', 'stackanetes', 'bin'),
+    join(home, '.cache', 'stackanetes', 'cluster', 'bin'),
+  ];
+  for (const d of dirs) {
+    if (d && (await exists(join(d, 'ctr')))) return join(d, 'ctr');
+  }
+  return undefined;
+}
+
+/** The running containerd to import into, or why there is none. */
+export async function detectContainerd(): Promise<Containerd | { reason: string }> {
+  const ctr = await findCtr();
+  const sockets = socketCandidates();
+  let found: string | undefined;
+  for (const s of sockets) {
+    if (await exists(s)) {
+      found = s;
+      break;
+    }
+  }
+  if (!found) {
+    return {
+      reason: `no containerd socket (looked at ${sockets.join(', ')}; set STACKANETES_CONTAINERD_ADDRESS)`,
+    };
+  }
+  if (!ctr) return { reason: `containerd socket ${found} exists but no ctr binary (set STACKANETES_CTR)` };
+  try {
+    await capture(ctr, ['--address', found, 'version']);
+  } catch (err) {
+    return { reason: `containerd at ${found} does not answer: ${(err as Error).message}` };
+  }
+  return { ctr, address: found };
+}
+
+export async function importArchive(c: Containerd, archive: string): Promise<string> {
+  return run(c.ctr, ['--address', c.address, '-n', 'k8s.io', 'images', 'import', archive]);
+}

@@ -1,0 +1,445 @@
+// What goes into each image, per OpenStack release: Debian packages, the runtime user and a
+// few lines of setup. Data only; `build.ts` turns a recipe into a layer.
+import type { ImageName } from '../catalog/images.ts';
+
+/** A service user with the uid/gid Kolla assigns (kolla/common/users.py), so that upstream
+ * Kolla images and these are interchangeable: files on volumes keep their owners. */
+export interface KollaUser {
+  readonly name: string;
+  readonly uid: number;
+  /** Extra groups besides its own and `kolla`. */
+  readonly groups?: readonly string[];
+  readonly home?: string;
+}
+
+// Source: openstack/kolla kolla/common/users.py (kolla-user 42400 … placement-user 42482).
+export const kollaUsers: readonly KollaUser[] = [
+  { name: 'kolla', uid: 42400 },
+  { name: 'glance', uid: 42415 },
+  { name: 'horizon', uid: 42420 },
+  { name: 'keystone', uid: 42425 },
+  { name: 'qemu', uid: 42427 },
+  { name: 'mysql', uid: 42434 },
+  { name: 'neutron', uid: 42435 },
+  { name: 'nova', uid: 42436, groups: ['qemu', 'libvirt'] },
+  { name: 'rabbitmq', uid: 42439 },
+  { name: 'memcached', uid: 42457 },
+  { name: 'libvirt', uid: 42473 },
+  { name: 'openvswitch', uid: 42476 },
+  { name: 'hugetlbfs', uid: 42477 },
+  { name: 'placement', uid: 42482 },
+];
+
+/** Names of the internal layers that images are built on; not deployed by themselves. */
+export type LayerName = 'base' | 'openstack-base' | 'nova-base' | 'neutron-base' | 'ovn-base';
+
+export interface ImageRecipe {
+  readonly name: ImageName | LayerName;
+  /** The recipe whose root file system this one starts from; none for `base`. */
+  readonly parent?: LayerName;
+  /** Debian packages installed with `apt-get install --no-install-recommends`. */
+  readonly packages: readonly string[];
+  /** Shell run as root inside the root file system after the packages are installed. */
+  readonly setup?: string;
+  /** Files written into the image (path → content), e.g. kolla_extend_start. */
+  readonly files?: Readonly<Record<string, { readonly content: string; readonly mode: number }>>;
+  /** The user the image runs as (the Kolla image's USER). */
+  readonly user: string;
+  readonly exposedPorts?: readonly number[];
+  /** A package whose version labels the image (org.opencontainers.image.version). */
+  readonly versionPackage?: string;
+  readonly description: string;
+}
+
+export interface ReleaseRecipes {
+  readonly release: string;
+  /** Packages debootstrap puts into the base root file system. */
+  readonly basePackages: readonly string[];
+  /** Extra apt suites (security, updates) besides the release's Debian suite. */
+  readonly extraSuites: readonly { readonly uri: 'debian' | 'debian-security'; readonly suite: string }[];
+  readonly recipes: readonly ImageRecipe[];
+}
+
+// Log and state directories every OpenStack service image gets, owned by its user, as Kolla has.
+function serviceDirs(user: string, ...names: string[]): string {
+  return names
+    .map(
+      (n) =>
+        `install -d -o ${user} -g ${user} -m 0755 /var/log/kolla/${n} /var/lib/${n} /etc/${n}`,
+    )
+    .join('\n');
+}
+
+const mariadbExtendStart = `# kolla_extend_start for mariadb (Stackanetes). Sourced by kolla_start.
+# KOLLA_BOOTSTRAP set: initialise an empty data directory, give root the password in
+# DB_ROOT_PASSWORD (root@'%' too, for jobs in other pods) and exit without starting the server.
+if [[ -n "\${KOLLA_BOOTSTRAP+set}" ]]; then
+    DATADIR="\${DB_DATADIR:-/var/lib/mysql}"
+    if [[ ! -d "\${DATADIR}/mysql" ]]; then
+        mariadb-install-db --user=mysql --datadir="\${DATADIR}" --skip-test-db \\
+            --auth-root-authentication-method=normal >/dev/null
+    fi
+    if [[ -n "\${DB_ROOT_PASSWORD:-}" ]]; then
+        PW="\${DB_ROOT_PASSWORD//\\\\/\\\\\\\\}"
+        PW="\${PW//\\'/\\\\\\'}"
+        mariadbd --user=mysql --datadir="\${DATADIR}" --bootstrap --skip-grant-tables=0 <<SQL
+FLUSH PRIVILEGES;
+ALTER USER 'root'@'localhost' IDENTIFIED BY '\${PW}';
+CREATE USER IF NOT EXISTS 'root'@'%' IDENTIFIED BY '\${PW}';
+ALTER USER 'root'@'%' IDENTIFIED BY '\${PW}';
+GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;
+FLUSH PRIVILEGES;
+SQL
+    fi
+    echo "mariadb: data directory \${DATADIR} bootstrapped"
+    exit 0
+fi
+`;
+
+const keystoneExtendStart = `# kolla_extend_start for keystone (Stackanetes). Sourced by kolla_start.
+# KOLLA_BOOTSTRAP set: run the database migrations and exit (what Kolla's db-sync job does).
+if [[ -n "\${KOLLA_BOOTSTRAP+set}" ]]; then
+    keystone-manage db_sync
+    exit 0
+fi
+`;
+
+function dbSyncExtendStart(what: string, command: string): string {
+  return `# kolla_extend_start for ${what} (Stackanetes). Sourced by kolla_start.
+# KOLLA_BOOTSTRAP set: run the database migrations and exit.
+if [[ -n "\${KOLLA_BOOTSTRAP+set}" ]]; then
+    ${command}
+    exit 0
+fi
+`;
+}
+
+const trixie: ReleaseRecipes = {
+  release: '2025.1',
+  basePackages: [
+    'sudo',
+    'python3',
+    'ca-certificates',
+    'curl',
+    'procps',
+    'dumb-init',
+    'less',
+    'netbase',
+  ],
+  extraSuites: [
+    { uri: 'debian', suite: 'trixie-updates' },
+    { uri: 'debian-security', suite: 'trixie-security' },
+  ],
+  recipes: [
+    {
+      name: 'base',
+      packages: [],
+      user: 'root',
+      description: 'Debian minbase, kolla_start, the Kolla service users',
+    },
+    {
+      name: 'openstack-base',
+      parent: 'base',
+      packages: [
+        'python3-pymysql',
+        'python3-oslo.db',
+        'python3-oslo.messaging',
+        'python3-oslo.log',
+        'python3-oslo.policy',
+        'python3-oslo.middleware',
+        'python3-oslo.cache',
+        'python3-keystonemiddleware',
+        'python3-keystoneclient',
+        'python3-openstackclient',
+        'python3-pastescript',
+        'python3-pymemcache',
+        'python3-memcache',
+        'python3-sqlalchemy',
+        'python3-alembic',
+        'python3-pastedeploy',
+        'uwsgi-core',
+        'uwsgi-plugin-python3',
+        'q-text-as-data',
+        'iproute2',
+      ],
+      user: 'root',
+      description: 'Python libraries every OpenStack service shares, and uWSGI',
+    },
+    {
+      name: 'keystone',
+      parent: 'openstack-base',
+      packages: ['keystone', 'python3-ldap', 'python3-ldappool'],
+      setup: serviceDirs('keystone', 'keystone') +
+        '\ninstall -d -o keystone -g keystone -m 0750 /etc/keystone/fernet-keys /etc/keystone/credential-keys',
+      files: { '/usr/local/bin/kolla_extend_start': { content: keystoneExtendStart, mode: 0o755 } },
+      user: 'keystone',
+      exposedPorts: [5000],
+      versionPackage: 'python3-keystone',
+      description: 'Keystone (identity) served by uWSGI',
+    },
+    {
+      name: 'glance-api',
+      parent: 'openstack-base',
+      packages: ['glance-api', 'glance-common', 'python3-glance-store'],
+      setup: serviceDirs('glance', 'glance') + '\ninstall -d -o glance -g glance /var/lib/glance/images',
+      files: {
+        '/usr/local/bin/kolla_extend_start': {
+          content: dbSyncExtendStart('glance', 'glance-manage db_sync'),
+          mode: 0o755,
+        },
+      },
+      user: 'glance',
+      exposedPorts: [9292],
+      versionPackage: 'python3-glance',
+      description: 'Glance image API',
+    },
+    {
+      name: 'placement-api',
+      parent: 'openstack-base',
+      packages: ['placement-api', 'placement-common', 'python3-osc-placement'],
+      setup: serviceDirs('placement', 'placement'),
+      files: {
+        '/usr/local/bin/kolla_extend_start': {
+          content: dbSyncExtendStart('placement', 'placement-manage db sync'),
+          mode: 0o755,
+        },
+      },
+      user: 'placement',
+      exposedPorts: [8778],
+      versionPackage: 'python3-placement',
+      description: 'Placement API',
+    },
+    {
+      name: 'nova-base',
+      parent: 'openstack-base',
+      packages: ['nova-common', 'python3-nova'],
+      setup: serviceDirs('nova', 'nova'),
+      user: 'nova',
+      description: 'Nova code and configuration shared by the nova-* images',
+    },
+    {
+      name: 'nova-api',
+      parent: 'nova-base',
+      packages: ['nova-api'],
+      files: {
+        '/usr/local/bin/kolla_extend_start': {
+          content: dbSyncExtendStart(
+            'nova-api',
+            'nova-manage api_db sync && nova-manage db sync',
+          ),
+          mode: 0o755,
+        },
+      },
+      user: 'nova',
+      exposedPorts: [8774, 8775],
+      versionPackage: 'python3-nova',
+      description: 'Nova compute API and metadata API',
+    },
+    {
+      name: 'nova-conductor',
+      parent: 'nova-base',
+      packages: ['nova-conductor'],
+      user: 'nova',
+      versionPackage: 'python3-nova',
+      description: 'Nova conductor',
+    },
+    {
+      name: 'nova-scheduler',
+      parent: 'nova-base',
+      packages: ['nova-scheduler'],
+      user: 'nova',
+      versionPackage: 'python3-nova',
+      description: 'Nova scheduler',
+    },
+    {
+      name: 'nova-novncproxy',
+      parent: 'nova-base',
+      packages: ['nova-consoleproxy', 'novnc', 'python3-websockify'],
+      user: 'nova',
+      exposedPorts: [6080],
+      versionPackage: 'python3-nova',
+      description: 'Nova noVNC console proxy (Debian packages it as nova-consoleproxy)',
+    },
+    {
+      name: 'nova-compute',
+      parent: 'nova-base',
+      packages: ['nova-compute', 'nova-compute-kvm', 'python3-libvirt', 'libvirt-clients', 'qemu-utils'],
+      setup: 'install -d -o nova -g nova /var/lib/nova/instances',
+      user: 'nova',
+      versionPackage: 'python3-nova',
+      description: 'Nova compute (libvirt/KVM packages installed; the fake driver works without them)',
+    },
+    {
+      name: 'neutron-base',
+      parent: 'openstack-base',
+      packages: ['neutron-common', 'python3-neutron', 'python3-ovsdbapp'],
+      setup: serviceDirs('neutron', 'neutron'),
+      user: 'neutron',
+      description: 'Neutron code and configuration shared by the neutron-* images',
+    },
+    {
+      name: 'neutron-server',
+      parent: 'neutron-base',
+      packages: ['neutron-api', 'neutron-rpc-server', 'neutron-server'],
+      files: {
+        '/usr/local/bin/kolla_extend_start': {
+          content: dbSyncExtendStart(
+            'neutron-server',
+            'neutron-db-manage --config-file /etc/neutron/neutron.conf --config-file /etc/neutron/plugins/ml2/ml2_conf.ini upgrade head',
+          ),
+          mode: 0o755,
+        },
+      },
+      user: 'neutron',
+      exposedPorts: [9696],
+      versionPackage: 'python3-neutron',
+      description: 'Neutron API and RPC server (ML2/OVN)',
+    },
+    {
+      name: 'neutron-ovn-metadata-agent',
+      parent: 'neutron-base',
+      packages: ['neutron-ovn-metadata-agent', 'haproxy', 'openvswitch-common'],
+      user: 'neutron',
+      versionPackage: 'python3-neutron',
+      description: 'Neutron OVN metadata agent',
+    },
+    {
+      name: 'ovn-base',
+      parent: 'base',
+      packages: ['ovn-common', 'openvswitch-common'],
+      setup: 'install -d -m 0755 /var/log/kolla/openvswitch /var/lib/ovn /run/ovn /etc/ovn',
+      user: 'root',
+      description: 'OVN and Open vSwitch tools shared by the ovn-* and openvswitch images',
+    },
+    {
+      name: 'ovn-northd',
+      parent: 'ovn-base',
+      packages: ['ovn-central'],
+      user: 'root',
+      versionPackage: 'ovn-central',
+      description: 'OVN northd',
+    },
+    {
+      name: 'ovn-nb-db',
+      parent: 'ovn-base',
+      packages: ['ovn-central'],
+      user: 'root',
+      exposedPorts: [6641],
+      versionPackage: 'ovn-central',
+      description: 'OVN northbound database (ovsdb-server)',
+    },
+    {
+      name: 'ovn-sb-db',
+      parent: 'ovn-base',
+      packages: ['ovn-central'],
+      user: 'root',
+      exposedPorts: [6642],
+      versionPackage: 'ovn-central',
+      description: 'OVN southbound database (ovsdb-server)',
+    },
+    {
+      name: 'ovn-controller',
+      parent: 'ovn-base',
+      packages: ['ovn-host'],
+      user: 'root',
+      versionPackage: 'ovn-host',
+      description: 'OVN controller (per chassis)',
+    },
+    {
+      name: 'openvswitch',
+      parent: 'ovn-base',
+      packages: ['openvswitch-switch'],
+      setup: 'install -d -m 0755 /etc/openvswitch /var/lib/openvswitch /run/openvswitch',
+      user: 'root',
+      versionPackage: 'openvswitch-switch',
+      description: 'Open vSwitch (ovs-vswitchd and its ovsdb-server)',
+    },
+    {
+      name: 'mariadb',
+      parent: 'base',
+      packages: ['mariadb-server', 'mariadb-client', 'galera-4', 'mariadb-backup', 'rsync', 'socat', 'lsof'],
+      setup:
+        'rm -rf /var/lib/mysql/* /etc/mysql/debian.cnf\n' +
+        'install -d -o mysql -g mysql -m 0750 /var/lib/mysql /var/log/kolla/mariadb\n' +
+        'install -d -o mysql -g mysql -m 0755 /run/mysqld',
+      files: { '/usr/local/bin/kolla_extend_start': { content: mariadbExtendStart, mode: 0o755 } },
+      user: 'mysql',
+      exposedPorts: [3306, 4444, 4567, 4568],
+      versionPackage: 'mariadb-server',
+      description: 'MariaDB with Galera',
+    },
+    {
+      name: 'rabbitmq',
+      parent: 'base',
+      packages: ['rabbitmq-server'],
+      setup:
+        'rm -f /var/lib/rabbitmq/.erlang.cookie\n' +
+        'install -d -o rabbitmq -g rabbitmq /var/lib/rabbitmq /var/log/kolla/rabbitmq',
+      user: 'rabbitmq',
+      exposedPorts: [5672, 15672, 25672],
+      versionPackage: 'rabbitmq-server',
+      description: 'RabbitMQ',
+    },
+    {
+      name: 'memcached',
+      parent: 'base',
+      packages: ['memcached'],
+      user: 'memcached',
+      exposedPorts: [11211],
+      versionPackage: 'memcached',
+      description: 'Memcached',
+    },
+    {
+      name: 'horizon',
+      parent: 'openstack-base',
+      packages: ['openstack-dashboard', 'python3-django-horizon'],
+      setup: serviceDirs('horizon', 'horizon'),
+      user: 'horizon',
+      exposedPorts: [80],
+      versionPackage: 'python3-django-horizon',
+      description: 'Horizon dashboard (Django, served by uWSGI)',
+    },
+    {
+      name: 'toolbox',
+      parent: 'openstack-base',
+      packages: [
+        'python3-openstackclient',
+        'python3-osc-placement',
+        'python3-glanceclient',
+        'python3-novaclient',
+        'python3-neutronclient',
+        'mariadb-client',
+        'jq',
+        'netcat-openbsd',
+      ],
+      user: 'root',
+      versionPackage: 'python3-openstackclient',
+      description: 'OpenStack command-line client and database client, for jobs and checks',
+    },
+  ],
+};
+
+const byRelease: Readonly<Record<string, ReleaseRecipes>> = { '2025.1': trixie };
+
+export function releaseRecipes(release: string): ReleaseRecipes {
+  const r = byRelease[release];
+  if (!r) {
+    throw new Error(
+      `no image recipes for release ${JSON.stringify(release)}; recipes exist for: ${Object.keys(byRelease).join(', ')}`,
+    );
+  }
+  return r;
+}
+
+/** A recipe and all its ancestors, root first. */
+export function lineage(recipes: ReleaseRecipes, name: string): ImageRecipe[] {
+  const out: ImageRecipe[] = [];
+  let cur: string | undefined = name;
+  while (cur) {
+    const r = recipes.recipes.find((x) => x.name === cur);
+    if (!r) throw new Error(`no recipe named ${cur} for release ${recipes.release}`);
+    out.unshift(r);
+    cur = r.parent;
+  }
+  return out;
+}

@@ -1,0 +1,129 @@
+// Software bill of materials: every Debian package in an image with its exact version, read
+// with dpkg-query from the image's root file system, written as CycloneDX 1.5 JSON.
+import { createHash } from 'node:crypto';
+
+export interface DebPackage {
+  readonly name: string;
+  readonly version: string;
+  readonly arch: string;
+  readonly source: string;
+  readonly sourceVersion: string;
+  /** Installed-Size in KiB. */
+  readonly installedKiB: number;
+}
+
+/** Parses `dpkg-query -W -f='${Package}\t${Version}\t${Architecture}\t${source:Package}\t${source:Version}\t${db:Status-Abbrev}\t${Installed-Size}\n'`. */
+export function parseDpkgQuery(text: string): DebPackage[] {
+  const out: DebPackage[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    const [name, version, arch, source, sourceVersion, status, size] = line.split('\t');
+    if (!name || !version || !status?.startsWith('ii')) continue;
+    out.push({
+      name,
+      version,
+      arch: arch ?? '',
+      source: source || name,
+      sourceVersion: sourceVersion || version,
+      installedKiB: Number(size) || 0,
+    });
+  }
+  return out.sort((a, b) => a.name.localeCompare(b.name) || a.arch.localeCompare(b.arch));
+}
+
+export function debPurl(p: DebPackage, distro: string): string {
+  const qs = [`arch=${p.arch}`, `distro=${distro}`];
+  if (p.source !== p.name) qs.push(`upstream=${encodeURIComponent(p.source)}`);
+  return `pkg:deb/debian/${encodeURIComponent(p.name)}@${encodeURIComponent(p.version)}?${qs.join('&')}`;
+}
+
+export interface SbomSubject {
+  /** registry/name:tag */
+  readonly reference: string;
+  readonly manifestDigest?: string;
+  readonly release: string;
+  readonly debianSuite: string;
+  readonly created: string;
+}
+
+export interface CycloneDxComponent {
+  type: string;
+  'bom-ref': string;
+  name: string;
+  version: string;
+  purl?: string;
+  properties?: { name: string; value: string }[];
+}
+
+export interface CycloneDx {
+  bomFormat: 'CycloneDX';
+  specVersion: '1.5';
+  serialNumber: string;
+  version: 1;
+  metadata: {
+    timestamp: string;
+    tools: { components: { type: string; name: string }[] };
+    component: CycloneDxComponent;
+    properties: { name: string; value: string }[];
+  };
+  components: CycloneDxComponent[];
+}
+
+function uuidFrom(text: string): string {
+  const h = createHash('sha256').update(text).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+export function cycloneDx(subject: SbomSubject, packages: readonly DebPackage[]): CycloneDx {
+  const colon = subject.reference.lastIndexOf(':');
+  const name = subject.reference.slice(0, colon);
+  const tag = subject.reference.slice(colon + 1);
+  const components = packages.map((p) => {
+    const purl = debPurl(p, subject.debianSuite);
+    return {
+      type: 'library',
+      'bom-ref': purl,
+      name: p.name,
+      version: p.version,
+      purl,
+      properties: [
+        { name: 'debian:arch', value: p.arch },
+        { name: 'debian:source', value: p.source },
+        { name: 'debian:source-version', value: p.sourceVersion },
+        { name: 'debian:installed-size-kib', value: String(p.installedKiB) },
+      ],
+    };
+  });
+  return {
+    bomFormat: 'CycloneDX',
+    specVersion: '1.5',
+    serialNumber: `urn:uuid:${uuidFrom(`${subject.reference}@${subject.manifestDigest ?? ''}:${packages.length}`)}`,
+    version: 1,
+    metadata: {
+      timestamp: subject.created,
+      tools: { components: [{ type: 'application', name: 'stackanetes' }] },
+      component: {
+        type: 'container',
+        'bom-ref': subject.reference,
+        name,
+        version: tag,
+        ...(subject.manifestDigest ? { purl: `pkg:oci/${encodeURIComponent(name.split('/').pop() ?? name)}@${encodeURIComponent(subject.manifestDigest)}?repository_url=${encodeURIComponent(name)}&tag=${encodeURIComponent(tag)}` } : {}),
+      },
+      properties: [
+        { name: 'stackanetes:openstack-release', value: subject.release },
+        { name: 'stackanetes:debian-suite', value: subject.debianSuite },
+      ],
+    },
+    components,
+  };
+}
+
+/** The packages listed in an SBOM written by `cycloneDx`. */
+export function sbomPackages(bom: CycloneDx): { name: string; version: string; arch: string; source: string }[] {
+  return bom.components.map((c) => ({
+    name: c.name,
+    version: c.version,
+    arch: c.properties?.find((p) => p.name === 'debian:arch')?.value ?? '',
+    source: c.properties?.find((p) => p.name === 'debian:source')?.value ?? c.name,
+  }));
+}
