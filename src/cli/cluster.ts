@@ -1,0 +1,118 @@
+// `stackanetes cluster up | down | status | env`: the local Kubernetes built from upstream components.
+import { Command, InvalidArgumentError } from 'commander';
+import { Listr } from 'listr2';
+import { downSteps, envExports, status, upSteps, type Step } from '../cluster/cluster.ts';
+import { layout } from '../cluster/layout.ts';
+import { CliError } from './errors.ts';
+
+async function runSteps(steps: Step[]): Promise<void> {
+  const tty = process.stderr.isTTY;
+  const list = new Listr(
+    steps.map((s) => ({
+      title: s.title,
+      task: async (_ctx: unknown, task: { title: string }) => {
+        const t = Date.now();
+        const note = await s.run();
+        const secs = ((Date.now() - t) / 1000).toFixed(1);
+        task.title = `${s.title}${note ? ` — ${note}` : ''} (${secs} s)`;
+      },
+    })),
+    { concurrent: false, exitOnError: true, renderer: tty ? 'default' : 'simple', rendererOptions: {} },
+  );
+  try {
+    await list.run();
+  } catch (err) {
+    throw new CliError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number, 0 or more');
+  return n;
+}
+
+function requireRoot() {
+  if (process.getuid && process.getuid() !== 0) {
+    throw new CliError('the local cluster runs containerd, the kubelet and iptables: run it as root');
+  }
+}
+
+export function register(program: Command): void {
+  const cluster = new Command('cluster').description(
+    'a local Kubernetes built from upstream components (etcd, kube-*, containerd, CoreDNS, kwok)',
+  );
+  cluster.addHelpText(
+    'after',
+    `
+Example:
+  $ npx stackanetes cluster up --fake-nodes 10
+  $ eval "$(npx stackanetes cluster env)"; kubectl get nodes
+
+Builds and state live under $STACKANETES_CACHE (default ~/.cache/stackanetes).`,
+  );
+
+  cluster
+    .command('up')
+    .description('build what is missing, then start every component and wait for a Ready node')
+    .option('--fake-nodes <n>', 'keep exactly this many kwok-simulated nodes', nonNegativeInt)
+    .addHelpText(
+      'after',
+      `
+Example:
+  $ npx stackanetes cluster up                  # first run builds Kubernetes (tens of minutes)
+  $ npx stackanetes cluster up --fake-nodes 100 # 100 simulated nodes beside the real one`,
+    )
+    .action(async (opts: { fakeNodes?: number }) => {
+      requireRoot();
+      const l = layout();
+      const t = Date.now();
+      await runSteps(upSteps({ fakeNodes: opts.fakeNodes }, l));
+      process.stderr.write(
+        `cluster up in ${((Date.now() - t) / 1000).toFixed(1)} s; logs in ${l.logs}\n` +
+          `use it with: eval "$(npx stackanetes cluster env)"\n`,
+      );
+    });
+
+  cluster
+    .command('down')
+    .description('stop every process the cluster started and remove its mounts and network interfaces')
+    .option('--purge', "also delete the cluster's state (etcd data, certificates, volumes); builds stay cached")
+    .addHelpText('after', `\nExample:\n  $ npx stackanetes cluster down --purge`)
+    .action(async (opts: { purge?: boolean }) => {
+      requireRoot();
+      await runSteps(downSteps({ purge: opts.purge }));
+    });
+
+  cluster
+    .command('status')
+    .description('which components run (with PIDs), the server version and Ready nodes')
+    .option('--json', 'print JSON')
+    .addHelpText('after', `\nExample:\n  $ npx stackanetes cluster status`)
+    .action(async (opts: { json?: boolean }) => {
+      const s = await status();
+      if (opts.json) {
+        process.stdout.write(JSON.stringify(s, null, 2) + '\n');
+      } else {
+        const lines = s.components.map(
+          (c) => `${c.name.padEnd(24)} ${c.running ? `running (pid ${c.pid})` : 'stopped'}`,
+        );
+        lines.push('');
+        lines.push(`server:     ${s.server ?? 'not answering'}`);
+        if (s.nodes) lines.push(`nodes:      ${s.nodes.ready}/${s.nodes.total} Ready`);
+        lines.push(`kubeconfig: ${s.kubeconfig}`, `logs:       ${s.logs}`);
+        process.stdout.write(lines.join('\n') + '\n');
+      }
+      if (!s.components.every((c) => c.running)) process.exitCode = 3;
+    });
+
+  cluster
+    .command('env')
+    .description("print shell exports: KUBECONFIG, and PATH with the cluster's kubectl first")
+    .addHelpText('after', `\nExample:\n  $ eval "$(npx stackanetes cluster env)"; kubectl get nodes`)
+    .action(() => {
+      process.stdout.write(envExports());
+    });
+
+  program.addCommand(cluster);
+}

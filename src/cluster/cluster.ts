@@ -1,0 +1,448 @@
+// `cluster up | down | status | env` as plain functions: each step idempotent, so `up` after a
+// crash starts whatever is not running, and a second `up` finds everything cached.
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { binaryPaths, goBuildSteps, installPackages, missingPackages } from './build.ts';
+import { components, nodeName, startOrder } from './components.ts';
+import { cniConfig, containerdConfig, corefile, kubeletConfig, kubeProxyConfig, localPathConfig } from './config.ts';
+import { run, sleep, waitFor } from './exec.ts';
+import { downloadModule } from './gobuild.ts';
+import { adminTls, isOk } from './health.ts';
+import { buildPauseImage, buildTestImage, imageArchives, importedImages, importImage, unmountUnder } from './images.ts';
+import { writeKubeconfig } from './kubeconfig.ts';
+import { layout, type Layout } from './layout.ts';
+import { clusterObjects, fakeNode, fakeNodePrefix, kwokStages, toYamlStream, users } from './manifests.ts';
+import { net, setUpNetwork, tearDownNetwork } from './network.ts';
+import { ensureCa, ensureCert, ensureServiceAccountKey } from './pki.ts';
+import { isAlive, listRecords, running, startProcess, stopProcess, tail } from './processes.ts';
+import { pauseImage, testImage, versions } from './versions.ts';
+
+export interface Step {
+  title: string;
+  /** Returns a short note shown after the title (e.g. "cached"). */
+  run: () => Promise<string | void>;
+}
+
+export const apiServerUrl = `https://${net.nodeIp}:${net.apiPort}`;
+
+function dirs(l: Layout) {
+  for (const d of [l.state, l.pki, l.config, l.logs, l.pids, l.run, l.kubeletRoot, l.cniConf, l.volumes, l.pathDir]) {
+    mkdirSync(d, { recursive: true });
+  }
+}
+
+export function kubectl(l: Layout, args: string[], input?: string) {
+  return run(binaryPaths(l).kubectl, ['--kubeconfig', l.kubeconfig, ...args], { input, timeoutMs: 60_000 });
+}
+
+async function startAndWait(l: Layout, name: (typeof startOrder)[number], ready: () => Promise<boolean>, timeoutMs = 60_000) {
+  const c = components(l)[name];
+  if (!c) throw new Error(`unknown component ${name}`);
+  const wasRunning = running(l.pids, name);
+  const rec = await startProcess({ name, command: c.command, args: c.args, pidDir: l.pids, logDir: l.logs });
+  await waitFor(
+    `${name} to become ready (log: ${rec.log})`,
+    async () => {
+      if (!isAlive(rec)) throw new Error(`${name} exited; last lines of ${rec.log}:\n${tail(rec.log)}`);
+      return ready();
+    },
+    timeoutMs,
+  ).catch((err: unknown) => {
+    if (err instanceof Error && !err.message.includes('exited')) {
+      err.message += `\nlast lines of ${rec.log}:\n${tail(rec.log)}`;
+    }
+    throw err;
+  });
+  return wasRunning ? `already running, pid ${rec.pid}` : `pid ${rec.pid}`;
+}
+
+async function writePki(l: Layout) {
+  await ensureCa(l.pki);
+  await ensureServiceAccountKey(l.pki);
+  const d = net.clusterDomain;
+  await ensureCert(l.pki, {
+    name: 'apiserver',
+    cn: 'kube-apiserver',
+    usage: 'server',
+    dns: ['kubernetes', 'kubernetes.default', 'kubernetes.default.svc', `kubernetes.default.svc.${d}`, 'localhost', nodeName],
+    ips: [net.nodeIp, '127.0.0.1', net.apiServiceIp],
+  });
+  await ensureCert(l.pki, { name: 'kubelet-serving', cn: nodeName, usage: 'server', dns: [nodeName, 'localhost'], ips: [net.nodeIp, '127.0.0.1'] });
+  const clients: [string, string, string?][] = [
+    ['admin', 'stackanetes-admin', 'system:masters'],
+    ['apiserver-kubelet-client', 'kube-apiserver-kubelet-client', 'system:masters'],
+    ['controller-manager', 'system:kube-controller-manager'],
+    ['scheduler', 'system:kube-scheduler'],
+    ['kubelet', `system:node:${nodeName}`, 'system:nodes'],
+    ['kube-proxy', 'system:kube-proxy'],
+    ['coredns', users.coredns],
+    ['local-path-provisioner', users.localPath],
+    ['kwok', users.kwok],
+  ];
+  for (const [name, cn, org] of clients) {
+    await ensureCert(l.pki, { name, cn, org, usage: 'client' });
+    if (name !== 'admin' && name !== 'apiserver-kubelet-client') {
+      writeKubeconfig(join(l.config, `${name}.kubeconfig`), apiServerUrl, l.pki, name);
+    }
+  }
+  writeKubeconfig(l.kubeconfig, apiServerUrl, l.pki, 'admin');
+}
+
+function linkPath(l: Layout) {
+  const b = binaryPaths(l);
+  for (const [name, target] of [
+    ['kubectl', b.kubectl],
+    ['crictl', b.crictl],
+  ] as const) {
+    const link = join(l.pathDir, name);
+    rmSync(link, { force: true });
+    symlinkSync(target, link);
+  }
+  writeFileSync(
+    join(l.config, 'crictl.yaml'),
+    `runtime-endpoint: unix://${l.containerdSocket}\nimage-endpoint: unix://${l.containerdSocket}\ntimeout: 30\n`,
+  );
+}
+
+async function nodeReady(l: Layout, name: string): Promise<boolean> {
+  const r = await kubectl(l, ['get', 'node', name, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}']).catch(
+    () => undefined,
+  );
+  return r?.stdout.trim() === 'True';
+}
+
+export async function readyNodes(l: Layout): Promise<{ ready: number; total: number }> {
+  const r = await kubectl(l, ['get', 'nodes', '-o', 'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}']);
+  const lines = r.stdout.split('\n').filter(Boolean);
+  return { ready: lines.filter((s) => s === 'True').length, total: lines.length };
+}
+
+async function ensureFakeNodes(l: Layout, count: number): Promise<string> {
+  const existing = (await kubectl(l, ['get', 'nodes', '-l', 'type=kwok', '-o', 'name'])).stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((n) => n.replace(/^node\//, ''));
+  const wanted = new Set(Array.from({ length: count }, (_, i) => `${fakeNodePrefix}${i}`));
+  const extra = existing.filter((n) => !wanted.has(n));
+  if (extra.length) await kubectl(l, ['delete', 'node', '--wait=false', ...extra]);
+  if (count > 0) {
+    const objs = Array.from({ length: count }, (_, i) => fakeNode(i));
+    await kubectl(l, ['apply', '--server-side', '--force-conflicts', '--field-manager=stackanetes', '-f', '-'], toYamlStream(objs));
+  }
+  await waitFor(
+    `${count} simulated nodes to be Ready`,
+    async () => {
+      const r = await kubectl(l, ['get', 'nodes', '-l', 'type=kwok', '-o', 'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}']);
+      const ready = r.stdout.split('\n').filter((s) => s === 'True').length;
+      return ready === count;
+    },
+    120_000,
+    1000,
+  );
+  return `${count} Ready`;
+}
+
+export interface UpOptions {
+  /** Number of kwok-simulated nodes; undefined keeps whatever exists. */
+  fakeNodes?: number;
+}
+
+export function upSteps(opts: UpOptions = {}, l: Layout = layout()): Step[] {
+  const b = binaryPaths(l);
+  const tls = () => adminTls(l.pki);
+  const steps: Step[] = [
+    {
+      title: 'Debian packages (containerd, runc, CNI plugins, debootstrap, iptables)',
+      run: async () => {
+        dirs(l);
+        const missing = await missingPackages();
+        if (!missing.length) return 'installed';
+        await installPackages(missing, join(l.logs, 'apt.log'));
+        return `installed ${missing.join(' ')}`;
+      },
+    },
+  ];
+  for (const s of goBuildSteps(l)) {
+    steps.push({
+      title: `build ${s.title}`,
+      run: async () => {
+        if (s.done()) return 'cached';
+        const t = Date.now();
+        await s.run();
+        return `built in ${Math.round((Date.now() - t) / 1000)} s`;
+      },
+    });
+  }
+  steps.push(
+    {
+      title: `pause image ${pauseImage}`,
+      run: async () => {
+        if (existsSync(imageArchives(l).pause)) return 'cached';
+        await buildPauseImage(l, join(l.logs, 'build-pause.log'));
+      },
+    },
+    {
+      title: `test image ${testImage} (debootstrap)`,
+      run: async () => {
+        if (existsSync(imageArchives(l).test)) return 'cached';
+        const t = Date.now();
+        await buildTestImage(l, join(l.logs, 'build-test-image.log'));
+        return `built in ${Math.round((Date.now() - t) / 1000)} s`;
+      },
+    },
+    {
+      title: 'certificates, keys and kubeconfigs',
+      run: async () => {
+        await writePki(l);
+        linkPath(l);
+      },
+    },
+    { title: `network (bridge ${net.bridge}, ${net.nodeIp})`, run: () => setUpNetwork() },
+    {
+      title: `etcd ${versions.etcd}`,
+      run: () => startAndWait(l, 'etcd', () => isOk(`http://127.0.0.1:${net.etcdClientPort}/health`)),
+    },
+    {
+      title: `kube-apiserver ${versions.kubernetes}`,
+      run: () => startAndWait(l, 'kube-apiserver', () => isOk(`${apiServerUrl}/readyz`, tls()), 120_000),
+    },
+    {
+      title: 'kube-controller-manager',
+      run: () => startAndWait(l, 'kube-controller-manager', () => isOk('https://127.0.0.1:10257/healthz')),
+    },
+    {
+      title: 'kube-scheduler',
+      run: () => startAndWait(l, 'kube-scheduler', () => isOk('https://127.0.0.1:10259/healthz')),
+    },
+    {
+      title: 'cluster objects (DNS Service, default StorageClass, RBAC)',
+      run: async () => {
+        await kubectl(l, ['apply', '--server-side', '--force-conflicts', '--field-manager=stackanetes', '-f', '-'], toYamlStream(clusterObjects()));
+      },
+    },
+    {
+      title: 'containerd (with runc and CNI bridge)',
+      run: async () => {
+        containerdConfig(l);
+        cniConfig(l);
+        const note = await startAndWait(l, 'containerd', async () =>
+          existsSync(l.containerdSocket) && (await run('ctr', ['--address', l.containerdSocket, 'version'], { allowFailure: true })).code === 0,
+        );
+        const have = await importedImages('ctr', l.containerdSocket);
+        const imported: string[] = [];
+        for (const [name, archive] of [
+          [pauseImage, imageArchives(l).pause],
+          [testImage, imageArchives(l).test],
+        ] as const) {
+          if (!have.has(name)) {
+            await importImage('ctr', l.containerdSocket, archive, join(l.logs, 'image-import.log'));
+            imported.push(name);
+          }
+        }
+        return imported.length ? `${note}; imported ${imported.join(', ')}` : note;
+      },
+    },
+    {
+      title: `kubelet (node ${nodeName})`,
+      run: async () => {
+        kubeletConfig(l);
+        const note = await startAndWait(l, 'kubelet', () => isOk('http://127.0.0.1:10248/healthz'));
+        await waitFor(`node ${nodeName} to be registered`, async () => (await kubectl(l, ['get', 'node', nodeName], undefined).catch(() => undefined)) !== undefined, 60_000, 500);
+        await kubectl(l, ['label', 'node', nodeName, '--overwrite', 'node-role.kubernetes.io/control-plane=', 'node-role.kubernetes.io/compute=']);
+        return note;
+      },
+    },
+    {
+      title: 'kube-proxy (iptables)',
+      run: () => {
+        kubeProxyConfig(l, nodeName);
+        return startAndWait(l, 'kube-proxy', () => isOk('http://127.0.0.1:10256/healthz'), 60_000);
+      },
+    },
+    {
+      title: `CoreDNS ${versions.coredns} (${net.dnsServiceIp} → ${net.nodeIp}:53)`,
+      run: () => {
+        corefile(l);
+        return startAndWait(l, 'coredns', () => isOk('http://127.0.0.1:18181/ready'));
+      },
+    },
+    {
+      title: `node ${nodeName} Ready`,
+      run: async () => {
+        await waitFor(`node ${nodeName} to be Ready (kubelet log: ${join(l.logs, 'kubelet.log')})`, () => nodeReady(l, nodeName), 90_000, 500);
+      },
+    },
+    {
+      title: `local-path-provisioner ${versions.localPath} (default StorageClass)`,
+      run: async () => {
+        localPathConfig(l, testImage);
+        const note = await startAndWait(l, 'local-path-provisioner', async () => {
+          await sleep(500);
+          return true;
+        });
+        return note;
+      },
+    },
+    {
+      title: `kwok ${versions.kwok}`,
+      run: async () => {
+        const mod = await downloadModule(l, 'sigs.k8s.io/kwok', versions.kwok);
+        writeFileSync(join(l.config, 'kwok.yaml'), kwokStages(mod.Dir));
+        return startAndWait(l, 'kwok', () => isOk('http://127.0.0.1:10247/healthz'));
+      },
+    },
+  );
+  if (opts.fakeNodes !== undefined) {
+    const n = opts.fakeNodes;
+    steps.push({ title: `${n} simulated nodes`, run: () => ensureFakeNodes(l, n) });
+  }
+  void b;
+  return steps;
+}
+
+/** Processes our containerd started (the shims) that outlive it: found by our socket in their command line. */
+function shimPids(l: Layout): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if ((cmd[0] ?? '').includes('containerd-shim') && cmd.includes(l.containerdSocket)) pids.push(Number(entry));
+    } catch {
+      /* gone */
+    }
+  }
+  return pids;
+}
+
+export interface DownOptions {
+  /** Also delete the cluster's state (etcd data, certificates, volumes); builds stay cached. */
+  purge?: boolean;
+}
+
+export function downSteps(opts: DownOptions = {}, l: Layout = layout()): Step[] {
+  const stop = (name: string) => async () => ((await stopProcess(l.pids, name)) ? 'stopped' : 'not running');
+  return [
+    { title: 'kwok', run: stop('kwok') },
+    { title: 'local-path-provisioner', run: stop('local-path-provisioner') },
+    { title: 'CoreDNS', run: stop('coredns') },
+    {
+      title: 'kube-proxy (and its iptables rules)',
+      run: async () => {
+        const note = await stopProcess(l.pids, 'kube-proxy');
+        const bin = binaryPaths(l).kubeProxy;
+        if (existsSync(bin)) await run(bin, ['--cleanup'], { allowFailure: true, logFile: join(l.logs, 'kube-proxy.log') });
+        return note ? 'stopped' : 'not running';
+      },
+    },
+    { title: 'kubelet', run: stop('kubelet') },
+    {
+      title: 'pods (crictl rmp)',
+      run: async () => {
+        const crictl = binaryPaths(l).crictl;
+        if (!running(l.pids, 'containerd') || !existsSync(crictl)) return 'containerd not running';
+        const r = await run(crictl, ['--config', join(l.config, 'crictl.yaml'), 'rmp', '--all', '--force'], {
+          allowFailure: true,
+          timeoutMs: 120_000,
+        });
+        return r.code === 0 ? 'removed' : `crictl rmp failed: ${r.stderr.trim().split('\n').pop() ?? ''}`;
+      },
+    },
+    {
+      title: 'containerd (and its shims)',
+      run: async () => {
+        const note = await stopProcess(l.pids, 'containerd');
+        const shims = shimPids(l);
+        for (const pid of shims) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            /* gone */
+          }
+        }
+        return (note ? 'stopped' : 'not running') + (shims.length ? `; killed ${shims.length} shims` : '');
+      },
+    },
+    { title: 'kube-scheduler', run: stop('kube-scheduler') },
+    { title: 'kube-controller-manager', run: stop('kube-controller-manager') },
+    { title: 'kube-apiserver', run: stop('kube-apiserver') },
+    { title: 'etcd', run: stop('etcd') },
+    {
+      title: 'stray processes',
+      run: async () => {
+        const left = listRecords(l.pids);
+        for (const r of left) await stopProcess(l.pids, r.name);
+        return left.length ? `stopped ${left.map((r) => r.name).join(', ')}` : 'none';
+      },
+    },
+    {
+      title: 'mounts',
+      run: async () => {
+        const n = (await unmountUnder(l.state)) + (await unmountCniNetns());
+        return `${n} unmounted`;
+      },
+    },
+    { title: `network (bridge ${net.bridge})`, run: () => tearDownNetwork() },
+    ...(opts.purge
+      ? [
+          {
+            title: 'cluster state',
+            run: () => {
+              rmSync(l.state, { recursive: true, force: true });
+              return Promise.resolve(`removed ${l.state}`);
+            },
+          },
+        ]
+      : []),
+  ];
+}
+
+/** Network namespaces left by pods whose sandbox was never stopped (e.g. after a crash). */
+async function unmountCniNetns(): Promise<number> {
+  const dir = '/run/netns';
+  if (!existsSync(dir)) return 0;
+  let n = 0;
+  for (const f of readdirSync(dir)) {
+    if (!f.startsWith('cni-')) continue;
+    const p = join(dir, f);
+    await run('umount', [p], { allowFailure: true });
+    rmSync(p, { force: true });
+    n++;
+  }
+  return n;
+}
+
+export interface ComponentStatus {
+  name: string;
+  pid?: number;
+  running: boolean;
+  log: string;
+}
+
+export async function status(l: Layout = layout()) {
+  const comps: ComponentStatus[] = startOrder.map((name) => {
+    const r = running(l.pids, name);
+    return { name, running: !!r, pid: r?.pid, log: join(l.logs, `${name}.log`) };
+  });
+  let server: string | undefined;
+  let nodes: { ready: number; total: number } | undefined;
+  if (comps.find((c) => c.name === 'kube-apiserver')?.running && existsSync(l.kubeconfig)) {
+    try {
+      const v = await kubectl(l, ['version', '-o', 'json']);
+      server = (JSON.parse(v.stdout) as { serverVersion?: { gitVersion?: string } }).serverVersion?.gitVersion;
+      nodes = await readyNodes(l);
+    } catch {
+      /* API not answering */
+    }
+  }
+  return { components: comps, server, nodes, kubeconfig: l.kubeconfig, logs: l.logs };
+}
+
+export function envExports(l: Layout = layout()): string {
+  return [
+    `export KUBECONFIG='${l.kubeconfig}'`,
+    `export CRI_CONFIG_FILE='${join(l.config, 'crictl.yaml')}'`,
+    `export PATH='${l.pathDir}':"$PATH"`,
+    '',
+  ].join('\n');
+}

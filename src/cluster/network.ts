@@ -1,0 +1,65 @@
+// The node's network: one bridge that the CNI bridge plugin attaches pods to, whose address is
+// the node's address (API server, kubelet and cluster DNS listen there). Pod traffic may only stay
+// on that bridge: forwarding from it to any other interface is dropped.
+import { run } from './exec.ts';
+
+export const net = {
+  bridge: 'stackanetes0',
+  /** The node's address on the bridge; pods' gateway. */
+  nodeIp: '10.244.0.1',
+  podSubnet: '10.244.0.0/24',
+  clusterCidr: '10.244.0.0/16',
+  serviceCidr: '10.96.0.0/16',
+  /** The `kubernetes` Service's ClusterIP (first address of the service range). */
+  apiServiceIp: '10.96.0.1',
+  dnsServiceIp: '10.96.0.10',
+  /** Pod addresses kwok hands out on simulated nodes: outside every real range. */
+  fakePodCidr: '10.245.0.0/16',
+  apiPort: 6443,
+  etcdClientPort: 12379,
+  etcdPeerPort: 12380,
+  clusterDomain: 'cluster.local',
+} as const;
+
+const guardComment = 'stackanetes: pod traffic stays on its bridge';
+
+async function sysctl(key: string, value: string) {
+  await run('sysctl', ['-qw', `${key}=${value}`], { allowFailure: true });
+}
+
+export async function bridgeExists(): Promise<boolean> {
+  return (await run('ip', ['link', 'show', net.bridge], { allowFailure: true })).code === 0;
+}
+
+export async function setUpNetwork(): Promise<void> {
+  if (!(await bridgeExists())) {
+    await run('ip', ['link', 'add', net.bridge, 'type', 'bridge']);
+  }
+  const addr = await run('ip', ['-4', '-o', 'addr', 'show', 'dev', net.bridge]);
+  if (!addr.stdout.includes(`${net.nodeIp}/`)) {
+    await run('ip', ['addr', 'add', `${net.nodeIp}/24`, 'dev', net.bridge]);
+  }
+  await run('ip', ['link', 'set', net.bridge, 'up']);
+  await run('modprobe', ['br_netfilter'], { allowFailure: true });
+  await sysctl('net.bridge.bridge-nf-call-iptables', '1');
+  await sysctl('net.bridge.bridge-nf-call-ip6tables', '1');
+  await sysctl('net.ipv4.ip_forward', '1');
+  const guard = ['FORWARD', '-i', net.bridge, '!', '-o', net.bridge, '-m', 'comment', '--comment', guardComment, '-j', 'DROP'];
+  if ((await run('iptables', ['-C', ...guard], { allowFailure: true })).code !== 0) {
+    await run('iptables', ['-I', ...guard]);
+  }
+}
+
+/** Removes the bridge, the pods' veth ends still attached to it, and the guard rule. */
+export async function tearDownNetwork(): Promise<void> {
+  const links = await run('ip', ['-o', 'link', 'show', 'master', net.bridge], { allowFailure: true });
+  for (const line of links.stdout.split('\n')) {
+    const name = /^\d+:\s+([^@:\s]+)/.exec(line)?.[1];
+    if (name) await run('ip', ['link', 'del', name], { allowFailure: true });
+  }
+  if (await bridgeExists()) await run('ip', ['link', 'del', net.bridge]);
+  const guard = ['FORWARD', '-i', net.bridge, '!', '-o', net.bridge, '-m', 'comment', '--comment', guardComment, '-j', 'DROP'];
+  while ((await run('iptables', ['-D', ...guard], { allowFailure: true })).code === 0) {
+    /* remove every copy */
+  }
+}
