@@ -5,4 +5,4 @@ import { register as images } from './images.ts';
 
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [images];
+export const commands: Register[] = [images, cluster];
