@@ -17,7 +17,12 @@ async function runSteps(steps: Step[]): Promise<void> {
         task.title = `${s.title}${note ? ` — ${note}` : ''} (${secs} s)`;
       },
     })),
-    { concurrent: false, exitOnError: true, renderer: tty ? 'default' : 'simple', rendererOptions: {} },
+    {
+      concurrent: false,
+      exitOnError: true,
+      renderer: tty ? 'default' : 'simple',
+      rendererOptions: {},
+    },
   );
   try {
     await list.run();
@@ -28,13 +33,16 @@ async function runSteps(steps: Step[]): Promise<void> {
 
 function nonNegativeInt(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number, 0 or more');
+  if (!Number.isInteger(n) || n < 0)
+    throw new InvalidArgumentError('expected a whole number, 0 or more');
   return n;
 }
 
 function requireRoot() {
   if (process.getuid && process.getuid() !== 0) {
-    throw new CliError('the local cluster runs containerd, the kubelet and iptables: run it as root');
+    throw new CliError(
+      'the local cluster runs containerd, the kubelet and iptables: run it as root',
+    );
   }
 }
 
@@ -76,8 +84,13 @@ Example:
 
   cluster
     .command('down')
-    .description('stop every process the cluster started and remove its mounts and network interfaces')
-    .option('--purge', "also delete the cluster's state (etcd data, certificates, volumes); builds stay cached")
+    .description(
+      'stop every process the cluster started and remove its mounts and network interfaces',
+    )
+    .option(
+      '--purge',
+      "also delete the cluster's state (etcd data, certificates, volumes); builds stay cached",
+    )
     .addHelpText('after', `\nExample:\n  $ npx stackanetes cluster down --purge`)
     .action(async (opts: { purge?: boolean }) => {
       requireRoot();
@@ -109,7 +122,10 @@ Example:
   cluster
     .command('env')
     .description("print shell exports: KUBECONFIG, and PATH with the cluster's kubectl first")
-    .addHelpText('after', `\nExample:\n  $ eval "$(npx stackanetes cluster env)"; kubectl get nodes`)
+    .addHelpText(
+      'after',
+      `\nExample:\n  $ eval "$(npx stackanetes cluster env)"; kubectl get nodes`,
+    )
     .action(() => {
       process.stdout.write(envExports());
     });

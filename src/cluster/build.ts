@@ -95,7 +95,11 @@ export function goBuildSteps(l: Layout): BuildStep[] {
         module: 'go.etcd.io/etcd/server/v3',
         version: versions.etcd,
       });
-      await buildInWrapper(l, dir, { pkg: 'go.etcd.io/etcd/server/v3', out: bins.etcd, logFile: log('etcd') });
+      await buildInWrapper(l, dir, {
+        pkg: 'go.etcd.io/etcd/server/v3',
+        out: bins.etcd,
+        logFile: log('etcd'),
+      });
     },
   });
   const installs: [string, string, string, string][] = [
@@ -121,9 +125,13 @@ export function goBuildSteps(l: Layout): BuildStep[] {
 
 /** The Debian packages from `versions.ts` that dpkg does not list as installed. */
 export async function missingPackages(): Promise<string[]> {
-  const { stdout } = await run('dpkg-query', ['-W', '-f', '${Package} ${db:Status-Status}\n', ...debianPackages], {
-    allowFailure: true,
-  });
+  const { stdout } = await run(
+    'dpkg-query',
+    ['-W', '-f', '${Package} ${db:Status-Status}\n', ...debianPackages],
+    {
+      allowFailure: true,
+    },
+  );
   const installed = new Set(
     stdout
       .split('\n')
@@ -136,12 +144,17 @@ export async function missingPackages(): Promise<string[]> {
 export async function installPackages(packages: string[], logFile: string): Promise<void> {
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   const install = () =>
-    run('apt-get', ['-o', 'DPkg::Lock::Timeout=300', 'install', '-y', '--no-install-recommends', ...packages], { env, logFile, allowFailure: true });
+    run(
+      'apt-get',
+      ['-o', 'DPkg::Lock::Timeout=300', 'install', '-y', '--no-install-recommends', ...packages],
+      { env, logFile, allowFailure: true },
+    );
   let r = await install();
   if (r.code !== 0) {
     // A fresh machine has no package lists yet.
     await run('apt-get', ['-o', 'DPkg::Lock::Timeout=300', 'update'], { env, logFile });
     r = await install();
   }
-  if (r.code !== 0) throw new Error(`apt-get install ${packages.join(' ')} failed (see ${logFile})`);
+  if (r.code !== 0)
+    throw new Error(`apt-get install ${packages.join(' ')} failed (see ${logFile})`);
 }

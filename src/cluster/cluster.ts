@@ -1,17 +1,46 @@
 // `cluster up | down | status | env` as plain functions: each step idempotent, so `up` after a
 // crash starts whatever is not running, and a second `up` finds everything cached.
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { binaryPaths, goBuildSteps, installPackages, missingPackages } from './build.ts';
 import { components, nodeName, startOrder } from './components.ts';
-import { cniConfig, containerdConfig, corefile, kubeletConfig, kubeProxyConfig, localPathConfig } from './config.ts';
+import {
+  cniConfig,
+  containerdConfig,
+  corefile,
+  kubeletConfig,
+  kubeProxyConfig,
+  localPathConfig,
+} from './config.ts';
 import { run, sleep, waitFor } from './exec.ts';
 import { downloadModule } from './gobuild.ts';
 import { adminTls, isOk } from './health.ts';
-import { buildPauseImage, buildTestImage, imageArchives, importedImages, importImage, unmountUnder } from './images.ts';
+import {
+  buildPauseImage,
+  buildTestImage,
+  imageArchives,
+  importedImages,
+  importImage,
+  unmountUnder,
+} from './images.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import { layout, type Layout } from './layout.ts';
-import { clusterObjects, fakeNode, fakeNodePrefix, kwokStages, toYamlStream, users } from './manifests.ts';
+import {
+  clusterObjects,
+  fakeNode,
+  fakeNodePrefix,
+  kwokStages,
+  toYamlStream,
+  users,
+} from './manifests.ts';
 import { net, setUpNetwork, tearDownNetwork } from './network.ts';
 import { ensureCa, ensureCert, ensureServiceAccountKey } from './pki.ts';
 import { isAlive, listRecords, running, startProcess, stopProcess, tail } from './processes.ts';
@@ -26,24 +55,50 @@ export interface Step {
 export const apiServerUrl = `https://${net.nodeIp}:${net.apiPort}`;
 
 function dirs(l: Layout) {
-  for (const d of [l.state, l.pki, l.config, l.logs, l.pids, l.run, l.kubeletRoot, l.cniConf, l.volumes, l.pathDir]) {
+  for (const d of [
+    l.state,
+    l.pki,
+    l.config,
+    l.logs,
+    l.pids,
+    l.run,
+    l.kubeletRoot,
+    l.cniConf,
+    l.volumes,
+    l.pathDir,
+  ]) {
     mkdirSync(d, { recursive: true });
   }
 }
 
 export function kubectl(l: Layout, args: string[], input?: string) {
-  return run(binaryPaths(l).kubectl, ['--kubeconfig', l.kubeconfig, ...args], { input, timeoutMs: 60_000 });
+  return run(binaryPaths(l).kubectl, ['--kubeconfig', l.kubeconfig, ...args], {
+    input,
+    timeoutMs: 60_000,
+  });
 }
 
-async function startAndWait(l: Layout, name: (typeof startOrder)[number], ready: () => Promise<boolean>, timeoutMs = 60_000) {
+async function startAndWait(
+  l: Layout,
+  name: (typeof startOrder)[number],
+  ready: () => Promise<boolean>,
+  timeoutMs = 60_000,
+) {
   const c = components(l)[name];
   if (!c) throw new Error(`unknown component ${name}`);
   const wasRunning = running(l.pids, name);
-  const rec = await startProcess({ name, command: c.command, args: c.args, pidDir: l.pids, logDir: l.logs });
+  const rec = await startProcess({
+    name,
+    command: c.command,
+    args: c.args,
+    pidDir: l.pids,
+    logDir: l.logs,
+  });
   await waitFor(
     `${name} to become ready (log: ${rec.log})`,
     async () => {
-      if (!isAlive(rec)) throw new Error(`${name} exited; last lines of ${rec.log}:\n${tail(rec.log)}`);
+      if (!isAlive(rec))
+        throw new Error(`${name} exited; last lines of ${rec.log}:\n${tail(rec.log)}`);
       return ready();
     },
     timeoutMs,
@@ -64,10 +119,23 @@ async function writePki(l: Layout) {
     name: 'apiserver',
     cn: 'kube-apiserver',
     usage: 'server',
-    dns: ['kubernetes', 'kubernetes.default', 'kubernetes.default.svc', `kubernetes.default.svc.${d}`, 'localhost', nodeName],
+    dns: [
+      'kubernetes',
+      'kubernetes.default',
+      'kubernetes.default.svc',
+      `kubernetes.default.svc.${d}`,
+      'localhost',
+      nodeName,
+    ],
     ips: [net.nodeIp, '127.0.0.1', net.apiServiceIp],
   });
-  await ensureCert(l.pki, { name: 'kubelet-serving', cn: nodeName, usage: 'server', dns: [nodeName, 'localhost'], ips: [net.nodeIp, '127.0.0.1'] });
+  await ensureCert(l.pki, {
+    name: 'kubelet-serving',
+    cn: nodeName,
+    usage: 'server',
+    dns: [nodeName, 'localhost'],
+    ips: [net.nodeIp, '127.0.0.1'],
+  });
   const clients: [string, string, string?][] = [
     ['admin', 'stackanetes-admin', 'system:masters'],
     ['apiserver-kubelet-client', 'kube-apiserver-kubelet-client', 'system:masters'],
@@ -105,14 +173,23 @@ function linkPath(l: Layout) {
 }
 
 async function nodeReady(l: Layout, name: string): Promise<boolean> {
-  const r = await kubectl(l, ['get', 'node', name, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}']).catch(
-    () => undefined,
-  );
+  const r = await kubectl(l, [
+    'get',
+    'node',
+    name,
+    '-o',
+    'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
+  ]).catch(() => undefined);
   return r?.stdout.trim() === 'True';
 }
 
 export async function readyNodes(l: Layout): Promise<{ ready: number; total: number }> {
-  const r = await kubectl(l, ['get', 'nodes', '-o', 'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}']);
+  const r = await kubectl(l, [
+    'get',
+    'nodes',
+    '-o',
+    'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}',
+  ]);
   const lines = r.stdout.split('\n').filter(Boolean);
   return { ready: lines.filter((s) => s === 'True').length, total: lines.length };
 }
@@ -127,12 +204,23 @@ async function ensureFakeNodes(l: Layout, count: number): Promise<string> {
   if (extra.length) await kubectl(l, ['delete', 'node', '--wait=false', ...extra]);
   if (count > 0) {
     const objs = Array.from({ length: count }, (_, i) => fakeNode(i));
-    await kubectl(l, ['apply', '--server-side', '--force-conflicts', '--field-manager=stackanetes', '-f', '-'], toYamlStream(objs));
+    await kubectl(
+      l,
+      ['apply', '--server-side', '--force-conflicts', '--field-manager=stackanetes', '-f', '-'],
+      toYamlStream(objs),
+    );
   }
   await waitFor(
     `${count} simulated nodes to be Ready`,
     async () => {
-      const r = await kubectl(l, ['get', 'nodes', '-l', 'type=kwok', '-o', 'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}']);
+      const r = await kubectl(l, [
+        'get',
+        'nodes',
+        '-l',
+        'type=kwok',
+        '-o',
+        'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}',
+      ]);
       const ready = r.stdout.split('\n').filter((s) => s === 'True').length;
       return ready === count;
     },
@@ -200,15 +288,18 @@ export function upSteps(opts: UpOptions = {}, l: Layout = layout()): Step[] {
     { title: `network (bridge ${net.bridge}, ${net.nodeIp})`, run: () => setUpNetwork() },
     {
       title: `etcd ${versions.etcd}`,
-      run: () => startAndWait(l, 'etcd', () => isOk(`http://127.0.0.1:${net.etcdClientPort}/health`)),
+      run: () =>
+        startAndWait(l, 'etcd', () => isOk(`http://127.0.0.1:${net.etcdClientPort}/health`)),
     },
     {
       title: `kube-apiserver ${versions.kubernetes}`,
-      run: () => startAndWait(l, 'kube-apiserver', () => isOk(`${apiServerUrl}/readyz`, tls()), 120_000),
+      run: () =>
+        startAndWait(l, 'kube-apiserver', () => isOk(`${apiServerUrl}/readyz`, tls()), 120_000),
     },
     {
       title: 'kube-controller-manager',
-      run: () => startAndWait(l, 'kube-controller-manager', () => isOk('https://127.0.0.1:10257/healthz')),
+      run: () =>
+        startAndWait(l, 'kube-controller-manager', () => isOk('https://127.0.0.1:10257/healthz')),
     },
     {
       title: 'kube-scheduler',
@@ -217,7 +308,11 @@ export function upSteps(opts: UpOptions = {}, l: Layout = layout()): Step[] {
     {
       title: 'cluster objects (DNS Service, default StorageClass, RBAC)',
       run: async () => {
-        await kubectl(l, ['apply', '--server-side', '--force-conflicts', '--field-manager=stackanetes', '-f', '-'], toYamlStream(clusterObjects()));
+        await kubectl(
+          l,
+          ['apply', '--server-side', '--force-conflicts', '--field-manager=stackanetes', '-f', '-'],
+          toYamlStream(clusterObjects()),
+        );
       },
     },
     {
@@ -225,8 +320,13 @@ export function upSteps(opts: UpOptions = {}, l: Layout = layout()): Step[] {
       run: async () => {
         containerdConfig(l);
         cniConfig(l);
-        const note = await startAndWait(l, 'containerd', async () =>
-          existsSync(l.containerdSocket) && (await run('ctr', ['--address', l.containerdSocket, 'version'], { allowFailure: true })).code === 0,
+        const note = await startAndWait(
+          l,
+          'containerd',
+          async () =>
+            existsSync(l.containerdSocket) &&
+            (await run('ctr', ['--address', l.containerdSocket, 'version'], { allowFailure: true }))
+              .code === 0,
         );
         const have = await importedImages('ctr', l.containerdSocket);
         const imported: string[] = [];
@@ -247,8 +347,22 @@ export function upSteps(opts: UpOptions = {}, l: Layout = layout()): Step[] {
       run: async () => {
         kubeletConfig(l);
         const note = await startAndWait(l, 'kubelet', () => isOk('http://127.0.0.1:10248/healthz'));
-        await waitFor(`node ${nodeName} to be registered`, async () => (await kubectl(l, ['get', 'node', nodeName], undefined).catch(() => undefined)) !== undefined, 60_000, 500);
-        await kubectl(l, ['label', 'node', nodeName, '--overwrite', 'node-role.kubernetes.io/control-plane=', 'node-role.kubernetes.io/compute=']);
+        await waitFor(
+          `node ${nodeName} to be registered`,
+          async () =>
+            (await kubectl(l, ['get', 'node', nodeName], undefined).catch(() => undefined)) !==
+            undefined,
+          60_000,
+          500,
+        );
+        await kubectl(l, [
+          'label',
+          'node',
+          nodeName,
+          '--overwrite',
+          'node-role.kubernetes.io/control-plane=',
+          'node-role.kubernetes.io/compute=',
+        ]);
         return note;
       },
     },
@@ -269,7 +383,12 @@ export function upSteps(opts: UpOptions = {}, l: Layout = layout()): Step[] {
     {
       title: `node ${nodeName} Ready`,
       run: async () => {
-        await waitFor(`node ${nodeName} to be Ready (kubelet log: ${join(l.logs, 'kubelet.log')})`, () => nodeReady(l, nodeName), 90_000, 500);
+        await waitFor(
+          `node ${nodeName} to be Ready (kubelet log: ${join(l.logs, 'kubelet.log')})`,
+          () => nodeReady(l, nodeName),
+          90_000,
+          500,
+        );
       },
     },
     {
@@ -307,7 +426,8 @@ function shimPids(l: Layout): number[] {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if ((cmd[0] ?? '').includes('containerd-shim') && cmd.includes(l.containerdSocket)) pids.push(Number(entry));
+      if ((cmd[0] ?? '').includes('containerd-shim') && cmd.includes(l.containerdSocket))
+        pids.push(Number(entry));
     } catch {
       /* gone */
     }
@@ -321,7 +441,8 @@ export interface DownOptions {
 }
 
 export function downSteps(opts: DownOptions = {}, l: Layout = layout()): Step[] {
-  const stop = (name: string) => async () => ((await stopProcess(l.pids, name)) ? 'stopped' : 'not running');
+  const stop = (name: string) => async () =>
+    (await stopProcess(l.pids, name)) ? 'stopped' : 'not running';
   return [
     { title: 'kwok', run: stop('kwok') },
     { title: 'local-path-provisioner', run: stop('local-path-provisioner') },
@@ -331,7 +452,11 @@ export function downSteps(opts: DownOptions = {}, l: Layout = layout()): Step[] 
       run: async () => {
         const note = await stopProcess(l.pids, 'kube-proxy');
         const bin = binaryPaths(l).kubeProxy;
-        if (existsSync(bin)) await run(bin, ['--cleanup'], { allowFailure: true, logFile: join(l.logs, 'kube-proxy.log') });
+        if (existsSync(bin))
+          await run(bin, ['--cleanup'], {
+            allowFailure: true,
+            logFile: join(l.logs, 'kube-proxy.log'),
+          });
         return note ? 'stopped' : 'not running';
       },
     },
@@ -341,11 +466,17 @@ export function downSteps(opts: DownOptions = {}, l: Layout = layout()): Step[] 
       run: async () => {
         const crictl = binaryPaths(l).crictl;
         if (!running(l.pids, 'containerd') || !existsSync(crictl)) return 'containerd not running';
-        const r = await run(crictl, ['--config', join(l.config, 'crictl.yaml'), 'rmp', '--all', '--force'], {
-          allowFailure: true,
-          timeoutMs: 120_000,
-        });
-        return r.code === 0 ? 'removed' : `crictl rmp failed: ${r.stderr.trim().split('\n').pop() ?? ''}`;
+        const r = await run(
+          crictl,
+          ['--config', join(l.config, 'crictl.yaml'), 'rmp', '--all', '--force'],
+          {
+            allowFailure: true,
+            timeoutMs: 120_000,
+          },
+        );
+        return r.code === 0
+          ? 'removed'
+          : `crictl rmp failed: ${r.stderr.trim().split('\n').pop() ?? ''}`;
       },
     },
     {
@@ -360,7 +491,10 @@ export function downSteps(opts: DownOptions = {}, l: Layout = layout()): Step[] 
             /* gone */
           }
         }
-        return (note ? 'stopped' : 'not running') + (shims.length ? `; killed ${shims.length} shims` : '');
+        return (
+          (note ? 'stopped' : 'not running') +
+          (shims.length ? `; killed ${shims.length} shims` : '')
+        );
       },
     },
     { title: 'kube-scheduler', run: stop('kube-scheduler') },
@@ -429,7 +563,8 @@ export async function status(l: Layout = layout()) {
   if (comps.find((c) => c.name === 'kube-apiserver')?.running && existsSync(l.kubeconfig)) {
     try {
       const v = await kubectl(l, ['version', '-o', 'json']);
-      server = (JSON.parse(v.stdout) as { serverVersion?: { gitVersion?: string } }).serverVersion?.gitVersion;
+      server = (JSON.parse(v.stdout) as { serverVersion?: { gitVersion?: string } }).serverVersion
+        ?.gitVersion;
       nodes = await readyNodes(l);
     } catch {
       /* API not answering */

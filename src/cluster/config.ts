@@ -103,12 +103,20 @@ export function kubeletConfig(l: Layout): string {
       failCgroupV1: false,
       clusterDomain: net.clusterDomain,
       clusterDNS: [net.dnsServiceIp],
-      resolvConf: write(join(l.config, 'resolv.conf'), '# no upstream resolver: the cluster is offline\n'),
+      resolvConf: write(
+        join(l.config, 'resolv.conf'),
+        '# no upstream resolver: the cluster is offline\n',
+      ),
       podCIDR: net.podSubnet,
       maxPods: 110,
       imageGCHighThresholdPercent: 100,
       imageGCLowThresholdPercent: 99,
-      evictionHard: { 'memory.available': '100Mi', 'nodefs.available': '1%', 'imagefs.available': '1%', 'nodefs.inodesFree': '1%' },
+      evictionHard: {
+        'memory.available': '100Mi',
+        'nodefs.available': '1%',
+        'imagefs.available': '1%',
+        'nodefs.inodesFree': '1%',
+      },
       evictionPressureTransitionPeriod: '10s',
       serializeImagePulls: false,
       registerNode: true,
@@ -145,7 +153,12 @@ export function kubeProxyConfig(l: Layout, nodeName: string): string {
       clusterCIDR: net.clusterCidr,
       // Leave the machine's conntrack sysctls alone (they may be read-only here).
       conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeout: '0s', tcpCloseWaitTimeout: '0s' },
-      iptables: { masqueradeAll: false, syncPeriod: '10s', minSyncPeriod: '1s', localhostNodePorts: false },
+      iptables: {
+        masqueradeAll: false,
+        syncPeriod: '10s',
+        minSyncPeriod: '1s',
+        localhostNodePorts: false,
+      },
       nodePortAddresses: [`${net.nodeIp}/32`],
     }),
   );
@@ -185,7 +198,10 @@ export const localPath = {
   },
 };
 
-export function localPathConfig(l: Layout, helperImage: string): { config: string; helperPod: string } {
+export function localPathConfig(
+  l: Layout,
+  helperImage: string,
+): { config: string; helperPod: string } {
   const config = write(
     join(l.config, 'local-path', 'config.json'),
     JSON.stringify(

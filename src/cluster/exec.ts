@@ -33,7 +33,11 @@ export class CommandError extends Error {
   }
 }
 
-export function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+export function run(
+  cmd: string,
+  args: readonly string[],
+  opts: RunOptions = {},
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const fd = opts.logFile ? openSync(opts.logFile, 'a') : undefined;
     const child = spawn(cmd, args, {
@@ -49,7 +53,9 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
     if (opts.input !== undefined) child.stdin?.end(opts.input);
     child.on('error', (err) => {
       if (fd !== undefined) closeSync(fd);
-      reject(new Error(`cannot run ${cmd}: ${err.message}`));
+      if (opts.allowFailure)
+        resolve({ code: 127, stdout, stderr: `cannot run ${cmd}: ${err.message}` });
+      else reject(new Error(`cannot run ${cmd}: ${err.message}`));
     });
     child.on('close', (code, signal) => {
       if (fd !== undefined) closeSync(fd);
@@ -81,7 +87,9 @@ export async function waitFor<T>(
     }
     if (Date.now() > deadline) {
       const why = lastError instanceof Error ? `: ${lastError.message}` : '';
-      throw new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}${why}`);
+      throw new Error(
+        `timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}${why}`,
+      );
     }
     await sleep(intervalMs);
   }

@@ -143,7 +143,13 @@ export async function goInstall(
   if (existsSync(out)) return false;
   const tmpBin = `${binDir}.tmp`;
   mkdirSync(tmpBin, { recursive: true });
-  const args = ['install', '-trimpath', '-ldflags', ['-s', '-w', ...ldflags].join(' '), pkgAtVersion];
+  const args = [
+    'install',
+    '-trimpath',
+    '-ldflags',
+    ['-s', '-w', ...ldflags].join(' '),
+    pkgAtVersion,
+  ];
   writeFileSync(logFile, `$ go ${args.join(' ')}\n`, { flag: 'a' });
   await run(goBinary(), args, { cwd: l.root, env: { ...goEnv(l), GOBIN: tmpBin }, logFile });
   mkdirSync(binDir, { recursive: true });

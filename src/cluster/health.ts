@@ -19,7 +19,11 @@ export function adminTls(pki: string): TlsClient {
 }
 
 /** GET a URL; resolves with the status code and body (never rejects on HTTP errors). */
-export function get(url: string, tls: TlsClient = {}, timeoutMs = 3000): Promise<{ status: number; body: string }> {
+export function get(
+  url: string,
+  tls: TlsClient = {},
+  timeoutMs = 3000,
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const opts = {

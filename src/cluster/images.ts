@@ -25,7 +25,16 @@ export async function buildPauseImage(l: Layout, logFile: string): Promise<void>
   mkdirSync(rootfs, { recursive: true });
   await run(
     'gcc',
-    ['-Os', '-Wall', '-Werror', '-static', `-DVERSION=v${versions.pause}-stackanetes`, '-o', join(rootfs, 'pause'), source],
+    [
+      '-Os',
+      '-Wall',
+      '-Werror',
+      '-static',
+      `-DVERSION=v${versions.pause}-stackanetes`,
+      '-o',
+      join(rootfs, 'pause'),
+      source,
+    ],
     { logFile },
   );
   await run('strip', [join(rootfs, 'pause')], { logFile, allowFailure: true });
@@ -66,7 +75,14 @@ export async function buildTestImage(l: Layout, logFile: string): Promise<void> 
     { logFile },
   );
   await unmountUnder(rootfs);
-  for (const junk of ['var/cache/apt/archives', 'var/lib/apt/lists', 'usr/share/doc', 'usr/share/man', 'usr/share/locale', 'usr/share/info']) {
+  for (const junk of [
+    'var/cache/apt/archives',
+    'var/lib/apt/lists',
+    'usr/share/doc',
+    'usr/share/man',
+    'usr/share/locale',
+    'usr/share/info',
+  ]) {
     rmSync(join(rootfs, junk), { recursive: true, force: true });
   }
   await buildOciArchive({ name: testImage, rootfs, cmd: ['/bin/bash'], out });
@@ -77,7 +93,14 @@ export async function buildTestImage(l: Layout, logFile: string): Promise<void> 
 export async function unmountUnder(dir: string): Promise<number> {
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
-    .map((line) => line.split(' ')[4]?.replace(/\\040/g, ' ').replace(/\\011/g, '\t').replace(/\\012/g, '\n').replace(/\\134/g, '\\'))
+    .map((line) =>
+      line
+        .split(' ')[4]
+        ?.replace(/\\040/g, ' ')
+        .replace(/\\011/g, '\t')
+        .replace(/\\012/g, '\n')
+        .replace(/\\134/g, '\\'),
+    )
     .filter((p): p is string => !!p && (p === dir || p.startsWith(`${dir}/`)))
     .sort((a, b) => b.length - a.length);
   for (const m of mounts) {
@@ -92,6 +115,11 @@ export async function importedImages(ctr: string, socket: string): Promise<Set<s
   return new Set(stdout.split('\n').filter(Boolean));
 }
 
-export async function importImage(ctr: string, socket: string, archive: string, logFile: string): Promise<void> {
+export async function importImage(
+  ctr: string,
+  socket: string,
+  archive: string,
+  logFile: string,
+): Promise<void> {
   await run(ctr, ['--address', socket, '-n', 'k8s.io', 'images', 'import', archive], { logFile });
 }

@@ -9,7 +9,9 @@ export function kubeconfigYaml(server: string, pki: string, certName: string): s
   return stringify({
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: [{ name: contextName, cluster: { server, 'certificate-authority': join(pki, 'ca.crt') } }],
+    clusters: [
+      { name: contextName, cluster: { server, 'certificate-authority': join(pki, 'ca.crt') } },
+    ],
     users: [
       {
         name: certName,

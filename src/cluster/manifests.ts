@@ -29,8 +29,16 @@ export function clusterObjects(): Obj[] {
       kind: 'ClusterRole',
       metadata: { name: users.coredns },
       rules: [
-        { apiGroups: [''], resources: ['endpoints', 'services', 'pods', 'namespaces'], verbs: ['list', 'watch'] },
-        { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list', 'watch'] },
+        {
+          apiGroups: [''],
+          resources: ['endpoints', 'services', 'pods', 'namespaces'],
+          verbs: ['list', 'watch'],
+        },
+        {
+          apiGroups: ['discovery.k8s.io'],
+          resources: ['endpointslices'],
+          verbs: ['list', 'watch'],
+        },
       ],
     },
     binding(users.coredns, users.coredns, users.coredns),
@@ -62,7 +70,10 @@ export function clusterObjects(): Obj[] {
       metadata: {
         name: 'kube-dns-node',
         namespace: 'kube-system',
-        labels: { 'kubernetes.io/service-name': 'kube-dns', 'endpointslice.kubernetes.io/managed-by': 'stackanetes.io' },
+        labels: {
+          'kubernetes.io/service-name': 'kube-dns',
+          'endpointslice.kubernetes.io/managed-by': 'stackanetes.io',
+        },
       },
       addressType: 'IPv4',
       endpoints: [{ addresses: [net.nodeIp], conditions: { ready: true } }],
@@ -107,7 +118,10 @@ export function fakeNode(i: number): Obj {
     kind: 'Node',
     metadata: {
       name,
-      annotations: { [fakeNodeAnnotation.key]: fakeNodeAnnotation.value, 'node.alpha.kubernetes.io/ttl': '0' },
+      annotations: {
+        [fakeNodeAnnotation.key]: fakeNodeAnnotation.value,
+        'node.alpha.kubernetes.io/ttl': '0',
+      },
       labels: {
         'kubernetes.io/hostname': name,
         'kubernetes.io/os': 'linux',
@@ -117,7 +131,11 @@ export function fakeNode(i: number): Obj {
       },
     },
     // Only pods that tolerate this taint land on a simulated node.
-    spec: { taints: [{ key: fakeNodeAnnotation.key, value: fakeNodeAnnotation.value, effect: 'NoSchedule' }] },
+    spec: {
+      taints: [
+        { key: fakeNodeAnnotation.key, value: fakeNodeAnnotation.value, effect: 'NoSchedule' },
+      ],
+    },
     status: { allocatable: resources, capacity: resources },
   };
 }

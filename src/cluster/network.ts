@@ -44,7 +44,20 @@ export async function setUpNetwork(): Promise<void> {
   await sysctl('net.bridge.bridge-nf-call-iptables', '1');
   await sysctl('net.bridge.bridge-nf-call-ip6tables', '1');
   await sysctl('net.ipv4.ip_forward', '1');
-  const guard = ['FORWARD', '-i', net.bridge, '!', '-o', net.bridge, '-m', 'comment', '--comment', guardComment, '-j', 'DROP'];
+  const guard = [
+    'FORWARD',
+    '-i',
+    net.bridge,
+    '!',
+    '-o',
+    net.bridge,
+    '-m',
+    'comment',
+    '--comment',
+    guardComment,
+    '-j',
+    'DROP',
+  ];
   if ((await run('iptables', ['-C', ...guard], { allowFailure: true })).code !== 0) {
     await run('iptables', ['-I', ...guard]);
   }
@@ -52,13 +65,28 @@ export async function setUpNetwork(): Promise<void> {
 
 /** Removes the bridge, the pods' veth ends still attached to it, and the guard rule. */
 export async function tearDownNetwork(): Promise<void> {
-  const links = await run('ip', ['-o', 'link', 'show', 'master', net.bridge], { allowFailure: true });
+  const links = await run('ip', ['-o', 'link', 'show', 'master', net.bridge], {
+    allowFailure: true,
+  });
   for (const line of links.stdout.split('\n')) {
     const name = /^\d+:\s+([^@:\s]+)/.exec(line)?.[1];
     if (name) await run('ip', ['link', 'del', name], { allowFailure: true });
   }
   if (await bridgeExists()) await run('ip', ['link', 'del', net.bridge]);
-  const guard = ['FORWARD', '-i', net.bridge, '!', '-o', net.bridge, '-m', 'comment', '--comment', guardComment, '-j', 'DROP'];
+  const guard = [
+    'FORWARD',
+    '-i',
+    net.bridge,
+    '!',
+    '-o',
+    net.bridge,
+    '-m',
+    'comment',
+    '--comment',
+    guardComment,
+    '-j',
+    'DROP',
+  ];
   while ((await run('iptables', ['-D', ...guard], { allowFailure: true })).code === 0) {
     /* remove every copy */
   }

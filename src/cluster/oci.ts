@@ -60,7 +60,13 @@ export async function buildOciArchive(spec: ImageSpec): Promise<void> {
       digest: `sha256:${configDigest}`,
       size: Buffer.byteLength(config),
     },
-    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: `sha256:${layerDigest}`, size: layerSize }],
+    layers: [
+      {
+        mediaType: 'application/vnd.oci.image.layer.v1.tar',
+        digest: `sha256:${layerDigest}`,
+        size: layerSize,
+      },
+    ],
   });
   const manifestDigest = sha256(manifest);
   writeFileSync(join(blobs, manifestDigest), manifest);
@@ -76,7 +82,10 @@ export async function buildOciArchive(spec: ImageSpec): Promise<void> {
           digest: `sha256:${manifestDigest}`,
           size: Buffer.byteLength(manifest),
           platform: { architecture: 'amd64', os: 'linux' },
-          annotations: { 'io.containerd.image.name': spec.name, 'org.opencontainers.image.ref.name': tag },
+          annotations: {
+            'io.containerd.image.name': spec.name,
+            'org.opencontainers.image.ref.name': tag,
+          },
         },
       ],
     }),

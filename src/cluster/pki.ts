@@ -20,11 +20,26 @@ export async function ensureCa(dir: string): Promise<void> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   if (existsSync(join(dir, 'ca.crt'))) return;
   await run('openssl', [
-    'req', '-x509', '-new', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
-    '-keyout', join(dir, 'ca.key'), '-out', join(dir, 'ca.crt'), '-days', days,
-    '-subj', '/CN=stackanetes-local-ca',
-    '-addext', 'basicConstraints=critical,CA:TRUE',
-    '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
+    'req',
+    '-x509',
+    '-new',
+    '-nodes',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-keyout',
+    join(dir, 'ca.key'),
+    '-out',
+    join(dir, 'ca.crt'),
+    '-days',
+    days,
+    '-subj',
+    '/CN=stackanetes-local-ca',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
   ]);
 }
 
@@ -33,24 +48,53 @@ export async function ensureCert(dir: string, spec: CertSpec): Promise<void> {
   const key = join(dir, `${spec.name}.key`);
   if (existsSync(crt) && existsSync(key)) return;
   const subj = `${spec.org ? `/O=${spec.org}` : ''}/CN=${spec.cn}`;
-  const eku = { client: 'clientAuth', server: 'serverAuth', both: 'serverAuth,clientAuth' }[spec.usage];
+  const eku = { client: 'clientAuth', server: 'serverAuth', both: 'serverAuth,clientAuth' }[
+    spec.usage
+  ];
   const ext = [
     'basicConstraints=critical,CA:FALSE',
     'keyUsage=critical,digitalSignature,keyEncipherment',
     `extendedKeyUsage=${eku}`,
   ];
-  const sans = [...(spec.dns ?? []).map((d) => `DNS:${d}`), ...(spec.ips ?? []).map((i) => `IP:${i}`)];
+  const sans = [
+    ...(spec.dns ?? []).map((d) => `DNS:${d}`),
+    ...(spec.ips ?? []).map((i) => `IP:${i}`),
+  ];
   if (sans.length) ext.push(`subjectAltName=${sans.join(',')}`);
   const extFile = join(dir, `${spec.name}.ext`);
   writeFileSync(extFile, ext.join('\n') + '\n');
   const csr = join(dir, `${spec.name}.csr`);
   await run('openssl', [
-    'req', '-new', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
-    '-keyout', key, '-out', csr, '-subj', subj,
+    'req',
+    '-new',
+    '-nodes',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-keyout',
+    key,
+    '-out',
+    csr,
+    '-subj',
+    subj,
   ]);
   await run('openssl', [
-    'x509', '-req', '-in', csr, '-CA', join(dir, 'ca.crt'), '-CAkey', join(dir, 'ca.key'),
-    '-CAcreateserial', '-out', crt, '-days', days, '-extfile', extFile,
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    join(dir, 'ca.crt'),
+    '-CAkey',
+    join(dir, 'ca.key'),
+    '-CAcreateserial',
+    '-out',
+    crt,
+    '-days',
+    days,
+    '-extfile',
+    extFile,
   ]);
 }
 

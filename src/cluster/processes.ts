@@ -1,7 +1,16 @@
 // The cluster's host processes: started detached with their output in one log directory, each
 // recorded by PID (with its start time, so a recycled PID is never mistaken for ours).
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { sleep } from './exec.ts';
 
@@ -85,7 +94,8 @@ export async function startProcess(o: StartOptions): Promise<ProcessRecord> {
     setTimeout(() => resolve(undefined), 50);
   });
   const err = await spawnError;
-  if (err || child.pid === undefined) throw new Error(`cannot start ${o.name}: ${err?.message ?? 'no pid'}`);
+  if (err || child.pid === undefined)
+    throw new Error(`cannot start ${o.name}: ${err?.message ?? 'no pid'}`);
   child.unref();
   let startTime: string | undefined;
   for (let i = 0; i < 20 && !startTime; i++) {
@@ -93,13 +103,23 @@ export async function startProcess(o: StartOptions): Promise<ProcessRecord> {
     if (!startTime) await sleep(10);
   }
   if (!startTime) throw new Error(`${o.name} exited at once; see ${log}:\n${tail(log)}`);
-  const rec: ProcessRecord = { name: o.name, pid: child.pid, startTime, command: [o.command, ...o.args], log };
+  const rec: ProcessRecord = {
+    name: o.name,
+    pid: child.pid,
+    startTime,
+    command: [o.command, ...o.args],
+    log,
+  };
   writeFileSync(join(o.pidDir, `${o.name}.json`), JSON.stringify(rec, null, 2) + '\n');
   return rec;
 }
 
 /** SIGTERM, then SIGKILL after `graceMs`; forgets the record. */
-export async function stopProcess(pidDir: string, name: string, graceMs = 10_000): Promise<boolean> {
+export async function stopProcess(
+  pidDir: string,
+  name: string,
+  graceMs = 10_000,
+): Promise<boolean> {
   const rec = readRecord(pidDir, name);
   let stopped = false;
   if (rec && isAlive(rec)) {
