@@ -2,7 +2,11 @@
 import type { Command } from 'commander';
 import { register as cluster } from './cluster.ts';
 import { register as images } from './images.ts';
+import { register as init } from './init.ts';
+import { register as validate } from './validate.ts';
+import { register as render } from './render.ts';
+import { register as crd } from './crd.ts';
 
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [images, cluster];
+export const commands: Register[] = [init, validate, render, crd, images, cluster];

@@ -1,9 +1,10 @@
 // render(cloud, secrets) → objects: pure and deterministic. No I/O, no clock, no randomness;
 // the same input gives byte-identical output. The CLI, the operator and the tests all call this.
 import type { OpenStackCloud } from '../api/v1alpha1/spec.ts';
+export { enabledComponents } from '../plan/components.ts';
 import { getCatalog } from '../catalog/index.ts';
 import type { ComponentName } from '../catalog/types.ts';
-import { componentNames } from '../catalog/types.ts';
+import { enabledComponents } from '../plan/components.ts';
 import { makeCtx, type Ctx } from './context.ts';
 import { componentLabel, type KubeObject } from './kube.ts';
 import type { CloudSecrets } from './secrets.ts';
@@ -33,16 +34,6 @@ const renderers: Record<ComponentName, (ctx: Ctx) => KubeObject[]> = {
   nova: renderNova,
   horizon: renderHorizon,
 };
-
-/** Which components a spec deploys, in plan order. */
-export function enabledComponents(cloud: OpenStackCloud): ComponentName[] {
-  const s = cloud.spec.services;
-  return componentNames.filter((c) => {
-    if (c === 'ovn') return s.neutron.enabled;
-    if (c === 'database' || c === 'messaging' || c === 'cache') return true;
-    return s[c].enabled;
-  });
-}
 
 const kindOrder = [
   'ServiceAccount',

@@ -1,6 +1,6 @@
 // The OpenStackCloud spec, defined once. Types, the CRD's OpenAPI schema and CLI validation all
 // come from these TypeBox definitions; defaults live here and nowhere else.
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type, type Static, type TProperties } from '@sinclair/typebox';
 import { imageNames } from '../../catalog/images.ts';
 
 export const group = 'stackanetes.io';
@@ -35,9 +35,9 @@ export const Resources = Type.Object(
   { ...strict, description: 'Compute resources for each container of the component.' },
 );
 
-const labelKeyPattern =
+export const labelKeyPattern =
   '^(([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$';
-const labelValuePattern = '^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$';
+export const labelValuePattern = '^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$';
 
 const LabelKey = Type.String({ pattern: labelKeyPattern, maxLength: 316 });
 const LabelValue = Type.String({ pattern: labelValuePattern, maxLength: 63 });
@@ -110,7 +110,7 @@ const serviceCommon = (replicas: number) => ({
   config: ConfigOverrides,
 });
 
-const Service = (extra: Record<string, TSchema> = {}, description = '') =>
+const Service = <T extends TProperties>(extra: T, description: string) =>
   Type.Object({ ...serviceCommon(1), ...extra }, { ...strict, default: {}, description });
 
 export const ServicesSpec = Type.Object(

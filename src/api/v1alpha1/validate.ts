@@ -4,7 +4,13 @@ import { Value } from '@sinclair/typebox/value';
 import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors';
 import type { TSchema } from '@sinclair/typebox';
 import { parseAllDocuments } from 'yaml';
-import { OpenStackCloud, serviceNames, type LabelSelector } from './spec.ts';
+import {
+  OpenStackCloud,
+  labelKeyPattern,
+  labelValuePattern,
+  serviceNames,
+  type LabelSelector,
+} from './spec.ts';
 import { knownReleases } from '../../catalog/index.ts';
 
 export interface Problem {
@@ -208,6 +214,16 @@ function semanticProblems(cloud: OpenStackCloud): Problem[] {
   for (const svc of serviceNames) {
     const cfg = s.services[svc].config;
     for (const [section, keys] of Object.entries(cfg)) {
+      const at = `spec.services.${svc}.config`;
+      if (!configName.test(section) || section.length > 128) {
+        out.push({ path: `${at}[${JSON.stringify(section)}]`, message: 'invalid section name: it may not contain [ ] or line breaks' });
+        continue;
+      }
+      for (const key of Object.keys(keys)) {
+        if (!configKey.test(key) || key.length > 256) {
+          out.push({ path: `${at}.${section}[${JSON.stringify(key)}]`, message: 'invalid key: it may not contain = [ ] or line breaks' });
+        }
+      }
       if (Object.keys(keys).length === 0) {
         out.push({
           path: `spec.services.${svc}.config.${section}`,
@@ -228,8 +244,20 @@ function semanticProblems(cloud: OpenStackCloud): Problem[] {
   return out;
 }
 
+const labelKey = new RegExp(labelKeyPattern);
+const labelValue = new RegExp(labelValuePattern);
+const configName = /^[^[\]\r\n]+$/;
+const configKey = /^[^=[\]\r\n]+$/;
+
 function selectorProblems(path: string, sel: LabelSelector): Problem[] {
   const out: Problem[] = [];
+  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) {
+    if (!labelKey.test(k) || k.length > 316) {
+      out.push({ path: `${path}.matchLabels[${JSON.stringify(k)}]`, message: 'invalid label key: expected [prefix/]name of A-Z a-z 0-9 - _ . (name at most 63 characters)' });
+    } else if (!labelValue.test(v)) {
+      out.push({ path: `${path}.matchLabels.${k}`, message: `invalid label value ${JSON.stringify(v)}: at most 63 of A-Z a-z 0-9 - _ . starting and ending alphanumeric` });
+    }
+  }
   const labels = Object.keys(sel.matchLabels ?? {}).length;
   const exprs = sel.matchExpressions ?? [];
   if (labels === 0 && exprs.length === 0) {

@@ -1,0 +1,62 @@
+// bench/render: how long a render takes and how much memory it needs, for examples/ha.yaml and
+// for a cloud whose compute role selects 1000 nodes by host name. Prints figures; asserts nothing.
+// Usage: npm run bench:render [-- --iterations 200]
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+
+const t0 = performance.now();
+const { validateText } = await import('../src/api/v1alpha1/validate.ts');
+const { render } = await import('../src/render/index.ts');
+const { toYaml } = await import('../src/cli/render.ts');
+const { generateSecrets } = await import('../src/render/secrets.ts');
+const startup = performance.now() - t0;
+
+const { values } = parseArgs({ options: { iterations: { type: 'string', default: '100' } } });
+const iterations = Number(values.iterations);
+
+const ha = readFileSync('examples/ha.yaml', 'utf8');
+const hosts = Array.from({ length: 1000 }, (_, i) => `compute-${String(i).padStart(4, '0')}`);
+const thousand = ha.replace(
+  /compute:\n(\s+)matchLabels:.*\n(\s+)matchExpressions:\n(\s+)- .*\n/,
+  (_m, a: string, b: string, c: string) =>
+    `compute:\n${a}matchLabels: { node-role.kubernetes.io/openstack-compute: 'true' }\n${b}matchExpressions:\n${c}- key: kubernetes.io/hostname\n${c}  operator: In\n${c}  values: [${hosts.join(', ')}]\n`,
+);
+if (thousand === ha) throw new Error('could not build the 1000-node spec from examples/ha.yaml');
+
+const secrets = generateSecrets();
+let peakRss = process.memoryUsage().rss;
+
+function measure(label: string, text: string) {
+  const times: number[] = [];
+  let objects = 0;
+  let bytes = 0;
+  for (let i = 0; i < iterations + 5; i++) {
+    const start = performance.now();
+    const r = validateText(text);
+    if (!r.ok) throw new Error(`${label}: ${JSON.stringify(r.problems)}`);
+    const objs = render(r.cloud, secrets);
+    const yaml = toYaml(objs);
+    const took = performance.now() - start;
+    if (i >= 5) times.push(took); // the first few runs warm the JIT up
+    objects = objs.length;
+    bytes = yaml.length;
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  }
+  times.sort((a, b) => a - b);
+  const pct = (p: number) => times[Math.min(times.length - 1, Math.floor(p * times.length))]!;
+  const mean = times.reduce((a, b) => a + b, 0) / times.length;
+  console.log(
+    `${label.padEnd(34)} objects ${String(objects).padStart(4)}  yaml ${(bytes / 1024).toFixed(0).padStart(4)} KiB  ` +
+      `mean ${mean.toFixed(1)} ms  p50 ${pct(0.5).toFixed(1)} ms  p95 ${pct(0.95).toFixed(1)} ms`,
+  );
+  return { objects, mean };
+}
+
+console.log(`node ${process.version}, ${iterations} timed iterations each (validate + render + YAML)`);
+console.log(`start-up (module load): ${startup.toFixed(0)} ms`);
+const a = measure('examples/ha.yaml', ha);
+const b = measure('ha with 1000 compute nodes by name', thousand);
+console.log(`object count ratio 1000-node / ha: ${(b.objects / a.objects).toFixed(2)} (compute runs as DaemonSets)`);
+console.log(`peak RSS: ${(Math.max(peakRss, process.resourceUsage().maxRSS * 1024) / 1048576).toFixed(0)} MiB`);
+console.log(`goal: under 100 ms per render after start-up — ${Math.max(a.mean, b.mean) < 100 ? 'met' : 'NOT met'}`);

@@ -1,0 +1,129 @@
+// The CustomResourceDefinition, generated from the same TypeBox definitions the CLI validates
+// with, turned into a structural OpenAPI v3 schema (as apiextensions.k8s.io/v1 requires).
+import { stringify } from 'yaml';
+import {
+  OpenStackCloudMetadata,
+  OpenStackCloudSpec,
+  OpenStackCloudStatus,
+  group,
+  kind,
+  plural,
+  version,
+} from './spec.ts';
+
+type Json = Record<string, unknown>;
+
+const dropped = new Set(['$id', 'additionalProperties', 'patternProperties', 'anyOf', 'const', 'type', 'properties', 'items', 'required']);
+
+/** Converts one TypeBox/JSON Schema node to a structural schema node. */
+export function structural(schema: Json): Json {
+  const out: Json = {};
+  if (schema['x-kubernetes-int-or-string']) {
+    out['x-kubernetes-int-or-string'] = true;
+    out.anyOf = [{ type: 'integer' }, { type: 'string' }];
+    if (schema.description) out.description = schema.description;
+    return out;
+  }
+  if (schema['x-kubernetes-preserve-unknown-fields']) {
+    return { 'x-kubernetes-preserve-unknown-fields': true };
+  }
+  const anyOf = schema.anyOf as Json[] | undefined;
+  if (anyOf) {
+    const consts = anyOf.map((b) => b.const);
+    if (consts.every((c) => typeof c === 'string')) {
+      out.type = 'string';
+      out.enum = consts;
+    } else {
+      throw new Error(`cannot express union ${JSON.stringify(schema)} structurally`);
+    }
+  } else if (schema.const !== undefined) {
+    out.type = typeof schema.const;
+    out.enum = [schema.const];
+  } else if (schema.type) {
+    out.type = schema.type;
+  }
+  for (const [k, v] of Object.entries(schema)) {
+    if (dropped.has(k) || k.startsWith('x-')) continue;
+    out[k] = v;
+  }
+  if (schema.type === 'object') {
+    const props = schema.properties as Record<string, Json> | undefined;
+    const pattern = schema.patternProperties as Record<string, Json> | undefined;
+    if (props) {
+      out.properties = Object.fromEntries(Object.entries(props).map(([k, v]) => [k, structural(v)]));
+      const required = schema.required as string[] | undefined;
+      if (required?.length) out.required = required;
+    } else if (pattern) {
+      const [inner] = Object.values(pattern);
+      out.additionalProperties = structural(inner!);
+    } else if (typeof schema.additionalProperties === 'object') {
+      out.additionalProperties = structural(schema.additionalProperties as Json);
+    }
+  }
+  if (schema.type === 'array' && schema.items) out.items = structural(schema.items as Json);
+  return out;
+}
+
+function plain(schema: unknown): Json {
+  // TypeBox keeps its bookkeeping under symbols; a JSON round trip leaves the schema alone.
+  return JSON.parse(JSON.stringify(schema)) as Json;
+}
+
+export function crd(): Json {
+  const spec = structural(plain(OpenStackCloudSpec));
+  const status = structural(plain(OpenStackCloudStatus));
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `${plural}.${group}` },
+    spec: {
+      group,
+      names: {
+        kind,
+        listKind: `${kind}List`,
+        plural,
+        singular: kind.toLowerCase(),
+        shortNames: ['osc', 'cloud'],
+        categories: ['stackanetes'],
+      },
+      scope: 'Namespaced',
+      versions: [
+        {
+          name: version,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: [
+            { name: 'Release', type: 'string', jsonPath: '.spec.release' },
+            { name: 'Ready', type: 'string', jsonPath: ".status.conditions[?(@.type=='Ready')].status" },
+            { name: 'Reason', type: 'string', jsonPath: ".status.conditions[?(@.type=='Ready')].reason" },
+            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+          ],
+          schema: {
+            openAPIV3Schema: {
+              type: 'object',
+              description: 'OpenStackCloud is one OpenStack cloud deployed and kept running by Stackanetes.',
+              required: ['spec'],
+              properties: {
+                apiVersion: { type: 'string' },
+                kind: { type: 'string' },
+                metadata: {
+                  type: 'object',
+                  properties: {
+                    name: structural(plain(OpenStackCloudMetadata.properties.name)),
+                  },
+                },
+                spec,
+                status,
+              },
+            },
+          },
+        },
+      ],
+    },
+  };
+}
+
+export function crdYaml(): string {
+  return stringify(crd(), { lineWidth: 0, aliasDuplicateObjects: false });
+}

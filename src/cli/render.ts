@@ -1,0 +1,109 @@
+// `stackanetes render -f SPEC [-o DIR] [--secrets FILE]`: the objects of a cloud as YAML, for
+// review or GitOps. Secret values are redacted unless a secrets file is given.
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve, basename } from 'node:path';
+import type { Command } from 'commander';
+import { parse, stringify } from 'yaml';
+import { render } from '../render/index.ts';
+import type { KubeObject } from '../render/kube.ts';
+import {
+  generateSecrets,
+  missingSecrets,
+  redactedSecrets,
+  type CloudSecrets,
+} from '../render/secrets.ts';
+import { CliError } from './errors.ts';
+import { readCloud, readText } from './spec-file.ts';
+
+export function toYaml(objects: readonly KubeObject[]): string {
+  return objects
+    .map((o) => stringify(o, { lineWidth: 0, aliasDuplicateObjects: false }))
+    .join('---\n');
+}
+
+/** Reads a secrets file, or creates one with fresh values (mode 0600) when it does not exist. */
+export function loadOrCreateSecrets(path: string): { secrets: CloudSecrets; created: boolean } {
+  if (!existsSync(path)) {
+    const secrets = generateSecrets();
+    mkdirSync(dirname(resolve(path)), { recursive: true });
+    writeFileSync(path, stringify(secrets), { mode: 0o600, flag: 'wx' });
+    return { secrets, created: true };
+  }
+  let doc: unknown;
+  try {
+    doc = parse(readText(path));
+  } catch {
+    throw new CliError(`${path}: not valid YAML (the contents are not shown, they are secret)`);
+  }
+  if (!doc || typeof doc !== 'object') throw new CliError(`${path}: expected a mapping of secrets`);
+  const missing = missingSecrets(doc as Partial<CloudSecrets>);
+  if (missing.length > 0) {
+    throw new CliError(`${path} lacks these secrets: ${missing.join(', ')}`);
+  }
+  return { secrets: doc as CloudSecrets, created: false };
+}
+
+function fileName(i: number, o: KubeObject): string {
+  return `${String(i).padStart(3, '0')}-${o.kind.toLowerCase()}-${o.metadata.name}.yaml`;
+}
+
+/** Writes one file per object into a fresh directory and swaps it into place. */
+function writeDir(dir: string, objects: readonly KubeObject[]): void {
+  const target = resolve(dir);
+  const staging = join(dirname(target), `.${basename(target)}.staging-${process.pid}`);
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  try {
+    objects.forEach((o, i) =>
+      writeFileSync(join(staging, fileName(i, o)), stringify(o, { lineWidth: 0, aliasDuplicateObjects: false })),
+    );
+    const old = `${staging}.old`;
+    if (existsSync(target)) renameSync(target, old);
+    renameSync(staging, target);
+    rmSync(old, { recursive: true, force: true });
+  } catch (err) {
+    rmSync(staging, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+export function register(program: Command): void {
+  program
+    .command('render')
+    .description('Render every Kubernetes object of a cloud (pure: the same input gives the same bytes)')
+    .requiredOption('-f, --file <spec>', 'spec file (YAML), or - for standard input')
+    .option('-o, --output <dir>', 'write one file per object into this directory instead of stdout')
+    .option(
+      '--secrets <file>',
+      'secret values to render with; created with fresh random values (mode 0600) if missing. Without it, Secret values are REDACTED',
+    )
+    .option('-n, --namespace <ns>', 'namespace for every object (default: the spec’s, else openstack)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ npx stackanetes render -f examples/minimal.yaml | less
+  $ npx stackanetes render -f examples/ha.yaml -o out/ha
+  $ npx stackanetes render -f cloud.yaml --secrets ~/.config/stackanetes/cloud.secrets.yaml -o deploy/
+
+Nothing is written if the spec is invalid.`,
+    )
+    .action((opts: { file: string; output?: string; secrets?: string; namespace?: string }) => {
+      const cloud = readCloud(opts.file);
+      let secrets = redactedSecrets();
+      if (opts.secrets) {
+        const loaded = loadOrCreateSecrets(opts.secrets);
+        secrets = loaded.secrets;
+        if (loaded.created) process.stderr.write(`generated new secrets in ${opts.secrets} (mode 0600); keep it safe\n`);
+      } else {
+        process.stderr.write('note: Secret values are REDACTED; pass --secrets FILE to render deployable Secrets\n');
+      }
+      const objects = render(cloud, secrets, opts.namespace ? { namespace: opts.namespace } : {});
+      if (opts.output) {
+        writeDir(opts.output, objects);
+        process.stderr.write(`wrote ${objects.length} objects to ${opts.output}\n`);
+      } else {
+        process.stdout.write(toYaml(objects));
+      }
+    });
+}

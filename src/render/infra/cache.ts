@@ -1,0 +1,60 @@
+// Memcached: a StatefulSet so that every member has a stable name, since OpenStack clients
+// list the servers themselves and hash keys across them.
+import { meta, selectorLabels, type Ctx } from '../context.ts';
+import { kollaConfig } from '../kolla.ts';
+import type { KubeObject, StatefulSet } from '../kube.ts';
+import { disruptionBudget, kollaContainer, podTemplate, service, serviceAccount } from '../workload.ts';
+import { cacheService } from '../openstack/common.ts';
+
+export function renderCache(ctx: Ctx): KubeObject[] {
+  const spec = ctx.spec.infrastructure.cache;
+  const def = ctx.catalog.cache;
+  const port = def.ports.memcached!;
+  const config = kollaConfig(
+    ctx,
+    'cache',
+    cacheService,
+    `memcached -p ${port} -U 0 -l 0.0.0.0 -m 256 -c 4096`,
+    [],
+  );
+  const container = kollaContainer(ctx, {
+    name: 'memcached',
+    image: def.image,
+    config,
+    ports: [{ name: 'memcached', port }],
+    probe: { kind: 'tcp', port },
+    resources: spec.resources,
+  });
+  const template = podTemplate(ctx, {
+    component: 'cache',
+    part: cacheService,
+    role: 'controlPlane',
+    containers: [container],
+    volumes: [config.volume],
+    configHash: config.hash,
+    serviceAccountName: cacheService,
+    spread: spec.replicas > 1,
+  });
+  const sts: StatefulSet & { metadata: { name: string } } = {
+    apiVersion: 'apps/v1',
+    kind: 'StatefulSet',
+    metadata: meta(ctx, cacheService, 'cache', cacheService),
+    spec: {
+      serviceName: cacheService,
+      replicas: spec.replicas,
+      podManagementPolicy: 'Parallel',
+      selector: { matchLabels: selectorLabels(ctx, 'cache', cacheService) },
+      template,
+    },
+  };
+  const out: KubeObject[] = [
+    serviceAccount(ctx, cacheService, 'cache'),
+    config.secret,
+    service(ctx, cacheService, 'cache', cacheService, [{ name: 'memcached', port }], {
+      headless: true,
+    }),
+    sts,
+  ];
+  if (spec.replicas > 1) out.push(disruptionBudget(ctx, cacheService, 'cache', cacheService));
+  return out;
+}

@@ -1,0 +1,205 @@
+// MariaDB: a StatefulSet that is a single server with one replica and a Galera cluster with an
+// odd number of replicas. Who bootstraps a cluster is decided from the data (a fresh data
+// directory on member 0, or `safe_to_bootstrap: 1`) and from whether any peer answers — never
+// from the replica count alone. Per-service databases and users are created by each service's
+// own db-init Job.
+import { meta, selectorLabels, type Ctx } from '../context.ts';
+import { writeIni } from '../ini.ts';
+import { kollaConfig, kollaConfigDir } from '../kolla.ts';
+import type { KubeObject, PersistentVolumeClaim, StatefulSet } from '../kube.ts';
+import { disruptionBudget, kollaContainer, podTemplate, service, serviceAccount } from '../workload.ts';
+import { databaseService } from '../openstack/common.ts';
+
+const headless = `${databaseService}-headless`;
+
+export function renderDatabase(ctx: Ctx): KubeObject[] {
+  const spec = ctx.spec.infrastructure.database;
+  const def = ctx.catalog.database;
+  const replicas = spec.replicas;
+  const galera = replicas > 1;
+  const peers = Array.from(
+    { length: replicas },
+    (_, i) => `${databaseService}-${i}.${headless}.${ctx.namespace}.svc`,
+  );
+  const mysqld: Record<string, string | number | boolean> = {
+    'bind-address': '0.0.0.0',
+    port: def.ports.mysql!,
+    datadir: '/var/lib/mysql',
+    'character-set-server': 'utf8mb4',
+    'collation-server': 'utf8mb4_general_ci',
+    'skip-name-resolve': true,
+    'max_connections': 1000,
+    'innodb_buffer_pool_size': '256M',
+    'innodb_autoinc_lock_mode': 2,
+    'default_storage_engine': 'InnoDB',
+    'binlog_format': 'ROW',
+  };
+  const cnf: Record<string, Record<string, string | number | boolean>> = { mysqld };
+  if (galera) {
+    cnf.galera = {
+      wsrep_on: 'ON',
+      wsrep_provider: '/usr/lib/galera/libgalera_smm.so',
+      wsrep_cluster_name: `${ctx.name}-${ctx.namespace}`,
+      wsrep_cluster_address: `gcomm://${peers.join(',')}`,
+      wsrep_sst_method: 'mariabackup',
+      wsrep_sst_auth: `root:${ctx.secrets.databaseRoot}`,
+      wsrep_slave_threads: 2,
+    };
+  }
+  const files = [
+    { name: 'my.cnf', dest: '/etc/mysql/my.cnf', content: writeIni(cnf), owner: `${def.user}:${def.user}`, perm: '0600' },
+  ];
+  const rootCnf = `[client]\nuser=root\npassword=${ctx.secrets.databaseRoot}\nhost=127.0.0.1\nport=3306\n`;
+  const initSql = [
+    `ALTER USER 'root'@'localhost' IDENTIFIED BY '${ctx.secrets.databaseRoot}';`,
+    `CREATE USER IF NOT EXISTS 'root'@'%' IDENTIFIED BY '${ctx.secrets.databaseRoot}';`,
+    `ALTER USER 'root'@'%' IDENTIFIED BY '${ctx.secrets.databaseRoot}';`,
+    `GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;`,
+    '',
+  ].join('\n');
+  const config = kollaConfig(ctx, 'database', databaseService, `bash ${kollaConfigDir}/start.sh`, files, {
+    permissions: [{ path: '/var/lib/mysql', owner: `${def.user}:${def.user}`, recurse: false }],
+    extra: {
+      'start.sh': startScript(ctx, replicas, peers),
+      'probe.sh': probeScript(galera),
+      'root.cnf': rootCnf,
+      'init.sql': initSql,
+    },
+  });
+  const container = kollaContainer(ctx, {
+    name: 'mariadb',
+    image: def.image,
+    config,
+    ports: Object.entries(def.ports).map(([name, port]) => ({ name, port })),
+    resources: spec.resources,
+    mounts: [{ name: 'data', mountPath: '/var/lib/mysql' }],
+    env: [
+      { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+    ],
+  });
+  const probe = (kind: 'ready' | 'live') => ({
+    exec: { command: ['bash', `${kollaConfigDir}/probe.sh`, kind] },
+    timeoutSeconds: 10,
+  });
+  container.startupProbe = { ...probe('live'), periodSeconds: 10, failureThreshold: 180 };
+  container.readinessProbe = { ...probe('ready'), periodSeconds: 10, failureThreshold: 3 };
+  container.livenessProbe = { ...probe('live'), periodSeconds: 20, failureThreshold: 3 };
+  const template = podTemplate(ctx, {
+    component: 'database',
+    part: databaseService,
+    role: 'controlPlane',
+    containers: [container],
+    volumes: [config.volume],
+    configHash: config.hash,
+    serviceAccountName: databaseService,
+    spread: galera,
+    terminationGracePeriodSeconds: 120,
+  });
+  template.spec.securityContext = { fsGroup: 42434 };
+  const sts: StatefulSet & { metadata: { name: string } } = {
+    apiVersion: 'apps/v1',
+    kind: 'StatefulSet',
+    metadata: meta(ctx, databaseService, 'database', databaseService),
+    spec: {
+      serviceName: headless,
+      replicas,
+      // Members must be able to start together to find each other after a full outage.
+      podManagementPolicy: 'Parallel',
+      selector: { matchLabels: selectorLabels(ctx, 'database', databaseService) },
+      updateStrategy: { type: 'RollingUpdate' },
+      persistentVolumeClaimRetentionPolicy: {
+        whenDeleted: ctx.spec.retainVolumesOnDelete ? 'Retain' : 'Delete',
+        whenScaled: 'Retain',
+      },
+      template,
+      volumeClaimTemplates: [volumeClaim('data', spec.storage?.size ?? '10Gi', spec.storage?.storageClassName)],
+    },
+  };
+  const ports = [{ name: 'mysql', port: def.ports.mysql! }];
+  const out: KubeObject[] = [
+    serviceAccount(ctx, databaseService, 'database'),
+    config.secret,
+    service(ctx, databaseService, 'database', databaseService, ports),
+    service(
+      ctx,
+      headless,
+      'database',
+      databaseService,
+      Object.entries(def.ports).map(([name, port]) => ({ name, port })),
+      { headless: true, publishNotReady: true },
+    ),
+    sts,
+  ];
+  if (galera) out.push(disruptionBudget(ctx, databaseService, 'database', databaseService));
+  return out;
+}
+
+export function volumeClaim(name: string, size: string, storageClassName?: string): PersistentVolumeClaim {
+  return {
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: { name },
+    spec: {
+      accessModes: ['ReadWriteOnce'],
+      resources: { requests: { storage: size } },
+      ...(storageClassName ? { storageClassName } : {}),
+    },
+  };
+}
+
+function startScript(ctx: Ctx, replicas: number, peers: string[]): string {
+  return `#!/bin/bash
+# Starts MariaDB. With Galera: join any peer that answers; bootstrap a new cluster only on
+# member 0 with a fresh data directory, or on a member whose grastate.dat says it is safe.
+set -euo pipefail
+datadir=/var/lib/mysql
+fresh=""
+if [ ! -d "$datadir/mysql" ]; then
+  echo "initialising a new data directory"
+  mariadb-install-db --datadir="$datadir" --skip-test-db --auth-root-authentication-method=normal >/dev/null
+  fresh=1
+fi
+args=(--defaults-file=/etc/mysql/my.cnf --init-file=${kollaConfigDir}/init.sql)
+replicas=${replicas}
+if [ "$replicas" -gt 1 ]; then
+  ordinal="\${POD_NAME##*-}"
+  peers=(${peers.map((p) => `"${p}"`).join(' ')})
+  reachable() {
+    for i in "\${!peers[@]}"; do
+      [ "$i" = "$ordinal" ] && continue
+      if timeout 2 bash -c "echo > /dev/tcp/\${peers[$i]}/4567" 2>/dev/null; then return 0; fi
+    done
+    return 1
+  }
+  safe() { grep -q '^safe_to_bootstrap: 1' "$datadir/grastate.dat" 2>/dev/null; }
+  for attempt in $(seq 1 600); do
+    if reachable; then echo "joining the running cluster"; break; fi
+    if { [ -n "$fresh" ] && [ "$ordinal" = 0 ]; } || { [ -z "$fresh" ] && safe; }; then
+      echo "no member answers; bootstrapping a new cluster from this member"
+      args+=(--wsrep-new-cluster)
+      break
+    fi
+    [ $((attempt % 10)) = 1 ] && echo "waiting for a member to answer or to be safe to bootstrap"
+    sleep 2
+  done
+fi
+exec mariadbd "\${args[@]}"
+`;
+}
+
+function probeScript(galera: boolean): string {
+  return `#!/bin/bash
+# live: the server answers. ready: it answers${galera ? ' and is a synced Galera member' : ''}.
+set -eu
+cnf=${kollaConfigDir}/root.cnf
+if [ "\${1:-ready}" = live ]; then
+  exec mariadb-admin --defaults-extra-file=$cnf --connect-timeout=5 ping >/dev/null
+fi
+${
+  galera
+    ? `state=$(mariadb --defaults-extra-file=$cnf --connect-timeout=5 -N -B -e "SHOW STATUS LIKE 'wsrep_local_state_comment'" | awk '{print $2}')
+[ "$state" = Synced ] || { echo "galera state: $state"; exit 1; }`
+    : `mariadb --defaults-extra-file=$cnf --connect-timeout=5 -N -B -e 'SELECT 1' >/dev/null`
+}
+`;
+}

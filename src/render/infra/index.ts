@@ -1,0 +1,3 @@
+export { renderDatabase } from './database.ts';
+export { renderMessaging } from './messaging.ts';
+export { renderCache } from './cache.ts';

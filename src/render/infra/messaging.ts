@@ -1,0 +1,148 @@
+// RabbitMQ: a StatefulSet whose members find each other through Kubernetes peer discovery.
+// Each OpenStack service gets its own vhost and user from its rabbitmq-init Job; the admin user
+// is only for those Jobs.
+import { meta, selectorLabels, type Ctx } from '../context.ts';
+import { kollaConfig } from '../kolla.ts';
+import type { KubeObject, Role, RoleBinding, StatefulSet } from '../kube.ts';
+import { disruptionBudget, kollaContainer, podTemplate, service, serviceAccount } from '../workload.ts';
+import { messagingService } from '../openstack/common.ts';
+import { volumeClaim } from './database.ts';
+
+const headless = `${messagingService}-headless`;
+
+export function renderMessaging(ctx: Ctx): KubeObject[] {
+  const spec = ctx.spec.infrastructure.messaging;
+  const def = ctx.catalog.messaging;
+  const replicas = spec.replicas;
+  const suffix = `.${headless}.${ctx.namespace}.svc`;
+  const conf = [
+    'cluster_formation.peer_discovery_backend = k8s',
+    'cluster_formation.k8s.host = kubernetes.default.svc',
+    'cluster_formation.k8s.address_type = hostname',
+    `cluster_formation.k8s.service_name = ${headless}`,
+    `cluster_formation.k8s.hostname_suffix = ${suffix}`,
+    'cluster_formation.node_cleanup.only_log_warning = true',
+    'cluster_partition_handling = pause_minority',
+    `listeners.tcp.default = ${def.ports.amqp}`,
+    `management.tcp.port = ${def.ports.management}`,
+    'loopback_users = none',
+    'default_user = stackanetes',
+    `default_pass = ${ctx.secrets.messagingAdmin}`,
+    'default_user_tags.administrator = true',
+    'default_permissions.configure = .*',
+    'default_permissions.read = .*',
+    'default_permissions.write = .*',
+    'log.console = true',
+    'log.console.level = info',
+    'log.file = false',
+    '',
+  ].join('\n');
+  const owner = `${def.user}:${def.user}`;
+  const files = [
+    { name: 'rabbitmq.conf', dest: '/etc/rabbitmq/rabbitmq.conf', content: conf, owner, perm: '0600' },
+    {
+      name: 'enabled_plugins',
+      dest: '/etc/rabbitmq/enabled_plugins',
+      content: '[rabbitmq_management,rabbitmq_peer_discovery_k8s].\n',
+      owner,
+      perm: '0600',
+    },
+    {
+      name: 'erlang.cookie',
+      dest: '/var/lib/rabbitmq/.erlang.cookie',
+      content: ctx.secrets.erlangCookie,
+      owner,
+      perm: '0400',
+    },
+  ];
+  const config = kollaConfig(ctx, 'messaging', messagingService, 'rabbitmq-server', files, {
+    permissions: [{ path: '/var/lib/rabbitmq', owner, recurse: true }],
+  });
+  const container = kollaContainer(ctx, {
+    name: 'rabbitmq',
+    image: def.image,
+    config,
+    ports: Object.entries(def.ports).map(([name, port]) => ({ name, port })),
+    resources: spec.resources,
+    mounts: [{ name: 'data', mountPath: '/var/lib/rabbitmq' }],
+    env: [
+      { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+      { name: 'RABBITMQ_USE_LONGNAME', value: 'true' },
+      { name: 'RABBITMQ_NODENAME', value: `rabbit@$(POD_NAME)${suffix}` },
+      { name: 'RABBITMQ_MNESIA_BASE', value: '/var/lib/rabbitmq/mnesia' },
+    ],
+  });
+  const diag = (check: string) => ({
+    exec: { command: ['rabbitmq-diagnostics', '-q', check] },
+    timeoutSeconds: 20,
+  });
+  container.startupProbe = { ...diag('ping'), periodSeconds: 10, failureThreshold: 60 };
+  container.readinessProbe = { ...diag('check_port_connectivity'), periodSeconds: 20, failureThreshold: 3 };
+  container.livenessProbe = { ...diag('ping'), periodSeconds: 30, failureThreshold: 3 };
+  const template = podTemplate(ctx, {
+    component: 'messaging',
+    part: messagingService,
+    role: 'controlPlane',
+    containers: [container],
+    volumes: [config.volume],
+    configHash: config.hash,
+    serviceAccountName: messagingService,
+    spread: replicas > 1,
+    terminationGracePeriodSeconds: 120,
+  });
+  // Peer discovery asks the API for the headless Service's endpoints.
+  template.spec.automountServiceAccountToken = true;
+  template.spec.securityContext = { fsGroup: 42439 };
+  const sts: StatefulSet & { metadata: { name: string } } = {
+    apiVersion: 'apps/v1',
+    kind: 'StatefulSet',
+    metadata: meta(ctx, messagingService, 'messaging', messagingService),
+    spec: {
+      serviceName: headless,
+      replicas,
+      podManagementPolicy: 'Parallel',
+      selector: { matchLabels: selectorLabels(ctx, 'messaging', messagingService) },
+      updateStrategy: { type: 'RollingUpdate' },
+      persistentVolumeClaimRetentionPolicy: {
+        whenDeleted: ctx.spec.retainVolumesOnDelete ? 'Retain' : 'Delete',
+        whenScaled: 'Retain',
+      },
+      template,
+      volumeClaimTemplates: [volumeClaim('data', spec.storage?.size ?? '5Gi', spec.storage?.storageClassName)],
+    },
+  };
+  const role: Role & { metadata: { name: string } } = {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'Role',
+    metadata: meta(ctx, messagingService, 'messaging', messagingService),
+    rules: [{ apiGroups: [''], resources: ['endpoints'], verbs: ['get'] }],
+  };
+  const binding: RoleBinding & { metadata: { name: string } } = {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata: meta(ctx, messagingService, 'messaging', messagingService),
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: messagingService },
+    subjects: [{ kind: 'ServiceAccount', name: messagingService, namespace: ctx.namespace }],
+  };
+  const out: KubeObject[] = [
+    serviceAccount(ctx, messagingService, 'messaging'),
+    role,
+    binding,
+    config.secret,
+    service(ctx, messagingService, 'messaging', messagingService, [
+      { name: 'amqp', port: def.ports.amqp! },
+      { name: 'management', port: def.ports.management! },
+    ]),
+    service(
+      ctx,
+      headless,
+      'messaging',
+      messagingService,
+      Object.entries(def.ports).map(([name, port]) => ({ name, port })),
+      { headless: true, publishNotReady: true },
+    ),
+    sts,
+  ];
+  if (replicas > 1) out.push(disruptionBudget(ctx, messagingService, 'messaging', messagingService));
+  return out;
+}

@@ -1,0 +1,81 @@
+// Every malformed spec in the corpus is rejected by the library, by `validate` and by `render`,
+// with the field path in the message, a non-zero exit, no stack trace and nothing written.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { validateText } from '../../../src/api/v1alpha1/validate.ts';
+import { runCli } from '../helpers.ts';
+
+const dir = 'test/fixtures/bad';
+const corpus = readdirSync(dir)
+  .filter((f) => f.endsWith('.yaml'))
+  .sort()
+  .map((f) => {
+    const text = readFileSync(join(dir, f), 'utf8');
+    return { file: join(dir, f), text, expect: /^# expect: (.*)$/m.exec(text)?.[1] ?? '(document)' };
+  });
+
+test('the corpus holds at least 30 malformed specs', () => {
+  assert.ok(corpus.length >= 30, `only ${corpus.length}`);
+});
+
+for (const c of corpus) {
+  test(`rejects ${c.file} at ${c.expect}`, () => {
+    const r = validateText(c.text);
+    assert.equal(r.ok, false);
+    if (r.ok) return;
+    const shown = r.problems.map((p) => `${p.path || '(document)'}: ${p.message}`);
+    assert.ok(
+      shown.some((s) => s.startsWith(c.expect)),
+      `expected a problem at ${c.expect}, got:\n${shown.join('\n')}`,
+    );
+  });
+}
+
+test('validate and render refuse every bad spec with the field path, no stack, nothing written', async () => {
+  const out = mkdtempSync(join(tmpdir(), 'stackanetes-bad-'));
+  for (const c of corpus) {
+    for (const args of [
+      ['validate', '-f', c.file],
+      ['render', '-f', c.file, '-o', join(out, 'objects')],
+    ]) {
+      const r = await runCli(args);
+      assert.notEqual(r.code, 0, `${args.join(' ')} exited 0`);
+      assert.ok(r.stderr.includes(c.expect), `${args.join(' ')}: stderr lacks ${c.expect}:\n${r.stderr}`);
+      assert.doesNotMatch(r.stderr, /\n\s+at .+:\d+:\d+/, `${args.join(' ')} printed a stack trace`);
+      assert.equal(r.stdout, '', `${args.join(' ')} printed to stdout`);
+      assert.equal(existsSync(join(out, 'objects')), false, `${args.join(' ')} wrote output`);
+    }
+  }
+});
+
+test('the examples are valid and defaults are filled in from the schema', () => {
+  for (const f of ['examples/minimal.yaml', 'examples/ha.yaml']) {
+    const r = validateText(readFileSync(f, 'utf8'));
+    assert.ok(r.ok, f);
+    if (!r.ok) continue;
+    assert.equal(r.cloud.spec.images.pullPolicy, 'IfNotPresent');
+    assert.equal(r.cloud.spec.services.keystone.enabled, true);
+    assert.deepEqual(r.cloud.spec.nodeRoles.network, {
+      matchLabels: { 'stackanetes.io/network': 'true' },
+    });
+  }
+});
+
+test('a spec that sets one node role keeps the defaults of the others', () => {
+  const r = validateText(`apiVersion: stackanetes.io/v1alpha1
+kind: OpenStackCloud
+metadata: {name: c}
+spec:
+  release: '2025.1'
+  nodeRoles: {compute: {matchLabels: {hw: kvm}}}
+`);
+  assert.ok(r.ok);
+  if (!r.ok) return;
+  assert.deepEqual(r.cloud.spec.nodeRoles.compute, { matchLabels: { hw: 'kvm' } });
+  assert.deepEqual(r.cloud.spec.nodeRoles.controlPlane, {
+    matchLabels: { 'stackanetes.io/control-plane': 'true' },
+  });
+});

@@ -1,0 +1,168 @@
+// What an operator of the cloud would notice in the rendered objects.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { render } from '../../../src/render/index.ts';
+import type { KubeObject } from '../../../src/render/kube.ts';
+import { configHashAnnotation } from '../../../src/render/kube.ts';
+import { cloudOf, find, fixedSecrets, loadExample } from './fixtures.ts';
+import type { CloudSecrets } from '../../../src/render/secrets.ts';
+
+const secrets = fixedSecrets();
+
+function workloads(objs: KubeObject[]): Record<string, any>[] {
+  return objs.filter((o) => ['Deployment', 'StatefulSet', 'DaemonSet'].includes(o.kind)) as Record<string, any>[];
+}
+
+function secretValues(s: CloudSecrets): string[] {
+  return Object.values(s).flatMap((v) => (typeof v === 'string' ? [v] : Object.values(v as Record<string, string>)));
+}
+
+test('secret values appear only in Secrets, never in ConfigMaps or other objects', () => {
+  const values = secretValues(secrets);
+  for (const name of ['minimal', 'ha'] as const) {
+    for (const o of render(loadExample(name), secrets)) {
+      if (o.kind === 'Secret') continue;
+      const text = JSON.stringify(o);
+      for (const v of values) assert.ok(!text.includes(v), `${o.kind}/${o.metadata.name} contains a secret value`);
+    }
+  }
+});
+
+test('each service connects to the database as its own user with its own password', () => {
+  const objs = render(loadExample('minimal'), secrets);
+  for (const [svc, secretName, file] of [
+    ['keystone', 'keystone-api-config', 'keystone.conf'],
+    ['glance', 'glance-api-config', 'glance-api.conf'],
+    ['placement', 'placement-api-config', 'placement.conf'],
+    ['nova', 'nova-api-config', 'nova.conf'],
+    ['neutron', 'neutron-server-config', 'neutron.conf'],
+  ] as const) {
+    const conf = find(objs, 'Secret', secretName).stringData[file] as string;
+    const pw = secrets.databaseUsers[svc]!;
+    assert.ok(conf.includes(`mysql+pymysql://${svc}:${pw}@`), `${svc} does not use its own database user`);
+    assert.ok(!conf.includes(secrets.databaseRoot), `${svc} config holds the database root password`);
+  }
+});
+
+test('nova-compute is a DaemonSet on compute nodes: the object count does not depend on how many', () => {
+  const few = render(cloudOf({ services: { nova: { computeDriver: 'fake' } } }), secrets);
+  const many = render(
+    cloudOf({
+      services: { nova: { computeDriver: 'fake' } },
+      nodeRoles: { compute: { matchExpressions: [{ key: 'rack', operator: 'In', values: Array.from({ length: 50 }, (_, i) => `r${i}`) }] } },
+    }),
+    secrets,
+  );
+  assert.equal(few.length, many.length);
+  const ds = find(many, 'DaemonSet', 'nova-compute');
+  const terms = ds.spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms;
+  assert.equal(terms[0].matchExpressions[0].key, 'rack');
+});
+
+test('changing a service config override rolls only that service’s pods', () => {
+  const base = render(loadExample('minimal'), secrets);
+  const changed = render(cloudOf({ ...loadExample('minimal').spec, services: { ...loadExample('minimal').spec.services, nova: { ...loadExample('minimal').spec.services.nova, config: { DEFAULT: { debug: true } } } } }, 'minimal'), secrets);
+  const hashes = (objs: KubeObject[]) =>
+    Object.fromEntries(workloads(objs).map((w) => [`${w.kind}/${w.metadata.name}`, w.spec.template.metadata.annotations[configHashAnnotation]]));
+  const a = hashes(base);
+  const b = hashes(changed);
+  const rolled = Object.keys(a).filter((k) => a[k] !== b[k]).sort();
+  assert.ok(rolled.length > 0, 'nothing rolled');
+  for (const k of rolled) assert.match(k, /\/nova-/, `${k} rolled but is not nova`);
+  assert.ok(rolled.includes('Deployment/nova-api'));
+});
+
+test('jobs are named by their inputs: a change renames only the affected jobs', () => {
+  const spec = loadExample('minimal').spec;
+  const jobs = (objs: KubeObject[]) => objs.filter((o) => o.kind === 'Job').map((o) => o.metadata.name).sort();
+  const a = jobs(render(cloudOf(spec, 'minimal'), secrets));
+  const again = jobs(render(cloudOf(spec, 'minimal'), secrets));
+  assert.deepEqual(a, again);
+  const b = jobs(
+    render(cloudOf({ ...spec, services: { ...spec.services, keystone: { ...spec.services.keystone, config: { token: { expiration: 600 } } } } }, 'minimal'), secrets),
+  );
+  const renamed = a.filter((n) => !b.includes(n));
+  assert.ok(renamed.some((n) => n.startsWith('keystone-db-sync-')));
+  assert.ok(renamed.every((n) => n.startsWith('keystone-')), `renamed: ${renamed.join(', ')}`);
+  for (const n of a) assert.match(n, /-[0-9a-f]{10}$/);
+});
+
+test('every long-running container has readiness and liveness probes and resource requests', () => {
+  for (const name of ['minimal', 'ha'] as const) {
+    for (const w of workloads(render(loadExample(name), secrets))) {
+      for (const c of w.spec.template.spec.containers) {
+        const where = `${w.kind}/${w.metadata.name}/${c.name}`;
+        assert.ok(c.readinessProbe, `${where} has no readiness probe`);
+        assert.ok(c.livenessProbe, `${where} has no liveness probe`);
+        assert.ok(c.resources?.requests?.cpu && c.resources?.requests?.memory, `${where} has no requests`);
+      }
+    }
+  }
+});
+
+test('APIs are probed over HTTP on their own endpoint; RPC services must answer a ping', () => {
+  const objs = render(loadExample('minimal'), secrets);
+  const api = find(objs, 'Deployment', 'keystone-api').spec.template.spec.containers[0];
+  assert.deepEqual(api.readinessProbe.httpGet, { path: '/v3', port: 5000 });
+  const conductor = find(objs, 'Deployment', 'nova-conductor').spec.template.spec.containers[0];
+  assert.ok(conductor.livenessProbe.exec.command.join(' ').includes('--topic conductor'));
+  const conf = find(objs, 'Secret', 'nova-conductor-config').stringData['nova.conf'] as string;
+  assert.match(conf, /rpc_ping_enabled = true/);
+});
+
+test('replicated control services spread over nodes and keep a disruption budget', () => {
+  const objs = render(loadExample('ha'), secrets);
+  for (const d of objs.filter((o) => o.kind === 'Deployment') as Record<string, any>[]) {
+    if (d.spec.replicas < 2) continue;
+    assert.ok(d.spec.template.spec.affinity.podAntiAffinity, `${d.metadata.name} has no anti-affinity`);
+    find(objs, 'PodDisruptionBudget', d.metadata.name);
+  }
+  const galera = find(objs, 'Secret', 'database-mariadb-config').stringData['my.cnf'] as string;
+  assert.match(galera, /wsrep_cluster_address = gcomm:\/\/mariadb-0\.mariadb-headless\.openstack\.svc,mariadb-1/);
+  find(objs, 'PodDisruptionBudget', 'mariadb');
+  assert.equal(find(objs, 'StatefulSet', 'rabbitmq').spec.replicas, 3);
+});
+
+test('a single-replica cloud has no disruption budgets that would block node drains', () => {
+  const objs = render(loadExample('minimal'), secrets);
+  assert.equal(objs.filter((o) => o.kind === 'PodDisruptionBudget').length, 0);
+});
+
+test('images follow spec.images: registry, release tag, per-image tag or digest', () => {
+  const digest = `sha256:${'a'.repeat(64)}`;
+  const objs = render(
+    cloudOf({ images: { registry: 'quay.io/acme/', overrides: { keystone: { digest }, 'nova-api': { tag: 'patched-1' } } } }),
+    secrets,
+  );
+  const img = (kind: string, name: string) => find(objs, kind, name).spec.template.spec.containers[0].image as string;
+  assert.equal(img('Deployment', 'keystone-api'), `quay.io/acme/keystone@${digest}`);
+  assert.equal(img('Deployment', 'nova-api'), 'quay.io/acme/nova-api:patched-1');
+  assert.equal(img('Deployment', 'glance-api'), 'quay.io/acme/glance-api:2025.1');
+});
+
+test('only the services that use the database, queue and cache may reach them', () => {
+  const objs = render(loadExample('minimal'), secrets);
+  const allowed = (name: string) =>
+    find(objs, 'NetworkPolicy', name).spec.ingress[0].from[0].podSelector.matchExpressions[1].values as string[];
+  assert.deepEqual(allowed('mariadb-clients'), ['keystone', 'glance', 'placement', 'nova', 'neutron']);
+  assert.deepEqual(allowed('rabbitmq-clients'), ['nova', 'neutron']);
+  assert.ok(!allowed('mariadb-clients').includes('horizon'));
+});
+
+test('Fernet keys are created once and left to the rotation CronJob', () => {
+  const objs = render(loadExample('minimal'), secrets);
+  const keys = find(objs, 'Secret', 'keystone-fernet-keys');
+  assert.equal(keys.metadata.annotations['stackanetes.io/create-only'], 'true');
+  find(objs, 'CronJob', 'keystone-fernet-rotate');
+  const role = find(objs, 'Role', 'keystone-rotate');
+  assert.deepEqual(role.rules[0].resourceNames, ['keystone-fernet-keys']);
+});
+
+test('public host names become Ingresses and the Keystone public endpoint', () => {
+  const objs = render(loadExample('ha'), secrets);
+  const ing = find(objs, 'Ingress', 'keystone-api');
+  assert.equal(ing.spec.rules[0].host, 'keystone.cloud.example.com');
+  assert.equal(ing.spec.tls[0].secretName, 'cloud-example-com-tls');
+  const admin = find(objs, 'Secret', 'keystone-admin');
+  assert.equal(admin.stringData.OS_AUTH_URL, 'https://keystone.cloud.example.com/v3');
+});
