@@ -41,7 +41,9 @@ function checkRelease(release: string): void {
 function checkImages(names: readonly string[], flag: string): void {
   const unknown = names.filter((n) => !(imageNames as readonly string[]).includes(n));
   if (unknown.length) {
-    throw new CliError(`${flag}: unknown image ${unknown.join(', ')}; images: ${imageNames.join(', ')}`);
+    throw new CliError(
+      `${flag}: unknown image ${unknown.join(', ')}; images: ${imageNames.join(', ')}`,
+    );
   }
 }
 
@@ -49,7 +51,8 @@ function progressPrinter(): (e: BuildEvent) => void {
   const t0 = Date.now();
   return (e) => {
     const secs = ((Date.now() - t0) / 1000).toFixed(0).padStart(4);
-    const mark = e.kind === 'done' ? '✓' : e.kind === 'cached' ? '=' : e.kind === 'warn' ? '!' : '›';
+    const mark =
+      e.kind === 'done' ? '✓' : e.kind === 'cached' ? '=' : e.kind === 'warn' ? '!' : '›';
     process.stderr.write(`[${secs}s] ${mark} ${e.image.padEnd(27)} ${e.message}\n`);
   };
 }
@@ -89,7 +92,11 @@ export function register(program: Command): void {
       'build the images of a release (base → openstack-base → service layers), cached by input hash, and import them into the local containerd when it runs',
     )
     .option('--release <release>', 'OpenStack release', defaultRelease)
-    .option('--only <images>', 'comma-separated images to build (their parent layers come along)', parseList)
+    .option(
+      '--only <images>',
+      'comma-separated images to build (their parent layers come along)',
+      parseList,
+    )
     .option('--registry <prefix>', 'image name prefix', defaultImageRegistry)
     .option('--tag <tag>', "image tag (default: the release's tag)")
     .option('--no-cache', 'build every layer again')
@@ -157,7 +164,9 @@ Mirror: $STACKANETES_DEBIAN_MIRROR (default http://deb.debian.org/debian).`,
 
   images
     .command('sbom')
-    .description('print the Debian packages of an image with their exact versions (CycloneDX with --json)')
+    .description(
+      'print the Debian packages of an image with their exact versions (CycloneDX with --json)',
+    )
     .argument('<image>', 'image name, e.g. keystone')
     .option('--release <release>', 'OpenStack release', defaultRelease)
     .option('--json', 'print the CycloneDX 1.5 document')
@@ -182,17 +191,27 @@ Mirror: $STACKANETES_DEBIAN_MIRROR (default http://deb.debian.org/debian).`,
       }
       const bom = JSON.parse(text) as CycloneDx;
       process.stdout.write(`# ${record.reference} ${record.manifestDigest}\n`);
-      process.stdout.write(`# ${bom.components.length} Debian packages (${record.debianSuite}); CycloneDX: ${record.sbom}\n`);
+      process.stdout.write(
+        `# ${bom.components.length} Debian packages (${record.debianSuite}); CycloneDX: ${record.sbom}\n`,
+      );
       for (const p of sbomPackages(bom)) {
-        process.stdout.write(`${p.name.padEnd(44)} ${p.version.padEnd(36)} ${p.arch.padEnd(6)} ${p.source}\n`);
+        process.stdout.write(
+          `${p.name.padEnd(44)} ${p.version.padEnd(36)} ${p.arch.padEnd(6)} ${p.source}\n`,
+        );
       }
     });
 
   images
     .command('export')
-    .description('write built images as one OCI archive (for ctr import, skopeo copy oci-archive:, podman load)')
+    .description(
+      'write built images as one OCI archive (for ctr import, skopeo copy oci-archive:, podman load)',
+    )
     .option('--release <release>', 'OpenStack release', defaultRelease)
-    .option('--only <images>', 'comma-separated images (default: all built for the release)', parseList)
+    .option(
+      '--only <images>',
+      'comma-separated images (default: all built for the release)',
+      parseList,
+    )
     .requiredOption('-o, --output <file>', 'archive to write')
     .addHelpText(
       'after',
@@ -205,7 +224,8 @@ Mirror: $STACKANETES_DEBIAN_MIRROR (default http://deb.debian.org/debian).`,
       const records = (await listRecords(cache)).filter(
         (r) => r.release === flags.release && (!flags.only || flags.only.includes(r.name)),
       );
-      if (!records.length) throw new CliError('no built images match; run `stackanetes images build` first');
+      if (!records.length)
+        throw new CliError('no built images match; run `stackanetes images build` first');
       await new OciLayout(cache.oci).exportArchive(
         records.map((r) => r.reference),
         flags.output,

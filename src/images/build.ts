@@ -5,12 +5,31 @@ import { createHash } from 'node:crypto';
 import { access, mkdir, readFile, rm, writeFile, readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { imageNames, imageReference, defaultImageRegistry, type ImageName } from '../catalog/images.ts';
+import {
+  imageNames,
+  imageReference,
+  defaultImageRegistry,
+  type ImageName,
+} from '../catalog/images.ts';
 import { releaseSource } from '../catalog/releases.ts';
 import { capture, CommandError, openLog, run } from './exec.ts';
-import { OciLayout, mediaTypes, type Descriptor, type ImageConfig, type ImageManifest, type LayerBlob } from './oci.ts';
+import {
+  OciLayout,
+  mediaTypes,
+  type Descriptor,
+  type ImageConfig,
+  type ImageManifest,
+  type LayerBlob,
+} from './oci.ts';
 import { cachePaths, type CachePaths } from './paths.ts';
-import { kollaUsers, lineage, releaseRecipes, type ImageRecipe, type ReleaseRecipes } from './recipes.ts';
+import {
+  kollaUsers,
+  lineage,
+  releaseRecipes,
+  type ImageFile,
+  type ImageRecipe,
+  type ReleaseRecipes,
+} from './recipes.ts';
 import {
   convertWhiteouts,
   debootstrap,
@@ -24,7 +43,7 @@ import { cycloneDx, parseDpkgQuery } from './sbom.ts';
 import { detectContainerd, importArchive } from './containerd.ts';
 
 /** Bump when the build procedure changes in a way that changes image content. */
-export const buildScriptVersion = 3;
+export const buildScriptVersion = 4;
 
 const assetsDir = join(dirname(fileURLToPath(import.meta.url)), 'assets');
 
@@ -64,7 +83,12 @@ export interface ImageRecord {
   readonly debianSuite: string;
   readonly manifestDigest: string;
   readonly configDigest: string;
-  readonly layers: readonly { recipe: string; digest: string; size: number; uncompressedSize: number }[];
+  readonly layers: readonly {
+    recipe: string;
+    digest: string;
+    size: number;
+    uncompressedSize: number;
+  }[];
   /** Sum of compressed layer sizes (what a registry stores). */
   readonly compressedSize: number;
   /** Sum of uncompressed layer sizes (what a node's disk holds). */
@@ -111,14 +135,24 @@ async function exists(p: string): Promise<boolean> {
 }
 
 /** Records are kept per release and image name. */
-export function recordPaths(cache: CachePaths, release: string, name: string): { record: string; sbom: string } {
+export function recordPaths(
+  cache: CachePaths,
+  release: string,
+  name: string,
+): { record: string; sbom: string } {
   const dir = join(cache.root, 'images', release);
   return { record: join(dir, `${name}.json`), sbom: join(dir, `${name}.cdx.json`) };
 }
 
-export async function readRecord(cache: CachePaths, release: string, name: string): Promise<ImageRecord | undefined> {
+export async function readRecord(
+  cache: CachePaths,
+  release: string,
+  name: string,
+): Promise<ImageRecord | undefined> {
   try {
-    return JSON.parse(await readFile(recordPaths(cache, release, name).record, 'utf8')) as ImageRecord;
+    return JSON.parse(
+      await readFile(recordPaths(cache, release, name).record, 'utf8'),
+    ) as ImageRecord;
   } catch {
     return undefined;
   }
@@ -160,12 +194,15 @@ export function planRecipes(recipes: ReleaseRecipes, images: readonly string[]):
 
 async function assetHash(): Promise<string> {
   const h = createHash('sha256');
-  for (const f of ['kolla_start', 'kolla_set_configs']) h.update(await readFile(join(assetsDir, f)));
+  for (const f of ['kolla_start', 'kolla_set_configs'])
+    h.update(await readFile(join(assetsDir, f)));
   return h.digest('hex');
 }
 
 function baseSetupScript(src: AptSource, assets: { start: string; setConfigs: string }): string {
-  const groups = kollaUsers.map((u) => `getent group ${u.name} >/dev/null || groupadd -g ${u.uid} ${u.name}`);
+  const groups = kollaUsers.map(
+    (u) => `getent group ${u.name} >/dev/null || groupadd -g ${u.uid} ${u.name}`,
+  );
   const users = kollaUsers.map((u) => {
     const extra = ['kolla', ...(u.groups ?? [])].filter((g) => g !== u.name).join(',');
     return `getent passwd ${u.name} >/dev/null || useradd -l -M -d ${u.home ?? `/var/lib/${u.name}`} -s /usr/sbin/nologin -u ${u.uid} -g ${u.uid}${extra ? ` -G ${extra}` : ''} ${u.name}`;
@@ -184,21 +221,27 @@ function baseSetupScript(src: AptSource, assets: { start: string; setConfigs: st
     `printf '%s\\n' 'Defaults !requiretty' 'Defaults secure_path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"' 'Defaults env_keep += "KOLLA_CONFIG_STRATEGY KOLLA_CONFIG_FILE KOLLA_BOOTSTRAP KOLLA_SERVICE_NAME"' '%kolla ALL=(root) NOPASSWD: SETENV: /usr/local/bin/kolla_set_configs' > /etc/sudoers.d/kolla && chmod 0440 /etc/sudoers.d/kolla`,
     `install -d -m 0755 /var/lib/kolla /var/lib/kolla/config_files`,
     `install -d -m 0755 -g kolla /var/log/kolla`,
-    `: > /etc/resolv.conf; echo localhost > /etc/hostname`,
+    `echo localhost > /etc/hostname`,
     `rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/*.log /var/log/apt/*`,
     `visudo -c >/dev/null`,
   ].join('\n');
 }
 
-function serviceScript(recipe: ImageRecipe): string {
+async function fileContent(f: ImageFile): Promise<string> {
+  return 'asset' in f ? readFile(join(assetsDir, f.asset), 'utf8') : f.content;
+}
+
+async function serviceScript(recipe: ImageRecipe): Promise<string> {
   const b64 = (s: string): string => Buffer.from(s).toString('base64');
-  const files = Object.entries(recipe.files ?? {}).map(
-    ([path, f]) =>
-      `install -d ${dirname(path)} && echo ${b64(f.content)} | base64 -d > ${path} && chmod ${f.mode.toString(8)} ${path}`,
-  );
+  const files: string[] = [];
+  for (const [path, f] of Object.entries(recipe.files ?? {})) {
+    files.push(
+      `install -d ${dirname(path)} && echo ${b64(await fileContent(f))} | base64 -d > ${path} && chmod ${f.mode.toString(8)} ${path}`,
+    );
+  }
   return [
     'echo "@@ apt-get update"',
-    'apt-get update -q -o Acquire::Languages=none',
+    'apt-get update -q -o Acquire::Languages=none -o APT::Update::Error-Mode=any',
     `echo "@@ apt-get install ${recipe.packages.join(' ')}"`,
     recipe.packages.length
       ? `apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold ${recipe.packages.join(' ')}`
@@ -224,10 +267,18 @@ interface Context {
 }
 
 function layerDir(ctx: Context, recipe: ImageRecipe): string {
-  return join(ctx.cache.layers, ctx.recipes.release, recipe.name, (ctx.keys.get(recipe.name) ?? '').slice(0, 16));
+  return join(
+    ctx.cache.layers,
+    ctx.recipes.release,
+    recipe.name,
+    (ctx.keys.get(recipe.name) ?? '').slice(0, 16),
+  );
 }
 
-async function computeKeys(ctx: Omit<Context, 'keys'>, plan: readonly ImageRecipe[]): Promise<Map<string, string>> {
+async function computeKeys(
+  ctx: Omit<Context, 'keys'>,
+  plan: readonly ImageRecipe[],
+): Promise<Map<string, string>> {
   const keys = new Map<string, string>();
   const assets = await assetHash();
   for (const r of plan) {
@@ -238,6 +289,7 @@ async function computeKeys(ctx: Omit<Context, 'keys'>, plan: readonly ImageRecip
       suite: ctx.suite,
       src: ctx.src,
       recipe: r,
+      files: await Promise.all(Object.values(r.files ?? {}).map((f) => fileContent(f))),
       parentKey: parentKey ?? null,
       ...(r.parent ? {} : { basePackages: ctx.recipes.basePackages, users: kollaUsers, assets }),
     };
@@ -250,7 +302,11 @@ async function buildLayer(ctx: Context, recipe: ImageRecipe): Promise<LayerRecor
   const dir = layerDir(ctx, recipe);
   const recordFile = join(dir, 'layer.json');
   const needRootfs = ctx.hasChildren.has(recipe.name);
-  if (!ctx.opts.noCache && (await exists(recordFile)) && (!needRootfs || (await exists(join(dir, 'rootfs', 'usr'))))) {
+  if (
+    !ctx.opts.noCache &&
+    (await exists(recordFile)) &&
+    (!needRootfs || (await exists(join(dir, 'rootfs', 'usr'))))
+  ) {
     const rec = JSON.parse(await readFile(recordFile, 'utf8')) as LayerRecord;
     if (await ctx.oci.hasBlob(rec.blob.digest)) {
       ctx.emit({ image: recipe.name, kind: 'cached', message: `cached (${rec.key.slice(0, 12)})` });
@@ -272,7 +328,11 @@ async function buildLayer(ctx: Context, recipe: ImageRecipe): Promise<LayerRecor
   try {
     let tarRoot: string;
     if (!recipe.parent) {
-      ctx.emit({ image: recipe.name, kind: 'progress', message: `debootstrap ${ctx.suite} (minbase)` });
+      ctx.emit({
+        image: recipe.name,
+        kind: 'progress',
+        message: `debootstrap ${ctx.suite} (minbase)`,
+      });
       const rootfs = join(dir, 'rootfs');
       await debootstrap(
         {
@@ -284,7 +344,11 @@ async function buildLayer(ctx: Context, recipe: ImageRecipe): Promise<LayerRecor
         },
         log,
       );
-      ctx.emit({ image: recipe.name, kind: 'progress', message: 'kolla_start, service users, apt configuration' });
+      ctx.emit({
+        image: recipe.name,
+        kind: 'progress',
+        message: 'kolla_start, service users, apt configuration',
+      });
       const script = baseSetupScript(ctx.src, {
         start: await readFile(join(assetsDir, 'kolla_start'), 'utf8'),
         setConfigs: await readFile(join(assetsDir, 'kolla_set_configs'), 'utf8'),
@@ -301,6 +365,8 @@ async function buildLayer(ctx: Context, recipe: ImageRecipe): Promise<LayerRecor
         script,
         log,
       );
+      // debootstrap copied the host's resolver configuration; runtimes mount their own.
+      await writeFile(join(rootfs, 'etc', 'resolv.conf'), '');
       tarRoot = rootfs;
     } else {
       if (!parentDir) throw new Error(`no parent layer for ${recipe.name}`);
@@ -321,7 +387,7 @@ async function buildLayer(ctx: Context, recipe: ImageRecipe): Promise<LayerRecor
           packagesOut,
           ...(needRootfs ? { materialize: join(dir, 'rootfs') } : {}),
         },
-        serviceScript(recipe),
+        await serviceScript(recipe),
         log,
       );
       await convertWhiteouts(upper, log);
@@ -332,7 +398,8 @@ async function buildLayer(ctx: Context, recipe: ImageRecipe): Promise<LayerRecor
     await rm(join(dir, 'work'), { recursive: true, force: true });
     await rm(join(dir, 'merged'), { recursive: true, force: true });
     if (recipe.parent) await rm(join(dir, 'upper'), { recursive: true, force: true });
-    if (!needRootfs && !recipe.parent) await rm(join(dir, 'rootfs'), { recursive: true, force: true });
+    if (!needRootfs && !recipe.parent)
+      await rm(join(dir, 'rootfs'), { recursive: true, force: true });
     const rec: LayerRecord = {
       recipe: recipe.name,
       key: ctx.keys.get(recipe.name) ?? '',
@@ -346,11 +413,7 @@ async function buildLayer(ctx: Context, recipe: ImageRecipe): Promise<LayerRecor
     log.end();
     if (err instanceof CommandError) {
       const apt = explainAptFailure(err.output);
-      throw new ImageBuildError(
-        recipe.name,
-        apt ? `installing ${apt}` : err.message,
-        logFile,
-      );
+      throw new ImageBuildError(recipe.name, apt ? `installing ${apt}` : err.message, logFile);
     }
     throw err;
   } finally {
@@ -369,7 +432,9 @@ async function assembleImage(
 ): Promise<ImageRecord> {
   const recipe = ctx.recipes.recipes.find((r) => r.name === name) as ImageRecipe;
   const top = layers[layers.length - 1] as LayerRecord;
-  const packages = parseDpkgQuery(await readFile(join(layerDir(ctx, recipe), 'packages.tsv'), 'utf8'));
+  const packages = parseDpkgQuery(
+    await readFile(join(layerDir(ctx, recipe), 'packages.tsv'), 'utf8'),
+  );
   const version = recipe.versionPackage
     ? (packages.find((p) => p.name === recipe.versionPackage)?.version ?? '')
     : '';
@@ -412,7 +477,10 @@ async function assembleImage(
     history: layers.map((l) => ({
       created: l.createdAt,
       created_by: `stackanetes images build: ${l.recipe}`,
-      comment: l.recipe === 'base' ? `debootstrap --variant=minbase ${ctx.suite}` : `apt-get install (${l.recipe})`,
+      comment:
+        l.recipe === 'base'
+          ? `debootstrap --variant=minbase ${ctx.suite}`
+          : `apt-get install (${l.recipe})`,
     })),
   };
   const configDesc = await ctx.oci.writeJsonBlob(mediaTypes.config, config);
@@ -420,9 +488,11 @@ async function assembleImage(
     schemaVersion: 2,
     mediaType: mediaTypes.manifest,
     config: configDesc,
-    layers: layers.map(
-      (l): Descriptor => ({ mediaType: l.blob.mediaType, digest: l.blob.digest, size: l.blob.size }),
-    ),
+    layers: layers.map((l): Descriptor => ({
+      mediaType: l.blob.mediaType,
+      digest: l.blob.digest,
+      size: l.blob.size,
+    })),
     annotations: {
       'org.opencontainers.image.title': name,
       'org.opencontainers.image.version': version,
@@ -491,7 +561,9 @@ export async function ensureHostTools(emit: (e: BuildEvent) => void): Promise<vo
   if (!missing.length) return;
   emit({ image: 'host', kind: 'info', message: `apt-get install ${missing.join(' ')}` });
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  await run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing], { env }).catch(async () => {
+  await run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing], {
+    env,
+  }).catch(async () => {
     await run('apt-get', ['update', '-q'], { env });
     await run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing], { env });
   });
@@ -517,10 +589,13 @@ export async function buildImages(opts: BuildOptions): Promise<BuildResult> {
     }
   }
   const cache = opts.cache ?? cachePaths();
-  const mirror = opts.mirror ?? process.env.STACKANETES_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
+  const mirror =
+    opts.mirror ?? process.env.STACKANETES_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
   const src: AptSource = {
     mirror,
-    securityMirror: process.env.STACKANETES_DEBIAN_SECURITY_MIRROR ?? mirror.replace(/\/debian\/?$/, '/debian-security'),
+    securityMirror:
+      process.env.STACKANETES_DEBIAN_SECURITY_MIRROR ??
+      mirror.replace(/\/debian\/?$/, '/debian-security'),
     suite: source.debianSuite,
     extraSuites: recipes.extraSuites,
   };
@@ -528,7 +603,9 @@ export async function buildImages(opts: BuildOptions): Promise<BuildResult> {
   const oci = new OciLayout(cache.oci);
   await oci.init();
   const plan = planRecipes(recipes, targets);
-  const hasChildren = new Set(plan.map((r) => r.parent).filter((p): p is NonNullable<typeof p> => !!p));
+  const hasChildren = new Set(
+    plan.map((r) => r.parent).filter((p): p is NonNullable<typeof p> => !!p),
+  );
   const partial = { opts, cache, recipes, suite: source.debianSuite, src, oci, hasChildren, emit };
   const keys = await computeKeys(partial, plan);
   const ctx: Context = { ...partial, keys };
@@ -565,8 +642,15 @@ export async function buildImages(opts: BuildOptions): Promise<BuildResult> {
     } else {
       const archive = join(cache.root, 'export', `import-${process.pid}.oci.tar`);
       await mkdir(dirname(archive), { recursive: true });
-      emit({ image: 'containerd', kind: 'progress', message: `importing ${images.length} images into ${found.address} (k8s.io)` });
-      await oci.exportArchive(images.map((i) => i.reference), archive);
+      emit({
+        image: 'containerd',
+        kind: 'progress',
+        message: `importing ${images.length} images into ${found.address} (k8s.io)`,
+      });
+      await oci.exportArchive(
+        images.map((i) => i.reference),
+        archive,
+      );
       try {
         await importArchive(found, archive);
         containerd = `imported into ${found.address} namespace k8s.io`;

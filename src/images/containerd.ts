@@ -10,11 +10,15 @@ export interface Containerd {
 
 const socketCandidates = (): string[] => {
   const home = process.env.HOME ?? '/root';
-  const fromEnv = [process.env.STACKANETES_CONTAINERD_ADDRESS, process.env.CONTAINERD_ADDRESS].filter(
-    (x): x is string => !!x,
-  );
+  const fromEnv = [
+    process.env.STACKANETES_CONTAINERD_ADDRESS,
+    process.env.CONTAINERD_ADDRESS,
+  ].filter((x): x is string => !!x);
+  const stackanetesCache = process.env.STACKANETES_CACHE || join(home, '.cache', 'stackanetes');
   return [
     ...fromEnv.map((a) => a.replace(/^unix:\/\//, '')),
+    // The local development cluster (src/cluster) runs its containerd here.
+    join(stackanetesCache, 'cluster', 'run', 'containerd.sock'),
     '/run/containerd/containerd.sock',
     '/run/stackanetes/containerd/containerd.sock',
     join(home, '.cache', 'stackanetes', 'cluster', 'containerd', 'containerd.sock'),
@@ -62,7 +66,8 @@ export async function detectContainerd(): Promise<Containerd | { reason: string 
       reason: `no containerd socket (looked at ${sockets.join(', ')}; set STACKANETES_CONTAINERD_ADDRESS)`,
     };
   }
-  if (!ctr) return { reason: `containerd socket ${found} exists but no ctr binary (set STACKANETES_CTR)` };
+  if (!ctr)
+    return { reason: `containerd socket ${found} exists but no ctr binary (set STACKANETES_CTR)` };
   try {
     await capture(ctr, ['--address', found, 'version']);
   } catch (err) {

@@ -71,7 +71,13 @@ export function capture(cmd: string, args: readonly string[]): Promise<string> {
     child.on('close', (code) =>
       code === 0
         ? resolve(out)
-        : reject(new CommandError(`${cmd} ${args.join(' ')} exited with ${code}: ${err.trim()}`, code, err)),
+        : reject(
+            new CommandError(
+              `${cmd} ${args.join(' ')} exited with ${code}: ${err.trim()}`,
+              code,
+              err,
+            ),
+          ),
     );
   });
 }

@@ -246,9 +246,13 @@ export class OciLayout {
         await pipeline(createReadStream(this.blobPath(digest)), createWriteStream(target));
       });
     }
-    const tar = spawn('tar', ['--create', `--file=${file}`, '--directory', stage, '--hard-dereference', '.'], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const tar = spawn(
+      'tar',
+      ['--create', `--file=${file}`, '--directory', stage, '--hard-dereference', '.'],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     let stderr = '';
     tar.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
     const code = await new Promise<number | null>((resolve, reject) => {

@@ -33,6 +33,10 @@ export const kollaUsers: readonly KollaUser[] = [
 /** Names of the internal layers that images are built on; not deployed by themselves. */
 export type LayerName = 'base' | 'openstack-base' | 'nova-base' | 'neutron-base' | 'ovn-base';
 
+export type ImageFile =
+  | { readonly content: string; readonly mode: number }
+  | { readonly asset: string; readonly mode: number };
+
 export interface ImageRecipe {
   readonly name: ImageName | LayerName;
   /** The recipe whose root file system this one starts from; none for `base`. */
@@ -41,8 +45,8 @@ export interface ImageRecipe {
   readonly packages: readonly string[];
   /** Shell run as root inside the root file system after the packages are installed. */
   readonly setup?: string;
-  /** Files written into the image (path → content), e.g. kolla_extend_start. */
-  readonly files?: Readonly<Record<string, { readonly content: string; readonly mode: number }>>;
+  /** Files written into the image (path → inline content, or a file under src/images/assets). */
+  readonly files?: Readonly<Record<string, ImageFile>>;
   /** The user the image runs as (the Kolla image's USER). */
   readonly user: string;
   readonly exposedPorts?: readonly number[];
@@ -56,7 +60,10 @@ export interface ReleaseRecipes {
   /** Packages debootstrap puts into the base root file system. */
   readonly basePackages: readonly string[];
   /** Extra apt suites (security, updates) besides the release's Debian suite. */
-  readonly extraSuites: readonly { readonly uri: 'debian' | 'debian-security'; readonly suite: string }[];
+  readonly extraSuites: readonly {
+    readonly uri: 'debian' | 'debian-security';
+    readonly suite: string;
+  }[];
   readonly recipes: readonly ImageRecipe[];
 }
 
@@ -64,37 +71,10 @@ export interface ReleaseRecipes {
 function serviceDirs(user: string, ...names: string[]): string {
   return names
     .map(
-      (n) =>
-        `install -d -o ${user} -g ${user} -m 0755 /var/log/kolla/${n} /var/lib/${n} /etc/${n}`,
+      (n) => `install -d -o ${user} -g ${user} -m 0755 /var/log/kolla/${n} /var/lib/${n} /etc/${n}`,
     )
     .join('\n');
 }
-
-const mariadbExtendStart = `# kolla_extend_start for mariadb (Stackanetes). Sourced by kolla_start.
-# KOLLA_BOOTSTRAP set: initialise an empty data directory, give root the password in
-# DB_ROOT_PASSWORD (root@'%' too, for jobs in other pods) and exit without starting the server.
-if [[ -n "\${KOLLA_BOOTSTRAP+set}" ]]; then
-    DATADIR="\${DB_DATADIR:-/var/lib/mysql}"
-    if [[ ! -d "\${DATADIR}/mysql" ]]; then
-        mariadb-install-db --user=mysql --datadir="\${DATADIR}" --skip-test-db \\
-            --auth-root-authentication-method=normal >/dev/null
-    fi
-    if [[ -n "\${DB_ROOT_PASSWORD:-}" ]]; then
-        PW="\${DB_ROOT_PASSWORD//\\\\/\\\\\\\\}"
-        PW="\${PW//\\'/\\\\\\'}"
-        mariadbd --user=mysql --datadir="\${DATADIR}" --bootstrap --skip-grant-tables=0 <<SQL
-FLUSH PRIVILEGES;
-ALTER USER 'root'@'localhost' IDENTIFIED BY '\${PW}';
-CREATE USER IF NOT EXISTS 'root'@'%' IDENTIFIED BY '\${PW}';
-ALTER USER 'root'@'%' IDENTIFIED BY '\${PW}';
-GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;
-FLUSH PRIVILEGES;
-SQL
-    fi
-    echo "mariadb: data directory \${DATADIR} bootstrapped"
-    exit 0
-fi
-`;
 
 const keystoneExtendStart = `# kolla_extend_start for keystone (Stackanetes). Sourced by kolla_start.
 # KOLLA_BOOTSTRAP set: run the database migrations and exit (what Kolla's db-sync job does).
@@ -169,7 +149,8 @@ const trixie: ReleaseRecipes = {
       name: 'keystone',
       parent: 'openstack-base',
       packages: ['keystone', 'python3-ldap', 'python3-ldappool'],
-      setup: serviceDirs('keystone', 'keystone') +
+      setup:
+        serviceDirs('keystone', 'keystone') +
         '\ninstall -d -o keystone -g keystone -m 0750 /etc/keystone/fernet-keys /etc/keystone/credential-keys',
       files: { '/usr/local/bin/kolla_extend_start': { content: keystoneExtendStart, mode: 0o755 } },
       user: 'keystone',
@@ -181,7 +162,8 @@ const trixie: ReleaseRecipes = {
       name: 'glance-api',
       parent: 'openstack-base',
       packages: ['glance-api', 'glance-common', 'python3-glance-store'],
-      setup: serviceDirs('glance', 'glance') + '\ninstall -d -o glance -g glance /var/lib/glance/images',
+      setup:
+        serviceDirs('glance', 'glance') + '\ninstall -d -o glance -g glance /var/lib/glance/images',
       files: {
         '/usr/local/bin/kolla_extend_start': {
           content: dbSyncExtendStart('glance', 'glance-manage db_sync'),
@@ -223,10 +205,7 @@ const trixie: ReleaseRecipes = {
       packages: ['nova-api'],
       files: {
         '/usr/local/bin/kolla_extend_start': {
-          content: dbSyncExtendStart(
-            'nova-api',
-            'nova-manage api_db sync && nova-manage db sync',
-          ),
+          content: dbSyncExtendStart('nova-api', 'nova-manage api_db sync && nova-manage db sync'),
           mode: 0o755,
         },
       },
@@ -263,11 +242,18 @@ const trixie: ReleaseRecipes = {
     {
       name: 'nova-compute',
       parent: 'nova-base',
-      packages: ['nova-compute', 'nova-compute-kvm', 'python3-libvirt', 'libvirt-clients', 'qemu-utils'],
+      packages: [
+        'nova-compute',
+        'nova-compute-kvm',
+        'python3-libvirt',
+        'libvirt-clients',
+        'qemu-utils',
+      ],
       setup: 'install -d -o nova -g nova /var/lib/nova/instances',
       user: 'nova',
       versionPackage: 'python3-nova',
-      description: 'Nova compute (libvirt/KVM packages installed; the fake driver works without them)',
+      description:
+        'Nova compute (libvirt/KVM packages installed; the fake driver works without them)',
     },
     {
       name: 'neutron-base',
@@ -357,12 +343,22 @@ const trixie: ReleaseRecipes = {
     {
       name: 'mariadb',
       parent: 'base',
-      packages: ['mariadb-server', 'mariadb-client', 'galera-4', 'mariadb-backup', 'rsync', 'socat', 'lsof'],
+      packages: [
+        'mariadb-server',
+        'mariadb-client',
+        'galera-4',
+        'mariadb-backup',
+        'rsync',
+        'socat',
+        'lsof',
+      ],
       setup:
         'rm -rf /var/lib/mysql/* /etc/mysql/debian.cnf\n' +
         'install -d -o mysql -g mysql -m 0750 /var/lib/mysql /var/log/kolla/mariadb\n' +
         'install -d -o mysql -g mysql -m 0755 /run/mysqld',
-      files: { '/usr/local/bin/kolla_extend_start': { content: mariadbExtendStart, mode: 0o755 } },
+      files: {
+        '/usr/local/bin/kolla_extend_start': { asset: 'mariadb_extend_start', mode: 0o755 },
+      },
       user: 'mysql',
       exposedPorts: [3306, 4444, 4567, 4568],
       versionPackage: 'mariadb-server',

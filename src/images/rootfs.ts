@@ -11,15 +11,23 @@ export interface AptSource {
   readonly mirror: string;
   readonly securityMirror: string;
   readonly suite: string;
-  readonly extraSuites: readonly { readonly uri: 'debian' | 'debian-security'; readonly suite: string }[];
+  readonly extraSuites: readonly {
+    readonly uri: 'debian' | 'debian-security';
+    readonly suite: string;
+  }[];
 }
 
 export function sourcesFile(src: AptSource): string {
   const stanza = (uri: string, suites: string[]): string =>
     `Types: deb\nURIs: ${uri}\nSuites: ${suites.join(' ')}\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n`;
-  const main = [src.suite, ...src.extraSuites.filter((s) => s.uri === 'debian').map((s) => s.suite)];
+  const main = [
+    src.suite,
+    ...src.extraSuites.filter((s) => s.uri === 'debian').map((s) => s.suite),
+  ];
   const sec = src.extraSuites.filter((s) => s.uri === 'debian-security').map((s) => s.suite);
-  return [stanza(src.mirror, main), ...(sec.length ? [stanza(src.securityMirror, sec)] : [])].join('\n');
+  return [stanza(src.mirror, main), ...(sec.length ? [stanza(src.securityMirror, sec)] : [])].join(
+    '\n',
+  );
 }
 
 /** Directories excluded from every layer tar: kernel file systems and apt's caches. */
@@ -50,7 +58,8 @@ export interface StepPaths {
   readonly packagesOut: string;
 }
 
-const dpkgFormat = '${Package}\\t${Version}\\t${Architecture}\\t${source:Package}\\t${source:Version}\\t${db:Status-Abbrev}\\t${Installed-Size}\\n';
+const dpkgFormat =
+  '${Package}\\t${Version}\\t${Architecture}\\t${source:Package}\\t${source:Version}\\t${db:Status-Abbrev}\\t${Installed-Size}\\n';
 
 function q(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
@@ -60,7 +69,11 @@ function q(s: string): string {
  * Runs `chrootScript` (bash, as root) inside the layer's root file system, with apt caches,
  * /proc, /dev and the host's resolv.conf mounted, none of which end up in the layer.
  */
-export async function runStep(paths: StepPaths, chrootScript: string, log: WriteStream): Promise<void> {
+export async function runStep(
+  paths: StepPaths,
+  chrootScript: string,
+  log: WriteStream,
+): Promise<void> {
   await mkdir(paths.upper, { recursive: true });
   await mkdir(paths.work, { recursive: true });
   await mkdir(paths.merged, { recursive: true });
@@ -79,20 +92,28 @@ export async function runStep(paths: StepPaths, chrootScript: string, log: Write
     `mkdir -p ${q(M + '/var/cache/apt/archives')} ${q(M + '/var/lib/apt/lists')}`,
     `mount --bind ${q(paths.aptArchives)} ${q(M + '/var/cache/apt/archives')}`,
     `mount --bind ${q(paths.aptLists)} ${q(M + '/var/lib/apt/lists')}`,
+    // A private copy of the host's resolver configuration: nothing in the chroot can write
+    // through to the host's file.
+    `RESOLV="$(mktemp)"; cat /etc/resolv.conf > "$RESOLV"; chmod 0644 "$RESOLV"`,
     `[ -e ${q(M + '/etc/resolv.conf')} ] || : > ${q(M + '/etc/resolv.conf')}`,
-    `mount --bind /etc/resolv.conf ${q(M + '/etc/resolv.conf')}`,
+    `mount --bind "$RESOLV" ${q(M + '/etc/resolv.conf')}`,
     `chroot ${q(M)} /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive DEBCONF_NONINTERACTIVE_SEEN=true /bin/bash -euo pipefail -c ${q(chrootScript)}`,
     `chroot ${q(M)} dpkg-query -W -f=${q(dpkgFormat)} > ${q(paths.packagesOut)}`,
     `umount ${q(M + '/etc/resolv.conf')} ${q(M + '/var/lib/apt/lists')} ${q(M + '/var/cache/apt/archives')} ${q(M + '/run')} ${q(M + '/tmp')} ${q(M + '/proc')}`,
     `umount -R ${q(M + '/dev')}`,
+    `rm -f "$RESOLV"`,
     paths.materialize
       ? `rm -rf ${q(paths.materialize)} && mkdir -p ${q(paths.materialize)} && cp -a ${q(M + '/.')} ${q(paths.materialize + '/')}`
       : ':',
     `umount ${q(M)}`,
   ].join('\n');
-  await run('unshare', ['--mount', '--pid', '--fork', '--propagation', 'private', 'bash', '-c', outer], {
-    log,
-  });
+  await run(
+    'unshare',
+    ['--mount', '--pid', '--fork', '--propagation', 'private', 'bash', '-c', outer],
+    {
+      log,
+    },
+  );
 }
 
 export interface DebootstrapOptions {
@@ -145,7 +166,14 @@ export async function convertWhiteouts(upper: string, log: WriteStream): Promise
   // Opaque directories carry the trusted.overlay.opaque xattr, which node cannot read.
   let out: string;
   try {
-    out = await run('getfattr', ['-R', '-h', '--absolute-names', '-n', 'trusted.overlay.opaque', upper]);
+    out = await run('getfattr', [
+      '-R',
+      '-h',
+      '--absolute-names',
+      '-n',
+      'trusted.overlay.opaque',
+      upper,
+    ]);
   } catch (err) {
     if (err instanceof CommandError) out = err.output;
     else throw err;
@@ -175,7 +203,9 @@ export function explainAptFailure(output: string): string | undefined {
   for (const re of patterns) {
     const m = re.exec(output);
     if (m?.[1]) {
-      const line = output.split('\n').find((l) => l.includes(m[1] as string) && /E:|error|Depends/.test(l));
+      const line = output
+        .split('\n')
+        .find((l) => l.includes(m[1] as string) && /E:|error|Depends/.test(l));
       return `package ${m[1]}${line ? `: ${line.trim()}` : ''}`;
     }
   }

@@ -107,7 +107,11 @@ export function cycloneDx(subject: SbomSubject, packages: readonly DebPackage[])
         'bom-ref': subject.reference,
         name,
         version: tag,
-        ...(subject.manifestDigest ? { purl: `pkg:oci/${encodeURIComponent(name.split('/').pop() ?? name)}@${encodeURIComponent(subject.manifestDigest)}?repository_url=${encodeURIComponent(name)}&tag=${encodeURIComponent(tag)}` } : {}),
+        ...(subject.manifestDigest
+          ? {
+              purl: `pkg:oci/${encodeURIComponent(name.split('/').pop() ?? name)}@${encodeURIComponent(subject.manifestDigest)}?repository_url=${encodeURIComponent(name)}&tag=${encodeURIComponent(tag)}`,
+            }
+          : {}),
       },
       properties: [
         { name: 'stackanetes:openstack-release', value: subject.release },
@@ -119,7 +123,9 @@ export function cycloneDx(subject: SbomSubject, packages: readonly DebPackage[])
 }
 
 /** The packages listed in an SBOM written by `cycloneDx`. */
-export function sbomPackages(bom: CycloneDx): { name: string; version: string; arch: string; source: string }[] {
+export function sbomPackages(
+  bom: CycloneDx,
+): { name: string; version: string; arch: string; source: string }[] {
   return bom.components.map((c) => ({
     name: c.name,
     version: c.version,
