@@ -230,6 +230,28 @@ async function ensureFakeNodes(l: Layout, count: number): Promise<string> {
   return `${count} Ready`;
 }
 
+/** Build durations, kept beside the builds so `bench/cluster.ts` can report the cold build. */
+export function buildTimesFile(l: Layout): string {
+  return join(l.root, 'build-times.json');
+}
+
+export function readBuildTimes(l: Layout): Record<string, { seconds: number; at: string }> {
+  try {
+    return JSON.parse(readFileSync(buildTimesFile(l), 'utf8')) as Record<
+      string,
+      { seconds: number; at: string }
+    >;
+  } catch {
+    return {};
+  }
+}
+
+function recordBuildTime(l: Layout, title: string, seconds: number) {
+  const times = readBuildTimes(l);
+  times[title] = { seconds, at: new Date().toISOString() };
+  writeFileSync(buildTimesFile(l), JSON.stringify(times, null, 2) + '\n');
+}
+
 export interface UpOptions {
   /** Number of kwok-simulated nodes; undefined keeps whatever exists. */
   fakeNodes?: number;
@@ -257,7 +279,9 @@ export function upSteps(opts: UpOptions = {}, l: Layout = layout()): Step[] {
         if (s.done()) return 'cached';
         const t = Date.now();
         await s.run();
-        return `built in ${Math.round((Date.now() - t) / 1000)} s`;
+        const secs = Math.round((Date.now() - t) / 1000);
+        recordBuildTime(l, s.title, secs);
+        return `built in ${secs} s`;
       },
     });
   }
@@ -275,7 +299,9 @@ export function upSteps(opts: UpOptions = {}, l: Layout = layout()): Step[] {
         if (existsSync(imageArchives(l).test)) return 'cached';
         const t = Date.now();
         await buildTestImage(l, join(l.logs, 'build-test-image.log'));
-        return `built in ${Math.round((Date.now() - t) / 1000)} s`;
+        const secs = Math.round((Date.now() - t) / 1000);
+        recordBuildTime(l, 'test image (debootstrap)', secs);
+        return `built in ${secs} s`;
       },
     },
     {

@@ -1,0 +1,52 @@
+// Prints the local cluster's figures: how long each component took to build from nothing (as
+// recorded when it was built; `--cold` rebuilds everything in a fresh cache to measure it now),
+// and how long a warm `cluster up` takes to a Ready node after `cluster down`.
+// Usage: node bench/cluster.ts [--cold]
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { downSteps, readBuildTimes, upSteps, type Step } from '../src/cluster/cluster.ts';
+import { layout } from '../src/cluster/layout.ts';
+
+async function timed(steps: Step[]): Promise<number> {
+  const t = Date.now();
+  for (const s of steps) await s.run();
+  return (Date.now() - t) / 1000;
+}
+
+const cold = process.argv.includes('--cold');
+const warmLayout = layout();
+
+if (cold) {
+  const root = mkdtempSync(join(tmpdir(), 'stackanetes-cold-'));
+  const l = layout(root);
+  await timed(downSteps({}, warmLayout));
+  const up = upSteps({}, l).filter(
+    (s) =>
+      !/^(etcd|kube-|containerd|kubelet|CoreDNS|node |local-path|kwok|network|cluster objects)/.test(
+        s.title,
+      ),
+  );
+  const secs = await timed(up);
+  console.log(`cold build (fresh cache ${root}): ${(secs / 60).toFixed(1)} min`);
+  for (const [title, t] of Object.entries(readBuildTimes(l)))
+    console.log(`  ${title.padEnd(44)} ${t.seconds} s`);
+} else {
+  const times = readBuildTimes(warmLayout);
+  const total = Object.values(times).reduce((a, t) => a + t.seconds, 0);
+  console.log(
+    `cold build, as recorded when each component was built: ${(total / 60).toFixed(1)} min`,
+  );
+  for (const [title, t] of Object.entries(times))
+    console.log(`  ${title.padEnd(44)} ${String(t.seconds).padStart(5)} s  (${t.at})`);
+}
+
+const down = await timed(downSteps({}, warmLayout));
+const upToReady = await timed(
+  upSteps({}, warmLayout).filter((s) => !/^(local-path|kwok)/.test(s.title)),
+);
+const rest = await timed(upSteps({}, warmLayout).filter((s) => /^(local-path|kwok)/.test(s.title)));
+console.log(`cluster down: ${down.toFixed(1)} s`);
+console.log(
+  `warm cluster up to a Ready node: ${upToReady.toFixed(1)} s (plus ${rest.toFixed(1)} s for the provisioner and kwok)`,
+);
