@@ -55,10 +55,11 @@ export const catalog: ReleaseCatalog = {
     northd: {
       name: 'northd',
       image: 'ovn-northd',
-      command: 'ovn-northd --ovnnb-db=tcp:ovn-nb-db:6641 --ovnsb-db=tcp:ovn-sb-db:6642 -vconsole:info -vfile:off',
+      // The renderer appends --ovnnb-db/--ovnsb-db (the databases' in-cluster addresses).
+      command: 'ovn-northd --pidfile=/run/ovn/ovn-northd.pid --unixctl=/run/ovn/ovn-northd.ctl -vconsole:info -vfile:off',
       configFiles: [],
       ports: [],
-      probe: { kind: 'exec', command: ['ovn-appctl', '-t', 'ovn-northd', 'status'] },
+      probe: { kind: 'exec', command: ['ovn-appctl', '-t', '/run/ovn/ovn-northd.ctl', 'status'] },
       workload: 'Deployment',
       role: 'controlPlane',
     },
@@ -67,10 +68,11 @@ export const catalog: ReleaseCatalog = {
     controller: {
       name: 'controller',
       image: 'ovn-controller',
-      command: 'ovn-controller unix:/run/openvswitch/db.sock -vconsole:info -vfile:off',
+      command:
+        'ovn-controller unix:/run/openvswitch/db.sock --pidfile=/run/ovn/ovn-controller.pid --unixctl=/run/ovn/ovn-controller.ctl -vconsole:info -vfile:off',
       configFiles: [],
       ports: [],
-      probe: { kind: 'exec', command: ['ovn-appctl', '-t', 'ovn-controller', 'version'] },
+      probe: { kind: 'exec', command: ['ovn-appctl', '-t', '/run/ovn/ovn-controller.ctl', 'version'] },
       workload: 'DaemonSet',
       role: 'compute',
       host: true,

@@ -101,19 +101,29 @@ function selectorTerm(sel: LabelSelector) {
 }
 
 /**
- * Node affinity for a role, plus (for replicated control services) a preference to put
- * replicas on different nodes.
+ * Node affinity for a role (or any of several roles), plus (for replicated control services) a
+ * preference to put replicas on different nodes.
  */
 export function placement(
   ctx: Ctx,
-  role: NodeRole,
+  role: NodeRole | readonly NodeRole[],
   spread?: Record<string, string>,
 ): Affinity {
+  // Several roles: a node with any of them qualifies (nodeSelectorTerms are OR'ed); roles
+  // whose selectors are the same give one term.
+  const roles: readonly NodeRole[] = typeof role === 'string' ? [role] : role;
+  const terms: ReturnType<typeof selectorTerm>[] = [];
+  const seen = new Set<string>();
+  for (const r of roles) {
+    const t = selectorTerm(ctx.spec.nodeRoles[r]);
+    const key = JSON.stringify(t);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    terms.push(t);
+  }
   const a: Affinity = {
     nodeAffinity: {
-      requiredDuringSchedulingIgnoredDuringExecution: {
-        nodeSelectorTerms: [selectorTerm(ctx.spec.nodeRoles[role])],
-      },
+      requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: terms },
     },
   };
   if (spread) {

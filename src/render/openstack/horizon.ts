@@ -1,0 +1,174 @@
+// Horizon: the Django dashboard, served by uWSGI (static files too). Its settings file,
+// local_settings.py, is Python: catalog defaults, then values computed from the spec and the
+// secrets, then the user's `settings` overrides, each written as a Python literal.
+import type { Ctx } from '../context.ts';
+import { publicHost } from '../context.ts';
+import type { KubeObject } from '../kube.ts';
+import { serviceAccount } from '../workload.ts';
+import {
+  configFile,
+  keystoneInternalUrl,
+  memcachedServers,
+  processObjects,
+  uwsgiIni,
+} from './common.ts';
+
+/** The one section of Horizon's config overrides: Django/Horizon setting name → value. */
+export const horizonSettingsSection = 'settings';
+/** Settings that must be Python identifiers (they become module-level names). */
+export const pythonIdentifier = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Kolla's horizon uid/gid: the config Secret is group-readable by it. */
+export const horizonGid = 42420;
+const staticRoot = '/var/lib/openstack-dashboard/static';
+
+/** A JSON-like value written as a Python literal. */
+export type PyValue =
+  string | number | boolean | null | readonly PyValue[] | { readonly [k: string]: PyValue };
+
+export function renderHorizon(ctx: Ctx): KubeObject[] {
+  const def = ctx.catalog.services.horizon;
+  const server = def.processes.find((p) => p.name === 'server');
+  if (!server) throw new Error('horizon: the catalog has no server process');
+  const settings = horizonSettings(ctx);
+  const webroot = typeof settings.WEBROOT === 'string' ? settings.WEBROOT : '/';
+  const conf = configFile(def, def.mainConfig, localSettings(settings));
+  const uwsgi = configFile(
+    def,
+    'horizon-uwsgi.ini',
+    uwsgiIni(ctx, def, 'horizon', '/usr/share/openstack-dashboard/wsgi.py', server.ports[0]!.port, {
+      'static-map': `${webroot.replace(/\/*$/, '/')}static=${staticRoot}`,
+      'offload-threads': '2',
+    }),
+  );
+  return [
+    serviceAccount(ctx, 'horizon', 'horizon'),
+    ...processObjects(ctx, {
+      component: 'horizon',
+      service: 'horizon',
+      def,
+      proc: server,
+      files: [conf, uwsgi],
+      replicas: ctx.spec.services.horizon.replicas,
+      fsGroup: horizonGid,
+    }),
+  ];
+}
+
+/** Catalog defaults, computed values, then the user's overrides: setting → value. */
+export function horizonSettings(ctx: Ctx): Record<string, PyValue> {
+  const def = ctx.catalog.services.horizon;
+  const defaults = def.defaults[def.mainConfig]?.[horizonSettingsSection] ?? {};
+  const overrides = ctx.spec.services.horizon.config;
+  for (const section of Object.keys(overrides)) {
+    if (section !== horizonSettingsSection) {
+      throw new Error(
+        `spec.services.horizon.config.${section}: Horizon takes overrides only in the section "settings"`,
+      );
+    }
+  }
+  const user = overrides[horizonSettingsSection] ?? {};
+  const merged: Record<string, PyValue> = {
+    ...defaults,
+    ...computed(ctx, defaults.WEBROOT),
+    ...user,
+  };
+  for (const key of Object.keys(merged)) {
+    if (!pythonIdentifier.test(key)) {
+      throw new Error(
+        `spec.services.horizon.config.settings.${key}: a setting name must be a Python identifier`,
+      );
+    }
+  }
+  return merged;
+}
+
+function computed(ctx: Ctx, defaultWebroot: unknown): Record<string, PyValue> {
+  const userWebroot = ctx.spec.services.horizon.config[horizonSettingsSection]?.WEBROOT;
+  const webrootRaw =
+    typeof userWebroot === 'string'
+      ? userWebroot
+      : typeof defaultWebroot === 'string'
+        ? defaultWebroot
+        : '/';
+  const webroot = webrootRaw.replace(/\/*$/, '/');
+  const keystone = keystoneInternalUrl(ctx);
+  const tls =
+    Boolean(ctx.spec.endpoints.public.tlsSecretName) && publicHost(ctx, 'horizon') !== undefined;
+  const neutron = ctx.spec.services.neutron.enabled;
+  const out: Record<string, PyValue> = {
+    SECRET_KEY: ctx.secrets.horizonSecretKey,
+    OPENSTACK_HOST: new URL(keystone).hostname,
+    OPENSTACK_KEYSTONE_URL: `${keystone}/v3`,
+    OPENSTACK_API_VERSIONS: { identity: 3, image: 2, compute: 2 },
+    OPENSTACK_KEYSTONE_DEFAULT_DOMAIN: 'Default',
+    OPENSTACK_KEYSTONE_MULTIDOMAIN_SUPPORT: false,
+    // Horizon runs in the cluster: it calls the services on their internal endpoints.
+    OPENSTACK_ENDPOINT_TYPE: 'internalURL',
+    SECONDARY_ENDPOINT_TYPE: 'publicURL',
+    CACHES: {
+      default: {
+        BACKEND: 'django.core.cache.backends.memcached.PyMemcacheCache',
+        LOCATION: memcachedServers(ctx),
+      },
+    },
+    OPENSTACK_NEUTRON_NETWORK: {
+      enable_router: neutron,
+      enable_quotas: neutron,
+      enable_ipv6: neutron,
+      enable_distributed_router: false,
+      enable_ha_router: false,
+      enable_fip_topology_check: neutron,
+    },
+    LOCAL_PATH: '/var/lib/openstack-dashboard',
+    STATIC_ROOT: staticRoot,
+    STATIC_URL: `${webroot}static/`,
+    CSRF_COOKIE_SECURE: tls,
+    SESSION_COOKIE_SECURE: tls,
+    SESSION_COOKIE_HTTPONLY: true,
+  };
+  if (tls) {
+    // TLS ends at the ingress, which says so in X-Forwarded-Proto.
+    out.SECURE_PROXY_SSL_HEADER = ['HTTP_X_FORWARDED_PROTO', 'https'];
+  }
+  return out;
+}
+
+/** local_settings.py: one assignment per setting, sorted by name. */
+export function localSettings(settings: Readonly<Record<string, PyValue>>): string {
+  const lines = [
+    '# Rendered by Stackanetes from the OpenStackCloud spec; changes here are overwritten.',
+    '# Override settings in spec.services.horizon.config.settings.',
+    '',
+  ];
+  for (const key of Object.keys(settings).sort()) {
+    if (!pythonIdentifier.test(key))
+      throw new Error(`horizon setting ${JSON.stringify(key)} is not a Python identifier`);
+    lines.push(`${key} = ${pyLiteral(settings[key]!)}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+/**
+ * A Python literal for a JSON-like value. JSON string escapes (\" \\ \n \uXXXX …) are valid in
+ * Python string literals, so strings are written as JSON strings.
+ */
+export function pyLiteral(v: PyValue, indent = ''): string {
+  if (v === null) return 'None';
+  if (typeof v === 'boolean') return v ? 'True' : 'False';
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw new Error(`${v} has no Python literal`);
+    return String(v);
+  }
+  if (typeof v === 'string') return JSON.stringify(v);
+  const inner = `${indent}    `;
+  if (Array.isArray(v)) {
+    const items = v as readonly PyValue[];
+    if (items.length === 0) return '[]';
+    return `[\n${items.map((x) => `${inner}${pyLiteral(x, inner)},`).join('\n')}\n${indent}]`;
+  }
+  const entries = Object.entries(v as Record<string, PyValue>).sort(([a], [b]) =>
+    a < b ? -1 : a > b ? 1 : 0,
+  );
+  if (entries.length === 0) return '{}';
+  return `{\n${entries.map(([k, x]) => `${inner}${JSON.stringify(k)}: ${pyLiteral(x, inner)},`).join('\n')}\n${indent}}`;
+}

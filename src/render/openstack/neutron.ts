@@ -1,0 +1,150 @@
+// Neutron with ML2/OVN: neutron-server (API and RPC) talking to the OVN northbound and
+// southbound databases, and the OVN metadata agent on every compute node, which proxies
+// instances' metadata requests to Nova's metadata API. The OVN pieces are in ovn.ts.
+import type { IniSections, ProcessDef } from '../../catalog/types.ts';
+import { publicUrl, svcHost, type Ctx } from '../context.ts';
+import { mergeIni, writeIni } from '../ini.ts';
+import type { KubeObject, Volume, VolumeMount } from '../kube.ts';
+import {
+  configFile,
+  dbInitJob,
+  dbSyncJob,
+  keystoneAuth,
+  mainConfig,
+  messagingInitJob,
+  processObjects,
+  registerJob,
+  serviceAccounts,
+} from './common.ts';
+import { novaMetadataPort, novaMetadataService, ovsRunDir } from './nova.ts';
+import { ovnNbConnection, ovnSbConnection } from './ovn.ts';
+
+export { renderOvn } from './ovn.ts';
+
+/** Kolla's neutron uid/gid: config Secrets are group-readable by it. */
+export const neutronGid = 42435;
+const ml2Dest = '/etc/neutron/plugins/ml2/ml2_conf.ini';
+
+export function renderNeutron(ctx: Ctx): KubeObject[] {
+  const def = ctx.catalog.services.neutron;
+  const spec = ctx.spec.services.neutron;
+  const server = proc(def.processes, 'server');
+  const agent = proc(def.processes, 'ovn-metadata-agent');
+
+  const conf = configFile(
+    def,
+    'neutron.conf',
+    mainConfig(ctx, 'neutron', def, serverSections(ctx)),
+  );
+  const ml2 = configFile(
+    def,
+    'ml2_conf.ini',
+    writeIni(
+      mergeIni(def.defaults['ml2_conf.ini'], {
+        ovn: { ovn_nb_connection: ovnNbConnection(ctx), ovn_sb_connection: ovnSbConnection(ctx) },
+      }),
+    ),
+    ml2Dest,
+  );
+  // Compute nodes get a neutron.conf without the database, queue and Keystone credentials:
+  // the metadata agent talks only to OVN and to Nova's metadata API.
+  const agentConf = configFile(
+    def,
+    'neutron.conf',
+    writeIni(mergeIni(def.defaults['neutron.conf'], spec.config)),
+  );
+  const agentIni = configFile(
+    def,
+    'neutron_ovn_metadata_agent.ini',
+    writeIni(
+      mergeIni(def.defaults['neutron_ovn_metadata_agent.ini'], {
+        DEFAULT: {
+          nova_metadata_host: svcHost(ctx, novaMetadataService),
+          nova_metadata_port: novaMetadataPort,
+          nova_metadata_protocol: 'http',
+          metadata_proxy_shared_secret: ctx.secrets.novaMetadataSecret,
+        },
+        ovn: { ovn_sb_connection: ovnSbConnection(ctx) },
+        // Namespaces, veths and haproxy are set up as root through rootwrap/privsep.
+        agent: { root_helper: 'sudo neutron-rootwrap /etc/neutron/rootwrap.conf' },
+      }),
+    ),
+  );
+
+  const serverPort = server.ports[0]!.port;
+  const out: KubeObject[] = [
+    ...serviceAccounts(ctx, 'neutron', 'neutron'),
+    ...dbInitJob(ctx, 'neutron', 'neutron', def.databases),
+    ...messagingInitJob(ctx, 'neutron', 'neutron'),
+    ...dbSyncJob(ctx, 'neutron', def, [conf, ml2]),
+    ...registerJob(ctx, 'neutron', 'neutron', def, {
+      neutron: publicUrl(ctx, 'neutron', `http://${svcHost(ctx, 'neutron-server')}:${serverPort}`),
+    }),
+    ...processObjects(ctx, {
+      component: 'neutron',
+      service: 'neutron',
+      def,
+      proc: server,
+      files: [conf, ml2],
+      replicas: spec.replicas,
+      fsGroup: neutronGid,
+    }),
+  ];
+
+  const hp = (
+    name: string,
+    path: string,
+    type: 'DirectoryOrCreate' | 'Directory' = 'DirectoryOrCreate',
+  ): Volume => ({
+    name,
+    hostPath: { path, type },
+  });
+  const volumes: Volume[] = [
+    hp('openvswitch-run', ovsRunDir),
+    hp('netns', '/run/netns'),
+    hp('modules', '/lib/modules', 'Directory'),
+    // The metadata proxy socket and haproxy configs live as long as the pod.
+    { name: 'state', emptyDir: {} },
+  ];
+  const mounts: VolumeMount[] = [
+    { name: 'openvswitch-run', mountPath: ovsRunDir },
+    // Namespaces the agent creates must be visible to the host (and survive the container).
+    { name: 'netns', mountPath: '/run/netns', mountPropagation: 'Bidirectional' },
+    { name: 'modules', mountPath: '/lib/modules', readOnly: true },
+    { name: 'state', mountPath: '/var/lib/neutron' },
+  ];
+  out.push(
+    ...processObjects(ctx, {
+      component: 'neutron',
+      service: 'neutron',
+      def,
+      proc: agent,
+      files: [agentConf, agentIni],
+      replicas: 1,
+      volumes,
+      mounts,
+      fsGroup: neutronGid,
+    }),
+  );
+  return out;
+}
+
+function proc(procs: readonly ProcessDef[], name: string): ProcessDef {
+  const p = procs.find((x) => x.name === name);
+  if (!p) throw new Error(`neutron: the catalog has no process ${name}`);
+  return p;
+}
+
+/** neutron.conf sections for the server, on top of common's (database, queue, Keystone). */
+function serverSections(ctx: Ctx): IniSections {
+  const auth = keystoneAuth(ctx, 'neutron');
+  const nova = ctx.spec.services.nova.enabled;
+  return {
+    DEFAULT: {
+      notify_nova_on_port_status_changes: nova,
+      notify_nova_on_port_data_changes: nova,
+    },
+    nova: { ...auth, endpoint_type: 'internal' },
+    placement: { ...auth, endpoint_type: 'internal' },
+  };
+}

@@ -1,0 +1,338 @@
+// OVN for Neutron's ML2/OVN driver: the northbound and southbound OVSDB databases
+// (StatefulSets on volumes), ovn-northd between them, and on every compute and network node
+// Open vSwitch (ovsdb-server + ovs-vswitchd) and ovn-controller, which programs it.
+import type { InfraDef } from '../../catalog/types.ts';
+import { meta, placement, selectorLabels, svcHost, type Ctx } from '../context.ts';
+import { contentHash } from '../hash.ts';
+import { kollaConfig, kollaConfigDir, type KollaConfig } from '../kolla.ts';
+import type {
+  Container,
+  DaemonSet,
+  EnvVar,
+  KubeObject,
+  StatefulSet,
+  Volume,
+  VolumeMount,
+} from '../kube.ts';
+import {
+  daemonSet,
+  deployment,
+  disruptionBudget,
+  kollaContainer,
+  podTemplate,
+  service,
+  serviceAccount,
+} from '../workload.ts';
+
+const ovsRun = '/run/openvswitch';
+const ovsSock = `unix:${ovsRun}/db.sock`;
+const startScript = 'start.sh';
+const startCommand = `bash ${kollaConfigDir}/${startScript}`;
+/** The nodes that carry tenant traffic: compute nodes, and network (gateway) nodes. */
+const dataPlaneRoles = ['compute', 'network'] as const;
+
+interface OvsdbDb {
+  readonly part: 'nb-db' | 'sb-db';
+  readonly def: InfraDef;
+  /** File name stem: ovnnb_db / ovnsb_db. */
+  readonly stem: string;
+  readonly schema: string;
+}
+
+export function ovnNbConnection(ctx: Ctx): string {
+  return `tcp:${svcHost(ctx, 'ovn-nb-db')}:${port(ctx.catalog.ovn.nb)}`;
+}
+
+export function ovnSbConnection(ctx: Ctx): string {
+  return `tcp:${svcHost(ctx, 'ovn-sb-db')}:${port(ctx.catalog.ovn.sb)}`;
+}
+
+function port(def: InfraDef): number {
+  const p = def.ports.ovsdb;
+  if (p === undefined) throw new Error(`ovn: the catalog gives ${def.image} no ovsdb port`);
+  return p;
+}
+
+export function renderOvn(ctx: Ctx): KubeObject[] {
+  const ovn = ctx.catalog.ovn;
+  return [
+    serviceAccount(ctx, 'ovn', 'ovn'),
+    ...ovsdbServer(ctx, {
+      part: 'nb-db',
+      def: ovn.nb,
+      stem: 'ovnnb_db',
+      schema: '/usr/share/ovn/ovn-nb.ovsschema',
+    }),
+    ...ovsdbServer(ctx, {
+      part: 'sb-db',
+      def: ovn.sb,
+      stem: 'ovnsb_db',
+      schema: '/usr/share/ovn/ovn-sb.ovsschema',
+    }),
+    ...northd(ctx),
+    ...openvswitch(ctx),
+    ...controller(ctx),
+  ];
+}
+
+/**
+ * Shell that resolves an in-cluster Service name to its address. OVS resolves names itself only
+ * when built with unbound, which ignores the resolver's search list; glibc's lookup does not.
+ */
+const resolveFn = `resolve() { local a; a="$(getent hosts "$1" | awk '{ print $1; exit }')" || true; echo "\${a:-$1}"; }`;
+
+/** Creates the database on first start and converts it to a newer schema after an upgrade. */
+function createOrConvert(db: string, schema: string): string {
+  return [
+    `if [ ! -s ${db} ]; then`,
+    `  ovsdb-tool create ${db} ${schema}`,
+    `elif [ "$(ovsdb-tool needs-conversion ${db} ${schema})" = yes ]; then`,
+    `  ovsdb-tool convert ${db} ${schema}`,
+    'fi',
+  ].join('\n');
+}
+
+function script(lines: string[]): string {
+  return ['#!/bin/bash', 'set -euo pipefail', ...lines, ''].join('\n');
+}
+
+function ovsdbServer(ctx: Ctx, d: OvsdbDb): KubeObject[] {
+  const name = `ovn-${d.part}`;
+  const p = port(d.def);
+  const db = `/var/lib/ovn/${d.stem}.db`;
+  const start = script([
+    'mkdir -p /run/ovn',
+    createOrConvert(db, d.schema),
+    `exec ovsdb-server ${db} --remote=ptcp:${p}:0.0.0.0 --remote=punix:/run/ovn/${d.stem}.sock ` +
+      `--pidfile=/run/ovn/${d.stem}.pid --unixctl=/run/ovn/${d.stem}.ctl -vconsole:info -vfile:off`,
+  ]);
+  const config = kollaConfig(ctx, 'ovn', d.part, startCommand, [], {
+    extra: { [startScript]: start },
+  });
+  const container = kollaContainer(ctx, {
+    name: 'ovsdb-server',
+    image: d.def.image,
+    config,
+    probe: { kind: 'exec', command: ['ovsdb-client', 'list-dbs', `unix:/run/ovn/${d.stem}.sock`] },
+    ports: [{ name: 'ovsdb', port: p }],
+    resources: ctx.spec.services.neutron.resources,
+    mounts: [{ name: 'data', mountPath: '/var/lib/ovn' }],
+  });
+  const template = podTemplate(ctx, {
+    component: 'ovn',
+    part: d.part,
+    role: 'controlPlane',
+    containers: [container],
+    volumes: [config.volume],
+    configHash: config.hash,
+    serviceAccountName: 'ovn',
+  });
+  const retain = ctx.spec.retainVolumesOnDelete;
+  const sts: StatefulSet & { metadata: { name: string } } = {
+    apiVersion: 'apps/v1',
+    kind: 'StatefulSet',
+    metadata: meta(ctx, name, 'ovn', d.part),
+    spec: {
+      // One member for now; a clustered (Raft) database is a later step.
+      replicas: 1,
+      serviceName: name,
+      revisionHistoryLimit: 3,
+      selector: { matchLabels: selectorLabels(ctx, 'ovn', d.part) },
+      updateStrategy: { type: 'RollingUpdate' },
+      template,
+      persistentVolumeClaimRetentionPolicy: {
+        whenDeleted: retain ? 'Retain' : 'Delete',
+        whenScaled: 'Retain',
+      },
+      volumeClaimTemplates: [
+        {
+          metadata: { name: 'data', labels: selectorLabels(ctx, 'ovn', d.part) },
+          spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+        },
+      ],
+    },
+  };
+  return [config.secret, service(ctx, name, 'ovn', d.part, [{ name: 'ovsdb', port: p }]), sts];
+}
+
+function northd(ctx: Ctx): KubeObject[] {
+  const def = ctx.catalog.ovn.northd;
+  const start = script([
+    resolveFn,
+    `nb="$(resolve ${svcHost(ctx, 'ovn-nb-db')})"`,
+    `sb="$(resolve ${svcHost(ctx, 'ovn-sb-db')})"`,
+    'mkdir -p /run/ovn',
+    `exec ${def.command} --ovnnb-db="tcp:$nb:${port(ctx.catalog.ovn.nb)}" --ovnsb-db="tcp:$sb:${port(ctx.catalog.ovn.sb)}"`,
+  ]);
+  const config = kollaConfig(ctx, 'ovn', def.name, startCommand, [], {
+    extra: { [startScript]: start },
+  });
+  const replicas = ctx.spec.services.neutron.replicas;
+  // northd instances share the work through a lock in the southbound database: one is active.
+  const d = deployment(ctx, `ovn-${def.name}`, replicas, {
+    component: 'ovn',
+    part: def.name,
+    role: def.role,
+    containers: [
+      kollaContainer(ctx, {
+        name: def.name,
+        image: def.image,
+        config,
+        probe: def.probe,
+        resources: ctx.spec.services.neutron.resources,
+      }),
+    ],
+    volumes: [config.volume],
+    configHash: config.hash,
+    serviceAccountName: 'ovn',
+  });
+  const out: KubeObject[] = [config.secret, d];
+  if (replicas > 1) out.push(disruptionBudget(ctx, `ovn-${def.name}`, 'ovn', def.name));
+  return out;
+}
+
+/** A second (third, …) Kolla config in one pod needs its own volume name. */
+function renamed(config: KollaConfig, volumeName: string): KollaConfig {
+  return {
+    ...config,
+    volume: { ...config.volume, name: volumeName },
+    mount: { ...config.mount, name: volumeName },
+  };
+}
+
+const hostPath = (
+  name: string,
+  path: string,
+  type: 'DirectoryOrCreate' | 'Directory' = 'DirectoryOrCreate',
+): Volume => ({
+  name,
+  hostPath: { path, type },
+});
+
+const nodeEnv: EnvVar[] = [
+  { name: 'NODE_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } },
+  { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+];
+
+function dataPlane(ds: DaemonSet & { metadata: { name: string } }, ctx: Ctx): KubeObject {
+  const pod = ds.spec!.template.spec!;
+  pod.affinity = placement(ctx, dataPlaneRoles);
+  return ds;
+}
+
+/** Open vSwitch on each compute and network node: its database and the switch daemon. */
+function openvswitch(ctx: Ctx): KubeObject[] {
+  const def = ctx.catalog.ovn.openvswitch;
+  const db = '/var/lib/openvswitch/conf.db';
+  const waitForDb = `until ovs-vsctl --db=${ovsSock} --timeout=5 --no-wait show >/dev/null 2>&1; do echo 'waiting for ovsdb-server'; sleep 2; done`;
+  const dbStart = script([
+    `mkdir -p ${ovsRun}`,
+    createOrConvert(db, '/usr/share/openvswitch/vswitch.ovsschema'),
+    `exec ovsdb-server ${db} --remote=punix:${ovsRun}/db.sock --remote=db:Open_vSwitch,Open_vSwitch,manager_options ` +
+      `--pidfile=${ovsRun}/ovsdb-server.pid --unixctl=${ovsRun}/ovsdb-server.ctl -vconsole:info -vfile:off`,
+  ]);
+  const switchStart = script([
+    waitForDb,
+    `ovs-vsctl --db=${ovsSock} --no-wait init`,
+    "modprobe openvswitch || echo 'could not load the openvswitch module; assuming it is built in'",
+    `exec ovs-vswitchd ${ovsSock} --pidfile=${ovsRun}/ovs-vswitchd.pid --unixctl=${ovsRun}/ovs-vswitchd.ctl -vconsole:info -vfile:off`,
+  ]);
+  const dbConfig = renamed(
+    kollaConfig(ctx, 'ovn', 'openvswitch-db', startCommand, [], {
+      extra: { [startScript]: dbStart },
+    }),
+    'kolla-config-db',
+  );
+  const switchConfig = renamed(
+    kollaConfig(ctx, 'ovn', 'openvswitch-vswitchd', startCommand, [], {
+      extra: { [startScript]: switchStart },
+    }),
+    'kolla-config-vswitchd',
+  );
+  const run: VolumeMount = { name: 'openvswitch-run', mountPath: ovsRun };
+  const containers: Container[] = [
+    kollaContainer(ctx, {
+      name: 'ovsdb-server',
+      image: def.image,
+      config: dbConfig,
+      probe: { kind: 'exec', command: ['ovsdb-client', 'list-dbs', ovsSock] },
+      resources: ctx.spec.services.neutron.resources,
+      mounts: [run, { name: 'openvswitch-db', mountPath: '/var/lib/openvswitch' }],
+      privileged: true,
+    }),
+    kollaContainer(ctx, {
+      name: 'ovs-vswitchd',
+      image: def.image,
+      config: switchConfig,
+      probe: {
+        kind: 'exec',
+        command: ['ovs-appctl', '-t', `${ovsRun}/ovs-vswitchd.ctl`, 'version'],
+      },
+      resources: ctx.spec.services.neutron.resources,
+      mounts: [run, { name: 'modules', mountPath: '/lib/modules', readOnly: true }],
+      privileged: true,
+    }),
+  ];
+  const ds = daemonSet(ctx, 'ovn-openvswitch', {
+    component: 'ovn',
+    part: 'openvswitch',
+    role: 'compute',
+    containers,
+    volumes: [
+      dbConfig.volume,
+      switchConfig.volume,
+      hostPath('openvswitch-run', ovsRun),
+      hostPath('openvswitch-db', '/var/lib/openvswitch'),
+      hostPath('modules', '/lib/modules', 'Directory'),
+    ],
+    configHash: contentHash([dbConfig.hash, switchConfig.hash], 16),
+    serviceAccountName: 'ovn',
+    hostNetwork: true,
+  });
+  return [dbConfig.secret, switchConfig.secret, dataPlane(ds, ctx)];
+}
+
+/**
+ * ovn-controller on each compute and network node. Before it starts, the node's Open vSwitch is
+ * told where the southbound database is and which address tunnels (Geneve) end on: the node's
+ * IP, from the downward API. The chassis is named after the node, so it is stable.
+ */
+function controller(ctx: Ctx): KubeObject[] {
+  const def = ctx.catalog.ovn.controller;
+  const start = script([
+    resolveFn,
+    `until ovs-vsctl --db=${ovsSock} --timeout=5 --no-wait show >/dev/null 2>&1; do echo 'waiting for Open vSwitch'; sleep 2; done`,
+    `sb="$(resolve ${svcHost(ctx, 'ovn-sb-db')})"`,
+    `ovs-vsctl --db=${ovsSock} --no-wait set open_vswitch . \\`,
+    `  external_ids:ovn-remote="tcp:$sb:${port(ctx.catalog.ovn.sb)}" \\`,
+    '  external_ids:ovn-encap-type=geneve \\',
+    '  external_ids:ovn-encap-ip="$NODE_IP" \\',
+    '  external_ids:system-id="$NODE_NAME"',
+    'mkdir -p /run/ovn',
+    `exec ${def.command}`,
+  ]);
+  const config = kollaConfig(ctx, 'ovn', def.name, startCommand, [], {
+    extra: { [startScript]: start },
+  });
+  const container = kollaContainer(ctx, {
+    name: def.name,
+    image: def.image,
+    config,
+    probe: def.probe,
+    resources: ctx.spec.services.neutron.resources,
+    env: nodeEnv,
+    mounts: [{ name: 'openvswitch-run', mountPath: ovsRun }],
+    privileged: true,
+  });
+  const ds = daemonSet(ctx, `ovn-${def.name}`, {
+    component: 'ovn',
+    part: def.name,
+    role: def.role,
+    containers: [container],
+    volumes: [config.volume, hostPath('openvswitch-run', ovsRun)],
+    configHash: config.hash,
+    serviceAccountName: 'ovn',
+    hostNetwork: def.host ?? true,
+  });
+  return [config.secret, dataPlane(ds, ctx)];
+}
