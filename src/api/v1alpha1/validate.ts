@@ -232,6 +232,26 @@ function semanticProblems(cloud: OpenStackCloud): Problem[] {
       }
     }
   }
+  // Horizon's local_settings.py is Python, not INI: one section, `settings`, of Python names.
+  for (const [section, keys] of Object.entries(s.services.horizon.config)) {
+    const at = /^[A-Za-z_][A-Za-z0-9_-]*$/.test(section)
+      ? `spec.services.horizon.config.${section}`
+      : `spec.services.horizon.config[${JSON.stringify(section)}]`;
+    if (section !== 'settings') {
+      out.push({
+        path: at,
+        message: 'Horizon takes overrides only in the section "settings" (Django settings, e.g. settings: {SESSION_TIMEOUT: 3600})',
+      });
+      continue;
+    }
+    for (const key of Object.keys(keys)) {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) {
+        out.push({ path: `${at}[${JSON.stringify(key)}]`, message: 'a setting name must be a Python identifier such as SESSION_TIMEOUT' });
+      } else if (key === 'SECRET_KEY') {
+        out.push({ path: `${at}.${key}`, message: "SECRET_KEY comes from the cloud's generated secrets; remove it here" });
+      }
+    }
+  }
   const tag = s.images.overrides;
   for (const [name, o] of Object.entries(tag ?? {})) {
     if (o?.tag && o.digest) {
