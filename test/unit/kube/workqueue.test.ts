@@ -122,9 +122,9 @@ void test('back-off is per key and capped', () => {
 
 void test('requeue-after: a handler asking to be looked at again is run again', async () => {
   const seen: string[] = [];
-  const q = new WorkQueue(async (key) => {
+  const q = new WorkQueue((key) => {
     seen.push(key);
-    return seen.length === 1 ? { requeueAfterMs: 5 } : undefined;
+    return Promise.resolve(seen.length === 1 ? { requeueAfterMs: 5 } : undefined);
   });
   q.add('k');
   await until(() => seen.length === 2, 'the requeued run');
@@ -133,8 +133,9 @@ void test('requeue-after: a handler asking to be looked at again is run again', 
 
 void test('addAfter holds a key back; a second addAfter keeps the earlier time, add runs it now', async () => {
   const seen: string[] = [];
-  const q = new WorkQueue(async (key) => {
+  const q = new WorkQueue((key) => {
     seen.push(key);
+    return Promise.resolve();
   });
   q.addAfter('late', 60_000);
   q.addAfter('late', 10);
