@@ -250,7 +250,14 @@ function compute(ctx: Ctx, files: readonly ConfigFile[]): KubeObject[] {
     `cat ${novaHostConfig}`,
   ];
   // hostPath directories are created root-owned; nova-compute (user nova) writes instances.
-  if (libvirt) setup.push('chown nova:nova /var/lib/nova/instances');
+  // QEMU runs as nova: /dev/kvm is the host's device node, whose group id need not match the
+  // image's kvm group, so it is opened to all (systemd's own default since v245).
+  if (libvirt) {
+    setup.push(
+      'chown nova:nova /var/lib/nova/instances',
+      'if [ -c /dev/kvm ]; then chmod 0666 /dev/kvm; fi',
+    );
+  }
   pod.initContainers = [
     {
       name: 'host-config',
@@ -259,9 +266,15 @@ function compute(ctx: Ctx, files: readonly ConfigFile[]): KubeObject[] {
       command: ['sh', '-c', setup.join(' && ')],
       env: [{ name: 'NODE_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } }],
       resources: { requests: { cpu: '10m', memory: '16Mi' } },
-      securityContext: { runAsUser: 0, runAsGroup: 0 },
+      securityContext: libvirt
+        ? { runAsUser: 0, runAsGroup: 0, privileged: true }
+        : { runAsUser: 0, runAsGroup: 0 },
       volumeMounts: libvirt
-        ? [hostConfMount, { name: 'nova-instances', mountPath: '/var/lib/nova/instances' }]
+        ? [
+            hostConfMount,
+            { name: 'nova-instances', mountPath: '/var/lib/nova/instances' },
+            { name: 'dev', mountPath: '/dev' },
+          ]
         : [hostConfMount],
     },
   ];
