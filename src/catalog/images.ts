@@ -29,7 +29,7 @@ export type ImageName = (typeof imageNames)[number];
 export const defaultImageRegistry = 'localhost/stackanetes';
 
 /** `registry/name:tag`, the reference the renderer emits and the builder tags. */
-export function imageReference(registry: string, name: ImageName | string, tag: string): string {
+export function imageReference(registry: string, name: string, tag: string): string {
   const sep = tag.startsWith('sha256:') ? '@' : ':';
   return `${registry.replace(/\/+$/, '')}/${name}${sep}${tag}`;
 }

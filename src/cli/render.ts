@@ -3,6 +3,7 @@
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve, basename } from 'node:path';
 import type { Command } from 'commander';
+import { dump } from 'js-yaml';
 import { parse, stringify } from 'yaml';
 import { render } from '../render/index.ts';
 import type { KubeObject } from '../render/kube.ts';
@@ -15,10 +16,13 @@ import {
 import { CliError } from './errors.ts';
 import { readCloud, readText } from './spec-file.ts';
 
+/** One YAML document per object (js-yaml's emitter: several times faster than `yaml`'s). */
+export function objectYaml(o: KubeObject): string {
+  return dump(o, { noRefs: true, lineWidth: -1 });
+}
+
 export function toYaml(objects: readonly KubeObject[]): string {
-  return objects
-    .map((o) => stringify(o, { lineWidth: 0, aliasDuplicateObjects: false }))
-    .join('---\n');
+  return objects.map(objectYaml).join('---\n');
 }
 
 /** Reads a secrets file, or creates one with fresh values (mode 0600) when it does not exist. */
@@ -36,7 +40,7 @@ export function loadOrCreateSecrets(path: string): { secrets: CloudSecrets; crea
     throw new CliError(`${path}: not valid YAML (the contents are not shown, they are secret)`);
   }
   if (!doc || typeof doc !== 'object') throw new CliError(`${path}: expected a mapping of secrets`);
-  const missing = missingSecrets(doc as Partial<CloudSecrets>);
+  const missing = missingSecrets(doc);
   if (missing.length > 0) {
     throw new CliError(`${path} lacks these secrets: ${missing.join(', ')}`);
   }
@@ -55,7 +59,7 @@ function writeDir(dir: string, objects: readonly KubeObject[]): void {
   mkdirSync(staging, { recursive: true });
   try {
     objects.forEach((o, i) =>
-      writeFileSync(join(staging, fileName(i, o)), stringify(o, { lineWidth: 0, aliasDuplicateObjects: false })),
+      writeFileSync(join(staging, fileName(i, o)), objectYaml(o)),
     );
     const old = `${staging}.old`;
     if (existsSync(target)) renameSync(target, old);

@@ -21,7 +21,7 @@ export function mergeIni(...layers: (IniSections | undefined)[]): IniSections {
 export function formatIniValue(value: IniValue): string[] {
   if (Array.isArray(value)) return value.map(String);
   if (typeof value === 'boolean') return [value ? 'true' : 'false'];
-  return [String(value as string | number)];
+  return [String(value)];
 }
 
 /** Writes sections as oslo.config reads them. Throws if a value would break the file. */

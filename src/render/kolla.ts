@@ -61,7 +61,7 @@ export function kollaConfig(
   files: readonly ConfigFile[],
   opts: { permissions?: readonly KollaPermission[]; extra?: Record<string, string> } = {},
 ): KollaConfig {
-  const name = `${component === (part as string) ? component : `${component}-${part}`}-config`;
+  const name = `${component === part ? component : `${component}-${part}`}-config`;
   const stringData: Record<string, string> = { 'config.json': configJson(command, files, opts.permissions) };
   for (const f of files) stringData[f.name] = f.content;
   for (const [k, v] of Object.entries(opts.extra ?? {})) stringData[k] = v;

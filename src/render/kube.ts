@@ -1,4 +1,5 @@
 // The shapes renderers produce: plain objects typed by kubernetes-models' interfaces.
+import type { IObjectMeta } from '@kubernetes-models/apimachinery/apis/meta/v1/ObjectMeta';
 export type { IObjectMeta as ObjectMeta } from '@kubernetes-models/apimachinery/apis/meta/v1/ObjectMeta';
 export type { IContainer as Container } from 'kubernetes-models/v1/Container';
 export type { IPodSpec as PodSpec } from 'kubernetes-models/v1/PodSpec';
@@ -27,9 +28,7 @@ export type { IRoleBinding as RoleBinding } from 'kubernetes-models/rbac.authori
 export interface KubeObject {
   apiVersion: string;
   kind: string;
-  metadata: import('@kubernetes-models/apimachinery/apis/meta/v1/ObjectMeta').IObjectMeta & {
-    name: string;
-  };
+  metadata: IObjectMeta & { name: string };
 }
 
 /** Annotation: the applier creates this object if absent and never overwrites it. */

@@ -313,7 +313,8 @@ function describe(v: unknown): string {
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
   if (typeof v === 'string') return JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}...` : v);
-  return String(v);
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return typeof v;
 }
 
 function firstLine(s: string): string {

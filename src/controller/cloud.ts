@@ -1,0 +1,392 @@
+// The OpenStackCloud reconciler. Level-based and idempotent: each pass reads the cloud and what
+// exists (from caches), renders what should exist, and walks the plan — a component is applied
+// when what it needs is Ready; its Jobs run one after another (named by input hash, so a
+// finished Job is never re-run); then its workloads roll out. One condition per component and a
+// summarising Ready are written only when they change; Events mark every transition. Safe to
+// kill at any line: the next pass picks up from what it finds.
+import { parse, stringify } from 'yaml';
+import type { OpenStackCloud } from '../api/v1alpha1/spec.ts';
+import { apiVersion as cloudApiVersion, kind as cloudKind } from '../api/v1alpha1/spec.ts';
+import { validateObject } from '../api/v1alpha1/validate.ts';
+import { getCatalog } from '../catalog/index.ts';
+import type { ComponentName } from '../catalog/types.ts';
+import { enabledComponents } from '../plan/components.ts';
+import { buildPlan, type ComponentPlan } from '../plan/graph.ts';
+import { render } from '../render/index.ts';
+import { jobTaskLabel } from '../render/jobs.ts';
+import { createOnlyAnnotation, type KubeObject } from '../render/kube.ts';
+import { generateSecrets, missingSecrets, type CloudSecrets } from '../render/secrets.ts';
+import type { KubeClient, KubeObj } from '../kube/client.ts';
+import { isConflict, isNotFound } from '../kube/errors.ts';
+import { contains, secretAsData } from './compare.ts';
+import {
+  componentConditionType,
+  setCondition,
+  summarise,
+  type ComponentState,
+  type Condition,
+} from './conditions.ts';
+
+/** Cached reads: the reconciler never lists from the API server itself. */
+export interface ObjectStore {
+  get(apiVersion: string, kind: string, namespace: string, name: string): KubeObj | undefined;
+  /** Objects of a kind in a namespace carrying every given label. */
+  list(apiVersion: string, kind: string, namespace: string, labels: Record<string, string>): KubeObj[];
+}
+
+export interface EventRecorder {
+  record(cloud: KubeObj, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
+}
+
+export interface Logger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface ReconcileResult {
+  /** Come back after this long even if nothing changes (work in progress). */
+  readonly requeueAfterMs?: number;
+  readonly ready: boolean;
+}
+
+/** The kinds Stackanetes owns and prunes. */
+export const ownedKinds: readonly [string, string][] = [
+  ['v1', 'Secret'],
+  ['v1', 'ServiceAccount'],
+  ['v1', 'Service'],
+  ['v1', 'PersistentVolumeClaim'],
+  ['apps/v1', 'Deployment'],
+  ['apps/v1', 'StatefulSet'],
+  ['apps/v1', 'DaemonSet'],
+  ['batch/v1', 'Job'],
+  ['batch/v1', 'CronJob'],
+  ['policy/v1', 'PodDisruptionBudget'],
+  ['networking.k8s.io/v1', 'NetworkPolicy'],
+  ['networking.k8s.io/v1', 'Ingress'],
+  ['rbac.authorization.k8s.io/v1', 'Role'],
+  ['rbac.authorization.k8s.io/v1', 'RoleBinding'],
+];
+
+export const secretsKey = 'secrets.yaml';
+export const secretsSecretName = (cloud: string) => `${cloud}-stackanetes-secrets`;
+
+const progressRequeueMs = 5_000;
+
+export interface ReconcilerOptions {
+  readonly client: KubeClient;
+  readonly store: ObjectStore;
+  readonly events: EventRecorder;
+  readonly log: Logger;
+  readonly now?: () => Date;
+}
+
+export class CloudReconciler {
+  readonly #client: KubeClient;
+  readonly #store: ObjectStore;
+  readonly #events: EventRecorder;
+  readonly #log: Logger;
+  readonly #now: () => Date;
+
+  constructor(o: ReconcilerOptions) {
+    this.#client = o.client;
+    this.#store = o.store;
+    this.#events = o.events;
+    this.#log = o.log;
+    this.#now = o.now ?? (() => new Date());
+  }
+
+  async reconcile(namespace: string, name: string): Promise<ReconcileResult> {
+    const live = this.#store.get(cloudApiVersion, cloudKind, namespace, name);
+    if (!live || live.metadata.deletionTimestamp) return { ready: false };
+    const status = (live.status ?? {}) as { conditions?: Condition[]; observedGeneration?: number };
+    const conditions: Condition[] = structuredClone(status.conditions ?? []);
+    const generation = live.metadata.generation ?? 0;
+    const transitions: { type: 'Normal' | 'Warning'; reason: string; message: string }[] = [];
+    const set = (type: string, state: ComponentState) => {
+      const changed = setCondition(conditions, type, state, generation, this.#now());
+      if (changed) {
+        transitions.push({
+          type: state.status === 'False' && /Failed$/.test(state.reason) ? 'Warning' : 'Normal',
+          reason: state.reason,
+          message: `${type}: ${state.message}`,
+        });
+      }
+    };
+
+    const { metadata: _m, status: _s, ...doc } = live;
+    const checked = validateObject({ ...doc, metadata: { name, namespace } });
+    if (!checked.ok) {
+      const message = checked.problems.map((p) => `${p.path}: ${p.message}`).join('; ');
+      set('Ready', { status: 'False', reason: 'InvalidSpec', message });
+      await this.#finish(live, conditions, generation, transitions, {});
+      return { ready: false };
+    }
+    const cloud: OpenStackCloud = {
+      ...checked.cloud,
+      metadata: { ...checked.cloud.metadata, namespace, uid: live.metadata.uid } as OpenStackCloud['metadata'],
+    };
+
+    const secrets = await this.#ensureSecrets(live);
+    const components = enabledComponents(cloud);
+    const objects = render(cloud, secrets, { namespace });
+    const catalog = getCatalog(cloud.spec.release);
+    const plan = buildPlan(components, objects, catalog);
+
+    const ready = new Set<ComponentName>();
+    const componentStatus: Record<string, { ready: boolean; replicas?: number; readyReplicas?: number }> = {};
+    for (const step of plan) {
+      const type = componentConditionType(step.name);
+      const waiting = step.needs.filter((n) => !ready.has(n));
+      if (waiting.length > 0) {
+        set(type, {
+          status: 'False',
+          reason: `WaitingFor${cap(waiting[0]!)}`,
+          message: `waiting for ${waiting.join(', ')} to be ready`,
+        });
+        componentStatus[step.name] = { ready: false };
+        continue;
+      }
+      const state = await this.#applyComponent(step, namespace);
+      set(type, state.condition);
+      componentStatus[step.name] = { ready: state.ready, ...state.replicas };
+      if (state.ready) ready.add(step.name);
+    }
+    for (const c of conditions.filter((c) => c.type !== 'Ready')) {
+      // Components no longer in the spec lose their condition.
+      if (!plan.some((p) => componentConditionType(p.name) === c.type)) {
+        conditions.splice(conditions.indexOf(c), 1);
+      }
+    }
+    await this.#prune(cloud, namespace, objects);
+    const summary = summarise(plan.map((p) => ({ name: p.name, condition: conditions.find((c) => c.type === componentConditionType(p.name))! })));
+    set('Ready', summary);
+    await this.#finish(live, conditions, generation, transitions, componentStatus);
+    const allReady = summary.status === 'True';
+    return allReady ? { ready: true } : { ready: false, requeueAfterMs: progressRequeueMs };
+  }
+
+  /** The cloud's generated secrets: created once, read back ever after. */
+  async #ensureSecrets(cloud: KubeObj): Promise<CloudSecrets> {
+    const namespace = cloud.metadata.namespace!;
+    const name = secretsSecretName(cloud.metadata.name);
+    const existing = this.#store.get('v1', 'Secret', namespace, name) ?? (await this.#getOrUndefined('v1', 'Secret', namespace, name));
+    const data = (existing?.data as Record<string, string> | undefined)?.[secretsKey];
+    if (data) {
+      const parsed = parse(Buffer.from(data, 'base64').toString('utf8')) as CloudSecrets;
+      if (missingSecrets(parsed).length === 0) return parsed;
+      throw new Error(`Secret ${name} lacks: ${missingSecrets(parsed).join(', ')}`);
+    }
+    const secrets = generateSecrets();
+    const obj: KubeObj = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: {
+        name,
+        namespace,
+        labels: {
+          'app.kubernetes.io/instance': cloud.metadata.name,
+          'app.kubernetes.io/managed-by': 'stackanetes',
+          'app.kubernetes.io/part-of': 'stackanetes',
+        },
+        ownerReferences: [ownerRef(cloud)],
+      },
+      type: 'Opaque',
+      data: { [secretsKey]: Buffer.from(stringify(secrets)).toString('base64') },
+    };
+    try {
+      await this.#client.create(obj);
+      this.#log.info({ cloud: cloud.metadata.name }, 'generated the cloud secrets');
+      return secrets;
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+      // Another writer (a previous leader) created it between our read and our create.
+      const again = await this.#client.get('v1', 'Secret', namespace, name);
+      return parse(Buffer.from((again.data as Record<string, string>)[secretsKey]!, 'base64').toString('utf8')) as CloudSecrets;
+    }
+  }
+
+  async #getOrUndefined(apiVersion: string, kind: string, namespace: string, name: string): Promise<KubeObj | undefined> {
+    try {
+      return await this.#client.get(apiVersion, kind, name, namespace);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async #applyComponent(
+    step: ComponentPlan,
+    namespace: string,
+  ): Promise<{ ready: boolean; condition: ComponentState; replicas?: { replicas: number; readyReplicas: number } }> {
+    for (const o of step.base) await this.#ensure(o, namespace);
+    for (const j of step.jobs) {
+      for (const o of j.objects) await this.#ensure(o, namespace);
+      const job = this.#store.get('batch/v1', 'Job', namespace, j.job.metadata.name);
+      const state = jobState(job);
+      if (state === 'complete') continue;
+      const label = cap(j.task.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase()));
+      if (state === 'failed') {
+        const last = await this.#lastLogLine(namespace, j.job.metadata.name);
+        return {
+          ready: false,
+          condition: { status: 'False', reason: `${label}Failed`, message: `job ${j.job.metadata.name} failed${last ? `: ${last}` : ''}` },
+        };
+      }
+      return {
+        ready: false,
+        condition: { status: 'False', reason: `Running${label}`, message: `job ${j.job.metadata.name} is running` },
+      };
+    }
+    for (const o of step.workloads) await this.#ensure(o, namespace);
+    let replicas = 0;
+    let readyReplicas = 0;
+    const notReady: string[] = [];
+    for (const w of step.workloads) {
+      const live = this.#store.get(w.apiVersion, w.kind, namespace, w.metadata.name);
+      const r = workloadReadiness(live);
+      replicas += r.want;
+      readyReplicas += r.have;
+      if (!r.ready) notReady.push(`${w.kind.toLowerCase()}/${w.metadata.name} ${r.have}/${r.want} ready${r.note ? ` (${r.note})` : ''}`);
+    }
+    if (notReady.length > 0) {
+      return {
+        ready: false,
+        condition: { status: 'False', reason: 'WaitingForPods', message: notReady.join(', ') },
+        replicas: { replicas, readyReplicas },
+      };
+    }
+    return {
+      ready: true,
+      condition: { status: 'True', reason: 'Ready', message: `${step.workloads.length} workloads ready, ${step.jobs.length} jobs complete` },
+      replicas: { replicas, readyReplicas },
+    };
+  }
+
+  /** Apply one object unless the live one already matches; create-only objects once. */
+  async #ensure(desired: KubeObject, namespace: string): Promise<void> {
+    const want = secretAsData({ ...desired, metadata: { ...desired.metadata, namespace } }) as unknown as KubeObj;
+    const live = this.#store.get(want.apiVersion, want.kind, namespace, want.metadata.name);
+    const createOnly = want.metadata.annotations?.[createOnlyAnnotation] === 'true' || want.kind === 'Job';
+    if (createOnly) {
+      if (live) return;
+      try {
+        await this.#client.create(want);
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+      }
+      return;
+    }
+    if (live && contains(live, want)) return;
+    await this.#client.apply(want);
+  }
+
+  async #lastLogLine(namespace: string, job: string): Promise<string> {
+    const pods = this.#store
+      .list('v1', 'Pod', namespace, { 'job-name': job })
+      .sort((a, b) => String(b.metadata.creationTimestamp).localeCompare(String(a.metadata.creationTimestamp)));
+    const pod = pods[0];
+    if (!pod) return '';
+    const text = await this.#client.podLog(namespace, pod.metadata.name, undefined, 5);
+    const lines = text.trim().split('\n').filter(Boolean);
+    return (lines[lines.length - 1] ?? '').slice(0, 300);
+  }
+
+  /** Deletes what this cloud owns and no longer wants: found by label, never by guess. */
+  async #prune(cloud: OpenStackCloud, namespace: string, objects: readonly KubeObject[]): Promise<void> {
+    const wanted = new Set(objects.map((o) => `${o.kind}/${o.metadata.name}`));
+    wanted.add(`Secret/${secretsSecretName(cloud.metadata.name)}`);
+    const currentJobs = new Map<string, string>();
+    for (const o of objects) {
+      const task = o.metadata.labels?.[jobTaskLabel];
+      if (o.kind === 'Job' && task) currentJobs.set(`${o.metadata.labels?.['stackanetes.io/component']}/${task}`, o.metadata.name);
+    }
+    const labels = { 'app.kubernetes.io/instance': cloud.metadata.name, 'app.kubernetes.io/managed-by': 'stackanetes' };
+    for (const [apiVersion, kind] of ownedKinds) {
+      if (kind === 'PersistentVolumeClaim' && cloud.spec.retainVolumesOnDelete) continue;
+      for (const o of this.#store.list(apiVersion, kind, namespace, labels)) {
+        if (wanted.has(`${kind}/${o.metadata.name}`) || o.metadata.deletionTimestamp) continue;
+        if (kind === 'Job') {
+          // An old Job goes once the Job that replaced it has finished.
+          const key = `${o.metadata.labels?.['stackanetes.io/component']}/${o.metadata.labels?.[jobTaskLabel]}`;
+          const current = currentJobs.get(key);
+          if (current && jobState(this.#store.get('batch/v1', 'Job', namespace, current)) !== 'complete') continue;
+        }
+        this.#log.info({ kind, name: o.metadata.name }, 'pruning an object the spec no longer wants');
+        try {
+          await this.#client.delete(apiVersion, kind, o.metadata.name, namespace);
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+        }
+      }
+    }
+  }
+
+  async #finish(
+    live: KubeObj,
+    conditions: Condition[],
+    generation: number,
+    transitions: { type: 'Normal' | 'Warning'; reason: string; message: string }[],
+    components: Record<string, { ready: boolean; replicas?: number; readyReplicas?: number }>,
+  ): Promise<void> {
+    const status = { observedGeneration: generation, conditions, components };
+    const before = live.status as object | undefined;
+    if (!before || !contains(before, status) || !contains(status, before)) {
+      await this.#client.applyStatus({
+        apiVersion: cloudApiVersion,
+        kind: cloudKind,
+        metadata: { name: live.metadata.name, namespace: live.metadata.namespace },
+        status,
+      });
+    }
+    for (const t of transitions) await this.#events.record(live, t.type, t.reason, t.message);
+  }
+}
+
+export function ownerRef(cloud: KubeObj) {
+  return {
+    apiVersion: cloudApiVersion,
+    kind: cloudKind,
+    name: cloud.metadata.name,
+    uid: cloud.metadata.uid!,
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
+function cap(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
+export function jobState(job: KubeObj | undefined): 'absent' | 'running' | 'complete' | 'failed' {
+  if (!job) return 'absent';
+  const conds = ((job.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions ?? []);
+  if (conds.some((c) => c.type === 'Complete' && c.status === 'True')) return 'complete';
+  if (conds.some((c) => c.type === 'Failed' && c.status === 'True')) return 'failed';
+  return 'running';
+}
+
+export function workloadReadiness(live: KubeObj | undefined): { ready: boolean; want: number; have: number; note?: string } {
+  if (!live) return { ready: false, want: 1, have: 0, note: 'not created yet' };
+  const spec = (live.spec ?? {}) as Record<string, number | undefined>;
+  const st = (live.status ?? {}) as Record<string, number | string | undefined>;
+  const gen = live.metadata.generation ?? 0;
+  const observed = Number(st.observedGeneration ?? 0);
+  if (live.kind === 'CronJob') return { ready: true, want: 0, have: 0 };
+  if (observed < gen) return { ready: false, want: Number(spec.replicas ?? 1), have: 0, note: 'update not observed yet' };
+  if (live.kind === 'DaemonSet') {
+    const want = Number(st.desiredNumberScheduled ?? 0);
+    const have = Number(st.numberReady ?? 0);
+    const updated = Number(st.updatedNumberScheduled ?? 0);
+    return { ready: have >= want && updated >= want, want, have, ...(want === 0 ? { note: 'no node has the role' } : {}) };
+  }
+  const want = Number(spec.replicas ?? 1);
+  const have = Number(st.readyReplicas ?? 0);
+  const updated = Number(st.updatedReplicas ?? 0);
+  if (live.kind === 'StatefulSet') {
+    const rolled = st.currentRevision === st.updateRevision || updated >= want;
+    return { ready: have >= want && rolled, want, have };
+  }
+  const available = Number(st.availableReplicas ?? 0);
+  return { ready: have >= want && available >= want && updated >= want, want, have };
+}

@@ -1,0 +1,59 @@
+// status.conditions the Kubernetes way: one per component plus a summarising Ready; a
+// condition's lastTransitionTime moves only when its status does.
+import type { ComponentName } from '../catalog/types.ts';
+
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+  observedGeneration?: number;
+}
+
+export interface ComponentState {
+  readonly status: 'True' | 'False' | 'Unknown';
+  readonly reason: string;
+  readonly message: string;
+}
+
+export function componentConditionType(c: ComponentName): string {
+  return `${c.charAt(0).toUpperCase()}${c.slice(1)}Ready`;
+}
+
+/** Sets a condition in place; returns true when its status or reason changed. */
+export function setCondition(
+  conditions: Condition[],
+  type: string,
+  state: ComponentState,
+  generation: number,
+  now: Date,
+): boolean {
+  const time = new Date(Math.floor(now.getTime() / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+  const existing = conditions.find((c) => c.type === type);
+  if (!existing) {
+    conditions.push({ type, ...state, lastTransitionTime: time, observedGeneration: generation });
+    return true;
+  }
+  const changed = existing.status !== state.status || existing.reason !== state.reason;
+  if (existing.status !== state.status) existing.lastTransitionTime = time;
+  existing.reason = state.reason;
+  existing.message = state.message;
+  existing.observedGeneration = generation;
+  return changed;
+}
+
+/** Ready is True when every component is; otherwise it names the first one that is not. */
+export function summarise(components: { name: ComponentName; condition: Condition | undefined }[]): ComponentState {
+  const pending = components.filter((c) => c.condition?.status !== 'True');
+  if (pending.length === 0) {
+    return { status: 'True', reason: 'AllComponentsReady', message: `${components.length} components ready` };
+  }
+  const failed = pending.find((c) => c.condition?.reason.endsWith('Failed'));
+  const first = failed ?? pending.find((c) => !c.condition?.reason.startsWith('WaitingFor')) ?? pending[0]!;
+  return {
+    status: 'False',
+    reason: first.condition?.reason ?? 'Unknown',
+    message: `${first.name}: ${first.condition?.message ?? 'no status yet'} (${components.length - pending.length}/${components.length} components ready)`,
+  };
+}

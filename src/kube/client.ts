@@ -1,0 +1,364 @@
+// A small Kubernetes REST client: server-side apply (one field manager, strict field
+// validation, optional dry run), get/list (paginated)/create/delete, status writes, and
+// streaming watches. Credentials and TLS come from @kubernetes/client-node's KubeConfig.
+import https from 'node:https';
+import http from 'node:http';
+import { KubeConfig } from '@kubernetes/client-node';
+import { ApiError, apiErrorFrom } from './errors.ts';
+
+export const fieldManager = 'stackanetes';
+
+export interface KubeObj {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    uid?: string;
+    resourceVersion?: string;
+    generation?: number;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    ownerReferences?: unknown[];
+    deletionTimestamp?: string;
+    creationTimestamp?: string;
+    [k: string]: unknown;
+  };
+  [field: string]: unknown;
+}
+
+interface ResourceInfo {
+  readonly plural: string;
+  readonly namespaced: boolean;
+}
+
+/** The kinds Stackanetes reads and writes. */
+const known: Record<string, ResourceInfo> = {
+  'v1/Namespace': { plural: 'namespaces', namespaced: false },
+  'v1/Node': { plural: 'nodes', namespaced: false },
+  'v1/Pod': { plural: 'pods', namespaced: true },
+  'v1/Event': { plural: 'events', namespaced: true },
+  'v1/Secret': { plural: 'secrets', namespaced: true },
+  'v1/ConfigMap': { plural: 'configmaps', namespaced: true },
+  'v1/Service': { plural: 'services', namespaced: true },
+  'v1/ServiceAccount': { plural: 'serviceaccounts', namespaced: true },
+  'v1/PersistentVolumeClaim': { plural: 'persistentvolumeclaims', namespaced: true },
+  'apps/v1/Deployment': { plural: 'deployments', namespaced: true },
+  'apps/v1/StatefulSet': { plural: 'statefulsets', namespaced: true },
+  'apps/v1/DaemonSet': { plural: 'daemonsets', namespaced: true },
+  'batch/v1/Job': { plural: 'jobs', namespaced: true },
+  'batch/v1/CronJob': { plural: 'cronjobs', namespaced: true },
+  'policy/v1/PodDisruptionBudget': { plural: 'poddisruptionbudgets', namespaced: true },
+  'networking.k8s.io/v1/NetworkPolicy': { plural: 'networkpolicies', namespaced: true },
+  'networking.k8s.io/v1/Ingress': { plural: 'ingresses', namespaced: true },
+  'rbac.authorization.k8s.io/v1/Role': { plural: 'roles', namespaced: true },
+  'rbac.authorization.k8s.io/v1/RoleBinding': { plural: 'rolebindings', namespaced: true },
+  'rbac.authorization.k8s.io/v1/ClusterRole': { plural: 'clusterroles', namespaced: false },
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': { plural: 'clusterrolebindings', namespaced: false },
+  'coordination.k8s.io/v1/Lease': { plural: 'leases', namespaced: true },
+  'events.k8s.io/v1/Event': { plural: 'events', namespaced: true },
+  'apiextensions.k8s.io/v1/CustomResourceDefinition': { plural: 'customresourcedefinitions', namespaced: false },
+  'stackanetes.io/v1alpha1/OpenStackCloud': { plural: 'openstackclouds', namespaced: true },
+};
+
+export function resourceInfo(apiVersion: string, kind: string): ResourceInfo {
+  const r = known[`${apiVersion}/${kind}`];
+  if (!r) throw new Error(`unknown kind ${apiVersion} ${kind}`);
+  return r;
+}
+
+/** The collection path of a kind, optionally in a namespace. */
+export function collectionPath(apiVersion: string, kind: string, namespace?: string): string {
+  const r = resourceInfo(apiVersion, kind);
+  const base = apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+  return r.namespaced && namespace ? `${base}/namespaces/${namespace}/${r.plural}` : `${base}/${r.plural}`;
+}
+
+export function objectPath(apiVersion: string, kind: string, name: string, namespace?: string): string {
+  return `${collectionPath(apiVersion, kind, namespace)}/${encodeURIComponent(name)}`;
+}
+
+type Query = Record<string, string | number | boolean | undefined>;
+
+function qs(query: Query | undefined): string {
+  if (!query) return '';
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) if (v !== undefined) p.set(k, String(v));
+  const s = p.toString();
+  return s ? `?${s}` : '';
+}
+
+export interface WatchEvent<T> {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+  object: T;
+}
+
+/** Counts of requests by verb, for metrics and for benchmarks (requests per reconcile). */
+export interface RequestCounts {
+  reads: number;
+  writes: number;
+  watches: number;
+  byVerb: Record<string, number>;
+}
+
+export class KubeClient {
+  readonly server: URL;
+  readonly counts: RequestCounts = { reads: 0, writes: 0, watches: 0, byVerb: {} };
+  readonly #options: https.RequestOptions;
+  readonly #agent: http.Agent;
+  readonly #timeoutMs: number;
+
+  private constructor(server: URL, options: https.RequestOptions, timeoutMs: number) {
+    this.server = server;
+    this.#options = options;
+    this.#timeoutMs = timeoutMs;
+    const agentOpts = { keepAlive: true, maxSockets: 16 };
+    this.#agent =
+      server.protocol === 'https:'
+        ? new https.Agent({ ...agentOpts, ca: options.ca, cert: options.cert, key: options.key })
+        : new http.Agent(agentOpts);
+  }
+
+  /** From a KubeConfig; by default the usual places (KUBECONFIG, ~/.kube/config, in-cluster). */
+  static async create(kc?: KubeConfig, timeoutMs = 30_000): Promise<KubeClient> {
+    const config = kc ?? defaultKubeConfig();
+    const cluster = config.getCurrentCluster();
+    if (!cluster) throw new Error('no current cluster in the kubeconfig');
+    const options: https.RequestOptions = { headers: {} };
+    await config.applyToHTTPSOptions(options);
+    return new KubeClient(new URL(cluster.server), options, timeoutMs);
+  }
+
+  close(): void {
+    this.#agent.destroy();
+  }
+
+  #count(method: string, watch = false): void {
+    this.counts.byVerb[method] = (this.counts.byVerb[method] ?? 0) + 1;
+    if (watch) this.counts.watches++;
+    else if (method === 'GET') this.counts.reads++;
+    else this.counts.writes++;
+  }
+
+  #open(method: string, path: string, headers: Record<string, string>, timeoutMs: number): http.ClientRequest {
+    const url = new URL(path, this.server);
+    const mod = url.protocol === 'https:' ? https : http;
+    return mod.request(url, {
+      ...this.#options,
+      method,
+      agent: this.#agent,
+      headers: { ...(this.#options.headers as Record<string, string>), Accept: 'application/json', ...headers },
+      timeout: timeoutMs,
+    });
+  }
+
+  async request<T>(
+    method: string,
+    path: string,
+    opts: { query?: Query; body?: unknown; contentType?: string; dryRun?: boolean } = {},
+  ): Promise<T> {
+    const query = { ...opts.query, ...(opts.dryRun ? { dryRun: 'All' } : {}) };
+    const full = `${path}${qs(query)}`;
+    if (!opts.dryRun) this.#count(method);
+    else this.#count(`${method}(dry-run)`, false);
+    const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers['Content-Type'] = opts.contentType ?? 'application/json';
+    return new Promise<T>((resolve, reject) => {
+      const req = this.#open(method, full, headers, this.#timeoutMs);
+      req.on('timeout', () => req.destroy(new Error(`timed out after ${this.#timeoutMs} ms`)));
+      req.on('error', (err) => reject(new ApiError(method, path, 0, 'ConnectionFailed', err.message)));
+      req.on('response', (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', (err) => reject(new ApiError(method, path, 0, 'ConnectionFailed', err.message)));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          const code = res.statusCode ?? 0;
+          if (code >= 200 && code < 300) {
+            resolve((text ? JSON.parse(text) : undefined) as T);
+          } else {
+            reject(apiErrorFrom(method, path, code, text));
+          }
+        });
+      });
+      req.end(body);
+    });
+  }
+
+  get<T extends KubeObj>(apiVersion: string, kind: string, name: string, namespace?: string): Promise<T> {
+    return this.request<T>('GET', objectPath(apiVersion, kind, name, namespace));
+  }
+
+  /** Every object of a kind, following `continue` tokens; returns the list's resourceVersion. */
+  async list<T extends KubeObj>(
+    apiVersion: string,
+    kind: string,
+    opts: { namespace?: string; labelSelector?: string; fieldSelector?: string; pageSize?: number } = {},
+  ): Promise<{ items: T[]; resourceVersion: string }> {
+    const items: T[] = [];
+    let cont: string | undefined;
+    let resourceVersion: string;
+    do {
+      const page = await this.request<{ items: T[]; metadata: { continue?: string; resourceVersion: string } }>(
+        'GET',
+        collectionPath(apiVersion, kind, opts.namespace),
+        {
+          query: {
+            labelSelector: opts.labelSelector,
+            fieldSelector: opts.fieldSelector,
+            limit: opts.pageSize ?? 500,
+            continue: cont,
+          },
+        },
+      );
+      for (const i of page.items) items.push({ ...i, apiVersion, kind });
+      cont = page.metadata.continue || undefined;
+      resourceVersion = page.metadata.resourceVersion;
+    } while (cont);
+    return { items, resourceVersion };
+  }
+
+  /** Server-side apply with the Stackanetes field manager, forcing ownership, strict fields. */
+  apply<T extends KubeObj>(obj: KubeObj, opts: { dryRun?: boolean; force?: boolean } = {}): Promise<T> {
+    const { apiVersion, kind, metadata } = obj;
+    return this.request<T>('PATCH', objectPath(apiVersion, kind, metadata.name, metadata.namespace), {
+      body: obj,
+      contentType: 'application/apply-patch+yaml',
+      dryRun: opts.dryRun,
+      query: { fieldManager, force: opts.force ?? true, fieldValidation: 'Strict' },
+    });
+  }
+
+  /** Applies only the status (through the status subresource). */
+  applyStatus<T extends KubeObj>(obj: KubeObj): Promise<T> {
+    const { apiVersion, kind, metadata } = obj;
+    return this.request<T>('PATCH', `${objectPath(apiVersion, kind, metadata.name, metadata.namespace)}/status`, {
+      body: obj,
+      contentType: 'application/apply-patch+yaml',
+      query: { fieldManager, force: true },
+    });
+  }
+
+  create<T extends KubeObj>(obj: KubeObj, opts: { dryRun?: boolean } = {}): Promise<T> {
+    return this.request<T>('POST', collectionPath(obj.apiVersion, obj.kind, obj.metadata.namespace), {
+      body: obj,
+      dryRun: opts.dryRun,
+      query: { fieldManager, fieldValidation: 'Strict' },
+    });
+  }
+
+  replace<T extends KubeObj>(obj: KubeObj): Promise<T> {
+    const { apiVersion, kind, metadata } = obj;
+    return this.request<T>('PUT', objectPath(apiVersion, kind, metadata.name, metadata.namespace), {
+      body: obj,
+      query: { fieldManager, fieldValidation: 'Strict' },
+    });
+  }
+
+  /** A JSON merge patch (for small edits such as labels or annotations). */
+  mergePatch<T extends KubeObj>(apiVersion: string, kind: string, name: string, namespace: string | undefined, patch: unknown): Promise<T> {
+    return this.request<T>('PATCH', objectPath(apiVersion, kind, name, namespace), {
+      body: patch,
+      contentType: 'application/merge-patch+json',
+      query: { fieldManager },
+    });
+  }
+
+  delete(
+    apiVersion: string,
+    kind: string,
+    name: string,
+    namespace?: string,
+    propagationPolicy: 'Background' | 'Foreground' | 'Orphan' = 'Background',
+  ): Promise<unknown> {
+    return this.request('DELETE', objectPath(apiVersion, kind, name, namespace), {
+      body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy },
+    });
+  }
+
+  /** The text a container printed last (for failure reasons); empty if it cannot be read. */
+  async podLog(namespace: string, pod: string, container?: string, tailLines = 20): Promise<string> {
+    try {
+      const path = `/api/v1/namespaces/${namespace}/pods/${encodeURIComponent(pod)}/log`;
+      return await new Promise<string>((resolve, reject) => {
+        this.#count('GET');
+        const req = this.#open('GET', `${path}${qs({ container, tailLines })}`, {}, this.#timeoutMs);
+        req.on('error', reject);
+        req.on('response', (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => (text += d));
+          res.on('end', () => ((res.statusCode ?? 0) < 300 ? resolve(text) : resolve('')));
+        });
+        req.end();
+      });
+    } catch {
+      return '';
+    }
+  }
+
+  /**
+   * Streams watch events until the server closes the stream (resolves) or fails (rejects; a
+   * 410 Gone, as an HTTP status or an ERROR event, rejects with ApiError.gone).
+   */
+  watch<T>(path: string, query: Query, onEvent: (e: WatchEvent<T>) => void, signal?: AbortSignal): Promise<void> {
+    this.#count('WATCH', true);
+    return new Promise<void>((resolve, reject) => {
+      const req = this.#open('GET', `${path}${qs({ ...query, watch: 1, allowWatchBookmarks: true })}`, {}, 0);
+      const abort = () => req.destroy();
+      signal?.addEventListener('abort', abort, { once: true });
+      const finish = (err?: Error) => {
+        signal?.removeEventListener('abort', abort);
+        if (err && !signal?.aborted) reject(err);
+        else resolve();
+      };
+      req.on('error', (err) => finish(new ApiError('WATCH', path, 0, 'ConnectionFailed', err.message)));
+      req.on('response', (res) => {
+        const code = res.statusCode ?? 0;
+        if (code >= 300) {
+          let text = '';
+          res.on('data', (d: Buffer) => (text += d.toString()));
+          res.on('end', () => finish(apiErrorFrom('WATCH', path, code, text)));
+          return;
+        }
+        let buffer = '';
+        let failed: Error | undefined;
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => {
+          buffer += d;
+          let nl: number;
+          while ((nl = buffer.indexOf('\n')) >= 0) {
+            const line = buffer.slice(0, nl).trim();
+            buffer = buffer.slice(nl + 1);
+            if (!line) continue;
+            const e = JSON.parse(line) as WatchEvent<T>;
+            if (e.type === 'ERROR') {
+              const s = e.object as { code?: number; reason?: string; message?: string };
+              failed = new ApiError('WATCH', path, s.code ?? 500, s.reason ?? 'Unknown', s.message ?? '');
+              req.destroy();
+              return;
+            }
+            try {
+              onEvent(e);
+            } catch (err) {
+              failed = err as Error;
+              req.destroy();
+              return;
+            }
+          }
+        });
+        res.on('end', () => finish(failed));
+        res.on('close', () => finish(failed));
+        res.on('error', (err) => finish(failed ?? err));
+      });
+      req.end();
+    });
+  }
+}
+
+export function defaultKubeConfig(): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  return kc;
+}
