@@ -314,7 +314,14 @@ async function buildLayer(ctx: Context, recipe: ImageRecipe): Promise<LayerRecor
     }
   }
   const started = Date.now();
-  await rm(dir, { recursive: true, force: true });
+  // A layer whose packages went in but whose tar did not get written resumes from there.
+  const stepDone = join(dir, 'step.done');
+  const resume =
+    !ctx.opts.noCache &&
+    !!recipe.parent &&
+    (await exists(stepDone)) &&
+    (!needRootfs || (await exists(join(dir, 'rootfs', 'usr'))));
+  if (!resume) await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
   await mkdir(ctx.cache.logs, { recursive: true });
   const logFile = join(ctx.cache.logs, `${ctx.recipes.release}-${recipe.name}.log`);
@@ -376,21 +383,23 @@ async function buildLayer(ctx: Context, recipe: ImageRecipe): Promise<LayerRecor
         message: `apt-get install ${recipe.packages.length} packages on ${recipe.parent}`,
       });
       const upper = join(dir, 'upper');
-      await runStep(
-        {
-          lower: join(parentDir, 'rootfs'),
-          upper,
-          work: join(dir, 'work'),
-          merged: join(dir, 'merged'),
-          aptArchives: join(aptDir, 'archives'),
-          aptLists: join(aptDir, 'lists'),
-          packagesOut,
-          ...(needRootfs ? { materialize: join(dir, 'rootfs') } : {}),
-        },
-        await serviceScript(recipe),
-        log,
-      );
-      await convertWhiteouts(upper, log);
+      if (!resume)
+        await runStep(
+          {
+            lower: join(parentDir, 'rootfs'),
+            upper,
+            work: join(dir, 'work'),
+            merged: join(dir, 'merged'),
+            aptArchives: join(aptDir, 'archives'),
+            aptLists: join(aptDir, 'lists'),
+            packagesOut,
+            ...(needRootfs ? { materialize: join(dir, 'rootfs') } : {}),
+          },
+          await serviceScript(recipe),
+          log,
+        );
+      await writeFile(stepDone, '');
+      await convertWhiteouts(upper, join(parentDir, 'rootfs'), log);
       tarRoot = upper;
     }
     ctx.emit({ image: recipe.name, kind: 'progress', message: 'writing layer' });

@@ -85,3 +85,14 @@ export function capture(cmd: string, args: readonly string[]): Promise<string> {
 export function openLog(path: string): WriteStream {
   return createWriteStream(path, { flags: 'a' });
 }
+
+/** Standard output of a program whatever its exit status (for tools that exit 1 on "not found"). */
+export function stdoutOf(cmd: string, args: readonly string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
+    child.on('error', (e) => reject(new CommandError(`${cmd}: ${e.message}`, null, '')));
+    child.on('close', () => resolve(out));
+  });
+}

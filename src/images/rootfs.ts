@@ -3,9 +3,9 @@
 // mount and PID namespace, chroot, apt-get. The upper directory is exactly the layer's change
 // set; overlayfs whiteouts in it are turned into OCI whiteout files before it is tarred.
 import { readdir, lstat, unlink, writeFile, rm, mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import type { WriteStream } from 'node:fs';
-import { run, CommandError } from './exec.ts';
+import { run, stdoutOf } from './exec.ts';
 
 export interface AptSource {
   readonly mirror: string;
@@ -145,7 +145,11 @@ export async function debootstrap(o: DebootstrapOptions, log: WriteStream): Prom
  * Turns overlayfs whiteouts in an upper directory into OCI whiteouts: a 0/0 character device
  * becomes an empty `.wh.<name>` file, an opaque directory gets a `.wh..wh..opq` file.
  */
-export async function convertWhiteouts(upper: string, log: WriteStream): Promise<number> {
+export async function convertWhiteouts(
+  upper: string,
+  lower: string | undefined,
+  log: WriteStream,
+): Promise<number> {
   let count = 0;
   const walk = async (dir: string): Promise<void> => {
     for (const entry of await readdir(dir, { withFileTypes: true })) {
@@ -164,23 +168,20 @@ export async function convertWhiteouts(upper: string, log: WriteStream): Promise
   };
   await walk(upper);
   // Opaque directories carry the trusted.overlay.opaque xattr, which node cannot read.
-  let out: string;
-  try {
-    out = await run('getfattr', [
-      '-R',
-      '-h',
-      '--absolute-names',
-      '-n',
-      'trusted.overlay.opaque',
-      upper,
-    ]);
-  } catch (err) {
-    if (err instanceof CommandError) out = err.output;
-    else throw err;
-  }
+  const out = await stdoutOf('getfattr', [
+    '-R',
+    '-h',
+    '--absolute-names',
+    '-n',
+    'trusted.overlay.opaque',
+    upper,
+  ]);
   for (const m of out.matchAll(/^# file: (.*)$/gm)) {
     const dir = m[1];
     if (!dir) continue;
+    // overlayfs also marks directories that are new in this layer opaque; with nothing below
+    // them to hide, they need no OCI marker.
+    if (lower && !(await lstat(join(lower, relative(upper, dir))).catch(() => undefined))) continue;
     await writeFile(join(dir, '.wh..wh..opq'), '');
     count++;
   }

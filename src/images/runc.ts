@@ -220,7 +220,6 @@ export async function startContainer(o: ContainerOptions): Promise<Container> {
         effective: defaultCapabilities,
         permitted: defaultCapabilities,
       },
-      rlimits: [{ type: 'RLIMIT_NOFILE', hard: 65536, soft: 65536 }],
       noNewPrivileges: false,
     },
     root: { path: 'rootfs', readonly: false },

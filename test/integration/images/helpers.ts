@@ -19,7 +19,8 @@ export async function images(names: string[]): Promise<Record<string, UnpackedIm
     only: names,
     importToContainerd: false,
     onEvent: (e) => {
-      if (e.kind !== 'cached') process.stderr.write(`  build ${e.image}: ${e.message}\n`);
+      if (e.kind === 'progress' || e.kind === 'done')
+        process.stderr.write(`  build ${e.image}: ${e.message}\n`);
     },
   });
   const cache = cachePaths();
