@@ -6,7 +6,9 @@ import { register as init } from './init.ts';
 import { register as validate } from './validate.ts';
 import { register as render } from './render.ts';
 import { register as crd } from './crd.ts';
+import { register as apply } from './apply.ts';
+import { register as status } from './status.ts';
 
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [init, validate, render, crd, images, cluster];
+export const commands: Register[] = [init, validate, render, crd, apply, status, images, cluster];

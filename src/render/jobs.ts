@@ -1,7 +1,7 @@
 // One-shot work (database creation, schema sync, Keystone registration) as Jobs named by a hash
 // of their inputs: a finished Job is never re-run, and a changed input makes a new Job.
 import type { ComponentName } from '../catalog/types.ts';
-import type { ImageName } from '../catalog/images.ts';
+import { imageGroup, type ImageName } from '../catalog/images.ts';
 import { meta, type Ctx } from './context.ts';
 import { contentHash } from './hash.ts';
 import { kollaConfig, type ConfigFile } from './kolla.ts';
@@ -59,6 +59,8 @@ export function job(ctx: Ctx, o: JobOpts): KubeObject[] {
     serviceAccountName: o.serviceAccountName,
   });
   template.spec.restartPolicy = 'OnFailure';
+  const gid = imageGroup(o.image);
+  if (gid !== undefined) template.spec.securityContext = { fsGroup: gid };
   const name = `${base}-${hash}`;
   const j: Job & { metadata: { name: string } } = {
     apiVersion: 'batch/v1',

@@ -3,6 +3,7 @@
 // API Deployment with its Service and disruption budget.
 import type { ComponentName, IniSections, ProcessDef, ServiceDef } from '../../catalog/types.ts';
 import type { ServiceName } from '../../api/v1alpha1/spec.ts';
+import { imageGroup } from '../../catalog/images.ts';
 import { publicUrl, svcHost, type Ctx } from '../context.ts';
 import { mergeIni, writeIni } from '../ini.ts';
 import { job } from '../jobs.ts';
@@ -305,13 +306,14 @@ export function processObjects(ctx: Ctx, o: ProcessOpts): KubeObject[] {
     hostNetwork: o.proc.host ?? false,
   };
   const out: KubeObject[] = [config.secret];
+  const fsGroup = o.fsGroup ?? imageGroup(o.proc.image);
   if (o.proc.workload === 'DaemonSet') {
     const ds = daemonSet(ctx, name, pod);
-    if (o.fsGroup) ds.spec!.template.spec!.securityContext = { fsGroup: o.fsGroup };
+    if (fsGroup) ds.spec!.template.spec!.securityContext = { fsGroup };
     out.push(ds);
   } else {
     const d = deployment(ctx, name, o.replicas, pod);
-    if (o.fsGroup) d.spec!.template.spec!.securityContext = { fsGroup: o.fsGroup };
+    if (fsGroup) d.spec!.template.spec!.securityContext = { fsGroup };
     out.push(d);
     if (o.proc.ports.length > 0) out.push(service(ctx, name, o.component, part, o.proc.ports));
     if (o.replicas > 1) out.push(disruptionBudget(ctx, name, o.component, part));

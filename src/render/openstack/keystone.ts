@@ -160,6 +160,7 @@ function rotation(ctx: Ctx, conf: ReturnType<typeof configFile>): KubeObject[] {
   });
   template.spec.automountServiceAccountToken = true;
   template.spec.restartPolicy = 'OnFailure';
+  template.spec.securityContext = { fsGroup: keystoneGid };
   const cron: CronJob & { metadata: { name: string } } = {
     apiVersion: 'batch/v1',
     kind: 'CronJob',

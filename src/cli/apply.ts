@@ -1,0 +1,117 @@
+// `stackanetes apply -f SPEC`: create or update the OpenStackCloud and follow the operator's
+// progress component by component until the cloud is Ready or something fails.
+import type { Command } from 'commander';
+import { parse } from 'yaml';
+import { crd } from '../api/v1alpha1/crd.ts';
+import { apiVersion, kind } from '../api/v1alpha1/spec.ts';
+import { KubeClient, type KubeObj } from '../kube/client.ts';
+import { ApiError, isNotFound } from '../kube/errors.ts';
+import { failure, readStatus, statusTable } from './cloud-view.ts';
+import { CliError } from './errors.ts';
+import { readCloud, readText } from './spec-file.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Installs the CRD if the cluster lacks it, and waits until it is served. */
+export async function ensureCrd(client: KubeClient): Promise<void> {
+  const def = crd() as unknown as KubeObj;
+  try {
+    await client.get(def.apiVersion, def.kind, def.metadata.name);
+    return;
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+  await client.apply(def);
+  for (let i = 0; i < 60; i++) {
+    const got = await client.get(def.apiVersion, def.kind, def.metadata.name);
+    const conds = ((got.status as { conditions?: { type: string; status: string }[] }) ?? {}).conditions ?? [];
+    if (conds.some((c) => c.type === 'Established' && c.status === 'True')) return;
+    await sleep(500);
+  }
+  throw new CliError('the OpenStackCloud CRD was not established within 30 s');
+}
+
+export async function ensureNamespace(client: KubeClient, namespace: string): Promise<void> {
+  try {
+    await client.get('v1', 'Namespace', namespace);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    await client.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
+  }
+}
+
+export function register(program: Command): void {
+  program
+    .command('apply')
+    .description('Create or update an OpenStackCloud and follow it until it is Ready')
+    .requiredOption('-f, --file <spec>', 'spec file (YAML), or - for standard input')
+    .option('-n, --namespace <ns>', 'namespace (default: the spec’s, else openstack)')
+    .option('--no-wait', 'return once the spec is accepted')
+    .option('--timeout <minutes>', 'give up after this many minutes', '30')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ npx stackanetes apply -f examples/minimal.yaml
+  $ npx stackanetes apply -f cloud.yaml --no-wait && npx stackanetes status
+
+Needs the operator running in the cluster (or \`npx stackanetes operator\` beside it).
+Exits 0 when Ready, 1 when a component fails (its reason and last log line are shown).`,
+    )
+    .action(async (opts: { file: string; namespace?: string; wait: boolean; timeout: string }) => {
+      const cloud = readCloud(opts.file);
+      // Apply what the user wrote; the API server fills defaults from the CRD schema.
+      const doc = parse(readText(opts.file)) as KubeObj;
+      const namespace = opts.namespace ?? cloud.metadata.namespace ?? 'openstack';
+      doc.metadata = { ...doc.metadata, namespace };
+      const client = await KubeClient.create();
+      try {
+        await ensureCrd(client);
+        await ensureNamespace(client, namespace);
+        let applied: KubeObj;
+        try {
+          applied = await client.apply(doc);
+        } catch (err) {
+          if (err instanceof ApiError && err.invalid) {
+            throw new CliError(`the API server rejected the spec: ${err.message}`);
+          }
+          throw err;
+        }
+        const name = applied.metadata.name;
+        process.stderr.write(`openstackcloud ${namespace}/${name} applied (generation ${applied.metadata.generation})\n`);
+        if (!opts.wait) return;
+        await follow(client, namespace, name, applied.metadata.generation ?? 0, Number(opts.timeout) * 60_000);
+      } finally {
+        client.close();
+      }
+    });
+}
+
+async function follow(client: KubeClient, namespace: string, name: string, generation: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const tty = process.stderr.isTTY;
+  let last = '';
+  let lines = 0;
+  while (Date.now() < deadline) {
+    const cloud = await client.get<KubeObj>(apiVersion, kind, name, namespace);
+    const s = readStatus(cloud);
+    const current = s.observedGeneration >= generation;
+    const table = current ? statusTable(s, process.stderr.columns ?? 120) : 'waiting for the operator to observe the new spec…';
+    if (table !== last) {
+      if (tty && lines > 0) process.stderr.write(`\x1b[${lines}A\x1b[J`);
+      process.stderr.write(`${table}\n`);
+      lines = table.split('\n').length;
+      last = table;
+    }
+    if (current) {
+      const f = failure(s);
+      if (f) throw new CliError(`${f.name}: ${f.reason}: ${f.message}`);
+      if (s.ready?.status === 'True') {
+        process.stdout.write(`openstackcloud ${namespace}/${name} is Ready\n`);
+        return;
+      }
+    }
+    await sleep(2000);
+  }
+  throw new CliError(`openstackcloud ${namespace}/${name} was not Ready after ${Math.round(timeoutMs / 60000)} minutes; see \`stackanetes status ${name}\``);
+}
