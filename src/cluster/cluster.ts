@@ -139,6 +139,7 @@ async function writePki(l: Layout) {
   const clients: [string, string, string?][] = [
     ['admin', 'stackanetes-admin', 'system:masters'],
     ['apiserver-kubelet-client', 'kube-apiserver-kubelet-client', 'system:masters'],
+    ['front-proxy-client', 'front-proxy-client'],
     ['controller-manager', 'system:kube-controller-manager'],
     ['scheduler', 'system:kube-scheduler'],
     ['kubelet', `system:node:${nodeName}`, 'system:nodes'],
@@ -149,7 +150,7 @@ async function writePki(l: Layout) {
   ];
   for (const [name, cn, org] of clients) {
     await ensureCert(l.pki, { name, cn, org, usage: 'client' });
-    if (name !== 'admin' && name !== 'apiserver-kubelet-client') {
+    if (!['admin', 'apiserver-kubelet-client', 'front-proxy-client'].includes(name)) {
       writeKubeconfig(join(l.config, `${name}.kubeconfig`), apiServerUrl, l.pki, name);
     }
   }

@@ -1,14 +1,20 @@
 // Configuration files of the node's components, written into the cluster's state on every `up`.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { Layout } from './layout.ts';
 import { net } from './network.ts';
 import { pauseImage } from './versions.ts';
 
+/** Writes only when the content changes: kube-proxy exits when its configuration file is touched. */
+function dir(path: string): string {
+  mkdirSync(path, { recursive: true });
+  return path;
+}
+
 function write(path: string, text: string): string {
   mkdirSync(join(path, '..'), { recursive: true });
-  writeFileSync(path, text);
+  if (!existsSync(path) || readFileSync(path, 'utf8') !== text) writeFileSync(path, text);
   return path;
 }
 
@@ -30,7 +36,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "${pauseImage}"
   enable_selinux = false
-  restrict_oom_score_adj = false
+  # This machine's root lacks CAP_SYS_RESOURCE: a negative oom_score_adj (the sandbox asks for
+  # -998) would make runc fail, so clamp it to containerd's own.
+  restrict_oom_score_adj = true
   max_container_log_line_size = 16384
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
@@ -128,7 +136,7 @@ export function kubeletConfig(l: Layout): string {
       protectKernelDefaults: false,
       makeIPTablesUtilChains: true,
       volumePluginDir: join(l.kubeletRoot, 'volume-plugins'),
-      staticPodPath: join(l.config, 'manifests'),
+      staticPodPath: dir(join(l.config, 'manifests')),
       rotateCertificates: false,
       serverTLSBootstrap: false,
       containerLogMaxSize: '10Mi',
