@@ -123,9 +123,10 @@ void test("a pod in another namespace reaches the Deployment's Service by its DN
       restartPolicy: 'Never',
       containers: [
         container('client', [
-          'sh',
+          'bash',
           '-c',
-          `for i in $(seq 1 30); do getent hosts ${host} && busybox wget -q -T 3 -O- http://${host}/ && exit 0; sleep 1; done; exit 1`,
+          // bash's /dev/tcp: a plain HTTP/1.0 GET through the Service's name and ClusterIP.
+          `for i in $(seq 1 30); do getent hosts ${host} && (exec 3<>/dev/tcp/${host}/80 && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && timeout 5 cat <&3) && exit 0; sleep 1; done; exit 1`,
         ]),
       ],
     },
