@@ -1,14 +1,24 @@
-// The list of commands. Each module registers itself on the root program.
+// The list of commands. Each module registers itself on the root program; only the module of the
+// command being run is loaded (loading them all costs a second of start-up), except for help.
 import type { Command } from 'commander';
-import { register as cluster } from './cluster.ts';
-import { register as images } from './images.ts';
-import { register as init } from './init.ts';
-import { register as validate } from './validate.ts';
-import { register as render } from './render.ts';
-import { register as crd } from './crd.ts';
-import { register as apply } from './apply.ts';
-import { register as status } from './status.ts';
 
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [init, validate, render, crd, apply, status, images, cluster];
+export const commands: Record<string, () => Promise<{ register: Register }>> = {
+  init: () => import('./init.ts'),
+  validate: () => import('./validate.ts'),
+  render: () => import('./render.ts'),
+  crd: () => import('./crd.ts'),
+  apply: () => import('./apply.ts'),
+  status: () => import('./status.ts'),
+  images: () => import('./images.ts'),
+  cluster: () => import('./cluster.ts'),
+};
+
+/** The modules to load for these arguments: the named command's, or all of them. */
+export async function load(argv: readonly string[]): Promise<Register[]> {
+  const name = argv.find((a) => !a.startsWith('-'));
+  const one = name ? commands[name] : undefined;
+  const loaders = one ? [one] : Object.values(commands);
+  return (await Promise.all(loaders.map((l) => l()))).map((m) => m.register);
+}

@@ -1,14 +1,19 @@
 // The `stackanetes` command line: one module per command, each exporting `register`.
 import { Command } from 'commander';
 import { CliError } from './errors.ts';
-import { commands } from './commands.ts';
+import { load } from './commands.ts';
 
 const program = new Command('stackanetes')
   .description('OpenStack as a Kubernetes application')
   .showHelpAfterError()
   .configureOutput({ outputError: (str, write) => write(str) });
 
-for (const register of commands) register(program);
+try {
+  for (const register of await load(process.argv.slice(2))) register(program);
+} catch (err) {
+  process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+}
 
 try {
   await program.parseAsync(process.argv);

@@ -3,7 +3,8 @@
 // streaming watches. Credentials and TLS come from @kubernetes/client-node's KubeConfig.
 import https from 'node:https';
 import http from 'node:http';
-import { KubeConfig } from '@kubernetes/client-node';
+// Loaded on first use: importing @kubernetes/client-node costs about a second of start-up.
+import type { KubeConfig } from '@kubernetes/client-node';
 import { ApiError, apiErrorFrom } from './errors.ts';
 
 export const fieldManager = 'stackanetes';
@@ -121,7 +122,7 @@ export class KubeClient {
 
   /** From a KubeConfig; by default the usual places (KUBECONFIG, ~/.kube/config, in-cluster). */
   static async create(kc?: KubeConfig, timeoutMs = 30_000): Promise<KubeClient> {
-    const config = kc ?? defaultKubeConfig();
+    const config = kc ?? (await defaultKubeConfig());
     const cluster = config.getCurrentCluster();
     if (!cluster) throw new Error('no current cluster in the kubeconfig');
     const options: https.RequestOptions = { headers: {} };
@@ -357,7 +358,8 @@ export class KubeClient {
   }
 }
 
-export function defaultKubeConfig(): KubeConfig {
+export async function defaultKubeConfig(): Promise<KubeConfig> {
+  const { KubeConfig } = await import('@kubernetes/client-node');
   const kc = new KubeConfig();
   kc.loadFromDefault();
   return kc;
