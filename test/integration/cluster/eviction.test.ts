@@ -50,6 +50,12 @@ after(async () => {
       '--overwrite',
       `${fakeNodeAnnotation.key}=${fakeNodeAnnotation.value}`,
     ]).catch(() => undefined);
+    await waitFor(
+      `node ${node} to be Ready again`,
+      async () => isReady((await getJson<Node>(['node', node])).status.conditions),
+      60_000,
+      500,
+    ).catch(() => undefined);
   }
   await deleteNamespace(ns);
 });
