@@ -11,6 +11,7 @@ export const commands: Record<string, () => Promise<{ register: Register }>> = {
   crd: () => import('./crd.ts'),
   apply: () => import('./apply.ts'),
   status: () => import('./status.ts'),
+  operator: () => import('./operator.ts'),
   images: () => import('./images.ts'),
   cluster: () => import('./cluster.ts'),
 };
