@@ -164,7 +164,12 @@ export class KubeClient {
     else this.#count(`${method}(dry-run)`, false);
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
     const headers: Record<string, string> = {};
-    if (body !== undefined) headers['Content-Type'] = opts.contentType ?? 'application/json';
+    if (body !== undefined) {
+      headers['Content-Type'] = opts.contentType ?? 'application/json';
+      // Node sends a DELETE body with neither Content-Length nor chunked encoding; the server
+      // then reads the body as the next request on the kept-alive connection (400 Bad Request).
+      headers['Content-Length'] = String(Buffer.byteLength(body));
+    }
     return new Promise<T>((resolve, reject) => {
       const req = this.#open(method, full, headers, this.#timeoutMs);
       req.on('timeout', () => req.destroy(new Error(`timed out after ${this.#timeoutMs} ms`)));
