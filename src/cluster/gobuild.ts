@@ -2,7 +2,7 @@
 // cache. Modules that replace their siblings with local paths (k8s.io/kubernetes, etcd's server)
 // cannot be `go install`ed: for them a small wrapper module is generated that requires the module
 // and replaces each sibling with its published version.
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { run } from './exec.ts';
 import type { Layout } from './layout.ts';
@@ -154,5 +154,6 @@ export async function goInstall(
   await run(goBinary(), args, { cwd: l.root, env: { ...goEnv(l), GOBIN: tmpBin }, logFile });
   mkdirSync(binDir, { recursive: true });
   renameSync(join(tmpBin, name), out);
+  rmSync(tmpBin, { recursive: true, force: true });
   return true;
 }
