@@ -40,7 +40,7 @@ import {
   type AptSource,
 } from './rootfs.ts';
 import { cycloneDx, parseDpkgQuery } from './sbom.ts';
-import { detectContainerd, importArchive } from './containerd.ts';
+import { detectContainerd, importArchive, importedImages } from './containerd.ts';
 
 /** Bump when the build procedure changes in a way that changes image content. */
 export const buildScriptVersion = 4;
@@ -649,22 +649,28 @@ export async function buildImages(opts: BuildOptions): Promise<BuildResult> {
       containerd = `skipped containerd import: ${found.reason}`;
       emit({ image: 'containerd', kind: 'warn', message: containerd });
     } else {
-      const archive = join(cache.root, 'export', `import-${process.pid}.oci.tar`);
-      await mkdir(dirname(archive), { recursive: true });
-      emit({
-        image: 'containerd',
-        kind: 'progress',
-        message: `importing ${images.length} images into ${found.address} (k8s.io)`,
-      });
-      await oci.exportArchive(
-        images.map((i) => i.reference),
-        archive,
-      );
-      try {
-        await importArchive(found, archive);
-        containerd = `imported into ${found.address} namespace k8s.io`;
-      } finally {
-        await rm(archive, { force: true });
+      const present = await importedImages(found);
+      const fresh = images.filter((i) => present.get(i.reference) !== i.manifestDigest);
+      if (!fresh.length) {
+        containerd = `all ${images.length} images already in ${found.address} (k8s.io)`;
+      } else {
+        const archive = join(cache.root, 'export', `import-${process.pid}.oci.tar`);
+        await mkdir(dirname(archive), { recursive: true });
+        emit({
+          image: 'containerd',
+          kind: 'progress',
+          message: `importing ${fresh.length} images into ${found.address} (k8s.io)`,
+        });
+        await oci.exportArchive(
+          fresh.map((i) => i.reference),
+          archive,
+        );
+        try {
+          await importArchive(found, archive);
+          containerd = `imported ${fresh.length} images into ${found.address} namespace k8s.io`;
+        } finally {
+          await rm(archive, { force: true });
+        }
       }
       emit({ image: 'containerd', kind: 'done', message: containerd });
     }

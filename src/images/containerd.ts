@@ -79,3 +79,14 @@ export async function detectContainerd(): Promise<Containerd | { reason: string 
 export async function importArchive(c: Containerd, archive: string): Promise<string> {
   return run(c.ctr, ['--address', c.address, '-n', 'k8s.io', 'images', 'import', archive]);
 }
+
+/** reference → manifest digest of the images containerd already has in k8s.io. */
+export async function importedImages(c: Containerd): Promise<Map<string, string>> {
+  const out = await capture(c.ctr, ['--address', c.address, '-n', 'k8s.io', 'images', 'ls']);
+  const map = new Map<string, string>();
+  for (const line of out.split('\n').slice(1)) {
+    const [ref, , digest] = line.trim().split(/\s+/);
+    if (ref && digest?.startsWith('sha256:')) map.set(ref, digest);
+  }
+  return map;
+}
