@@ -41,7 +41,7 @@ import {
   toYamlStream,
   users,
 } from './manifests.ts';
-import { net, setUpNetwork, tearDownNetwork } from './network.ts';
+import { net, removeKubeChains, setUpNetwork, tearDownNetwork } from './network.ts';
 import { ensureCa, ensureCert, ensureServiceAccountKey } from './pki.ts';
 import { isAlive, listRecords, running, startProcess, stopProcess, tail } from './processes.ts';
 import { pauseImage, testImage, versions } from './versions.ts';
@@ -488,6 +488,10 @@ export function downSteps(opts: DownOptions = {}, l: Layout = layout()): Step[] 
       },
     },
     { title: 'kubelet', run: stop('kubelet') },
+    {
+      title: 'iptables chains of kube-proxy and the kubelet',
+      run: async () => `${await removeKubeChains()} removed`,
+    },
     {
       title: 'pods (crictl rmp)',
       run: async () => {

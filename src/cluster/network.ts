@@ -91,3 +91,36 @@ export async function tearDownNetwork(): Promise<void> {
     /* remove every copy */
   }
 }
+
+/**
+ * Removes what the kubelet and kube-proxy leave in iptables (the KUBE-* chains and the jumps to
+ * them), for IPv4 and IPv6, after `kube-proxy --cleanup` has removed its own rules.
+ */
+export async function removeKubeChains(): Promise<number> {
+  let removed = 0;
+  for (const [save, cmd] of [
+    ['iptables-save', 'iptables'],
+    ['ip6tables-save', 'ip6tables'],
+  ] as const) {
+    for (const table of ['filter', 'nat', 'mangle']) {
+      const dump = await run(save, ['-t', table], { allowFailure: true });
+      if (dump.code !== 0) continue;
+      const lines = dump.stdout.split('\n');
+      for (const line of lines) {
+        // A jump into a KUBE-* chain from a built-in chain: delete that rule (the shell keeps its quoting).
+        if (/^-A (?!KUBE-)\S+ .*-j KUBE-/.test(line)) {
+          const r = await run('sh', ['-c', `${cmd} -t ${table} -D ${line.slice(3)}`], {
+            allowFailure: true,
+          });
+          if (r.code === 0) removed++;
+        }
+      }
+      const chains = lines.map((l) => /^:(KUBE-\S+)/.exec(l)?.[1]).filter((c): c is string => !!c);
+      for (const c of chains) await run(cmd, ['-t', table, '-F', c], { allowFailure: true });
+      for (const c of chains) {
+        if ((await run(cmd, ['-t', table, '-X', c], { allowFailure: true })).code === 0) removed++;
+      }
+    }
+  }
+  return removed;
+}
