@@ -107,17 +107,20 @@ export class KubeClient {
   readonly counts: RequestCounts = { reads: 0, writes: 0, watches: 0, byVerb: {} };
   readonly #options: https.RequestOptions;
   readonly #agent: http.Agent;
+  /** Watches hold their connection open for minutes: they get an agent of their own. */
+  readonly #watchAgent: http.Agent;
   readonly #timeoutMs: number;
 
   private constructor(server: URL, options: https.RequestOptions, timeoutMs: number) {
     this.server = server;
     this.#options = options;
     this.#timeoutMs = timeoutMs;
-    const agentOpts = { keepAlive: true, maxSockets: 16 };
-    this.#agent =
+    const agent = (opts: http.AgentOptions) =>
       server.protocol === 'https:'
-        ? new https.Agent({ ...agentOpts, ca: options.ca, cert: options.cert, key: options.key })
-        : new http.Agent(agentOpts);
+        ? new https.Agent({ ...opts, ca: options.ca, cert: options.cert, key: options.key })
+        : new http.Agent(opts);
+    this.#agent = agent({ keepAlive: true, maxSockets: 16 });
+    this.#watchAgent = agent({ keepAlive: false });
   }
 
   /** From a KubeConfig; by default the usual places (KUBECONFIG, ~/.kube/config, in-cluster). */
@@ -132,6 +135,7 @@ export class KubeClient {
 
   close(): void {
     this.#agent.destroy();
+    this.#watchAgent.destroy();
   }
 
   #count(method: string, watch = false): void {
@@ -141,13 +145,13 @@ export class KubeClient {
     else this.counts.writes++;
   }
 
-  #open(method: string, path: string, headers: Record<string, string>, timeoutMs: number): http.ClientRequest {
+  #open(method: string, path: string, headers: Record<string, string>, timeoutMs: number, watch = false): http.ClientRequest {
     const url = new URL(path, this.server);
     const mod = url.protocol === 'https:' ? https : http;
     return mod.request(url, {
       ...this.#options,
       method,
-      agent: this.#agent,
+      agent: watch ? this.#watchAgent : this.#agent,
       headers: { ...(this.#options.headers as Record<string, string>), Accept: 'application/json', ...headers },
       timeout: timeoutMs,
     });
@@ -311,7 +315,7 @@ export class KubeClient {
   watch<T>(path: string, query: Query, onEvent: (e: WatchEvent<T>) => void, signal?: AbortSignal): Promise<void> {
     this.#count('WATCH', true);
     return new Promise<void>((resolve, reject) => {
-      const req = this.#open('GET', `${path}${qs({ ...query, watch: 1, allowWatchBookmarks: true })}`, {}, 0);
+      const req = this.#open('GET', `${path}${qs({ ...query, watch: 1, allowWatchBookmarks: true })}`, {}, 0, true);
       const abort = () => req.destroy();
       signal?.addEventListener('abort', abort, { once: true });
       const finish = (err?: Error) => {

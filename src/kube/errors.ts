@@ -24,7 +24,9 @@ export class ApiError extends Error {
   ) {
     const fields = causes
       .filter((c) => c.field || c.message)
-      .map((c) => `${c.field ? `${c.field}: ` : ''}${c.message ?? c.reason ?? ''}`);
+      .map((c) => `${c.field ? `${c.field}: ` : ''}${c.message ?? c.reason ?? ''}`)
+      // The message usually repeats the causes already.
+      .filter((f) => !message.includes(f));
     super(`${method} ${path}: ${code} ${reason}: ${message}${fields.length ? ` (${fields.join('; ')})` : ''}`);
     this.name = 'ApiError';
     this.code = code;

@@ -51,7 +51,9 @@ export function structural(schema: Json): Json {
     const pattern = schema.patternProperties as Record<string, Json> | undefined;
     if (props) {
       out.properties = Object.fromEntries(Object.entries(props).map(([k, v]) => [k, structural(v)]));
-      const required = schema.required as string[] | undefined;
+      // A field with a default is filled in by the API server, so it is not required of the
+      // user (and an object's own default, often {}, must validate without it).
+      const required = (schema.required as string[] | undefined)?.filter((k) => props[k]?.default === undefined);
       if (required?.length) out.required = required;
     } else if (pattern) {
       const [inner] = Object.values(pattern);
