@@ -173,15 +173,16 @@ function linkPath(l: Layout) {
   );
 }
 
-async function nodeReady(l: Layout, name: string): Promise<boolean> {
-  const r = await kubectl(l, [
-    'get',
-    'node',
-    name,
-    '-o',
-    'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
-  ]).catch(() => undefined);
-  return r?.stdout.trim() === 'True';
+async function nodeReady(l: Layout, name: string, heartbeatAfter = 0): Promise<boolean> {
+  const r = await kubectl(l, ['get', 'node', name, '-o', 'json']).catch(() => undefined);
+  if (!r) return false;
+  const node = JSON.parse(r.stdout) as {
+    status?: { conditions?: { type: string; status: string; lastHeartbeatTime?: string }[] };
+  };
+  const ready = node.status?.conditions?.find((c) => c.type === 'Ready');
+  // After a restart the node object still says what the previous kubelet reported: only a
+  // heartbeat from the kubelet started now counts.
+  return ready?.status === 'True' && Date.parse(ready.lastHeartbeatTime ?? '') >= heartbeatAfter;
 }
 
 export async function readyNodes(l: Layout): Promise<{ ready: number; total: number }> {
@@ -261,6 +262,7 @@ export interface UpOptions {
 export function upSteps(opts: UpOptions = {}, l: Layout = layout()): Step[] {
   const b = binaryPaths(l);
   const tls = () => adminTls(l.pki);
+  let kubeletStartedAt = 0;
   const steps: Step[] = [
     {
       title: 'Debian packages (containerd, runc, CNI plugins, debootstrap, iptables)',
@@ -373,7 +375,10 @@ export function upSteps(opts: UpOptions = {}, l: Layout = layout()): Step[] {
       title: `kubelet (node ${nodeName})`,
       run: async () => {
         kubeletConfig(l);
+        const started = Date.now();
         const note = await startAndWait(l, 'kubelet', () => isOk('http://127.0.0.1:10248/healthz'));
+        if (!note.startsWith('already'))
+          kubeletStartedAt = Math.floor(started / 1000) * 1000 - 1000;
         await waitFor(
           `node ${nodeName} to be registered`,
           async () =>
@@ -412,7 +417,7 @@ export function upSteps(opts: UpOptions = {}, l: Layout = layout()): Step[] {
       run: async () => {
         await waitFor(
           `node ${nodeName} to be Ready (kubelet log: ${join(l.logs, 'kubelet.log')})`,
-          () => nodeReady(l, nodeName),
+          () => nodeReady(l, nodeName, kubeletStartedAt),
           90_000,
           500,
         );
