@@ -65,8 +65,8 @@ export function startOperator(namespace: string): Operator {
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
-  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (out = (out + d).slice(-200_000)));
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (out = (out + d).slice(-200_000)));
+  proc.stdout.setEncoding('utf8').on('data', (d: string) => (out = (out + d).slice(-200_000)));
+  proc.stderr.setEncoding('utf8').on('data', (d: string) => (out = (out + d).slice(-200_000)));
   const metrics = async () => {
     const r = await fetch(`http://127.0.0.1:${port}/metrics`);
     return r.text();

@@ -70,7 +70,7 @@ describe('operator', { skip, concurrency: 1 }, () => {
     const needs = getCatalog('2025.1').needs;
     for (const [comp, deps] of Object.entries(needs)) {
       const start = startedAt.get(comp) ?? readyAt.get(comp);
-      assert.ok(start !== undefined, `no event for ${comp}: ${events.map((e) => `${e.reason} ${e.message}`).join('\n')}`);
+      assert.ok(start !== undefined, `no event for ${comp}: ${events.map((e) => `${String(e.reason)} ${String(e.message)}`).join('\n')}`);
       for (const d of deps) {
         assert.ok(readyAt.get(d)! < start, `${comp} started before ${d} was ready`);
       }
@@ -119,13 +119,13 @@ describe('operator', { skip, concurrency: 1 }, () => {
 
   test('the API server rejects an invalid OpenStackCloud with the field path', async () => {
     const bad = kwokCloud('bad', ns, { services: { nova: { replicas: -1 } } });
-    await assert.rejects(c.apply(bad as unknown as KubeObj), (err: unknown) => {
+    await assert.rejects(c.apply(bad), (err: unknown) => {
       assert.ok(err instanceof ApiError && err.invalid, String(err));
       assert.match(err.message, /spec\.services\.nova\.replicas/);
       return true;
     });
     const unknown = kwokCloud('bad', ns, { flavors: [] });
-    await assert.rejects(c.apply(unknown as unknown as KubeObj), /spec\.flavors|unknown field/);
+    await assert.rejects(c.apply(unknown), /spec\.flavors|unknown field/);
   });
 });
 
