@@ -93,7 +93,17 @@ async function follow(client: KubeClient, namespace: string, name: string, gener
   let last = '';
   let lines = 0;
   while (Date.now() < deadline) {
-    const cloud = await client.get<KubeObj>(apiVersion, kind, name, namespace);
+    let cloud: KubeObj;
+    try {
+      cloud = await client.get<KubeObj>(apiVersion, kind, name, namespace);
+    } catch (err) {
+      // The API server restarting or a dropped connection is no reason to stop following.
+      if (!(err instanceof ApiError && err.retriable)) throw err;
+      process.stderr.write(`(API server: ${err.reason}; retrying)\n`);
+      lines = 0;
+      await sleep(3000);
+      continue;
+    }
     const s = readStatus(cloud);
     const current = s.observedGeneration >= generation;
     const table = current ? statusTable(s, process.stderr.columns ?? 120) : 'waiting for the operator to observe the new spec…';
