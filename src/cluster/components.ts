@@ -183,6 +183,7 @@ export function components(l: Layout): Record<string, Component> {
         `--cidr=${net.fakePodCidr}`,
         '--node-ip=10.245.0.1',
         '--server-address=127.0.0.1:10247',
+        '--node-lease-duration-seconds=40',
       ],
     },
   };
