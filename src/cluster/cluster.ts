@@ -5,6 +5,7 @@ import {
   mkdirSync,
   readFileSync,
   readdirSync,
+  rmdirSync,
   rmSync,
   symlinkSync,
   writeFileSync,
@@ -552,6 +553,10 @@ export function downSteps(opts: DownOptions = {}, l: Layout = layout()): Step[] 
         return `${n} unmounted`;
       },
     },
+    {
+      title: 'kubelet cgroups',
+      run: () => Promise.resolve(`${removeCgroupTree('kubepods')} removed`),
+    },
     { title: `network (bridge ${net.bridge})`, run: () => tearDownNetwork() },
     ...(opts.purge
       ? [
@@ -565,6 +570,28 @@ export function downSteps(opts: DownOptions = {}, l: Layout = layout()): Step[] 
         ]
       : []),
   ];
+}
+
+/** Removes an empty cgroup v1 tree (deepest first) from every hierarchy; returns how many directories went. */
+function removeCgroupTree(name: string): number {
+  const root = '/sys/fs/cgroup';
+  let removed = 0;
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true }))
+      if (e.isDirectory()) walk(join(dir, e.name));
+    try {
+      rmdirSync(dir);
+      removed++;
+    } catch {
+      /* still in use, or not a cgroup */
+    }
+  };
+  if (!existsSync(root)) return 0;
+  for (const hierarchy of readdirSync(root)) {
+    const top = join(root, hierarchy, name);
+    if (existsSync(top)) walk(top);
+  }
+  return removed;
 }
 
 /** Network namespaces left by pods whose sandbox was never stopped (e.g. after a crash). */
