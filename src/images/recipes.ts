@@ -389,7 +389,10 @@ const trixie: ReleaseRecipes = {
       name: 'horizon',
       parent: 'openstack-base',
       packages: ['openstack-dashboard', 'python3-django-horizon'],
-      setup: serviceDirs('horizon', 'horizon'),
+      setup:
+        serviceDirs('horizon', 'horizon') +
+        // Debian gives the secret key store and collected static files to www-data.
+        '\nchown -R horizon:horizon /var/lib/openstack-dashboard',
       user: 'horizon',
       exposedPorts: [80],
       versionPackage: 'python3-django-horizon',
