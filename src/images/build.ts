@@ -66,6 +66,8 @@ export interface BuildOptions {
   readonly cache?: CachePaths;
   readonly mirror?: string;
   readonly onEvent?: (e: BuildEvent) => void;
+  /** Replaces the release's recipes (tests use it to build a deliberately broken image). */
+  readonly recipes?: ReleaseRecipes;
 }
 
 export interface LayerRecord {
@@ -590,7 +592,7 @@ export async function buildImages(opts: BuildOptions): Promise<BuildResult> {
     throw new Error('images build needs root: it runs debootstrap, chroot and overlay mounts');
   }
   const source = releaseSource(opts.release);
-  const recipes = releaseRecipes(opts.release);
+  const recipes = opts.recipes ?? releaseRecipes(opts.release);
   const targets = opts.only?.length ? [...opts.only] : knownImages(opts.release);
   for (const t of targets) {
     if (!(imageNames as readonly string[]).includes(t)) {
