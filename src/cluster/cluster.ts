@@ -261,7 +261,6 @@ export interface UpOptions {
 }
 
 export function upSteps(opts: UpOptions = {}, l: Layout = layout()): Step[] {
-  const b = binaryPaths(l);
   const tls = () => adminTls(l.pki);
   let kubeletStartedAt = 0;
   const steps: Step[] = [
@@ -448,7 +447,6 @@ export function upSteps(opts: UpOptions = {}, l: Layout = layout()): Step[] {
     const n = opts.fakeNodes;
     steps.push({ title: `${n} simulated nodes`, run: () => ensureFakeNodes(l, n) });
   }
-  void b;
   return steps;
 }
 

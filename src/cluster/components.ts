@@ -27,8 +27,6 @@ export function components(l: Layout): Record<string, Component> {
   const b = binaryPaths(l);
   const pki = (f: string) => join(l.pki, f);
   const kc = (f: string) => join(l.config, `${f}.kubeconfig`);
-  const apiUrl = `https://${net.nodeIp}:${net.apiPort}`;
-  void apiUrl;
   return {
     etcd: {
       name: 'etcd',
