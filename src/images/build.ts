@@ -40,6 +40,7 @@ import {
   type AptSource,
 } from './rootfs.ts';
 import { cycloneDx, parseDpkgQuery } from './sbom.ts';
+import { withLock } from './lock.ts';
 import { detectContainerd, importArchive, importedImages } from './containerd.ts';
 
 /** Bump when the build procedure changes in a way that changes image content. */
@@ -610,72 +611,92 @@ export async function buildImages(opts: BuildOptions): Promise<BuildResult> {
     suite: source.debianSuite,
     extraSuites: recipes.extraSuites,
   };
-  await ensureHostTools(emit);
-  const oci = new OciLayout(cache.oci);
-  await oci.init();
-  const plan = planRecipes(recipes, targets);
-  const hasChildren = new Set(
-    plan.map((r) => r.parent).filter((p): p is NonNullable<typeof p> => !!p),
-  );
-  const partial = { opts, cache, recipes, suite: source.debianSuite, src, oci, hasChildren, emit };
-  const keys = await computeKeys(partial, plan);
-  const ctx: Context = { ...partial, keys };
-  const layers = new Map<string, LayerRecord>();
-  const built: string[] = [];
-  const cached: string[] = [];
-  for (const recipe of plan) {
-    emit({ image: recipe.name, kind: 'start', message: recipe.description });
-    const t0 = Date.now();
-    const rec = await buildLayer(ctx, recipe);
-    layers.set(recipe.name, rec);
-    if (rec.createdAt && Date.now() - t0 > 1500) {
-      built.push(recipe.name);
+  return withLock(
+    join(cache.root, 'build.lock'),
+    (pid) =>
       emit({
-        image: recipe.name,
-        kind: 'done',
-        message: `layer ${(rec.blob.size / 1e6).toFixed(0)} MB compressed, ${(rec.blob.uncompressedSize / 1e6).toFixed(0)} MB on disk, ${((Date.now() - t0) / 1000).toFixed(0)} s`,
-      });
-    } else cached.push(recipe.name);
-  }
-  const registry = opts.registry ?? defaultImageRegistry;
-  const tag = opts.tag ?? source.imageTag;
-  const images: ImageRecord[] = [];
-  for (const name of targets) {
-    const chain = lineage(recipes, name).map((r) => layers.get(r.name) as LayerRecord);
-    images.push(await assembleImage(ctx, name, chain, registry, tag));
-  }
-  let containerd = 'not asked to import';
-  if (opts.importToContainerd !== false) {
-    const found = await detectContainerd();
-    if ('reason' in found) {
-      containerd = `skipped containerd import: ${found.reason}`;
-      emit({ image: 'containerd', kind: 'warn', message: containerd });
-    } else {
-      const present = await importedImages(found);
-      const fresh = images.filter((i) => present.get(i.reference) !== i.manifestDigest);
-      if (!fresh.length) {
-        containerd = `all ${images.length} images already in ${found.address} (k8s.io)`;
-      } else {
-        const archive = join(cache.root, 'export', `import-${process.pid}.oci.tar`);
-        await mkdir(dirname(archive), { recursive: true });
-        emit({
-          image: 'containerd',
-          kind: 'progress',
-          message: `importing ${fresh.length} images into ${found.address} (k8s.io)`,
-        });
-        await oci.exportArchive(
-          fresh.map((i) => i.reference),
-          archive,
-        );
-        try {
-          await importArchive(found, archive);
-          containerd = `imported ${fresh.length} images into ${found.address} namespace k8s.io`;
-        } finally {
-          await rm(archive, { force: true });
+        image: 'cache',
+        kind: 'info',
+        message: `waiting for the build in process ${pid} (${cache.root})`,
+      }),
+    async () => {
+      await ensureHostTools(emit);
+      const oci = new OciLayout(cache.oci);
+      await oci.init();
+      const plan = planRecipes(recipes, targets);
+      const hasChildren = new Set(
+        plan.map((r) => r.parent).filter((p): p is NonNullable<typeof p> => !!p),
+      );
+      const partial = {
+        opts,
+        cache,
+        recipes,
+        suite: source.debianSuite,
+        src,
+        oci,
+        hasChildren,
+        emit,
+      };
+      const keys = await computeKeys(partial, plan);
+      const ctx: Context = { ...partial, keys };
+      const layers = new Map<string, LayerRecord>();
+      const built: string[] = [];
+      const cached: string[] = [];
+      for (const recipe of plan) {
+        emit({ image: recipe.name, kind: 'start', message: recipe.description });
+        const t0 = Date.now();
+        const rec = await buildLayer(ctx, recipe);
+        layers.set(recipe.name, rec);
+        if (rec.createdAt && Date.now() - t0 > 1500) {
+          built.push(recipe.name);
+          emit({
+            image: recipe.name,
+            kind: 'done',
+            message: `layer ${(rec.blob.size / 1e6).toFixed(0)} MB compressed, ${(rec.blob.uncompressedSize / 1e6).toFixed(0)} MB on disk, ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+          });
+        } else cached.push(recipe.name);
+      }
+      const registry = opts.registry ?? defaultImageRegistry;
+      const tag = opts.tag ?? source.imageTag;
+      const images: ImageRecord[] = [];
+      for (const name of targets) {
+        const chain = lineage(recipes, name).map((r) => layers.get(r.name) as LayerRecord);
+        images.push(await assembleImage(ctx, name, chain, registry, tag));
+      }
+      let containerd = 'not asked to import';
+      if (opts.importToContainerd !== false) {
+        const found = await detectContainerd();
+        if ('reason' in found) {
+          containerd = `skipped containerd import: ${found.reason}`;
+          emit({ image: 'containerd', kind: 'warn', message: containerd });
+        } else {
+          const present = await importedImages(found);
+          const fresh = images.filter((i) => present.get(i.reference) !== i.manifestDigest);
+          if (!fresh.length) {
+            containerd = `all ${images.length} images already in ${found.address} (k8s.io)`;
+          } else {
+            const archive = join(cache.root, 'export', `import-${process.pid}.oci.tar`);
+            await mkdir(dirname(archive), { recursive: true });
+            emit({
+              image: 'containerd',
+              kind: 'progress',
+              message: `importing ${fresh.length} images into ${found.address} (k8s.io)`,
+            });
+            await oci.exportArchive(
+              fresh.map((i) => i.reference),
+              archive,
+            );
+            try {
+              await importArchive(found, archive);
+              containerd = `imported ${fresh.length} images into ${found.address} namespace k8s.io`;
+            } finally {
+              await rm(archive, { force: true });
+            }
+          }
+          emit({ image: 'containerd', kind: 'done', message: containerd });
         }
       }
-      emit({ image: 'containerd', kind: 'done', message: containerd });
-    }
-  }
-  return { images, built, cached, seconds: (Date.now() - started) / 1000, containerd };
+      return { images, built, cached, seconds: (Date.now() - started) / 1000, containerd };
+    },
+  );
 }

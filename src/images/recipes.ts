@@ -94,331 +94,350 @@ fi
 `;
 }
 
-const trixie: ReleaseRecipes = {
-  release: '2025.1',
-  basePackages: [
-    'sudo',
-    'python3',
-    'ca-certificates',
-    'curl',
-    'procps',
-    'dumb-init',
-    'less',
-    'netbase',
-  ],
-  extraSuites: [
-    { uri: 'debian', suite: 'trixie-updates' },
-    { uri: 'debian-security', suite: 'trixie-security' },
-  ],
-  recipes: [
-    {
-      name: 'base',
-      packages: [],
-      user: 'root',
-      description: 'Debian minbase, kolla_start, the Kolla service users',
-    },
-    {
-      name: 'openstack-base',
-      parent: 'base',
-      packages: [
-        'python3-pymysql',
-        'python3-oslo.db',
-        'python3-oslo.messaging',
-        'python3-oslo.log',
-        'python3-oslo.policy',
-        'python3-oslo.middleware',
-        'python3-oslo.cache',
-        'python3-keystonemiddleware',
-        'python3-keystoneclient',
-        'python3-openstackclient',
-        'python3-pastescript',
-        'python3-pymemcache',
-        'python3-memcache',
-        'python3-sqlalchemy',
-        'python3-alembic',
-        'python3-pastedeploy',
-        'uwsgi-core',
-        'uwsgi-plugin-python3',
-        'q-text-as-data',
-        'iproute2',
-      ],
-      user: 'root',
-      description: 'Python libraries every OpenStack service shares, and uWSGI',
-    },
-    {
-      name: 'keystone',
-      parent: 'openstack-base',
-      packages: ['keystone', 'python3-ldap', 'python3-ldappool'],
-      setup:
-        serviceDirs('keystone', 'keystone') +
-        '\ninstall -d -o keystone -g keystone -m 0750 /etc/keystone/fernet-keys /etc/keystone/credential-keys',
-      files: { '/usr/local/bin/kolla_extend_start': { content: keystoneExtendStart, mode: 0o755 } },
-      user: 'keystone',
-      exposedPorts: [5000],
-      versionPackage: 'python3-keystone',
-      description: 'Keystone (identity) served by uWSGI',
-    },
-    {
-      name: 'glance-api',
-      parent: 'openstack-base',
-      packages: ['glance-api', 'glance-common', 'python3-glance-store'],
-      setup:
-        serviceDirs('glance', 'glance') + '\ninstall -d -o glance -g glance /var/lib/glance/images',
-      files: {
-        '/usr/local/bin/kolla_extend_start': {
-          content: dbSyncExtendStart('glance', 'glance-manage db_sync'),
-          mode: 0o755,
-        },
-      },
-      user: 'glance',
-      exposedPorts: [9292],
-      versionPackage: 'python3-glance',
-      description: 'Glance image API',
-    },
-    {
-      name: 'placement-api',
-      parent: 'openstack-base',
-      packages: ['placement-api', 'placement-common', 'python3-osc-placement'],
-      setup: serviceDirs('placement', 'placement'),
-      files: {
-        '/usr/local/bin/kolla_extend_start': {
-          content: dbSyncExtendStart('placement', 'placement-manage db sync'),
-          mode: 0o755,
-        },
-      },
-      user: 'placement',
-      exposedPorts: [8778],
-      versionPackage: 'python3-placement',
-      description: 'Placement API',
-    },
-    {
-      name: 'nova-base',
-      parent: 'openstack-base',
-      packages: ['nova-common', 'python3-nova'],
-      setup: serviceDirs('nova', 'nova'),
-      user: 'nova',
-      description: 'Nova code and configuration shared by the nova-* images',
-    },
-    {
-      name: 'nova-api',
-      parent: 'nova-base',
-      packages: ['nova-api'],
-      files: {
-        '/usr/local/bin/kolla_extend_start': {
-          content: dbSyncExtendStart('nova-api', 'nova-manage api_db sync && nova-manage db sync'),
-          mode: 0o755,
-        },
-      },
-      user: 'nova',
-      exposedPorts: [8774, 8775],
-      versionPackage: 'python3-nova',
-      description: 'Nova compute API and metadata API',
-    },
-    {
-      name: 'nova-conductor',
-      parent: 'nova-base',
-      packages: ['nova-conductor'],
-      user: 'nova',
-      versionPackage: 'python3-nova',
-      description: 'Nova conductor',
-    },
-    {
-      name: 'nova-scheduler',
-      parent: 'nova-base',
-      packages: ['nova-scheduler'],
-      user: 'nova',
-      versionPackage: 'python3-nova',
-      description: 'Nova scheduler',
-    },
-    {
-      name: 'nova-novncproxy',
-      parent: 'nova-base',
-      packages: ['nova-consoleproxy', 'novnc', 'python3-websockify'],
-      user: 'nova',
-      exposedPorts: [6080],
-      versionPackage: 'python3-nova',
-      description: 'Nova noVNC console proxy (Debian packages it as nova-consoleproxy)',
-    },
-    {
-      name: 'nova-compute',
-      parent: 'nova-base',
-      packages: [
-        'nova-compute',
-        'nova-compute-kvm',
-        'python3-libvirt',
-        'libvirt-clients',
-        'qemu-utils',
-      ],
-      setup: 'install -d -o nova -g nova /var/lib/nova/instances',
-      user: 'nova',
-      versionPackage: 'python3-nova',
-      description:
-        'Nova compute (libvirt/KVM packages installed; the fake driver works without them)',
-    },
-    {
-      name: 'neutron-base',
-      parent: 'openstack-base',
-      packages: ['neutron-common', 'python3-neutron', 'python3-ovsdbapp'],
-      setup: serviceDirs('neutron', 'neutron'),
-      user: 'neutron',
-      description: 'Neutron code and configuration shared by the neutron-* images',
-    },
-    {
-      name: 'neutron-server',
-      parent: 'neutron-base',
-      packages: ['neutron-api', 'neutron-rpc-server', 'neutron-server'],
-      files: {
-        '/usr/local/bin/kolla_extend_start': {
-          content: dbSyncExtendStart(
-            'neutron-server',
-            'neutron-db-manage --config-file /etc/neutron/neutron.conf --config-file /etc/neutron/plugins/ml2/ml2_conf.ini upgrade head',
-          ),
-          mode: 0o755,
-        },
-      },
-      user: 'neutron',
-      exposedPorts: [9696],
-      versionPackage: 'python3-neutron',
-      description: 'Neutron API and RPC server (ML2/OVN)',
-    },
-    {
-      name: 'neutron-ovn-metadata-agent',
-      parent: 'neutron-base',
-      packages: ['neutron-ovn-metadata-agent', 'haproxy', 'openvswitch-common'],
-      user: 'neutron',
-      versionPackage: 'python3-neutron',
-      description: 'Neutron OVN metadata agent',
-    },
-    {
-      name: 'ovn-base',
-      parent: 'base',
-      packages: ['ovn-common', 'openvswitch-common'],
-      setup: 'install -d -m 0755 /var/log/kolla/openvswitch /var/lib/ovn /run/ovn /etc/ovn',
-      user: 'root',
-      description: 'OVN and Open vSwitch tools shared by the ovn-* and openvswitch images',
-    },
-    {
-      name: 'ovn-northd',
-      parent: 'ovn-base',
-      packages: ['ovn-central'],
-      user: 'root',
-      versionPackage: 'ovn-central',
-      description: 'OVN northd',
-    },
-    {
-      name: 'ovn-nb-db',
-      parent: 'ovn-base',
-      packages: ['ovn-central'],
-      user: 'root',
-      exposedPorts: [6641],
-      versionPackage: 'ovn-central',
-      description: 'OVN northbound database (ovsdb-server)',
-    },
-    {
-      name: 'ovn-sb-db',
-      parent: 'ovn-base',
-      packages: ['ovn-central'],
-      user: 'root',
-      exposedPorts: [6642],
-      versionPackage: 'ovn-central',
-      description: 'OVN southbound database (ovsdb-server)',
-    },
-    {
-      name: 'ovn-controller',
-      parent: 'ovn-base',
-      packages: ['ovn-host'],
-      user: 'root',
-      versionPackage: 'ovn-host',
-      description: 'OVN controller (per chassis)',
-    },
-    {
-      name: 'openvswitch',
-      parent: 'ovn-base',
-      packages: ['openvswitch-switch'],
-      setup: 'install -d -m 0755 /etc/openvswitch /var/lib/openvswitch /run/openvswitch',
-      user: 'root',
-      versionPackage: 'openvswitch-switch',
-      description: 'Open vSwitch (ovs-vswitchd and its ovsdb-server)',
-    },
-    {
-      name: 'mariadb',
-      parent: 'base',
-      packages: [
-        'mariadb-server',
-        'mariadb-client',
-        'galera-4',
-        'mariadb-backup',
-        'rsync',
-        'socat',
-        'lsof',
-      ],
-      setup:
-        'rm -rf /var/lib/mysql/* /etc/mysql/debian.cnf\n' +
-        'install -d -o mysql -g mysql -m 0750 /var/lib/mysql /var/log/kolla/mariadb\n' +
-        'install -d -o mysql -g mysql -m 0755 /run/mysqld',
-      files: {
-        '/usr/local/bin/kolla_extend_start': { asset: 'mariadb_extend_start', mode: 0o755 },
-      },
-      user: 'mysql',
-      exposedPorts: [3306, 4444, 4567, 4568],
-      versionPackage: 'mariadb-server',
-      description: 'MariaDB with Galera',
-    },
-    {
-      name: 'rabbitmq',
-      parent: 'base',
-      packages: ['rabbitmq-server'],
-      setup:
-        'rm -f /var/lib/rabbitmq/.erlang.cookie\n' +
-        'install -d -o rabbitmq -g rabbitmq /var/lib/rabbitmq /var/log/kolla/rabbitmq',
-      user: 'rabbitmq',
-      exposedPorts: [5672, 15672, 25672],
-      versionPackage: 'rabbitmq-server',
-      description: 'RabbitMQ',
-    },
-    {
-      name: 'memcached',
-      parent: 'base',
-      packages: ['memcached'],
-      user: 'memcached',
-      exposedPorts: [11211],
-      versionPackage: 'memcached',
-      description: 'Memcached',
-    },
-    {
-      name: 'horizon',
-      parent: 'openstack-base',
-      packages: ['openstack-dashboard', 'python3-django-horizon'],
-      setup:
-        serviceDirs('horizon', 'horizon') +
-        // Debian gives the secret key store and collected static files to www-data.
-        '\nchown -R horizon:horizon /var/lib/openstack-dashboard',
-      user: 'horizon',
-      exposedPorts: [80],
-      versionPackage: 'python3-django-horizon',
-      description: 'Horizon dashboard (Django, served by uWSGI)',
-    },
-    {
-      name: 'toolbox',
-      parent: 'openstack-base',
-      packages: [
-        'python3-openstackclient',
-        'python3-osc-placement',
-        'python3-glanceclient',
-        'python3-novaclient',
-        'python3-neutronclient',
-        'mariadb-client',
-        'jq',
-        'netcat-openbsd',
-      ],
-      user: 'root',
-      versionPackage: 'python3-openstackclient',
-      description: 'OpenStack command-line client and database client, for jobs and checks',
-    },
-  ],
-};
+type ExtraSuites = ReleaseRecipes['extraSuites'];
 
-const byRelease: Readonly<Record<string, ReleaseRecipes>> = { '2025.1': trixie };
+// Debian names its OpenStack packages the same way from one suite to the next, so one recipe
+// list serves every release; a release that needs different packages gets its own function.
+function debianRecipes(release: string, extraSuites: ExtraSuites): ReleaseRecipes {
+  return {
+    release,
+    basePackages: [
+      'sudo',
+      'python3',
+      'ca-certificates',
+      'curl',
+      'procps',
+      'dumb-init',
+      'less',
+      'netbase',
+    ],
+    extraSuites,
+    recipes: [
+      {
+        name: 'base',
+        packages: [],
+        user: 'root',
+        description: 'Debian minbase, kolla_start, the Kolla service users',
+      },
+      {
+        name: 'openstack-base',
+        parent: 'base',
+        packages: [
+          'python3-pymysql',
+          'python3-oslo.db',
+          'python3-oslo.messaging',
+          'python3-oslo.log',
+          'python3-oslo.policy',
+          'python3-oslo.middleware',
+          'python3-oslo.cache',
+          'python3-keystonemiddleware',
+          'python3-keystoneclient',
+          'python3-openstackclient',
+          'python3-pastescript',
+          'python3-pymemcache',
+          'python3-memcache',
+          'python3-sqlalchemy',
+          'python3-alembic',
+          'python3-pastedeploy',
+          'uwsgi-core',
+          'uwsgi-plugin-python3',
+          'q-text-as-data',
+          'iproute2',
+        ],
+        user: 'root',
+        description: 'Python libraries every OpenStack service shares, and uWSGI',
+      },
+      {
+        name: 'keystone',
+        parent: 'openstack-base',
+        packages: ['keystone', 'python3-ldap', 'python3-ldappool'],
+        setup:
+          serviceDirs('keystone', 'keystone') +
+          '\ninstall -d -o keystone -g keystone -m 0750 /etc/keystone/fernet-keys /etc/keystone/credential-keys',
+        files: {
+          '/usr/local/bin/kolla_extend_start': { content: keystoneExtendStart, mode: 0o755 },
+        },
+        user: 'keystone',
+        exposedPorts: [5000],
+        versionPackage: 'python3-keystone',
+        description: 'Keystone (identity) served by uWSGI',
+      },
+      {
+        name: 'glance-api',
+        parent: 'openstack-base',
+        packages: ['glance-api', 'glance-common', 'python3-glance-store'],
+        setup:
+          serviceDirs('glance', 'glance') +
+          '\ninstall -d -o glance -g glance /var/lib/glance/images',
+        files: {
+          '/usr/local/bin/kolla_extend_start': {
+            content: dbSyncExtendStart('glance', 'glance-manage db_sync'),
+            mode: 0o755,
+          },
+        },
+        user: 'glance',
+        exposedPorts: [9292],
+        versionPackage: 'python3-glance',
+        description: 'Glance image API',
+      },
+      {
+        name: 'placement-api',
+        parent: 'openstack-base',
+        packages: ['placement-api', 'placement-common', 'python3-osc-placement'],
+        setup: serviceDirs('placement', 'placement'),
+        files: {
+          '/usr/local/bin/kolla_extend_start': {
+            content: dbSyncExtendStart('placement', 'placement-manage db sync'),
+            mode: 0o755,
+          },
+        },
+        user: 'placement',
+        exposedPorts: [8778],
+        versionPackage: 'python3-placement',
+        description: 'Placement API',
+      },
+      {
+        name: 'nova-base',
+        parent: 'openstack-base',
+        packages: ['nova-common', 'python3-nova'],
+        setup: serviceDirs('nova', 'nova'),
+        user: 'nova',
+        description: 'Nova code and configuration shared by the nova-* images',
+      },
+      {
+        name: 'nova-api',
+        parent: 'nova-base',
+        packages: ['nova-api'],
+        files: {
+          '/usr/local/bin/kolla_extend_start': {
+            content: dbSyncExtendStart(
+              'nova-api',
+              'nova-manage api_db sync && nova-manage db sync',
+            ),
+            mode: 0o755,
+          },
+        },
+        user: 'nova',
+        exposedPorts: [8774, 8775],
+        versionPackage: 'python3-nova',
+        description: 'Nova compute API and metadata API',
+      },
+      {
+        name: 'nova-conductor',
+        parent: 'nova-base',
+        packages: ['nova-conductor'],
+        user: 'nova',
+        versionPackage: 'python3-nova',
+        description: 'Nova conductor',
+      },
+      {
+        name: 'nova-scheduler',
+        parent: 'nova-base',
+        packages: ['nova-scheduler'],
+        user: 'nova',
+        versionPackage: 'python3-nova',
+        description: 'Nova scheduler',
+      },
+      {
+        name: 'nova-novncproxy',
+        parent: 'nova-base',
+        packages: ['nova-consoleproxy', 'novnc', 'python3-websockify'],
+        user: 'nova',
+        exposedPorts: [6080],
+        versionPackage: 'python3-nova',
+        description: 'Nova noVNC console proxy (Debian packages it as nova-consoleproxy)',
+      },
+      {
+        name: 'nova-compute',
+        parent: 'nova-base',
+        packages: [
+          'nova-compute',
+          'nova-compute-kvm',
+          'python3-libvirt',
+          'libvirt-clients',
+          'qemu-utils',
+        ],
+        setup: 'install -d -o nova -g nova /var/lib/nova/instances',
+        user: 'nova',
+        versionPackage: 'python3-nova',
+        description:
+          'Nova compute (libvirt/KVM packages installed; the fake driver works without them)',
+      },
+      {
+        name: 'neutron-base',
+        parent: 'openstack-base',
+        packages: ['neutron-common', 'python3-neutron', 'python3-ovsdbapp'],
+        setup: serviceDirs('neutron', 'neutron'),
+        user: 'neutron',
+        description: 'Neutron code and configuration shared by the neutron-* images',
+      },
+      {
+        name: 'neutron-server',
+        parent: 'neutron-base',
+        packages: ['neutron-api', 'neutron-rpc-server', 'neutron-server'],
+        files: {
+          '/usr/local/bin/kolla_extend_start': {
+            content: dbSyncExtendStart(
+              'neutron-server',
+              'neutron-db-manage --config-file /etc/neutron/neutron.conf --config-file /etc/neutron/plugins/ml2/ml2_conf.ini upgrade head',
+            ),
+            mode: 0o755,
+          },
+        },
+        user: 'neutron',
+        exposedPorts: [9696],
+        versionPackage: 'python3-neutron',
+        description: 'Neutron API and RPC server (ML2/OVN)',
+      },
+      {
+        name: 'neutron-ovn-metadata-agent',
+        parent: 'neutron-base',
+        packages: ['neutron-ovn-metadata-agent', 'haproxy', 'openvswitch-common'],
+        user: 'neutron',
+        versionPackage: 'python3-neutron',
+        description: 'Neutron OVN metadata agent',
+      },
+      {
+        name: 'ovn-base',
+        parent: 'base',
+        packages: ['ovn-common', 'openvswitch-common'],
+        setup: 'install -d -m 0755 /var/log/kolla/openvswitch /var/lib/ovn /run/ovn /etc/ovn',
+        user: 'root',
+        description: 'OVN and Open vSwitch tools shared by the ovn-* and openvswitch images',
+      },
+      {
+        name: 'ovn-northd',
+        parent: 'ovn-base',
+        packages: ['ovn-central'],
+        user: 'root',
+        versionPackage: 'ovn-central',
+        description: 'OVN northd',
+      },
+      {
+        name: 'ovn-nb-db',
+        parent: 'ovn-base',
+        packages: ['ovn-central'],
+        user: 'root',
+        exposedPorts: [6641],
+        versionPackage: 'ovn-central',
+        description: 'OVN northbound database (ovsdb-server)',
+      },
+      {
+        name: 'ovn-sb-db',
+        parent: 'ovn-base',
+        packages: ['ovn-central'],
+        user: 'root',
+        exposedPorts: [6642],
+        versionPackage: 'ovn-central',
+        description: 'OVN southbound database (ovsdb-server)',
+      },
+      {
+        name: 'ovn-controller',
+        parent: 'ovn-base',
+        packages: ['ovn-host'],
+        user: 'root',
+        versionPackage: 'ovn-host',
+        description: 'OVN controller (per chassis)',
+      },
+      {
+        name: 'openvswitch',
+        parent: 'ovn-base',
+        packages: ['openvswitch-switch'],
+        setup: 'install -d -m 0755 /etc/openvswitch /var/lib/openvswitch /run/openvswitch',
+        user: 'root',
+        versionPackage: 'openvswitch-switch',
+        description: 'Open vSwitch (ovs-vswitchd and its ovsdb-server)',
+      },
+      {
+        name: 'mariadb',
+        parent: 'base',
+        packages: [
+          'mariadb-server',
+          'mariadb-client',
+          'galera-4',
+          'mariadb-backup',
+          'rsync',
+          'socat',
+          'lsof',
+        ],
+        setup:
+          'rm -rf /var/lib/mysql/* /etc/mysql/debian.cnf\n' +
+          'install -d -o mysql -g mysql -m 0750 /var/lib/mysql /var/log/kolla/mariadb\n' +
+          'install -d -o mysql -g mysql -m 0755 /run/mysqld',
+        files: {
+          '/usr/local/bin/kolla_extend_start': { asset: 'mariadb_extend_start', mode: 0o755 },
+        },
+        user: 'mysql',
+        exposedPorts: [3306, 4444, 4567, 4568],
+        versionPackage: 'mariadb-server',
+        description: 'MariaDB with Galera',
+      },
+      {
+        name: 'rabbitmq',
+        parent: 'base',
+        packages: ['rabbitmq-server'],
+        setup:
+          'rm -f /var/lib/rabbitmq/.erlang.cookie\n' +
+          'install -d -o rabbitmq -g rabbitmq /var/lib/rabbitmq /var/log/kolla/rabbitmq',
+        user: 'rabbitmq',
+        exposedPorts: [5672, 15672, 25672],
+        versionPackage: 'rabbitmq-server',
+        description: 'RabbitMQ',
+      },
+      {
+        name: 'memcached',
+        parent: 'base',
+        packages: ['memcached'],
+        user: 'memcached',
+        exposedPorts: [11211],
+        versionPackage: 'memcached',
+        description: 'Memcached',
+      },
+      {
+        name: 'horizon',
+        parent: 'openstack-base',
+        packages: ['openstack-dashboard', 'python3-django-horizon'],
+        setup:
+          serviceDirs('horizon', 'horizon') +
+          // Debian gives the secret key store and collected static files to www-data.
+          '\nchown -R horizon:horizon /var/lib/openstack-dashboard',
+        user: 'horizon',
+        exposedPorts: [80],
+        versionPackage: 'python3-django-horizon',
+        description: 'Horizon dashboard (Django, served by uWSGI)',
+      },
+      {
+        name: 'toolbox',
+        parent: 'openstack-base',
+        packages: [
+          'python3-openstackclient',
+          'python3-osc-placement',
+          'python3-glanceclient',
+          'python3-novaclient',
+          'python3-neutronclient',
+          'mariadb-client',
+          'jq',
+          'netcat-openbsd',
+        ],
+        user: 'root',
+        versionPackage: 'python3-openstackclient',
+        description: 'OpenStack command-line client and database client, for jobs and checks',
+      },
+    ],
+  };
+}
+
+const trixieUpdates: ExtraSuites = [
+  { uri: 'debian', suite: 'trixie-updates' },
+  { uri: 'debian-security', suite: 'trixie-security' },
+];
+
+// 2026.2 comes from sid (no -updates or -security suites); it builds once src/catalog/releases.ts
+// lists it.
+const byRelease: Readonly<Record<string, ReleaseRecipes>> = {
+  '2025.1': debianRecipes('2025.1', trixieUpdates),
+  '2026.2': debianRecipes('2026.2', []),
+};
 
 export function releaseRecipes(release: string): ReleaseRecipes {
   const r = byRelease[release];
