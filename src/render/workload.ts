@@ -143,6 +143,7 @@ export function podTemplate(ctx: Ctx, o: PodOpts) {
     spec.hostNetwork = true;
     spec.dnsPolicy = 'ClusterFirstWithHostNet';
   }
+  if (ctx.spec.tolerations?.length) spec.tolerations = ctx.spec.tolerations.map((t) => ({ ...t }));
   if (ctx.spec.images.pullSecrets?.length) {
     spec.imagePullSecrets = ctx.spec.images.pullSecrets.map((name) => ({ name }));
   }

@@ -220,6 +220,19 @@ export const NodeRolesSpec = Type.Object(
   },
 );
 
+export const Toleration = Type.Object(
+  {
+    key: Type.Optional(Type.String({ maxLength: 316 })),
+    operator: Type.Optional(Type.Union([Type.Literal('Exists'), Type.Literal('Equal')])),
+    value: Type.Optional(Type.String({ maxLength: 63 })),
+    effect: Type.Optional(
+      Type.Union([Type.Literal('NoSchedule'), Type.Literal('PreferNoSchedule'), Type.Literal('NoExecute')]),
+    ),
+    tolerationSeconds: Type.Optional(Type.Integer()),
+  },
+  strict,
+);
+
 const hostname = Type.String({
   pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?)(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
   maxLength: 253,
@@ -270,6 +283,11 @@ export const OpenStackCloudSpec = Type.Object(
     }),
     images: ImagesSpec,
     nodeRoles: NodeRolesSpec,
+    tolerations: Type.Optional(
+      Type.Array(Toleration, {
+        description: 'Taints every Stackanetes pod tolerates (nodes dedicated to OpenStack, say).',
+      }),
+    ),
     infrastructure: InfrastructureSpec,
     services: ServicesSpec,
     endpoints: EndpointsSpec,

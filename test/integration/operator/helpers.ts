@@ -22,6 +22,7 @@ export function kwokCloud(name: string, namespace: string, extra: Record<string,
     spec: {
       release: '2025.1',
       nodeRoles: { controlPlane: fake, compute: fake, network: fake },
+      tolerations: [{ key: 'kwok.x-k8s.io/node', operator: 'Exists', effect: 'NoSchedule' }],
       services: { nova: { computeDriver: 'fake' } },
       ...extra,
     },
