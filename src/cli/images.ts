@@ -16,6 +16,7 @@ import {
 import { cachePaths } from '../images/paths.ts';
 import { OciLayout } from '../images/oci.ts';
 import { sbomPackages, type CycloneDx } from '../images/sbom.ts';
+import { prune } from '../images/prune.ts';
 
 const defaultRelease = '2025.1';
 
@@ -231,5 +232,14 @@ Mirror: $STACKANETES_DEBIAN_MIRROR (default http://deb.debian.org/debian).`,
         flags.output,
       );
       process.stderr.write(`wrote ${records.length} images to ${flags.output}\n`);
+    });
+
+  images
+    .command('prune')
+    .description('remove layers, blobs and unpacked root file systems no tagged image uses')
+    .addHelpText('after', '\nExample:\n  $ sudo npx stackanetes images prune')
+    .action(async () => {
+      const r = await prune(cachePaths());
+      process.stderr.write(`removed ${r.removed.length} entries, ${mb(r.bytes)}\n`);
     });
 }
