@@ -77,6 +77,8 @@ export interface LayerRecord {
   readonly blob: LayerBlob;
   readonly createdAt: string;
   readonly seconds: number;
+  /** Set when this run found the layer in the cache instead of building it. */
+  readonly fromCache?: boolean;
 }
 
 export interface ImageRecord {
@@ -313,7 +315,7 @@ async function buildLayer(ctx: Context, recipe: ImageRecipe): Promise<LayerRecor
     const rec = JSON.parse(await readFile(recordFile, 'utf8')) as LayerRecord;
     if (await ctx.oci.hasBlob(rec.blob.digest)) {
       ctx.emit({ image: recipe.name, kind: 'cached', message: `cached (${rec.key.slice(0, 12)})` });
-      return rec;
+      return { ...rec, fromCache: true };
     }
   }
   const started = Date.now();
@@ -647,7 +649,7 @@ export async function buildImages(opts: BuildOptions): Promise<BuildResult> {
         const t0 = Date.now();
         const rec = await buildLayer(ctx, recipe);
         layers.set(recipe.name, rec);
-        if (rec.createdAt && Date.now() - t0 > 1500) {
+        if (!rec.fromCache) {
           built.push(recipe.name);
           emit({
             image: recipe.name,
