@@ -6,22 +6,25 @@ import { crd } from '../api/v1alpha1/crd.ts';
 import { apiVersion, kind } from '../api/v1alpha1/spec.ts';
 import { KubeClient, type KubeObj } from '../kube/client.ts';
 import { ApiError, isNotFound } from '../kube/errors.ts';
+import { contains } from '../controller/compare.ts';
 import { failure, readStatus, statusTable } from './cloud-view.ts';
 import { CliError } from './errors.ts';
 import { readCloud, readText } from './spec-file.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Installs the CRD if the cluster lacks it, and waits until it is served. */
+/** Installs or updates the CRD when the cluster's differs from this version's, and waits until it is served. */
 export async function ensureCrd(client: KubeClient): Promise<void> {
   const def = crd() as unknown as KubeObj;
   try {
-    await client.get(def.apiVersion, def.kind, def.metadata.name);
-    return;
+    const live = await client.get(def.apiVersion, def.kind, def.metadata.name);
+    if (contains(live, def)) return;
   } catch (err) {
     if (!isNotFound(err)) throw err;
   }
   await client.apply(def);
+  // The API server swaps in a changed schema asynchronously; give it a moment before using it.
+  await sleep(2000);
   for (let i = 0; i < 60; i++) {
     const got = await client.get(def.apiVersion, def.kind, def.metadata.name);
     const conds = ((got.status as { conditions?: { type: string; status: string }[] }) ?? {}).conditions ?? [];

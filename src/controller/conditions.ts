@@ -37,6 +37,7 @@ export function setCondition(
   }
   const changed = existing.status !== state.status || existing.reason !== state.reason;
   if (existing.status !== state.status) existing.lastTransitionTime = time;
+  existing.status = state.status;
   existing.reason = state.reason;
   existing.message = state.message;
   existing.observedGeneration = generation;

@@ -44,6 +44,8 @@ const known: Record<string, ResourceInfo> = {
   'v1/Service': { plural: 'services', namespaced: true },
   'v1/ServiceAccount': { plural: 'serviceaccounts', namespaced: true },
   'v1/PersistentVolumeClaim': { plural: 'persistentvolumeclaims', namespaced: true },
+  'v1/PersistentVolume': { plural: 'persistentvolumes', namespaced: false },
+  'storage.k8s.io/v1/StorageClass': { plural: 'storageclasses', namespaced: false },
   'apps/v1/Deployment': { plural: 'deployments', namespaced: true },
   'apps/v1/StatefulSet': { plural: 'statefulsets', namespaced: true },
   'apps/v1/DaemonSet': { plural: 'daemonsets', namespaced: true },

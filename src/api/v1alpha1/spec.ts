@@ -291,6 +291,12 @@ export const OpenStackCloudSpec = Type.Object(
     infrastructure: InfrastructureSpec,
     services: ServicesSpec,
     endpoints: EndpointsSpec,
+    storageClassName: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: 'StorageClass for every volume that does not name its own; the cluster default if unset.',
+      }),
+    ),
     retainVolumesOnDelete: Type.Boolean({
       default: true,
       description: 'Keep database, queue and image volumes when the cloud is deleted.',

@@ -112,7 +112,7 @@ export function renderDatabase(ctx: Ctx): KubeObject[] {
         whenScaled: 'Retain',
       },
       template,
-      volumeClaimTemplates: [volumeClaim('data', spec.storage?.size ?? '10Gi', spec.storage?.storageClassName)],
+      volumeClaimTemplates: [volumeClaim('data', spec.storage?.size ?? '10Gi', spec.storage?.storageClassName ?? ctx.spec.storageClassName)],
     },
   };
   const ports = [{ name: 'mysql', port: def.ports.mysql! }];

@@ -108,7 +108,7 @@ export function renderMessaging(ctx: Ctx): KubeObject[] {
         whenScaled: 'Retain',
       },
       template,
-      volumeClaimTemplates: [volumeClaim('data', spec.storage?.size ?? '5Gi', spec.storage?.storageClassName)],
+      volumeClaimTemplates: [volumeClaim('data', spec.storage?.size ?? '5Gi', spec.storage?.storageClassName ?? ctx.spec.storageClassName)],
     },
   };
   const role: Role & { metadata: { name: string } } = {

@@ -34,7 +34,9 @@ export function renderGlance(ctx: Ctx): KubeObject[] {
       // One replica can use a ReadWriteOnce volume; more need one they can share.
       accessModes: [spec.replicas > 1 ? 'ReadWriteMany' : 'ReadWriteOnce'],
       resources: { requests: { storage: store.size } },
-      ...(store.storageClassName ? { storageClassName: store.storageClassName } : {}),
+      ...((store.storageClassName ?? ctx.spec.storageClassName)
+        ? { storageClassName: store.storageClassName ?? ctx.spec.storageClassName }
+        : {}),
     },
   };
   if (ctx.spec.retainVolumesOnDelete) {

@@ -147,7 +147,11 @@ function ovsdbServer(ctx: Ctx, d: OvsdbDb): KubeObject[] {
       volumeClaimTemplates: [
         {
           metadata: { name: 'data', labels: selectorLabels(ctx, 'ovn', d.part) },
-          spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+          spec: {
+            accessModes: ['ReadWriteOnce'],
+            resources: { requests: { storage: '1Gi' } },
+            ...(ctx.spec.storageClassName ? { storageClassName: ctx.spec.storageClassName } : {}),
+          },
         },
       ],
     },

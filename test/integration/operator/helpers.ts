@@ -12,6 +12,40 @@ import type { KubeClient, KubeObj } from '../../../src/kube/client.ts';
 
 export { client, deleteNamespace, makeNamespace, seconds, skip, until } from '../kube/helpers.ts';
 
+/**
+ * Volumes for pods on kwok nodes: no provisioner can run a helper pod there, so the test makes
+ * PersistentVolumes of a class of its own (nothing is ever written to them: kwok pods do not run).
+ */
+export const kwokStorageClass = 'stackanetes-kwok';
+
+export async function kwokVolumes(c: KubeClient, namespace: string, count = 8): Promise<() => Promise<void>> {
+  await c.apply({
+    apiVersion: 'storage.k8s.io/v1',
+    kind: 'StorageClass',
+    metadata: { name: kwokStorageClass },
+    provisioner: 'kubernetes.io/no-provisioner',
+    volumeBindingMode: 'WaitForFirstConsumer',
+  } as unknown as KubeObj);
+  const names = Array.from({ length: count }, (_, i) => `${namespace}-${i}`);
+  for (const name of names) {
+    await c.apply({
+      apiVersion: 'v1',
+      kind: 'PersistentVolume',
+      metadata: { name },
+      spec: {
+        capacity: { storage: '100Gi' },
+        accessModes: ['ReadWriteOnce', 'ReadWriteMany'],
+        storageClassName: kwokStorageClass,
+        persistentVolumeReclaimPolicy: 'Delete',
+        hostPath: { path: `/tmp/stackanetes-kwok/${name}` },
+      },
+    } as unknown as KubeObj);
+  }
+  return async () => {
+    for (const name of names) await c.delete('v1', 'PersistentVolume', name).catch(() => undefined);
+  };
+}
+
 /** A cloud whose every role selects the kwok nodes (`cluster up --fake-nodes N`). */
 export function kwokCloud(name: string, namespace: string, extra: Record<string, unknown> = {}) {
   const fake = { matchLabels: { 'stackanetes.io/fake': 'true' } };
@@ -23,6 +57,7 @@ export function kwokCloud(name: string, namespace: string, extra: Record<string,
       release: '2025.1',
       nodeRoles: { controlPlane: fake, compute: fake, network: fake },
       tolerations: [{ key: 'kwok.x-k8s.io/node', operator: 'Exists', effect: 'NoSchedule' }],
+      storageClassName: kwokStorageClass,
       services: { nova: { computeDriver: 'fake' } },
       ...extra,
     },

@@ -13,6 +13,7 @@ import {
   cloudStatus,
   deleteNamespace,
   kwokCloud,
+  kwokVolumes,
   makeNamespace,
   seconds,
   skip,
@@ -35,10 +36,12 @@ describe('operator', { skip, concurrency: 1 }, () => {
   let c: KubeClient;
   let ns = '';
   let op: Operator;
+  let dropVolumes = async () => {};
 
   before(async () => {
     c = await client();
     ns = await makeNamespace(c, 'op');
+    dropVolumes = await kwokVolumes(c, ns);
     op = startOperator(ns);
     await waitForMetrics(op);
   });
@@ -46,6 +49,7 @@ describe('operator', { skip, concurrency: 1 }, () => {
   after(async () => {
     await op?.stop();
     await deleteNamespace(c, ns);
+    await dropVolumes();
     c?.close();
   });
 
@@ -133,8 +137,8 @@ describe('operator killed at random points', { skip, concurrency: 1 }, () => {
   test('20 kills during convergence: same objects, no Job run twice', async () => {
     const c = await client();
     const ns = await makeNamespace(c, 'kill');
+    const dropVolumes = await kwokVolumes(c, ns);
     try {
-      await c.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }).catch(() => undefined);
       const apply = cli(['apply', '-f', specFile(kwokCloud(cloudName, ns)), '--no-wait']);
       assert.equal(apply.status, 0, apply.stderr);
       for (let i = 0; i < 20; i++) {
@@ -161,6 +165,7 @@ describe('operator killed at random points', { skip, concurrency: 1 }, () => {
       console.log(`after 20 kills: ${jobs.length} jobs, each run once`);
     } finally {
       await deleteNamespace(c, ns);
+      await dropVolumes();
       c.close();
     }
   });
@@ -170,6 +175,7 @@ describe('two operator replicas', { skip, concurrency: 1 }, () => {
   test('only the leader writes; killing it hands over within the lease duration', async () => {
     const c = await client();
     const ns = await makeNamespace(c, 'ha');
+    const dropVolumes = await kwokVolumes(c, ns);
     const a = startOperator(ns);
     const b = startOperator(ns);
     try {
@@ -196,6 +202,7 @@ describe('two operator replicas', { skip, concurrency: 1 }, () => {
       await a.stop();
       await b.stop();
       await deleteNamespace(c, ns);
+      await dropVolumes();
       c.close();
     }
   });
