@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'deploy/**', 'test/golden/**'] },
+  { ignores: ['node_modules/**', 'deploy/**', 'test/golden/**', 'scratch/**', 'out/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

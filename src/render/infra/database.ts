@@ -25,6 +25,9 @@ export function renderDatabase(ctx: Ctx): KubeObject[] {
     'bind-address': '0.0.0.0',
     port: def.ports.mysql!,
     datadir: '/var/lib/mysql',
+    // /run is empty in the images: keep the socket and pid file on the data volume.
+    socket: '/var/lib/mysql/mysqld.sock',
+    'pid-file': '/var/lib/mysql/mysqld.pid',
     'character-set-server': 'utf8mb4',
     'collation-server': 'utf8mb4_general_ci',
     'skip-name-resolve': true,

@@ -25,7 +25,7 @@ export async function kwokVolumes(c: KubeClient, namespace: string, count = 8): 
     metadata: { name: kwokStorageClass },
     provisioner: 'kubernetes.io/no-provisioner',
     volumeBindingMode: 'WaitForFirstConsumer',
-  } as unknown as KubeObj);
+  });
   const names = Array.from({ length: count }, (_, i) => `${namespace}-${i}`);
   for (const name of names) {
     await c.apply({
@@ -39,7 +39,7 @@ export async function kwokVolumes(c: KubeClient, namespace: string, count = 8): 
         persistentVolumeReclaimPolicy: 'Delete',
         hostPath: { path: `/tmp/stackanetes-kwok/${name}` },
       },
-    } as unknown as KubeObj);
+    });
   }
   return async () => {
     for (const name of names) await c.delete('v1', 'PersistentVolume', name).catch(() => undefined);
