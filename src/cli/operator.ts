@@ -37,7 +37,10 @@ releases its Lease so another takes over at once.`,
         ready: () => true,
         beforeScrape: () => {
           metrics.queueDepth.set(manager?.queue.length ?? 0);
-          for (const [verb, n] of Object.entries(client.counts.byVerb)) metrics.apiRequests.set({ verb }, n);
+          for (const [key, n] of Object.entries(client.counts.byResource)) {
+            const [verb, resource] = key.split(' ') as [string, string];
+            metrics.apiRequests.set({ verb, resource }, n);
+          }
         },
       });
       await ensureLeaseNamespace(client, opts.leaseNamespace);

@@ -102,11 +102,22 @@ export interface RequestCounts {
   writes: number;
   watches: number;
   byVerb: Record<string, number>;
+  /** `VERB resource` → count, e.g. `PUT leases`, `PATCH deployments`. */
+  byResource: Record<string, number>;
+}
+
+/** The resource a request path names (`deployments`, `openstackclouds/status`, …). */
+export function resourceOf(path: string): string {
+  const parts = path.split('?')[0]!.split('/').filter(Boolean);
+  const ns = parts.indexOf('namespaces');
+  const rest = ns >= 0 && parts.length > ns + 2 ? parts.slice(ns + 2) : parts.slice(parts[0] === 'api' ? 2 : 3);
+  const [resource, , sub] = rest;
+  return sub ? `${resource}/${sub}` : (resource ?? (ns >= 0 ? 'namespaces' : 'unknown'));
 }
 
 export class KubeClient {
   readonly server: URL;
-  readonly counts: RequestCounts = { reads: 0, writes: 0, watches: 0, byVerb: {} };
+  readonly counts: RequestCounts = { reads: 0, writes: 0, watches: 0, byVerb: {}, byResource: {} };
   readonly #options: https.RequestOptions;
   readonly #agent: http.Agent;
   /** Watches hold their connection open for minutes: they get an agent of their own. */
@@ -140,8 +151,10 @@ export class KubeClient {
     this.#watchAgent.destroy();
   }
 
-  #count(method: string, watch = false): void {
+  #count(method: string, watch = false, path = ''): void {
     this.counts.byVerb[method] = (this.counts.byVerb[method] ?? 0) + 1;
+    const key = `${method} ${resourceOf(path)}`;
+    this.counts.byResource[key] = (this.counts.byResource[key] ?? 0) + 1;
     if (watch) this.counts.watches++;
     else if (method === 'GET') this.counts.reads++;
     else this.counts.writes++;
@@ -166,8 +179,8 @@ export class KubeClient {
   ): Promise<T> {
     const query = { ...opts.query, ...(opts.dryRun ? { dryRun: 'All' } : {}) };
     const full = `${path}${qs(query)}`;
-    if (!opts.dryRun) this.#count(method);
-    else this.#count(`${method}(dry-run)`, false);
+    if (!opts.dryRun) this.#count(method, false, path);
+    else this.#count(`${method}(dry-run)`, false, path);
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
     const headers: Record<string, string> = {};
     if (body !== undefined) {
@@ -294,7 +307,7 @@ export class KubeClient {
     try {
       const path = `/api/v1/namespaces/${namespace}/pods/${encodeURIComponent(pod)}/log`;
       return await new Promise<string>((resolve, reject) => {
-        this.#count('GET');
+        this.#count('GET', false, path);
         const req = this.#open('GET', `${path}${qs({ container, tailLines })}`, {}, this.#timeoutMs);
         req.on('error', reject);
         req.on('response', (res) => {
@@ -315,7 +328,7 @@ export class KubeClient {
    * 410 Gone, as an HTTP status or an ERROR event, rejects with ApiError.gone).
    */
   watch<T>(path: string, query: Query, onEvent: (e: WatchEvent<T>) => void, signal?: AbortSignal): Promise<void> {
-    this.#count('WATCH', true);
+    this.#count('WATCH', true, path);
     return new Promise<void>((resolve, reject) => {
       const req = this.#open('GET', `${path}${qs({ ...query, watch: 1, allowWatchBookmarks: true })}`, {}, 0, true);
       const abort = () => req.destroy();

@@ -9,7 +9,7 @@ export interface OperatorMetrics {
   readonly reconciles: Counter<'outcome'>;
   readonly reconcileSeconds: Histogram;
   readonly queueDepth: Gauge;
-  readonly apiRequests: Gauge<'verb'>;
+  readonly apiRequests: Gauge<'verb' | 'resource'>;
   readonly leader: Gauge;
 }
 
@@ -37,8 +37,8 @@ export function operatorMetrics(): OperatorMetrics {
     }),
     apiRequests: new Gauge({
       name: 'stackanetes_api_requests',
-      help: 'Kubernetes API requests made since start, by verb',
-      labelNames: ['verb'],
+      help: 'Kubernetes API requests made since start, by verb and resource',
+      labelNames: ['verb', 'resource'],
       registers: [registry],
     }),
     leader: new Gauge({

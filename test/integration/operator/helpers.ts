@@ -120,7 +120,9 @@ export function startOperator(namespace: string): Operator {
     async requests() {
       const text = await metrics();
       const counts: Record<string, number> = {};
-      for (const m of text.matchAll(/^stackanetes_api_requests\{verb="([^"]+)"\} (\d+)/gm)) counts[m[1]!] = Number(m[2]);
+      for (const m of text.matchAll(/^stackanetes_api_requests\{verb="([^"]+)",resource="([^"]+)"\} (\d+)/gm)) {
+        counts[`${m[1]} ${m[2]}`] = Number(m[3]);
+      }
       return counts;
     },
     async isLeader() {
@@ -129,10 +131,17 @@ export function startOperator(namespace: string): Operator {
   };
 }
 
-/** Writes counted from the request counters: everything but reads, watches and dry runs. */
-export function writes(counts: Record<string, number>): number {
+/**
+ * Writes counted from the request counters (`VERB resource` → n): everything but reads, watches
+ * and dry runs — and, unless asked, the leader's Lease renewals, which any elected controller makes.
+ */
+export function writes(counts: Record<string, number>, withLease = false): number {
   return Object.entries(counts)
-    .filter(([verb]) => !['GET', 'WATCH'].includes(verb) && !verb.includes('dry-run'))
+    .filter(([key]) => {
+      const [verb, resource] = key.split(' ');
+      if (['GET', 'WATCH'].includes(verb!) || verb!.includes('dry-run')) return false;
+      return withLease || resource !== 'leases';
+    })
     .reduce((a, [, n]) => a + n, 0);
 }
 
