@@ -57,8 +57,14 @@ export class Manager {
       const owner = o.metadata.labels?.['app.kubernetes.io/instance'];
       if (this.#synced && owner && o.metadata.namespace) this.queue.add(`${o.metadata.namespace}/${owner}`);
     };
-    for (const [apiVersion, kind] of [...ownedKinds, ['v1', 'Pod'] as [string, string]]) {
-      watch(apiVersion, kind, managed)
+    // Pods only of Jobs (for a failed Job's last log line): DaemonSet pods on hundreds of nodes
+    // would fill the cache and trigger reconciles their controllers already report.
+    const kinds: [string, string, string][] = [
+      ...ownedKinds.map(([a, k]): [string, string, string] => [a, k, managed]),
+      ['v1', 'Pod', `${managed},job-name`],
+    ];
+    for (const [apiVersion, kind, selector] of kinds) {
+      watch(apiVersion, kind, selector)
         .onAdd(enqueueOwner)
         .onUpdate((_old, n) => enqueueOwner(n))
         .onDelete(enqueueOwner);
