@@ -12,7 +12,7 @@ eval "$("$node" bin/stackanetes.js cluster env)"
 export KUBECONFIG
 rc=0
 "$node" --test --test-concurrency=1 --test-reporter=spec \
-  'test/integration/cluster/*.test.ts' 'test/integration/kube/*.test.ts' 'test/integration/operator/*.test.ts' || rc=$?
+  'test/integration/cluster/*.test.ts' 'test/integration/render/*.test.ts' 'test/integration/kube/*.test.ts' 'test/integration/operator/*.test.ts' || rc=$?
 echo "== cluster, kube and operator tests took $(( $(date +%s) - t0 )) s (exit $rc)"
 if [ "${STACKANETES_SKIP_IMAGES:-}" != 1 ]; then
   t1=$(date +%s)
