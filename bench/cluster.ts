@@ -34,6 +34,8 @@ if (cold) {
 } else {
   const times = readBuildTimes(warmLayout);
   const total = Object.values(times).reduce((a, t) => a + t.seconds, 0);
+  if (!total)
+    console.log('no builds recorded in this cache; `node bench/cluster.ts --cold` measures them');
   console.log(
     `cold build, as recorded when each component was built: ${(total / 60).toFixed(1)} min`,
   );
