@@ -2,6 +2,8 @@
 // accepted by the real API server (Kubernetes 1.33) with strict field validation.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { parseAllDocuments } from 'yaml';
 import { render } from '../../../src/render/index.ts';
 import { secretAsData } from '../../../src/controller/compare.ts';
 import type { KubeClient, KubeObj } from '../../../src/kube/client.ts';
@@ -21,6 +23,20 @@ after(async () => {
   if (skip) return;
   await deleteNamespace(c, ns);
   c.close();
+});
+
+test('the API server accepts the operator’s Deployment and RBAC (server-side dry run, strict)', { skip }, async () => {
+  const docs = ['namespace', 'rbac', 'deployment'].flatMap((f) =>
+    parseAllDocuments(readFileSync(`deploy/operator/${f}.yaml`, 'utf8')).map((d) => d.toJS() as KubeObj),
+  );
+  const refused: string[] = [];
+  for (const d of docs) {
+    // The namespace may not exist yet: a dry run of namespaced objects needs it, so put them in ours.
+    const o = d.metadata.namespace ? { ...d, metadata: { ...d.metadata, namespace: ns } } : d;
+    const named = o.kind === 'ClusterRoleBinding' ? { ...o, subjects: [{ kind: 'ServiceAccount', name: 'stackanetes-operator', namespace: ns }] } : o;
+    await c.apply(named, { dryRun: true }).catch((err: Error) => refused.push(`${o.kind}/${o.metadata.name}: ${err.message}`));
+  }
+  assert.deepEqual(refused, []);
 });
 
 for (const name of ['minimal', 'ha'] as const) {
