@@ -59,7 +59,9 @@ export function debianMirror(): string {
       if (/\/debian\/?$/.test(uri)) return uri.replace(/\/$/, '');
     }
   }
-  return 'http://deb.debian.org/debian';
+  throw new Error(
+    'no Debian mirror found in /etc/apt/sources.list(.d): debootstrap needs the one apt uses',
+  );
 }
 
 export async function buildTestImage(l: Layout, logFile: string): Promise<void> {
