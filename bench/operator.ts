@@ -21,7 +21,9 @@ import { spawnSync } from 'node:child_process';
 import type { KubeObj } from '../src/kube/client.ts';
 
 if (!process.env.KUBECONFIG) {
-  console.error('KUBECONFIG is not set: run `eval "$(npx stackanetes cluster env)"` after `npx stackanetes cluster up --fake-nodes 1000`');
+  console.error(
+    'KUBECONFIG is not set: run `eval "$(npx stackanetes cluster env)"` after `npx stackanetes cluster up --fake-nodes 1000`',
+  );
   process.exit(2);
 }
 
@@ -31,7 +33,8 @@ function peakRssMiB(pid: number): number {
 }
 
 const c = await client();
-const nodes = (await c.list<KubeObj>('v1', 'Node', { labelSelector: 'stackanetes.io/fake=true' })).items.length;
+const nodes = (await c.list<KubeObj>('v1', 'Node', { labelSelector: 'stackanetes.io/fake=true' }))
+  .items.length;
 const ns = await makeNamespace(c, 'bench');
 const drop = await kwokVolumes(c, ns);
 const op = startOperator(ns);
@@ -39,7 +42,11 @@ try {
   await waitForMetrics(op);
   const reconcilesBefore = await reconciles(op.port);
   const started = performance.now();
-  const r = spawnSync(process.execPath, ['bin/stackanetes.js', 'apply', '-f', specFile(kwokCloud('bench', ns)), '--no-wait'], { encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    ['bin/stackanetes.js', 'apply', '-f', specFile(kwokCloud('bench', ns)), '--no-wait'],
+    { encoding: 'utf8' },
+  );
   if (r.status !== 0) throw new Error(r.stderr);
   await waitReady(c, ns, 'bench', op, 20 * 60_000);
   const readyAfter = (performance.now() - started) / 1000;
@@ -47,12 +54,17 @@ try {
   const pods = (await c.list<KubeObj>('v1', 'Pod', { namespace: ns })).items;
   const lastPodReady = Math.max(
     ...pods.map((p) => {
-      const cond = ((p.status as { conditions?: { type: string; lastTransitionTime: string }[] }).conditions ?? []).find((x) => x.type === 'Ready' || x.type === 'PodReadyToStartContainers');
+      const cond = (
+        (p.status as { conditions?: { type: string; lastTransitionTime: string }[] }).conditions ??
+        []
+      ).find((x) => x.type === 'Ready' || x.type === 'PodReadyToStartContainers');
       return cond ? Date.parse(cond.lastTransitionTime) : 0;
     }),
   );
   const cloud = await c.get<KubeObj>('stackanetes.io/v1alpha1', 'OpenStackCloud', 'bench', ns);
-  const readyCond = ((cloud.status as { conditions: { type: string; lastTransitionTime: string }[] }).conditions).find((x) => x.type === 'Ready')!;
+  const readyCond = (
+    cloud.status as { conditions: { type: string; lastTransitionTime: string }[] }
+  ).conditions.find((x) => x.type === 'Ready')!;
   const afterPods = (Date.parse(readyCond.lastTransitionTime) - lastPodReady) / 1000;
   await sleep(2000);
   const counts = await op.requests();
@@ -60,8 +72,12 @@ try {
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
   const w = writes(counts);
   console.log(`kwok nodes: ${nodes}; pods: ${pods.length}`);
-  console.log(`apply → Ready: ${readyAfter.toFixed(1)} s; Ready ${afterPods.toFixed(1)} s after the last pod was Ready (1 s resolution)`);
-  console.log(`API requests: ${total} (writes ${w}, Lease ${writes(counts, true) - w}); reconciles: ${n}; requests per reconcile: ${(total / Math.max(1, n)).toFixed(1)}`);
+  console.log(
+    `apply → Ready: ${readyAfter.toFixed(1)} s; Ready ${afterPods.toFixed(1)} s after the last pod was Ready (1 s resolution)`,
+  );
+  console.log(
+    `API requests: ${total} (writes ${w}, Lease ${writes(counts, true) - w}); reconciles: ${n}; requests per reconcile: ${(total / Math.max(1, n)).toFixed(1)}`,
+  );
   console.log(`by verb and resource: ${JSON.stringify(counts)}`);
   console.log(`operator peak RSS: ${peakRssMiB(op.proc.pid!).toFixed(0)} MiB (goal: under 150 MB)`);
 } finally {
@@ -73,5 +89,8 @@ try {
 
 async function reconciles(port: number): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  return [...text.matchAll(/^stackanetes_reconcile_total\{outcome="[^"]+"\} (\d+)/gm)].reduce((a, m) => a + Number(m[1]), 0);
+  return [...text.matchAll(/^stackanetes_reconcile_total\{outcome="[^"]+"\} (\d+)/gm)].reduce(
+    (a, m) => a + Number(m[1]),
+    0,
+  );
 }

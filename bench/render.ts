@@ -53,10 +53,18 @@ function measure(label: string, text: string) {
   return { objects, mean };
 }
 
-console.log(`node ${process.version}, ${iterations} timed iterations each (validate + render + YAML)`);
+console.log(
+  `node ${process.version}, ${iterations} timed iterations each (validate + render + YAML)`,
+);
 console.log(`start-up (module load): ${startup.toFixed(0)} ms`);
 const a = measure('examples/ha.yaml', ha);
 const b = measure('ha with 1000 compute nodes by name', thousand);
-console.log(`object count ratio 1000-node / ha: ${(b.objects / a.objects).toFixed(2)} (compute runs as DaemonSets)`);
-console.log(`peak RSS: ${(Math.max(peakRss, process.resourceUsage().maxRSS * 1024) / 1048576).toFixed(0)} MiB`);
-console.log(`goal: under 100 ms per render after start-up — ${Math.max(a.mean, b.mean) < 100 ? 'met' : 'NOT met'}`);
+console.log(
+  `object count ratio 1000-node / ha: ${(b.objects / a.objects).toFixed(2)} (compute runs as DaemonSets)`,
+);
+console.log(
+  `peak RSS: ${(Math.max(peakRss, process.resourceUsage().maxRSS * 1024) / 1048576).toFixed(0)} MiB`,
+);
+console.log(
+  `goal: under 100 ms per render after start-up — ${Math.max(a.mean, b.mean) < 100 ? 'met' : 'NOT met'}`,
+);

@@ -48,15 +48,24 @@ export const catalog: ReleaseCatalog = {
   source: releaseSource('2025.1'),
   uwsgiPlugin: 'python3',
   toolbox: 'toolbox',
-  database: { image: 'mariadb', user: 'mysql', ports: { mysql: 3306, galera: 4567, ist: 4568, sst: 4444 } },
-  messaging: { image: 'rabbitmq', user: 'rabbitmq', ports: { amqp: 5672, management: 15672, epmd: 4369, dist: 25672 } },
+  database: {
+    image: 'mariadb',
+    user: 'mysql',
+    ports: { mysql: 3306, galera: 4567, ist: 4568, sst: 4444 },
+  },
+  messaging: {
+    image: 'rabbitmq',
+    user: 'rabbitmq',
+    ports: { amqp: 5672, management: 15672, epmd: 4369, dist: 25672 },
+  },
   cache: { image: 'memcached', user: 'memcached', ports: { memcached: 11211 } },
   ovn: {
     northd: {
       name: 'northd',
       image: 'ovn-northd',
       // The renderer appends --ovnnb-db/--ovnsb-db (the databases' in-cluster addresses).
-      command: 'ovn-northd --pidfile=/run/ovn/ovn-northd.pid --unixctl=/run/ovn/ovn-northd.ctl -vconsole:info -vfile:off',
+      command:
+        'ovn-northd --pidfile=/run/ovn/ovn-northd.pid --unixctl=/run/ovn/ovn-northd.ctl -vconsole:info -vfile:off',
       configFiles: [],
       ports: [],
       probe: { kind: 'exec', command: ['ovn-appctl', '-t', '/run/ovn/ovn-northd.ctl', 'status'] },
@@ -72,7 +81,10 @@ export const catalog: ReleaseCatalog = {
         'ovn-controller unix:/run/openvswitch/db.sock --pidfile=/run/ovn/ovn-controller.pid --unixctl=/run/ovn/ovn-controller.ctl -vconsole:info -vfile:off',
       configFiles: [],
       ports: [],
-      probe: { kind: 'exec', command: ['ovn-appctl', '-t', '/run/ovn/ovn-controller.ctl', 'version'] },
+      probe: {
+        kind: 'exec',
+        command: ['ovn-appctl', '-t', '/run/ovn/ovn-controller.ctl', 'version'],
+      },
       workload: 'DaemonSet',
       role: 'compute',
       host: true,
@@ -88,7 +100,16 @@ export const catalog: ReleaseCatalog = {
       databases: ['keystone'],
       messaging: false,
       keystoneUser: false,
-      endpoints: [{ type: 'identity', name: 'keystone', process: 'api', port: 5000, path: '/v3', checkPath: '/v3' }],
+      endpoints: [
+        {
+          type: 'identity',
+          name: 'keystone',
+          process: 'api',
+          port: 5000,
+          path: '/v3',
+          checkPath: '/v3',
+        },
+      ],
       dbSync: 'keystone-manage --config-file /etc/keystone/keystone.conf db_sync',
       defaults: {
         'keystone.conf': {
@@ -101,7 +122,14 @@ export const catalog: ReleaseCatalog = {
         },
       },
       processes: [
-        api('keystone', 'api', uwsgi('keystone/keystone-api-uwsgi.ini'), ['keystone.conf', 'keystone-api-uwsgi.ini'], 5000, '/v3'),
+        api(
+          'keystone',
+          'api',
+          uwsgi('keystone/keystone-api-uwsgi.ini'),
+          ['keystone.conf', 'keystone-api-uwsgi.ini'],
+          5000,
+          '/v3',
+        ),
       ],
     },
     glance: {
@@ -112,12 +140,18 @@ export const catalog: ReleaseCatalog = {
       databases: ['glance'],
       messaging: false,
       keystoneUser: true,
-      endpoints: [{ type: 'image', name: 'glance', process: 'api', port: 9292, path: '', checkPath: '/' }],
+      endpoints: [
+        { type: 'image', name: 'glance', process: 'api', port: 9292, path: '', checkPath: '/' },
+      ],
       dbSync: 'glance-manage --config-file /etc/glance/glance-api.conf db_sync',
       defaults: {
         'glance-api.conf': {
           ...logging,
-          DEFAULT: { ...logging.DEFAULT, enabled_backends: 'file:file', show_image_direct_url: false },
+          DEFAULT: {
+            ...logging.DEFAULT,
+            enabled_backends: 'file:file',
+            show_image_direct_url: false,
+          },
           glance_store: { default_backend: 'file' },
           file: { filesystem_store_datadir: '/var/lib/glance/images' },
           paste_deploy: { flavor: 'keystone' },
@@ -125,7 +159,14 @@ export const catalog: ReleaseCatalog = {
         },
       },
       processes: [
-        api('glance-api', 'api', uwsgi('glance/glance-api-uwsgi.ini'), ['glance-api.conf', 'glance-api-uwsgi.ini'], 9292, '/healthcheck'),
+        api(
+          'glance-api',
+          'api',
+          uwsgi('glance/glance-api-uwsgi.ini'),
+          ['glance-api.conf', 'glance-api-uwsgi.ini'],
+          9292,
+          '/healthcheck',
+        ),
       ],
     },
     placement: {
@@ -137,7 +178,16 @@ export const catalog: ReleaseCatalog = {
       databaseSection: 'placement_database',
       messaging: false,
       keystoneUser: true,
-      endpoints: [{ type: 'placement', name: 'placement', process: 'api', port: 8778, path: '', checkPath: '/' }],
+      endpoints: [
+        {
+          type: 'placement',
+          name: 'placement',
+          process: 'api',
+          port: 8778,
+          path: '',
+          checkPath: '/',
+        },
+      ],
       dbSync: 'placement-manage --config-file /etc/placement/placement.conf db sync',
       defaults: {
         'placement.conf': {
@@ -147,7 +197,14 @@ export const catalog: ReleaseCatalog = {
         },
       },
       processes: [
-        api('placement-api', 'api', uwsgi('placement/placement-api-uwsgi.ini'), ['placement.conf', 'placement-api-uwsgi.ini'], 8778, '/'),
+        api(
+          'placement-api',
+          'api',
+          uwsgi('placement/placement-api-uwsgi.ini'),
+          ['placement.conf', 'placement-api-uwsgi.ini'],
+          8778,
+          '/',
+        ),
       ],
     },
     nova: {
@@ -158,7 +215,16 @@ export const catalog: ReleaseCatalog = {
       databases: ['nova', 'nova_api', 'nova_cell0'],
       messaging: true,
       keystoneUser: true,
-      endpoints: [{ type: 'compute', name: 'nova', process: 'api', port: 8774, path: '/v2.1', checkPath: '/' }],
+      endpoints: [
+        {
+          type: 'compute',
+          name: 'nova',
+          process: 'api',
+          port: 8774,
+          path: '/v2.1',
+          checkPath: '/',
+        },
+      ],
       dbSync: [
         'nova-manage api_db sync',
         // cell0's URL is derived from [database] connection by appending _cell0 to the name.
@@ -181,8 +247,22 @@ export const catalog: ReleaseCatalog = {
         },
       },
       processes: [
-        api('nova-api', 'api', uwsgi('nova/nova-api-uwsgi.ini'), ['nova.conf', 'nova-api-uwsgi.ini'], 8774, '/'),
-        api('nova-api', 'metadata', uwsgi('nova/nova-metadata-uwsgi.ini'), ['nova.conf', 'nova-metadata-uwsgi.ini'], 8775, '/'),
+        api(
+          'nova-api',
+          'api',
+          uwsgi('nova/nova-api-uwsgi.ini'),
+          ['nova.conf', 'nova-api-uwsgi.ini'],
+          8774,
+          '/',
+        ),
+        api(
+          'nova-api',
+          'metadata',
+          uwsgi('nova/nova-metadata-uwsgi.ini'),
+          ['nova.conf', 'nova-metadata-uwsgi.ini'],
+          8775,
+          '/',
+        ),
         rpc('nova-conductor', 'conductor', 'conductor', ['nova.conf']),
         rpc('nova-scheduler', 'scheduler', 'scheduler', ['nova.conf']),
         {
@@ -211,7 +291,16 @@ export const catalog: ReleaseCatalog = {
       databases: ['neutron'],
       messaging: true,
       keystoneUser: true,
-      endpoints: [{ type: 'network', name: 'neutron', process: 'server', port: 9696, path: '', checkPath: '/' }],
+      endpoints: [
+        {
+          type: 'network',
+          name: 'neutron',
+          process: 'server',
+          port: 9696,
+          path: '',
+          checkPath: '/',
+        },
+      ],
       dbSync:
         'neutron-db-manage --config-file /etc/neutron/neutron.conf --config-file /etc/neutron/plugins/ml2/ml2_conf.ini upgrade heads',
       defaults: {
@@ -283,7 +372,16 @@ export const catalog: ReleaseCatalog = {
       databases: [],
       messaging: false,
       keystoneUser: false,
-      endpoints: [{ type: 'dashboard', name: 'horizon', process: 'server', port: 8080, path: '/', checkPath: '/auth/login/' }],
+      endpoints: [
+        {
+          type: 'dashboard',
+          name: 'horizon',
+          process: 'server',
+          port: 8080,
+          path: '/',
+          checkPath: '/auth/login/',
+        },
+      ],
       defaults: {
         'local_settings.py': {
           settings: {

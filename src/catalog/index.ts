@@ -13,7 +13,9 @@ export function knownReleases(): string[] {
 export function getCatalog(release: string): ReleaseCatalog {
   const c = catalogs[release];
   if (!c) {
-    throw new Error(`unknown release ${JSON.stringify(release)}; known: ${knownReleases().join(', ')}`);
+    throw new Error(
+      `unknown release ${JSON.stringify(release)}; known: ${knownReleases().join(', ')}`,
+    );
   }
   return c;
 }

@@ -88,7 +88,9 @@ export interface InfraDef {
 
 export interface ReleaseCatalog {
   readonly source: ReleaseSource;
-  readonly services: Readonly<Record<'keystone' | 'glance' | 'placement' | 'nova' | 'neutron' | 'horizon', ServiceDef>>;
+  readonly services: Readonly<
+    Record<'keystone' | 'glance' | 'placement' | 'nova' | 'neutron' | 'horizon', ServiceDef>
+  >;
   readonly ovn: {
     readonly northd: ProcessDef;
     readonly nb: InfraDef;

@@ -27,7 +27,8 @@ export async function ensureCrd(client: KubeClient): Promise<void> {
   await sleep(2000);
   for (let i = 0; i < 60; i++) {
     const got = await client.get(def.apiVersion, def.kind, def.metadata.name);
-    const conds = ((got.status as { conditions?: { type: string; status: string }[] }) ?? {}).conditions ?? [];
+    const conds =
+      ((got.status as { conditions?: { type: string; status: string }[] }) ?? {}).conditions ?? [];
     if (conds.some((c) => c.type === 'Established' && c.status === 'True')) return;
     await sleep(500);
   }
@@ -81,16 +82,30 @@ Exits 0 when Ready, 1 when a component fails (its reason and last log line are s
           throw err;
         }
         const name = applied.metadata.name;
-        process.stderr.write(`openstackcloud ${namespace}/${name} applied (generation ${applied.metadata.generation})\n`);
+        process.stderr.write(
+          `openstackcloud ${namespace}/${name} applied (generation ${applied.metadata.generation})\n`,
+        );
         if (!opts.wait) return;
-        await follow(client, namespace, name, applied.metadata.generation ?? 0, Number(opts.timeout) * 60_000);
+        await follow(
+          client,
+          namespace,
+          name,
+          applied.metadata.generation ?? 0,
+          Number(opts.timeout) * 60_000,
+        );
       } finally {
         client.close();
       }
     });
 }
 
-async function follow(client: KubeClient, namespace: string, name: string, generation: number, timeoutMs: number): Promise<void> {
+async function follow(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  generation: number,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const tty = process.stderr.isTTY;
   let last = '';
@@ -109,7 +124,9 @@ async function follow(client: KubeClient, namespace: string, name: string, gener
     }
     const s = readStatus(cloud);
     const current = s.observedGeneration >= generation;
-    const table = current ? statusTable(s, process.stderr.columns ?? 120) : 'waiting for the operator to observe the new spec…';
+    const table = current
+      ? statusTable(s, process.stderr.columns ?? 120)
+      : 'waiting for the operator to observe the new spec…';
     if (table !== last) {
       if (tty && lines > 0) process.stderr.write(`\x1b[${lines}A\x1b[J`);
       process.stderr.write(`${table}\n`);
@@ -126,5 +143,7 @@ async function follow(client: KubeClient, namespace: string, name: string, gener
     }
     await sleep(2000);
   }
-  throw new CliError(`openstackcloud ${namespace}/${name} was not Ready after ${Math.round(timeoutMs / 60000)} minutes; see \`stackanetes status ${name}\``);
+  throw new CliError(
+    `openstackcloud ${namespace}/${name} was not Ready after ${Math.round(timeoutMs / 60000)} minutes; see \`stackanetes status ${name}\``,
+  );
 }

@@ -51,7 +51,10 @@ export function statusTable(s: CloudStatus, width = 120): string {
   const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows
     .map((r) => {
-      const head = r.slice(0, 4).map((v, i) => v.padEnd(widths[i]!)).join('  ');
+      const head = r
+        .slice(0, 4)
+        .map((v, i) => v.padEnd(widths[i]!))
+        .join('  ');
       const room = Math.max(20, width - head.length - 2);
       const msg = r[4]!.length > room ? `${r[4]!.slice(0, room - 1)}…` : r[4]!;
       return `${head}  ${msg}`;
@@ -60,9 +63,12 @@ export function statusTable(s: CloudStatus, width = 120): string {
 }
 
 /** A failure worth stopping for: a component whose reason says something failed. */
-export function failure(s: CloudStatus): { name: string; reason: string; message: string } | undefined {
+export function failure(
+  s: CloudStatus,
+): { name: string; reason: string; message: string } | undefined {
   const f = s.components.find((c) => c.cond.status === 'False' && /Failed$/.test(c.cond.reason));
   if (f) return { name: f.name, reason: f.cond.reason, message: f.cond.message };
-  if (s.ready?.reason === 'InvalidSpec') return { name: 'spec', reason: 'InvalidSpec', message: s.ready.message };
+  if (s.ready?.reason === 'InvalidSpec')
+    return { name: 'spec', reason: 'InvalidSpec', message: s.ready.message };
   return undefined;
 }

@@ -48,7 +48,10 @@ export function register(program: Command): void {
     .description('Write a commented example OpenStackCloud spec')
     .option('-o, --output <file>', 'write to this file instead of stdout')
     .option('--force', 'overwrite an existing file')
-    .addHelpText('after', '\nExample:\n  $ npx stackanetes init -o cloud.yaml && npx stackanetes validate -f cloud.yaml')
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ npx stackanetes init -o cloud.yaml && npx stackanetes validate -f cloud.yaml',
+    )
     .action((opts: { output?: string; force?: boolean }) => {
       if (!opts.output) {
         process.stdout.write(exampleSpec);

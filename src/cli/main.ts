@@ -24,7 +24,8 @@ try {
   } else {
     const message = err instanceof Error ? err.message : String(err);
     process.stderr.write(`error: ${message}\n`);
-    if (process.env.STACKANETES_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+    if (process.env.STACKANETES_DEBUG && err instanceof Error)
+      process.stderr.write(`${err.stack}\n`);
     process.exitCode = 1;
   }
 }

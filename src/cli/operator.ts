@@ -14,7 +14,11 @@ export function register(program: Command): void {
     .option('-n, --namespace <ns>', 'watch only this namespace (default: all)')
     .option('--metrics-port <port>', 'port for /metrics, /healthz, /readyz', '8080')
     .option('--metrics-host <host>', 'address to listen on', '0.0.0.0')
-    .option('--lease-namespace <ns>', 'namespace of the leader-election Lease', process.env.POD_NAMESPACE ?? 'stackanetes-system')
+    .option(
+      '--lease-namespace <ns>',
+      'namespace of the leader-election Lease',
+      process.env.POD_NAMESPACE ?? 'stackanetes-system',
+    )
     .option('--workers <n>', 'clouds reconciled at once', '2')
     .addHelpText(
       'after',
@@ -26,70 +30,90 @@ Examples:
 Logs are JSON lines (pino) on stdout. Two replicas elect one leader; on SIGTERM the leader
 releases its Lease so another takes over at once.`,
     )
-    .action(async (opts: { namespace?: string; metricsPort: string; metricsHost: string; leaseNamespace: string; workers: string }) => {
-      const log = pino({ name: 'stackanetes-operator', redact: ['*.password', '*.data', '*.stringData'] });
-      const client = await KubeClient.create();
-      const metrics = operatorMetrics();
-      let manager: Manager | undefined;
-      const server = await serveMetrics(metrics, {
-        port: Number(opts.metricsPort),
-        host: opts.metricsHost,
-        ready: () => true,
-        beforeScrape: () => {
-          metrics.queueDepth.set(manager?.queue.length ?? 0);
-          for (const [key, n] of Object.entries(client.counts.byResource)) {
-            const [verb, resource] = key.split(' ') as [string, string];
-            metrics.apiRequests.set({ verb, resource }, n);
-          }
-        },
-      });
-      await ensureLeaseNamespace(client, opts.leaseNamespace);
-      const elector = new LeaderElector(client, {
-        namespace: opts.leaseNamespace,
-        name: 'stackanetes-operator',
-        onStartedLeading: async (signal) => {
-          log.info({ identity: elector.identity }, 'became leader');
-          metrics.leader.set(1);
-          manager = new Manager({
-            client,
-            log,
-            ...(opts.namespace ? { namespace: opts.namespace } : {}),
-            workers: Number(opts.workers),
-            hooks: {
-              onReconcile: (key, seconds, outcome) => {
-                metrics.reconciles.inc({ outcome });
-                metrics.reconcileSeconds.observe(seconds);
-                log.info({ cloud: key, seconds: Number(seconds.toFixed(3)), outcome }, 'reconciled');
+    .action(
+      async (opts: {
+        namespace?: string;
+        metricsPort: string;
+        metricsHost: string;
+        leaseNamespace: string;
+        workers: string;
+      }) => {
+        const log = pino({
+          name: 'stackanetes-operator',
+          redact: ['*.password', '*.data', '*.stringData'],
+        });
+        const client = await KubeClient.create();
+        const metrics = operatorMetrics();
+        let manager: Manager | undefined;
+        const server = await serveMetrics(metrics, {
+          port: Number(opts.metricsPort),
+          host: opts.metricsHost,
+          ready: () => true,
+          beforeScrape: () => {
+            metrics.queueDepth.set(manager?.queue.length ?? 0);
+            for (const [key, n] of Object.entries(client.counts.byResource)) {
+              const [verb, resource] = key.split(' ') as [string, string];
+              metrics.apiRequests.set({ verb, resource }, n);
+            }
+          },
+        });
+        await ensureLeaseNamespace(client, opts.leaseNamespace);
+        const elector = new LeaderElector(client, {
+          namespace: opts.leaseNamespace,
+          name: 'stackanetes-operator',
+          onStartedLeading: async (signal) => {
+            log.info({ identity: elector.identity }, 'became leader');
+            metrics.leader.set(1);
+            manager = new Manager({
+              client,
+              log,
+              ...(opts.namespace ? { namespace: opts.namespace } : {}),
+              workers: Number(opts.workers),
+              hooks: {
+                onReconcile: (key, seconds, outcome) => {
+                  metrics.reconciles.inc({ outcome });
+                  metrics.reconcileSeconds.observe(seconds);
+                  log.info(
+                    { cloud: key, seconds: Number(seconds.toFixed(3)), outcome },
+                    'reconciled',
+                  );
+                },
               },
-            },
-          });
-          await manager.run(signal);
-        },
-        onStoppedLeading: () => {
-          metrics.leader.set(0);
-          log.info({}, 'stopped leading');
-        },
-        onNewLeader: (identity) => log.info({ leader: identity }, 'leader observed'),
-        onError: (err, context) => log.warn({ context, err: String(err) }, 'leader election trouble'),
-      });
-      elector.start();
-      log.info({ identity: elector.identity, lease: `${opts.leaseNamespace}/stackanetes-operator` }, 'operator started');
-      await new Promise<void>((resolve) => {
-        const stop = () => resolve();
-        process.once('SIGTERM', stop);
-        process.once('SIGINT', stop);
-      });
-      log.info({}, 'shutting down');
-      await elector.stop();
-      await server.close();
-      client.close();
-    });
+            });
+            await manager.run(signal);
+          },
+          onStoppedLeading: () => {
+            metrics.leader.set(0);
+            log.info({}, 'stopped leading');
+          },
+          onNewLeader: (identity) => log.info({ leader: identity }, 'leader observed'),
+          onError: (err, context) =>
+            log.warn({ context, err: String(err) }, 'leader election trouble'),
+        });
+        elector.start();
+        log.info(
+          { identity: elector.identity, lease: `${opts.leaseNamespace}/stackanetes-operator` },
+          'operator started',
+        );
+        await new Promise<void>((resolve) => {
+          const stop = () => resolve();
+          process.once('SIGTERM', stop);
+          process.once('SIGINT', stop);
+        });
+        log.info({}, 'shutting down');
+        await elector.stop();
+        await server.close();
+        client.close();
+      },
+    );
 }
 
 async function ensureLeaseNamespace(client: KubeClient, ns: string): Promise<void> {
   try {
     await client.get('v1', 'Namespace', ns);
   } catch {
-    await client.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }).catch(() => undefined);
+    await client
+      .apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } })
+      .catch(() => undefined);
   }
 }

@@ -58,9 +58,7 @@ function writeDir(dir: string, objects: readonly KubeObject[]): void {
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { recursive: true });
   try {
-    objects.forEach((o, i) =>
-      writeFileSync(join(staging, fileName(i, o)), objectYaml(o)),
-    );
+    objects.forEach((o, i) => writeFileSync(join(staging, fileName(i, o)), objectYaml(o)));
     const old = `${staging}.old`;
     if (existsSync(target)) renameSync(target, old);
     renameSync(staging, target);
@@ -74,14 +72,19 @@ function writeDir(dir: string, objects: readonly KubeObject[]): void {
 export function register(program: Command): void {
   program
     .command('render')
-    .description('Render every Kubernetes object of a cloud (pure: the same input gives the same bytes)')
+    .description(
+      'Render every Kubernetes object of a cloud (pure: the same input gives the same bytes)',
+    )
     .requiredOption('-f, --file <spec>', 'spec file (YAML), or - for standard input')
     .option('-o, --output <dir>', 'write one file per object into this directory instead of stdout')
     .option(
       '--secrets <file>',
       'secret values to render with; created with fresh random values (mode 0600) if missing. Without it, Secret values are REDACTED',
     )
-    .option('-n, --namespace <ns>', 'namespace for every object (default: the spec’s, else openstack)')
+    .option(
+      '-n, --namespace <ns>',
+      'namespace for every object (default: the spec’s, else openstack)',
+    )
     .addHelpText(
       'after',
       `
@@ -98,9 +101,14 @@ Nothing is written if the spec is invalid.`,
       if (opts.secrets) {
         const loaded = loadOrCreateSecrets(opts.secrets);
         secrets = loaded.secrets;
-        if (loaded.created) process.stderr.write(`generated new secrets in ${opts.secrets} (mode 0600); keep it safe\n`);
+        if (loaded.created)
+          process.stderr.write(
+            `generated new secrets in ${opts.secrets} (mode 0600); keep it safe\n`,
+          );
       } else {
-        process.stderr.write('note: Secret values are REDACTED; pass --secrets FILE to render deployable Secrets\n');
+        process.stderr.write(
+          'note: Secret values are REDACTED; pass --secrets FILE to render deployable Secrets\n',
+        );
       }
       const objects = render(cloud, secrets, opts.namespace ? { namespace: opts.namespace } : {});
       if (opts.output) {

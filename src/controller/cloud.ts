@@ -31,11 +31,21 @@ import {
 export interface ObjectStore {
   get(apiVersion: string, kind: string, namespace: string, name: string): KubeObj | undefined;
   /** Objects of a kind in a namespace carrying every given label. */
-  list(apiVersion: string, kind: string, namespace: string, labels: Record<string, string>): KubeObj[];
+  list(
+    apiVersion: string,
+    kind: string,
+    namespace: string,
+    labels: Record<string, string>,
+  ): KubeObj[];
 }
 
 export interface EventRecorder {
-  record(cloud: KubeObj, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
+  record(
+    cloud: KubeObj,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+  ): Promise<void>;
 }
 
 export interface Logger {
@@ -124,7 +134,11 @@ export class CloudReconciler {
     }
     const cloud: OpenStackCloud = {
       ...checked.cloud,
-      metadata: { ...checked.cloud.metadata, namespace, uid: live.metadata.uid } as OpenStackCloud['metadata'],
+      metadata: {
+        ...checked.cloud.metadata,
+        namespace,
+        uid: live.metadata.uid,
+      } as OpenStackCloud['metadata'],
     };
 
     const secrets = await this.#ensureSecrets(live);
@@ -134,7 +148,10 @@ export class CloudReconciler {
     const plan = buildPlan(components, objects, catalog);
 
     const ready = new Set<ComponentName>();
-    const componentStatus: Record<string, { ready: boolean; replicas?: number; readyReplicas?: number }> = {};
+    const componentStatus: Record<
+      string,
+      { ready: boolean; replicas?: number; readyReplicas?: number }
+    > = {};
     for (const step of plan) {
       const type = componentConditionType(step.name);
       const waiting = step.needs.filter((n) => !ready.has(n));
@@ -159,7 +176,12 @@ export class CloudReconciler {
       }
     }
     await this.#prune(cloud, namespace, objects);
-    const summary = summarise(plan.map((p) => ({ name: p.name, condition: conditions.find((c) => c.type === componentConditionType(p.name))! })));
+    const summary = summarise(
+      plan.map((p) => ({
+        name: p.name,
+        condition: conditions.find((c) => c.type === componentConditionType(p.name))!,
+      })),
+    );
     set('Ready', summary);
     await this.#finish(live, conditions, generation, transitions, componentStatus);
     const allReady = summary.status === 'True';
@@ -170,7 +192,9 @@ export class CloudReconciler {
   async #ensureSecrets(cloud: KubeObj): Promise<CloudSecrets> {
     const namespace = cloud.metadata.namespace!;
     const name = secretsSecretName(cloud.metadata.name);
-    const existing = this.#store.get('v1', 'Secret', namespace, name) ?? (await this.#getOrUndefined('v1', 'Secret', namespace, name));
+    const existing =
+      this.#store.get('v1', 'Secret', namespace, name) ??
+      (await this.#getOrUndefined('v1', 'Secret', namespace, name));
     const data = (existing?.data as Record<string, string> | undefined)?.[secretsKey];
     if (data) {
       const parsed = parse(Buffer.from(data, 'base64').toString('utf8')) as CloudSecrets;
@@ -202,11 +226,18 @@ export class CloudReconciler {
       if (!isConflict(err)) throw err;
       // Another writer (a previous leader) created it between our read and our create.
       const again = await this.#client.get('v1', 'Secret', namespace, name);
-      return parse(Buffer.from((again.data as Record<string, string>)[secretsKey]!, 'base64').toString('utf8')) as CloudSecrets;
+      return parse(
+        Buffer.from((again.data as Record<string, string>)[secretsKey]!, 'base64').toString('utf8'),
+      ) as CloudSecrets;
     }
   }
 
-  async #getOrUndefined(apiVersion: string, kind: string, namespace: string, name: string): Promise<KubeObj | undefined> {
+  async #getOrUndefined(
+    apiVersion: string,
+    kind: string,
+    namespace: string,
+    name: string,
+  ): Promise<KubeObj | undefined> {
     try {
       return await this.#client.get(apiVersion, kind, name, namespace);
     } catch (err) {
@@ -218,7 +249,11 @@ export class CloudReconciler {
   async #applyComponent(
     step: ComponentPlan,
     namespace: string,
-  ): Promise<{ ready: boolean; condition: ComponentState; replicas?: { replicas: number; readyReplicas: number } }> {
+  ): Promise<{
+    ready: boolean;
+    condition: ComponentState;
+    replicas?: { replicas: number; readyReplicas: number };
+  }> {
     for (const o of step.base) await this.#ensure(o, namespace);
     for (const j of step.jobs) {
       for (const o of j.objects) await this.#ensure(o, namespace);
@@ -230,12 +265,20 @@ export class CloudReconciler {
         const last = await this.#lastLogLine(namespace, j.job.metadata.name);
         return {
           ready: false,
-          condition: { status: 'False', reason: `${label}Failed`, message: `job ${j.job.metadata.name} failed${last ? `: ${last}` : ''}` },
+          condition: {
+            status: 'False',
+            reason: `${label}Failed`,
+            message: `job ${j.job.metadata.name} failed${last ? `: ${last}` : ''}`,
+          },
         };
       }
       return {
         ready: false,
-        condition: { status: 'False', reason: `Running${label}`, message: `job ${j.job.metadata.name} is running` },
+        condition: {
+          status: 'False',
+          reason: `Running${label}`,
+          message: `job ${j.job.metadata.name} is running`,
+        },
       };
     }
     for (const o of step.workloads) await this.#ensure(o, namespace);
@@ -247,7 +290,10 @@ export class CloudReconciler {
       const r = workloadReadiness(live);
       replicas += r.want;
       readyReplicas += r.have;
-      if (!r.ready) notReady.push(`${w.kind.toLowerCase()}/${w.metadata.name} ${r.have}/${r.want} ready${r.note ? ` (${r.note})` : ''}`);
+      if (!r.ready)
+        notReady.push(
+          `${w.kind.toLowerCase()}/${w.metadata.name} ${r.have}/${r.want} ready${r.note ? ` (${r.note})` : ''}`,
+        );
     }
     if (notReady.length > 0) {
       return {
@@ -258,16 +304,24 @@ export class CloudReconciler {
     }
     return {
       ready: true,
-      condition: { status: 'True', reason: 'Ready', message: `${step.workloads.length} workloads ready, ${step.jobs.length} jobs complete` },
+      condition: {
+        status: 'True',
+        reason: 'Ready',
+        message: `${step.workloads.length} workloads ready, ${step.jobs.length} jobs complete`,
+      },
       replicas: { replicas, readyReplicas },
     };
   }
 
   /** Apply one object unless the live one already matches; create-only objects once. */
   async #ensure(desired: KubeObject, namespace: string): Promise<void> {
-    const want = secretAsData({ ...desired, metadata: { ...desired.metadata, namespace } }) as unknown as KubeObj;
+    const want = secretAsData({
+      ...desired,
+      metadata: { ...desired.metadata, namespace },
+    }) as unknown as KubeObj;
     const live = this.#store.get(want.apiVersion, want.kind, namespace, want.metadata.name);
-    const createOnly = want.metadata.annotations?.[createOnlyAnnotation] === 'true' || want.kind === 'Job';
+    const createOnly =
+      want.metadata.annotations?.[createOnlyAnnotation] === 'true' || want.kind === 'Job';
     if (createOnly) {
       if (live) return;
       try {
@@ -284,7 +338,9 @@ export class CloudReconciler {
   async #lastLogLine(namespace: string, job: string): Promise<string> {
     const pods = this.#store
       .list('v1', 'Pod', namespace, { 'job-name': job })
-      .sort((a, b) => String(b.metadata.creationTimestamp).localeCompare(String(a.metadata.creationTimestamp)));
+      .sort((a, b) =>
+        String(b.metadata.creationTimestamp).localeCompare(String(a.metadata.creationTimestamp)),
+      );
     const pod = pods[0];
     if (!pod) return '';
     const text = await this.#client.podLog(namespace, pod.metadata.name, undefined, 5);
@@ -293,15 +349,26 @@ export class CloudReconciler {
   }
 
   /** Deletes what this cloud owns and no longer wants: found by label, never by guess. */
-  async #prune(cloud: OpenStackCloud, namespace: string, objects: readonly KubeObject[]): Promise<void> {
+  async #prune(
+    cloud: OpenStackCloud,
+    namespace: string,
+    objects: readonly KubeObject[],
+  ): Promise<void> {
     const wanted = new Set(objects.map((o) => `${o.kind}/${o.metadata.name}`));
     wanted.add(`Secret/${secretsSecretName(cloud.metadata.name)}`);
     const currentJobs = new Map<string, string>();
     for (const o of objects) {
       const task = o.metadata.labels?.[jobTaskLabel];
-      if (o.kind === 'Job' && task) currentJobs.set(`${o.metadata.labels?.['stackanetes.io/component']}/${task}`, o.metadata.name);
+      if (o.kind === 'Job' && task)
+        currentJobs.set(
+          `${o.metadata.labels?.['stackanetes.io/component']}/${task}`,
+          o.metadata.name,
+        );
     }
-    const labels = { 'app.kubernetes.io/instance': cloud.metadata.name, 'app.kubernetes.io/managed-by': 'stackanetes' };
+    const labels = {
+      'app.kubernetes.io/instance': cloud.metadata.name,
+      'app.kubernetes.io/managed-by': 'stackanetes',
+    };
     for (const [apiVersion, kind] of ownedKinds) {
       if (kind === 'PersistentVolumeClaim' && cloud.spec.retainVolumesOnDelete) continue;
       for (const o of this.#store.list(apiVersion, kind, namespace, labels)) {
@@ -310,9 +377,16 @@ export class CloudReconciler {
           // An old Job goes once the Job that replaced it has finished.
           const key = `${o.metadata.labels?.['stackanetes.io/component']}/${o.metadata.labels?.[jobTaskLabel]}`;
           const current = currentJobs.get(key);
-          if (current && jobState(this.#store.get('batch/v1', 'Job', namespace, current)) !== 'complete') continue;
+          if (
+            current &&
+            jobState(this.#store.get('batch/v1', 'Job', namespace, current)) !== 'complete'
+          )
+            continue;
         }
-        this.#log.info({ kind, name: o.metadata.name }, 'pruning an object the spec no longer wants');
+        this.#log.info(
+          { kind, name: o.metadata.name },
+          'pruning an object the spec no longer wants',
+        );
         try {
           await this.#client.delete(apiVersion, kind, o.metadata.name, namespace);
         } catch (err) {
@@ -360,25 +434,43 @@ function cap(s: string): string {
 
 export function jobState(job: KubeObj | undefined): 'absent' | 'running' | 'complete' | 'failed' {
   if (!job) return 'absent';
-  const conds = ((job.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions ?? []);
+  const conds =
+    (job.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions ??
+    [];
   if (conds.some((c) => c.type === 'Complete' && c.status === 'True')) return 'complete';
   if (conds.some((c) => c.type === 'Failed' && c.status === 'True')) return 'failed';
   return 'running';
 }
 
-export function workloadReadiness(live: KubeObj | undefined): { ready: boolean; want: number; have: number; note?: string } {
+export function workloadReadiness(live: KubeObj | undefined): {
+  ready: boolean;
+  want: number;
+  have: number;
+  note?: string;
+} {
   if (!live) return { ready: false, want: 1, have: 0, note: 'not created yet' };
   const spec = (live.spec ?? {}) as Record<string, number | undefined>;
   const st = (live.status ?? {}) as Record<string, number | string | undefined>;
   const gen = live.metadata.generation ?? 0;
   const observed = Number(st.observedGeneration ?? 0);
   if (live.kind === 'CronJob') return { ready: true, want: 0, have: 0 };
-  if (observed < gen) return { ready: false, want: Number(spec.replicas ?? 1), have: 0, note: 'update not observed yet' };
+  if (observed < gen)
+    return {
+      ready: false,
+      want: Number(spec.replicas ?? 1),
+      have: 0,
+      note: 'update not observed yet',
+    };
   if (live.kind === 'DaemonSet') {
     const want = Number(st.desiredNumberScheduled ?? 0);
     const have = Number(st.numberReady ?? 0);
     const updated = Number(st.updatedNumberScheduled ?? 0);
-    return { ready: have >= want && updated >= want, want, have, ...(want === 0 ? { note: 'no node has the role' } : {}) };
+    return {
+      ready: have >= want && updated >= want,
+      want,
+      have,
+      ...(want === 0 ? { note: 'no node has the role' } : {}),
+    };
   }
   const want = Number(spec.replicas ?? 1);
   const have = Number(st.readyReplicas ?? 0);

@@ -30,7 +30,8 @@ export function secretAsData<T extends { kind: string }>(obj: T): T {
   const o = obj as T & { stringData?: Record<string, string>; data?: Record<string, string> };
   if (o.kind !== 'Secret' || !o.stringData) return obj;
   const data: Record<string, string> = { ...(o.data ?? {}) };
-  for (const [k, v] of Object.entries(o.stringData)) data[k] = Buffer.from(v, 'utf8').toString('base64');
+  for (const [k, v] of Object.entries(o.stringData))
+    data[k] = Buffer.from(v, 'utf8').toString('base64');
   const { stringData: _drop, ...rest } = o;
   return { ...rest, data } as T;
 }

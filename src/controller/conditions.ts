@@ -29,7 +29,9 @@ export function setCondition(
   generation: number,
   now: Date,
 ): boolean {
-  const time = new Date(Math.floor(now.getTime() / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+  const time = new Date(Math.floor(now.getTime() / 1000) * 1000)
+    .toISOString()
+    .replace('.000Z', 'Z');
   const existing = conditions.find((c) => c.type === type);
   if (!existing) {
     conditions.push({ type, ...state, lastTransitionTime: time, observedGeneration: generation });
@@ -45,13 +47,20 @@ export function setCondition(
 }
 
 /** Ready is True when every component is; otherwise it names the first one that is not. */
-export function summarise(components: { name: ComponentName; condition: Condition | undefined }[]): ComponentState {
+export function summarise(
+  components: { name: ComponentName; condition: Condition | undefined }[],
+): ComponentState {
   const pending = components.filter((c) => c.condition?.status !== 'True');
   if (pending.length === 0) {
-    return { status: 'True', reason: 'AllComponentsReady', message: `${components.length} components ready` };
+    return {
+      status: 'True',
+      reason: 'AllComponentsReady',
+      message: `${components.length} components ready`,
+    };
   }
   const failed = pending.find((c) => c.condition?.reason.endsWith('Failed'));
-  const first = failed ?? pending.find((c) => !c.condition?.reason.startsWith('WaitingFor')) ?? pending[0]!;
+  const first =
+    failed ?? pending.find((c) => !c.condition?.reason.startsWith('WaitingFor')) ?? pending[0]!;
   return {
     status: 'False',
     reason: first.condition?.reason ?? 'Unknown',

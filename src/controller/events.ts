@@ -11,12 +11,21 @@ export class EventsRecorder implements EventRecorder {
     this.#component = component;
   }
 
-  async record(cloud: KubeObj, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+  async record(
+    cloud: KubeObj,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+  ): Promise<void> {
     const now = new Date().toISOString();
     await this.#client.create({
       apiVersion: 'v1',
       kind: 'Event',
-      metadata: { generateName: `${cloud.metadata.name}.`, namespace: cloud.metadata.namespace, name: '' },
+      metadata: {
+        generateName: `${cloud.metadata.name}.`,
+        namespace: cloud.metadata.namespace,
+        name: '',
+      },
       involvedObject: {
         apiVersion: cloud.apiVersion,
         kind: cloud.kind,

@@ -43,7 +43,8 @@ export class Manager {
         ...(o.namespace ? { namespace: o.namespace } : {}),
         ...(labelSelector ? { labelSelector } : {}),
         resyncMs: kind === cloudKind ? (o.resyncMs ?? 10 * 60_000) : 0,
-        onError: (err, context) => this.#log.warn({ kind, context, err: String(err) }, 'watch trouble; retrying'),
+        onError: (err, context) =>
+          this.#log.warn({ kind, context, err: String(err) }, 'watch trouble; retrying'),
       });
       this.informers.set(`${apiVersion}/${kind}`, inf);
       return inf;
@@ -52,10 +53,14 @@ export class Manager {
     const enqueueCloud = (c: KubeObj) => {
       if (this.#synced) this.queue.add(`${c.metadata.namespace}/${c.metadata.name}`);
     };
-    clouds.onAdd(enqueueCloud).onUpdate((_old, c) => enqueueCloud(c)).onDelete(enqueueCloud);
+    clouds
+      .onAdd(enqueueCloud)
+      .onUpdate((_old, c) => enqueueCloud(c))
+      .onDelete(enqueueCloud);
     const enqueueOwner = (o: KubeObj) => {
       const owner = o.metadata.labels?.['app.kubernetes.io/instance'];
-      if (this.#synced && owner && o.metadata.namespace) this.queue.add(`${o.metadata.namespace}/${owner}`);
+      if (this.#synced && owner && o.metadata.namespace)
+        this.queue.add(`${o.metadata.namespace}/${owner}`);
     };
     // Pods only of Jobs (for a failed Job's last log line): DaemonSet pods on hundreds of nodes
     // would fill the cache and trigger reconciles their controllers already report.
@@ -81,7 +86,11 @@ export class Manager {
         const started = performance.now();
         try {
           const r = await this.reconciler.reconcile(namespace, name);
-          this.#hooks.onReconcile?.(key, (performance.now() - started) / 1000, r.ready ? 'ready' : 'progressing');
+          this.#hooks.onReconcile?.(
+            key,
+            (performance.now() - started) / 1000,
+            r.ready ? 'ready' : 'progressing',
+          );
           return r.requeueAfterMs ? { requeueAfterMs: r.requeueAfterMs } : undefined;
         } catch (err) {
           this.#hooks.onReconcile?.(key, (performance.now() - started) / 1000, 'error');
@@ -91,7 +100,10 @@ export class Manager {
       {
         workers: o.workers ?? 2,
         onError: (key, err, retryInMs) =>
-          this.#log.error({ cloud: key, err: err instanceof Error ? err.message : String(err), retryInMs }, 'reconcile failed'),
+          this.#log.error(
+            { cloud: key, err: err instanceof Error ? err.message : String(err), retryInMs },
+            'reconcile failed',
+          ),
       },
     );
   }
@@ -99,7 +111,8 @@ export class Manager {
   /** Reads for the reconciler, served from the informers' caches. */
   store(): ObjectStore {
     return {
-      get: (apiVersion, kind, namespace, name) => this.informers.get(`${apiVersion}/${kind}`)?.get(namespace, name),
+      get: (apiVersion, kind, namespace, name) =>
+        this.informers.get(`${apiVersion}/${kind}`)?.get(namespace, name),
       list: (apiVersion, kind, namespace, labels) => {
         const inf = this.informers.get(`${apiVersion}/${kind}`);
         if (!inf) throw new Error(`no informer for ${apiVersion} ${kind}`);
@@ -128,7 +141,9 @@ export class Manager {
     for (const c of this.informers.get(`${cloudApiVersion}/${cloudKind}`)!.list()) {
       this.queue.add(`${c.metadata.namespace}/${c.metadata.name}`);
     }
-    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    await new Promise<void>((resolve) =>
+      signal.addEventListener('abort', () => resolve(), { once: true }),
+    );
     await this.queue.shutDown();
     await Promise.all([...this.informers.values()].map((i) => i.stop()));
   }

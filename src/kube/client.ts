@@ -57,10 +57,16 @@ const known: Record<string, ResourceInfo> = {
   'rbac.authorization.k8s.io/v1/Role': { plural: 'roles', namespaced: true },
   'rbac.authorization.k8s.io/v1/RoleBinding': { plural: 'rolebindings', namespaced: true },
   'rbac.authorization.k8s.io/v1/ClusterRole': { plural: 'clusterroles', namespaced: false },
-  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': { plural: 'clusterrolebindings', namespaced: false },
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': {
+    plural: 'clusterrolebindings',
+    namespaced: false,
+  },
   'coordination.k8s.io/v1/Lease': { plural: 'leases', namespaced: true },
   'events.k8s.io/v1/Event': { plural: 'events', namespaced: true },
-  'apiextensions.k8s.io/v1/CustomResourceDefinition': { plural: 'customresourcedefinitions', namespaced: false },
+  'apiextensions.k8s.io/v1/CustomResourceDefinition': {
+    plural: 'customresourcedefinitions',
+    namespaced: false,
+  },
   'stackanetes.io/v1alpha1/OpenStackCloud': { plural: 'openstackclouds', namespaced: true },
 };
 
@@ -74,10 +80,17 @@ export function resourceInfo(apiVersion: string, kind: string): ResourceInfo {
 export function collectionPath(apiVersion: string, kind: string, namespace?: string): string {
   const r = resourceInfo(apiVersion, kind);
   const base = apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
-  return r.namespaced && namespace ? `${base}/namespaces/${namespace}/${r.plural}` : `${base}/${r.plural}`;
+  return r.namespaced && namespace
+    ? `${base}/namespaces/${namespace}/${r.plural}`
+    : `${base}/${r.plural}`;
 }
 
-export function objectPath(apiVersion: string, kind: string, name: string, namespace?: string): string {
+export function objectPath(
+  apiVersion: string,
+  kind: string,
+  name: string,
+  namespace?: string,
+): string {
   return `${collectionPath(apiVersion, kind, namespace)}/${encodeURIComponent(name)}`;
 }
 
@@ -110,7 +123,10 @@ export interface RequestCounts {
 export function resourceOf(path: string): string {
   const parts = path.split('?')[0]!.split('/').filter(Boolean);
   const ns = parts.indexOf('namespaces');
-  const rest = ns >= 0 && parts.length > ns + 2 ? parts.slice(ns + 2) : parts.slice(parts[0] === 'api' ? 2 : 3);
+  const rest =
+    ns >= 0 && parts.length > ns + 2
+      ? parts.slice(ns + 2)
+      : parts.slice(parts[0] === 'api' ? 2 : 3);
   const [resource, , sub] = rest;
   return sub ? `${resource}/${sub}` : (resource ?? (ns >= 0 ? 'namespaces' : 'unknown'));
 }
@@ -160,14 +176,24 @@ export class KubeClient {
     else this.counts.writes++;
   }
 
-  #open(method: string, path: string, headers: Record<string, string>, timeoutMs: number, watch = false): http.ClientRequest {
+  #open(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    timeoutMs: number,
+    watch = false,
+  ): http.ClientRequest {
     const url = new URL(path, this.server);
     const mod = url.protocol === 'https:' ? https : http;
     return mod.request(url, {
       ...this.#options,
       method,
       agent: watch ? this.#watchAgent : this.#agent,
-      headers: { ...(this.#options.headers as Record<string, string>), Accept: 'application/json', ...headers },
+      headers: {
+        ...(this.#options.headers as Record<string, string>),
+        Accept: 'application/json',
+        ...headers,
+      },
       timeout: timeoutMs,
     });
   }
@@ -192,11 +218,15 @@ export class KubeClient {
     return new Promise<T>((resolve, reject) => {
       const req = this.#open(method, full, headers, this.#timeoutMs);
       req.on('timeout', () => req.destroy(new Error(`timed out after ${this.#timeoutMs} ms`)));
-      req.on('error', (err) => reject(new ApiError(method, path, 0, 'ConnectionFailed', err.message)));
+      req.on('error', (err) =>
+        reject(new ApiError(method, path, 0, 'ConnectionFailed', err.message)),
+      );
       req.on('response', (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', (err) => reject(new ApiError(method, path, 0, 'ConnectionFailed', err.message)));
+        res.on('error', (err) =>
+          reject(new ApiError(method, path, 0, 'ConnectionFailed', err.message)),
+        );
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
           const code = res.statusCode ?? 0;
@@ -211,7 +241,12 @@ export class KubeClient {
     });
   }
 
-  get<T extends KubeObj>(apiVersion: string, kind: string, name: string, namespace?: string): Promise<T> {
+  get<T extends KubeObj>(
+    apiVersion: string,
+    kind: string,
+    name: string,
+    namespace?: string,
+  ): Promise<T> {
     return this.request<T>('GET', objectPath(apiVersion, kind, name, namespace));
   }
 
@@ -219,24 +254,28 @@ export class KubeClient {
   async list<T extends KubeObj>(
     apiVersion: string,
     kind: string,
-    opts: { namespace?: string; labelSelector?: string; fieldSelector?: string; pageSize?: number } = {},
+    opts: {
+      namespace?: string;
+      labelSelector?: string;
+      fieldSelector?: string;
+      pageSize?: number;
+    } = {},
   ): Promise<{ items: T[]; resourceVersion: string }> {
     const items: T[] = [];
     let cont: string | undefined;
     let resourceVersion: string;
     do {
-      const page = await this.request<{ items: T[]; metadata: { continue?: string; resourceVersion: string } }>(
-        'GET',
-        collectionPath(apiVersion, kind, opts.namespace),
-        {
-          query: {
-            labelSelector: opts.labelSelector,
-            fieldSelector: opts.fieldSelector,
-            limit: opts.pageSize ?? 500,
-            continue: cont,
-          },
+      const page = await this.request<{
+        items: T[];
+        metadata: { continue?: string; resourceVersion: string };
+      }>('GET', collectionPath(apiVersion, kind, opts.namespace), {
+        query: {
+          labelSelector: opts.labelSelector,
+          fieldSelector: opts.fieldSelector,
+          limit: opts.pageSize ?? 500,
+          continue: cont,
         },
-      );
+      });
       for (const i of page.items) items.push({ ...i, apiVersion, kind });
       cont = page.metadata.continue || undefined;
       resourceVersion = page.metadata.resourceVersion;
@@ -245,32 +284,47 @@ export class KubeClient {
   }
 
   /** Server-side apply with the Stackanetes field manager, forcing ownership, strict fields. */
-  apply<T extends KubeObj>(obj: KubeObj, opts: { dryRun?: boolean; force?: boolean } = {}): Promise<T> {
+  apply<T extends KubeObj>(
+    obj: KubeObj,
+    opts: { dryRun?: boolean; force?: boolean } = {},
+  ): Promise<T> {
     const { apiVersion, kind, metadata } = obj;
-    return this.request<T>('PATCH', objectPath(apiVersion, kind, metadata.name, metadata.namespace), {
-      body: obj,
-      contentType: 'application/apply-patch+yaml',
-      dryRun: opts.dryRun,
-      query: { fieldManager, force: opts.force ?? true, fieldValidation: 'Strict' },
-    });
+    return this.request<T>(
+      'PATCH',
+      objectPath(apiVersion, kind, metadata.name, metadata.namespace),
+      {
+        body: obj,
+        contentType: 'application/apply-patch+yaml',
+        dryRun: opts.dryRun,
+        query: { fieldManager, force: opts.force ?? true, fieldValidation: 'Strict' },
+      },
+    );
   }
 
   /** Applies only the status (through the status subresource). */
   applyStatus<T extends KubeObj>(obj: KubeObj): Promise<T> {
     const { apiVersion, kind, metadata } = obj;
-    return this.request<T>('PATCH', `${objectPath(apiVersion, kind, metadata.name, metadata.namespace)}/status`, {
-      body: obj,
-      contentType: 'application/apply-patch+yaml',
-      query: { fieldManager, force: true },
-    });
+    return this.request<T>(
+      'PATCH',
+      `${objectPath(apiVersion, kind, metadata.name, metadata.namespace)}/status`,
+      {
+        body: obj,
+        contentType: 'application/apply-patch+yaml',
+        query: { fieldManager, force: true },
+      },
+    );
   }
 
   create<T extends KubeObj>(obj: KubeObj, opts: { dryRun?: boolean } = {}): Promise<T> {
-    return this.request<T>('POST', collectionPath(obj.apiVersion, obj.kind, obj.metadata.namespace), {
-      body: obj,
-      dryRun: opts.dryRun,
-      query: { fieldManager, fieldValidation: 'Strict' },
-    });
+    return this.request<T>(
+      'POST',
+      collectionPath(obj.apiVersion, obj.kind, obj.metadata.namespace),
+      {
+        body: obj,
+        dryRun: opts.dryRun,
+        query: { fieldManager, fieldValidation: 'Strict' },
+      },
+    );
   }
 
   replace<T extends KubeObj>(obj: KubeObj): Promise<T> {
@@ -282,7 +336,13 @@ export class KubeClient {
   }
 
   /** A JSON merge patch (for small edits such as labels or annotations). */
-  mergePatch<T extends KubeObj>(apiVersion: string, kind: string, name: string, namespace: string | undefined, patch: unknown): Promise<T> {
+  mergePatch<T extends KubeObj>(
+    apiVersion: string,
+    kind: string,
+    name: string,
+    namespace: string | undefined,
+    patch: unknown,
+  ): Promise<T> {
     return this.request<T>('PATCH', objectPath(apiVersion, kind, name, namespace), {
       body: patch,
       contentType: 'application/merge-patch+json',
@@ -303,12 +363,22 @@ export class KubeClient {
   }
 
   /** The text a container printed last (for failure reasons); empty if it cannot be read. */
-  async podLog(namespace: string, pod: string, container?: string, tailLines = 20): Promise<string> {
+  async podLog(
+    namespace: string,
+    pod: string,
+    container?: string,
+    tailLines = 20,
+  ): Promise<string> {
     try {
       const path = `/api/v1/namespaces/${namespace}/pods/${encodeURIComponent(pod)}/log`;
       return await new Promise<string>((resolve, reject) => {
         this.#count('GET', false, path);
-        const req = this.#open('GET', `${path}${qs({ container, tailLines })}`, {}, this.#timeoutMs);
+        const req = this.#open(
+          'GET',
+          `${path}${qs({ container, tailLines })}`,
+          {},
+          this.#timeoutMs,
+        );
         req.on('error', reject);
         req.on('response', (res) => {
           let text = '';
@@ -327,10 +397,21 @@ export class KubeClient {
    * Streams watch events until the server closes the stream (resolves) or fails (rejects; a
    * 410 Gone, as an HTTP status or an ERROR event, rejects with ApiError.gone).
    */
-  watch<T>(path: string, query: Query, onEvent: (e: WatchEvent<T>) => void, signal?: AbortSignal): Promise<void> {
+  watch<T>(
+    path: string,
+    query: Query,
+    onEvent: (e: WatchEvent<T>) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
     this.#count('WATCH', true, path);
     return new Promise<void>((resolve, reject) => {
-      const req = this.#open('GET', `${path}${qs({ ...query, watch: 1, allowWatchBookmarks: true })}`, {}, 0, true);
+      const req = this.#open(
+        'GET',
+        `${path}${qs({ ...query, watch: 1, allowWatchBookmarks: true })}`,
+        {},
+        0,
+        true,
+      );
       const abort = () => req.destroy();
       signal?.addEventListener('abort', abort, { once: true });
       const finish = (err?: Error) => {
@@ -338,7 +419,9 @@ export class KubeClient {
         if (err && !signal?.aborted) reject(err);
         else resolve();
       };
-      req.on('error', (err) => finish(new ApiError('WATCH', path, 0, 'ConnectionFailed', err.message)));
+      req.on('error', (err) =>
+        finish(new ApiError('WATCH', path, 0, 'ConnectionFailed', err.message)),
+      );
       req.on('response', (res) => {
         const code = res.statusCode ?? 0;
         if (code >= 300) {
@@ -360,7 +443,13 @@ export class KubeClient {
             const e = JSON.parse(line) as WatchEvent<T>;
             if (e.type === 'ERROR') {
               const s = e.object as { code?: number; reason?: string; message?: string };
-              failed = new ApiError('WATCH', path, s.code ?? 500, s.reason ?? 'Unknown', s.message ?? '');
+              failed = new ApiError(
+                'WATCH',
+                path,
+                s.code ?? 500,
+                s.reason ?? 'Unknown',
+                s.message ?? '',
+              );
               req.destroy();
               return;
             }

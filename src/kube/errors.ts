@@ -27,7 +27,9 @@ export class ApiError extends Error {
       .map((c) => `${c.field ? `${c.field}: ` : ''}${c.message ?? c.reason ?? ''}`)
       // The message usually repeats the causes already.
       .filter((f) => !message.includes(f));
-    super(`${method} ${path}: ${code} ${reason}: ${message}${fields.length ? ` (${fields.join('; ')})` : ''}`);
+    super(
+      `${method} ${path}: ${code} ${reason}: ${message}${fields.length ? ` (${fields.join('; ')})` : ''}`,
+    );
     this.name = 'ApiError';
     this.code = code;
     this.reason = reason;
@@ -79,7 +81,14 @@ export function apiErrorFrom(method: string, path: string, code: number, body: s
       details?: { causes?: StatusCause[] };
     };
     if (s.kind === 'Status') {
-      return new ApiError(method, path, code, s.reason ?? 'Unknown', s.message ?? '', s.details?.causes ?? []);
+      return new ApiError(
+        method,
+        path,
+        code,
+        s.reason ?? 'Unknown',
+        s.message ?? '',
+        s.details?.causes ?? [],
+      );
     }
   } catch {
     // not JSON: fall through

@@ -6,6 +6,7 @@
 // is reported again as an update, so level-based reconcilers get to look at everything.
 import { collectionPath, type KubeClient, type KubeObj, type WatchEvent } from './client.ts';
 import { isGone } from './errors.ts';
+import { abortableSleep } from './sleep.ts';
 
 /** The part of KubeClient an informer uses (a fake can stand in for it in unit tests). */
 export type ListWatchClient = Pick<KubeClient, 'list' | 'watch'>;
@@ -52,19 +53,6 @@ type DeleteHandler<T> = (obj: T) => void;
 
 function cacheKey(namespace: string | undefined, name: string): string {
   return `${namespace ?? ''}/${name}`;
-}
-
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 export class Informer<T extends KubeObj = KubeObj> {

@@ -7,6 +7,7 @@
 import { hostname } from 'node:os';
 import type { KubeClient, KubeObj } from './client.ts';
 import { isConflict, isNotFound } from './errors.ts';
+import { abortableSleep } from './sleep.ts';
 
 /** The part of KubeClient leader election uses (a fake can stand in for it in unit tests). */
 export type LeaseClient = Pick<KubeClient, 'get' | 'create' | 'replace'>;
@@ -51,19 +52,6 @@ export function defaultIdentity(): string {
 /** A Kubernetes MicroTime: RFC 3339 with exactly six fractional digits. */
 export function microTime(d: Date): string {
   return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 /** Rejects if `p` has not settled within `ms` (the request itself runs on, ignored). */
@@ -153,7 +141,7 @@ export class LeaderElector {
       let acquired = false;
       while (!stop.aborted && !acquired) {
         acquired = await this.#tryAcquireOrRenew(this.retryPeriodMs);
-        if (!acquired) await sleep(this.retryPeriodMs * (1 + 0.2 * Math.random()), stop);
+        if (!acquired) await abortableSleep(this.retryPeriodMs * (1 + 0.2 * Math.random()), stop);
       }
       if (stop.aborted) {
         // Stopped while the last attempt won: give the Lease back without starting to lead.
@@ -164,7 +152,7 @@ export class LeaderElector {
       // Lead: renew every retry period; give up if no renewal succeeded within the deadline.
       let lastRenew = Date.now();
       while (!stop.aborted) {
-        await sleep(this.retryPeriodMs, stop);
+        await abortableSleep(this.retryPeriodMs, stop);
         if (stop.aborted) break;
         let renewed = false;
         while (!renewed && !stop.aborted) {
@@ -173,7 +161,7 @@ export class LeaderElector {
           renewed = await this.#tryAcquireOrRenew(left);
           if (renewed) break;
           if (this.#observedHolder && this.#observedHolder !== this.identity) break; // someone else holds it
-          await sleep(
+          await abortableSleep(
             Math.min(
               this.retryPeriodMs / 4,
               Math.max(lastRenew + this.renewDeadlineMs - Date.now(), 0),

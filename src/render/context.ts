@@ -67,7 +67,14 @@ export function meta(
   if (annotations && Object.keys(annotations).length > 0) m.annotations = annotations;
   if (ctx.uid) {
     m.ownerReferences = [
-      { apiVersion, kind, name: ctx.name, uid: ctx.uid, controller: true, blockOwnerDeletion: true },
+      {
+        apiVersion,
+        kind,
+        name: ctx.name,
+        uid: ctx.uid,
+        controller: true,
+        blockOwnerDeletion: true,
+      },
     ];
   }
   return m;
@@ -131,7 +138,10 @@ export function placement(
       preferredDuringSchedulingIgnoredDuringExecution: [
         {
           weight: 100,
-          podAffinityTerm: { labelSelector: { matchLabels: spread }, topologyKey: 'kubernetes.io/hostname' },
+          podAffinityTerm: {
+            labelSelector: { matchLabels: spread },
+            topologyKey: 'kubernetes.io/hostname',
+          },
         },
       ],
     };
@@ -144,7 +154,8 @@ export function svcHost(ctx: Ctx, service: string): string {
   return `${service}.${ctx.namespace}.svc`;
 }
 
-type PublicKey = 'keystone' | 'glance' | 'placement' | 'nova' | 'novncproxy' | 'neutron' | 'horizon';
+type PublicKey =
+  'keystone' | 'glance' | 'placement' | 'nova' | 'novncproxy' | 'neutron' | 'horizon';
 
 /** The public base URL of a service, or undefined when it has no public host name. */
 export function publicHost(ctx: Ctx, key: PublicKey): string | undefined {

@@ -54,7 +54,11 @@ const kindOrder = [
 ];
 
 /** Every object of a cloud, grouped by component in plan order, then by kind and name. */
-export function render(cloud: OpenStackCloud, secrets: CloudSecrets, opts: RenderOptions = {}): KubeObject[] {
+export function render(
+  cloud: OpenStackCloud,
+  secrets: CloudSecrets,
+  opts: RenderOptions = {},
+): KubeObject[] {
   const ctx = makeCtx(cloud, getCatalog(cloud.spec.release), secrets, opts.namespace);
   const out: KubeObject[] = [];
   const components = enabledComponents(cloud);

@@ -38,7 +38,9 @@ export function job(ctx: Ctx, o: JobOpts): KubeObject[] {
   const probe = kollaConfig(ctx, o.component, o.task, 'x', o.files ?? [], { extra });
   const hash = contentHash({ image: o.image, config: probe.hash }, 10);
   const command = `bash /var/lib/kolla/config_files/${scriptName}`;
-  const config = kollaConfig(ctx, o.component, `${o.task}-${hash}`, command, o.files ?? [], { extra });
+  const config = kollaConfig(ctx, o.component, `${o.task}-${hash}`, command, o.files ?? [], {
+    extra,
+  });
   const labelled = { ...config.secret.metadata.labels, [jobTaskLabel]: o.task };
   config.secret.metadata.labels = labelled;
   const template = podTemplate(ctx, {

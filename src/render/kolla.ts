@@ -36,7 +36,11 @@ export function configJson(
       owner: f.owner,
       perm: f.perm,
     })),
-    permissions: permissions.map((p) => ({ path: p.path, owner: p.owner, recurse: p.recurse ?? false })),
+    permissions: permissions.map((p) => ({
+      path: p.path,
+      owner: p.owner,
+      recurse: p.recurse ?? false,
+    })),
   };
   return JSON.stringify(doc, null, 2) + '\n';
 }
@@ -62,10 +66,14 @@ export function kollaConfig(
   opts: { permissions?: readonly KollaPermission[]; extra?: Record<string, string> } = {},
 ): KollaConfig {
   const name = `${component === part ? component : `${component}-${part}`}-config`;
-  const stringData: Record<string, string> = { 'config.json': configJson(command, files, opts.permissions) };
+  const stringData: Record<string, string> = {
+    'config.json': configJson(command, files, opts.permissions),
+  };
   for (const f of files) stringData[f.name] = f.content;
   for (const [k, v] of Object.entries(opts.extra ?? {})) stringData[k] = v;
-  const sorted = Object.fromEntries(Object.entries(stringData).sort(([a], [b]) => (a < b ? -1 : 1)));
+  const sorted = Object.fromEntries(
+    Object.entries(stringData).sort(([a], [b]) => (a < b ? -1 : 1)),
+  );
   const volumeName = 'kolla-config';
   return {
     secret: {

@@ -36,7 +36,11 @@ export function renderPolicies(ctx: Ctx, components: readonly ComponentName[]): 
                 podSelector: {
                   matchExpressions: [
                     { key: 'app.kubernetes.io/instance', operator: 'In', values: [ctx.name] },
-                    { key: componentLabel, operator: 'In', values: users.length > 0 ? users : [backend] },
+                    {
+                      key: componentLabel,
+                      operator: 'In',
+                      values: users.length > 0 ? users : [backend],
+                    },
                   ],
                 },
               },
@@ -60,7 +64,12 @@ export function renderPolicies(ctx: Ctx, components: readonly ComponentName[]): 
   return out;
 }
 
-const exposed: [ComponentName, 'keystone' | 'glance' | 'placement' | 'nova' | 'novncproxy' | 'neutron' | 'horizon', string, number][] = [
+const exposed: [
+  ComponentName,
+  'keystone' | 'glance' | 'placement' | 'nova' | 'novncproxy' | 'neutron' | 'horizon',
+  string,
+  number,
+][] = [
   ['keystone', 'keystone', 'keystone-api', 5000],
   ['glance', 'glance', 'glance-api', 9292],
   ['placement', 'placement', 'placement-api', 8778],
@@ -89,7 +98,13 @@ function ingresses(ctx: Ctx, components: readonly ComponentName[]): KubeObject[]
           {
             host,
             http: {
-              paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: svc, port: { number: port } } } }],
+              paths: [
+                {
+                  path: '/',
+                  pathType: 'Prefix',
+                  backend: { service: { name: svc, port: { number: port } } },
+                },
+              ],
             },
           },
         ],

@@ -23,7 +23,10 @@ import { kollaConfigDir, type KollaConfig } from './kolla.ts';
 
 const defaultRequests = { cpu: '100m', memory: '128Mi' };
 
-export function resources(r: Resources | undefined, requests = defaultRequests): ResourceRequirements {
+export function resources(
+  r: Resources | undefined,
+  requests = defaultRequests,
+): ResourceRequirements {
   const out: ResourceRequirements = { requests: { ...requests } };
   if (r?.requests) out.requests = { ...out.requests, ...stringify(r.requests) };
   if (r?.limits) out.limits = stringify(r.limits);
@@ -44,7 +47,9 @@ export const rpcPingScript = 'rpc-ping.py';
  * endpoint; RPC services must answer an oslo.messaging ping, which proves the process is
  * consuming from the queue, not merely alive. Liveness budget: 3 failures × 20 s.
  */
-export function probes(def: ProbeDef): Pick<Container, 'readinessProbe' | 'livenessProbe' | 'startupProbe'> {
+export function probes(
+  def: ProbeDef,
+): Pick<Container, 'readinessProbe' | 'livenessProbe' | 'startupProbe'> {
   let handler: Probe;
   let timeoutSeconds = 5;
   switch (def.kind) {
@@ -76,8 +81,18 @@ export function probes(def: ProbeDef): Pick<Container, 'readinessProbe' | 'liven
   const slow = def.kind === 'rpc';
   return {
     startupProbe: { ...handler, periodSeconds: 5, timeoutSeconds, failureThreshold: 120 },
-    readinessProbe: { ...handler, periodSeconds: slow ? 30 : 5, timeoutSeconds, failureThreshold: 3 },
-    livenessProbe: { ...handler, periodSeconds: slow ? 60 : 20, timeoutSeconds, failureThreshold: 3 },
+    readinessProbe: {
+      ...handler,
+      periodSeconds: slow ? 30 : 5,
+      timeoutSeconds,
+      failureThreshold: 3,
+    },
+    livenessProbe: {
+      ...handler,
+      periodSeconds: slow ? 60 : 20,
+      timeoutSeconds,
+      failureThreshold: 3,
+    },
   };
 }
 
@@ -156,7 +171,12 @@ export function podTemplate(ctx: Ctx, o: PodOpts) {
   };
 }
 
-export function deployment(ctx: Ctx, name: string, replicas: number, o: PodOpts): Deployment & { metadata: { name: string } } {
+export function deployment(
+  ctx: Ctx,
+  name: string,
+  replicas: number,
+  o: PodOpts,
+): Deployment & { metadata: { name: string } } {
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -171,7 +191,11 @@ export function deployment(ctx: Ctx, name: string, replicas: number, o: PodOpts)
   };
 }
 
-export function daemonSet(ctx: Ctx, name: string, o: PodOpts): DaemonSet & { metadata: { name: string } } {
+export function daemonSet(
+  ctx: Ctx,
+  name: string,
+  o: PodOpts,
+): DaemonSet & { metadata: { name: string } } {
   return {
     apiVersion: 'apps/v1',
     kind: 'DaemonSet',
@@ -201,7 +225,12 @@ export function service(
       ...(opts.headless ? { clusterIP: 'None' } : { type: 'ClusterIP' }),
       ...(opts.publishNotReady ? { publishNotReadyAddresses: true } : {}),
       selector: selectorLabels(ctx, component, part),
-      ports: ports.map((p) => ({ name: p.name, port: p.port, targetPort: p.port, protocol: 'TCP' })),
+      ports: ports.map((p) => ({
+        name: p.name,
+        port: p.port,
+        targetPort: p.port,
+        protocol: 'TCP',
+      })),
     },
   };
 }
@@ -232,4 +261,13 @@ export function serviceAccount(
     metadata: meta(ctx, name, component),
     automountServiceAccountToken: false,
   };
+}
+
+/** A hostPath volume (created on the node when missing, unless `Directory` says it must exist). */
+export function hostPathVolume(
+  name: string,
+  path: string,
+  type: 'DirectoryOrCreate' | 'Directory' = 'DirectoryOrCreate',
+): Volume {
+  return { name, hostPath: { path, type } };
 }

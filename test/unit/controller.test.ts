@@ -9,17 +9,44 @@ test('a condition keeps its transition time until its status changes', () => {
   const conds: Condition[] = [];
   const t1 = new Date('2026-01-01T00:00:00Z');
   const t2 = new Date('2026-01-01T00:01:00Z');
-  assert.equal(setCondition(conds, 'KeystoneReady', { status: 'False', reason: 'RunningDbSync', message: 'a' }, 1, t1), true);
-  assert.equal(setCondition(conds, 'KeystoneReady', { status: 'False', reason: 'RunningDbSync', message: 'b' }, 1, t2), false);
+  assert.equal(
+    setCondition(
+      conds,
+      'KeystoneReady',
+      { status: 'False', reason: 'RunningDbSync', message: 'a' },
+      1,
+      t1,
+    ),
+    true,
+  );
+  assert.equal(
+    setCondition(
+      conds,
+      'KeystoneReady',
+      { status: 'False', reason: 'RunningDbSync', message: 'b' },
+      1,
+      t2,
+    ),
+    false,
+  );
   assert.equal(conds[0]!.lastTransitionTime, '2026-01-01T00:00:00Z');
-  assert.equal(setCondition(conds, 'KeystoneReady', { status: 'True', reason: 'Ready', message: 'ok' }, 2, t2), true);
+  assert.equal(
+    setCondition(conds, 'KeystoneReady', { status: 'True', reason: 'Ready', message: 'ok' }, 2, t2),
+    true,
+  );
   assert.equal(conds[0]!.status, 'True');
   assert.equal(conds[0]!.lastTransitionTime, '2026-01-01T00:01:00Z');
   assert.equal(conds[0]!.observedGeneration, 2);
 });
 
 test('Ready names the failing component first, then the one in progress', () => {
-  const c = (status: 'True' | 'False', reason: string): Condition => ({ type: 'x', status, reason, message: reason, lastTransitionTime: '' });
+  const c = (status: 'True' | 'False', reason: string): Condition => ({
+    type: 'x',
+    status,
+    reason,
+    message: reason,
+    lastTransitionTime: '',
+  });
   const s = summarise([
     { name: 'database', condition: c('True', 'Ready') },
     { name: 'keystone', condition: c('False', 'WaitingForPods') },
@@ -34,8 +61,24 @@ test('Ready names the failing component first, then the one in progress', () => 
 });
 
 test('live objects with server defaults still contain the desired ones; hand edits do not', () => {
-  const desired = { spec: { replicas: 1, template: { spec: { containers: [{ name: 'a', ports: [{ containerPort: 80 }] }] } } } };
-  const live = { spec: { replicas: 1, revisionHistoryLimit: 10, template: { spec: { dnsPolicy: 'ClusterFirst', containers: [{ name: 'a', ports: [{ containerPort: 80, protocol: 'TCP' }] }] } } } };
+  const desired = {
+    spec: {
+      replicas: 1,
+      template: { spec: { containers: [{ name: 'a', ports: [{ containerPort: 80 }] }] } },
+    },
+  };
+  const live = {
+    spec: {
+      replicas: 1,
+      revisionHistoryLimit: 10,
+      template: {
+        spec: {
+          dnsPolicy: 'ClusterFirst',
+          containers: [{ name: 'a', ports: [{ containerPort: 80, protocol: 'TCP' }] }],
+        },
+      },
+    },
+  };
   assert.equal(contains(live, desired), true);
   assert.equal(contains({ ...live, spec: { ...live.spec, replicas: 3 } }, desired), false);
   assert.equal(contains({ spec: { template: { spec: { containers: [] } } } }, desired), false);
@@ -49,13 +92,58 @@ test('Secrets compare as base64 data', () => {
 test('job and workload readiness read status the way kubectl does', () => {
   const meta = { name: 'x', generation: 2 };
   assert.equal(jobState(undefined), 'absent');
-  assert.equal(jobState({ apiVersion: 'batch/v1', kind: 'Job', metadata: meta, status: { conditions: [{ type: 'Complete', status: 'True' }] } }), 'complete');
-  assert.equal(jobState({ apiVersion: 'batch/v1', kind: 'Job', metadata: meta, status: { conditions: [{ type: 'Failed', status: 'True' }] } }), 'failed');
-  const dep = (status: object) => workloadReadiness({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: meta, spec: { replicas: 2 }, status });
-  assert.equal(dep({ observedGeneration: 1, readyReplicas: 2, availableReplicas: 2, updatedReplicas: 2 }).ready, false);
-  assert.equal(dep({ observedGeneration: 2, readyReplicas: 1, availableReplicas: 1, updatedReplicas: 2 }).ready, false);
-  assert.equal(dep({ observedGeneration: 2, readyReplicas: 2, availableReplicas: 2, updatedReplicas: 2 }).ready, true);
-  const ds = workloadReadiness({ apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: meta, status: { observedGeneration: 2, desiredNumberScheduled: 0, numberReady: 0, updatedNumberScheduled: 0 } });
+  assert.equal(
+    jobState({
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: meta,
+      status: { conditions: [{ type: 'Complete', status: 'True' }] },
+    }),
+    'complete',
+  );
+  assert.equal(
+    jobState({
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: meta,
+      status: { conditions: [{ type: 'Failed', status: 'True' }] },
+    }),
+    'failed',
+  );
+  const dep = (status: object) =>
+    workloadReadiness({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: meta,
+      spec: { replicas: 2 },
+      status,
+    });
+  assert.equal(
+    dep({ observedGeneration: 1, readyReplicas: 2, availableReplicas: 2, updatedReplicas: 2 })
+      .ready,
+    false,
+  );
+  assert.equal(
+    dep({ observedGeneration: 2, readyReplicas: 1, availableReplicas: 1, updatedReplicas: 2 })
+      .ready,
+    false,
+  );
+  assert.equal(
+    dep({ observedGeneration: 2, readyReplicas: 2, availableReplicas: 2, updatedReplicas: 2 })
+      .ready,
+    true,
+  );
+  const ds = workloadReadiness({
+    apiVersion: 'apps/v1',
+    kind: 'DaemonSet',
+    metadata: meta,
+    status: {
+      observedGeneration: 2,
+      desiredNumberScheduled: 0,
+      numberReady: 0,
+      updatedNumberScheduled: 0,
+    },
+  });
   assert.equal(ds.ready, true);
   assert.equal(ds.note, 'no node has the role');
 });

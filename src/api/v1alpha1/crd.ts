@@ -13,7 +13,17 @@ import {
 
 type Json = Record<string, unknown>;
 
-const dropped = new Set(['$id', 'additionalProperties', 'patternProperties', 'anyOf', 'const', 'type', 'properties', 'items', 'required']);
+const dropped = new Set([
+  '$id',
+  'additionalProperties',
+  'patternProperties',
+  'anyOf',
+  'const',
+  'type',
+  'properties',
+  'items',
+  'required',
+]);
 
 /** Converts one TypeBox/JSON Schema node to a structural schema node. */
 export function structural(schema: Json): Json {
@@ -50,10 +60,14 @@ export function structural(schema: Json): Json {
     const props = schema.properties as Record<string, Json> | undefined;
     const pattern = schema.patternProperties as Record<string, Json> | undefined;
     if (props) {
-      out.properties = Object.fromEntries(Object.entries(props).map(([k, v]) => [k, structural(v)]));
+      out.properties = Object.fromEntries(
+        Object.entries(props).map(([k, v]) => [k, structural(v)]),
+      );
       // A field with a default is filled in by the API server, so it is not required of the
       // user (and an object's own default, often {}, must validate without it).
-      const required = (schema.required as string[] | undefined)?.filter((k) => props[k]?.default === undefined);
+      const required = (schema.required as string[] | undefined)?.filter(
+        (k) => props[k]?.default === undefined,
+      );
       if (required?.length) out.required = required;
     } else if (pattern) {
       const [inner] = Object.values(pattern);
@@ -97,14 +111,23 @@ export function crd(): Json {
           subresources: { status: {} },
           additionalPrinterColumns: [
             { name: 'Release', type: 'string', jsonPath: '.spec.release' },
-            { name: 'Ready', type: 'string', jsonPath: ".status.conditions[?(@.type=='Ready')].status" },
-            { name: 'Reason', type: 'string', jsonPath: ".status.conditions[?(@.type=='Ready')].reason" },
+            {
+              name: 'Ready',
+              type: 'string',
+              jsonPath: ".status.conditions[?(@.type=='Ready')].status",
+            },
+            {
+              name: 'Reason',
+              type: 'string',
+              jsonPath: ".status.conditions[?(@.type=='Ready')].reason",
+            },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
           ],
           schema: {
             openAPIV3Schema: {
               type: 'object',
-              description: 'OpenStackCloud is one OpenStack cloud deployed and kept running by Stackanetes.',
+              description:
+                'OpenStackCloud is one OpenStack cloud deployed and kept running by Stackanetes.',
               required: ['spec'],
               properties: {
                 apiVersion: { type: 'string' },

@@ -19,7 +19,9 @@ const strict = { additionalProperties: false } as const;
 /** A Kubernetes resource quantity such as `500m`, `2`, `1Gi`. */
 export const Quantity = Type.Union(
   [
-    Type.String({ pattern: '^[+]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][-+]?[0-9]+|[numkMGTPE]i?|Ki)?$' }),
+    Type.String({
+      pattern: '^[+]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][-+]?[0-9]+|[numkMGTPE]i?|Ki)?$',
+    }),
     Type.Number({ minimum: 0 }),
   ],
   { [intOrString]: true, description: 'A resource quantity, e.g. 500m, 2, 1Gi.' },
@@ -194,10 +196,10 @@ export const ImagesSpec = Type.Object(
     ),
     pullSecrets: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
     overrides: Type.Optional(
-      Type.Object(
-        Object.fromEntries(imageNames.map((n) => [n, Type.Optional(ImageOverride)])),
-        { ...strict, description: 'Per-image registry, name, tag or digest.' },
-      ),
+      Type.Object(Object.fromEntries(imageNames.map((n) => [n, Type.Optional(ImageOverride)])), {
+        ...strict,
+        description: 'Per-image registry, name, tag or digest.',
+      }),
     ),
   },
   { ...strict, default: {} },
@@ -226,7 +228,11 @@ export const Toleration = Type.Object(
     operator: Type.Optional(Type.Union([Type.Literal('Exists'), Type.Literal('Equal')])),
     value: Type.Optional(Type.String({ maxLength: 63 })),
     effect: Type.Optional(
-      Type.Union([Type.Literal('NoSchedule'), Type.Literal('PreferNoSchedule'), Type.Literal('NoExecute')]),
+      Type.Union([
+        Type.Literal('NoSchedule'),
+        Type.Literal('PreferNoSchedule'),
+        Type.Literal('NoExecute'),
+      ]),
     ),
     tolerationSeconds: Type.Optional(Type.Integer()),
   },
@@ -294,7 +300,8 @@ export const OpenStackCloudSpec = Type.Object(
     storageClassName: Type.Optional(
       Type.String({
         minLength: 1,
-        description: 'StorageClass for every volume that does not name its own; the cluster default if unset.',
+        description:
+          'StorageClass for every volume that does not name its own; the cluster default if unset.',
       }),
     ),
     retainVolumesOnDelete: Type.Boolean({

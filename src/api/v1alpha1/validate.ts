@@ -46,7 +46,10 @@ export function validateText(text: string): Validated {
   for (const doc of docs) {
     for (const e of doc.errors) {
       const where = e.linePos?.[0] ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '';
-      problems.push({ path: '', message: `YAML ${where ? `at ${where}` : ''}: ${firstLine(e.message)}` });
+      problems.push({
+        path: '',
+        message: `YAML ${where ? `at ${where}` : ''}: ${firstLine(e.message)}`,
+      });
     }
   }
   if (problems.length > 0) return { ok: false, problems };
@@ -60,7 +63,10 @@ export function validateText(text: string): Validated {
 /** Validates a parsed document; on success returns it with every default filled in. */
 export function validateObject(input: unknown): Validated {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-    return fail('', `expected a mapping (apiVersion, kind, metadata, spec), got ${describe(input)}`);
+    return fail(
+      '',
+      `expected a mapping (apiVersion, kind, metadata, spec), got ${describe(input)}`,
+    );
   }
   const doc = structuredClone(input) as Record<string, unknown>;
   const head: Problem[] = [];
@@ -165,7 +171,8 @@ function patternHint(pointer: string): string {
     return 'config sections and keys may not contain [ ] = or line breaks; values may not contain line breaks';
   }
   if (/size/.test(pointer)) return 'expected a size such as 10Gi';
-  if (/images/.test(pointer)) return 'expected an image tag such as 2025.1 or a digest sha256:<64 hex>';
+  if (/images/.test(pointer))
+    return 'expected an image tag such as 2025.1 or a digest sha256:<64 hex>';
   if (/metadata\/name|namespace/.test(pointer)) {
     return 'expected a DNS label: lower-case letters, digits and -';
   }
@@ -216,12 +223,18 @@ function semanticProblems(cloud: OpenStackCloud): Problem[] {
     for (const [section, keys] of Object.entries(cfg)) {
       const at = `spec.services.${svc}.config`;
       if (!configName.test(section) || section.length > 128) {
-        out.push({ path: `${at}[${JSON.stringify(section)}]`, message: 'invalid section name: it may not contain [ ] or line breaks' });
+        out.push({
+          path: `${at}[${JSON.stringify(section)}]`,
+          message: 'invalid section name: it may not contain [ ] or line breaks',
+        });
         continue;
       }
       for (const key of Object.keys(keys)) {
         if (!configKey.test(key) || key.length > 256) {
-          out.push({ path: `${at}.${section}[${JSON.stringify(key)}]`, message: 'invalid key: it may not contain = [ ] or line breaks' });
+          out.push({
+            path: `${at}.${section}[${JSON.stringify(key)}]`,
+            message: 'invalid key: it may not contain = [ ] or line breaks',
+          });
         }
       }
       if (Object.keys(keys).length === 0) {
@@ -240,15 +253,22 @@ function semanticProblems(cloud: OpenStackCloud): Problem[] {
     if (section !== 'settings') {
       out.push({
         path: at,
-        message: 'Horizon takes overrides only in the section "settings" (Django settings, e.g. settings: {SESSION_TIMEOUT: 3600})',
+        message:
+          'Horizon takes overrides only in the section "settings" (Django settings, e.g. settings: {SESSION_TIMEOUT: 3600})',
       });
       continue;
     }
     for (const key of Object.keys(keys)) {
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) {
-        out.push({ path: `${at}[${JSON.stringify(key)}]`, message: 'a setting name must be a Python identifier such as SESSION_TIMEOUT' });
+        out.push({
+          path: `${at}[${JSON.stringify(key)}]`,
+          message: 'a setting name must be a Python identifier such as SESSION_TIMEOUT',
+        });
       } else if (key === 'SECRET_KEY') {
-        out.push({ path: `${at}.${key}`, message: "SECRET_KEY comes from the cloud's generated secrets; remove it here" });
+        out.push({
+          path: `${at}.${key}`,
+          message: "SECRET_KEY comes from the cloud's generated secrets; remove it here",
+        });
       }
     }
   }
@@ -273,9 +293,16 @@ function selectorProblems(path: string, sel: LabelSelector): Problem[] {
   const out: Problem[] = [];
   for (const [k, v] of Object.entries(sel.matchLabels ?? {})) {
     if (!labelKey.test(k) || k.length > 316) {
-      out.push({ path: `${path}.matchLabels[${JSON.stringify(k)}]`, message: 'invalid label key: expected [prefix/]name of A-Z a-z 0-9 - _ . (name at most 63 characters)' });
+      out.push({
+        path: `${path}.matchLabels[${JSON.stringify(k)}]`,
+        message:
+          'invalid label key: expected [prefix/]name of A-Z a-z 0-9 - _ . (name at most 63 characters)',
+      });
     } else if (!labelValue.test(v)) {
-      out.push({ path: `${path}.matchLabels.${k}`, message: `invalid label value ${JSON.stringify(v)}: at most 63 of A-Z a-z 0-9 - _ . starting and ending alphanumeric` });
+      out.push({
+        path: `${path}.matchLabels.${k}`,
+        message: `invalid label value ${JSON.stringify(v)}: at most 63 of A-Z a-z 0-9 - _ . starting and ending alphanumeric`,
+      });
     }
   }
   const labels = Object.keys(sel.matchLabels ?? {}).length;

@@ -3,7 +3,13 @@
 import { meta, selectorLabels, type Ctx } from '../context.ts';
 import { kollaConfig } from '../kolla.ts';
 import type { KubeObject, StatefulSet } from '../kube.ts';
-import { disruptionBudget, kollaContainer, podTemplate, service, serviceAccount } from '../workload.ts';
+import {
+  disruptionBudget,
+  kollaContainer,
+  podTemplate,
+  service,
+  serviceAccount,
+} from '../workload.ts';
 import { cacheService } from '../openstack/common.ts';
 
 export function renderCache(ctx: Ctx): KubeObject[] {

@@ -7,7 +7,13 @@ import { meta, selectorLabels, type Ctx } from '../context.ts';
 import { writeIni } from '../ini.ts';
 import { kollaConfig, kollaConfigDir } from '../kolla.ts';
 import type { KubeObject, PersistentVolumeClaim, StatefulSet } from '../kube.ts';
-import { disruptionBudget, kollaContainer, podTemplate, service, serviceAccount } from '../workload.ts';
+import {
+  disruptionBudget,
+  kollaContainer,
+  podTemplate,
+  service,
+  serviceAccount,
+} from '../workload.ts';
 import { databaseService } from '../openstack/common.ts';
 
 const headless = `${databaseService}-headless`;
@@ -31,11 +37,11 @@ export function renderDatabase(ctx: Ctx): KubeObject[] {
     'character-set-server': 'utf8mb4',
     'collation-server': 'utf8mb4_general_ci',
     'skip-name-resolve': true,
-    'max_connections': 1000,
-    'innodb_buffer_pool_size': '256M',
-    'innodb_autoinc_lock_mode': 2,
-    'default_storage_engine': 'InnoDB',
-    'binlog_format': 'ROW',
+    max_connections: 1000,
+    innodb_buffer_pool_size: '256M',
+    innodb_autoinc_lock_mode: 2,
+    default_storage_engine: 'InnoDB',
+    binlog_format: 'ROW',
   };
   const cnf: Record<string, Record<string, string | number | boolean>> = { mysqld };
   if (galera) {
@@ -50,7 +56,13 @@ export function renderDatabase(ctx: Ctx): KubeObject[] {
     };
   }
   const files = [
-    { name: 'my.cnf', dest: '/etc/mysql/my.cnf', content: writeIni(cnf), owner: `${def.user}:${def.user}`, perm: '0600' },
+    {
+      name: 'my.cnf',
+      dest: '/etc/mysql/my.cnf',
+      content: writeIni(cnf),
+      owner: `${def.user}:${def.user}`,
+      perm: '0600',
+    },
   ];
   const rootCnf = `[client]\nuser=root\npassword=${ctx.secrets.databaseRoot}\nhost=127.0.0.1\nport=3306\n`;
   const initSql = [
@@ -60,15 +72,22 @@ export function renderDatabase(ctx: Ctx): KubeObject[] {
     `GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;`,
     '',
   ].join('\n');
-  const config = kollaConfig(ctx, 'database', databaseService, `bash ${kollaConfigDir}/start.sh`, files, {
-    permissions: [{ path: '/var/lib/mysql', owner: `${def.user}:${def.user}`, recurse: false }],
-    extra: {
-      'start.sh': startScript(ctx, replicas, peers),
-      'probe.sh': probeScript(galera),
-      'root.cnf': rootCnf,
-      'init.sql': initSql,
+  const config = kollaConfig(
+    ctx,
+    'database',
+    databaseService,
+    `bash ${kollaConfigDir}/start.sh`,
+    files,
+    {
+      permissions: [{ path: '/var/lib/mysql', owner: `${def.user}:${def.user}`, recurse: false }],
+      extra: {
+        'start.sh': startScript(ctx, replicas, peers),
+        'probe.sh': probeScript(galera),
+        'root.cnf': rootCnf,
+        'init.sql': initSql,
+      },
     },
-  });
+  );
   const container = kollaContainer(ctx, {
     name: 'mariadb',
     image: def.image,
@@ -76,9 +95,7 @@ export function renderDatabase(ctx: Ctx): KubeObject[] {
     ports: Object.entries(def.ports).map(([name, port]) => ({ name, port })),
     resources: spec.resources,
     mounts: [{ name: 'data', mountPath: '/var/lib/mysql' }],
-    env: [
-      { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-    ],
+    env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
   });
   const probe = (kind: 'ready' | 'live') => ({
     exec: { command: ['bash', `${kollaConfigDir}/probe.sh`, kind] },
@@ -115,7 +132,13 @@ export function renderDatabase(ctx: Ctx): KubeObject[] {
         whenScaled: 'Retain',
       },
       template,
-      volumeClaimTemplates: [volumeClaim('data', spec.storage?.size ?? '10Gi', spec.storage?.storageClassName ?? ctx.spec.storageClassName)],
+      volumeClaimTemplates: [
+        volumeClaim(
+          'data',
+          spec.storage?.size ?? '10Gi',
+          spec.storage?.storageClassName ?? ctx.spec.storageClassName,
+        ),
+      ],
     },
   };
   const ports = [{ name: 'mysql', port: def.ports.mysql! }];
@@ -137,7 +160,11 @@ export function renderDatabase(ctx: Ctx): KubeObject[] {
   return out;
 }
 
-export function volumeClaim(name: string, size: string, storageClassName?: string): PersistentVolumeClaim {
+export function volumeClaim(
+  name: string,
+  size: string,
+  storageClassName?: string,
+): PersistentVolumeClaim {
   return {
     apiVersion: 'v1',
     kind: 'PersistentVolumeClaim',

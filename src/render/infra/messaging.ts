@@ -4,7 +4,13 @@
 import { meta, selectorLabels, type Ctx } from '../context.ts';
 import { kollaConfig } from '../kolla.ts';
 import type { KubeObject, Role, RoleBinding, StatefulSet } from '../kube.ts';
-import { disruptionBudget, kollaContainer, podTemplate, service, serviceAccount } from '../workload.ts';
+import {
+  disruptionBudget,
+  kollaContainer,
+  podTemplate,
+  service,
+  serviceAccount,
+} from '../workload.ts';
 import { messagingService } from '../openstack/common.ts';
 import { volumeClaim } from './database.ts';
 
@@ -39,7 +45,13 @@ export function renderMessaging(ctx: Ctx): KubeObject[] {
   ].join('\n');
   const owner = `${def.user}:${def.user}`;
   const files = [
-    { name: 'rabbitmq.conf', dest: '/etc/rabbitmq/rabbitmq.conf', content: conf, owner, perm: '0600' },
+    {
+      name: 'rabbitmq.conf',
+      dest: '/etc/rabbitmq/rabbitmq.conf',
+      content: conf,
+      owner,
+      perm: '0600',
+    },
     {
       name: 'enabled_plugins',
       dest: '/etc/rabbitmq/enabled_plugins',
@@ -77,7 +89,11 @@ export function renderMessaging(ctx: Ctx): KubeObject[] {
     timeoutSeconds: 20,
   });
   container.startupProbe = { ...diag('ping'), periodSeconds: 10, failureThreshold: 60 };
-  container.readinessProbe = { ...diag('check_port_connectivity'), periodSeconds: 20, failureThreshold: 3 };
+  container.readinessProbe = {
+    ...diag('check_port_connectivity'),
+    periodSeconds: 20,
+    failureThreshold: 3,
+  };
   container.livenessProbe = { ...diag('ping'), periodSeconds: 30, failureThreshold: 3 };
   const template = podTemplate(ctx, {
     component: 'messaging',
@@ -108,7 +124,13 @@ export function renderMessaging(ctx: Ctx): KubeObject[] {
         whenScaled: 'Retain',
       },
       template,
-      volumeClaimTemplates: [volumeClaim('data', spec.storage?.size ?? '5Gi', spec.storage?.storageClassName ?? ctx.spec.storageClassName)],
+      volumeClaimTemplates: [
+        volumeClaim(
+          'data',
+          spec.storage?.size ?? '5Gi',
+          spec.storage?.storageClassName ?? ctx.spec.storageClassName,
+        ),
+      ],
     },
   };
   const role: Role & { metadata: { name: string } } = {
@@ -143,6 +165,7 @@ export function renderMessaging(ctx: Ctx): KubeObject[] {
     ),
     sts,
   ];
-  if (replicas > 1) out.push(disruptionBudget(ctx, messagingService, 'messaging', messagingService));
+  if (replicas > 1)
+    out.push(disruptionBudget(ctx, messagingService, 'messaging', messagingService));
   return out;
 }

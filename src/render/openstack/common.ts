@@ -79,7 +79,10 @@ export function keystoneAuth(ctx: Ctx, user: string): Record<string, string> {
 export function computedSections(ctx: Ctx, name: ServiceName, def: ServiceDef): IniSections {
   const out: Record<string, Record<string, string | boolean | number>> = {};
   if (def.databases.length > 0) {
-    out[def.databaseSection ?? 'database'] = { connection: dbUrl(ctx, name, def.databases[0]!), max_retries: -1 };
+    out[def.databaseSection ?? 'database'] = {
+      connection: dbUrl(ctx, name, def.databases[0]!),
+      max_retries: -1,
+    };
   }
   if (def.messaging) {
     out.DEFAULT = { transport_url: transportUrl(ctx, name) };
@@ -108,11 +111,21 @@ export function mainConfig(
   extra: IniSections = {},
 ): string {
   return writeIni(
-    mergeIni(def.defaults[def.mainConfig], computedSections(ctx, name, def), extra, ctx.spec.services[name].config),
+    mergeIni(
+      def.defaults[def.mainConfig],
+      computedSections(ctx, name, def),
+      extra,
+      ctx.spec.services[name].config,
+    ),
   );
 }
 
-export function configFile(def: ServiceDef, name: string, content: string, dest?: string): ConfigFile {
+export function configFile(
+  def: ServiceDef,
+  name: string,
+  content: string,
+  dest?: string,
+): ConfigFile {
   return {
     name,
     dest: dest ?? `${def.configDir}/${name}`,
@@ -123,7 +136,14 @@ export function configFile(def: ServiceDef, name: string, content: string, dest?
 }
 
 /** A uWSGI ini for a WSGI API, served over HTTP directly by uWSGI. */
-export function uwsgiIni(ctx: Ctx, def: ServiceDef, name: string, wsgiFile: string, port: number, extra: Record<string, string | string[]> = {}): string {
+export function uwsgiIni(
+  ctx: Ctx,
+  def: ServiceDef,
+  name: string,
+  wsgiFile: string,
+  port: number,
+  extra: Record<string, string | string[]> = {},
+): string {
   return writeIni({
     uwsgi: {
       plugins: ctx.catalog.uwsgiPlugin,
@@ -158,10 +178,18 @@ function mysqlClientCnf(user: string, password: string, host: string): string {
 }
 
 /** Creates the service's databases and its own database user (idempotent; rotates the password). */
-export function dbInitJob(ctx: Ctx, component: ComponentName, user: string, databases: readonly string[]): KubeObject[] {
+export function dbInitJob(
+  ctx: Ctx,
+  component: ComponentName,
+  user: string,
+  databases: readonly string[],
+): KubeObject[] {
   const pw = ctx.secrets.databaseUsers[user] ?? '';
   const sql = [
-    ...databases.map((d) => `CREATE DATABASE IF NOT EXISTS \\\`${d}\\\` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci;`),
+    ...databases.map(
+      (d) =>
+        `CREATE DATABASE IF NOT EXISTS \\\`${d}\\\` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci;`,
+    ),
     `CREATE USER IF NOT EXISTS '${user}'@'%' IDENTIFIED BY '${pw}';`,
     `ALTER USER '${user}'@'%' IDENTIFIED BY '${pw}';`,
     ...databases.map((d) => `GRANT ALL PRIVILEGES ON \\\`${d}\\\`.* TO '${user}'@'%';`),
@@ -172,7 +200,9 @@ export function dbInitJob(ctx: Ctx, component: ComponentName, user: string, data
     task: 'db-init',
     image: 'mariadb',
     serviceAccountName: `${component}-jobs`,
-    extra: { 'root.cnf': mysqlClientCnf('root', ctx.secrets.databaseRoot, svcHost(ctx, databaseService)) },
+    extra: {
+      'root.cnf': mysqlClientCnf('root', ctx.secrets.databaseRoot, svcHost(ctx, databaseService)),
+    },
     script: [
       `until mariadb --defaults-extra-file=${cnf} -e 'SELECT 1' >/dev/null 2>&1; do echo 'waiting for the database'; sleep 3; done`,
       `mariadb --defaults-extra-file=${cnf} -e "${sql}"`,
@@ -195,12 +225,21 @@ export function messagingInitJob(ctx: Ctx, component: ComponentName, user: strin
     task: 'rabbitmq-init',
     image: ctx.catalog.toolbox,
     serviceAccountName: `${component}-jobs`,
-    extra: { 'rabbitmq.json': JSON.stringify(spec, null, 2) + '\n', 'rabbitmq-init.py': rabbitInitPy },
-    script: 'python3 /var/lib/kolla/config_files/rabbitmq-init.py /var/lib/kolla/config_files/rabbitmq.json',
+    extra: {
+      'rabbitmq.json': JSON.stringify(spec, null, 2) + '\n',
+      'rabbitmq-init.py': rabbitInitPy,
+    },
+    script:
+      'python3 /var/lib/kolla/config_files/rabbitmq-init.py /var/lib/kolla/config_files/rabbitmq.json',
   });
 }
 
-export function dbSyncJob(ctx: Ctx, component: ComponentName, def: ServiceDef, files: readonly ConfigFile[]): KubeObject[] {
+export function dbSyncJob(
+  ctx: Ctx,
+  component: ComponentName,
+  def: ServiceDef,
+  files: readonly ConfigFile[],
+): KubeObject[] {
   if (!def.dbSync) return [];
   const proc = def.processes[0]!;
   return job(ctx, {
@@ -214,7 +253,13 @@ export function dbSyncJob(ctx: Ctx, component: ComponentName, def: ServiceDef, f
 }
 
 /** Registers the service user, the service and its endpoints in Keystone (idempotent). */
-export function registerJob(ctx: Ctx, component: ComponentName, name: string, def: ServiceDef, publicKeys: Record<string, string>): KubeObject[] {
+export function registerJob(
+  ctx: Ctx,
+  component: ComponentName,
+  name: string,
+  def: ServiceDef,
+  publicKeys: Record<string, string>,
+): KubeObject[] {
   const endpoints = def.endpoints.map((e) => {
     const internal = `http://${svcHost(ctx, `${name}-${e.process}`)}:${e.port}`;
     const pub = publicKeys[e.name] ?? internal;
@@ -226,7 +271,9 @@ export function registerJob(ctx: Ctx, component: ComponentName, name: string, de
   });
   const input = {
     region: ctx.spec.region,
-    user: def.keystoneUser ? { name, password: ctx.secrets.serviceUsers[name] ?? '', roles: ['admin', 'service'] } : null,
+    user: def.keystoneUser
+      ? { name, password: ctx.secrets.serviceUsers[name] ?? '', roles: ['admin', 'service'] }
+      : null,
     services: endpoints,
   };
   return job(ctx, {
@@ -283,8 +330,11 @@ export interface ProcessOpts {
 export function processObjects(ctx: Ctx, o: ProcessOpts): KubeObject[] {
   const part = o.proc.name;
   const name = `${o.service}-${part}`;
-  const extra: Record<string, string> = o.proc.probe.kind === 'rpc' ? { [rpcPingScript]: rpcPingPy } : {};
-  const config: KollaConfig = kollaConfig(ctx, o.component, part, o.proc.command, o.files, { extra });
+  const extra: Record<string, string> =
+    o.proc.probe.kind === 'rpc' ? { [rpcPingScript]: rpcPingPy } : {};
+  const config: KollaConfig = kollaConfig(ctx, o.component, part, o.proc.command, o.files, {
+    extra,
+  });
   const container = kollaContainer(ctx, {
     name: part,
     image: o.proc.image,
@@ -322,7 +372,11 @@ export function processObjects(ctx: Ctx, o: ProcessOpts): KubeObject[] {
 }
 
 /** The service's ServiceAccounts: one for its pods, one for its jobs. */
-export function serviceAccounts(ctx: Ctx, component: ComponentName, serviceName: string): KubeObject[] {
+export function serviceAccounts(
+  ctx: Ctx,
+  component: ComponentName,
+  serviceName: string,
+): KubeObject[] {
   return [
     serviceAccount(ctx, serviceName, component),
     serviceAccount(ctx, `${component}-jobs`, component),

@@ -2,7 +2,14 @@
 // a CronJob rotates (the Secret is created once and then owned by the rotation, not re-applied).
 import { meta, svcHost, type Ctx } from '../context.ts';
 import { job } from '../jobs.ts';
-import { createOnlyAnnotation, type CronJob, type KubeObject, type Role, type RoleBinding, type Secret } from '../kube.ts';
+import {
+  createOnlyAnnotation,
+  type CronJob,
+  type KubeObject,
+  type Role,
+  type RoleBinding,
+  type Secret,
+} from '../kube.ts';
 import { kollaConfig } from '../kolla.ts';
 import { kollaContainer, podTemplate, serviceAccount } from '../workload.ts';
 import {
@@ -36,7 +43,10 @@ export function renderKeystone(ctx: Ctx): KubeObject[] {
   );
   const out: KubeObject[] = [...serviceAccounts(ctx, 'keystone', 'keystone')];
 
-  out.push(keySecret(ctx, fernetSecret, ctx.secrets.fernetKeys), keySecret(ctx, credentialSecret, ctx.secrets.credentialKeys));
+  out.push(
+    keySecret(ctx, fernetSecret, ctx.secrets.fernetKeys),
+    keySecret(ctx, credentialSecret, ctx.secrets.credentialKeys),
+  );
   out.push(adminCredentials(ctx));
 
   out.push(...dbInitJob(ctx, 'keystone', 'keystone', def.databases));
@@ -130,7 +140,14 @@ function rotation(ctx: Ctx, conf: ReturnType<typeof configFile>): KubeObject[] {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'Role',
     metadata: meta(ctx, sa, 'keystone', 'rotate'),
-    rules: [{ apiGroups: [''], resources: ['secrets'], resourceNames: [fernetSecret], verbs: ['get', 'update'] }],
+    rules: [
+      {
+        apiGroups: [''],
+        resources: ['secrets'],
+        resourceNames: [fernetSecret],
+        verbs: ['get', 'update'],
+      },
+    ],
   };
   const binding: RoleBinding & { metadata: { name: string } } = {
     apiVersion: 'rbac.authorization.k8s.io/v1',
@@ -139,9 +156,16 @@ function rotation(ctx: Ctx, conf: ReturnType<typeof configFile>): KubeObject[] {
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: sa },
     subjects: [{ kind: 'ServiceAccount', name: sa, namespace: ctx.namespace }],
   };
-  const config = kollaConfig(ctx, 'keystone', 'rotate', 'python3 /var/lib/kolla/config_files/rotate.py', [conf], {
-    extra: { 'rotate.py': rotatePy(ctx) },
-  });
+  const config = kollaConfig(
+    ctx,
+    'keystone',
+    'rotate',
+    'python3 /var/lib/kolla/config_files/rotate.py',
+    [conf],
+    {
+      extra: { 'rotate.py': rotatePy(ctx) },
+    },
+  );
   const template = podTemplate(ctx, {
     component: 'keystone',
     part: 'rotate',

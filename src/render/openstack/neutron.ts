@@ -1,6 +1,7 @@
 // Neutron with ML2/OVN: neutron-server (API and RPC) talking to the OVN northbound and
 // southbound databases, and the OVN metadata agent on every compute node, which proxies
 // instances' metadata requests to Nova's metadata API. The OVN pieces are in ovn.ts.
+import { hostPathVolume } from '../workload.ts';
 import type { IniSections, ProcessDef } from '../../catalog/types.ts';
 import { publicUrl, svcHost, type Ctx } from '../context.ts';
 import { mergeIni, writeIni } from '../ini.ts';
@@ -91,14 +92,7 @@ export function renderNeutron(ctx: Ctx): KubeObject[] {
     }),
   ];
 
-  const hp = (
-    name: string,
-    path: string,
-    type: 'DirectoryOrCreate' | 'Directory' = 'DirectoryOrCreate',
-  ): Volume => ({
-    name,
-    hostPath: { path, type },
-  });
+  const hp = hostPathVolume;
   const volumes: Volume[] = [
     hp('openvswitch-run', ovsRunDir),
     hp('netns', '/run/netns'),

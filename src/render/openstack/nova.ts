@@ -14,7 +14,7 @@ import {
   type Volume,
   type VolumeMount,
 } from '../kube.ts';
-import { kollaContainer } from '../workload.ts';
+import { kollaContainer, hostPathVolume } from '../workload.ts';
 import { mergeIni, writeIni } from '../ini.ts';
 import {
   computedSections,
@@ -192,14 +192,7 @@ function compute(ctx: Ctx, files: readonly ConfigFile[]): KubeObject[] {
   let lv: ReturnType<typeof libvirtContainer> | undefined;
 
   if (libvirt) {
-    const hp = (
-      name: string,
-      path: string,
-      type: 'DirectoryOrCreate' | 'Directory' = 'DirectoryOrCreate',
-    ): Volume => ({
-      name,
-      hostPath: { path, type },
-    });
+    const hp = hostPathVolume;
     volumes.push(
       hp('libvirt-run', libvirtRunDir),
       hp('libvirt-lib', '/var/lib/libvirt'),

@@ -11,7 +11,6 @@ import type {
   EnvVar,
   KubeObject,
   StatefulSet,
-  Volume,
   VolumeMount,
 } from '../kube.ts';
 import {
@@ -22,6 +21,7 @@ import {
   podTemplate,
   service,
   serviceAccount,
+  hostPathVolume,
 } from '../workload.ts';
 
 const ovsRun = '/run/openvswitch';
@@ -204,14 +204,7 @@ function renamed(config: KollaConfig, volumeName: string): KollaConfig {
   };
 }
 
-const hostPath = (
-  name: string,
-  path: string,
-  type: 'DirectoryOrCreate' | 'Directory' = 'DirectoryOrCreate',
-): Volume => ({
-  name,
-  hostPath: { path, type },
-});
+const hostPath = hostPathVolume;
 
 const nodeEnv: EnvVar[] = [
   { name: 'NODE_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } },

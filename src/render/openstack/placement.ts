@@ -15,11 +15,7 @@ import {
 export function renderPlacement(ctx: Ctx): KubeObject[] {
   const def = ctx.catalog.services.placement;
   const api = def.processes[0]!;
-  const conf = configFile(
-    def,
-    'placement.conf',
-    mainConfig(ctx, 'placement', def),
-  );
+  const conf = configFile(def, 'placement.conf', mainConfig(ctx, 'placement', def));
   const uwsgi = configFile(
     def,
     'placement-api-uwsgi.ini',

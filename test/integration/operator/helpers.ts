@@ -18,7 +18,11 @@ export { client, deleteNamespace, makeNamespace, seconds, skip, until } from '..
  */
 export const kwokStorageClass = 'stackanetes-kwok';
 
-export async function kwokVolumes(c: KubeClient, namespace: string, count = 8): Promise<() => Promise<void>> {
+export async function kwokVolumes(
+  c: KubeClient,
+  namespace: string,
+  count = 8,
+): Promise<() => Promise<void>> {
   await c.apply({
     apiVersion: 'storage.k8s.io/v1',
     kind: 'StorageClass',
@@ -120,7 +124,9 @@ export function startOperator(namespace: string): Operator {
     async requests() {
       const text = await metrics();
       const counts: Record<string, number> = {};
-      for (const m of text.matchAll(/^stackanetes_api_requests\{verb="([^"]+)",resource="([^"]+)"\} (\d+)/gm)) {
+      for (const m of text.matchAll(
+        /^stackanetes_api_requests\{verb="([^"]+)",resource="([^"]+)"\} (\d+)/gm,
+      )) {
         counts[`${m[1]} ${m[2]}`] = Number(m[3]);
       }
       return counts;
@@ -178,14 +184,24 @@ export async function cloudStatus(c: KubeClient, namespace: string, name: string
 }
 
 /** Waits until the cloud is Ready at its current generation. */
-export async function waitReady(c: KubeClient, namespace: string, name: string, op: Operator | undefined, timeoutMs = 10 * 60_000): Promise<void> {
+export async function waitReady(
+  c: KubeClient,
+  namespace: string,
+  name: string,
+  op: Operator | undefined,
+  timeoutMs = 10 * 60_000,
+): Promise<void> {
   const end = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < end) {
     const s = await cloudStatus(c, namespace, name);
-    last = JSON.stringify(s.conditions.map((x) => `${x.type}=${x.status}/${x.reason}: ${x.message}`));
+    last = JSON.stringify(
+      s.conditions.map((x) => `${x.type}=${x.status}/${x.reason}: ${x.message}`),
+    );
     if (s.observed >= s.generation && s.ready?.status === 'True') return;
     await sleep(1000);
   }
-  throw new Error(`cloud ${namespace}/${name} not Ready after ${timeoutMs / 1000} s: ${last}\n${op?.log().slice(-3000) ?? ''}`);
+  throw new Error(
+    `cloud ${namespace}/${name} not Ready after ${timeoutMs / 1000} s: ${last}\n${op?.log().slice(-3000) ?? ''}`,
+  );
 }

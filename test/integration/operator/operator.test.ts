@@ -29,7 +29,10 @@ import {
 const cloudName = 'kwok';
 
 function cli(args: string[], timeoutMs = 12 * 60_000) {
-  return spawnSync(process.execPath, ['bin/stackanetes.js', ...args], { encoding: 'utf8', timeout: timeoutMs });
+  return spawnSync(process.execPath, ['bin/stackanetes.js', ...args], {
+    encoding: 'utf8',
+    timeout: timeoutMs,
+  });
 }
 
 describe('operator', { skip, concurrency: 1 }, () => {
@@ -69,12 +72,20 @@ describe('operator', { skip, concurrency: 1 }, () => {
       const [type] = String(e.message).split(':');
       const comp = type!.replace(/Ready$/, '').toLowerCase();
       if (e.reason === 'Ready' && !readyAt.has(comp)) readyAt.set(comp, i);
-      if (!String(e.reason).startsWith('WaitingFor') && e.reason !== 'Ready' && !startedAt.has(comp)) startedAt.set(comp, i);
+      if (
+        !String(e.reason).startsWith('WaitingFor') &&
+        e.reason !== 'Ready' &&
+        !startedAt.has(comp)
+      )
+        startedAt.set(comp, i);
     });
     const needs = getCatalog('2025.1').needs;
     for (const [comp, deps] of Object.entries(needs)) {
       const start = startedAt.get(comp) ?? readyAt.get(comp);
-      assert.ok(start !== undefined, `no event for ${comp}: ${events.map((e) => `${String(e.reason)} ${String(e.message)}`).join('\n')}`);
+      assert.ok(
+        start !== undefined,
+        `no event for ${comp}: ${events.map((e) => `${String(e.reason)} ${String(e.message)}`).join('\n')}`,
+      );
       for (const d of deps) {
         assert.ok(readyAt.get(d)! < start, `${comp} started before ${d} was ready`);
       }
@@ -89,8 +100,14 @@ describe('operator', { skip, concurrency: 1 }, () => {
     const after = await op.requests();
     const delta = writes(after) - writes(before);
     const leases = writes(after, true) - writes(before, true) - delta;
-    console.log(`writes in 60 s after convergence: ${delta} (plus ${leases} Lease renewals by the leader)`);
-    assert.equal(delta, 0, `writes: before ${JSON.stringify(before)} after ${JSON.stringify(after)}`);
+    console.log(
+      `writes in 60 s after convergence: ${delta} (plus ${leases} Lease renewals by the leader)`,
+    );
+    assert.equal(
+      delta,
+      0,
+      `writes: before ${JSON.stringify(before)} after ${JSON.stringify(after)}`,
+    );
   });
 
   test('changing a config override rolls only that service’s pods', async () => {
@@ -98,14 +115,28 @@ describe('operator', { skip, concurrency: 1 }, () => {
       const out: Record<string, string> = {};
       for (const kind of ['Deployment', 'StatefulSet', 'DaemonSet']) {
         for (const w of (await c.list<KubeObj>('apps/v1', kind, { namespace: ns })).items) {
-          const t = (w.spec as { template: { metadata: { annotations?: Record<string, string> } } }).template;
+          const t = (w.spec as { template: { metadata: { annotations?: Record<string, string> } } })
+            .template;
           out[`${kind}/${w.metadata.name}`] = t.metadata.annotations?.[configHashAnnotation] ?? '';
         }
       }
       return out;
     };
     const before = await hashes();
-    const r = cli(['apply', '-f', specFile(kwokCloud(cloudName, ns, { services: { nova: { computeDriver: 'fake' }, keystone: { config: { token: { expiration: 7200 } } } } })), '--timeout', '10']);
+    const r = cli([
+      'apply',
+      '-f',
+      specFile(
+        kwokCloud(cloudName, ns, {
+          services: {
+            nova: { computeDriver: 'fake' },
+            keystone: { config: { token: { expiration: 7200 } } },
+          },
+        }),
+      ),
+      '--timeout',
+      '10',
+    ]);
     assert.equal(r.status, 0, r.stderr);
     const after = await hashes();
     const rolled = Object.keys(after).filter((k) => after[k] !== before[k]);
@@ -115,10 +146,14 @@ describe('operator', { skip, concurrency: 1 }, () => {
   test('a hand edit of an owned Deployment is reverted', async () => {
     await c.mergePatch('apps/v1', 'Deployment', 'glance-api', ns, { spec: { replicas: 3 } });
     const started = Date.now();
-    await until(async () => {
-      const d = await c.get<KubeObj>('apps/v1', 'Deployment', 'glance-api', ns);
-      return (d.spec as { replicas: number }).replicas === 1;
-    }, 'glance-api back to 1 replica', 60_000);
+    await until(
+      async () => {
+        const d = await c.get<KubeObj>('apps/v1', 'Deployment', 'glance-api', ns);
+        return (d.spec as { replicas: number }).replicas === 1;
+      },
+      'glance-api back to 1 replica',
+      60_000,
+    );
     console.log(`hand edit reverted in ${seconds(Date.now() - started)}`);
   });
 
@@ -162,7 +197,8 @@ describe('operator killed at random points', { skip, concurrency: 1 }, () => {
         const runs = pods.filter((p) => p.metadata.labels?.['job-name'] === j.metadata.name).length;
         assert.equal(runs, 1, `${j.metadata.name} ran ${runs} pods`);
       }
-      for (const [task, names] of byTask) assert.equal(names.length, 1, `${task} has jobs ${names.join(', ')}`);
+      for (const [task, names] of byTask)
+        assert.equal(names.length, 1, `${task} has jobs ${names.join(', ')}`);
       console.log(`after 20 kills: ${jobs.length} jobs, each run once`);
     } finally {
       await deleteNamespace(c, ns);
@@ -181,19 +217,29 @@ describe('two operator replicas', { skip, concurrency: 1 }, () => {
     const b = startOperator(ns);
     try {
       await Promise.all([waitForMetrics(a), waitForMetrics(b)]);
-      await until(async () => (await a.isLeader()) !== (await b.isLeader()), 'exactly one leader', 60_000);
+      await until(
+        async () => (await a.isLeader()) !== (await b.isLeader()),
+        'exactly one leader',
+        60_000,
+      );
       const [leader, follower] = (await a.isLeader()) ? [a, b] : [b, a];
       const apply = cli(['apply', '-f', specFile(kwokCloud(cloudName, ns)), '--no-wait']);
       assert.equal(apply.status, 0, apply.stderr);
       await sleep(15_000);
       assert.ok(writes(await leader.requests()) > 0, 'the leader made no writes');
       const followerWrites = writes(await follower.requests());
-      assert.equal(followerWrites, 0, `the follower made ${followerWrites} writes besides its Lease`);
+      assert.equal(
+        followerWrites,
+        0,
+        `the follower made ${followerWrites} writes besides its Lease`,
+      );
       const killed = Date.now();
       await leader.stop('SIGKILL');
       await until(() => follower.isLeader(), 'the follower to lead', 60_000);
       const handOver = Date.now() - killed;
-      console.log(`leader killed: hand-over in ${seconds(handOver)} (lease 15 s); follower writes before: ${followerWrites}`);
+      console.log(
+        `leader killed: hand-over in ${seconds(handOver)} (lease 15 s); follower writes before: ${followerWrites}`,
+      );
       assert.ok(handOver < 15_000 + 10_000, `hand-over took ${seconds(handOver)}`);
       await waitReady(c, ns, cloudName, follower);
       const st = await cloudStatus(c, ns, cloudName);

@@ -25,32 +25,50 @@ after(async () => {
   c.close();
 });
 
-test('the API server accepts the operator’s Deployment and RBAC (server-side dry run, strict)', { skip }, async () => {
-  const docs = ['namespace', 'rbac', 'deployment'].flatMap((f) =>
-    parseAllDocuments(readFileSync(`deploy/operator/${f}.yaml`, 'utf8')).map((d) => d.toJS() as KubeObj),
-  );
-  const refused: string[] = [];
-  for (const d of docs) {
-    // The namespace may not exist yet: a dry run of namespaced objects needs it, so put them in ours.
-    const o = d.metadata.namespace ? { ...d, metadata: { ...d.metadata, namespace: ns } } : d;
-    const named = o.kind === 'ClusterRoleBinding' ? { ...o, subjects: [{ kind: 'ServiceAccount', name: 'stackanetes-operator', namespace: ns }] } : o;
-    await c.apply(named, { dryRun: true }).catch((err: Error) => refused.push(`${o.kind}/${o.metadata.name}: ${err.message}`));
-  }
-  assert.deepEqual(refused, []);
-});
+test(
+  'the API server accepts the operator’s Deployment and RBAC (server-side dry run, strict)',
+  { skip },
+  async () => {
+    const docs = ['namespace', 'rbac', 'deployment'].flatMap((f) =>
+      parseAllDocuments(readFileSync(`deploy/operator/${f}.yaml`, 'utf8')).map(
+        (d) => d.toJS() as KubeObj,
+      ),
+    );
+    const refused: string[] = [];
+    for (const d of docs) {
+      // The namespace may not exist yet: a dry run of namespaced objects needs it, so put them in ours.
+      const o = d.metadata.namespace ? { ...d, metadata: { ...d.metadata, namespace: ns } } : d;
+      const named =
+        o.kind === 'ClusterRoleBinding'
+          ? {
+              ...o,
+              subjects: [{ kind: 'ServiceAccount', name: 'stackanetes-operator', namespace: ns }],
+            }
+          : o;
+      await c
+        .apply(named, { dryRun: true })
+        .catch((err: Error) => refused.push(`${o.kind}/${o.metadata.name}: ${err.message}`));
+    }
+    assert.deepEqual(refused, []);
+  },
+);
 
 for (const name of ['minimal', 'ha'] as const) {
-  test(`the API server accepts every object of examples/${name}.yaml (server-side dry run, strict)`, { skip }, async () => {
-    const objects = render(loadExample(name), fixedSecrets(), { namespace: ns });
-    const refused: string[] = [];
-    for (const o of objects) {
-      try {
-        await c.apply(secretAsData(o) as unknown as KubeObj, { dryRun: true });
-      } catch (err) {
-        refused.push(`${o.kind}/${o.metadata.name}: ${(err as Error).message}`);
+  test(
+    `the API server accepts every object of examples/${name}.yaml (server-side dry run, strict)`,
+    { skip },
+    async () => {
+      const objects = render(loadExample(name), fixedSecrets(), { namespace: ns });
+      const refused: string[] = [];
+      for (const o of objects) {
+        try {
+          await c.apply(secretAsData(o) as unknown as KubeObj, { dryRun: true });
+        } catch (err) {
+          refused.push(`${o.kind}/${o.metadata.name}: ${(err as Error).message}`);
+        }
       }
-    }
-    console.log(`${name}: ${objects.length - refused.length}/${objects.length} objects accepted`);
-    assert.deepEqual(refused, []);
-  });
+      console.log(`${name}: ${objects.length - refused.length}/${objects.length} objects accepted`);
+      assert.deepEqual(refused, []);
+    },
+  );
 }

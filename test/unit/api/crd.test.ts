@@ -41,10 +41,13 @@ test('the schema is structural: every node has a type or an allowed extension', 
       n['x-kubernetes-int-or-string'] === true ||
       n['x-kubernetes-preserve-unknown-fields'] === true;
     if (!typed) problems.push(`${p}: no type`);
-    if (n.properties && n.additionalProperties) problems.push(`${p}: properties and additionalProperties`);
+    if (n.properties && n.additionalProperties)
+      problems.push(`${p}: properties and additionalProperties`);
     if (n.additionalProperties === false) problems.push(`${p}: additionalProperties false`);
-    if (n.anyOf && !n['x-kubernetes-int-or-string']) problems.push(`${p}: anyOf outside int-or-string`);
-    if ('const' in n || 'patternProperties' in n || '$id' in n) problems.push(`${p}: non-structural keyword`);
+    if (n.anyOf && !n['x-kubernetes-int-or-string'])
+      problems.push(`${p}: anyOf outside int-or-string`);
+    if ('const' in n || 'patternProperties' in n || '$id' in n)
+      problems.push(`${p}: non-structural keyword`);
   });
   assert.deepEqual(problems, []);
 });
@@ -52,7 +55,8 @@ test('the schema is structural: every node has a type or an allowed extension', 
 test('defaults in the CRD are the schema defaults (API server defaulting = CLI defaulting)', () => {
   const text = crdYaml();
   const doc = parse(text) as { spec: { versions: { schema: { openAPIV3Schema: Node } }[] } };
-  const spec = (doc.spec.versions[0]!.schema.openAPIV3Schema.properties as Record<string, Node>).spec!;
+  const spec = (doc.spec.versions[0]!.schema.openAPIV3Schema.properties as Record<string, Node>)
+    .spec!;
   const props = spec.properties as Record<string, Node>;
   assert.equal(props.region!.default, 'RegionOne');
   const images = props.images!.properties as Record<string, Node>;

@@ -14,7 +14,11 @@ const corpus = readdirSync(dir)
   .sort()
   .map((f) => {
     const text = readFileSync(join(dir, f), 'utf8');
-    return { file: join(dir, f), text, expect: /^# expect: (.*)$/m.exec(text)?.[1] ?? '(document)' };
+    return {
+      file: join(dir, f),
+      text,
+      expect: /^# expect: (.*)$/m.exec(text)?.[1] ?? '(document)',
+    };
   });
 
 test('the corpus holds at least 30 malformed specs', () => {
@@ -50,7 +54,8 @@ test('validate and render refuse every bad spec with the field path, no stack, n
       const r = await runCli(args);
       const cmd = args.join(' ');
       if (r.code === 0) failures.push(`${cmd} exited 0`);
-      if (!r.stderr.includes(c.expect)) failures.push(`${cmd}: stderr lacks ${c.expect}:\n${r.stderr}`);
+      if (!r.stderr.includes(c.expect))
+        failures.push(`${cmd}: stderr lacks ${c.expect}:\n${r.stderr}`);
       if (/\n\s+at .+:\d+:\d+/.test(r.stderr)) failures.push(`${cmd} printed a stack trace`);
       if (r.stdout !== '') failures.push(`${cmd} printed to stdout`);
       if (existsSync(join(out, 'objects'))) failures.push(`${cmd} wrote output`);

@@ -10,11 +10,16 @@ import type { CloudSecrets } from '../../../src/render/secrets.ts';
 const secrets = fixedSecrets();
 
 function workloads(objs: KubeObject[]): Record<string, any>[] {
-  return objs.filter((o) => ['Deployment', 'StatefulSet', 'DaemonSet'].includes(o.kind)) as Record<string, any>[];
+  return objs.filter((o) => ['Deployment', 'StatefulSet', 'DaemonSet'].includes(o.kind)) as Record<
+    string,
+    any
+  >[];
 }
 
 function secretValues(s: CloudSecrets): string[] {
-  return Object.values(s).flatMap((v) => (typeof v === 'string' ? [v] : Object.values(v as Record<string, string>)));
+  return Object.values(s).flatMap((v) =>
+    typeof v === 'string' ? [v] : Object.values(v as Record<string, string>),
+  );
 }
 
 test('secret values appear only in Secrets, never in ConfigMaps or other objects', () => {
@@ -23,7 +28,8 @@ test('secret values appear only in Secrets, never in ConfigMaps or other objects
     for (const o of render(loadExample(name), secrets)) {
       if (o.kind === 'Secret') continue;
       const text = JSON.stringify(o);
-      for (const v of values) assert.ok(!text.includes(v), `${o.kind}/${o.metadata.name} contains a secret value`);
+      for (const v of values)
+        assert.ok(!text.includes(v), `${o.kind}/${o.metadata.name} contains a secret value`);
     }
   }
 });
@@ -39,8 +45,14 @@ test('each service connects to the database as its own user with its own passwor
   ] as const) {
     const conf = find(objs, 'Secret', secretName).stringData[file] as string;
     const pw = secrets.databaseUsers[svc]!;
-    assert.ok(conf.includes(`mysql+pymysql://${svc}:${pw}@`), `${svc} does not use its own database user`);
-    assert.ok(!conf.includes(secrets.databaseRoot), `${svc} config holds the database root password`);
+    assert.ok(
+      conf.includes(`mysql+pymysql://${svc}:${pw}@`),
+      `${svc} does not use its own database user`,
+    );
+    assert.ok(
+      !conf.includes(secrets.databaseRoot),
+      `${svc} config holds the database root password`,
+    );
   }
 });
 
@@ -49,24 +61,54 @@ test('nova-compute is a DaemonSet on compute nodes: the object count does not de
   const many = render(
     cloudOf({
       services: { nova: { computeDriver: 'fake' } },
-      nodeRoles: { compute: { matchExpressions: [{ key: 'rack', operator: 'In', values: Array.from({ length: 50 }, (_, i) => `r${i}`) }] } },
+      nodeRoles: {
+        compute: {
+          matchExpressions: [
+            { key: 'rack', operator: 'In', values: Array.from({ length: 50 }, (_, i) => `r${i}`) },
+          ],
+        },
+      },
     }),
     secrets,
   );
   assert.equal(few.length, many.length);
   const ds = find(many, 'DaemonSet', 'nova-compute');
-  const terms = ds.spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms;
+  const terms =
+    ds.spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution
+      .nodeSelectorTerms;
   assert.equal(terms[0].matchExpressions[0].key, 'rack');
 });
 
 test('changing a service config override rolls only that service’s pods', () => {
   const base = render(loadExample('minimal'), secrets);
-  const changed = render(cloudOf({ ...loadExample('minimal').spec, services: { ...loadExample('minimal').spec.services, nova: { ...loadExample('minimal').spec.services.nova, config: { DEFAULT: { debug: true } } } } }, 'minimal'), secrets);
+  const changed = render(
+    cloudOf(
+      {
+        ...loadExample('minimal').spec,
+        services: {
+          ...loadExample('minimal').spec.services,
+          nova: {
+            ...loadExample('minimal').spec.services.nova,
+            config: { DEFAULT: { debug: true } },
+          },
+        },
+      },
+      'minimal',
+    ),
+    secrets,
+  );
   const hashes = (objs: KubeObject[]) =>
-    Object.fromEntries(workloads(objs).map((w) => [`${w.kind}/${w.metadata.name}`, w.spec.template.metadata.annotations[configHashAnnotation]]));
+    Object.fromEntries(
+      workloads(objs).map((w) => [
+        `${w.kind}/${w.metadata.name}`,
+        w.spec.template.metadata.annotations[configHashAnnotation],
+      ]),
+    );
   const a = hashes(base);
   const b = hashes(changed);
-  const rolled = Object.keys(a).filter((k) => a[k] !== b[k]).sort();
+  const rolled = Object.keys(a)
+    .filter((k) => a[k] !== b[k])
+    .sort();
   assert.ok(rolled.length > 0, 'nothing rolled');
   for (const k of rolled) assert.match(k, /\/nova-/, `${k} rolled but is not nova`);
   assert.ok(rolled.includes('Deployment/nova-api'));
@@ -74,16 +116,35 @@ test('changing a service config override rolls only that service’s pods', () =
 
 test('jobs are named by their inputs: a change renames only the affected jobs', () => {
   const spec = loadExample('minimal').spec;
-  const jobs = (objs: KubeObject[]) => objs.filter((o) => o.kind === 'Job').map((o) => o.metadata.name).sort();
+  const jobs = (objs: KubeObject[]) =>
+    objs
+      .filter((o) => o.kind === 'Job')
+      .map((o) => o.metadata.name)
+      .sort();
   const a = jobs(render(cloudOf(spec, 'minimal'), secrets));
   const again = jobs(render(cloudOf(spec, 'minimal'), secrets));
   assert.deepEqual(a, again);
   const b = jobs(
-    render(cloudOf({ ...spec, services: { ...spec.services, keystone: { ...spec.services.keystone, config: { token: { expiration: 600 } } } } }, 'minimal'), secrets),
+    render(
+      cloudOf(
+        {
+          ...spec,
+          services: {
+            ...spec.services,
+            keystone: { ...spec.services.keystone, config: { token: { expiration: 600 } } },
+          },
+        },
+        'minimal',
+      ),
+      secrets,
+    ),
   );
   const renamed = a.filter((n) => !b.includes(n));
   assert.ok(renamed.some((n) => n.startsWith('keystone-db-sync-')));
-  assert.ok(renamed.every((n) => n.startsWith('keystone-')), `renamed: ${renamed.join(', ')}`);
+  assert.ok(
+    renamed.every((n) => n.startsWith('keystone-')),
+    `renamed: ${renamed.join(', ')}`,
+  );
   for (const n of a) assert.match(n, /-[0-9a-f]{10}$/);
 });
 
@@ -94,7 +155,10 @@ test('every long-running container has readiness and liveness probes and resourc
         const where = `${w.kind}/${w.metadata.name}/${c.name}`;
         assert.ok(c.readinessProbe, `${where} has no readiness probe`);
         assert.ok(c.livenessProbe, `${where} has no liveness probe`);
-        assert.ok(c.resources?.requests?.cpu && c.resources?.requests?.memory, `${where} has no requests`);
+        assert.ok(
+          c.resources?.requests?.cpu && c.resources?.requests?.memory,
+          `${where} has no requests`,
+        );
       }
     }
   }
@@ -114,11 +178,17 @@ test('replicated control services spread over nodes and keep a disruption budget
   const objs = render(loadExample('ha'), secrets);
   for (const d of objs.filter((o) => o.kind === 'Deployment') as Record<string, any>[]) {
     if (d.spec.replicas < 2) continue;
-    assert.ok(d.spec.template.spec.affinity.podAntiAffinity, `${d.metadata.name} has no anti-affinity`);
+    assert.ok(
+      d.spec.template.spec.affinity.podAntiAffinity,
+      `${d.metadata.name} has no anti-affinity`,
+    );
     find(objs, 'PodDisruptionBudget', d.metadata.name);
   }
   const galera = find(objs, 'Secret', 'database-mariadb-config').stringData['my.cnf'] as string;
-  assert.match(galera, /wsrep_cluster_address = gcomm:\/\/mariadb-0\.mariadb-headless\.openstack\.svc,mariadb-1/);
+  assert.match(
+    galera,
+    /wsrep_cluster_address = gcomm:\/\/mariadb-0\.mariadb-headless\.openstack\.svc,mariadb-1/,
+  );
   find(objs, 'PodDisruptionBudget', 'mariadb');
   assert.equal(find(objs, 'StatefulSet', 'rabbitmq').spec.replicas, 3);
 });
@@ -131,10 +201,16 @@ test('a single-replica cloud has no disruption budgets that would block node dra
 test('images follow spec.images: registry, release tag, per-image tag or digest', () => {
   const digest = `sha256:${'a'.repeat(64)}`;
   const objs = render(
-    cloudOf({ images: { registry: 'quay.io/acme/', overrides: { keystone: { digest }, 'nova-api': { tag: 'patched-1' } } } }),
+    cloudOf({
+      images: {
+        registry: 'quay.io/acme/',
+        overrides: { keystone: { digest }, 'nova-api': { tag: 'patched-1' } },
+      },
+    }),
     secrets,
   );
-  const img = (kind: string, name: string) => find(objs, kind, name).spec.template.spec.containers[0].image as string;
+  const img = (kind: string, name: string) =>
+    find(objs, kind, name).spec.template.spec.containers[0].image as string;
   assert.equal(img('Deployment', 'keystone-api'), `quay.io/acme/keystone@${digest}`);
   assert.equal(img('Deployment', 'nova-api'), 'quay.io/acme/nova-api:patched-1');
   assert.equal(img('Deployment', 'glance-api'), 'quay.io/acme/glance-api:2025.1');
@@ -143,8 +219,15 @@ test('images follow spec.images: registry, release tag, per-image tag or digest'
 test('only the services that use the database, queue and cache may reach them', () => {
   const objs = render(loadExample('minimal'), secrets);
   const allowed = (name: string) =>
-    find(objs, 'NetworkPolicy', name).spec.ingress[0].from[0].podSelector.matchExpressions[1].values as string[];
-  assert.deepEqual(allowed('mariadb-clients'), ['keystone', 'glance', 'placement', 'nova', 'neutron']);
+    find(objs, 'NetworkPolicy', name).spec.ingress[0].from[0].podSelector.matchExpressions[1]
+      .values as string[];
+  assert.deepEqual(allowed('mariadb-clients'), [
+    'keystone',
+    'glance',
+    'placement',
+    'nova',
+    'neutron',
+  ]);
   assert.deepEqual(allowed('rabbitmq-clients'), ['nova', 'neutron']);
   assert.ok(!allowed('mariadb-clients').includes('horizon'));
 });

@@ -4,7 +4,11 @@ import type { OpenStackCloud } from '../../../src/api/v1alpha1/spec.ts';
 import { validateObject, validateText } from '../../../src/api/v1alpha1/validate.ts';
 import { render } from '../../../src/render/index.ts';
 import type { KubeObject } from '../../../src/render/kube.ts';
-import { generateSecrets, redactedSecrets, type CloudSecrets } from '../../../src/render/secrets.ts';
+import {
+  generateSecrets,
+  redactedSecrets,
+  type CloudSecrets,
+} from '../../../src/render/secrets.ts';
 
 export function loadExample(name: 'minimal' | 'ha'): OpenStackCloud {
   const r = validateText(readFileSync(`examples/${name}.yaml`, 'utf8'));
@@ -42,6 +46,9 @@ export function renderExample(name: 'minimal' | 'ha', secrets = redactedSecrets(
 
 export function find(objs: KubeObject[], kind: string, name: string): Record<string, any> {
   const o = objs.find((x) => x.kind === kind && x.metadata.name === name);
-  if (!o) throw new Error(`no ${kind}/${name} among ${objs.map((x) => `${x.kind}/${x.metadata.name}`).join(', ')}`);
+  if (!o)
+    throw new Error(
+      `no ${kind}/${name} among ${objs.map((x) => `${x.kind}/${x.metadata.name}`).join(', ')}`,
+    );
   return o as Record<string, any>;
 }

@@ -17,6 +17,10 @@ for (const name of ['minimal', 'ha'] as const) {
       writeFileSync(file, first);
     }
     assert.ok(existsSync(file), `${file} is missing; run npm run golden:update`);
-    assert.equal(first, readFileSync(file, 'utf8'), `${file} is out of date; review the diff and run npm run golden:update`);
+    assert.equal(
+      first,
+      readFileSync(file, 'utf8'),
+      `${file} is out of date; review the diff and run npm run golden:update`,
+    );
   });
 }

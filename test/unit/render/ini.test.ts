@@ -6,7 +6,10 @@ test('values are written verbatim, even with # ; = and spaces', () => {
   const out = writeIni({
     database: { connection: 'mysql+pymysql://nova:p#a;s=s@db:3306/nova?charset=utf8mb4' },
   });
-  assert.equal(out, '[database]\nconnection = mysql+pymysql://nova:p#a;s=s@db:3306/nova?charset=utf8mb4\n');
+  assert.equal(
+    out,
+    '[database]\nconnection = mysql+pymysql://nova:p#a;s=s@db:3306/nova?charset=utf8mb4\n',
+  );
 });
 
 test('a list repeats the key; booleans are true/false; empty values stay empty', () => {
