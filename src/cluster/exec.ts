@@ -50,6 +50,9 @@ export function run(
     let stderr = '';
     child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    // A child that exits before reading all its input (kubectl refusing a manifest) must fail
+    // with its own message, not crash this process with EPIPE.
+    child.stdin?.on('error', () => undefined);
     if (opts.input !== undefined) child.stdin?.end(opts.input);
     child.on('error', (err) => {
       if (fd !== undefined) closeSync(fd);
