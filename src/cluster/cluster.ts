@@ -207,7 +207,9 @@ async function ensureFakeNodes(l: Layout, count: number): Promise<string> {
   if (extra.length) await kubectl(l, ['delete', 'node', '--wait=false', ...extra]);
   // In batches: one kubectl apply of a thousand nodes is refused.
   for (let start = 0; start < count; start += 100) {
-    const objs = Array.from({ length: Math.min(100, count - start) }, (_, i) => fakeNode(start + i));
+    const objs = Array.from({ length: Math.min(100, count - start) }, (_, i) =>
+      fakeNode(start + i),
+    );
     await kubectl(
       l,
       ['apply', '--server-side', '--force-conflicts', '--field-manager=stackanetes', '-f', '-'],
