@@ -204,7 +204,16 @@ async function ensureFakeNodes(l: Layout, count: number): Promise<string> {
     .map((n) => n.replace(/^node\//, ''));
   const wanted = new Set(Array.from({ length: count }, (_, i) => `${fakeNodePrefix}${i}`));
   const extra = existing.filter((n) => !wanted.has(n));
-  if (extra.length) await kubectl(l, ['delete', 'node', '--wait=false', ...extra]);
+  // In batches: kubectl deletes one by one, and hundreds at once outlast its time limit.
+  for (let i = 0; i < extra.length; i += 50) {
+    await kubectl(l, [
+      'delete',
+      'node',
+      '--wait=false',
+      '--ignore-not-found',
+      ...extra.slice(i, i + 50),
+    ]);
+  }
   // In batches: one kubectl apply of a thousand nodes is refused.
   for (let start = 0; start < count; start += 100) {
     const objs = Array.from({ length: Math.min(100, count - start) }, (_, i) =>
