@@ -3,6 +3,8 @@
 // directory on member 0, or `safe_to_bootstrap: 1`) and from whether any peer answers — never
 // from the replica count alone. Per-service databases and users are created by each service's
 // own db-init Job.
+import type { ComponentName } from '../../catalog/types.ts';
+import { imageGroup } from '../../catalog/images.ts';
 import { meta, selectorLabels, type Ctx } from '../context.ts';
 import { writeIni } from '../ini.ts';
 import { kollaConfig, kollaConfigDir } from '../kolla.ts';
@@ -115,32 +117,20 @@ export function renderDatabase(ctx: Ctx): KubeObject[] {
     spread: galera,
     terminationGracePeriodSeconds: 120,
   });
-  template.spec.securityContext = { fsGroup: 42434 };
-  const sts: StatefulSet & { metadata: { name: string } } = {
-    apiVersion: 'apps/v1',
-    kind: 'StatefulSet',
-    metadata: meta(ctx, databaseService, 'database', databaseService),
-    spec: {
-      serviceName: headless,
-      replicas,
-      // Members must be able to start together to find each other after a full outage.
-      podManagementPolicy: 'Parallel',
-      selector: { matchLabels: selectorLabels(ctx, 'database', databaseService) },
-      updateStrategy: { type: 'RollingUpdate' },
-      persistentVolumeClaimRetentionPolicy: {
-        whenDeleted: ctx.spec.retainVolumesOnDelete ? 'Retain' : 'Delete',
-        whenScaled: 'Retain',
-      },
-      template,
-      volumeClaimTemplates: [
-        volumeClaim(
-          'data',
-          spec.storage?.size ?? '10Gi',
-          spec.storage?.storageClassName ?? ctx.spec.storageClassName,
-        ),
-      ],
-    },
-  };
+  template.spec.securityContext = { fsGroup: imageGroup(def.image)! };
+  const sts = dataStatefulSet(
+    ctx,
+    'database',
+    databaseService,
+    headless,
+    replicas,
+    template,
+    volumeClaim(
+      'data',
+      spec.storage?.size ?? '10Gi',
+      spec.storage?.storageClassName ?? ctx.spec.storageClassName,
+    ),
+  );
   const ports = [{ name: 'mysql', port: def.ports.mysql! }];
   const out: KubeObject[] = [
     serviceAccount(ctx, databaseService, 'database'),
@@ -158,6 +148,39 @@ export function renderDatabase(ctx: Ctx): KubeObject[] {
   ];
   if (galera) out.push(disruptionBudget(ctx, databaseService, 'database', databaseService));
   return out;
+}
+
+/**
+ * A StatefulSet whose members start together (Parallel: after a full outage they must find each
+ * other) and keep one data volume each, retained or deleted with the cloud as the spec says.
+ */
+export function dataStatefulSet(
+  ctx: Ctx,
+  component: ComponentName,
+  name: string,
+  serviceName: string,
+  replicas: number,
+  template: ReturnType<typeof podTemplate>,
+  claim: PersistentVolumeClaim,
+): StatefulSet & { metadata: { name: string } } {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'StatefulSet',
+    metadata: meta(ctx, name, component, name),
+    spec: {
+      serviceName,
+      replicas,
+      podManagementPolicy: 'Parallel',
+      selector: { matchLabels: selectorLabels(ctx, component, name) },
+      updateStrategy: { type: 'RollingUpdate' },
+      persistentVolumeClaimRetentionPolicy: {
+        whenDeleted: ctx.spec.retainVolumesOnDelete ? 'Retain' : 'Delete',
+        whenScaled: 'Retain',
+      },
+      template,
+      volumeClaimTemplates: [claim],
+    },
+  };
 }
 
 export function volumeClaim(

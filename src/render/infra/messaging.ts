@@ -1,9 +1,9 @@
 // RabbitMQ: a StatefulSet whose members find each other through Kubernetes peer discovery.
 // Each OpenStack service gets its own vhost and user from its rabbitmq-init Job; the admin user
 // is only for those Jobs.
-import { meta, selectorLabels, type Ctx } from '../context.ts';
+import { meta, type Ctx } from '../context.ts';
 import { kollaConfig } from '../kolla.ts';
-import type { KubeObject, Role, RoleBinding, StatefulSet } from '../kube.ts';
+import type { KubeObject, Role, RoleBinding } from '../kube.ts';
 import {
   disruptionBudget,
   kollaContainer,
@@ -12,7 +12,8 @@ import {
   serviceAccount,
 } from '../workload.ts';
 import { messagingService } from '../openstack/common.ts';
-import { volumeClaim } from './database.ts';
+import { dataStatefulSet, volumeClaim } from './database.ts';
+import { imageGroup } from '../../catalog/images.ts';
 
 const headless = `${messagingService}-headless`;
 
@@ -108,31 +109,20 @@ export function renderMessaging(ctx: Ctx): KubeObject[] {
   });
   // Peer discovery asks the API for the headless Service's endpoints.
   template.spec.automountServiceAccountToken = true;
-  template.spec.securityContext = { fsGroup: 42439 };
-  const sts: StatefulSet & { metadata: { name: string } } = {
-    apiVersion: 'apps/v1',
-    kind: 'StatefulSet',
-    metadata: meta(ctx, messagingService, 'messaging', messagingService),
-    spec: {
-      serviceName: headless,
-      replicas,
-      podManagementPolicy: 'Parallel',
-      selector: { matchLabels: selectorLabels(ctx, 'messaging', messagingService) },
-      updateStrategy: { type: 'RollingUpdate' },
-      persistentVolumeClaimRetentionPolicy: {
-        whenDeleted: ctx.spec.retainVolumesOnDelete ? 'Retain' : 'Delete',
-        whenScaled: 'Retain',
-      },
-      template,
-      volumeClaimTemplates: [
-        volumeClaim(
-          'data',
-          spec.storage?.size ?? '5Gi',
-          spec.storage?.storageClassName ?? ctx.spec.storageClassName,
-        ),
-      ],
-    },
-  };
+  template.spec.securityContext = { fsGroup: imageGroup(def.image)! };
+  const sts = dataStatefulSet(
+    ctx,
+    'messaging',
+    messagingService,
+    headless,
+    replicas,
+    template,
+    volumeClaim(
+      'data',
+      spec.storage?.size ?? '5Gi',
+      spec.storage?.storageClassName ?? ctx.spec.storageClassName,
+    ),
+  );
   const role: Role & { metadata: { name: string } } = {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'Role',
