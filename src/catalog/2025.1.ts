@@ -36,7 +36,12 @@ const rpc = (
   command: `${image} --config-file /etc/nova/nova.conf`,
   configFiles,
   ports: [],
-  probe: { kind: 'rpc', topic, configFiles: configFiles.map((f) => `/etc/nova/${f}`) },
+  probe: {
+    kind: 'rpc',
+    exchange: 'nova',
+    topic,
+    configFiles: configFiles.map((f) => `/etc/nova/${f}`),
+  },
   workload: 'Deployment',
   role: 'controlPlane',
   ...extra,

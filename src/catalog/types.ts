@@ -26,8 +26,16 @@ export type NodeRole = 'controlPlane' | 'compute' | 'network';
 export type Probe =
   | { readonly kind: 'http'; readonly path: string; readonly port: number }
   | { readonly kind: 'tcp'; readonly port: number }
-  /** An oslo.messaging `oslo_rpc_server_ping` call to the service's topic on this host. */
-  | { readonly kind: 'rpc'; readonly topic: string; readonly configFiles: readonly string[] }
+  /**
+   * An oslo.messaging `oslo_rpc_server_ping` call to the service's topic on this host, through
+   * the project's control exchange (each project sets its own: `nova`, `neutron`, …).
+   */
+  | {
+      readonly kind: 'rpc';
+      readonly exchange: string;
+      readonly topic: string;
+      readonly configFiles: readonly string[];
+    }
   | { readonly kind: 'exec'; readonly command: readonly string[] };
 
 export interface ProcessDef {

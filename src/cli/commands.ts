@@ -14,6 +14,7 @@ export const commands: Record<string, () => Promise<{ register: Register }>> = {
   operator: () => import('./operator.ts'),
   images: () => import('./images.ts'),
   cluster: () => import('./cluster.ts'),
+  up: () => import('./up.ts'),
 };
 
 /** The modules to load for these arguments: the named command's, or all of them. */

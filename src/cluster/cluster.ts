@@ -327,6 +327,7 @@ export function upSteps(opts: UpOptions = {}, l: Layout = layout()): Step[] {
       },
     },
     { title: `network (bridge ${net.bridge}, ${net.nodeIp})`, run: () => setUpNetwork() },
+    { title: 'shared mount /run/netns (network namespaces made by pods)', run: sharedNetns },
     {
       title: `etcd ${versions.etcd}`,
       run: () =>
@@ -604,17 +605,53 @@ function removeCgroupTree(name: string): number {
   return removed;
 }
 
+/**
+ * Pods that create network namespaces (Neutron's metadata agent) mount /run/netns with
+ * Bidirectional propagation, which needs a shared mount. The root here is private (no systemd),
+ * so /run/netns becomes its own shared mount — what `ip netns add` does too.
+ */
+async function sharedNetns(): Promise<string> {
+  const dir = '/run/netns';
+  mkdirSync(dir, { recursive: true });
+  const line = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .find((l) => l.split(' ')[4] === dir);
+  if (line?.includes(' shared:')) return 'already shared';
+  // Bind-mounting the directory over namespaces that pods hold would pin them (their files could
+  // not be removed): only before any pod runs, i.e. on a fresh `up` or after `down`.
+  if (readdirSync(dir).length > 0)
+    return 'left private: pods are running; `cluster down && cluster up` makes it shared';
+  if (!line) await run('mount', ['--bind', dir, dir]);
+  await run('mount', ['--make-shared', dir]);
+  return 'shared';
+}
+
 /** Network namespaces left by pods whose sandbox was never stopped (e.g. after a crash). */
 async function unmountCniNetns(): Promise<number> {
   const dir = '/run/netns';
   if (!existsSync(dir)) return 0;
+  const mountPoints = () =>
+    readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' ')[4] ?? '')
+      .filter((p) => p === dir || p.startsWith(`${dir}/cni-`));
   let n = 0;
+  // Namespace files, then the shared mount `up` made of the directory itself, then whatever that
+  // mount covered; a mount point may be stacked more than once.
+  for (let round = 0; round < 5; round++) {
+    const points = mountPoints().sort((a, b) => b.length - a.length);
+    if (points.length === 0) break;
+    for (const p of points) {
+      if ((await run('umount', ['-l', p], { allowFailure: true })).code === 0) n++;
+    }
+  }
   for (const f of readdirSync(dir)) {
     if (!f.startsWith('cni-')) continue;
-    const p = join(dir, f);
-    await run('umount', [p], { allowFailure: true });
-    rmSync(p, { force: true });
-    n++;
+    try {
+      rmSync(join(dir, f), { force: true });
+    } catch {
+      /* still pinned by a process outside the cluster: leave it */
+    }
   }
   return n;
 }

@@ -266,7 +266,13 @@ function debianRecipes(release: string, extraSuites: ExtraSuites): ReleaseRecipe
       {
         name: 'neutron-base',
         parent: 'openstack-base',
-        packages: ['neutron-common', 'python3-neutron', 'python3-ovsdbapp'],
+        packages: [
+          'neutron-common',
+          'python3-neutron',
+          'python3-ovsdbapp',
+          'openvswitch-common',
+          'python3-unbound',
+        ],
         setup: serviceDirs('neutron', 'neutron'),
         user: 'neutron',
         description: 'Neutron code and configuration shared by the neutron-* images',
@@ -292,7 +298,7 @@ function debianRecipes(release: string, extraSuites: ExtraSuites): ReleaseRecipe
       {
         name: 'neutron-ovn-metadata-agent',
         parent: 'neutron-base',
-        packages: ['neutron-ovn-metadata-agent', 'haproxy', 'openvswitch-common'],
+        packages: ['neutron-ovn-metadata-agent', 'haproxy'],
         user: 'neutron',
         versionPackage: 'python3-neutron',
         description: 'Neutron OVN metadata agent',

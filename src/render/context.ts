@@ -149,6 +149,14 @@ export function placement(
   return a;
 }
 
+/**
+ * A Service's fully qualified name, for clients that do not use the resolver's search list
+ * (Open vSwitch's Python library resolves with unbound).
+ */
+export function svcFqdn(ctx: Ctx, service: string): string {
+  return `${svcHost(ctx, service)}.${ctx.spec.clusterDomain}`;
+}
+
 /** A Service's in-cluster host name. */
 export function svcHost(ctx: Ctx, service: string): string {
   return `${service}.${ctx.namespace}.svc`;

@@ -36,7 +36,11 @@ export function job(ctx: Ctx, o: JobOpts): KubeObject[] {
   const base = `${o.component}-${o.task}`;
   const extra = { ...(o.extra ?? {}), [scriptName]: `#!/bin/bash\nset -euo pipefail\n${o.script}` };
   const probe = kollaConfig(ctx, o.component, o.task, 'x', o.files ?? [], { extra });
-  const hash = contentHash({ image: o.image, config: probe.hash }, 10);
+  // Everything the pod runs with goes into the name: a Job whose volumes change is a new Job.
+  const hash = contentHash(
+    { image: o.image, config: probe.hash, volumes: o.volumes ?? [], mounts: o.mounts ?? [] },
+    10,
+  );
   const command = `bash /var/lib/kolla/config_files/${scriptName}`;
   const config = kollaConfig(ctx, o.component, `${o.task}-${hash}`, command, o.files ?? [], {
     extra,

@@ -66,6 +66,8 @@ export function probes(
           command: [
             'python3',
             `${kollaConfigDir}/${rpcPingScript}`,
+            '--exchange',
+            def.exchange,
             '--topic',
             def.topic,
             ...def.configFiles.flatMap((f) => ['--config-file', f]),

@@ -304,6 +304,12 @@ export const OpenStackCloudSpec = Type.Object(
           'StorageClass for every volume that does not name its own; the cluster default if unset.',
       }),
     ),
+    clusterDomain: Type.String({
+      default: 'cluster.local',
+      pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
+      description:
+        "The cluster's DNS domain (the kubelet's clusterDomain): services that resolve names without the search list (OVS) get fully qualified names.",
+    }),
     retainVolumesOnDelete: Type.Boolean({
       default: true,
       description: 'Keep database, queue and image volumes when the cloud is deleted.',

@@ -67,7 +67,10 @@ export function renderDatabase(ctx: Ctx): KubeObject[] {
     },
   ];
   const rootCnf = `[client]\nuser=root\npassword=${ctx.secrets.databaseRoot}\nhost=127.0.0.1\nport=3306\n`;
+  // mariadb-install-db also creates root@127.0.0.1, root@::1 and root@<host name> without a
+  // password; the most specific host wins, so TCP logins from 127.0.0.1 would never reach '%'.
   const initSql = [
+    `DROP USER IF EXISTS 'root'@'127.0.0.1', 'root'@'::1';`,
     `ALTER USER 'root'@'localhost' IDENTIFIED BY '${ctx.secrets.databaseRoot}';`,
     `CREATE USER IF NOT EXISTS 'root'@'%' IDENTIFIED BY '${ctx.secrets.databaseRoot}';`,
     `ALTER USER 'root'@'%' IDENTIFIED BY '${ctx.secrets.databaseRoot}';`,

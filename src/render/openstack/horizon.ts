@@ -20,6 +20,15 @@ export const pythonIdentifier = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Kolla's horizon uid/gid: the config Secret is group-readable by it. */
 export const horizonGid = 42420;
 const staticRoot = '/var/lib/openstack-dashboard/static';
+/**
+ * Debian's openstack-dashboard execs every local_settings.d/*.py snippet (sorted by name) after
+ * importing local_settings.py, and its own snippets set CACHES to a per-process LocMemCache (with
+ * the cache session engine, a login stored by one uWSGI worker is unknown to the other: the user
+ * is sent back to the login page), DEBUG, COMPRESS_OFFLINE, STATIC_ROOT and WEBROOT. The rendered
+ * settings are therefore applied again by a snippet that sorts after all of them.
+ */
+export const horizonSnippetName = '_9999_stackanetes.py';
+const snippetDir = '/etc/openstack-dashboard/local_settings.d';
 
 /** A JSON-like value written as a Python literal. */
 export type PyValue =
@@ -32,6 +41,15 @@ export function renderHorizon(ctx: Ctx): KubeObject[] {
   const settings = horizonSettings(ctx);
   const webroot = typeof settings.WEBROOT === 'string' ? settings.WEBROOT : '/';
   const conf = configFile(def, def.mainConfig, localSettings(settings));
+  const snippet = configFile(
+    def,
+    horizonSnippetName,
+    localSettings(settings, [
+      "# Applied after Debian's local_settings.d snippets, which would otherwise override these",
+      '# (CACHES with a per-process LocMemCache, DEBUG, STATIC_ROOT, WEBROOT, …).',
+    ]),
+    `${snippetDir}/${horizonSnippetName}`,
+  );
   const uwsgi = configFile(
     def,
     'horizon-uwsgi.ini',
@@ -47,7 +65,7 @@ export function renderHorizon(ctx: Ctx): KubeObject[] {
       service: 'horizon',
       def,
       proc: server,
-      files: [conf, uwsgi],
+      files: [conf, snippet, uwsgi],
       replicas: ctx.spec.services.horizon.replicas,
       fsGroup: horizonGid,
     }),
@@ -133,11 +151,15 @@ function computed(ctx: Ctx, defaultWebroot: unknown): Record<string, PyValue> {
   return out;
 }
 
-/** local_settings.py: one assignment per setting, sorted by name. */
-export function localSettings(settings: Readonly<Record<string, PyValue>>): string {
+/** local_settings.py (and the snippet): one assignment per setting, sorted by name. */
+export function localSettings(
+  settings: Readonly<Record<string, PyValue>>,
+  comment: readonly string[] = [],
+): string {
   const lines = [
     '# Rendered by Stackanetes from the OpenStackCloud spec; changes here are overwritten.',
     '# Override settings in spec.services.horizon.config.settings.',
+    ...comment,
     '',
   ];
   for (const key of Object.keys(settings).sort()) {

@@ -10,8 +10,8 @@ import {
   type RoleBinding,
   type Secret,
 } from '../kube.ts';
-import { kollaConfig } from '../kolla.ts';
-import { kollaContainer, podTemplate, serviceAccount } from '../workload.ts';
+import { kollaConfig, type ConfigFile } from '../kolla.ts';
+import { deployment, kollaContainer, podTemplate, serviceAccount } from '../workload.ts';
 import {
   adminCloudsYaml,
   configFile,
@@ -52,6 +52,14 @@ export function renderKeystone(ctx: Ctx): KubeObject[] {
   out.push(...dbInitJob(ctx, 'keystone', 'keystone', def.databases));
   out.push(...dbSyncJob(ctx, 'keystone', def, [conf]));
   const internal = keystoneInternalUrl(ctx);
+  const keyMounts = [
+    { name: 'fernet-keys', mountPath: '/etc/keystone/fernet-keys', readOnly: true },
+    { name: 'credential-keys', mountPath: '/etc/keystone/credential-keys', readOnly: true },
+  ];
+  const keyVolumes = [
+    { name: 'fernet-keys', secret: { secretName: fernetSecret, defaultMode: 0o440 } },
+    { name: 'credential-keys', secret: { secretName: credentialSecret, defaultMode: 0o440 } },
+  ];
   out.push(
     ...job(ctx, {
       component: 'keystone',
@@ -59,6 +67,9 @@ export function renderKeystone(ctx: Ctx): KubeObject[] {
       image: api.image,
       serviceAccountName: 'keystone-jobs',
       files: [conf],
+      // keystone-manage refuses to start with an empty key repository.
+      volumes: keyVolumes,
+      mounts: keyMounts,
       extra: { 'admin-password': ctx.secrets.keystoneAdmin },
       script: [
         'keystone-manage --config-file /etc/keystone/keystone.conf bootstrap \\',
@@ -71,14 +82,6 @@ export function renderKeystone(ctx: Ctx): KubeObject[] {
     }),
   );
 
-  const keyMounts = [
-    { name: 'fernet-keys', mountPath: '/etc/keystone/fernet-keys', readOnly: true },
-    { name: 'credential-keys', mountPath: '/etc/keystone/credential-keys', readOnly: true },
-  ];
-  const keyVolumes = [
-    { name: 'fernet-keys', secret: { secretName: fernetSecret, defaultMode: 0o440 } },
-    { name: 'credential-keys', secret: { secretName: credentialSecret, defaultMode: 0o440 } },
-  ];
   out.push(
     ...processObjects(ctx, {
       component: 'keystone',
@@ -93,7 +96,47 @@ export function renderKeystone(ctx: Ctx): KubeObject[] {
     }),
   );
   out.push(...rotation(ctx, conf));
+  out.push(...openstackClient(ctx));
   return out;
+}
+
+/**
+ * A pod with the `openstack` command line and the admin credentials (clouds.yaml, cloud
+ * `admin`), for people and checks: `kubectl -n <ns> exec deploy/openstack-client -- openstack …`.
+ */
+function openstackClient(ctx: Ctx): KubeObject[] {
+  const name = 'openstack-client';
+  const clouds: ConfigFile = {
+    name: 'clouds.yaml',
+    dest: '/etc/openstack/clouds.yaml',
+    content: adminCloudsYaml(ctx),
+    owner: 'root',
+    perm: '0600',
+  };
+  const config = kollaConfig(ctx, 'keystone', name, 'sleep infinity', [clouds]);
+  const container = kollaContainer(ctx, {
+    name,
+    image: ctx.catalog.toolbox,
+    config,
+    env: [{ name: 'OS_CLOUD', value: 'admin' }],
+    // Ready once kolla_start has put the credentials in place.
+    probe: { kind: 'exec', command: ['test', '-s', '/etc/openstack/clouds.yaml'] },
+    resources: { requests: { cpu: '10m', memory: '64Mi' } },
+  });
+  return [
+    serviceAccount(ctx, name, 'keystone'),
+    config.secret,
+    deployment(ctx, name, 1, {
+      component: 'keystone',
+      part: 'client',
+      role: 'controlPlane',
+      containers: [container],
+      volumes: [config.volume],
+      configHash: config.hash,
+      serviceAccountName: name,
+      terminationGracePeriodSeconds: 5,
+    }),
+  ];
 }
 
 function keySecret(ctx: Ctx, name: string, keys: Readonly<Record<string, string>>): KubeObject {

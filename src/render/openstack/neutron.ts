@@ -5,7 +5,7 @@ import { hostPathVolume } from '../workload.ts';
 import type { IniSections, ProcessDef } from '../../catalog/types.ts';
 import { publicUrl, svcHost, type Ctx } from '../context.ts';
 import { mergeIni, writeIni } from '../ini.ts';
-import type { KubeObject, Volume, VolumeMount } from '../kube.ts';
+import type { DaemonSet, KubeObject, Volume, VolumeMount } from '../kube.ts';
 import {
   configFile,
   dbInitJob,
@@ -96,7 +96,7 @@ export function renderNeutron(ctx: Ctx): KubeObject[] {
   const volumes: Volume[] = [
     hp('openvswitch-run', ovsRunDir),
     hp('netns', '/run/netns'),
-    hp('modules', '/lib/modules', 'Directory'),
+    hp('modules', '/lib/modules'),
     // The metadata proxy socket and haproxy configs live as long as the pod.
     { name: 'state', emptyDir: {} },
   ];
@@ -107,19 +107,25 @@ export function renderNeutron(ctx: Ctx): KubeObject[] {
     { name: 'modules', mountPath: '/lib/modules', readOnly: true },
     { name: 'state', mountPath: '/var/lib/neutron' },
   ];
-  out.push(
-    ...processObjects(ctx, {
-      component: 'neutron',
-      service: 'neutron',
-      def,
-      proc: agent,
-      files: [agentConf, agentIni],
-      replicas: 1,
-      volumes,
-      mounts,
-      fsGroup: neutronGid,
-    }),
-  );
+  const agentObjects = processObjects(ctx, {
+    component: 'neutron',
+    service: 'neutron',
+    def,
+    proc: agent,
+    files: [agentConf, agentIni],
+    replicas: 1,
+    volumes,
+    mounts,
+    fsGroup: neutronGid,
+  });
+  // The agent talks to the node's Open vSwitch through its root-only socket and makes network
+  // namespaces: it runs as root (as Kolla runs it), privileged.
+  for (const o of agentObjects) {
+    if (o.kind !== 'DaemonSet') continue;
+    const c = (o as DaemonSet).spec!.template.spec!.containers[0]!;
+    c.securityContext = { ...c.securityContext, privileged: true, runAsUser: 0, runAsGroup: 0 };
+  }
+  out.push(...agentObjects);
   return out;
 }
 

@@ -172,8 +172,8 @@ function computed(ctx: Ctx): IniSections {
 
 /**
  * nova-compute on every compute node. The node's IP is only known on the node, so an init
- * container writes `my_ip` into a small file nova-compute reads after nova.conf. The host name
- * stays the node's (host network): nova's `host`, the OVN chassis and the RPC probe all use it.
+ * container writes `my_ip` and `host` (the node name, which the OVN chassis and the RPC probe
+ * use too) into a small file nova-compute reads after nova.conf.
  */
 function compute(ctx: Ctx, files: readonly ConfigFile[]): KubeObject[] {
   const def = ctx.catalog.services.nova;
@@ -185,8 +185,11 @@ function compute(ctx: Ctx, files: readonly ConfigFile[]): KubeObject[] {
   };
   const hostConf: Volume = { name: 'host-config', emptyDir: {} };
   const hostConfMount: VolumeMount = { name: 'host-config', mountPath: hostConfigDir };
-  const volumes: Volume[] = [hostConf];
-  const mounts: VolumeMount[] = [hostConfMount];
+  // nova-compute keeps its node identity (compute_id) in its state path and refuses to start
+  // without it once it has registered: the state lives on the node, across pod restarts.
+  const stateMount: VolumeMount = { name: 'nova-state', mountPath: '/var/lib/nova' };
+  const volumes: Volume[] = [hostConf, hostPathVolume('nova-state', '/var/lib/nova')];
+  const mounts: VolumeMount[] = [hostConfMount, stateMount];
   const extraContainers: Container[] = [];
   const extraObjects: KubeObject[] = [];
   let lv: ReturnType<typeof libvirtContainer> | undefined;
@@ -199,7 +202,7 @@ function compute(ctx: Ctx, files: readonly ConfigFile[]): KubeObject[] {
       hp('libvirt-qemu', '/var/lib/stackanetes/libvirt/qemu'),
       hp('nova-instances', '/var/lib/nova/instances'),
       hp('openvswitch-run', ovsRunDir),
-      hp('modules', '/lib/modules', 'Directory'),
+      hp('modules', '/lib/modules'),
       hp('dev', '/dev', 'Directory'),
       hp('cgroup', '/sys/fs/cgroup', 'Directory'),
     );
@@ -238,8 +241,14 @@ function compute(ctx: Ctx, files: readonly ConfigFile[]): KubeObject[] {
   if (!ds?.spec?.template.spec) throw new Error('nova-compute: expected a DaemonSet');
   const pod = ds.spec.template.spec;
   const computeContainer = pod.containers[0]!;
+  // nova's `host` (and the OVN chassis hostname, and the RPC probe's server) is the node name.
+  computeContainer.env = [
+    ...(computeContainer.env ?? []),
+    { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+  ];
   const setup = [
-    `printf '[DEFAULT]\\nmy_ip = %s\\n' "$NODE_IP" > ${novaHostConfig}`,
+    'chown nova:nova /var/lib/nova',
+    `printf '[DEFAULT]\\nhost = %s\\nmy_ip = %s\\n' "$NODE_NAME" "$NODE_IP" > ${novaHostConfig}`,
     `cat ${novaHostConfig}`,
   ];
   // hostPath directories are created root-owned; nova-compute (user nova) writes instances.
@@ -257,7 +266,10 @@ function compute(ctx: Ctx, files: readonly ConfigFile[]): KubeObject[] {
       image: computeContainer.image!,
       imagePullPolicy: computeContainer.imagePullPolicy!,
       command: ['sh', '-c', setup.join(' && ')],
-      env: [{ name: 'NODE_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } }],
+      env: [
+        { name: 'NODE_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } },
+        { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+      ],
       resources: { requests: { cpu: '10m', memory: '16Mi' } },
       securityContext: libvirt
         ? { runAsUser: 0, runAsGroup: 0, privileged: true }
@@ -265,10 +277,11 @@ function compute(ctx: Ctx, files: readonly ConfigFile[]): KubeObject[] {
       volumeMounts: libvirt
         ? [
             hostConfMount,
+            stateMount,
             { name: 'nova-instances', mountPath: '/var/lib/nova/instances' },
             { name: 'dev', mountPath: '/dev' },
           ]
-        : [hostConfMount],
+        : [hostConfMount, stateMount],
     },
   ];
   if (lv) {

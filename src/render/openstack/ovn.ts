@@ -2,7 +2,7 @@
 // (StatefulSets on volumes), ovn-northd between them, and on every compute and network node
 // Open vSwitch (ovsdb-server + ovs-vswitchd) and ovn-controller, which programs it.
 import type { InfraDef } from '../../catalog/types.ts';
-import { meta, placement, selectorLabels, svcHost, type Ctx } from '../context.ts';
+import { meta, placement, selectorLabels, svcFqdn, svcHost, type Ctx } from '../context.ts';
 import { contentHash } from '../hash.ts';
 import { kollaConfig, kollaConfigDir, type KollaConfig } from '../kolla.ts';
 import type {
@@ -40,11 +40,11 @@ interface OvsdbDb {
 }
 
 export function ovnNbConnection(ctx: Ctx): string {
-  return `tcp:${svcHost(ctx, 'ovn-nb-db')}:${port(ctx.catalog.ovn.nb)}`;
+  return `tcp:${svcFqdn(ctx, 'ovn-nb-db')}:${port(ctx.catalog.ovn.nb)}`;
 }
 
 export function ovnSbConnection(ctx: Ctx): string {
-  return `tcp:${svcHost(ctx, 'ovn-sb-db')}:${port(ctx.catalog.ovn.sb)}`;
+  return `tcp:${svcFqdn(ctx, 'ovn-sb-db')}:${port(ctx.catalog.ovn.sb)}`;
 }
 
 function port(def: InfraDef): number {
@@ -231,7 +231,14 @@ function openvswitch(ctx: Ctx): KubeObject[] {
   const switchStart = script([
     waitForDb,
     `ovs-vsctl --db=${ovsSock} --no-wait init`,
-    "modprobe openvswitch || echo 'could not load the openvswitch module; assuming it is built in'",
+    // Without the kernel datapath (no module, e.g. a VM kernel without one) OVN programs a
+    // userspace (netdev) bridge instead: slower, but the same flows.
+    'if [ -d /sys/module/openvswitch ] || modprobe openvswitch 2>/dev/null; then',
+    `  ovs-vsctl --db=${ovsSock} --no-wait remove open_vswitch . external_ids ovn-bridge-datapath-type`,
+    'else',
+    "  echo 'no openvswitch kernel module: using the userspace (netdev) datapath'",
+    `  ovs-vsctl --db=${ovsSock} --no-wait set open_vswitch . external_ids:ovn-bridge-datapath-type=netdev`,
+    'fi',
     `exec ovs-vswitchd ${ovsSock} --pidfile=${ovsRun}/ovs-vswitchd.pid --unixctl=${ovsRun}/ovs-vswitchd.ctl -vconsole:info -vfile:off`,
   ]);
   const dbConfig = renamed(
@@ -280,7 +287,7 @@ function openvswitch(ctx: Ctx): KubeObject[] {
       switchConfig.volume,
       hostPath('openvswitch-run', ovsRun),
       hostPath('openvswitch-db', '/var/lib/openvswitch'),
-      hostPath('modules', '/lib/modules', 'Directory'),
+      hostPath('modules', '/lib/modules'),
     ],
     configHash: contentHash([dbConfig.hash, switchConfig.hash], 16),
     serviceAccountName: 'ovn',
@@ -304,7 +311,9 @@ function controller(ctx: Ctx): KubeObject[] {
     `  external_ids:ovn-remote="tcp:$sb:${port(ctx.catalog.ovn.sb)}" \\`,
     '  external_ids:ovn-encap-type=geneve \\',
     '  external_ids:ovn-encap-ip="$NODE_IP" \\',
-    '  external_ids:system-id="$NODE_NAME"',
+    '  external_ids:system-id="$NODE_NAME" \\',
+    // Neutron binds ports to the chassis whose hostname is Nova's host: the node name.
+    '  external_ids:hostname="$NODE_NAME"',
     'mkdir -p /run/ovn',
     `exec ${def.command}`,
   ]);

@@ -31,7 +31,7 @@ void test('cluster down cleans up everything; cluster up brings the cluster back
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .map((line) => line.split(' ')[4] ?? '')
-    .filter((p) => p.startsWith(l.state) || p.startsWith('/run/netns/cni-'));
+    .filter((p) => p.startsWith(l.state) || p.startsWith('/run/netns'));
   assert.deepEqual(mounts, [], 'no mounts left');
   assert.equal(
     (await run('ip', ['link', 'show', net.bridge], { allowFailure: true })).code !== 0,

@@ -1,0 +1,102 @@
+// bench/deploy: a whole cloud from nothing on the local cluster's real node, images cached.
+// Deletes the cloud's namespace (volumes included), then times `stackanetes apply -f
+// examples/minimal.yaml` to Ready=True and to the first ACTIVE server (Nova's fake driver), and
+// samples the node's memory in use (MemTotal − MemAvailable) every second. Prints figures.
+// Needs the operator running (`npx stackanetes up` starts it).
+// Usage: eval "$(npx stackanetes cluster env)"; node bench/deploy.ts [-f examples/minimal.yaml]
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parse } from 'yaml';
+import { client, cloudReady, inClient, until } from '../test/e2e/helpers.ts';
+
+if (!process.env.KUBECONFIG) {
+  console.error(
+    'KUBECONFIG is not set: run `npx stackanetes up`, then `eval "$(npx stackanetes cluster env)"`',
+  );
+  process.exit(2);
+}
+const fileArg = process.argv.indexOf('-f');
+const file = fileArg > 0 ? process.argv[fileArg + 1]! : 'examples/minimal.yaml';
+const doc = parse(readFileSync(file, 'utf8')) as { metadata: { name: string; namespace?: string } };
+const namespace = doc.metadata.namespace ?? 'openstack';
+if (namespace !== (process.env.STACKANETES_E2E_NAMESPACE ?? 'openstack')) {
+  console.error(`${file} deploys into ${namespace}; set STACKANETES_E2E_NAMESPACE=${namespace}`);
+  process.exit(2);
+}
+
+function memUsedMiB(): number {
+  const m = readFileSync('/proc/meminfo', 'utf8');
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(m)?.[1] ?? 0);
+  return (kb('MemTotal') - kb('MemAvailable')) / 1024;
+}
+
+const log = (s: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${s}`);
+const c = await client();
+
+// 1. An empty cluster: no namespace, no volumes, no cloud.
+log(`deleting namespace ${namespace} (the cloud, its Jobs, Secrets and volumes)`);
+spawnSync(
+  'kubectl',
+  ['delete', 'namespace', namespace, '--ignore-not-found', '--wait=true', '--timeout=10m'],
+  {
+    stdio: 'inherit',
+  },
+);
+await until(
+  async () => {
+    const pvs = (await c.list('v1', 'PersistentVolume')).items.filter(
+      (pv) => (pv.spec as { claimRef?: { namespace?: string } }).claimRef?.namespace === namespace,
+    );
+    return pvs.length === 0;
+  },
+  "the namespace's volumes to be released and deleted",
+  5 * 60_000,
+  2000,
+);
+await sleep(5000);
+const baseline = memUsedMiB();
+log(`node memory in use with no cloud: ${baseline.toFixed(0)} MiB`);
+
+// 2. apply → Ready → first ACTIVE server, sampling memory all along.
+let peak = baseline;
+const sampler = setInterval(() => (peak = Math.max(peak, memUsedMiB())), 1000);
+const t0 = performance.now();
+const r = spawnSync(process.execPath, ['bin/stackanetes.js', 'apply', '-f', file, '--no-wait'], {
+  encoding: 'utf8',
+});
+if (r.status !== 0) throw new Error(`apply failed: ${r.stderr}`);
+log('applied; waiting for Ready');
+await until(() => cloudReady(), 'the cloud to be Ready', 20 * 60_000, 1000);
+const ready = (performance.now() - t0) / 1000;
+log(`Ready after ${ready.toFixed(0)} s; booting a server`);
+const out = await inClient(
+  [
+    'set -e',
+    'openstack flavor create --vcpus 1 --ram 64 --disk 1 bench.tiny >/dev/null',
+    'head -c 65536 /dev/zero > /tmp/b.img',
+    'img=$(openstack image create --disk-format raw --container-format bare --file /tmp/b.img bench -f value -c id)',
+    'openstack server create --flavor bench.tiny --image "$img" --nic none --wait bench-1 -f value -c status',
+  ].join('\n'),
+  15 * 60_000,
+);
+const active = (performance.now() - t0) / 1000;
+clearInterval(sampler);
+const status = out.trim().split('\n').pop();
+await inClient('openstack server delete --wait bench-1; true', 5 * 60_000);
+const settled = memUsedMiB();
+
+console.log('');
+console.log(`deploy of ${file} on 1 real node (2 cores), images cached:`);
+console.log(`  apply → Ready=True:           ${ready.toFixed(0)} s`);
+console.log(
+  `  apply → first server ${status}: ${active.toFixed(0)} s  (goal: under 300 s; the original Stackanetes claimed 5–8 min)`,
+);
+console.log(
+  `  node memory in use: ${baseline.toFixed(0)} MiB before, peak ${peak.toFixed(0)} MiB, ${settled.toFixed(0)} MiB after (cloud: +${(settled - baseline).toFixed(0)} MiB)`,
+);
+console.log(
+  `# result ${JSON.stringify({ readySeconds: Math.round(ready), activeSeconds: Math.round(active), status, baselineMiB: Math.round(baseline), peakMiB: Math.round(peak), settledMiB: Math.round(settled) })}`,
+);
+c.close();

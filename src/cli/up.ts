@@ -1,0 +1,240 @@
+// `stackanetes up`: the whole local path in one command — the local cluster, the images, the
+// operator (a supervised process beside the cluster's own, stopped by `cluster down`) and a
+// cloud applied and followed until Ready; it ends by printing the endpoints and a working
+// `openstack` command line. Each step is the same command a user could run alone.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { parse } from 'yaml';
+import { layout } from '../cluster/layout.ts';
+import { running, startProcess, stopProcess, tail } from '../cluster/processes.ts';
+import { KubeClient, type KubeObj } from '../kube/client.ts';
+import { CliError } from './errors.ts';
+import { readText } from './spec-file.ts';
+
+const bin = fileURLToPath(new URL('../../bin/stackanetes.js', import.meta.url));
+export const operatorProcess = 'stackanetes-operator';
+const operatorMetricsPort = 9090;
+
+function step(title: string): void {
+  process.stderr.write(`\n== ${title}\n`);
+}
+
+/** Runs `stackanetes <args>` with this Node, its output passed through. */
+function stackanetes(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { stdio: 'inherit', env });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      if (code === 0) resolve();
+      else
+        reject(
+          new CliError(`\`stackanetes ${args.join(' ')}\` failed (${signal ?? `exit ${code}`})`),
+        );
+    });
+  });
+}
+
+/** (Re)starts the operator from this checkout, so a changed operator is the one that runs. */
+export async function startOperator(kubeconfig: string): Promise<string> {
+  const l = layout();
+  const restarted = running(l.pids, operatorProcess) !== undefined;
+  await stopProcess(l.pids, operatorProcess);
+  const rec = await startProcess({
+    name: operatorProcess,
+    command: process.execPath,
+    args: [
+      bin,
+      'operator',
+      '--metrics-host',
+      '127.0.0.1',
+      '--metrics-port',
+      String(operatorMetricsPort),
+    ],
+    pidDir: l.pids,
+    logDir: l.logs,
+    env: { ...process.env, KUBECONFIG: kubeconfig },
+  });
+  // It answers /healthz once it is up; give it a few seconds before calling it broken.
+  for (let i = 0; i < 100; i++) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${operatorMetricsPort}/healthz`);
+      if (r.ok) return `${restarted ? 'restarted' : 'started'}: pid ${rec.pid}, log ${rec.log}`;
+    } catch {
+      /* not listening yet */
+    }
+    if (!running(l.pids, operatorProcess))
+      throw new CliError(`the operator exited; see ${rec.log}:\n${tail(rec.log)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new CliError(`the operator did not answer /healthz within 10 s; see ${rec.log}`);
+}
+
+interface Endpoint {
+  service: string;
+  url: string;
+}
+
+/** The public endpoints from Keystone's catalog, asked through the cloud's openstack-client pod. */
+async function catalog(namespace: string, env: NodeJS.ProcessEnv): Promise<Endpoint[]> {
+  const out = await capture(
+    'kubectl',
+    [
+      '-n',
+      namespace,
+      'exec',
+      'deploy/openstack-client',
+      '--',
+      'openstack',
+      'endpoint',
+      'list',
+      '--interface',
+      'public',
+      '-f',
+      'json',
+    ],
+    env,
+  );
+  const rows = JSON.parse(out) as { 'Service Name': string; URL: string }[];
+  return rows
+    .map((r) => ({ service: r['Service Name'], url: r.URL }))
+    .sort((a, b) => a.service.localeCompare(b.service));
+}
+
+function capture(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) =>
+      code === 0 ? resolve(out) : reject(new CliError(`${cmd} ${args.join(' ')}: ${err.trim()}`)),
+    );
+  });
+}
+
+/** Service host name → cluster IP, so that this host can reach what the catalog names. */
+async function clusterIps(client: KubeClient, namespace: string): Promise<Map<string, string>> {
+  const { items: services } = await client.list<KubeObj>('v1', 'Service', { namespace });
+  const m = new Map<string, string>();
+  for (const s of services) {
+    const ip = (s.spec as { clusterIP?: string }).clusterIP;
+    if (ip && ip !== 'None') m.set(`${s.metadata.name}.${namespace}.svc`, ip);
+  }
+  return m;
+}
+
+export function register(program: Command): void {
+  program
+    .command('up')
+    .description(
+      'the main job: local cluster, images, operator, and a cloud deployed and followed until Ready',
+    )
+    .option('-f, --file <spec>', 'the cloud to deploy', 'examples/minimal.yaml')
+    .option('--timeout <minutes>', 'give up waiting for Ready after this many minutes', '30')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ sudo npx stackanetes up                       # examples/minimal.yaml on the local cluster
+  $ sudo npx stackanetes up -f my-cloud.yaml
+
+Steps (each is a command of its own):
+  cluster up        build (first run: ~50 min) or reuse the local Kubernetes, start it
+  images build      build (first run: ~30 min) or reuse the 20 images, import them into containerd
+  operator          (re)start \`stackanetes operator\` beside the cluster (log in the cluster's logs)
+  apply -f SPEC     create/update the cloud and follow it until Ready
+Then prints the public endpoints and how to use the \`openstack\` command line.
+\`npx stackanetes cluster down\` stops everything, the operator included.`,
+    )
+    .action(async (opts: { file: string; timeout: string }) => {
+      if (process.getuid && process.getuid() !== 0)
+        throw new CliError('the local cluster runs containerd and the kubelet: run it as root');
+      if (!existsSync(opts.file)) throw new CliError(`${opts.file}: no such file`);
+      const doc = parse(readText(opts.file)) as KubeObj;
+      const namespace = doc.metadata?.namespace ?? 'openstack';
+      const name = doc.metadata?.name;
+      const t0 = Date.now();
+      const l = layout();
+      const env = {
+        ...process.env,
+        KUBECONFIG: l.kubeconfig,
+        PATH: `${l.pathDir}:${process.env.PATH ?? ''}`,
+      };
+      const times: string[] = [];
+      const timed = async (title: string, f: () => Promise<string | void>) => {
+        step(title);
+        const t = Date.now();
+        const note = await f();
+        const secs = ((Date.now() - t) / 1000).toFixed(1);
+        if (note) process.stderr.write(`${note}\n`);
+        times.push(`${title}: ${secs} s`);
+      };
+      await timed('cluster up', () => stackanetes(['cluster', 'up'], env));
+      await timed('images build', () => stackanetes(['images', 'build'], env));
+      await timed('operator', () => startOperator(l.kubeconfig));
+      await timed(`apply -f ${opts.file}`, () =>
+        stackanetes(['apply', '-f', opts.file, '--timeout', opts.timeout], env),
+      );
+
+      step('endpoints');
+      process.env.KUBECONFIG = l.kubeconfig;
+      const client = await KubeClient.create();
+      try {
+        const ips = await clusterIps(client, namespace);
+        const endpoints = await catalog(namespace, env);
+        const width = Math.max(...endpoints.map((e) => e.service.length));
+        const lines = endpoints.map((e) => {
+          const host = new URL(e.url).hostname;
+          const ip = ips.get(host);
+          return `  ${e.service.padEnd(width)}  ${e.url}${ip ? `   (from this host: ${e.url.replace(host, ip)})` : ''}`;
+        });
+        const horizon = ips.get(`horizon-server.${namespace}.svc`);
+        if (horizon)
+          lines.push(`  ${'dashboard'.padEnd(width)}  http://${horizon}:8080/ (user admin)`);
+        process.stdout.write(
+          [
+            `cloud ${namespace}/${name} is Ready (${((Date.now() - t0) / 1000).toFixed(0)} s in all: ${times.join(', ')})`,
+            '',
+            'Public endpoints (Keystone catalog):',
+            ...lines,
+            '',
+            'The openstack command line (admin credentials from the Secret keystone-admin, never printed):',
+            '  eval "$(npx stackanetes cluster env)"',
+            `  kubectl -n ${namespace} exec deploy/openstack-client -- openstack server list`,
+            `  kubectl -n ${namespace} exec -it deploy/openstack-client -- bash    # then: openstack …`,
+            '',
+            'Or from this host with your own client, the same credentials as environment variables:',
+            `  eval "$(kubectl -n ${namespace} get secret keystone-admin -o go-template='{{range $k, $v := .data}}{{if ne $k "clouds.yaml"}}export {{$k}}={{$v | base64decode}}{{"\\n"}}{{end}}{{end}}')"`,
+            '',
+          ].join('\n'),
+        );
+        const token = await capture(
+          'kubectl',
+          [
+            '-n',
+            namespace,
+            'exec',
+            'deploy/openstack-client',
+            '--',
+            'openstack',
+            'token',
+            'issue',
+            '-f',
+            'value',
+            '-c',
+            'expires',
+          ],
+          env,
+        );
+        process.stdout.write(
+          `checked: \`openstack token issue\` works (token expires ${token.trim()})\n`,
+        );
+      } finally {
+        client.close();
+      }
+    });
+}
