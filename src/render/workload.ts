@@ -81,11 +81,20 @@ export function probes(
       break;
   }
   const slow = def.kind === 'rpc';
+  // A replacement pod should take traffic the moment it can: cheap probes (HTTP, TCP) look every
+  // second while the process starts and every 2 s for readiness; an RPC ping costs a connection
+  // to the queue, so it looks less often. A hung process (it fails liveness) gets 10 s to stop,
+  // not the pod's whole grace period: SIGTERM does nothing to a stopped process.
   return {
-    startupProbe: { ...handler, periodSeconds: 5, timeoutSeconds, failureThreshold: 120 },
+    startupProbe: {
+      ...handler,
+      periodSeconds: slow ? 5 : 1,
+      timeoutSeconds,
+      failureThreshold: slow ? 120 : 600,
+    },
     readinessProbe: {
       ...handler,
-      periodSeconds: slow ? 30 : 5,
+      periodSeconds: slow ? 30 : 2,
       timeoutSeconds,
       failureThreshold: 3,
     },
@@ -94,6 +103,7 @@ export function probes(
       periodSeconds: slow ? 60 : 20,
       timeoutSeconds,
       failureThreshold: 3,
+      terminationGracePeriodSeconds: 10,
     },
   };
 }

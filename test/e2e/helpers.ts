@@ -3,6 +3,7 @@
 // The `openstack` command line runs in the cloud's own openstack-client pod (admin clouds.yaml);
 // HTTP checks from this host go to the Services' cluster IPs (kube-proxy routes them here too).
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { KubeClient, type KubeObj } from '../../src/kube/client.ts';
@@ -151,4 +152,49 @@ export async function cloudReady(): Promise<boolean> {
   const conds = (cloud.status as { conditions?: { type: string; status: string }[] } | undefined)
     ?.conditions;
   return (conds ?? []).some((x) => x.type === 'Ready' && x.status === 'True');
+}
+
+interface ContainerStatus {
+  name: string;
+  containerID?: string;
+  restartCount: number;
+  ready: boolean;
+}
+
+export function containerStatus(pod: KubeObj, name?: string): ContainerStatus | undefined {
+  const all = (pod.status as { containerStatuses?: ContainerStatus[] } | undefined)
+    ?.containerStatuses;
+  return name ? all?.find((c) => c.name === name) : all?.[0];
+}
+
+/** The host PID of a container's main process (`crictl inspect` → info.pid). */
+export async function hostPid(pod: KubeObj, container?: string): Promise<number> {
+  const id = containerStatus(pod, container)?.containerID?.replace(/^[a-z]+:\/\//, '');
+  if (!id) throw new Error(`pod ${pod.metadata.name} has no running container`);
+  const { stdout } = await run('crictl', ['inspect', id], { maxBuffer: 64 * 1024 * 1024 });
+  const pid = (JSON.parse(stdout) as { info?: { pid?: number } }).info?.pid;
+  if (!pid) throw new Error(`crictl inspect ${id}: no info.pid`);
+  return pid;
+}
+
+/** Every process in the same cgroup as `pid` (cgroup v1 `pids` controller, or v2). */
+export function cgroupPids(pid: number): number[] {
+  const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n');
+  const v1 = lines.find((l) => /^\d+:pids:/.test(l))?.split(':')[2];
+  const v2 = lines.find((l) => l.startsWith('0::'))?.slice(3);
+  const candidates = [
+    v1 && `/sys/fs/cgroup/pids${v1}/cgroup.procs`,
+    v2 && `/sys/fs/cgroup/unified${v2}/cgroup.procs`,
+    v2 && `/sys/fs/cgroup${v2}/cgroup.procs`,
+  ];
+  for (const f of candidates) {
+    if (!f) continue;
+    try {
+      const pids = readFileSync(f, 'utf8').trim().split('\n').filter(Boolean).map(Number);
+      if (pids.includes(pid)) return pids;
+    } catch {
+      // not this hierarchy
+    }
+  }
+  throw new Error(`cannot read the cgroup of process ${pid}`);
 }

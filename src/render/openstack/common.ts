@@ -326,6 +326,9 @@ export interface ProcessOpts {
   readonly privileged?: boolean;
 }
 
+/** Seconds an API pod keeps serving after it is told to stop (see processObjects). */
+export const drainSeconds = 5;
+
 /** One process of a service: its config Secret, its workload, and for APIs a Service and PDB. */
 export function processObjects(ctx: Ctx, o: ProcessOpts): KubeObject[] {
   const part = o.proc.name;
@@ -345,6 +348,11 @@ export function processObjects(ctx: Ctx, o: ProcessOpts): KubeObject[] {
     mounts: o.mounts ?? [],
     privileged: o.privileged ?? o.proc.host ?? false,
   });
+  if (o.proc.ports.length > 0 && o.proc.workload !== 'DaemonSet') {
+    // A deleted pod gets SIGTERM at the same moment its address leaves the Service; kube-proxy
+    // needs a moment to stop sending it new connections. Keep serving through that moment.
+    container.lifecycle = { preStop: { exec: { command: ['sleep', String(drainSeconds)] } } };
+  }
   const pod = {
     component: o.component,
     part,

@@ -170,6 +170,8 @@ test('APIs are probed over HTTP on their own endpoint; RPC services must answer 
   assert.deepEqual(api.readinessProbe.httpGet, { path: '/v3', port: 5000 });
   const conductor = find(objs, 'Deployment', 'nova-conductor').spec.template.spec.containers[0];
   assert.ok(conductor.livenessProbe.exec.command.join(' ').includes('--topic conductor'));
+  // Through Nova's own exchange: a ping on the default `openstack` exchange reaches nobody.
+  assert.ok(conductor.livenessProbe.exec.command.join(' ').includes('--exchange nova'));
   const conf = find(objs, 'Secret', 'nova-conductor-config').stringData['nova.conf'] as string;
   assert.match(conf, /rpc_ping_enabled = true/);
 });
@@ -248,4 +250,25 @@ test('public host names become Ingresses and the Keystone public endpoint', () =
   assert.equal(ing.spec.tls[0].secretName, 'cloud-example-com-tls');
   const admin = find(objs, 'Secret', 'keystone-admin');
   assert.equal(admin.stringData.OS_AUTH_URL, 'https://keystone.cloud.example.com/v3');
+});
+
+test('API pods keep serving while they leave their Service (no refused connections on a roll)', () => {
+  const objs = render(loadExample('minimal'), secrets);
+  for (const name of [
+    'keystone-api',
+    'glance-api',
+    'placement-api',
+    'nova-api',
+    'neutron-server',
+  ]) {
+    const c = find(objs, 'Deployment', name).spec.template.spec.containers[0];
+    assert.deepEqual(
+      c.lifecycle?.preStop?.exec?.command?.[0],
+      'sleep',
+      `${name} drains before stopping`,
+    );
+  }
+  // RPC services and node agents have no Service to leave.
+  const conductor = find(objs, 'Deployment', 'nova-conductor').spec.template.spec.containers[0];
+  assert.equal(conductor.lifecycle, undefined);
 });
