@@ -126,7 +126,9 @@ export function kollaContainer(ctx: Ctx, o: KollaContainerOpts): Container {
     name: o.name,
     image: image(ctx, o.image),
     imagePullPolicy: pullPolicy(ctx),
-    command: ['kolla_start'],
+    // The image's ENTRYPOINT (dumb-init) stays PID 1: it forwards SIGTERM to the service and
+    // reaps zombies; `command` would replace it.
+    args: ['kolla_start'],
     env: [{ name: 'KOLLA_CONFIG_STRATEGY', value: 'COPY_ALWAYS' }, ...(o.env ?? [])],
   };
   if (o.ports && o.ports.length > 0) {

@@ -154,11 +154,13 @@ export async function cloudReady(): Promise<boolean> {
   return (conds ?? []).some((x) => x.type === 'Ready' && x.status === 'True');
 }
 
-interface ContainerStatus {
+export interface ContainerStatus {
   name: string;
   containerID?: string;
   restartCount: number;
   ready: boolean;
+  state?: { running?: { startedAt: string } };
+  lastState?: { terminated?: { startedAt: string; finishedAt: string; exitCode: number } };
 }
 
 export function containerStatus(pod: KubeObj, name?: string): ContainerStatus | undefined {

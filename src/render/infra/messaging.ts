@@ -17,6 +17,8 @@ import { imageGroup } from '../../catalog/images.ts';
 
 const headless = `${messagingService}-headless`;
 
+const rabbitmqServer = '/usr/lib/rabbitmq/bin/rabbitmq-server';
+
 export function renderMessaging(ctx: Ctx): KubeObject[] {
   const spec = ctx.spec.infrastructure.messaging;
   const def = ctx.catalog.messaging;
@@ -68,7 +70,9 @@ export function renderMessaging(ctx: Ctx): KubeObject[] {
       perm: '0400',
     },
   ];
-  const config = kollaConfig(ctx, 'messaging', messagingService, 'rabbitmq-server', files, {
+  // Debian's /usr/sbin/rabbitmq-server is a sh wrapper that ignores SIGTERM (the pod would sit out
+  // its whole grace period); the script it runs stops RabbitMQ cleanly on TERM and logs to stdout.
+  const config = kollaConfig(ctx, 'messaging', messagingService, rabbitmqServer, files, {
     permissions: [{ path: '/var/lib/rabbitmq', owner, recurse: true }],
   });
   const container = kollaContainer(ctx, {

@@ -145,7 +145,10 @@ function computed(ctx: Ctx): IniSections {
   );
   const sections: Record<string, Record<string, string | number | boolean>> = {
     DEFAULT: {
-      compute_driver: spec.computeDriver === 'fake' ? 'fake.FakeDriver' : 'libvirt.LibvirtDriver',
+      // The fake driver whose node UUID is derived from the node name: it survives a restart of
+      // nova-compute (FakeDriver draws a new one each time, and Nova then refuses to start).
+      compute_driver:
+        spec.computeDriver === 'fake' ? 'fake.PredictableNodeUUIDDriver' : 'libvirt.LibvirtDriver',
     },
     api_database: { connection: dbUrl(ctx, 'nova', 'nova_api'), max_retries: -1 },
     placement: { ...auth, valid_interfaces: 'internal' },
@@ -251,6 +254,14 @@ function compute(ctx: Ctx, files: readonly ConfigFile[]): KubeObject[] {
     `printf '[DEFAULT]\\nhost = %s\\nmy_ip = %s\\n' "$NODE_NAME" "$NODE_IP" > ${novaHostConfig}`,
     `cat ${novaHostConfig}`,
   ];
+  // libvirt writes its node identity (compute_id) itself on first start; the fake driver does
+  // not, and Nova refuses a second start without one: it is the UUID the driver derives.
+  if (!libvirt) {
+    setup.push(
+      `{ [ -s /var/lib/nova/compute_id ] || python3 -c 'import sys, uuid; print(uuid.uuid5(uuid.NAMESPACE_DNS, sys.argv[1]))' "$NODE_NAME" > /var/lib/nova/compute_id; }`,
+      'chown nova:nova /var/lib/nova/compute_id',
+    );
+  }
   // hostPath directories are created root-owned; nova-compute (user nova) writes instances.
   // QEMU runs as nova: /dev/kvm is the host's device node, whose group id need not match the
   // image's kvm group, so it is opened to all (systemd's own default since v245).
