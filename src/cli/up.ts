@@ -78,28 +78,17 @@ interface Endpoint {
 
 /** The public endpoints from Keystone's catalog, asked through the cloud's openstack-client pod. */
 async function catalog(namespace: string, env: NodeJS.ProcessEnv): Promise<Endpoint[]> {
-  const out = await capture(
-    'kubectl',
-    [
-      '-n',
-      namespace,
-      'exec',
-      'deploy/openstack-client',
-      '--',
-      'openstack',
-      'endpoint',
-      'list',
-      '--interface',
-      'public',
-      '-f',
-      'json',
-    ],
-    env,
-  );
+  const out = await openstack(namespace, env, 'endpoint list --interface public -f json');
   const rows = JSON.parse(out) as { 'Service Name': string; URL: string }[];
   return rows
     .map((r) => ({ service: r['Service Name'], url: r.URL }))
     .sort((a, b) => a.service.localeCompare(b.service));
+}
+
+/** `openstack <args>` in the cloud's openstack-client pod (admin credentials), its output. */
+function openstack(namespace: string, env: NodeJS.ProcessEnv, args: string): Promise<string> {
+  const argv = ['-n', namespace, 'exec', 'deploy/openstack-client', '--', 'openstack'];
+  return capture('kubectl', [...argv, ...args.split(' ')], env);
 }
 
 function capture(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<string> {
@@ -213,24 +202,7 @@ Then prints the public endpoints and how to use the \`openstack\` command line.
             '',
           ].join('\n'),
         );
-        const token = await capture(
-          'kubectl',
-          [
-            '-n',
-            namespace,
-            'exec',
-            'deploy/openstack-client',
-            '--',
-            'openstack',
-            'token',
-            'issue',
-            '-f',
-            'value',
-            '-c',
-            'expires',
-          ],
-          env,
-        );
+        const token = await openstack(namespace, env, 'token issue -f value -c expires');
         process.stdout.write(
           `checked: \`openstack token issue\` works (token expires ${token.trim()})\n`,
         );

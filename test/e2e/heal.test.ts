@@ -50,6 +50,13 @@ async function replacedAndReady(name: string, oldUid: string): Promise<boolean> 
   }
 }
 
+/** The same Keystone pod, its container restarted (more restarts than before), Ready, serving. */
+async function restartedInPlace(pod: KubeObj, restartsBefore: number): Promise<boolean> {
+  const now = (await pods('keystone-api')).find((p) => p.metadata.uid === pod.metadata.uid);
+  const s = now && containerStatus(now);
+  return !!s && s.restartCount > restartsBefore && s.ready && (await tokenWorks());
+}
+
 async function keystonePod(): Promise<KubeObj> {
   return until(
     async () => (await pods('keystone-api')).find(isReady),
@@ -88,11 +95,7 @@ describe('self-healing', { skip }, () => {
     const before = containerStatus(pod)!.restartCount;
     process.kill(await hostPid(pod), 'SIGKILL');
     await until(
-      async () => {
-        const now = (await pods('keystone-api')).find((p) => p.metadata.uid === pod.metadata.uid);
-        const s = now && containerStatus(now);
-        return s && s.restartCount > before && s.ready && (await tokenWorks());
-      },
+      () => restartedInPlace(pod, before),
       'the container restarted in the same pod and serving',
       300_000,
     );
@@ -111,11 +114,7 @@ describe('self-healing', { skip }, () => {
         'the hung API does not answer',
       );
       await until(
-        async () => {
-          const now = (await pods('keystone-api')).find((p) => p.metadata.uid === pod.metadata.uid);
-          const s = now && containerStatus(now);
-          return s && s.restartCount > before && s.ready && (await tokenWorks());
-        },
+        () => restartedInPlace(pod, before),
         'the liveness probe to restart the container',
         300_000,
         1000,
