@@ -35,6 +35,7 @@ import {
   cgroupPids,
   client,
   containerStatus,
+  getPod,
   hostPid,
   cloudName,
   inClient,
@@ -45,6 +46,7 @@ import {
   osJson,
   pods,
   readyCount,
+  replacedAndReady,
   serviceUrl,
   tokenRequest,
   until,
@@ -258,16 +260,6 @@ async function waitRecovered(
 
 // ---- Kubernetes and the node ------------------------------------------------------------------
 
-async function getPod(name: string): Promise<KubeObj | undefined> {
-  const c = await client();
-  try {
-    return await c.get<KubeObj>('v1', 'Pod', name, namespace);
-  } catch (err) {
-    if ((err as { code?: number }).code === 404) return undefined;
-    throw err;
-  }
-}
-
 function podIP(pod: KubeObj): string | undefined {
   return (pod.status as { podIP?: string } | undefined)?.podIP;
 }
@@ -371,12 +363,6 @@ async function deletePod(name: string): Promise<number> {
   // As `kubectl delete pod` does: graceful, the pod's own terminationGracePeriodSeconds.
   await kubectl(['-n', namespace, 'delete', 'pod', name, '--wait=false']);
   return at;
-}
-
-/** The pod `name` exists again under a new uid and is Ready. */
-async function replacedAndReady(name: string, oldUid: string | undefined): Promise<boolean> {
-  const p = await getPod(name);
-  return p !== undefined && p.metadata.uid !== oldUid && isReady(p);
 }
 
 // ---- Keystone ---------------------------------------------------------------------------------

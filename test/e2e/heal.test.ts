@@ -16,6 +16,7 @@ import {
   namespace,
   osJson,
   pods,
+  replacedAndReady,
   serviceUrl,
   skip,
   tokenRequest,
@@ -37,17 +38,6 @@ async function deletePod(name: string): Promise<string> {
   const pod = await c.get('v1', 'Pod', name, namespace);
   await c.delete('v1', 'Pod', name, namespace);
   return pod.metadata.uid!;
-}
-
-/** The pod of that name, recreated (new uid) and Ready. */
-async function replacedAndReady(name: string, oldUid: string): Promise<boolean> {
-  const c = await client();
-  try {
-    const pod = await c.get('v1', 'Pod', name, namespace);
-    return pod.metadata.uid !== oldUid && isReady(pod);
-  } catch {
-    return false;
-  }
 }
 
 /** The same Keystone pod, its container restarted (more restarts than before), Ready, serving. */

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { KubeClient, type KubeObj } from '../../src/kube/client.ts';
+import { isNotFound } from '../../src/kube/errors.ts';
 
 const run = promisify(execFile);
 
@@ -109,6 +110,23 @@ export async function pods(name: string): Promise<KubeObj[]> {
     labelSelector: `app.kubernetes.io/name=${name}`,
   });
   return items;
+}
+
+/** The pod of that name in the cloud's namespace, or undefined when there is none. */
+export async function getPod(name: string): Promise<KubeObj | undefined> {
+  const c = await client();
+  try {
+    return await c.get<KubeObj>('v1', 'Pod', name, namespace);
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+/** The pod `name` exists again under a new uid and is Ready. */
+export async function replacedAndReady(name: string, oldUid: string | undefined): Promise<boolean> {
+  const p = await getPod(name);
+  return p !== undefined && p.metadata.uid !== oldUid && isReady(p);
 }
 
 export function isReady(pod: KubeObj): boolean {

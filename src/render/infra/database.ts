@@ -4,7 +4,7 @@
 // from the replica count alone. Per-service databases and users are created by each service's
 // own db-init Job.
 import type { ComponentName } from '../../catalog/types.ts';
-import { imageGroup } from '../../catalog/images.ts';
+import { imageGroup, type ImageName } from '../../catalog/images.ts';
 import { meta, selectorLabels, type Ctx } from '../context.ts';
 import { writeIni } from '../ini.ts';
 import { kollaConfig, kollaConfigDir } from '../kolla.ts';
@@ -120,20 +120,11 @@ export function renderDatabase(ctx: Ctx): KubeObject[] {
     spread: galera,
     terminationGracePeriodSeconds: 120,
   });
-  template.spec.securityContext = { fsGroup: imageGroup(def.image)! };
-  const sts = dataStatefulSet(
-    ctx,
-    'database',
-    databaseService,
-    headless,
-    replicas,
-    template,
-    volumeClaim(
-      'data',
-      spec.storage?.size ?? '10Gi',
-      spec.storage?.storageClassName ?? ctx.spec.storageClassName,
-    ),
-  );
+  const sts = dataStatefulSet(ctx, 'database', databaseService, headless, replicas, template, {
+    image: def.image,
+    storage: spec.storage,
+    defaultSize: '10Gi',
+  });
   const ports = [{ name: 'mysql', port: def.ports.mysql! }];
   const out: KubeObject[] = [
     serviceAccount(ctx, databaseService, 'database'),
@@ -155,7 +146,8 @@ export function renderDatabase(ctx: Ctx): KubeObject[] {
 
 /**
  * A StatefulSet whose members start together (Parallel: after a full outage they must find each
- * other) and keep one data volume each, retained or deleted with the cloud as the spec says.
+ * other) and keep one data volume each (`data`, the spec's size and class, else the cloud's),
+ * owned by the image's group, retained or deleted with the cloud as the spec says.
  */
 export function dataStatefulSet(
   ctx: Ctx,
@@ -164,8 +156,18 @@ export function dataStatefulSet(
   serviceName: string,
   replicas: number,
   template: ReturnType<typeof podTemplate>,
-  claim: PersistentVolumeClaim,
+  volume: {
+    image: ImageName;
+    storage?: { size?: string; storageClassName?: string };
+    defaultSize: string;
+  },
 ): StatefulSet & { metadata: { name: string } } {
+  template.spec.securityContext = { fsGroup: imageGroup(volume.image)! };
+  const claim = volumeClaim(
+    'data',
+    volume.storage?.size ?? volume.defaultSize,
+    volume.storage?.storageClassName ?? ctx.spec.storageClassName,
+  );
   return {
     apiVersion: 'apps/v1',
     kind: 'StatefulSet',
@@ -186,11 +188,7 @@ export function dataStatefulSet(
   };
 }
 
-export function volumeClaim(
-  name: string,
-  size: string,
-  storageClassName?: string,
-): PersistentVolumeClaim {
+function volumeClaim(name: string, size: string, storageClassName?: string): PersistentVolumeClaim {
   return {
     apiVersion: 'v1',
     kind: 'PersistentVolumeClaim',

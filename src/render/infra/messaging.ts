@@ -12,8 +12,7 @@ import {
   serviceAccount,
 } from '../workload.ts';
 import { messagingService } from '../openstack/common.ts';
-import { dataStatefulSet, volumeClaim } from './database.ts';
-import { imageGroup } from '../../catalog/images.ts';
+import { dataStatefulSet } from './database.ts';
 
 const headless = `${messagingService}-headless`;
 
@@ -113,20 +112,11 @@ export function renderMessaging(ctx: Ctx): KubeObject[] {
   });
   // Peer discovery asks the API for the headless Service's endpoints.
   template.spec.automountServiceAccountToken = true;
-  template.spec.securityContext = { fsGroup: imageGroup(def.image)! };
-  const sts = dataStatefulSet(
-    ctx,
-    'messaging',
-    messagingService,
-    headless,
-    replicas,
-    template,
-    volumeClaim(
-      'data',
-      spec.storage?.size ?? '5Gi',
-      spec.storage?.storageClassName ?? ctx.spec.storageClassName,
-    ),
-  );
+  const sts = dataStatefulSet(ctx, 'messaging', messagingService, headless, replicas, template, {
+    image: def.image,
+    storage: spec.storage,
+    defaultSize: '5Gi',
+  });
   const role: Role & { metadata: { name: string } } = {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'Role',
