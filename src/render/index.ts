@@ -5,7 +5,7 @@ export { enabledComponents } from '../plan/components.ts';
 import { getCatalog } from '../catalog/index.ts';
 import type { ComponentName } from '../catalog/types.ts';
 import { enabledComponents } from '../plan/components.ts';
-import { makeCtx, publicUrl, svcHost, type Ctx } from './context.ts';
+import { makeCtx, type Ctx } from './context.ts';
 import { componentLabel, type KubeObject } from './kube.ts';
 import type { CloudSecrets } from './secrets.ts';
 import { renderCache, renderDatabase, renderMessaging } from './infra/index.ts';
@@ -15,8 +15,6 @@ import { renderPlacement } from './openstack/placement.ts';
 import { renderNova } from './openstack/nova.ts';
 import { renderNeutron, renderOvn } from './openstack/neutron.ts';
 import { renderHorizon } from './openstack/horizon.ts';
-import { registerJob } from './openstack/common.ts';
-import { serviceAccount } from './workload.ts';
 import { renderPolicies } from './policy.ts';
 
 export interface RenderOptions {
@@ -34,22 +32,8 @@ const renderers: Record<ComponentName, (ctx: Ctx) => KubeObject[]> = {
   ovn: renderOvn,
   neutron: renderNeutron,
   nova: renderNova,
-  horizon: (ctx) => [...renderHorizon(ctx), ...dashboardEndpoint(ctx)],
+  horizon: renderHorizon,
 };
-
-/** Horizon in Keystone's catalog (type `dashboard`), so that people and tools can find it. */
-function dashboardEndpoint(ctx: Ctx): KubeObject[] {
-  const def = ctx.catalog.services.horizon;
-  const e = def.endpoints[0];
-  if (!e) return [];
-  const internal = `http://${svcHost(ctx, `horizon-${e.process}`)}:${e.port}`;
-  return [
-    serviceAccount(ctx, 'horizon-jobs', 'horizon'),
-    ...registerJob(ctx, 'horizon', 'horizon', def, {
-      horizon: publicUrl(ctx, 'horizon', internal),
-    }),
-  ];
-}
 
 const kindOrder = [
   'ServiceAccount',

@@ -2,14 +2,15 @@
 // local_settings.py, is Python: catalog defaults, then values computed from the spec and the
 // secrets, then the user's `settings` overrides, each written as a Python literal.
 import type { Ctx } from '../context.ts';
-import { publicHost } from '../context.ts';
+import { publicHost, publicUrl, svcHost } from '../context.ts';
 import type { KubeObject } from '../kube.ts';
-import { serviceAccount } from '../workload.ts';
 import {
   configFile,
   keystoneInternalUrl,
   memcachedServers,
   processObjects,
+  registerJob,
+  serviceAccounts,
   uwsgiIni,
 } from './common.ts';
 
@@ -58,8 +59,13 @@ export function renderHorizon(ctx: Ctx): KubeObject[] {
       'offload-threads': '2',
     }),
   );
+  // Horizon in Keystone's catalog (type `dashboard`), so that people and tools can find it.
+  const internal = `http://${svcHost(ctx, `horizon-${server.name}`)}:${server.ports[0]!.port}`;
   return [
-    serviceAccount(ctx, 'horizon', 'horizon'),
+    ...serviceAccounts(ctx, 'horizon', 'horizon'),
+    ...registerJob(ctx, 'horizon', 'horizon', def, {
+      horizon: publicUrl(ctx, 'horizon', internal),
+    }),
     ...processObjects(ctx, {
       component: 'horizon',
       service: 'horizon',
