@@ -64,7 +64,7 @@ interface BuildFlags {
   registry: string;
   tag?: string;
   cache: boolean;
-  import: boolean;
+  push: boolean;
 }
 
 interface ListFlags {
@@ -101,7 +101,7 @@ export function register(program: Command): void {
     .option('--registry <prefix>', 'image name prefix', defaultImageRegistry)
     .option('--tag <tag>', "image tag (default: the release's tag)")
     .option('--no-cache', 'build every layer again')
-    .option('--no-import', 'do not import into the local containerd')
+    .option('--no-push', "do not push to the local cluster's registry")
     .addHelpText(
       'after',
       `
@@ -121,7 +121,7 @@ Mirror: $STACKANETES_DEBIAN_MIRROR (default http://deb.debian.org/debian).`,
           registry: flags.registry,
           ...(flags.tag ? { tag: flags.tag } : {}),
           noCache: !flags.cache,
-          importToContainerd: flags.import,
+          push: flags.push,
           onEvent: progressPrinter(),
         });
         for (const i of result.images) {
@@ -130,7 +130,7 @@ Mirror: $STACKANETES_DEBIAN_MIRROR (default http://deb.debian.org/debian).`,
           );
         }
         process.stderr.write(
-          `${result.images.length} images in ${result.seconds.toFixed(1)} s (${result.built.length} layers built, ${result.cached.length} cached); ${result.containerd}\n`,
+          `${result.images.length} images in ${result.seconds.toFixed(1)} s (${result.built.length} layers built, ${result.cached.length} cached); ${result.registry}\n`,
         );
       } catch (err) {
         if (err instanceof ImageBuildError) throw new CliError(err.message);

@@ -9,6 +9,7 @@ import {
   imageNames,
   imageReference,
   defaultImageRegistry,
+  localRegistry,
   type ImageName,
 } from '../catalog/images.ts';
 import { releaseSource } from '../catalog/releases.ts';
@@ -41,7 +42,7 @@ import {
 } from './rootfs.ts';
 import { cycloneDx, parseDpkgQuery } from './sbom.ts';
 import { withLock } from './lock.ts';
-import { detectContainerd, importArchive, importedImages } from './containerd.ts';
+import { pushImages, registryAnswers } from './registry.ts';
 
 /** Bump when the build procedure changes in a way that changes image content. */
 export const buildScriptVersion = 4;
@@ -62,8 +63,8 @@ export interface BuildOptions {
   readonly tag?: string;
   /** Ignore cached layers and build everything again. */
   readonly noCache?: boolean;
-  /** Import into the local containerd when one is running (default true). */
-  readonly importToContainerd?: boolean;
+  /** Push to the local cluster's registry when it answers (default true). */
+  readonly push?: boolean;
   readonly cache?: CachePaths;
   readonly mirror?: string;
   readonly onEvent?: (e: BuildEvent) => void;
@@ -112,7 +113,8 @@ export interface BuildResult {
   readonly built: string[];
   readonly cached: string[];
   readonly seconds: number;
-  readonly containerd: string;
+  /** What happened with the registry push. */
+  readonly registry: string;
 }
 
 export class ImageBuildError extends Error {
@@ -665,40 +667,38 @@ export async function buildImages(opts: BuildOptions): Promise<BuildResult> {
         const chain = lineage(recipes, name).map((r) => layers.get(r.name) as LayerRecord);
         images.push(await assembleImage(ctx, name, chain, registry, tag));
       }
-      let containerd = 'not asked to import';
-      if (opts.importToContainerd !== false) {
-        const found = await detectContainerd();
-        if ('reason' in found) {
-          containerd = `skipped containerd import: ${found.reason}`;
-          emit({ image: 'containerd', kind: 'warn', message: containerd });
+      let pushed = 'not asked to push';
+      if (opts.push !== false) {
+        if (!registry.startsWith(`${localRegistry.name}/`)) {
+          pushed = `not pushed: the images are named ${registry}/…, not after the local registry ${localRegistry.name}`;
+        } else if (!(await registryAnswers(localRegistry.url))) {
+          pushed = `not pushed: the local registry (${localRegistry.url}) does not answer; \`stackanetes cluster up\` starts it`;
+          emit({ image: 'registry', kind: 'warn', message: pushed });
         } else {
-          const present = await importedImages(found);
-          const fresh = images.filter((i) => present.get(i.reference) !== i.manifestDigest);
-          if (!fresh.length) {
-            containerd = `all ${images.length} images already in ${found.address} (k8s.io)`;
-          } else {
-            const archive = join(cache.root, 'export', `import-${process.pid}.oci.tar`);
-            await mkdir(dirname(archive), { recursive: true });
-            emit({
-              image: 'containerd',
-              kind: 'progress',
-              message: `importing ${fresh.length} images into ${found.address} (k8s.io)`,
-            });
-            await oci.exportArchive(
-              fresh.map((i) => i.reference),
-              archive,
-            );
-            try {
-              await importArchive(found, archive);
-              containerd = `imported ${fresh.length} images into ${found.address} namespace k8s.io`;
-            } finally {
-              await rm(archive, { force: true });
-            }
-          }
-          emit({ image: 'containerd', kind: 'done', message: containerd });
+          const t = Date.now();
+          let uploaded = 0;
+          let mounted = 0;
+          let bytes = 0;
+          await pushImages(
+            oci,
+            images.map((i) => i.reference),
+            localRegistry,
+            (r) => {
+              uploaded += r.uploaded;
+              mounted += r.mounted;
+              bytes += r.bytes;
+              emit({
+                image: r.reference.split('/').pop()?.split(':')[0] ?? r.reference,
+                kind: 'progress',
+                message: `pushed to ${localRegistry.name}: ${r.uploaded} blobs uploaded, ${r.mounted} mounted, ${r.skipped} already there`,
+              });
+            },
+          );
+          pushed = `pushed ${images.length} images to ${localRegistry.name} in ${((Date.now() - t) / 1000).toFixed(1)} s (${uploaded} blobs uploaded, ${(bytes / 1e6).toFixed(0)} MB; ${mounted} mounted across repositories)`;
+          emit({ image: 'registry', kind: 'done', message: pushed });
         }
       }
-      return { images, built, cached, seconds: (Date.now() - started) / 1000, containerd };
+      return { images, built, cached, seconds: (Date.now() - started) / 1000, registry: pushed };
     },
   );
 }

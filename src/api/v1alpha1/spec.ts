@@ -1,7 +1,7 @@
 // The OpenStackCloud spec, defined once. Types, the CRD's OpenAPI schema and CLI validation all
 // come from these TypeBox definitions; defaults live here and nowhere else.
 import { Type, type Static, type TProperties } from '@sinclair/typebox';
-import { imageNames } from '../../catalog/images.ts';
+import { defaultImageRegistry, imageNames } from '../../catalog/images.ts';
 
 export const group = 'stackanetes.io';
 export const version = 'v1alpha1';
@@ -180,7 +180,7 @@ const ImageOverride = Type.Object(
 export const ImagesSpec = Type.Object(
   {
     registry: Type.String({
-      default: 'localhost/stackanetes',
+      default: defaultImageRegistry,
       minLength: 1,
       description: 'Registry and path prefix, e.g. quay.io/example/openstack.',
     }),
