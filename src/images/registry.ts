@@ -109,7 +109,7 @@ export async function pushImages(
           headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
           body: Readable.toWeb(createReadStream(file)) as ReadableStream,
           duplex: 'half',
-        } as RequestInit),
+        }),
         `uploading ${digest} to ${repository}`,
       );
       result.uploaded++;
