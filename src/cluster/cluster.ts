@@ -33,6 +33,7 @@ import {
   writeNodeConfig,
 } from './nodecontainer.ts';
 import { buildNodeRootfs, nodeRootfsReady } from './noderootfs.ts';
+import { installPublicHosts, publicDomain, removePublicHosts } from './publichosts.ts';
 import { containerNode, nodeBudget, nodeDirs, planNodes, type NodeSpec } from './nodes.ts';
 import { run, sleep, waitFor } from './exec.ts';
 import { downloadModule } from './gobuild.ts';
@@ -585,8 +586,16 @@ export function upSteps(opts: UpOptions = {}, l: Layout = layout()): Step[] {
         startAndWait(l, 'kube-router', () => isOk('http://127.0.0.1:20244/healthz'), 90_000),
     },
     {
-      title: `Traefik ${versions.traefik} (Ingress on ${net.nodeIp}:80 and :443)`,
-      run: () => startAndWait(l, 'traefik', () => isOk('http://127.0.0.1:18082/ping'), 60_000),
+      title: `Traefik ${versions.traefik} (Ingress on ${net.nodeIp}:80 and :443; *.${publicDomain} in /etc/hosts)`,
+      run: async () => {
+        const note = await startAndWait(
+          l,
+          'traefik',
+          () => isOk('http://127.0.0.1:18082/ping'),
+          60_000,
+        );
+        return installPublicHosts() ? `${note}; /etc/hosts updated` : note;
+      },
     },
     {
       title: `${topo.count} real node${topo.count > 1 ? 's' : ''} (${topo.nodes.map((n) => n.name).join(', ')})`,
@@ -655,7 +664,13 @@ export function downSteps(opts: DownOptions = {}, l: Layout = layout()): Step[] 
       },
     },
     { title: 'kwok', run: stop('kwok') },
-    { title: 'Traefik', run: stop('traefik') },
+    {
+      title: `Traefik (and the *.${publicDomain} names in /etc/hosts)`,
+      run: async () => {
+        const note = await stop('traefik')();
+        return removePublicHosts() ? `${note}; /etc/hosts entries removed` : note;
+      },
+    },
     {
       title: 'kube-router (and its iptables rules and ipsets)',
       run: async () => {

@@ -1,6 +1,11 @@
 // What every renderer is handed: the validated spec, the release catalog, the secrets, and the
 // small derived facts (names, labels, images, node placement, URLs) they all share.
-import type { OpenStackCloud, OpenStackCloudSpec, LabelSelector } from '../api/v1alpha1/spec.ts';
+import type {
+  OpenStackCloud,
+  OpenStackCloudSpec,
+  LabelSelector,
+  PublicService,
+} from '../api/v1alpha1/spec.ts';
 import { apiVersion, kind } from '../api/v1alpha1/spec.ts';
 import type { ComponentName, NodeRole, ReleaseCatalog } from '../catalog/types.ts';
 import { imageReference, type ImageName } from '../catalog/images.ts';
@@ -162,8 +167,7 @@ export function svcHost(ctx: Ctx, service: string): string {
   return `${service}.${ctx.namespace}.svc`;
 }
 
-type PublicKey =
-  'keystone' | 'glance' | 'placement' | 'nova' | 'novncproxy' | 'neutron' | 'horizon';
+type PublicKey = PublicService;
 
 /** The public base URL of a service, or undefined when it has no public host name. */
 export function publicHost(ctx: Ctx, key: PublicKey): string | undefined {

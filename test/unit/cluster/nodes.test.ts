@@ -14,6 +14,7 @@ import {
   planNodes,
 } from '../../../src/cluster/nodes.ts';
 import { splitReference } from '../../../src/images/registry.ts';
+import { hostsBlock, publicHostNames, withBlock } from '../../../src/cluster/publichosts.ts';
 import { runCli } from '../helpers.ts';
 
 test('a cluster of 3 is the host node and two node containers, each with its own subnet', () => {
@@ -125,4 +126,16 @@ test('node commands refuse an unknown node and the host node, naming the ones th
   const host = await runCli(['cluster', 'node', 'stop', 'stackanetes-node']);
   assert.equal(host.code, 1);
   assert.match(host.stderr, /runs the control plane/);
+});
+
+test("the local cluster's public names go into /etc/hosts as one block, replaced and removed whole", () => {
+  const original = '127.0.0.1 localhost\n::1 localhost\n';
+  const added = withBlock(original, hostsBlock());
+  assert.match(added, /^10\.244\.0\.1 keystone\.stackanetes\.test .*horizon\.stackanetes\.test$/m);
+  assert.equal(withBlock(added, hostsBlock()), added, 'adding twice changes nothing');
+  assert.equal(withBlock(added, undefined), original, 'removing restores the file');
+  assert.deepEqual(publicHostNames().slice(0, 2), [
+    'keystone.stackanetes.test',
+    'glance.stackanetes.test',
+  ]);
 });
