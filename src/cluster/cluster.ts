@@ -87,6 +87,7 @@ function dirs(l: Layout) {
     l.kubeletRoot,
     l.cniConf,
     l.volumes,
+    l.shared,
     l.pathDir,
   ]) {
     mkdirSync(d, { recursive: true });

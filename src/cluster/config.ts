@@ -309,6 +309,8 @@ export const localPath = {
   serviceAccount: 'local-path-provisioner',
   provisioner: 'rancher.io/local-path',
   storageClass: 'local-path',
+  /** ReadWriteMany volumes on a directory every node mounts (Glance's image store with >1 replica). */
+  sharedStorageClass: 'stackanetes-shared',
   configMap: 'local-path-config',
   scripts: {
     setup: '#!/bin/sh\nset -eu\nmkdir -m 0777 -p "$VOL_DIR"\n',
@@ -322,17 +324,23 @@ export function localPathConfig(
   nodes: readonly NodeSpec[] = [],
 ): { config: string; helperPod: string; changed: boolean } {
   const config = join(l.config, 'local-path', 'config.json');
-  // The host node keeps volumes in the cluster's state; a node container on its own disk.
+  // The host node keeps volumes in the cluster's state, a node container on its own disk; the
+  // shared class puts every volume on the one directory all nodes mount.
   const changedConfig = writeChanged(
     config,
     JSON.stringify(
       {
-        nodePathMap: [
-          { node: 'DEFAULT_PATH_FOR_NON_LISTED_NODES', paths: [l.volumes] },
-          ...nodes
-            .filter((n) => n.kind === 'container')
-            .map((n) => ({ node: n.name, paths: [inNode.volumes] })),
-        ],
+        storageClassConfigs: {
+          [localPath.storageClass]: {
+            nodePathMap: [
+              { node: 'DEFAULT_PATH_FOR_NON_LISTED_NODES', paths: [l.volumes] },
+              ...nodes
+                .filter((n) => n.kind === 'container')
+                .map((n) => ({ node: n.name, paths: [inNode.volumes] })),
+            ],
+          },
+          [localPath.sharedStorageClass]: { sharedFileSystemPath: l.shared },
+        },
       },
       null,
       2,

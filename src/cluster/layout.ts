@@ -51,6 +51,11 @@ export function layout(root: string = cacheRoot()) {
     kubeletRoot: join(state, 'kubelet'),
     cniConf: join(state, 'cni', 'net.d'),
     volumes: join(state, 'volumes'),
+    /**
+     * Volumes every node can mount (ReadWriteMany): the cluster's "shared file system", mounted
+     * at this same path in every node container, as an NFS export would be.
+     */
+    shared: join(state, 'shared'),
     /** One directory per node container: its disk, configuration, logs and runc bundle. */
     nodes: join(state, 'nodes'),
     /** runc's state for the node containers (not containerd's). */

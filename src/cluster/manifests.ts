@@ -169,6 +169,14 @@ export function clusterObjects(): Obj[] {
       volumeBindingMode: 'WaitForFirstConsumer',
       reclaimPolicy: 'Delete',
     },
+    {
+      apiVersion: 'storage.k8s.io/v1',
+      kind: 'StorageClass',
+      metadata: { name: localPath.sharedStorageClass },
+      provisioner: localPath.provisioner,
+      volumeBindingMode: 'WaitForFirstConsumer',
+      reclaimPolicy: 'Delete',
+    },
   ];
 }
 

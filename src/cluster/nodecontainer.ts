@@ -142,6 +142,8 @@ export function runcSpec(l: Layout, n: NodeSpec): Record<string, unknown> {
     bind(d.containerd, inNode.containerdRoot),
     bind(d.kubelet, inNode.kubeletRoot),
     bind(d.volumes, inNode.volumes),
+    // The cluster's shared file system, at the same path as on the host node.
+    bind(l.shared, l.shared),
     bind(join(d.disk, 'cni'), '/var/lib/cni'),
     bind(d.logs, inNode.logs),
     tmpfs(inNode.images),
