@@ -244,7 +244,7 @@ test('Fernet keys are created once and left to the rotation CronJob', () => {
 });
 
 test('public host names become Ingresses and the Keystone public endpoint', () => {
-  const objs = render(loadExample('ha'), secrets);
+  const objs = render(loadExample('production'), secrets);
   const ing = find(objs, 'Ingress', 'keystone-api');
   assert.equal(ing.spec.rules[0].host, 'keystone.cloud.example.com');
   assert.equal(ing.spec.tls[0].secretName, 'cloud-example-com-tls');

@@ -60,6 +60,10 @@ test('examples/ha.yaml renders objects valid against the Kubernetes schema', () 
   check(renderExample('ha', fixedSecrets()));
 });
 
+test('examples/production.yaml renders objects valid against the Kubernetes schema', () => {
+  check(renderExample('production', fixedSecrets()));
+});
+
 test('a cloud with only keystone renders valid objects', () => {
   const cloud = cloudOf({
     services: {
