@@ -2,10 +2,11 @@
 // their SBOMs, export them as an OCI archive.
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
-import { imageNames, defaultImageRegistry } from '../catalog/images.ts';
+import { defaultImageRegistry } from '../catalog/images.ts';
 import { releaseSources } from '../catalog/releases.ts';
 import { CliError } from './errors.ts';
 import {
+  buildableImages,
   buildImages,
   ImageBuildError,
   listRecords,
@@ -40,10 +41,10 @@ function checkRelease(release: string): void {
 }
 
 function checkImages(names: readonly string[], flag: string): void {
-  const unknown = names.filter((n) => !(imageNames as readonly string[]).includes(n));
+  const unknown = names.filter((n) => !buildableImages.includes(n));
   if (unknown.length) {
     throw new CliError(
-      `${flag}: unknown image ${unknown.join(', ')}; images: ${imageNames.join(', ')}`,
+      `${flag}: unknown image ${unknown.join(', ')}; images: ${buildableImages.join(', ')}`,
     );
   }
 }
