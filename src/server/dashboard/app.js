@@ -161,7 +161,12 @@
       else if (field === 'id') id = Number(value);
     }
     if (!data.length) return;
-    const payload = JSON.parse(data.join('\n'));
+    let payload;
+    try {
+      payload = JSON.parse(data.join('\n'));
+    } catch {
+      return; // not ours to draw
+    }
     if (event === 'clouds') renderClouds(payload);
     else if (event === 'entry') {
       if (id) lastId = Math.max(lastId, id);
