@@ -2,10 +2,11 @@
 // their SBOMs, export them as an OCI archive.
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
-import { imageNames, defaultImageRegistry } from '../catalog/images.ts';
+import { defaultImageRegistry } from '../catalog/images.ts';
 import { releaseSources } from '../catalog/releases.ts';
 import { CliError } from './errors.ts';
 import {
+  buildableImages,
   buildImages,
   ImageBuildError,
   listRecords,
@@ -40,10 +41,10 @@ function checkRelease(release: string): void {
 }
 
 function checkImages(names: readonly string[], flag: string): void {
-  const unknown = names.filter((n) => !(imageNames as readonly string[]).includes(n));
+  const unknown = names.filter((n) => !buildableImages.includes(n));
   if (unknown.length) {
     throw new CliError(
-      `${flag}: unknown image ${unknown.join(', ')}; images: ${imageNames.join(', ')}`,
+      `${flag}: unknown image ${unknown.join(', ')}; images: ${buildableImages.join(', ')}`,
     );
   }
 }
@@ -216,7 +217,7 @@ Mirror: $STACKANETES_DEBIAN_MIRROR (default http://deb.debian.org/debian).`,
     .requiredOption('-o, --output <file>', 'archive to write')
     .addHelpText(
       'after',
-      '\nExample:\n  $ npx stackanetes images export --only keystone,mariadb -o openstack.oci.tar\n  $ skopeo copy oci-archive:openstack.oci.tar:localhost/stackanetes/keystone:2025.1 docker://registry.example/keystone:2025.1',
+      '\nExample:\n  $ npx stackanetes images export --only keystone,mariadb -o openstack.oci.tar\n  $ skopeo copy oci-archive:openstack.oci.tar:localhost:5001/stackanetes/keystone:2025.1 docker://registry.example/keystone:2025.1',
     )
     .action(async (flags: ExportFlags) => {
       checkRelease(flags.release);

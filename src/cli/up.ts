@@ -1,7 +1,9 @@
 // `stackanetes up`: the whole local path in one command — the local cluster, the images, the
-// operator (a supervised process beside the cluster's own, stopped by `cluster down`) and a
-// cloud applied and followed until Ready; it ends by printing the endpoints and a working
-// `openstack` command line. Each step is the same command a user could run alone.
+// operator and a cloud applied and followed until Ready; it ends by printing the endpoints and a
+// working `openstack` command line. Each step is the same command a user could run alone. The
+// operator is installed the way Kubernetes users install it (`kubectl apply -k deploy/`: CRD,
+// RBAC, a Deployment of two replicas) once its image has been built; until then it runs as a
+// supervised process beside the cluster's own, stopped by `cluster down`.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -9,11 +11,18 @@ import type { Command } from 'commander';
 import { parse } from 'yaml';
 import { layout } from '../cluster/layout.ts';
 import { running, startProcess, stopProcess, tail } from '../cluster/processes.ts';
+import { listRecords } from '../images/build.ts';
+import { cachePaths } from '../images/paths.ts';
+import { operatorImage } from '../images/recipes.ts';
 import { KubeClient, type KubeObj } from '../kube/client.ts';
+import { hostOperatorDashboardArgs } from './dashboard.ts';
 import { CliError } from './errors.ts';
 import { readText } from './spec-file.ts';
 
 const bin = fileURLToPath(new URL('../../bin/stackanetes.js', import.meta.url));
+const deployDir = fileURLToPath(new URL('../../deploy/', import.meta.url));
+const operatorNamespace = 'stackanetes-system';
+const operatorDeployment = 'stackanetes-operator';
 export const operatorProcess = 'stackanetes-operator';
 const operatorMetricsPort = 9090;
 
@@ -51,6 +60,7 @@ export async function startOperator(kubeconfig: string): Promise<string> {
       '127.0.0.1',
       '--metrics-port',
       String(operatorMetricsPort),
+      ...hostOperatorDashboardArgs,
     ],
     pidDir: l.pids,
     logDir: l.logs,
@@ -69,6 +79,64 @@ export async function startOperator(kubeconfig: string): Promise<string> {
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new CliError(`the operator did not answer /healthz within 10 s; see ${rec.log}`);
+}
+
+/**
+ * Installs the operator from deploy/ (CRD, RBAC, the Deployment) and waits for a replica to be
+ * Ready. A host operator started before is stopped first: one operator reconciles a cloud. The
+ * pod template carries the image's digest, so that a rebuilt image (same tag) rolls the pods.
+ */
+export async function installOperator(
+  env: NodeJS.ProcessEnv,
+  manifestDigest: string,
+  timeoutMs = 5 * 60_000,
+): Promise<string> {
+  const l = layout();
+  const host = running(l.pids, operatorProcess) !== undefined;
+  if (host) await stopProcess(l.pids, operatorProcess);
+  await capture('kubectl', ['apply', '--server-side', '--force-conflicts', '-k', deployDir], env);
+  const client = await KubeClient.create();
+  try {
+    await client.mergePatch('apps/v1', 'Deployment', operatorDeployment, operatorNamespace, {
+      spec: {
+        template: { metadata: { annotations: { 'stackanetes.io/image-digest': manifestDigest } } },
+      },
+    });
+    const end = Date.now() + timeoutMs;
+    let last = '';
+    while (Date.now() < end) {
+      const d = await client.get('apps/v1', 'Deployment', operatorDeployment, operatorNamespace);
+      const st = (d.status ?? {}) as {
+        observedGeneration?: number;
+        updatedReplicas?: number;
+        availableReplicas?: number;
+      };
+      const want = Number((d.spec as { replicas?: number }).replicas ?? 1);
+      const now = `${st.availableReplicas ?? 0}/${want} replicas available, ${st.updatedReplicas ?? 0} updated`;
+      if (now !== last) process.stderr.write(`  ${now}\n`);
+      last = now;
+      // One Ready replica of the current template is enough to reconcile (the other waits for
+      // the Lease); the second comes as the node allows.
+      if (
+        (st.observedGeneration ?? 0) >= (d.metadata.generation ?? 0) &&
+        (st.updatedReplicas ?? 0) >= 1 &&
+        (st.availableReplicas ?? 0) >= 1
+      )
+        return `installed from deploy/ (${host ? 'the host operator stopped; ' : ''}${now}); dashboard: npx stackanetes dashboard`;
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+    throw new CliError(
+      `the operator Deployment has no Ready replica after ${timeoutMs / 1000} s (${last}); see kubectl -n ${operatorNamespace} describe pods -l app.kubernetes.io/name=${operatorDeployment}`,
+    );
+  } finally {
+    client.close();
+  }
+}
+
+/** The operator image's digest when `images build` has made it. */
+async function builtOperatorImage(): Promise<string | undefined> {
+  const records = await listRecords(cachePaths());
+  return records.find((r) => r.name === operatorImage)?.manifestDigest;
 }
 
 interface Endpoint {
@@ -133,8 +201,10 @@ Examples:
 
 Steps (each is a command of its own):
   cluster up        build (first run: ~50 min) or reuse the local Kubernetes, start it
-  images build      build (first run: ~30 min) or reuse the 20 images, import them into containerd
-  operator          (re)start \`stackanetes operator\` beside the cluster (log in the cluster's logs)
+  images build      build (first run: ~30 min) or reuse the images, import them into containerd
+  operator          \`kubectl apply -k deploy/\` (CRD, RBAC, the operator Deployment) when the
+                    operator image is built; else (re)start \`stackanetes operator\` beside the
+                    cluster (log in the cluster's logs)
   apply -f SPEC     create/update the cloud and follow it until Ready
 Then prints the public endpoints and how to use the \`openstack\` command line.
 \`npx stackanetes cluster down\` stops everything, the operator included.`,
@@ -164,13 +234,16 @@ Then prints the public endpoints and how to use the \`openstack\` command line.
       };
       await timed('cluster up', () => stackanetes(['cluster', 'up'], env));
       await timed('images build', () => stackanetes(['images', 'build'], env));
-      await timed('operator', () => startOperator(l.kubeconfig));
+      process.env.KUBECONFIG = l.kubeconfig;
+      const operatorDigest = await builtOperatorImage();
+      await timed(operatorDigest ? 'operator (in the cluster, from deploy/)' : 'operator', () =>
+        operatorDigest ? installOperator(env, operatorDigest) : startOperator(l.kubeconfig),
+      );
       await timed(`apply -f ${opts.file}`, () =>
         stackanetes(['apply', '-f', opts.file, '--timeout', opts.timeout], env),
       );
 
       step('endpoints');
-      process.env.KUBECONFIG = l.kubeconfig;
       const client = await KubeClient.create();
       try {
         const ips = await clusterIps(client, namespace);
@@ -195,6 +268,9 @@ Then prints the public endpoints and how to use the \`openstack\` command line.
             '  eval "$(npx stackanetes cluster env)"',
             `  kubectl -n ${namespace} exec deploy/openstack-client -- openstack server list`,
             `  kubectl -n ${namespace} exec -it deploy/openstack-client -- bash    # then: openstack …`,
+            '',
+            "The operator's dashboard (components, pods per node, a live timeline of what it did):",
+            '  npx stackanetes dashboard',
             '',
             'Or with your own client, the same credentials as environment variables (the URLs are',
             "in-cluster names: use them where the cluster's DNS answers, e.g. a pod, or the IPs above):",

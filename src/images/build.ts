@@ -10,7 +10,6 @@ import {
   imageReference,
   defaultImageRegistry,
   localRegistry,
-  type ImageName,
 } from '../catalog/images.ts';
 import { releaseSource } from '../catalog/releases.ts';
 import { capture, CommandError, openLog, run } from './exec.ts';
@@ -26,11 +25,13 @@ import { cachePaths, type CachePaths } from './paths.ts';
 import {
   kollaUsers,
   lineage,
+  operatorImage,
   releaseRecipes,
   type ImageFile,
   type ImageRecipe,
   type ReleaseRecipes,
 } from './recipes.ts';
+import { stageInputs, stageTree } from './stage.ts';
 import {
   convertWhiteouts,
   debootstrap,
@@ -299,10 +300,56 @@ async function computeKeys(
       files: await Promise.all(Object.values(r.files ?? {}).map((f) => fileContent(f))),
       parentKey: parentKey ?? null,
       ...(r.parent ? {} : { basePackages: ctx.recipes.basePackages, users: kollaUsers, assets }),
+      ...(r.hostTree ? { hostTree: await stageInputs(r.hostTree.stage) } : {}),
     };
     keys.set(r.name, sha256(JSON.stringify(input)));
   }
   return keys;
+}
+
+/** Prepares the recipe's host tree and puts it into the layer at its place. */
+async function copyHostTree(
+  ctx: Context,
+  recipe: ImageRecipe,
+  dir: string,
+  upper: string,
+  log: ReturnType<typeof openLog>,
+): Promise<void> {
+  const tree = recipe.hostTree!;
+  const staged = join(dir, 'stage');
+  ctx.emit({
+    image: recipe.name,
+    kind: 'progress',
+    message: `${tree.stage}: compile, production node_modules, Node → ${tree.to}`,
+  });
+  await stageTree(tree.stage, staged, log);
+  const target = join(upper, tree.to);
+  await rm(target, { recursive: true, force: true });
+  await mkdir(target, { recursive: true });
+  // Owned by root, readable by all: the non-root user runs it and cannot change it.
+  await run('cp', ['-a', '--no-preserve=ownership', `${staged}/.`, `${target}/`], { log });
+  await rm(staged, { recursive: true, force: true });
+}
+
+/**
+ * How a container of the image starts: Kolla's contract (dumb-init, kolla_start, the service
+ * user) unless the recipe says otherwise.
+ */
+export function runtimeConfig(recipe: ImageRecipe, name: string): ImageConfig['config'] {
+  return {
+    User: recipe.uid !== undefined ? `${recipe.uid}:${recipe.uid}` : recipe.user,
+    Env: [
+      'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      'LANG=C.UTF-8',
+      ...(recipe.entrypoint
+        ? []
+        : ['KOLLA_BASE_DISTRO=debian', 'KOLLA_INSTALL_TYPE=binary', `KOLLA_SERVICE_NAME=${name}`]),
+      ...(recipe.env ?? []),
+    ],
+    Entrypoint: [...(recipe.entrypoint ?? ['dumb-init', '--single-child', '--'])],
+    Cmd: [...(recipe.cmd ?? ['kolla_start'])],
+    ...(recipe.workingDir ? { WorkingDir: recipe.workingDir } : {}),
+  };
 }
 
 async function buildLayer(ctx: Context, recipe: ImageRecipe): Promise<LayerRecord> {
@@ -407,6 +454,7 @@ async function buildLayer(ctx: Context, recipe: ImageRecipe): Promise<LayerRecor
         );
       await writeFile(stepDone, '');
       await convertWhiteouts(upper, join(parentDir, 'rootfs'), log);
+      if (recipe.hostTree) await copyHostTree(ctx, recipe, dir, upper, log);
       tarRoot = upper;
     }
     ctx.emit({ image: recipe.name, kind: 'progress', message: 'writing layer' });
@@ -453,8 +501,8 @@ async function assembleImage(
   );
   const version = recipe.versionPackage
     ? (packages.find((p) => p.name === recipe.versionPackage)?.version ?? '')
-    : '';
-  const reference = imageReference(registry, name, tag);
+    : (recipe.tag ?? '');
+  const reference = imageReference(registry, name, recipe.tag ?? tag);
   const user = kollaUsers.find((u) => u.name === recipe.user);
   const labels: Record<string, string> = {
     'org.opencontainers.image.title': name,
@@ -473,16 +521,7 @@ async function assembleImage(
     architecture: 'amd64',
     os: 'linux',
     config: {
-      User: recipe.user,
-      Env: [
-        'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-        'LANG=C.UTF-8',
-        'KOLLA_BASE_DISTRO=debian',
-        'KOLLA_INSTALL_TYPE=binary',
-        `KOLLA_SERVICE_NAME=${name}`,
-      ],
-      Entrypoint: ['dumb-init', '--single-child', '--'],
-      Cmd: ['kolla_start'],
+      ...runtimeConfig(recipe, name),
       Labels: labels,
       StopSignal: 'SIGTERM',
       ...(recipe.exposedPorts?.length
@@ -548,7 +587,7 @@ async function assembleImage(
     packageCount: packages.length,
     version,
     user: recipe.user,
-    uid: recipe.user === 'root' ? 0 : user?.uid,
+    uid: recipe.uid ?? (recipe.user === 'root' ? 0 : user?.uid),
     builtAt: top.createdAt,
     inputHash: top.key,
     sbom: paths.sbom,
@@ -585,9 +624,12 @@ export async function ensureHostTools(emit: (e: BuildEvent) => void): Promise<vo
   });
 }
 
-export function knownImages(release: string): ImageName[] {
+/** Every image `images build` can make: the OpenStack images and the operator's. */
+export const buildableImages: readonly string[] = [...imageNames, operatorImage];
+
+export function knownImages(release: string): string[] {
   const recipes = releaseRecipes(release);
-  return imageNames.filter((n) => recipes.recipes.some((r) => r.name === n));
+  return buildableImages.filter((n) => recipes.recipes.some((r) => r.name === n));
 }
 
 export async function buildImages(opts: BuildOptions): Promise<BuildResult> {
@@ -600,8 +642,8 @@ export async function buildImages(opts: BuildOptions): Promise<BuildResult> {
   const recipes = opts.recipes ?? releaseRecipes(opts.release);
   const targets = opts.only?.length ? [...opts.only] : knownImages(opts.release);
   for (const t of targets) {
-    if (!(imageNames as readonly string[]).includes(t)) {
-      throw new Error(`unknown image ${JSON.stringify(t)}; images: ${imageNames.join(', ')}`);
+    if (!buildableImages.includes(t)) {
+      throw new Error(`unknown image ${JSON.stringify(t)}; images: ${buildableImages.join(', ')}`);
     }
   }
   const cache = opts.cache ?? cachePaths();

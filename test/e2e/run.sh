@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end tier: the main job (`stackanetes up`: local cluster, images, operator, and
 # examples/minimal.yaml deployed until Ready), then the suite against that real cloud with real
-# clients (openstack CLI, HTTP, headless Chromium for Horizon).
+# clients (openstack CLI, HTTP, headless Chromium for Horizon and the operator's dashboard).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 node=node_modules/.bin/node
@@ -22,7 +22,8 @@ eval "$("$node" bin/stackanetes.js cluster env)"
 export KUBECONFIG
 rc=0
 "$node" --test --test-concurrency=1 --test-reporter=spec \
-  test/e2e/cloud.test.ts test/e2e/horizon.test.ts test/e2e/heal.test.ts || rc=$?
+  test/e2e/cloud.test.ts test/e2e/horizon.test.ts test/e2e/dashboard.test.ts \
+  test/e2e/operator.test.ts test/e2e/heal.test.ts || rc=$?
 if [ "$rc" -ne 0 ]; then
   "$node" bin/stackanetes.js status -n openstack minimal || true
   kubectl -n openstack get pods -o wide || true
