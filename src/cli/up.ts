@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { parse } from 'yaml';
 import { layout } from '../cluster/layout.ts';
+import { publicDomain } from '../cluster/publichosts.ts';
 import { running, startProcess, stopProcess, tail } from '../cluster/processes.ts';
 import { listRecords } from '../images/build.ts';
 import { cachePaths } from '../images/paths.ts';
@@ -192,16 +193,21 @@ export function register(program: Command): void {
     )
     .option('-f, --file <spec>', 'the cloud to deploy', 'examples/minimal.yaml')
     .option('--timeout <minutes>', 'give up waiting for Ready after this many minutes', '30')
+    .option(
+      '--nodes <n>',
+      'real nodes for the local cluster: this machine plus n-1 node containers (default: as before)',
+    )
     .addHelpText(
       'after',
       `
 Examples:
   $ sudo npx stackanetes up                       # examples/minimal.yaml on the local cluster
   $ sudo npx stackanetes up -f my-cloud.yaml
+  $ sudo npx stackanetes up --nodes 3 -f examples/ha.yaml   # the HA cloud on three real nodes
 
 Steps (each is a command of its own):
   cluster up        build (first run: ~50 min) or reuse the local Kubernetes, start it
-  images build      build (first run: ~30 min) or reuse the images, import them into containerd
+  images build      build (first run: ~30 min) or reuse the images, push them to the cluster's registry
   operator          \`kubectl apply -k deploy/\` (CRD, RBAC, the operator Deployment) when the
                     operator image is built; else (re)start \`stackanetes operator\` beside the
                     cluster (log in the cluster's logs)
@@ -209,7 +215,7 @@ Steps (each is a command of its own):
 Then prints the public endpoints and how to use the \`openstack\` command line.
 \`npx stackanetes cluster down\` stops everything, the operator included.`,
     )
-    .action(async (opts: { file: string; timeout: string }) => {
+    .action(async (opts: { file: string; timeout: string; nodes?: string }) => {
       if (process.getuid && process.getuid() !== 0)
         throw new CliError('the local cluster runs containerd and the kubelet: run it as root');
       if (!existsSync(opts.file)) throw new CliError(`${opts.file}: no such file`);
@@ -232,7 +238,9 @@ Then prints the public endpoints and how to use the \`openstack\` command line.
         if (note) process.stderr.write(`${note}\n`);
         times.push(`${title}: ${secs} s`);
       };
-      await timed('cluster up', () => stackanetes(['cluster', 'up'], env));
+      await timed(`cluster up${opts.nodes ? ` --nodes ${opts.nodes}` : ''}`, () =>
+        stackanetes(['cluster', 'up', ...(opts.nodes ? ['--nodes', opts.nodes] : [])], env),
+      );
       await timed('images build', () => stackanetes(['images', 'build'], env));
       process.env.KUBECONFIG = l.kubeconfig;
       const operatorDigest = await builtOperatorImage();
@@ -254,9 +262,15 @@ Then prints the public endpoints and how to use the \`openstack\` command line.
           const ip = ips.get(host);
           return `  ${e.service.padEnd(width)}  ${e.url}${ip ? `   (from this host: ${e.url.replace(host, ip)})` : ''}`;
         });
+        const publicHorizon = endpoints.find((e) => e.service === 'horizon')?.url;
         const horizon = ips.get(`horizon-server.${namespace}.svc`);
-        if (horizon)
+        if (publicHorizon && new URL(publicHorizon).hostname.endsWith(`.${publicDomain}`))
+          lines.push(`  ${'dashboard'.padEnd(width)}  ${publicHorizon}/ (user admin)`);
+        else if (horizon)
           lines.push(`  ${'dashboard'.padEnd(width)}  http://${horizon}:8080/ (user admin)`);
+        const onIngress = endpoints.some((e) =>
+          new URL(e.url).hostname.endsWith(`.${publicDomain}`),
+        );
         process.stdout.write(
           [
             `cloud ${namespace}/${name} is Ready (${((Date.now() - t0) / 1000).toFixed(0)} s in all: ${times.join(', ')})`,
@@ -272,8 +286,15 @@ Then prints the public endpoints and how to use the \`openstack\` command line.
             "The operator's dashboard (components, pods per node, a live timeline of what it did):",
             '  npx stackanetes dashboard',
             '',
-            'Or with your own client, the same credentials as environment variables (the URLs are',
-            "in-cluster names: use them where the cluster's DNS answers, e.g. a pod, or the IPs above):",
+            ...(onIngress
+              ? [
+                  `Or with your own client on this host (the public URLs go through the cluster's ingress;`,
+                  `\`cluster up\` put *.${publicDomain} in /etc/hosts), the same credentials as environment variables:`,
+                ]
+              : [
+                  'Or with your own client, the same credentials as environment variables (the URLs are',
+                  "in-cluster names: use them where the cluster's DNS answers, e.g. a pod, or the IPs above):",
+                ]),
             `  eval "$(kubectl -n ${namespace} get secret keystone-admin -o go-template='{{range $k, $v := .data}}{{if ne $k "clouds.yaml"}}export {{$k}}={{$v | base64decode}}{{"\\n"}}{{end}}{{end}}')"`,
             '',
           ].join('\n'),
@@ -282,6 +303,13 @@ Then prints the public endpoints and how to use the \`openstack\` command line.
         process.stdout.write(
           `checked: \`openstack token issue\` works (token expires ${token.trim()})\n`,
         );
+        const identity = endpoints.find((e) => e.service === 'keystone')?.url;
+        if (identity && onIngress) {
+          const r = await fetch(identity, { signal: AbortSignal.timeout(10_000) });
+          process.stdout.write(
+            `checked: ${identity} answers this host through the ingress (HTTP ${r.status})\n`,
+          );
+        }
       } finally {
         client.close();
       }
