@@ -110,10 +110,12 @@ export const healthSh = `#!/bin/sh
 # Cheap health checks of the service in this container, for Kubernetes probes (Stackanetes).
 # POSIX sh, cat, ls and awk only: no interpreter or client of the service is started and nothing
 # is connected to, so a check costs a few milliseconds of CPU however loaded the node is.
-#   health.sh alive           the service's processes used CPU since the previous verdict, which
-#                             was at least HEALTH_MIN_INTERVAL (default 20) seconds before: a
-#                             stopped or deadlocked process uses none. The first check, and one
-#                             sooner than that after the previous verdict, pass without one.
+#   health.sh alive           the service's processes ran on a CPU since the previous verdict
+#                             (their threads' run time in /proc/PID/task/*/schedstat, to the
+#                             nanosecond, and their utime+stime), which was at least
+#                             HEALTH_MIN_INTERVAL (default 20) seconds before: a stopped or
+#                             deadlocked process does not run. The first check, and one sooner
+#                             than that after the previous verdict, pass without a verdict.
 #   health.sh connected PORT  a process of the service holds an ESTABLISHED TCP connection to
 #                             PORT (from /proc/net/tcp and tcp6 of the pod's network namespace).
 # The service's processes are the container's first process (its init, dumb-init) and all its
@@ -138,10 +140,8 @@ elif [ -z "$root" ]; then
   members=$(grep -lxF -e "$line" /proc/[0-9]*/cgroup 2>/dev/null | tr -cs '0-9' ' ')
 fi
 
-# alive: the verdict. connected: the fd directories of the service's processes.
-found=$(cat /proc/[0-9]*/stat 2>/dev/null | awk -v mode="$mode" -v root="$root" -v self="$$" \\
-  -v members="$members" -v state="\${TMPDIR:-/tmp}/.stackanetes-alive" \\
-  -v min="\${HEALTH_MIN_INTERVAL:-20}" '
+# The service's processes: "/proc/PID" of each, then a line "ticks N" (their utime+stime).
+found=$(cat /proc/[0-9]*/stat 2>/dev/null | awk -v root="$root" -v self="$$" -v members="$members" '
   function under(p, a,   i) {
     for (i = 0; i < 100 && (p in pp); i++) { if (p == a) return 1; p = pp[p] }
     return p == a
@@ -166,27 +166,39 @@ found=$(cat /proc/[0-9]*/stat 2>/dev/null | awk -v mode="$mode" -v root="$root" 
       grew = 0
       for (p in pp) if (!(p in svc) && (pp[p] in svc)) { svc[p] = 1; grew = 1 }
     }
-    if (mode == "connected") {
-      for (p in svc) printf "/proc/%s/fd ", p
-      exit 0
-    }
-    for (p in svc) { total += cpu[p]; count++ }
-    getline up < "/proc/uptime"; split(up, u, " "); now = u[1] + 0
-    if ((getline prev < state) > 0) split(prev, last, " ")
-    close(state)
-    if (last[1] != "" && now >= last[1] && now - last[1] < min) exit 0
-    printf "%.2f %d\\n", now, total > state
-    if (last[1] == "" || now < last[1] || total != last[2]) exit 0
-    printf "the service used no CPU in %d s (%d processes)\\n", now - last[1], count
-    exit 1
+    for (p in svc) { printf "/proc/%s ", p; ticks += cpu[p] }
+    printf "\\nticks %d\\n", ticks
   }') || { echo "$found"; exit 1; }
-if [ "$mode" = alive ]; then exit 0; fi
+dirs=\${found%%
+*}
+ticks=\${found##*ticks }
+
+if [ "$mode" = alive ]; then
+  # shellcheck disable=SC2086 # $dirs is a list of directories
+  tasks=$(for d in $dirs; do echo "$d"/task/*/schedstat; done)
+  # shellcheck disable=SC2086
+  cat $tasks 2>/dev/null | awk -v ticks="$ticks" -v state="\${TMPDIR:-/tmp}/.stackanetes-alive" \\
+    -v min="\${HEALTH_MIN_INTERVAL:-20}" '
+    { ns += $1; n++ }
+    END {
+      now = 0
+      if ((getline up < "/proc/uptime") > 0) { split(up, u, " "); now = u[1] + 0 }
+      if ((getline prev < state) > 0) split(prev, last, " ")
+      close(state)
+      if (last[1] != "" && now >= last[1] && now - last[1] < min) exit 0
+      printf "%.2f %.0f %d\\n", now, ns, ticks > state
+      if (last[1] == "" || now < last[1] || sprintf("%.0f", ns) != last[2] || ticks != last[3]) exit 0
+      printf "the service has not run for %d s (%d threads)\\n", now - last[1], n
+      exit 1
+    }'
+  exit
+fi
 
 port=\${2:?usage: health.sh connected PORT}
 tables=/proc/net/tcp
 if [ -r /proc/net/tcp6 ]; then tables="$tables /proc/net/tcp6"; fi
-# shellcheck disable=SC2086 # $found is a list of directories
-ls -l $found 2>/dev/null | awk -v port="$(printf '%04X' "$port")" -v num="$port" '
+# shellcheck disable=SC2086 # $dirs is a list of directories
+ls -l $(for d in $dirs; do printf '%s/fd ' "$d"; done) 2>/dev/null | awk -v port="$(printf '%04X' "$port")" -v num="$port" '
   BEGIN {
     while ((getline l < "/dev/stdin") > 0)
       if (match(l, /socket:\\[[0-9]+\\]$/)) { own[substr(l, RSTART + 8, RLENGTH - 9)] = 1; n++ }

@@ -79,7 +79,7 @@ test('alive: an idle (stopped, deadlocked) service fails from its second verdict
   assert.equal(health(['alive'], env).code, 0, 'the first check has nothing to compare with');
   const second = health(['alive'], env);
   assert.equal(second.code, 1);
-  assert.match(second.out, /the service used no CPU/);
+  assert.match(second.out, /the service has not run/);
 });
 
 test('alive: a service that uses CPU passes', async () => {
@@ -89,6 +89,19 @@ test('alive: a service that uses CPU passes', async () => {
   assert.equal(health(['alive'], env).code, 0);
   await new Promise((r) => setTimeout(r, 200));
   assert.equal(health(['alive'], env).code, 0);
+});
+
+test('alive: a busy service that is stopped (SIGSTOP, as if hung) fails once it has stopped', () => {
+  rmSync(join(dir, '.stackanetes-alive'), { force: true });
+  const busy = start('sh', ['-c', 'while :; do :; done']);
+  const env = { HEALTH_ROOT_PID: String(busy.pid), HEALTH_MIN_INTERVAL: '0' };
+  assert.equal(health(['alive'], env).code, 0);
+  process.kill(busy.pid!, 'SIGSTOP');
+  health(['alive'], env); // it may have run between the first verdict and the stop
+  const r = health(['alive'], env);
+  process.kill(busy.pid!, 'SIGCONT');
+  assert.equal(r.code, 1, r.out);
+  assert.match(r.out, /the service has not run/);
 });
 
 test('alive: no verdict sooner than the minimum interval after the previous one', () => {
