@@ -7,8 +7,8 @@
 // - Startup probes look every second, so that a replacement takes work as soon as it answers;
 //   the kubelet runs the readiness probe at once when the startup probe succeeds.
 // Checks are cheap: an HTTP GET or a TCP connect by the kubelet itself where the process has an
-// endpoint, else a small C tool or health.sh (sh, cat, ls, awk reading /proc). No Python
-// interpreter or Erlang VM is started and no broker or database is connected to by a probe.
+// endpoint, else a small C tool or health.sh (sh and awk reading /proc). No probe starts a Python
+// interpreter or an Erlang VM, and none opens a session to another pod's broker or database.
 import type { Check, Probe as ProbeDef } from '../catalog/types.ts';
 import { kollaConfigDir } from './kolla.ts';
 import type { Container, Probe } from './kube.ts';
@@ -38,7 +38,7 @@ export const timing = {
   live: {
     cheap: { periodSeconds: 30, timeoutSeconds: 20, failureThreshold: 5 },
     exec: { periodSeconds: 30, timeoutSeconds: 20, failureThreshold: 5 },
-    // health.sh alive compares with the previous verdict: three minutes without any CPU used.
+    // health.sh alive compares with the previous verdict: three minutes without running at all.
     progress: { periodSeconds: 60, timeoutSeconds: 20, failureThreshold: 3 },
   },
 } as const;
@@ -108,8 +108,8 @@ export function livenessBudgetSeconds(p: {
  */
 export const healthSh = `#!/bin/sh
 # Cheap health checks of the service in this container, for Kubernetes probes (Stackanetes).
-# POSIX sh, cat, ls and awk only: no interpreter or client of the service is started and nothing
-# is connected to, so a check costs a few milliseconds of CPU however loaded the node is.
+# POSIX sh and base tools (cat, ls, tr, grep, awk): no interpreter or client of the service is
+# started and nothing is connected to, so a check costs milliseconds of CPU on any node.
 #   health.sh alive           the service's processes ran on a CPU since the previous verdict
 #                             (their threads' run time in /proc/PID/task/*/schedstat, to the
 #                             nanosecond, and their utime+stime), which was at least
