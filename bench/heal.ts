@@ -1,7 +1,7 @@
 // bench/heal: self-healing of the cloud that `npx stackanetes up` deployed (examples/minimal.yaml,
 // namespace `openstack`), measured on the real local cluster. Prints progress lines, a table of
 // figures at the end and one `# result {...}` JSON line; it asserts nothing about timing.
-//   keystone-2  2 Keystone replicas under token-issue load (bench/heal-load.ts, a child process,
+//   keystone-2  2 Keystone replicas under token-issue load (test/e2e/load-gen.ts, a child process,
 //               20 requests/s by default); one pod deleted gracefully: requests sent and failed
 //               (by phase and kind), seconds until 2 replicas are Ready again. The load re-scopes
 //               a token by default (--load-auth token): a password request costs a bcrypt hash
@@ -22,12 +22,10 @@
 //   node bench/heal.ts [--only keystone-2,keystone-1,mariadb,rabbitmq,sigstop | a,b,c,d,e]
 //                      [--rate 20] [--load-auth token|password] [--wait 300]
 // Sending signals to container processes needs root on the node (this host).
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import type { KubeObj } from '../src/kube/client.ts';
 import {
@@ -41,8 +39,12 @@ import {
   inClient,
   isReady,
   issueToken,
+  killLoads,
   kubectl,
+  livenessRestartBudget,
   namespace,
+  startLoad,
+  type LoadSecond,
   osJson,
   pods,
   readyCount,
@@ -51,6 +53,7 @@ import {
   tokenRequest,
   until,
 } from '../test/e2e/helpers.ts';
+import { progressLog, requireKubeconfig } from './progress.ts';
 
 const run = promisify(execFile);
 
@@ -85,20 +88,11 @@ if (loadAuth !== 'token' && loadAuth !== 'password') {
 /** Every wait is bounded by this; a wait that runs out is reported as a figure. */
 const waitMs = Number(values.wait) * 1000;
 
-if (!process.env.KUBECONFIG) {
-  console.error(
-    'KUBECONFIG is not set: run `eval "$(npx stackanetes cluster env)"` (after `npx stackanetes up`)',
-  );
-  process.exit(2);
-}
+requireKubeconfig();
 
 // ---- output -----------------------------------------------------------------------------------
 
-const t0 = Date.now();
-function log(msg: string): void {
-  const clock = new Date().toISOString().slice(11, 19);
-  console.log(`[${clock} +${((Date.now() - t0) / 1000).toFixed(0)}s] ${msg}`);
-}
+const log = progressLog();
 
 interface Row {
   scenario: Scenario;
@@ -444,53 +438,8 @@ async function loadBody(): Promise<string> {
   });
 }
 
-interface LoadLine {
-  t: number;
-  sent: number;
-  ok: number;
-  failed: number;
-  errors: Record<string, number>;
-  p50Ms: number;
-  maxMs: number;
-}
-
-interface Load {
-  lines: LoadLine[];
-  stop(): Promise<{ sent: number; ok: number; failed: number; errors: Record<string, number> }>;
-}
-
-let loadChild: ReturnType<typeof spawn> | undefined;
-
-function startLoad(url: string, body: string): Load {
-  const script = fileURLToPath(new URL('./heal-load.ts', import.meta.url));
-  const child = spawn(process.execPath, [script, '--url', url, '--rate', String(rate)], {
-    env: { ...process.env, HEAL_TOKEN_BODY: body },
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  loadChild = child;
-  const lines: LoadLine[] = [];
-  let done:
-    { sent: number; ok: number; failed: number; errors: Record<string, number> } | undefined;
-  createInterface({ input: child.stdout }).on('line', (l) => {
-    const j = JSON.parse(l) as LoadLine & { done?: boolean };
-    if (j.done) done = j;
-    else lines.push(j);
-  });
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  return {
-    lines,
-    async stop() {
-      child.stdin.end('stop\n');
-      await Promise.race([exited, sleep(30_000)]);
-      if (child.exitCode === null) child.kill('SIGKILL');
-      loadChild = undefined;
-      return done ?? { sent: NaN, ok: NaN, failed: NaN, errors: {} };
-    },
-  };
-}
-
 /** Seconds around a moment as "ok/sent", with runs of all-ok or all-failed seconds folded. */
-function timeline(lines: LoadLine[], t: number): string {
+function timeline(lines: LoadSecond[], t: number): string {
   const parts: string[] = [];
   let run: { from: number; to: number; kind: string } | undefined;
   const flush = () => {
@@ -513,7 +462,7 @@ function timeline(lines: LoadLine[], t: number): string {
   return parts.length > 40 ? [...parts.slice(0, 40), '…'].join(' ') : parts.join(' ');
 }
 
-function sumLines(lines: LoadLine[]): {
+function sumLines(lines: LoadSecond[]): {
   sent: number;
   failed: number;
   errors: Record<string, number>;
@@ -571,7 +520,19 @@ async function scenarioKeystone2(): Promise<void> {
   const { url } = await keystone();
   const body = await loadBody();
   log(`${sc}: load ${rate} requests/s (${loadAuth} auth) on ${url}, 5 s before the deletion`);
-  const load = startLoad(url, body);
+  const load = startLoad(
+    [
+      {
+        kind: 'token',
+        method: 'POST',
+        url: `${url}/v3/auth/tokens`,
+        headers: { 'content-type': 'application/json' },
+        body,
+        expect: 201,
+      },
+    ],
+    rate,
+  );
   let tDelete = 0;
   let tRecovered: number | undefined;
   const watches: Watch[] = [];
@@ -950,13 +911,6 @@ function continueStopped(): void {
   }
 }
 
-interface LivenessProbe {
-  periodSeconds?: number;
-  timeoutSeconds?: number;
-  failureThreshold?: number;
-  terminationGracePeriodSeconds?: number;
-}
-
 async function killingEventAt(pod: string, since: number): Promise<number | undefined> {
   const c = await client();
   const { items } = await c.list<KubeObj>('v1', 'Event', {
@@ -1038,26 +992,20 @@ async function scenarioSigstop(): Promise<void> {
   {
     const p = await getPod(name);
     if (!p || !isReady(p)) throw new Error(`${name} is not Ready after the restart`);
-    const spec = p.spec as {
-      terminationGracePeriodSeconds?: number;
-      containers: { name: string; livenessProbe?: LivenessProbe }[];
-    };
-    const lp = spec.containers.find((c) => c.name === 'api')?.livenessProbe;
-    if (!lp) {
-      record(sc, 'stopError', 'stop: not measured', 'the keystone container has no livenessProbe');
+    let budget: number;
+    try {
+      const b = livenessRestartBudget(p, 'api');
+      budget = b.seconds;
+      record(
+        sc,
+        'livenessProbe',
+        'liveness probe (period × failureThreshold + timeout + grace)',
+        b.text,
+      );
+    } catch (err) {
+      record(sc, 'stopError', 'stop: not measured', errText(err));
       return;
     }
-    const period = lp.periodSeconds ?? 10;
-    const timeout = lp.timeoutSeconds ?? 1;
-    const threshold = lp.failureThreshold ?? 3;
-    const grace = lp.terminationGracePeriodSeconds ?? spec.terminationGracePeriodSeconds ?? 30;
-    const budget = period * threshold + timeout + grace;
-    record(
-      sc,
-      'livenessProbe',
-      'liveness probe (period × failureThreshold + timeout + grace)',
-      `${period} × ${threshold} + ${timeout} + ${grace} = ${budget} s`,
-    );
     const restarts = containerStatus(p, 'api')!.restartCount;
     const pid = await hostPid(p, 'api');
     const pids = cgroupPids(pid);
@@ -1150,7 +1098,7 @@ async function scenarioSigstop(): Promise<void> {
 
 async function cleanup(): Promise<void> {
   continueStopped();
-  if (loadChild && loadChild.exitCode === null) loadChild.kill('SIGTERM');
+  killLoads();
   for (const s of [...servers]) await deleteServer(s);
   if (marker) {
     log(`deleting marker image ${marker.name}`);

@@ -2,7 +2,16 @@
 // pod) and plain HTTP from this host: what a user of the cloud would do first.
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import { cloudReady, inClient, osJson, serviceUrl, skip, until } from './helpers.ts';
+import {
+  bootServer,
+  cloudReady,
+  deleteServer,
+  inClient,
+  osJson,
+  serviceUrl,
+  skip,
+  until,
+} from './helpers.ts';
 
 interface Endpoint {
   'Service Name': string;
@@ -129,23 +138,15 @@ describe('the cloud from examples/minimal.yaml', { skip }, () => {
 
   test('nova (fake driver): a server boots to ACTIVE and is deleted', async () => {
     const name = `e2e-vm-${stamp}`;
-    const script = [
-      'set -e',
-      'openstack flavor show e2e.tiny >/dev/null 2>&1 || openstack flavor create --vcpus 1 --ram 64 --disk 1 e2e.tiny >/dev/null',
-      'img=$(openstack image list --name e2e-boot -f value -c ID | head -1)',
-      'if [ -z "$img" ]; then head -c 65536 /dev/zero > /tmp/boot.img; img=$(openstack image create --disk-format raw --container-format bare --file /tmp/boot.img e2e-boot -f value -c id); fi',
-      `openstack server create --flavor e2e.tiny --image "$img" --nic none --wait ${name} -f value -c status`,
-    ].join('\n');
     try {
-      const out = await inClient(script, 600_000);
-      assert.equal(out.trim().split('\n').pop(), 'ACTIVE');
+      assert.equal(await bootServer(name), 'ACTIVE');
       const server = await osJson<{ status: string; 'OS-EXT-SRV-ATTR:host': string }>(
         `server show ${name}`,
       );
       console.log(`# server on host ${server['OS-EXT-SRV-ATTR:host']}`);
       assert.equal(server.status, 'ACTIVE');
     } finally {
-      await inClient(`openstack server delete --wait ${name}; true`, 300_000);
+      await deleteServer(name);
     }
     const left = await osJson<{ Name: string }[]>(`server list --name ${name}`);
     assert.deepEqual(left, [], 'the server is gone');
