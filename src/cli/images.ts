@@ -18,6 +18,7 @@ import { cachePaths } from '../images/paths.ts';
 import { OciLayout } from '../images/oci.ts';
 import { sbomPackages, type CycloneDx } from '../images/sbom.ts';
 import { prune } from '../images/prune.ts';
+import { buildGuestImage } from '../images/guest.ts';
 
 const defaultRelease = '2025.1';
 
@@ -137,6 +138,41 @@ Mirror: $STACKANETES_DEBIAN_MIRROR (default http://deb.debian.org/debian).`,
         if (err instanceof ImageBuildError) throw new CliError(err.message);
         throw err;
       }
+    });
+
+  images
+    .command('guest')
+    .description(
+      'build the guest image servers boot (Debian cloud kernel, busybox, dropbear; DHCP, metadata, SSH), cached by input hash',
+    )
+    .option('--release <release>', 'OpenStack release (its Debian suite)', defaultRelease)
+    .option('--no-cache', 'build it again')
+    .option('--json', 'print the image record as JSON')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ sudo npx stackanetes images guest          # prints the raw disk's path
+  $ sudo npx stackanetes images guest --json   # path, size, sha256, kernel, package versions
+Cache: ~/.cache/stackanetes/guest ($STACKANETES_CACHE/guest). \`stackanetes up\` uploads it to Glance.`,
+    )
+    .action(async (flags: { release: string; cache: boolean; json?: boolean }) => {
+      checkRelease(flags.release);
+      const t0 = Date.now();
+      const img = await buildGuestImage({
+        release: flags.release,
+        noCache: !flags.cache,
+        onProgress: (m) =>
+          process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] › ${m}\n`),
+      });
+      if (flags.json) {
+        process.stdout.write(JSON.stringify(img, null, 2) + '\n');
+        return;
+      }
+      process.stdout.write(`${img.disk}\n`);
+      process.stderr.write(
+        `${img.fromCache ? 'cached' : `built in ${img.seconds.toFixed(1)} s`}: ${mb(img.diskBytes)} raw disk, kernel ${img.kernelVersion}, ${img.packages.length} Debian packages (${img.debianSuite})\n`,
+      );
     });
 
   images

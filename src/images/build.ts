@@ -12,7 +12,7 @@ import {
   localRegistry,
 } from '../catalog/images.ts';
 import { releaseSource } from '../catalog/releases.ts';
-import { capture, CommandError, openLog, run } from './exec.ts';
+import { CommandError, ensureHostPrograms, openLog, run } from './exec.ts';
 import {
   OciLayout,
   mediaTypes,
@@ -37,6 +37,7 @@ import {
   debootstrap,
   explainAptFailure,
   layerExcludes,
+  aptSource,
   runStep,
   sourcesFile,
   type AptSource,
@@ -598,30 +599,16 @@ async function assembleImage(
 
 /** Host programs the build needs, installed with apt-get when missing. */
 export async function ensureHostTools(emit: (e: BuildEvent) => void): Promise<void> {
-  const needed: Record<string, string> = {
-    debootstrap: 'debootstrap',
-    getfattr: 'attr',
-    unshare: 'util-linux',
-    tar: 'tar',
-    runc: 'runc',
-  };
-  const missing: string[] = [];
-  for (const [bin, pkg] of Object.entries(needed)) {
-    try {
-      await capture('sh', ['-c', `command -v ${bin}`]);
-    } catch {
-      missing.push(pkg);
-    }
-  }
-  if (!missing.length) return;
-  emit({ image: 'host', kind: 'info', message: `apt-get install ${missing.join(' ')}` });
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  await run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing], {
-    env,
-  }).catch(async () => {
-    await run('apt-get', ['update', '-q'], { env });
-    await run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing], { env });
-  });
+  await ensureHostPrograms(
+    {
+      debootstrap: 'debootstrap',
+      getfattr: 'attr',
+      unshare: 'util-linux',
+      tar: 'tar',
+      runc: 'runc',
+    },
+    (pkgs) => emit({ image: 'host', kind: 'info', message: `apt-get install ${pkgs.join(' ')}` }),
+  );
 }
 
 /** Every image `images build` can make: the OpenStack images and the operator's. */
@@ -647,16 +634,7 @@ export async function buildImages(opts: BuildOptions): Promise<BuildResult> {
     }
   }
   const cache = opts.cache ?? cachePaths();
-  const mirror =
-    opts.mirror ?? process.env.STACKANETES_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
-  const src: AptSource = {
-    mirror,
-    securityMirror:
-      process.env.STACKANETES_DEBIAN_SECURITY_MIRROR ??
-      mirror.replace(/\/debian\/?$/, '/debian-security'),
-    suite: source.debianSuite,
-    extraSuites: recipes.extraSuites,
-  };
+  const src = aptSource(source.debianSuite, recipes.extraSuites, opts.mirror);
   return withLock(
     join(cache.root, 'build.lock'),
     (pid) =>

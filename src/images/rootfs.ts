@@ -17,6 +17,24 @@ export interface AptSource {
   }[];
 }
 
+/** The apt source of a suite: the mirror given, else $STACKANETES_DEBIAN_MIRROR, else Debian's. */
+export function aptSource(
+  suite: string,
+  extraSuites: AptSource['extraSuites'],
+  mirrorOpt?: string,
+): AptSource {
+  const mirror =
+    mirrorOpt ?? process.env.STACKANETES_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
+  return {
+    mirror,
+    securityMirror:
+      process.env.STACKANETES_DEBIAN_SECURITY_MIRROR ??
+      mirror.replace(/\/debian\/?$/, '/debian-security'),
+    suite,
+    extraSuites,
+  };
+}
+
 export function sourcesFile(src: AptSource): string {
   const stanza = (uri: string, suites: string[]): string =>
     `Types: deb\nURIs: ${uri}\nSuites: ${suites.join(' ')}\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n`;
