@@ -12,6 +12,7 @@ export const imageNames = [
   'nova-scheduler',
   'nova-novncproxy',
   'nova-compute',
+  'nova-libvirt',
   'neutron-server',
   'neutron-ovn-metadata-agent',
   'ovn-northd',
@@ -65,6 +66,8 @@ export function imageUser(image: ImageName): string {
   if (image === 'keystone') return 'keystone';
   if (image === 'glance-api') return 'glance';
   if (image === 'placement-api') return 'placement';
+  // libvirtd and virtlogd run as root (QEMU drops to nova, qemu.conf).
+  if (image === 'nova-libvirt') return 'root';
   if (image.startsWith('nova-')) return 'nova';
   if (image.startsWith('neutron-')) return 'neutron';
   if (image === 'mariadb') return 'mysql';

@@ -287,6 +287,39 @@ function debianRecipes(release: string, extraSuites: ExtraSuites): ReleaseRecipe
           'Nova compute (libvirt/KVM packages installed; the fake driver works without them)',
       },
       {
+        name: 'nova-libvirt',
+        parent: 'base',
+        packages: [
+          'libvirt-daemon-system',
+          'libvirt-daemon-driver-qemu',
+          'libvirt-clients',
+          'qemu-system-x86',
+          'qemu-utils',
+          // libvirtd plugs each guest's tap into br-int with ovs-vsctl.
+          'openvswitch-switch',
+          'iproute2',
+        ],
+        setup: [
+          // No default NAT network (virbr0, dnsmasq): guests are on Neutron's networks only.
+          'rm -f /etc/libvirt/qemu/networks/autostart/default.xml',
+          'install -d -m 0755 /var/lib/libvirt/qemu /var/log/kolla/libvirt',
+          // The kernel virt-type.sh boots under KVM to decide between kvm and qemu: Debian's
+          // cloud kernel, taken from its package (not installed: no modules, no initramfs).
+          'install -d -m 0755 /usr/share/stackanetes/kvm-probe',
+          'cd /tmp',
+          'kernel="$(apt-cache depends linux-image-cloud-amd64 | awk \'/Depends: linux-image-[0-9]/ { print $2; exit }\')"',
+          'apt-get download -q "$kernel"',
+          'dpkg-deb --fsys-tarfile "$kernel"_*.deb | tar -xO --wildcards \'./boot/vmlinuz-*\' > /usr/share/stackanetes/kvm-probe/vmlinuz',
+          'echo "$kernel" > /usr/share/stackanetes/kvm-probe/version',
+          'rm -f "$kernel"_*.deb',
+          'test -s /usr/share/stackanetes/kvm-probe/vmlinuz',
+        ].join('\n'),
+        user: 'root',
+        versionPackage: 'libvirt-daemon',
+        description:
+          'libvirtd and virtlogd with QEMU (x86), for nova-compute with the libvirt driver; a kernel to test KVM with',
+      },
+      {
         name: 'neutron-base',
         parent: 'openstack-base',
         packages: [
@@ -363,7 +396,8 @@ function debianRecipes(release: string, extraSuites: ExtraSuites): ReleaseRecipe
       {
         name: 'ovn-controller',
         parent: 'ovn-base',
-        packages: ['ovn-host'],
+        // iproute2: the start script may make the external network's namespace and veth pair.
+        packages: ['ovn-host', 'iproute2'],
         user: 'root',
         versionPackage: 'ovn-host',
         description: 'OVN controller (per chassis)',

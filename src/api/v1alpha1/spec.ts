@@ -136,13 +136,72 @@ export const ServicesSpec = Type.Object(
       {
         computeDriver: Type.Union([Type.Literal('libvirt'), Type.Literal('fake')], {
           default: 'libvirt',
-          description: 'Nova compute driver: libvirt (KVM/QEMU) or fake (no real instances).',
+          description:
+            'Nova compute driver: libvirt (real guests under QEMU/KVM) or fake (no guests: scale tests on simulated nodes).',
+        }),
+        virtType: Type.Union([Type.Literal('detect'), Type.Literal('kvm'), Type.Literal('qemu')], {
+          default: 'detect',
+          description:
+            'libvirt only: kvm (hardware virtualisation), qemu (emulation with TCG, slow but works anywhere), or detect: each compute node boots a Linux kernel under KVM when it starts and uses kvm if that works, qemu otherwise.',
         }),
         novncproxy: Type.Boolean({ default: true, description: 'Serve VNC consoles.' }),
       },
       'Compute.',
     ),
-    neutron: Service({}, 'Networking with ML2/OVN.'),
+    neutron: Service(
+      {
+        provider: Type.Object(
+          {
+            physicalNetwork: Type.String({
+              default: 'physnet1',
+              pattern: '^[A-Za-z0-9_-]{1,64}$',
+              description:
+                'The name Neutron gives the external network (provider:physical_network).',
+            }),
+            bridge: Type.String({
+              default: 'br-ex',
+              pattern: '^[A-Za-z][A-Za-z0-9_.-]{0,14}$',
+              description:
+                'The Open vSwitch bridge every compute and network node makes for it (OVN bridge mapping); those nodes are gateway chassis.',
+            }),
+            interface: Type.Optional(
+              Type.String({
+                pattern: '^[A-Za-z0-9_.-]{1,15}$',
+                description:
+                  "A node's network interface put on the bridge: the physical external network.",
+              }),
+            ),
+            hostNamespace: Type.Optional(
+              Type.Object(
+                {
+                  name: Type.String({
+                    default: 'stackanetes-ext',
+                    pattern: '^[a-z0-9][a-z0-9_-]{0,30}$',
+                  }),
+                  address: Type.String({
+                    default: '172.24.4.1/24',
+                    pattern:
+                      '^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])/([0-9]|[12][0-9]|3[0-2])$',
+                    description: 'Address/prefix in the namespace: the external subnet gateway.',
+                  }),
+                },
+                {
+                  ...strict,
+                  description:
+                    'Instead of an interface: a network namespace on each of those nodes, joined to the bridge by a veth pair and holding this address. An external network that exists only on the node (development, tests); floating IPs are reached from inside it (`ip netns exec NAME …`).',
+                },
+              ),
+            ),
+          },
+          {
+            ...strict,
+            default: {},
+            description: 'The external (provider) network routers and floating IPs use.',
+          },
+        ),
+      },
+      'Networking with ML2/OVN.',
+    ),
     horizon: Service({}, 'Dashboard.'),
   },
   { ...strict, default: {} },

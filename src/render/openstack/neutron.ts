@@ -43,6 +43,9 @@ export function renderNeutron(ctx: Ctx): KubeObject[] {
     writeIni(
       mergeIni(def.defaults['ml2_conf.ini'], {
         ovn: { ovn_nb_connection: ovnNbConnection(ctx), ovn_sb_connection: ovnSbConnection(ctx) },
+        // The external network: a flat network on the physical network every gateway chassis
+        // maps to its bridge (ovn.ts).
+        ml2_type_flat: { flat_networks: spec.provider.physicalNetwork },
       }),
     ),
     ml2Dest,

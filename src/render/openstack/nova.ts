@@ -1,10 +1,12 @@
 // Nova: the compute API and metadata API (uWSGI), conductor, scheduler, the noVNC console proxy,
-// and nova-compute as a DaemonSet on compute nodes (with libvirtd beside it for `libvirt`).
+// and nova-compute as a DaemonSet on compute nodes. With the libvirt driver, libvirtd and virtlogd
+// run beside it from the nova-libvirt image (Kolla's split), and an init container decides the
+// node's virt_type (KVM when a Linux kernel boots under it, else QEMU's emulation, TCG).
 // Three databases (nova, nova_api, nova_cell0) belong to one database user; the db-sync job maps
 // cell0 and creates cell1.
 import type { IniSections } from '../../catalog/types.ts';
 import { publicUrl, svcHost, type Ctx } from '../context.ts';
-import { kollaConfig, type ConfigFile } from '../kolla.ts';
+import { configJson, kollaConfig, kollaConfigDir, type ConfigFile } from '../kolla.ts';
 import { contentHash } from '../hash.ts';
 import {
   configHashAnnotation,
@@ -31,9 +33,12 @@ import {
   uwsgiIni,
 } from './common.ts';
 
-/** Where the compute pod's init container writes the per-node options (my_ip). */
+/** Where the compute pod's init containers write the per-node options (my_ip, virt_type). */
 const hostConfigDir = '/etc/nova/host';
 export const novaHostConfig = `${hostConfigDir}/host.conf`;
+export const novaVirtConfig = `${hostConfigDir}/libvirt.conf`;
+/** The kernel the nova-libvirt image carries to find out whether KVM works (recipes.ts). */
+export const kvmProbeKernel = '/usr/share/stackanetes/kvm-probe/vmlinuz';
 /** libvirtd's sockets, shared by the libvirt and nova-compute containers through the host. */
 const libvirtRunDir = '/run/libvirt';
 export const ovsRunDir = '/run/openvswitch';
@@ -167,15 +172,17 @@ function computed(ctx: Ctx): IniSections {
     os_vif_ovs: { ovsdb_connection: `unix:${ovsRunDir}/db.sock` },
   };
   if (spec.computeDriver === 'libvirt') {
-    // kvm needs /dev/kvm on the compute nodes; `virt_type: qemu` in the overrides emulates.
-    sections.libvirt = { virt_type: 'kvm', connection_uri: 'qemu:///system' };
+    // virt_type and cpu_mode come from the node (novaVirtConfig), written by the virt-type init
+    // container from spec.services.nova.virtType.
+    sections.libvirt = { connection_uri: 'qemu:///system' };
   }
   return sections;
 }
 
 /**
  * nova-compute on every compute node. The node's IP is only known on the node, so an init
- * container writes `my_ip` and `host` (the node name, which the OVN chassis uses too) into a small file nova-compute reads after nova.conf.
+ * container writes `my_ip` and `host` (the node name, which the OVN chassis uses too) into a
+ * small file nova-compute reads after nova.conf; with libvirt a second one writes virt_type.
  */
 function compute(ctx: Ctx, files: readonly ConfigFile[]): KubeObject[] {
   const def = ctx.catalog.services.nova;
@@ -183,7 +190,9 @@ function compute(ctx: Ctx, files: readonly ConfigFile[]): KubeObject[] {
   const libvirt = ctx.spec.services.nova.computeDriver === 'libvirt';
   const proc = {
     ...base,
-    command: `${base.command} --config-file ${novaHostConfig}`,
+    command: [base.command, `--config-file ${novaHostConfig}`]
+      .concat(libvirt ? [`--config-file ${novaVirtConfig}`] : [])
+      .join(' '),
   };
   const hostConf: Volume = { name: 'host-config', emptyDir: {} };
   const hostConfMount: VolumeMount = { name: 'host-config', mountPath: hostConfigDir };
@@ -194,7 +203,7 @@ function compute(ctx: Ctx, files: readonly ConfigFile[]): KubeObject[] {
   const mounts: VolumeMount[] = [hostConfMount, stateMount];
   const extraContainers: Container[] = [];
   const extraObjects: KubeObject[] = [];
-  let lv: ReturnType<typeof libvirtContainer> | undefined;
+  let lv: ReturnType<typeof libvirtContainers> | undefined;
 
   if (libvirt) {
     const hp = hostPathVolume;
@@ -208,21 +217,35 @@ function compute(ctx: Ctx, files: readonly ConfigFile[]): KubeObject[] {
       hp('dev', '/dev', 'Directory'),
       hp('cgroup', '/sys/fs/cgroup', 'Directory'),
     );
-    // Instance disks must be at the same path for nova-compute and libvirtd/qemu.
+    // Instance disks and console logs must be at the same path for nova-compute, libvirtd,
+    // virtlogd and QEMU.
     const shared: VolumeMount[] = [
       { name: 'libvirt-run', mountPath: libvirtRunDir },
-      { name: 'libvirt-lib', mountPath: '/var/lib/libvirt' },
       { name: 'nova-instances', mountPath: '/var/lib/nova/instances' },
-      { name: 'modules', mountPath: '/lib/modules', readOnly: true },
-      { name: 'dev', mountPath: '/dev' },
     ];
-    mounts.push(...shared, { name: 'openvswitch-run', mountPath: ovsRunDir });
-    lv = libvirtContainer(ctx, [
+    const openvswitch: VolumeMount = { name: 'openvswitch-run', mountPath: ovsRunDir };
+    const dev: VolumeMount = { name: 'dev', mountPath: '/dev' };
+    mounts.push(
       ...shared,
-      { name: 'libvirt-qemu', mountPath: '/etc/libvirt/qemu' },
-      { name: 'cgroup', mountPath: '/sys/fs/cgroup' },
-    ]);
-    extraContainers.push(lv.container);
+      { name: 'libvirt-lib', mountPath: '/var/lib/libvirt' },
+      { name: 'modules', mountPath: '/lib/modules', readOnly: true },
+      dev,
+      openvswitch,
+    );
+    lv = libvirtContainers(ctx, {
+      // libvirtd adds each guest's tap to br-int with ovs-vsctl (<virtualport type='openvswitch'>).
+      libvirtd: [
+        ...shared,
+        { name: 'libvirt-lib', mountPath: '/var/lib/libvirt' },
+        { name: 'libvirt-qemu', mountPath: '/etc/libvirt/qemu' },
+        { name: 'cgroup', mountPath: '/sys/fs/cgroup' },
+        { name: 'modules', mountPath: '/lib/modules', readOnly: true },
+        dev,
+        openvswitch,
+      ],
+      virtlogd: shared,
+    });
+    extraContainers.push(...lv.containers);
     volumes.push(lv.volume);
     extraObjects.push(lv.secret);
   }
@@ -270,16 +293,17 @@ function compute(ctx: Ctx, files: readonly ConfigFile[]): KubeObject[] {
       'if [ -c /dev/kvm ]; then chmod 0666 /dev/kvm; fi',
     );
   }
+  const nodeEnv = [
+    { name: 'NODE_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } },
+    { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+  ];
   pod.initContainers = [
     {
       name: 'host-config',
       image: computeContainer.image!,
       imagePullPolicy: computeContainer.imagePullPolicy!,
       command: ['sh', '-c', setup.join(' && ')],
-      env: [
-        { name: 'NODE_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } },
-        { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
-      ],
+      env: nodeEnv,
       resources: { requests: { cpu: '10m', memory: '16Mi' } },
       securityContext: libvirt
         ? { runAsUser: 0, runAsGroup: 0, privileged: true }
@@ -295,6 +319,7 @@ function compute(ctx: Ctx, files: readonly ConfigFile[]): KubeObject[] {
     },
   ];
   if (lv) {
+    pod.initContainers.push(lv.virtType(hostConfMount));
     // QEMU processes outlive a restart of the libvirt container only in the host's PID namespace.
     pod.hostPID = true;
     // A change to libvirtd's config rolls the pods too.
@@ -315,20 +340,41 @@ const virshVersion = {
   command: ['virsh', '-c', 'qemu:///system', 'version'],
 } as const;
 
-/** libvirtd in the nova-compute image (it carries the libvirt/KVM packages), running as root. */
-function libvirtContainer(ctx: Ctx, mounts: VolumeMount[]) {
+/** virtlogd answers on its admin socket (virt-admin, a small C client). */
+const virtlogdVersion = {
+  kind: 'exec',
+  command: ['virt-admin', '-c', 'virtlogd:///system', 'version'],
+} as const;
+
+/**
+ * libvirtd and virtlogd from the nova-libvirt image (Kolla's nova_libvirt and nova_virtlogd),
+ * both root, one Kolla config Secret between them; and the init container that writes the
+ * node's virt_type.
+ */
+function libvirtContainers(ctx: Ctx, mounts: { libvirtd: VolumeMount[]; virtlogd: VolumeMount[] }) {
   const owner = 'root:root';
+  const file = (name: string, dest: string, content: string): ConfigFile => ({
+    name,
+    dest,
+    owner,
+    perm: '0644',
+    content,
+  });
   const files: ConfigFile[] = [
-    {
-      name: 'libvirtd.conf',
-      dest: '/etc/libvirt/libvirtd.conf',
-      owner,
-      perm: '0644',
-      content: libvirtdConf,
-    },
-    { name: 'qemu.conf', dest: '/etc/libvirt/qemu.conf', owner, perm: '0644', content: qemuConf },
+    file('libvirtd.conf', '/etc/libvirt/libvirtd.conf', libvirtdConf),
+    file('qemu.conf', '/etc/libvirt/qemu.conf', qemuConf),
+    file('virtlogd.conf', '/etc/libvirt/virtlogd.conf', virtlogdConf),
   ];
-  const config = kollaConfig(ctx, 'nova', 'libvirt', '/usr/sbin/libvirtd', files);
+  // One Secret: libvirtd's config.json, virtlogd's as a second file (KOLLA_CONFIG_FILE), the
+  // virt-type script.
+  const virtlogdJson = configJson('/usr/sbin/virtlogd', files.slice(2));
+  const config = kollaConfig(ctx, 'nova', 'libvirt', '/usr/sbin/libvirtd', files.slice(0, 2), {
+    extra: {
+      'virtlogd.json': virtlogdJson,
+      [virtTypeScript]: virtTypeSh,
+      'virtlogd.conf': virtlogdConf,
+    },
+  });
   // A second Kolla config in the same pod: its own volume name.
   const volumeName = 'kolla-config-libvirt';
   const cfg = {
@@ -336,18 +382,96 @@ function libvirtContainer(ctx: Ctx, mounts: VolumeMount[]) {
     volume: { ...config.volume, name: volumeName },
     mount: { ...config.mount, name: volumeName },
   };
-  const container = kollaContainer(ctx, {
-    name: 'libvirt',
-    image: 'nova-compute',
-    config: cfg,
-    probe: { ready: virshVersion, live: virshVersion },
-    resources: ctx.spec.services.nova.resources,
-    mounts,
-    privileged: true,
+  const daemon = (
+    name: string,
+    probe: typeof virshVersion | typeof virtlogdVersion,
+    daemonMounts: VolumeMount[],
+    extra: Partial<Parameters<typeof kollaContainer>[1]> = {},
+  ): Container => {
+    const c = kollaContainer(ctx, {
+      name,
+      image: 'nova-libvirt',
+      config: cfg,
+      probe: { ready: probe, live: probe },
+      resources: ctx.spec.services.nova.resources,
+      mounts: daemonMounts,
+      privileged: true,
+      ...extra,
+    });
+    c.securityContext = { ...c.securityContext, runAsUser: 0, runAsGroup: 0 };
+    return c;
+  };
+  const libvirtd = daemon('libvirt', virshVersion, mounts.libvirtd);
+  const virtlogd = daemon('virtlogd', virtlogdVersion, mounts.virtlogd, {
+    defaultRequests: { cpu: '10m', memory: '32Mi' },
+    env: [{ name: 'KOLLA_CONFIG_FILE', value: `${kollaConfigDir}/virtlogd.json` }],
   });
-  container.securityContext = { ...container.securityContext, runAsUser: 0, runAsGroup: 0 };
-  return { container, volume: cfg.volume, secret: config.secret, hash: config.hash };
+  const virtType = (hostConf: VolumeMount): Container => ({
+    name: 'virt-type',
+    image: libvirtd.image!,
+    imagePullPolicy: libvirtd.imagePullPolicy!,
+    command: [
+      'bash',
+      `${kollaConfigDir}/${virtTypeScript}`,
+      ctx.spec.services.nova.virtType,
+      novaVirtConfig,
+    ],
+    resources: { requests: { cpu: '10m', memory: '64Mi' } },
+    securityContext: { runAsUser: 0, runAsGroup: 0, privileged: true },
+    volumeMounts: [cfg.mount, hostConf, { name: 'dev', mountPath: '/dev' }],
+  });
+  return {
+    containers: [libvirtd, virtlogd],
+    virtType,
+    volume: cfg.volume,
+    secret: config.secret,
+    hash: config.hash,
+  };
 }
+
+const virtTypeScript = 'virt-type.sh';
+
+/**
+ * Writes the node's `[libvirt] virt_type` and `cpu_mode`. `detect` boots the image's Linux
+ * kernel under KVM with no root file system: KVM works when the kernel gets as far as its panic
+ * for the missing root (a second on real hardware). Where /dev/kvm exists but KVM cannot run a
+ * guest (nested virtualisation without the features Linux needs), QEMU stops with "KVM internal
+ * error" or hangs: after the timeout the node emulates (TCG) instead.
+ */
+const virtTypeSh = `#!/bin/bash
+# virt-type.sh MODE OUT: MODE is detect, kvm or qemu; OUT gets the [libvirt] section.
+set -u
+mode="$1"
+out="$2"
+kernel=${kvmProbeKernel}
+kvm_boots() {
+  [ -c /dev/kvm ] || { echo 'no /dev/kvm'; return 1; }
+  [ -r "$kernel" ] || { echo "no $kernel in this image"; return 1; }
+  local log start rc
+  log="$(mktemp)"
+  start="$(date +%s%N)"
+  timeout 60 qemu-system-x86_64 -accel kvm -cpu host -m 128 -smp 1 -nodefaults -display none \\
+    -no-reboot -serial stdio -monitor none -kernel "$kernel" -append 'console=ttyS0 panic=-1' \\
+    > "$log" 2>&1
+  rc=$?
+  if grep -q 'Kernel panic - not syncing' "$log"; then
+    echo "a Linux kernel booted under KVM in $(( ($(date +%s%N) - start) / 1000000 )) ms"
+    return 0
+  fi
+  echo "a Linux kernel did not boot under KVM (exit $rc$([ $rc = 124 ] && echo ': no progress in 60 s')): $(grep -m1 -E 'KVM internal error|error|failed' "$log" || tail -n 1 "$log")"
+  return 1
+}
+case "$mode" in
+  kvm) type=kvm why='spec.services.nova.virtType is kvm' ;;
+  qemu) type=qemu why='spec.services.nova.virtType is qemu' ;;
+  detect) if why="$(kvm_boots)"; then type=kvm; else type=qemu; fi ;;
+  *) echo "virt-type.sh: unknown mode $mode (detect, kvm or qemu)" >&2; exit 2 ;;
+esac
+# KVM guests get the host's CPU model; emulated ones QEMU's default model.
+if [ "$type" = kvm ]; then cpu=host-model; else cpu=none; fi
+printf '[libvirt]\\nvirt_type = %s\\ncpu_mode = %s\\n' "$type" "$cpu" > "$out"
+echo "libvirt virt_type = $type, cpu_mode = $cpu ($why)"
+`;
 
 const libvirtdConf = writeLines([
   'listen_tls = 0',
@@ -361,11 +485,20 @@ const libvirtdConf = writeLines([
 ]);
 
 const qemuConf = writeLines([
-  // No virtlogd in the container: QEMU writes its console log to a file itself.
-  'stdio_handler = "file"',
+  // Console output goes through virtlogd (libvirt's default stdio_handler), into the instance's
+  // console.log that `openstack console log show` reads.
+  'stdio_handler = "logd"',
   'user = "nova"',
   'group = "nova"',
+  // No AppArmor or SELinux profile inside the container.
+  'security_driver = "none"',
+  // QEMU uses the node's /dev (mounted into the container): no private /dev per guest.
+  'namespaces = []',
+  // Instance files live on the node's file system, which may not keep extended attributes.
+  'remember_owner = 0',
 ]);
+
+const virtlogdConf = writeLines(['log_outputs = "3:stderr"', 'max_clients = 1024']);
 
 function writeLines(lines: string[]): string {
   return lines.join('\n') + '\n';

@@ -240,9 +240,16 @@ function openvswitch(ctx: Ctx): KubeObject[] {
     // userspace (netdev) bridge instead: slower, but the same flows.
     'if [ -d /sys/module/openvswitch ] || modprobe openvswitch 2>/dev/null; then',
     `  ovs-vsctl --db=${ovsSock} --no-wait remove open_vswitch . external_ids ovn-bridge-datapath-type`,
+    `  ovs-vsctl --db=${ovsSock} --no-wait remove open_vswitch . other_config userspace-tso-enable`,
     'else',
     "  echo 'no openvswitch kernel module: using the userspace (netdev) datapath'",
     `  ovs-vsctl --db=${ovsSock} --no-wait set open_vswitch . external_ids:ovn-bridge-datapath-type=netdev`,
+    // Kernel devices on a netdev bridge (guests' taps, veths) are read and written through
+    // packet sockets. With TSO on, those sockets carry the virtio-net header: packets whose
+    // checksum the sender left to offload (TCP from a guest or a namespace) and segments larger
+    // than the MTU are handled, instead of being forwarded with a bad checksum or dropped
+    // ("Dropped packet: Too big"). Read once, when ovs-vswitchd starts.
+    `  ovs-vsctl --db=${ovsSock} --no-wait set open_vswitch . other_config:userspace-tso-enable=true`,
     'fi',
     `exec ovs-vswitchd ${ovsSock} --pidfile=${ovsRun}/ovs-vswitchd.pid --unixctl=${ovsRun}/ovs-vswitchd.ctl -vconsole:info -vfile:off`,
   ]);
@@ -322,12 +329,14 @@ function controller(ctx: Ctx): KubeObject[] {
     '  external_ids:system-id="$NODE_NAME" \\',
     // Neutron binds ports to the chassis whose hostname is Nova's host: the node name.
     '  external_ids:hostname="$NODE_NAME"',
+    ...providerSetup(ctx),
     'mkdir -p /run/ovn',
     `exec ${def.command}`,
   ]);
   const config = kollaConfig(ctx, 'ovn', def.name, startCommand, [], {
     extra: { [startScript]: start },
   });
+  const hostNs = ctx.spec.services.neutron.provider.hostNamespace !== undefined;
   const container = kollaContainer(ctx, {
     name: def.name,
     image: def.image,
@@ -335,7 +344,13 @@ function controller(ctx: Ctx): KubeObject[] {
     probe: def.probe,
     resources: ctx.spec.services.neutron.resources,
     env: nodeEnv,
-    mounts: [{ name: 'openvswitch-run', mountPath: ovsRun }],
+    mounts: [
+      { name: 'openvswitch-run', mountPath: ovsRun },
+      // The external network's namespace must be the node's, and outlive the container.
+      ...(hostNs
+        ? [{ name: 'netns', mountPath: '/run/netns', mountPropagation: 'Bidirectional' as const }]
+        : []),
+    ],
     privileged: true,
   });
   const ds = daemonSet(ctx, `ovn-${def.name}`, {
@@ -343,10 +358,58 @@ function controller(ctx: Ctx): KubeObject[] {
     part: def.name,
     role: def.role,
     containers: [container],
-    volumes: [config.volume, hostPath('openvswitch-run', ovsRun)],
+    volumes: [
+      config.volume,
+      hostPath('openvswitch-run', ovsRun),
+      ...(hostNs ? [hostPath('netns', '/run/netns')] : []),
+    ],
     configHash: config.hash,
     serviceAccountName: 'ovn',
     hostNetwork: def.host ?? true,
   });
   return [config.secret, dataPlane(ds, ctx)];
+}
+
+/** The veth end on the external bridge when the external network is a namespace on the node. */
+export const externalVeth = 'stkext0';
+/** Its peer inside that namespace. */
+export const externalNsInterface = 'ext0';
+
+/**
+ * The external (provider) network on this chassis: its bridge, with the same datapath as br-int;
+ * OVN's bridge mapping from the physical network to it; the chassis offered as a gateway for
+ * routers. Its uplink is a node interface (spec `interface`) or, for a network that exists only
+ * on the node, a veth pair into a network namespace holding the gateway address (`hostNamespace`),
+ * which forwards nothing: guests reach its address and no further.
+ */
+export function providerSetup(ctx: Ctx): string[] {
+  const p = ctx.spec.services.neutron.provider;
+  const vsctl = `ovs-vsctl --db=${ovsSock} --no-wait`;
+  const lines = [
+    `dp="$(ovs-vsctl --db=${ovsSock} --if-exists get open_vswitch . external_ids:ovn-bridge-datapath-type | tr -d '"')"`,
+    `${vsctl} --may-exist add-br ${p.bridge} -- set bridge ${p.bridge} datapath_type="\${dp:-system}"`,
+    `${vsctl} set open_vswitch . external_ids:ovn-bridge-mappings=${p.physicalNetwork}:${p.bridge} external_ids:ovn-cms-options=enable-chassis-as-gw`,
+  ];
+  if (p.interface) {
+    lines.push(
+      `ip link set ${p.interface} up`,
+      `${vsctl} --may-exist add-port ${p.bridge} ${p.interface}`,
+    );
+  }
+  if (p.hostNamespace) {
+    const ns = p.hostNamespace.name;
+    const inNs = `ip netns exec ${ns}`;
+    lines.push(
+      `[ -e /run/netns/${ns} ] || ip netns add ${ns}`,
+      `ip link show ${externalVeth} >/dev/null 2>&1 || ip link add ${externalVeth} type veth peer name ${externalNsInterface} netns ${ns}`,
+      `ip link set ${externalVeth} up`,
+      `${inNs} ip link set lo up`,
+      `${inNs} ip link set ${externalNsInterface} up`,
+      `${inNs} ip addr replace ${p.hostNamespace.address} dev ${externalNsInterface}`,
+      `${inNs} sh -c 'echo 0 > /proc/sys/net/ipv4/ip_forward'`,
+      `${vsctl} --may-exist add-port ${p.bridge} ${externalVeth}`,
+      `echo "external network: namespace ${ns} (${p.hostNamespace.address}) on ${p.bridge}"`,
+    );
+  }
+  return lines;
 }
