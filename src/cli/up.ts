@@ -16,6 +16,8 @@ import { listRecords } from '../images/build.ts';
 import { cachePaths } from '../images/paths.ts';
 import { operatorImage } from '../images/recipes.ts';
 import { KubeClient, type KubeObj } from '../kube/client.ts';
+import { validateText } from '../api/v1alpha1/validate.ts';
+import { prepareForGuests } from '../openstack/guest-setup.ts';
 import { hostOperatorDashboardArgs } from './dashboard.ts';
 import { CliError } from './errors.ts';
 import { readText } from './spec-file.ts';
@@ -250,6 +252,15 @@ Then prints the public endpoints and how to use the \`openstack\` command line.
       await timed(`apply -f ${opts.file}`, () =>
         stackanetes(['apply', '-f', opts.file, '--timeout', opts.timeout], env),
       );
+      // With the libvirt driver: the guest image in Glance, a flavor, networks, a router.
+      const valid = validateText(readText(opts.file));
+      let guests: string | undefined;
+      if (valid.ok && valid.cloud.spec.services.nova.computeDriver === 'libvirt')
+        await timed('guests: image, flavor, networks', async () => {
+          guests = await prepareForGuests(valid.cloud.spec, namespace, env, (l) =>
+            process.stderr.write(`  ${l}\n`),
+          );
+        });
 
       step('endpoints');
       const client = await KubeClient.create();
@@ -283,6 +294,7 @@ Then prints the public endpoints and how to use the \`openstack\` command line.
             `  kubectl -n ${namespace} exec deploy/openstack-client -- openstack server list`,
             `  kubectl -n ${namespace} exec -it deploy/openstack-client -- bash    # then: openstack …`,
             '',
+            ...(guests ? [guests, ''] : []),
             "The operator's dashboard (components, pods per node, a live timeline of what it did):",
             '  npx stackanetes dashboard',
             '',
