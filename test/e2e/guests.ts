@@ -1,0 +1,248 @@
+// Real guests on the deployed cloud, for the end-to-end tests and bench/vm: servers booted from
+// the project's guest image (`stackanetes up` uploaded it, with the flavor m1.guest, the network
+// `private` behind router1 and the external network `public`), reached from the external
+// network's namespace on the node with ping and SSH, and what they leave on the node (QEMU
+// processes, taps, Open vSwitch ports). The node is this machine (examples/minimal.yaml).
+import { execFile, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { guestMarkers } from '../../src/images/guest.ts';
+import { guestSetup } from '../../src/openstack/guest-setup.ts';
+import { client, cloudName, inClient, kubectl, namespace, osJson, pods, until } from './helpers.ts';
+
+const run = promisify(execFile);
+export { guestMarkers, guestSetup };
+
+/** The external network's namespace on the node, from the cloud's spec. */
+export async function externalNamespace(): Promise<string> {
+  const c = await client();
+  const cloud = await c.get('stackanetes.io/v1alpha1', 'OpenStackCloud', cloudName, namespace);
+  const ns = (
+    cloud.spec as { services?: { neutron?: { provider?: { hostNamespace?: { name?: string } } } } }
+  ).services?.neutron?.provider?.hostNamespace?.name;
+  if (!ns) throw new Error(`${cloudName}: spec.services.neutron.provider.hostNamespace is not set`);
+  return ns;
+}
+
+export interface Keypair {
+  readonly name: string;
+  /** The private key's file on this machine. */
+  readonly file: string;
+}
+
+/** An SSH key made here, its public half given to Nova as a keypair. */
+export async function keypair(name: string): Promise<Keypair> {
+  const dir = mkdtempSync(join(tmpdir(), 'stackanetes-e2e-key-'));
+  const file = join(dir, 'id_ed25519');
+  const r = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', file]);
+  if (r.status !== 0) throw new Error(`ssh-keygen: ${r.stderr?.toString()}`);
+  const pub = readFileSync(`${file}.pub`, 'utf8').trim();
+  await inClient(
+    `openstack keypair delete ${name} >/dev/null 2>&1 || true; printf '%s\\n' '${pub}' > /tmp/${name}.pub && openstack keypair create --public-key /tmp/${name}.pub ${name} >/dev/null && rm -f /tmp/${name}.pub`,
+  );
+  return { name, file };
+}
+
+export interface ServerInfo {
+  id: string;
+  name: string;
+  status: string;
+  fault?: { message?: string; details?: string; code?: number };
+  'OS-EXT-SRV-ATTR:host'?: string;
+  'OS-EXT-SRV-ATTR:instance_name'?: string;
+  addresses?: Record<string, string[]> | string;
+}
+
+export function serverShow(name: string): Promise<ServerInfo> {
+  return osJson<ServerInfo>(`server show ${name}`);
+}
+
+/** Creates a server without waiting; resolves to its id. */
+export async function createServer(
+  name: string,
+  opts: {
+    flavor?: string;
+    image?: string;
+    network?: string;
+    key?: string;
+    securityGroup?: string;
+    userData?: string;
+  } = {},
+): Promise<string> {
+  const args = [
+    `--flavor ${opts.flavor ?? guestSetup.flavor}`,
+    `--image ${opts.image ?? guestSetup.image}`,
+    opts.network === 'none' ? '--nic none' : `--network ${opts.network ?? guestSetup.network}`,
+    opts.key ? `--key-name ${opts.key}` : '',
+    opts.securityGroup ? `--security-group ${opts.securityGroup}` : '',
+  ].join(' ');
+  const script = opts.userData
+    ? `printf '%s' '${opts.userData.replace(/'/g, `'\\''`)}' > /tmp/${name}.ud && openstack server create ${args} --user-data /tmp/${name}.ud ${name} -f value -c id`
+    : `openstack server create ${args} ${name} -f value -c id`;
+  return (await inClient(script)).trim().split('\n').pop()!;
+}
+
+/** Waits for one of `statuses`; throws on ERROR unless ERROR is awaited. */
+export async function waitStatus(
+  name: string,
+  statuses: string[],
+  timeoutMs = 10 * 60_000,
+): Promise<ServerInfo> {
+  return until(
+    async () => {
+      const s = await serverShow(name);
+      if (statuses.includes(s.status)) return s;
+      if (s.status === 'ERROR')
+        throw new Error(`${name} is in ERROR: ${s.fault?.message ?? 'no fault'}`);
+      return undefined;
+    },
+    `server ${name} to be ${statuses.join(' or ')}`,
+    timeoutMs,
+    2000,
+  );
+}
+
+export interface PortInfo {
+  id: string;
+  fixedIp: string;
+  mac: string;
+}
+
+/** The server's Neutron port on `network`. */
+export async function serverPort(serverId: string): Promise<PortInfo> {
+  const ports = await osJson<
+    { ID: string; 'MAC Address': string; 'Fixed IP Addresses': { ip_address: string }[] | string }[]
+  >(`port list --device-id ${serverId}`);
+  const p = ports[0];
+  if (!p) throw new Error(`server ${serverId} has no port`);
+  const ips = p['Fixed IP Addresses'];
+  const fixedIp =
+    typeof ips === 'string'
+      ? (/ip_address='([^']+)'/.exec(ips)?.[1] ?? '')
+      : (ips[0]?.ip_address ?? '');
+  return { id: p.ID, fixedIp, mac: p['MAC Address'] };
+}
+
+export function consoleLog(name: string): Promise<string> {
+  return inClient(`openstack console log show ${name}`);
+}
+
+/** Waits until the guest says it is ready (SSH listening) on its console. */
+export function waitGuestReady(name: string, timeoutMs = 10 * 60_000): Promise<string> {
+  return until(
+    async () => {
+      const log = await consoleLog(name);
+      return log.includes(guestMarkers.ready) ? log : undefined;
+    },
+    `${name} to write "${guestMarkers.ready}" on its console`,
+    timeoutMs,
+    3000,
+  );
+}
+
+/** A floating IP from the external network, attached to the server; resolves to the address. */
+export async function floatingIp(server: string): Promise<string> {
+  const ip = (
+    await inClient(
+      `ip=$(openstack floating ip create ${guestSetup.externalNetwork} -f value -c floating_ip_address) && openstack server add floating ip ${server} "$ip" && echo "$ip"`,
+    )
+  )
+    .trim()
+    .split('\n')
+    .pop()!;
+  return ip;
+}
+
+/** A command in the external network's namespace on this machine. */
+export async function inNamespace(
+  ns: string,
+  argv: string[],
+  timeoutMs = 60_000,
+): Promise<{ code: number; out: string }> {
+  try {
+    const { stdout, stderr } = await run('ip', ['netns', 'exec', ns, ...argv], {
+      timeout: timeoutMs,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    return { code: 0, out: stdout + stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return {
+      code: typeof e.code === 'number' ? e.code : 1,
+      out: `${e.stdout ?? ''}${e.stderr ?? ''}`,
+    };
+  }
+}
+
+/** One ping from the namespace, two seconds to answer. */
+export async function pings(ns: string, ip: string): Promise<boolean> {
+  return (await inNamespace(ns, ['ping', '-c', '1', '-W', '2', ip], 10_000)).code === 0;
+}
+
+/** `ssh root@ip cmd` from the namespace with the keypair's private key. */
+export function ssh(ns: string, ip: string, key: Keypair, cmd: string, timeoutMs = 60_000) {
+  return inNamespace(
+    ns,
+    [
+      'ssh',
+      '-i',
+      key.file,
+      '-o',
+      'StrictHostKeyChecking=no',
+      '-o',
+      'UserKnownHostsFile=/dev/null',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'ConnectTimeout=10',
+      '-o',
+      'LogLevel=ERROR',
+      `${guestSetup.sshUser}@${ip}`,
+      cmd,
+    ],
+    timeoutMs,
+  );
+}
+
+/** QEMU processes of a Nova instance on this machine (hostPID: libvirt's guests are visible). */
+export function qemuPids(instanceName: string): number[] {
+  const r = spawnSync('pgrep', ['-f', `guest=${instanceName}(,|\\s)`], { encoding: 'utf8' });
+  return r.stdout.split('\n').filter(Boolean).map(Number);
+}
+
+/** Whether the tap Nova names after the port exists on this machine. */
+export function tapExists(portId: string): boolean {
+  return spawnSync('ip', ['link', 'show', `tap${portId.slice(0, 11)}`]).status === 0;
+}
+
+/** The ports on br-int, from the node's Open vSwitch. */
+export async function brIntPorts(): Promise<string[]> {
+  const ovs = (await pods('ovn-openvswitch'))[0];
+  if (!ovs) throw new Error('no ovn-openvswitch pod');
+  const out = await kubectl([
+    '-n',
+    namespace,
+    'exec',
+    ovs.metadata.name,
+    '-c',
+    'ovs-vswitchd',
+    '--',
+    'ovs-vsctl',
+    'list-ports',
+    'br-int',
+  ]);
+  return out.split('\n').filter(Boolean);
+}
+
+/** Kibibytes of memory a process uses, shared pages divided among their users (PSS). */
+export function pssKiB(pid: number): number {
+  const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  return Number(/^Pss:\s+(\d+) kB/m.exec(text)?.[1] ?? 0);
+}
+
+export async function deleteServers(names: string[]): Promise<void> {
+  if (names.length)
+    await inClient(`openstack server delete --wait ${names.join(' ')}; true`, 600_000);
+}
