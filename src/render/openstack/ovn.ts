@@ -386,6 +386,8 @@ export function providerSetup(ctx: Ctx): string[] {
   const p = ctx.spec.services.neutron.provider;
   const vsctl = `ovs-vsctl --db=${ovsSock} --no-wait`;
   const lines = [
+    // ovs-vswitchd starts once its container has chosen the datapath: read it after that.
+    `until ovs-appctl -t ${ovsRun}/ovs-vswitchd.ctl version >/dev/null 2>&1; do echo 'waiting for ovs-vswitchd'; sleep 2; done`,
     `dp="$(ovs-vsctl --db=${ovsSock} --if-exists get open_vswitch . external_ids:ovn-bridge-datapath-type | tr -d '"')"`,
     `${vsctl} --may-exist add-br ${p.bridge} -- set bridge ${p.bridge} datapath_type="\${dp:-system}"`,
     `${vsctl} set open_vswitch . external_ids:ovn-bridge-mappings=${p.physicalNetwork}:${p.bridge} external_ids:ovn-cms-options=enable-chassis-as-gw`,
