@@ -84,24 +84,29 @@ export async function createServer(
   return (await inClient(script)).trim().split('\n').pop()!;
 }
 
-/** Waits for one of `statuses`; throws on ERROR unless ERROR is awaited. */
+/** Waits for one of `statuses`; fails at once on ERROR unless ERROR is awaited. */
 export async function waitStatus(
   name: string,
   statuses: string[],
   timeoutMs = 10 * 60_000,
 ): Promise<ServerInfo> {
-  return until(
+  let fault: string | undefined;
+  const s = await until(
     async () => {
       const s = await serverShow(name);
       if (statuses.includes(s.status)) return s;
-      if (s.status === 'ERROR')
-        throw new Error(`${name} is in ERROR: ${s.fault?.message ?? 'no fault'}`);
+      if (s.status === 'ERROR') {
+        fault = s.fault?.message ?? 'no fault';
+        return s;
+      }
       return undefined;
     },
     `server ${name} to be ${statuses.join(' or ')}`,
     timeoutMs,
     2000,
   );
+  if (fault !== undefined) throw new Error(`${name} is in ERROR: ${fault}`);
+  return s;
 }
 
 export interface PortInfo {
