@@ -32,7 +32,7 @@ import { releaseRecipes } from './recipes.ts';
 import { aptSource, sourcesFile, type AptSource } from './rootfs.ts';
 
 /** Bump when the way the image is assembled changes. */
-export const guestBuilderVersion = 1;
+export const guestBuilderVersion = 2;
 
 /** The image's name in Glance, and the user its SSH key is installed for. */
 export const guestImageName = 'stackanetes-guest';
@@ -353,7 +353,7 @@ async function assemble(c: AssembleCtx): Promise<GuestImage> {
   for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc', 'root', 'proc', 'sys', 'dev']) {
     await mkdir(join(fs, d), { recursive: true });
   }
-  for (const d of ['run', 'tmp', 'lib/modules', 'var', 'mnt']) {
+  for (const d of ['run', 'tmp', 'lib/modules', 'var/log', 'mnt']) {
     await mkdir(join(fs, d), { recursive: true });
   }
   await symlink('../run', join(fs, 'var', 'run'));

@@ -2,12 +2,14 @@
 // driver boots it with `virt_type = qemu`: from its raw disk (SeaBIOS → syslinux → kernel →
 // initramfs), eth0 gets a lease by DHCP; then, from its kernel and initramfs with the metadata
 // service's address on the command line, it reads a metadata service served here on 127.0.0.1
-// (hostname, SSH key, user data) and answers SSH with that key. QEMU's user-mode network is
+// (hostname, SSH key, user data), answers SSH with that key, and powers off on the ACPI power
+// button (Nova's graceful stop). QEMU's user-mode network is
 // restricted: the guest reaches nothing but the forwarded metadata port.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile, chmod } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -127,8 +129,11 @@ describe('the guest image under QEMU (TCG)', { skip, timeout: 20 * 60_000 }, () 
     );
     await chmod(pipe, 0o644);
     const sshPort = await freePort();
+    const monitor = join(dir, 'monitor.sock');
     try {
       const vm = qemu([
+        '-monitor',
+        `unix:${monitor},server,nowait`,
         '-kernel',
         img.kernel,
         '-initrd',
@@ -184,7 +189,16 @@ describe('the guest image under QEMU (TCG)', { skip, timeout: 20 * 60_000 }, () 
       assert.equal(lines[1], '10.0.2.15');
       assert.match(lines[2] ?? '', /^\d+$/, "udhcpc's pid file");
       assert.ok(requests.includes('POST /openstack/2013-10-17/password secret'), 'curl -X POST -d');
-      await stop(vm.child);
+      // Nova's graceful stop presses the ACPI power button: the guest powers itself off.
+      const exited = new Promise<void>((r) => vm.child.once('exit', () => r()));
+      const m = connect(monitor);
+      await new Promise<void>((r) => m.once('connect', () => r()));
+      m.end('system_powerdown\n');
+      await Promise.race([
+        exited,
+        sleep(90_000).then(() => assert.fail('the guest did not power off within 90 s')),
+      ]);
+      assert.ok(vm.console().includes('power button: powering off'));
     } finally {
       server.close();
     }

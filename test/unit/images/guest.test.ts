@@ -102,6 +102,8 @@ test("the guest's scripts write the markers the tests wait for", () => {
   assert.ok(read('rc.boot').includes('say "metadata ssh-key '));
   assert.ok(read('rc.ready').includes(`echo '${guestMarkers.ready}' > /dev/console`));
   assert.match(read('inittab'), /::once:\/etc\/rc\.ready/, 'ready once dropbear listens');
+  // acpid logs where it can write (it respawns forever when it cannot open its log).
+  assert.match(read('inittab'), /acpid -f -c \/etc\/acpi -l \/run\//);
   assert.equal(guestMarkers.dhcp, 'stackanetes-guest: dhcp bound');
   // Tempest renews the lease with SIGUSR1 to the pid in /var/run/udhcpc.<nic>.pid.
   assert.match(read('rc.boot'), /-p \/run\/udhcpc\.eth0\.pid/);
