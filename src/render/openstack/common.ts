@@ -142,7 +142,7 @@ export function uwsgiIni(
   name: string,
   wsgiFile: string,
   port: number,
-  extra: Record<string, string | string[]> = {},
+  extra: Record<string, string | boolean | string[]> = {},
 ): string {
   return writeIni({
     uwsgi: {

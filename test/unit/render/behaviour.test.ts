@@ -272,3 +272,15 @@ test('API pods keep serving while they leave their Service (no refused connectio
   const conductor = find(objs, 'Deployment', 'nova-conductor').spec.template.spec.containers[0];
   assert.equal(conductor.lifecycle, undefined);
 });
+
+test('Keystone is loaded once by the uWSGI master and its workers are forked from it', () => {
+  const objs = render(loadExample('minimal'), secrets);
+  const ini = (secret: string, file: string) =>
+    find(objs, 'Secret', secret).stringData[file] as string;
+  const keystone = ini('keystone-api-config', 'keystone-api-uwsgi.ini');
+  assert.match(keystone, /^master = true$/m);
+  assert.match(keystone, /^lazy-apps = false$/m, 'workers fork from a master that loaded Keystone');
+  assert.match(keystone, /^need-app = true$/m, 'a Keystone that fails to load stops the master');
+  // The other APIs still load in each worker (their RPC clients must not cross a fork).
+  assert.match(ini('nova-api-config', 'nova-api-uwsgi.ini'), /^lazy-apps = true$/m);
+});
