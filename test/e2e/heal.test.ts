@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  adminCredentials,
   cgroupPids,
   client,
   cloudReady,
@@ -20,16 +19,15 @@ import {
   inClient,
   isReady,
   issueToken,
+  keystoneAdmin,
   namespace,
   osJson,
   pods,
   postToken,
   replacedAndReady,
   serverSettled,
-  serviceUrl,
   sharedConnections,
   skip,
-  tokenRequest,
   until,
   uwsgiProcesses,
   watchReady,
@@ -114,9 +112,7 @@ async function readyFalseThenTrue(
 describe('self-healing', { skip }, () => {
   before(async () => {
     await until(() => cloudReady(), 'the OpenStackCloud to be Ready', 15 * 60_000, 2000);
-    keystone = await serviceUrl('keystone-api');
-    const admin = await adminCredentials();
-    body = tokenRequest(admin.username, admin.password);
+    ({ url: keystone, body } = await keystoneAdmin());
   });
 
   after(async () => {

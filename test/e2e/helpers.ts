@@ -118,6 +118,25 @@ export async function adminCredentials(): Promise<{ username: string; password: 
   return { username: dec('OS_USERNAME'), password: dec('OS_PASSWORD') };
 }
 
+/** Keystone's Service URL and a password-auth body for the admin, as the suites use them. */
+export async function keystoneAdmin(): Promise<{ url: string; body: string }> {
+  const { username, password } = await adminCredentials();
+  return { url: await serviceUrl('keystone-api'), body: tokenRequest(username, password) };
+}
+
+/** POST /v3/auth/tokens and return the token (X-Subject-Token); throws unless Keystone says 201. */
+export async function newToken(keystone: string, body: string): Promise<string> {
+  const r = await fetch(`${keystone}/v3/auth/tokens`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body,
+  });
+  await r.arrayBuffer();
+  const token = r.headers.get('x-subject-token');
+  if (r.status !== 201 || !token) throw new Error(`token request: HTTP ${r.status}`);
+  return token;
+}
+
 /** A Keystone password-auth body for the admin project. */
 export function tokenRequest(username: string, password: string): string {
   return JSON.stringify({

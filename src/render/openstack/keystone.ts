@@ -1,6 +1,6 @@
 // Keystone: the identity API, its database and bootstrap, and Fernet keys kept in a Secret that
 // a CronJob rotates (the Secret is created once and then owned by the rotation, not re-applied).
-import { meta, svcHost, type Ctx } from '../context.ts';
+import { labels, meta, svcHost, type Ctx } from '../context.ts';
 import { job } from '../jobs.ts';
 import {
   createOnlyAnnotation,
@@ -24,6 +24,8 @@ import {
   serviceAccounts,
   uwsgiIni,
 } from './common.ts';
+
+const managedByLabel = 'app.kubernetes.io/managed-by';
 
 /** Kolla's keystone uid/gid: the keys are group-readable by it. */
 export const keystoneGid = 42425;
@@ -240,6 +242,10 @@ function rotation(ctx: Ctx, conf: ReturnType<typeof configFile>): KubeObject[] {
   template.spec.automountServiceAccountToken = true;
   template.spec.restartPolicy = 'OnFailure';
   template.spec.securityContext = { fsGroup: keystoneGid };
+  // The Jobs the CronJob creates belong to it, not to the cloud. Without labels of their own they
+  // would take the pod template's, `managed-by: stackanetes` among them, and the operator would
+  // prune them as objects the spec does not name, in the middle of a rotation.
+  const { [managedByLabel]: _managed, ...jobLabels } = labels(ctx, 'keystone', 'rotate');
   const cron: CronJob & { metadata: { name: string } } = {
     apiVersion: 'batch/v1',
     kind: 'CronJob',
@@ -249,7 +255,7 @@ function rotation(ctx: Ctx, conf: ReturnType<typeof configFile>): KubeObject[] {
       concurrencyPolicy: 'Forbid',
       successfulJobsHistoryLimit: 1,
       failedJobsHistoryLimit: 3,
-      jobTemplate: { spec: { backoffLimit: 3, template } },
+      jobTemplate: { metadata: { labels: jobLabels }, spec: { backoffLimit: 3, template } },
     },
   };
   const account = serviceAccount(ctx, sa, 'keystone');

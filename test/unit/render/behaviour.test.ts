@@ -252,6 +252,15 @@ test('Fernet keys are created once and left to the rotation CronJob', () => {
   assert.deepEqual(role.rules[0].resourceNames, ['keystone-fernet-keys']);
 });
 
+test('the Jobs the rotation CronJob creates are not labelled as the operator’s, so it never prunes them', () => {
+  const cron = find(render(loadExample('minimal'), secrets), 'CronJob', 'keystone-fernet-rotate');
+  // A Job without labels takes its pod template's, managed-by included (batch/v1 defaulting).
+  const jobLabels =
+    cron.spec.jobTemplate.metadata?.labels ?? cron.spec.jobTemplate.spec.template.metadata.labels;
+  assert.equal(jobLabels['app.kubernetes.io/managed-by'], undefined);
+  assert.equal(jobLabels['app.kubernetes.io/instance'], 'minimal');
+});
+
 test('public host names become Ingresses and the Keystone public endpoint', () => {
   const objs = render(loadExample('ha'), secrets);
   const ing = find(objs, 'Ingress', 'keystone-api');
