@@ -1,4 +1,4 @@
-// bench/heal-load: the load generator of bench/heal, run as a child process so that its timers
+// bench/heal/load: the load generator of bench/heal, run as a child process so that its timers
 // and sockets do not compete with the parent's polling. Sends POST /v3/auth/tokens to a Keystone
 // URL at a fixed rate (open loop: a slow answer does not delay the next request; every request
 // opens its own connection, as Keystone answers `Connection: close`) and prints one JSON line per
@@ -7,8 +7,8 @@
 //    "p50Ms":130,"maxMs":480}
 // and at the end (stdin closed, "stop" on stdin, or SIGTERM/SIGINT): {"done":true,...totals}.
 // The request body comes from the environment (HEAL_TOKEN_BODY), not the command line, because it
-// holds a password or a token. Usage (normally started by bench/heal.ts):
-//   HEAL_TOKEN_BODY='{"auth":...}' node bench/heal-load.ts --url http://10.96.0.10:5000 --rate 20
+// holds a password or a token. Usage (normally started by bench/heal/keystone-2.ts):
+//   HEAL_TOKEN_BODY='{"auth":...}' node bench/heal/load.ts --url http://10.96.0.10:5000 --rate 20
 import http from 'node:http';
 import { parseArgs } from 'node:util';
 
@@ -22,7 +22,7 @@ const { values } = parseArgs({
 const body = process.env.HEAL_TOKEN_BODY;
 if (!values.url || !body) {
   console.error(
-    'usage: HEAL_TOKEN_BODY=<json> node bench/heal-load.ts --url <keystone> [--rate 20]',
+    'usage: HEAL_TOKEN_BODY=<json> node bench/heal/load.ts --url <keystone> [--rate 20]',
   );
   process.exit(2);
 }
