@@ -11,6 +11,7 @@ import {
   cloudConditions,
   cloudName,
   cloudReady,
+  getPod,
   keystoneAdmin,
   kubectl,
   newToken,
@@ -210,7 +211,7 @@ describe('Jobs that fail', { skip, concurrency: 1 }, () => {
       .split('\n')
       .filter(Boolean);
     assert.ok(placementRevisions.length > 0, 'placement has a schema revision');
-    const mariadb = (await pods('mariadb')).find(isReady);
+    const mariadb = await getPod('mariadb-0');
     const ip = (mariadb?.status as { podIP?: string } | undefined)?.podIP ?? '';
     podNet = `${ip.split('.').slice(0, 2).join('.')}.%`;
     assert.match(podNet, /^\d+\.\d+\.%$/, `the pod network from mariadb-0's address ${ip}`);
