@@ -54,7 +54,8 @@ export function figureRows(
 const short = (commit: string) => commit.slice(0, 7);
 
 function source(r: BenchResult): string {
-  return `\`${short(r.commit)}\` ${r.date.slice(0, 10)}, ${r.machine.cores} cores, ${r.machine.memoryGiB} GiB`;
+  const load = r.machine.loadAverage?.[1];
+  return `\`${short(r.commit)}\` ${r.date.slice(0, 10)}, ${r.machine.cores} cores, ${r.machine.memoryGiB} GiB${load !== undefined ? `, load ${load}` : ''}`;
 }
 
 /** A table cell: no line breaks, no column separators. */

@@ -3,7 +3,7 @@
 // figures are generated from these files (bench/report.ts), never typed by hand.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -14,6 +14,8 @@ export interface Machine {
   memoryGiB: number;
   cpu: string;
   kernel: string;
+  /** The 1, 5 and 15 minute load averages when the result was saved: was the machine busy? */
+  loadAverage?: number[];
 }
 
 export interface BenchResult<T = unknown> {
@@ -51,6 +53,7 @@ export function machine(): Machine {
     memoryGiB: Math.round(totalmem() / 2 ** 30),
     cpu: cpus()[0]?.model ?? 'unknown',
     kernel,
+    loadAverage: loadavg().map((x) => Math.round(x * 10) / 10),
   };
 }
 

@@ -40,11 +40,11 @@ function table(...fs: Figure[]): string[] {
     .slice(2);
 }
 
-test('a figure comes from the newest result of its bench and says where it was measured', () => {
+test('a figure comes from the newest result of its bench and says where (and how busy) it was measured', () => {
   const [row] = table(fig('render'));
   assert.equal(
     row,
-    '| render | ready ?, objects 151 |  | `aaaaaaa` 2025-02-01, 2 cores, 8 GiB | npm run bench:render |',
+    '| render | ready ?, objects 151 |  | `aaaaaaa` 2025-02-01, 2 cores, 8 GiB, load 0.5 | npm run bench:render |',
   );
 });
 
