@@ -43,7 +43,15 @@ const heal = (
   text: orError(text),
   ...(goal ? { goal } : {}),
   how: `\`npm run bench:heal -- --only ${variant}\``,
-  paths: ['src/render', 'src/catalog', 'src/images', 'bench/heal', 'test/e2e/helpers.ts'],
+  paths: [
+    'src/render',
+    'src/catalog',
+    'src/images',
+    'bench/heal',
+    'bench/progress.ts',
+    'test/e2e/helpers.ts',
+    'test/e2e/load-gen.ts',
+  ],
 });
 
 const operator = (nodes: number): Figure => ({
@@ -65,12 +73,35 @@ const operator = (nodes: number): Figure => ({
   ],
 });
 
+/** bench/load's phases, each saved as variant `current-<phase>` (bench/load.ts --variant). */
+const loadPaths = [
+  'src/render',
+  'src/catalog',
+  'src/images',
+  'bench/load.ts',
+  'bench/probe-cost.ts',
+  'bench/progress.ts',
+  'test/e2e/helpers.ts',
+  'test/e2e/load-gen.ts',
+];
+
+/** Requests per kind (p50/p99, failed/sent), restarts and Ready transitions of a load phase. */
+function loadText(d: any): string {
+  const kinds = Object.entries((d.kinds ?? {}) as Record<string, any>)
+    .map(
+      ([k, x]) =>
+        `${k} p50 ${n(x.p50Ms)} ms, p99 ${n(x.p99Ms)} ms, ${n(x.failed)}/${n(x.sent)} failed`,
+    )
+    .join('; ');
+  return `${kinds || '?'} (${d.rate ?? '?'}/s for ${s(d.seconds)}); container restarts ${n(d.restarts?.total)}; not Ready ${Array.isArray(d.notReady) ? d.notReady.length : '?'} times`;
+}
+
 const renderPaths = [
   'src/api',
   'src/catalog',
   'src/render',
   'src/cli/render.ts',
-  'examples/ha.yaml',
+  'examples/production.yaml',
   'bench/render.ts',
 ];
 
@@ -91,10 +122,10 @@ const ci = (variant: 'warm' | 'cold'): Figure => ({
 
 export const figures: readonly Figure[] = [
   {
-    what: 'validate + render + YAML, examples/ha.yaml',
+    what: 'validate + render + YAML, examples/production.yaml',
     bench: 'render',
     text: (d) =>
-      `${n(d.ha?.objects)} objects, ${n(d.ha?.meanMs)} ms mean (p95 ${n(d.ha?.p95Ms)} ms)`,
+      `${n(d.production?.objects)} objects, ${n(d.production?.meanMs)} ms mean (p95 ${n(d.production?.p95Ms)} ms)`,
     goal: 'under 100 ms',
     how: '`npm run bench:render`',
     paths: renderPaths,
@@ -104,7 +135,7 @@ export const figures: readonly Figure[] = [
     bench: 'render',
     text: (d) =>
       `${n(d.thousandNodes?.objects)} objects, ${n(d.thousandNodes?.meanMs)} ms mean; peak RSS ${n(d.peakRssMiB)} MiB`,
-    goal: 'under 100 ms, as many objects as for ha.yaml',
+    goal: 'under 100 ms, as many objects as for production.yaml',
     how: '`npm run bench:render`',
     paths: renderPaths,
   },
@@ -198,6 +229,50 @@ export const figures: readonly Figure[] = [
     (d) =>
       `restarted after ${s(d.stopRestartSeconds)}, Ready ${s(d.stopReadySeconds)}, tokens ${s(d.stopTokenSeconds)}; budget ${d.livenessProbe ?? '?'}`,
   ),
+  {
+    what: 'CPU of all the probes of the cloud (examples/minimal.yaml), run as the kubelet runs them',
+    bench: 'load',
+    variant: 'current-probes',
+    text: (d) =>
+      `${typeof d.percentOfOneCore === 'number' ? d.percentOfOneCore.toFixed(2) : '?'} % of one core (${typeof d.msPerMin === 'number' ? Math.round(d.msPerMin) : '?'} ms of CPU a minute, ${Array.isArray(d.probes) ? d.probes.length : '?'} probes)`,
+    goal: 'under 5 % of one core',
+    how: '`npm run bench:load -- --only probes`',
+    paths: loadPaths,
+  },
+  {
+    what: 'tokens, image lists and server lists on the quiet cloud',
+    bench: 'load',
+    variant: 'current-quiet',
+    text: loadText,
+    goal: '0 failed, no restart, always Ready',
+    how: '`npm run bench:load -- --only quiet`',
+    paths: loadPaths,
+  },
+  {
+    what: 'the same while a best-effort pod keeps both cores busy',
+    bench: 'load',
+    variant: 'current-hog',
+    text: (d) =>
+      `${loadText(d)}; Ready again ${s(d.readyAgainSeconds)} after the hog stopped; node busy ${n(d.nodeBusyPercent)} %`,
+    goal: '0 failed, no restart, always Ready',
+    how: '`npm run bench:load -- --only hog`',
+    paths: loadPaths,
+  },
+  {
+    what: "the dashboard's pod cache and one snapshot, at bench/operator's scale (no cluster)",
+    bench: 'dashboard',
+    text: (d) =>
+      `heap ${n(d.heapMiBDashboardPods)} MiB for ${n(d.pods)} pods on ${n(d.nodes)} nodes (whole pods: ${n(d.heapMiBWholePods)} MiB); one snapshot ${n(d.snapshotMsMedian)} ms, ${n(d.snapshotKiB)} KiB`,
+    how: '`npm run bench:dashboard`',
+    paths: [
+      'src/server/dashboard-informers.ts',
+      'src/server/dashboard-view.ts',
+      'src/render',
+      'src/catalog',
+      'test/unit/render/fixtures.ts',
+      'bench/dashboard.ts',
+    ],
+  },
   ci('warm'),
   ci('cold'),
 ];

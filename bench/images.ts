@@ -42,14 +42,14 @@ const cold = await buildImages({
   release: values.release,
   ...(only ? { only } : {}),
   cache,
-  importToContainerd: false,
+  push: false,
   onEvent,
 });
 const warm = await buildImages({
   release: values.release,
   ...(only ? { only } : {}),
   cache,
-  importToContainerd: false,
+  push: false,
   onEvent,
 });
 

@@ -13,10 +13,12 @@ import {
   inClient,
   isReady,
   keystoneAdmin,
+  killLoads,
   namespace,
   newToken,
   osJson,
   postToken,
+  rescopeRequest,
   serverSettled,
 } from '../../test/e2e/helpers.ts';
 import { errText, log, procStat, restoreReplicas, settings, Watch } from './shared.ts';
@@ -77,13 +79,7 @@ function rawTokenRequest(url: string, body: string): Promise<string> {
 /** A body for the load: password auth (bcrypt on every request) or re-scoping a token (no hash). */
 export async function loadBody(): Promise<string> {
   const { url, body } = await keystone();
-  if (settings.loadAuth === 'password') return body;
-  return JSON.stringify({
-    auth: {
-      identity: { methods: ['token'], token: { id: await newToken(url, body) } },
-      scope: { project: { name: 'admin', domain: { name: 'Default' } } },
-    },
-  });
+  return settings.loadAuth === 'password' ? body : rescopeRequest(await newToken(url, body));
 }
 
 /** The Keystone container of pod `name` restarted (more than `restarts` times) and Ready. */
@@ -222,16 +218,13 @@ async function deleteServer(id: string): Promise<void> {
 
 // ---- clean-up ---------------------------------------------------------------------------------
 
-const hooks: (() => void)[] = [];
-/** Something to undo at the end of a run (or on Ctrl-C), such as stopping a child process. */
-export function onCleanup(fn: () => void): void {
-  hooks.push(fn);
-}
-
-/** Continues stopped processes, deletes what the run created, restores the replica count. */
+/**
+ * Continues stopped processes, ends the load generators, deletes what the run created, restores
+ * the replica count.
+ */
 export async function cleanup(): Promise<void> {
   continueStopped();
-  for (const fn of hooks.splice(0)) fn();
+  killLoads();
   for (const id of [...servers]) await deleteServer(id);
   if (marker) {
     log(`deleting marker image ${marker.name}`);

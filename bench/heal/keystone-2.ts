@@ -1,16 +1,23 @@
-// bench/heal keystone-2: 2 Keystone replicas under token-issue load (./load.ts, a child process,
-// 20 requests/s by default); one pod deleted gracefully: requests sent and failed (by phase and
-// kind), seconds until 2 replicas are Ready again, and when the old pod left the EndpointSlice and
-// kube-proxy's rules. The load re-scopes a token by default (--load-auth token): a password
+// bench/heal keystone-2: 2 Keystone replicas under token-issue load (test/e2e/load-gen.ts, a child
+// process, 20 requests/s by default); one pod deleted gracefully: requests sent and failed (by
+// phase and kind), seconds until 2 replicas are Ready again, and when the old pod left the
+// EndpointSlice and kube-proxy's rules. The load re-scopes a token by default (--load-auth token): a password
 // request costs a bcrypt hash (about 0.4 s of CPU), and 20 of them a second overload a 2-core
 // machine before anything is deleted (--load-auth password measures that).
-import { execFile, spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import { execFile } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { client, getPod, hostPid, namespace, readyCount } from '../../test/e2e/helpers.ts';
-import { keystone, loadBody, onCleanup } from './cloud.ts';
+import {
+  client,
+  getPod,
+  hostPid,
+  namespace,
+  readyCount,
+  startLoad,
+  tokenLoad,
+  type LoadSecond,
+} from '../../test/e2e/helpers.ts';
+import { keystone, loadBody } from './cloud.ts';
 import {
   deletePod,
   keystonePods,
@@ -28,52 +35,8 @@ import {
 
 const exec = promisify(execFile);
 
-interface LoadLine {
-  t: number;
-  sent: number;
-  ok: number;
-  failed: number;
-  errors: Record<string, number>;
-  p50Ms: number;
-  maxMs: number;
-}
-
-interface Load {
-  lines: LoadLine[];
-  stop(): Promise<{ sent: number; ok: number; failed: number; errors: Record<string, number> }>;
-}
-
-function startLoad(url: string, body: string): Load {
-  const script = fileURLToPath(new URL('./load.ts', import.meta.url));
-  const child = spawn(process.execPath, [script, '--url', url, '--rate', String(settings.rate)], {
-    env: { ...process.env, HEAL_TOKEN_BODY: body },
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  onCleanup(() => {
-    if (child.exitCode === null) child.kill('SIGTERM');
-  });
-  const lines: LoadLine[] = [];
-  let done:
-    { sent: number; ok: number; failed: number; errors: Record<string, number> } | undefined;
-  createInterface({ input: child.stdout }).on('line', (l) => {
-    const j = JSON.parse(l) as LoadLine & { done?: boolean };
-    if (j.done) done = j;
-    else lines.push(j);
-  });
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  return {
-    lines,
-    async stop() {
-      child.stdin.end('stop\n');
-      await Promise.race([exited, sleep(30_000)]);
-      if (child.exitCode === null) child.kill('SIGKILL');
-      return done ?? { sent: NaN, ok: NaN, failed: NaN, errors: {} };
-    },
-  };
-}
-
 /** Seconds around a moment as "ok/sent", with runs of all-ok or all-failed seconds folded. */
-function timeline(lines: LoadLine[], t: number): string {
+function timeline(lines: LoadSecond[], t: number): string {
   const parts: string[] = [];
   let run: { from: number; to: number; kind: string } | undefined;
   const flush = () => {
@@ -96,7 +59,7 @@ function timeline(lines: LoadLine[], t: number): string {
   return parts.length > 40 ? [...parts.slice(0, 40), '…'].join(' ') : parts.join(' ');
 }
 
-function sumLines(lines: LoadLine[]): {
+function sumLines(lines: LoadSecond[]): {
   sent: number;
   failed: number;
   errors: Record<string, number>;
@@ -156,7 +119,7 @@ export async function run(): Promise<void> {
   log(
     `${sc}: load ${settings.rate} requests/s (${settings.loadAuth} auth) on ${url}, 5 s before the deletion`,
   );
-  const load = startLoad(url, body);
+  const load = startLoad([tokenLoad(url, body)], settings.rate);
   let tDelete = 0;
   let tRecovered: number | undefined;
   const watches: Watch[] = [];

@@ -17,6 +17,7 @@
 // Sending signals to container processes needs root on the node (this host).
 import { parseArgs } from 'node:util';
 import { client, cloudName, getPod, isReady, namespace } from '../../test/e2e/helpers.ts';
+import { requireKubeconfig } from '../progress.ts';
 import { saveResult } from '../results.ts';
 import { cleanup, continueStopped, tokenProbe } from './cloud.ts';
 import * as keystone1 from './keystone-1.ts';
@@ -81,12 +82,7 @@ settings.rate = Number(values.rate);
 settings.loadAuth = loadAuth;
 settings.waitMs = Number(values.wait) * 1000;
 
-if (!process.env.KUBECONFIG) {
-  console.error(
-    'KUBECONFIG is not set: run `eval "$(npx stackanetes cluster env)"` (after `npx stackanetes up`)',
-  );
-  process.exit(2);
-}
+requireKubeconfig();
 
 process.on('SIGINT', () => {
   if (state.interrupted) process.exit(130);

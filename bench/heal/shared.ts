@@ -14,6 +14,7 @@ import {
   replacedAndReady,
   until,
 } from '../../test/e2e/helpers.ts';
+import { progressLog } from '../progress.ts';
 
 export const scenarios = [
   'keystone-2',
@@ -36,11 +37,7 @@ export const settings = {
 
 // ---- output -----------------------------------------------------------------------------------
 
-const t0 = Date.now();
-export function log(msg: string): void {
-  const clock = new Date().toISOString().slice(11, 19);
-  console.log(`[${clock} +${((Date.now() - t0) / 1000).toFixed(0)}s] ${msg}`);
-}
+export const log = progressLog();
 
 export interface Row {
   scenario: Scenario;

@@ -2,7 +2,14 @@
 // process would be: when token requests start to time out, when the kubelet kills the container
 // for its liveness probe, and when it serves again, against the budget its probe states.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cgroupPids, containerStatus, getPod, hostPid, isReady } from '../../test/e2e/helpers.ts';
+import {
+  cgroupPids,
+  containerStatus,
+  getPod,
+  hostPid,
+  isReady,
+  livenessRestartBudget,
+} from '../../test/e2e/helpers.ts';
 import {
   continueStopped,
   killingEventAt,
@@ -12,6 +19,7 @@ import {
   watchRestart,
 } from './cloud.ts';
 import {
+  errText,
   guard,
   keystonePods,
   log,
@@ -25,13 +33,6 @@ import {
   type Scenario,
 } from './shared.ts';
 
-interface LivenessProbe {
-  periodSeconds?: number;
-  timeoutSeconds?: number;
-  failureThreshold?: number;
-  terminationGracePeriodSeconds?: number;
-}
-
 export async function run(): Promise<void> {
   const sc: Scenario = 'sigstop';
   const pod = (await keystonePods())[0];
@@ -42,26 +43,20 @@ export async function run(): Promise<void> {
   {
     const p = await getPod(name);
     if (!p || !isReady(p)) throw new Error(`${name} is not Ready after the restart`);
-    const spec = p.spec as {
-      terminationGracePeriodSeconds?: number;
-      containers: { name: string; livenessProbe?: LivenessProbe }[];
-    };
-    const lp = spec.containers.find((c) => c.name === 'api')?.livenessProbe;
-    if (!lp) {
-      record(sc, 'stopError', 'not measured', 'the keystone container has no livenessProbe');
+    let budget: number;
+    try {
+      const b = livenessRestartBudget(p, 'api');
+      budget = b.seconds;
+      record(
+        sc,
+        'livenessProbe',
+        'liveness probe (period × failureThreshold + timeout + grace)',
+        b.text,
+      );
+    } catch (err) {
+      record(sc, 'stopError', 'not measured', errText(err));
       return;
     }
-    const period = lp.periodSeconds ?? 10;
-    const timeout = lp.timeoutSeconds ?? 1;
-    const threshold = lp.failureThreshold ?? 3;
-    const grace = lp.terminationGracePeriodSeconds ?? spec.terminationGracePeriodSeconds ?? 30;
-    const budget = period * threshold + timeout + grace;
-    record(
-      sc,
-      'livenessProbe',
-      'liveness probe (period × failureThreshold + timeout + grace)',
-      `${period} × ${threshold} + ${timeout} + ${grace} = ${budget} s`,
-    );
     const restarts = containerStatus(p, 'api')!.restartCount;
     const pid = await hostPid(p, 'api');
     const pids = cgroupPids(pid);

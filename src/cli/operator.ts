@@ -5,6 +5,7 @@ import pino from 'pino';
 import { KubeClient } from '../kube/client.ts';
 import { LeaderElector } from '../kube/leader.ts';
 import { Manager } from '../controller/manager.ts';
+import { startDashboard } from '../server/dashboard-informers.ts';
 import { operatorMetrics, serveMetrics } from '../server/metrics.ts';
 
 export function register(program: Command): void {
@@ -20,12 +21,20 @@ export function register(program: Command): void {
       process.env.POD_NAMESPACE ?? 'stackanetes-system',
     )
     .option('--workers <n>', 'clouds reconciled at once', '2')
+    .option('--dashboard-port <port>', 'serve the dashboard on this port (no dashboard without it)')
+    .option('--dashboard-host <host>', 'address the dashboard listens on', '0.0.0.0')
+    .option(
+      '--dashboard-token-secret <name>',
+      "Secret in the lease namespace with the dashboard's bearer token (created when missing)",
+      'stackanetes-dashboard',
+    )
     .addHelpText(
       'after',
       `
 Examples:
   $ npx stackanetes operator                         # against the current kubeconfig
   $ npx stackanetes operator -n openstack --metrics-port 9090
+  $ npx stackanetes operator --dashboard-port 8081 --dashboard-host 127.0.0.1   # then: npx stackanetes dashboard
 
 Logs are JSON lines (pino) on stdout. Two replicas elect one leader; on SIGTERM the leader
 releases its Lease so another takes over at once.`,
@@ -37,6 +46,9 @@ releases its Lease so another takes over at once.`,
         metricsHost: string;
         leaseNamespace: string;
         workers: string;
+        dashboardPort?: string;
+        dashboardHost: string;
+        dashboardTokenSecret: string;
       }) => {
         const log = pino({
           name: 'stackanetes-operator',
@@ -58,6 +70,17 @@ releases its Lease so another takes over at once.`,
           },
         });
         await ensureLeaseNamespace(client, opts.leaseNamespace);
+        // Every replica serves the dashboard from informers of its own, leader or not.
+        const dashboard = opts.dashboardPort
+          ? await startDashboard({
+              client,
+              log,
+              ...(opts.namespace ? { namespace: opts.namespace } : {}),
+              port: Number(opts.dashboardPort),
+              host: opts.dashboardHost,
+              tokenSecret: { namespace: opts.leaseNamespace, name: opts.dashboardTokenSecret },
+            })
+          : undefined;
         const elector = new LeaderElector(client, {
           namespace: opts.leaseNamespace,
           name: 'stackanetes-operator',
@@ -102,6 +125,7 @@ releases its Lease so another takes over at once.`,
         });
         log.info({}, 'shutting down');
         await elector.stop();
+        await dashboard?.close();
         await server.close();
         client.close();
       },

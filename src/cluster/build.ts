@@ -99,6 +99,9 @@ export function binaryPaths(l: Layout) {
     localPath: join(l.bin.localPath, 'local-path-provisioner'),
     crictl: join(l.bin.crictl, 'crictl'),
     pause: join(l.bin.pause, 'pause'),
+    kubeRouter: join(l.bin.kubeRouter, 'kube-router'),
+    registry: join(l.bin.registry, 'registry'),
+    traefik: join(l.bin.traefik, 'traefik'),
   };
 }
 
@@ -166,6 +169,24 @@ export function goBuildSteps(l: Layout): BuildStep[] {
       'local-path-provisioner',
     ],
     ['crictl', `sigs.k8s.io/cri-tools/cmd/crictl@${versions.crictl}`, l.bin.crictl, 'crictl'],
+    [
+      'kube-router',
+      `github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@${versions.kubeRouter}`,
+      l.bin.kubeRouter,
+      'kube-router',
+    ],
+    [
+      'registry',
+      `github.com/distribution/distribution/v3/cmd/registry@${versions.registry}`,
+      l.bin.registry,
+      'registry',
+    ],
+    [
+      'traefik',
+      `github.com/traefik/traefik/v3/cmd/traefik@${versions.traefik}`,
+      l.bin.traefik,
+      'traefik',
+    ],
   ];
   for (const [title, pkg, dir, name] of installs) {
     steps.push({

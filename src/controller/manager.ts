@@ -5,7 +5,13 @@ import { apiVersion as cloudApiVersion, kind as cloudKind } from '../api/v1alpha
 import type { KubeClient, KubeObj } from '../kube/client.ts';
 import { Informer } from '../kube/informer.ts';
 import { WorkQueue } from '../kube/workqueue.ts';
-import { CloudReconciler, ownedKinds, type Logger, type ObjectStore } from './cloud.ts';
+import {
+  CloudReconciler,
+  clusterKinds,
+  ownedKinds,
+  type Logger,
+  type ObjectStore,
+} from './cloud.ts';
 import { EventsRecorder } from './events.ts';
 
 export interface ManagerHooks {
@@ -37,10 +43,11 @@ export class Manager {
     this.#log = o.log;
     this.#hooks = o.hooks ?? {};
     const watch = (apiVersion: string, kind: string, labelSelector?: string) => {
+      const clusterScoped = clusterKinds.some(([a, k]) => a === apiVersion && k === kind);
       const inf = new Informer(o.client, {
         apiVersion,
         kind,
-        ...(o.namespace ? { namespace: o.namespace } : {}),
+        ...(o.namespace && !clusterScoped ? { namespace: o.namespace } : {}),
         ...(labelSelector ? { labelSelector } : {}),
         resyncMs: kind === cloudKind ? (o.resyncMs ?? 10 * 60_000) : 0,
         onError: (err, context) =>
@@ -61,11 +68,17 @@ export class Manager {
       const owner = o.metadata.labels?.['app.kubernetes.io/instance'];
       if (this.#synced && owner && o.metadata.namespace)
         this.queue.add(`${o.metadata.namespace}/${owner}`);
+      // A cluster-scoped object (a PriorityClass) is every cloud's.
+      else if (!o.metadata.namespace) for (const c of clouds.list()) enqueueCloud(c);
     };
     // Pods only of Jobs (for a failed Job's last log line): DaemonSet pods on hundreds of nodes
     // would fill the cache and trigger reconciles their controllers already report.
     const kinds: [string, string, string][] = [
-      ...ownedKinds.map(([a, k]): [string, string, string] => [a, k, managed]),
+      ...[...ownedKinds, ...clusterKinds].map(([a, k]): [string, string, string] => [
+        a,
+        k,
+        managed,
+      ]),
       ['v1', 'Pod', `${managed},job-name`],
     ];
     for (const [apiVersion, kind, selector] of kinds) {

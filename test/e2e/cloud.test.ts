@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import {
+  bootImage,
   cloudReady,
   createServer,
   deleteServer,
@@ -127,19 +128,6 @@ function removeNetwork(net: string): Promise<string[]> {
     `subnet delete ${net}-subnet`,
     `network delete ${net}`,
   ]);
-}
-
-/** A 64 KiB image to boot servers from (the fake driver never reads it), uploaded once. */
-async function bootImage(): Promise<string> {
-  const out = await inClient(
-    [
-      'set -e',
-      'img=$(openstack image list --name e2e-boot -f value -c ID | head -1)',
-      'if [ -z "$img" ]; then head -c 65536 /dev/zero > /tmp/boot.img; img=$(openstack image create --disk-format raw --container-format bare --file /tmp/boot.img e2e-boot -f value -c id); fi',
-      'echo "$img"',
-    ].join('\n'),
-  );
-  return out.trim().split('\n').pop()!;
 }
 
 describe('the cloud from examples/minimal.yaml', { skip }, () => {

@@ -20,6 +20,7 @@ import {
   isReady,
   issueToken,
   keystoneAdmin,
+  livenessRestartBudget,
   namespace,
   osJson,
   pods,
@@ -30,7 +31,7 @@ import {
   skip,
   until,
   uwsgiProcesses,
-  watchReady,
+  watchCloudReady,
 } from './helpers.ts';
 import type { KubeObj } from '../../src/kube/client.ts';
 
@@ -89,7 +90,7 @@ async function readyFalseThenTrue(
   outage: () => Promise<void>,
 ): Promise<void> {
   await until(() => cloudReady(), 'the OpenStackCloud to be Ready before', 15 * 60_000, 2000);
-  const ready = watchReady();
+  const ready = await watchCloudReady();
   try {
     await outage();
     await until(() => cloudReady(), 'the OpenStackCloud to be Ready again', 15 * 60_000, 1000);
@@ -229,6 +230,9 @@ describe('self-healing', { skip }, () => {
   test('a hung Keystone (SIGSTOP) does not answer (timeout, not refusal), fails its liveness probe and is restarted', async (t) => {
     const pod = await keystonePod();
     const before = containerStatus(pod)!.restartCount;
+    // The probe is patient on purpose (a slow Keystone must not be killed): wait out its budget,
+    // as the pod states it, plus two minutes for the restarted process to serve again.
+    const budget = livenessRestartBudget(pod);
     const stopped = cgroupPids(await hostPid(pod));
     const stoppedAt = Date.now();
     for (const pid of stopped) process.kill(pid, 'SIGSTOP');
@@ -243,8 +247,8 @@ describe('self-healing', { skip }, () => {
       );
       await until(
         () => restartedInPlace(pod, before),
-        'the liveness probe to restart the container',
-        300_000,
+        `the liveness probe to restart the container (${budget.text})`,
+        (budget.seconds + 120) * 1000,
         1000,
       );
     } finally {

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # End-to-end tier: the main job (`stackanetes up`: local cluster, images, operator, and
 # examples/minimal.yaml deployed until Ready), then the suite against that real cloud with real
-# clients (openstack CLI, HTTP, headless Chromium for Horizon). The cloud is deployed from an
-# empty namespace: one left by an earlier run is deleted first, unless STACKANETES_REUSE_CLOUD=1,
-# and then the tier says that it reused it. The tier's counts, or why it did not run, go to
-# $STACKANETES_TEST_RESULTS (test/ci/tiers.ts).
+# clients (openstack CLI, HTTP, headless Chromium for Horizon and the operator's dashboard). The
+# cloud is deployed from an empty namespace: one left by an earlier run is deleted first, unless
+# STACKANETES_REUSE_CLOUD=1, and then the tier says that it reused it. The files it runs, in
+# order, are the e2e tier's in test/ci/tiers.ts; its counts, or why it did not run, go to
+# $STACKANETES_TEST_RESULTS.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 node=node_modules/.bin/node

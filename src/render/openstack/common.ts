@@ -14,11 +14,12 @@ import {
   deployment,
   disruptionBudget,
   kollaContainer,
-  rpcPingScript,
   service,
   serviceAccount,
 } from '../workload.ts';
-import { rpcPingPy, registerPy } from './scripts.ts';
+import { healthScript, healthSh, usesHealthScript } from '../probes.ts';
+import { coreRequests, isCore } from '../priority.ts';
+import { registerPy } from './scripts.ts';
 
 export const databaseService = 'mariadb';
 export const messagingService = 'rabbitmq';
@@ -338,8 +339,9 @@ export const drainSeconds = 5;
 export function processObjects(ctx: Ctx, o: ProcessOpts): KubeObject[] {
   const part = o.proc.name;
   const name = `${o.service}-${part}`;
-  const extra: Record<string, string> =
-    o.proc.probe.kind === 'rpc' ? { [rpcPingScript]: rpcPingPy } : {};
+  const extra: Record<string, string> = usesHealthScript(o.proc.probe)
+    ? { [healthScript]: healthSh }
+    : {};
   const config: KollaConfig = kollaConfig(ctx, o.component, part, o.proc.command, o.files, {
     extra,
   });
@@ -350,6 +352,7 @@ export function processObjects(ctx: Ctx, o: ProcessOpts): KubeObject[] {
     probe: o.proc.probe,
     ports: o.proc.ports,
     resources: ctx.spec.services[o.service as ServiceName]?.resources,
+    ...(isCore(o.component, part) ? { defaultRequests: coreRequests } : {}),
     mounts: o.mounts ?? [],
     privileged: o.privileged ?? o.proc.host ?? false,
   });

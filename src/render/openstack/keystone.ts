@@ -120,6 +120,10 @@ export function renderKeystone(ctx: Ctx): KubeObject[] {
  */
 function openstackClient(ctx: Ctx): KubeObject[] {
   const name = 'openstack-client';
+  const cloudsYaml = {
+    kind: 'exec',
+    command: ['test', '-s', '/etc/openstack/clouds.yaml'],
+  } as const;
   const clouds: ConfigFile = {
     name: 'clouds.yaml',
     dest: '/etc/openstack/clouds.yaml',
@@ -134,7 +138,7 @@ function openstackClient(ctx: Ctx): KubeObject[] {
     config,
     env: [{ name: 'OS_CLOUD', value: 'admin' }],
     // Ready once kolla_start has put the credentials in place.
-    probe: { kind: 'exec', command: ['test', '-s', '/etc/openstack/clouds.yaml'] },
+    probe: { ready: cloudsYaml, live: cloudsYaml },
     resources: { requests: { cpu: '10m', memory: '64Mi' } },
   });
   return [

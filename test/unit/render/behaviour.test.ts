@@ -173,18 +173,6 @@ test('every long-running container has readiness and liveness probes and resourc
   }
 });
 
-test('APIs are probed over HTTP on their own endpoint; RPC services must answer a ping', () => {
-  const objs = render(loadExample('minimal'), secrets);
-  const api = find(objs, 'Deployment', 'keystone-api').spec.template.spec.containers[0];
-  assert.deepEqual(api.readinessProbe.httpGet, { path: '/v3', port: 5000 });
-  const conductor = find(objs, 'Deployment', 'nova-conductor').spec.template.spec.containers[0];
-  assert.ok(conductor.livenessProbe.exec.command.join(' ').includes('--topic conductor'));
-  // Through Nova's own exchange: a ping on the default `openstack` exchange reaches nobody.
-  assert.ok(conductor.livenessProbe.exec.command.join(' ').includes('--exchange nova'));
-  const conf = find(objs, 'Secret', 'nova-conductor-config').stringData['nova.conf'] as string;
-  assert.match(conf, /rpc_ping_enabled = true/);
-});
-
 test('replicated control services spread over nodes and keep a disruption budget', () => {
   const objs = render(loadExample('ha'), secrets);
   for (const d of objs.filter((o) => o.kind === 'Deployment') as Record<string, any>[]) {
@@ -262,7 +250,7 @@ test('the Jobs the rotation CronJob creates are not labelled as the operator’s
 });
 
 test('public host names become Ingresses and the Keystone public endpoint', () => {
-  const objs = render(loadExample('ha'), secrets);
+  const objs = render(loadExample('production'), secrets);
   const ing = find(objs, 'Ingress', 'keystone-api');
   assert.equal(ing.spec.rules[0].host, 'keystone.cloud.example.com');
   assert.equal(ing.spec.tls[0].secretName, 'cloud-example-com-tls');
