@@ -1,6 +1,7 @@
 // bench/operator: the operator deploying examples/minimal.yaml-shaped cloud onto the local
 // cluster's kwok nodes (`cluster up --fake-nodes N`, all labelled for every role): time from apply
-// to Ready, API requests made (and per reconcile), and the operator's peak RSS. Prints figures.
+// to Ready, API requests made (and per reconcile), and the operator's peak RSS. Prints figures and
+// saves them (bench/results.ts, variant `<N>-nodes`).
 // Usage: eval "$(npx stackanetes cluster env)"; npm run bench:operator
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -19,6 +20,7 @@ import {
 } from '../test/integration/operator/helpers.ts';
 import { spawnSync } from 'node:child_process';
 import type { KubeObj } from '../src/kube/client.ts';
+import { saveResult } from './results.ts';
 
 if (!process.env.KUBECONFIG) {
   console.error(
@@ -79,7 +81,25 @@ try {
     `API requests: ${total} (writes ${w}, Lease ${writes(counts, true) - w}); reconciles: ${n}; requests per reconcile: ${(total / Math.max(1, n)).toFixed(1)}`,
   );
   console.log(`by verb and resource: ${JSON.stringify(counts)}`);
-  console.log(`operator peak RSS: ${peakRssMiB(op.proc.pid!).toFixed(0)} MiB (goal: under 150 MB)`);
+  const rss = peakRssMiB(op.proc.pid!);
+  console.log(`operator peak RSS: ${rss.toFixed(0)} MiB (goal: under 150 MB)`);
+  saveResult(
+    'operator',
+    {
+      nodes,
+      pods: pods.length,
+      readySeconds: Math.round(readyAfter * 10) / 10,
+      readyAfterLastPodSeconds: afterPods,
+      requests: total,
+      writes: w,
+      leaseWrites: writes(counts, true) - w,
+      reconciles: n,
+      requestsPerReconcile: Math.round((total / Math.max(1, n)) * 10) / 10,
+      byVerbAndResource: counts,
+      peakRssMiB: Math.round(rss),
+    },
+    `${nodes}-nodes`,
+  );
 } finally {
   await op.stop();
   await deleteNamespace(c, ns);

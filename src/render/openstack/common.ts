@@ -143,7 +143,7 @@ export function uwsgiIni(
   name: string,
   wsgiFile: string,
   port: number,
-  extra: Record<string, string | string[]> = {},
+  extra: Record<string, string | boolean | string[]> = {},
 ): string {
   return writeIni({
     uwsgi: {
@@ -204,8 +204,13 @@ export function dbInitJob(
     extra: {
       'root.cnf': mysqlClientCnf('root', ctx.secrets.databaseRoot, svcHost(ctx, databaseService)),
     },
+    // Wait while the database does not answer; a refused login (1045) will not get better, so
+    // the Job fails at once and says why (the operator shows its last line in the condition).
     script: [
-      `until mariadb --defaults-extra-file=${cnf} -e 'SELECT 1' >/dev/null 2>&1; do echo 'waiting for the database'; sleep 3; done`,
+      `until out=$(mariadb --defaults-extra-file=${cnf} -e 'SELECT 1' 2>&1 >/dev/null); do`,
+      `  case "$out" in *'ERROR 1045'*) echo "the database refused the root login: $out"; exit 1 ;; esac`,
+      `  echo "waiting for the database: $out"; sleep 3`,
+      'done',
       `mariadb --defaults-extra-file=${cnf} -e "${sql}"`,
       `echo 'databases ${databases.join(', ')} and user ${user} are ready'`,
     ].join('\n'),
