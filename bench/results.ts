@@ -78,7 +78,7 @@ export function saveResult<T>(bench: string, data: T, variant?: string): string 
 
 /** Every saved run of `bench` (optionally one variant), oldest first. */
 export function loadResults<T = unknown>(bench: string, variant?: string): BenchResult<T>[] {
-  let files: string[] = [];
+  let files: string[];
   try {
     files = readdirSync(resultsDir).filter((f) => f.endsWith('.json'));
   } catch {

@@ -9,7 +9,7 @@ import { ApiError, isNotFound } from '../kube/errors.ts';
 import { contains } from '../controller/compare.ts';
 import { failure, readStatus, statusTable } from './cloud-view.ts';
 import { CliError } from './errors.ts';
-import { readCloud, readText } from './spec-file.ts';
+import { readSpec } from './spec-file.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -63,9 +63,9 @@ Needs the operator running in the cluster (or \`npx stackanetes operator\` besid
 Exits 0 when Ready, 1 when a component fails (its reason and last log line are shown).`,
     )
     .action(async (opts: { file: string; namespace?: string; wait: boolean; timeout: string }) => {
-      const cloud = readCloud(opts.file);
+      const { text, cloud } = readSpec(opts.file);
       // Apply what the user wrote; the API server fills defaults from the CRD schema.
-      const doc = parse(readText(opts.file)) as KubeObj;
+      const doc = parse(text) as KubeObj;
       const namespace = opts.namespace ?? cloud.metadata.namespace ?? 'openstack';
       doc.metadata = { ...doc.metadata, namespace };
       const client = await KubeClient.create();
