@@ -15,7 +15,7 @@ import { buildPlan, type ComponentPlan } from '../plan/graph.ts';
 import { render } from '../render/index.ts';
 import { jobTaskLabel } from '../render/jobs.ts';
 import { createOnlyAnnotation, type KubeObject } from '../render/kube.ts';
-import { generateSecrets, missingSecrets, type CloudSecrets } from '../render/secrets.ts';
+import { generateSecrets, secretProblems, type CloudSecrets } from '../render/secrets.ts';
 import type { KubeClient, KubeObj } from '../kube/client.ts';
 import { isConflict, isNotFound } from '../kube/errors.ts';
 import { contains, secretAsData } from './compare.ts';
@@ -198,8 +198,11 @@ export class CloudReconciler {
     const data = (existing?.data as Record<string, string> | undefined)?.[secretsKey];
     if (data) {
       const parsed = parse(Buffer.from(data, 'base64').toString('utf8')) as CloudSecrets;
-      if (missingSecrets(parsed).length === 0) return parsed;
-      throw new Error(`Secret ${name} lacks: ${missingSecrets(parsed).join(', ')}`);
+      const problems = secretProblems(parsed);
+      if (problems.length === 0) return parsed;
+      throw new Error(
+        `Secret ${name} key ${secretsKey}: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`,
+      );
     }
     const secrets = generateSecrets();
     const obj: KubeObj = {
