@@ -14,6 +14,7 @@ import { enabledComponents } from '../plan/components.ts';
 import { buildPlan, type ComponentPlan } from '../plan/graph.ts';
 import { render } from '../render/index.ts';
 import { jobTaskLabel } from '../render/jobs.ts';
+import { selectorTerm } from '../render/context.ts';
 import { createOnlyAnnotation, type KubeObject } from '../render/kube.ts';
 import { generateSecrets, secretProblems, type CloudSecrets } from '../render/secrets.ts';
 import type { KubeClient, KubeObj } from '../kube/client.ts';
@@ -164,7 +165,7 @@ export class CloudReconciler {
         componentStatus[step.name] = { ready: false };
         continue;
       }
-      const state = await this.#applyComponent(step, namespace);
+      const state = await this.#applyComponent(step, namespace, cloud.spec.nodeRoles);
       set(type, state.condition);
       componentStatus[step.name] = { ready: state.ready, ...state.replicas };
       if (state.ready) ready.add(step.name);
@@ -252,6 +253,7 @@ export class CloudReconciler {
   async #applyComponent(
     step: ComponentPlan,
     namespace: string,
+    nodeRoles: OpenStackCloud['spec']['nodeRoles'],
   ): Promise<{
     ready: boolean;
     condition: ComponentState;
@@ -288,20 +290,27 @@ export class CloudReconciler {
     let replicas = 0;
     let readyReplicas = 0;
     const notReady: string[] = [];
+    let noNode = false;
     for (const w of step.workloads) {
       const live = this.#store.get(w.apiVersion, w.kind, namespace, w.metadata.name);
       const r = workloadReadiness(live);
       replicas += r.want;
       readyReplicas += r.have;
+      const note = r.unscheduled ? unscheduledNote(w, nodeRoles) : r.note;
+      noNode ||= r.unscheduled === true;
       if (!r.ready)
         notReady.push(
-          `${w.kind.toLowerCase()}/${w.metadata.name} ${r.have}/${r.want} ready${r.note ? ` (${r.note})` : ''}`,
+          `${w.kind.toLowerCase()}/${w.metadata.name} ${r.have}/${r.want} ready${note ? ` (${note})` : ''}`,
         );
     }
     if (notReady.length > 0) {
       return {
         ready: false,
-        condition: { status: 'False', reason: 'WaitingForPods', message: notReady.join(', ') },
+        condition: {
+          status: 'False',
+          reason: noNode ? 'NoNodeForRole' : 'WaitingForPods',
+          message: notReady.join(', '),
+        },
         replicas: { replicas, readyReplicas },
       };
     }
@@ -450,6 +459,8 @@ export function workloadReadiness(live: KubeObj | undefined): {
   want: number;
   have: number;
   note?: string;
+  /** A DaemonSet that no node qualifies for: the role it serves has no node. */
+  unscheduled?: boolean;
 } {
   if (!live) return { ready: false, want: 1, have: 0, note: 'not created yet' };
   const spec = (live.spec ?? {}) as Record<string, number | undefined>;
@@ -468,12 +479,9 @@ export function workloadReadiness(live: KubeObj | undefined): {
     const want = Number(st.desiredNumberScheduled ?? 0);
     const have = Number(st.numberReady ?? 0);
     const updated = Number(st.updatedNumberScheduled ?? 0);
-    return {
-      ready: have >= want && updated >= want,
-      want,
-      have,
-      ...(want === 0 ? { note: 'no node has the role' } : {}),
-    };
+    // On no node at all, the role it serves (compute, network) has no node: the cloud cannot work.
+    if (want === 0) return { ready: false, want, have, note: 'on no node', unscheduled: true };
+    return { ready: have >= want && updated >= want, want, have };
   }
   const want = Number(spec.replicas ?? 1);
   const have = Number(st.readyReplicas ?? 0);
@@ -484,4 +492,47 @@ export function workloadReadiness(live: KubeObj | undefined): {
   }
   const available = Number(st.availableReplicas ?? 0);
   return { ready: have >= want && available >= want && updated >= want, want, have };
+}
+
+type NodeRoles = OpenStackCloud['spec']['nodeRoles'];
+
+function describeTerm(term: ReturnType<typeof selectorTerm>): string {
+  return term.matchExpressions
+    .map((e) => {
+      const values = 'values' in e ? e.values : [];
+      if (e.operator === 'In' && values.length === 1) return `${e.key}=${values[0]}`;
+      if (e.operator === 'In') return `${e.key} in (${values.join(', ')})`;
+      if (e.operator === 'NotIn') return `${e.key} notin (${values.join(', ')})`;
+      if (e.operator === 'Exists') return e.key;
+      return `!${e.key}`;
+    })
+    .join(',');
+}
+
+/**
+ * Why a DaemonSet runs on no node, for a person: the labels a node needs and the role of the
+ * spec they come from, e.g. `no node has the label stackanetes.io/compute=true
+ * (spec.nodeRoles.compute)`.
+ */
+export function unscheduledNote(daemonSet: KubeObject, nodeRoles: NodeRoles): string {
+  const template = (daemonSet as { spec?: { template?: { spec?: { affinity?: unknown } } } }).spec
+    ?.template?.spec?.affinity as
+    | {
+        nodeAffinity?: {
+          requiredDuringSchedulingIgnoredDuringExecution?: { nodeSelectorTerms?: unknown[] };
+        };
+      }
+    | undefined;
+  const terms = template?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution
+    ?.nodeSelectorTerms as ReturnType<typeof selectorTerm>[] | undefined;
+  if (!terms?.length) return 'on no node: no node accepts its pods (taints?)';
+  const roles = Object.entries(nodeRoles) as [keyof NodeRoles, NodeRoles[keyof NodeRoles]][];
+  const described = terms.map((t) => {
+    const json = JSON.stringify(t);
+    const from = roles
+      .filter(([, sel]) => JSON.stringify(selectorTerm(sel)) === json)
+      .map(([r]) => `spec.nodeRoles.${r}`);
+    return `${describeTerm(t)}${from.length ? ` (${from.join(', ')})` : ''}`;
+  });
+  return `on no node: no node has the label ${described.join(' or ')}`;
 }

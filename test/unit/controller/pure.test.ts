@@ -1,9 +1,9 @@
 // Conditions, readiness and the no-write comparison: pure logic of the reconciler.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { setCondition, summarise, type Condition } from '../../src/controller/conditions.ts';
-import { contains, secretAsData } from '../../src/controller/compare.ts';
-import { jobState, workloadReadiness } from '../../src/controller/cloud.ts';
+import { setCondition, summarise, type Condition } from '../../../src/controller/conditions.ts';
+import { contains, secretAsData } from '../../../src/controller/compare.ts';
+import { jobState, workloadReadiness } from '../../../src/controller/cloud.ts';
 
 test('a condition keeps its transition time until its status changes', () => {
   const conds: Condition[] = [];
@@ -144,6 +144,6 @@ test('job and workload readiness read status the way kubectl does', () => {
       updatedNumberScheduled: 0,
     },
   });
-  assert.equal(ds.ready, true);
-  assert.equal(ds.note, 'no node has the role');
+  assert.equal(ds.ready, false, 'a DaemonSet on no node is not ready');
+  assert.equal(ds.unscheduled, true);
 });
