@@ -3,9 +3,11 @@
 // with label selectors, create/replace (with resourceVersion conflicts), server-side apply and
 // merge patches (taken as the new object's fields), deletes, watches that stay open and carry
 // every change, and a bearer-token check. It is no API server: no defaulting, no validation.
+import { execFileSync } from 'node:child_process';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -83,13 +85,34 @@ export class FakeApi {
   readonly #watches = new Set<Watch>();
   readonly #waiting: (() => void)[] = [];
 
-  private constructor(server: http.Server) {
+  /** With `tls`: the server's self-signed certificate (PEM file), to trust as the CA. */
+  readonly caFile: string | undefined;
+
+  private constructor(server: http.Server, caFile?: string) {
     this.#server = server;
+    this.caFile = caFile;
   }
 
-  static async start(): Promise<FakeApi> {
-    const server = http.createServer();
-    const api = new FakeApi(server);
+  /** Over HTTP, or with `tls` over HTTPS with a fresh self-signed certificate for 127.0.0.1. */
+  static async start(opts: { tls?: boolean } = {}): Promise<FakeApi> {
+    let server: http.Server;
+    let caFile: string | undefined;
+    if (opts.tls) {
+      const dir = mkdtempSync(join(tmpdir(), 'stackanetes-fake-api-tls-'));
+      caFile = join(dir, 'tls.crt');
+      const keyFile = join(dir, 'tls.key');
+      execFileSync(
+        'openssl',
+        ['req', '-x509', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256']
+          .concat(['-keyout', keyFile, '-out', caFile, '-days', '2', '-subj', '/CN=fake-api'])
+          .concat(['-addext', 'subjectAltName=IP:127.0.0.1']),
+        { stdio: 'ignore' },
+      );
+      server = https.createServer({ cert: readFileSync(caFile), key: readFileSync(keyFile) });
+    } else {
+      server = http.createServer();
+    }
+    const api = new FakeApi(server, caFile);
     server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) =>
       api.handle(req, res),
     );
@@ -97,8 +120,12 @@ export class FakeApi {
     return api;
   }
 
+  get port(): number {
+    return (this.#server.address() as AddressInfo).port;
+  }
+
   get url(): string {
-    return `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
+    return `${this.caFile ? 'https' : 'http'}://127.0.0.1:${this.port}`;
   }
 
   /** A kubeconfig file for this server (user fields as given, e.g. `{ token: 'a' }`). */
@@ -111,7 +138,12 @@ export class FakeApi {
         apiVersion: 'v1',
         kind: 'Config',
         clusters: [
-          { name: 'fake', cluster: { server: this.url, 'insecure-skip-tls-verify': true } },
+          {
+            name: 'fake',
+            cluster: this.caFile
+              ? { server: this.url, 'certificate-authority': this.caFile }
+              : { server: this.url, 'insecure-skip-tls-verify': true },
+          },
         ],
         users: [{ name: 'u', user }],
         contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'u' } }],
