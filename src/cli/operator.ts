@@ -3,8 +3,8 @@
 import type { Command } from 'commander';
 import pino from 'pino';
 import { KubeClient } from '../kube/client.ts';
-import { LeaderElector } from '../kube/leader.ts';
-import { Manager } from '../controller/manager.ts';
+import { LeaderElector, defaultIdentity } from '../kube/leader.ts';
+import { Manager, defaultResyncMs } from '../controller/manager.ts';
 import { operatorMetrics, serveMetrics } from '../server/metrics.ts';
 
 export function register(program: Command): void {
@@ -44,57 +44,62 @@ releases its Lease so another takes over at once.`,
         });
         const client = await KubeClient.create();
         const metrics = operatorMetrics();
-        let manager: Manager | undefined;
+        const identity = defaultIdentity();
+        const leaseName = 'stackanetes-operator';
+        // The caches run on every replica: /readyz says whether they are synced, and a
+        // replica that becomes leader starts from warm caches.
+        const manager = new Manager({
+          client,
+          log,
+          ...(opts.namespace ? { namespace: opts.namespace } : {}),
+          workers: Number(opts.workers),
+          resyncMs: defaultResyncMs,
+          reconciledBy: {
+            identity,
+            lease: `${opts.leaseNamespace}/${leaseName}`,
+            resyncSeconds: defaultResyncMs / 1000,
+          },
+          hooks: {
+            onReconcile: (key, seconds, outcome) => {
+              metrics.reconciles.inc({ outcome });
+              metrics.reconcileSeconds.observe(seconds);
+              log.info({ cloud: key, seconds: Number(seconds.toFixed(3)), outcome }, 'reconciled');
+            },
+          },
+        });
         const server = await serveMetrics(metrics, {
           port: Number(opts.metricsPort),
           host: opts.metricsHost,
-          ready: () => true,
+          ready: () => manager.synced,
           beforeScrape: () => {
-            metrics.queueDepth.set(manager?.queue.length ?? 0);
+            metrics.queueDepth.set(manager.queueLength);
             for (const [key, n] of Object.entries(client.counts.byResource)) {
               const [verb, resource] = key.split(' ') as [string, string];
               metrics.apiRequests.set({ verb, resource }, n);
             }
           },
         });
+        manager.start();
         await ensureLeaseNamespace(client, opts.leaseNamespace);
         const elector = new LeaderElector(client, {
           namespace: opts.leaseNamespace,
-          name: 'stackanetes-operator',
+          name: leaseName,
+          identity,
           onStartedLeading: async (signal) => {
-            log.info({ identity: elector.identity }, 'became leader');
+            log.info({ identity }, 'became leader');
             metrics.leader.set(1);
-            manager = new Manager({
-              client,
-              log,
-              ...(opts.namespace ? { namespace: opts.namespace } : {}),
-              workers: Number(opts.workers),
-              hooks: {
-                onReconcile: (key, seconds, outcome) => {
-                  metrics.reconciles.inc({ outcome });
-                  metrics.reconcileSeconds.observe(seconds);
-                  log.info(
-                    { cloud: key, seconds: Number(seconds.toFixed(3)), outcome },
-                    'reconciled',
-                  );
-                },
-              },
-            });
-            await manager.run(signal);
+            await manager.lead(signal);
           },
           onStoppedLeading: () => {
             metrics.leader.set(0);
             log.info({}, 'stopped leading');
           },
-          onNewLeader: (identity) => log.info({ leader: identity }, 'leader observed'),
+          onNewLeader: (leader) => log.info({ leader }, 'leader observed'),
           onError: (err, context) =>
             log.warn({ context, err: String(err) }, 'leader election trouble'),
         });
         elector.start();
-        log.info(
-          { identity: elector.identity, lease: `${opts.leaseNamespace}/stackanetes-operator` },
-          'operator started',
-        );
+        log.info({ identity, lease: `${opts.leaseNamespace}/${leaseName}` }, 'operator started');
         await new Promise<void>((resolve) => {
           const stop = () => resolve();
           process.once('SIGTERM', stop);
@@ -102,6 +107,7 @@ releases its Lease so another takes over at once.`,
         });
         log.info({}, 'shutting down');
         await elector.stop();
+        await manager.stop();
         await server.close();
         client.close();
       },

@@ -18,10 +18,12 @@ import { selectorTerm } from '../render/context.ts';
 import { createOnlyAnnotation, type KubeObject } from '../render/kube.ts';
 import { generateSecrets, secretProblems, type CloudSecrets } from '../render/secrets.ts';
 import type { KubeClient, KubeObj } from '../kube/client.ts';
+import { defaultIdentity } from '../kube/leader.ts';
 import { isConflict, isNotFound } from '../kube/errors.ts';
 import { contains, secretAsData } from './compare.ts';
 import {
   componentConditionType,
+  rfc3339,
   setCondition,
   summarise,
   type ComponentState,
@@ -84,13 +86,30 @@ export const secretsSecretName = (cloud: string) => `${cloud}-stackanetes-secret
 
 const progressRequeueMs = 5_000;
 
+/** Who reconciles: written into every cloud's status, so `status` can tell whether it still runs. */
+export interface ReconciledBy {
+  /** The operator replica: the pod's name, or host_pid outside a cluster (its Lease identity). */
+  readonly identity: string;
+  /** `namespace/name` of the leader-election Lease it holds. */
+  readonly lease?: string;
+  /** How often it looks at every cloud even when nothing changes. */
+  readonly resyncSeconds?: number;
+}
+
 export interface ReconcilerOptions {
   readonly client: KubeClient;
   readonly store: ObjectStore;
   readonly events: EventRecorder;
   readonly log: Logger;
   readonly now?: () => Date;
+  readonly reconciledBy?: ReconciledBy;
 }
+
+/**
+ * status.lastReconcileTime is refreshed when older than this even if nothing else changed: with
+ * resyncs every 10 min, one status write per cloud per resync in a steady state, none between.
+ */
+const heartbeatMs = 5 * 60_000;
 
 export class CloudReconciler {
   readonly #client: KubeClient;
@@ -98,6 +117,7 @@ export class CloudReconciler {
   readonly #events: EventRecorder;
   readonly #log: Logger;
   readonly #now: () => Date;
+  readonly #reconciledBy: ReconciledBy;
 
   constructor(o: ReconcilerOptions) {
     this.#client = o.client;
@@ -105,6 +125,7 @@ export class CloudReconciler {
     this.#events = o.events;
     this.#log = o.log;
     this.#now = o.now ?? (() => new Date());
+    this.#reconciledBy = o.reconciledBy ?? { identity: defaultIdentity() };
   }
 
   async reconcile(namespace: string, name: string): Promise<ReconcileResult> {
@@ -415,14 +436,23 @@ export class CloudReconciler {
     transitions: { type: 'Normal' | 'Warning'; reason: string; message: string }[],
     components: Record<string, { ready: boolean; replicas?: number; readyReplicas?: number }>,
   ): Promise<void> {
-    const status = { observedGeneration: generation, conditions, components };
-    const before = live.status as object | undefined;
-    if (!before || !contains(before, status) || !contains(status, before)) {
+    const observed = { observedGeneration: generation, conditions, components };
+    const {
+      lastReconcileTime,
+      reconciledBy,
+      ...before
+    }: { lastReconcileTime?: string; reconciledBy?: object } = live.status ?? {};
+    const now = this.#now();
+    const changed = !live.status || !contains(before, observed) || !contains(observed, before);
+    // Also when never written (NaN compares false).
+    const stale = !(now.getTime() - Date.parse(lastReconcileTime ?? '') < heartbeatMs);
+    const by = { ...this.#reconciledBy };
+    if (changed || stale || !contains(reconciledBy, by) || !contains(by, reconciledBy)) {
       await this.#client.applyStatus({
         apiVersion: cloudApiVersion,
         kind: cloudKind,
         metadata: { name: live.metadata.name, namespace: live.metadata.namespace },
-        status,
+        status: { ...observed, lastReconcileTime: rfc3339(now), reconciledBy: by },
       });
     }
     for (const t of transitions) await this.#events.record(live, t.type, t.reason, t.message);

@@ -140,6 +140,8 @@ export class KubeClient {
   /** Watches hold their connection open for minutes: they get an agent of their own. */
   readonly #watchAgent: http.Agent;
   readonly #timeoutMs: number;
+  /** The API server's Date header last seen, and when (performance.now()) it was seen. */
+  #serverDate: { date: number; at: number } | undefined;
 
   private constructor(credentials: Credentials, timeoutMs: number) {
     this.credentials = credentials;
@@ -169,6 +171,15 @@ export class KubeClient {
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
+  }
+
+  /**
+   * The API server's time (ms since the epoch), from the Date header of its last answer (one-second
+   * resolution); this machine's clock before any answer.
+   */
+  serverNow(): number {
+    const d = this.#serverDate;
+    return d ? d.date + (performance.now() - d.at) : Date.now();
   }
 
   close(): void {
@@ -226,6 +237,8 @@ export class KubeClient {
           reject(new ApiError(method, label, 0, 'ConnectionFailed', err.message)),
         );
         req.on('response', (res) => {
+          const date = Date.parse(res.headers.date ?? '');
+          if (!Number.isNaN(date)) this.#serverDate = { date, at: performance.now() };
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('error', (err) =>

@@ -15,6 +15,7 @@ import {
   kwokCloud,
   kwokVolumes,
   makeNamespace,
+  operatorNamespace,
   seconds,
   skip,
   specFile,
@@ -39,22 +40,13 @@ describe('operator', { skip, concurrency: 1 }, () => {
   let c: KubeClient;
   let ns = '';
   let op: Operator;
-  let dropVolumes = async () => {};
+  let close = async () => {};
 
   before(async () => {
-    c = await client();
-    ns = await makeNamespace(c, 'op');
-    dropVolumes = await kwokVolumes(c, ns);
-    op = startOperator(ns);
-    await waitForMetrics(op);
+    ({ c, ns, op, close } = await operatorNamespace('op'));
   });
 
-  after(async () => {
-    await op?.stop();
-    await deleteNamespace(c, ns);
-    await dropVolumes();
-    c?.close();
-  });
+  after(() => close());
 
   test('apply -f reaches Ready=True, components in dependency order', async () => {
     const started = Date.now();

@@ -4,7 +4,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { parse } from 'yaml';
-import { CloudReconciler, type ObjectStore } from '../../../src/controller/cloud.ts';
+import {
+  CloudReconciler,
+  type ObjectStore,
+  type ReconciledBy,
+} from '../../../src/controller/cloud.ts';
 import type { Condition } from '../../../src/controller/conditions.ts';
 import { KubeClient, type KubeObj } from '../../../src/kube/client.ts';
 import { FakeApi } from '../fake-api.ts';
@@ -75,7 +79,10 @@ async function fakeClient(api: FakeApi): Promise<KubeClient> {
   return KubeClient.create(kc);
 }
 
-async function reconciledConditions(edit?: (o: KubeObj) => KubeObj): Promise<Condition[]> {
+async function withReconciler<T>(
+  opts: { edit?: (o: KubeObj) => KubeObj; now?: () => Date; reconciledBy?: ReconciledBy },
+  body: (r: CloudReconciler, api: FakeApi) => Promise<T>,
+): Promise<T> {
   const api = await FakeApi.start();
   const client = await fakeClient(api);
   try {
@@ -83,17 +90,28 @@ async function reconciledConditions(edit?: (o: KubeObj) => KubeObj): Promise<Con
     api.put(clouds, { ...doc, metadata: { ...doc.metadata, generation: 1 } });
     const r = new CloudReconciler({
       client,
-      store: doneStore(api, edit),
+      store: doneStore(api, opts.edit),
       events: { record: () => Promise.resolve() },
       log: quiet,
+      ...(opts.now ? { now: opts.now } : {}),
+      ...(opts.reconciledBy ? { reconciledBy: opts.reconciledBy } : {}),
     });
-    await r.reconcile('openstack', 'minimal');
-    return (api.get(clouds, 'openstack', 'minimal')?.status as { conditions: Condition[] })
-      .conditions;
+    return await body(r, api);
   } finally {
     client.close();
     await api.close();
   }
+}
+
+function cloudStatus(api: FakeApi): Record<string, any> {
+  return api.get(clouds, 'openstack', 'minimal')?.status as Record<string, any>;
+}
+
+function reconciledConditions(edit?: (o: KubeObj) => KubeObj): Promise<Condition[]> {
+  return withReconciler({ ...(edit ? { edit } : {}) }, async (r, api) => {
+    await r.reconcile('openstack', 'minimal');
+    return cloudStatus(api).conditions as Condition[];
+  });
 }
 
 test('with every workload ready and every Job complete the cloud is Ready', async () => {
@@ -127,4 +145,28 @@ test('a DaemonSet scheduled on no node is not Ready, and says which node label i
   assert.equal(ready.status, 'False');
   assert.equal(ready.reason, 'NoNodeForRole');
   assert.match(ready.message, /^nova: .*stackanetes\.io\/compute=true/);
+});
+
+test('status says which operator reconciled and when; a steady cloud refreshes it every 5 minutes, not on every pass', async () => {
+  let now = new Date('2026-01-01T10:00:00Z');
+  const by = {
+    identity: 'op-7d9f-x2',
+    lease: 'stackanetes-system/stackanetes-operator',
+    resyncSeconds: 600,
+  };
+  await withReconciler({ now: () => now, reconciledBy: by }, async (r, api) => {
+    const statusWrites = () =>
+      api.requests.filter((q) => q.method === 'PATCH' && q.path.endsWith('/status')).length;
+    await r.reconcile('openstack', 'minimal');
+    assert.deepEqual(cloudStatus(api).reconciledBy, by);
+    assert.equal(cloudStatus(api).lastReconcileTime, '2026-01-01T10:00:00Z');
+    const written = statusWrites();
+    now = new Date('2026-01-01T10:04:00Z');
+    await r.reconcile('openstack', 'minimal');
+    assert.equal(statusWrites(), written, 'nothing changed: no status write');
+    now = new Date('2026-01-01T10:05:00Z');
+    await r.reconcile('openstack', 'minimal');
+    assert.equal(statusWrites(), written + 1);
+    assert.equal(cloudStatus(api).lastReconcileTime, '2026-01-01T10:05:00Z');
+  });
 });
