@@ -3,7 +3,9 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'deploy/**', 'test/golden/**', 'scratch/**', 'out/**'] },
+  {
+    ignores: ['node_modules/**', 'deploy/**', 'test/golden/**', 'scratch/**', 'out/**', 'dist/**'],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

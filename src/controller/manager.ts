@@ -6,6 +6,7 @@
 import { apiVersion as cloudApiVersion, kind as cloudKind } from '../api/v1alpha1/spec.ts';
 import type { KubeClient, KubeObj } from '../kube/client.ts';
 import { Informer } from '../kube/informer.ts';
+import { slimPod } from '../kube/slim.ts';
 import { WorkQueue } from '../kube/workqueue.ts';
 import {
   CloudReconciler,
@@ -55,6 +56,8 @@ export class Manager {
       const inf = new Informer(o.client, {
         apiVersion,
         kind,
+        // Of Pods the reconciler reads names, labels and creation times only.
+        ...(kind === 'Pod' ? { transform: slimPod } : {}),
         ...(o.namespace ? { namespace: o.namespace } : {}),
         ...(labelSelector ? { labelSelector } : {}),
         resyncMs: kind === cloudKind ? (o.resyncMs ?? defaultResyncMs) : 0,

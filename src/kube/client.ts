@@ -286,7 +286,11 @@ export class KubeClient {
     return this.request<T>('GET', objectPath(apiVersion, kind, name, namespace));
   }
 
-  /** Every object of a kind, following `continue` tokens; returns the list's resourceVersion. */
+  /**
+   * Every object of a kind, following `continue` tokens; returns the list's resourceVersion.
+   * `transform` is applied to each object as its page arrives, so that only one page of whole
+   * objects is held at a time.
+   */
   async list<T extends KubeObj>(
     apiVersion: string,
     kind: string,
@@ -295,6 +299,7 @@ export class KubeClient {
       labelSelector?: string;
       fieldSelector?: string;
       pageSize?: number;
+      transform?: (obj: KubeObj) => KubeObj;
     } = {},
   ): Promise<{ items: T[]; resourceVersion: string }> {
     const items: T[] = [];
@@ -312,7 +317,10 @@ export class KubeClient {
           continue: cont,
         },
       });
-      for (const i of page.items) items.push({ ...i, apiVersion, kind });
+      for (const i of page.items) {
+        const obj = { ...i, apiVersion, kind };
+        items.push((opts.transform ? opts.transform(obj) : obj) as T);
+      }
       cont = page.metadata.continue || undefined;
       resourceVersion = page.metadata.resourceVersion;
     } while (cont);

@@ -242,12 +242,20 @@ export class FakeApi {
         return;
       }
       const answer = () => {
-        const items = [...this.objects.entries()]
+        const all = [...this.objects.entries()]
           .filter(([k]) => k.startsWith(`${collection}|`))
           .map(([, o]) => o)
           .filter((o) => namespace === undefined || o.metadata.namespace === namespace)
           .filter((o) => matches(o, selector));
-        send(200, JSON.stringify({ items, metadata: { resourceVersion: String(this.#rv) } }));
+        // Pages as the API server gives them: `limit` items, then a `continue` token.
+        const from = Number(r.query.get('continue') ?? 0);
+        const limit = Number(r.query.get('limit') ?? 0) || all.length;
+        const items = all.slice(from, from + limit);
+        const more = from + limit < all.length ? { continue: String(from + limit) } : {};
+        send(
+          200,
+          JSON.stringify({ items, metadata: { resourceVersion: String(this.#rv), ...more } }),
+        );
       };
       if (this.heldLists.has(collection)) this.#waiting.push(answer);
       else answer();
