@@ -9,7 +9,7 @@
 //     the TypeScript sources (type stripping) and from the compiled dist/ (`npm run build`):
 //     peak resident memory (VmHWM) once its caches are synced.
 // Prints figures and saves them with bench/results.ts; asserts nothing. Usage:
-//   npm run build && node bench/operator-memory.ts
+//   npm run build && npm run bench:operator-memory [-- --baseline DIR]
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -21,6 +21,8 @@ const { values } = parseArgs({
     child: { type: 'string' },
     nodes: { type: 'string', default: '1000' },
     'pods-per-node': { type: 'string', default: '4' },
+    /** Another checkout's src/cli/main.ts (e.g. `git archive <commit> src | tar -x -C DIR`), measured too. */
+    baseline: { type: 'string' },
   },
 });
 
@@ -290,10 +292,19 @@ async function operatorPeak(entry: string): Promise<number> {
 
 const operator: Record<string, number> = { sourcesMiB: await operatorPeak('src/cli/main.ts') };
 if (existsSync('dist/cli/main.js')) operator.compiledMiB = await operatorPeak('dist/cli/main.js');
+if (values.baseline)
+  operator.baselineMiB = await operatorPeak(`${values.baseline}/src/cli/main.ts`);
 else console.log('# dist/ is missing: run `npm run build` to measure the compiled operator too');
 await api.close();
 
-const data = { nodes: nodeCount, pods: podCount, cloudObjects: objects.length, caches, operator };
+const data = {
+  nodes: nodeCount,
+  pods: podCount,
+  cloudObjects: objects.length,
+  caches,
+  operator,
+  ...(values.baseline ? { baseline: values.baseline } : {}),
+};
 console.log(
   `fake cluster: ${nodeCount} nodes, ${podCount} pods, ${objects.length} objects of examples/ha.yaml, all with managedFields`,
 );
