@@ -292,9 +292,9 @@ async function operatorPeak(entry: string): Promise<number> {
 
 const operator: Record<string, number> = { sourcesMiB: await operatorPeak('src/cli/main.ts') };
 if (existsSync('dist/cli/main.js')) operator.compiledMiB = await operatorPeak('dist/cli/main.js');
+else console.log('# dist/ is missing: run `npm run build` to measure the compiled operator too');
 if (values.baseline)
   operator.baselineMiB = await operatorPeak(`${values.baseline}/src/cli/main.ts`);
-else console.log('# dist/ is missing: run `npm run build` to measure the compiled operator too');
 await api.close();
 
 const data = {
@@ -316,6 +316,6 @@ for (const [variant, r] of Object.entries(caches) as [
     `informers for every Pod and Node, ${variant.padEnd(7)}: RSS ${r.rssAfterMiB} MiB after sync (peak ${r.peakRssMiB}); cache ${r.cacheHeapMiB} MiB of heap`,
   );
 console.log(
-  `stackanetes operator peak RSS: from sources ${operator.sourcesMiB} MiB${operator.compiledMiB ? `, compiled ${operator.compiledMiB} MiB` : ''} (goal: under 150 MB)`,
+  `stackanetes operator peak RSS: from sources ${operator.sourcesMiB} MiB${operator.compiledMiB ? `, compiled ${operator.compiledMiB} MiB` : ''}${operator.baselineMiB ? `; ${values.baseline} from its sources ${operator.baselineMiB} MiB` : ''} (goal: under 150 MB)`,
 );
 saveResult('operator-memory', data, `${nodeCount}-nodes`);
