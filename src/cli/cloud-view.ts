@@ -100,6 +100,16 @@ export interface OperatorState {
   /** True: an operator holds a live Lease and reconciled recently; undefined: cannot tell. */
   readonly reconciling: boolean | undefined;
   readonly summary: string;
+  /** What to do about it, when something is to be done. */
+  readonly advice?: string;
+}
+
+const startOne =
+  'Nothing repairs this cloud until an operator runs (`stackanetes operator`, or its Deployment in the cluster).';
+
+/** No operator process is there to reconcile. */
+function gone(summary: string): OperatorState {
+  return { reconciling: false, summary, advice: startOne };
 }
 
 /** A duration for a person: 45s, 2m10s, 3h5m. */
@@ -145,37 +155,33 @@ export function operatorState(input: {
   if (!by || Number.isNaN(last)) {
     const age = serverNow - Date.parse(input.createdAt ?? '');
     if (age > 60_000)
-      return {
-        reconciling: false,
-        summary: `no operator has reconciled this cloud in the ${ago(age)} since it was created`,
-      };
+      return gone(`no operator has reconciled this cloud in the ${ago(age)} since it was created`);
     return { reconciling: undefined, summary: 'not reconciled yet' };
   }
   const lastly = `last reconciled ${ago(serverNow - last)} ago by ${by.identity}`;
   const leaseName = by.lease ?? '(unknown)';
-  if (lease === 'missing')
-    return { reconciling: false, summary: `the operator's Lease ${leaseName} is gone; ${lastly}` };
+  if (lease === 'missing') return gone(`the operator's Lease ${leaseName} is gone; ${lastly}`);
   if (lease && lease !== 'unreadable') {
     const holder = lease.spec?.holderIdentity ?? '';
     if (!holder)
-      return {
-        reconciling: false,
-        summary: `no operator holds the Lease ${leaseName} (the last one released it); ${lastly}`,
-      };
+      return gone(`no operator holds the Lease ${leaseName} (the last one released it); ${lastly}`);
     const duration = (lease.spec?.leaseDurationSeconds ?? 15) * 1000;
     const renewed = serverNow - leaseRenewedAt(lease);
     if (!(renewed <= duration + leaseSlackMs))
-      return {
-        reconciling: false,
-        summary: `the Lease ${leaseName} of ${holder} was last renewed ${ago(renewed)} ago (it lasts ${ago(duration)}): that operator is gone; ${lastly}`,
-      };
+      return gone(
+        `the Lease ${leaseName} of ${holder} was last renewed ${ago(renewed)} ago (it lasts ${ago(duration)}): that operator is gone; ${lastly}`,
+      );
   }
   const resyncMs = (by.resyncSeconds ?? 600) * 1000;
-  if (serverNow - last > staleResyncs * resyncMs)
+  if (serverNow - last > staleResyncs * resyncMs) {
+    const every = `it looks at every cloud every ${ago(resyncMs)}`;
+    if (lease === 'unreadable' || lease === undefined) return gone(`${lastly}, though ${every}`);
     return {
       reconciling: false,
-      summary: `${lastly}, though it looks at every cloud every ${ago(resyncMs)}`,
+      summary: `${lease.spec?.holderIdentity} holds the Lease ${leaseName} but has not reconciled this cloud for ${ago(serverNow - last)} (${every})`,
+      advice: 'Its log says why.',
     };
+  }
   if (lease === 'unreadable' || lease === undefined)
     return { reconciling: undefined, summary: `${lastly}; its Lease ${leaseName} cannot be read` };
   return {
@@ -332,7 +338,7 @@ export function viewText(title: string, view: CloudView, width = 160): string {
   const op = view.operator;
   const opLine =
     op.reconciling === false
-      ? `NOT RECONCILING: ${op.summary}. Nothing repairs this cloud until an operator runs (\`stackanetes operator\`, or its Deployment in the cluster).`
+      ? `NOT RECONCILING: ${op.summary}.${op.advice ? ` ${op.advice}` : ''}`
       : op.reconciling
         ? `reconciling: ${op.summary}`
         : `unknown: ${op.summary}`;

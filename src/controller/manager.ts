@@ -164,16 +164,6 @@ export class Manager {
     await queue.shutDown();
   }
 
-  /** Starts the informers, leads until `signal` aborts, then stops them (no leader election). */
-  async run(signal: AbortSignal): Promise<void> {
-    this.start();
-    try {
-      await this.lead(signal);
-    } finally {
-      await this.stop();
-    }
-  }
-
   #newQueue(): WorkQueue {
     return new WorkQueue(
       async (key) => {

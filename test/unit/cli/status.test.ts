@@ -65,10 +65,15 @@ test('an expired, released or deleted Lease means no operator is reconciling', (
   assert.equal(state('missing').reconciling, false);
 });
 
-test('a status not refreshed for three resync periods means no operator is reconciling', () => {
-  const s = state(lease(by.identity, 3), 31 * 60);
-  assert.equal(s.reconciling, false);
-  assert.match(s.summary, /last reconciled 31m ago/);
+test('a status not refreshed for three resync periods means no operator is reconciling it', () => {
+  const stuck = state(lease(by.identity, 3), 31 * 60);
+  assert.equal(stuck.reconciling, false);
+  assert.match(stuck.summary, /holds the Lease .* but has not reconciled this cloud for 31m/);
+  assert.match(stuck.advice ?? '', /log/);
+  const unknownLease = state('unreadable', 31 * 60);
+  assert.equal(unknownLease.reconciling, false);
+  assert.match(unknownLease.summary, /last reconciled 31m ago/);
+  assert.match(unknownLease.advice ?? '', /until an operator runs/);
 });
 
 test('a cloud nobody reconciled for a minute after its creation says so', () => {
