@@ -134,7 +134,7 @@ function leaseRenewedAt(lease: LeaseView): number {
 }
 
 /** Slack for second-resolution times and the request's own duration. */
-const leaseSlackMs = 5_000;
+const leaseSlackMs = 3_000;
 /** Status older than this many resync periods means nobody is reconciling. */
 const staleResyncs = 3;
 
