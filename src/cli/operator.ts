@@ -6,6 +6,7 @@ import { KubeClient } from '../kube/client.ts';
 import { LeaderElector, defaultIdentity } from '../kube/leader.ts';
 import { Manager, defaultResyncMs } from '../controller/manager.ts';
 import { operatorMetrics, serveMetrics } from '../server/metrics.ts';
+import { CliError } from './errors.ts';
 
 export function register(program: Command): void {
   program
@@ -20,6 +21,11 @@ export function register(program: Command): void {
       process.env.POD_NAMESPACE ?? 'stackanetes-system',
     )
     .option('--workers <n>', 'clouds reconciled at once', '2')
+    .option(
+      '--lease-duration <seconds>',
+      'how long the leader Lease holds without renewal; a new leader takes over this long after the last one stopped renewing',
+      '15',
+    )
     .addHelpText(
       'after',
       `
@@ -37,7 +43,13 @@ releases its Lease so another takes over at once.`,
         metricsHost: string;
         leaseNamespace: string;
         workers: string;
+        leaseDuration: string;
       }) => {
+        const leaseSeconds = Number(opts.leaseDuration);
+        if (!Number.isInteger(leaseSeconds) || leaseSeconds < 2)
+          throw new CliError(
+            `--lease-duration: expected a whole number of seconds, at least 2 (got ${opts.leaseDuration})`,
+          );
         const log = pino({
           name: 'stackanetes-operator',
           redact: ['*.password', '*.data', '*.stringData'],
@@ -85,6 +97,10 @@ releases its Lease so another takes over at once.`,
           namespace: opts.leaseNamespace,
           name: leaseName,
           identity,
+          // client-go's proportions: renew deadline 2/3 of the lease, retry every 2/15 (15 s → 10 s, 2 s).
+          leaseDurationMs: leaseSeconds * 1000,
+          renewDeadlineMs: (leaseSeconds * 1000 * 2) / 3,
+          retryPeriodMs: (leaseSeconds * 1000 * 2) / 15,
           onStartedLeading: async (signal) => {
             log.info({ identity }, 'became leader');
             metrics.leader.set(1);

@@ -88,7 +88,7 @@ export interface Operator {
 }
 
 /** Starts `stackanetes operator` watching one namespace, with its Lease in that namespace. */
-export function startOperator(namespace: string): Operator {
+export function startOperator(namespace: string, extraArgs: readonly string[] = []): Operator {
   const port = randomInt(20_000, 30_000);
   const proc = spawn(
     process.execPath,
@@ -103,6 +103,7 @@ export function startOperator(namespace: string): Operator {
       String(port),
       '--metrics-host',
       '127.0.0.1',
+      ...extraArgs,
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );

@@ -169,11 +169,17 @@ describe('operator killed at random points', { skip, concurrency: 1 }, () => {
     try {
       const apply = cli(['apply', '-f', specFile(kwokCloud(cloudName, ns)), '--no-wait']);
       assert.equal(apply.status, 0, apply.stderr);
+      // A short lease, so that a new operator takes over from a killed one within its life: a
+      // candidate waits one lease duration (3 s) after it last saw the Lease change.
+      let leaders = 0;
       for (let i = 0; i < 20; i++) {
-        const op = startOperator(ns);
-        await sleep(1500 + Math.floor(Math.random() * 3000));
+        const op = startOperator(ns, ['--lease-duration', '3']);
+        await sleep(3500 + Math.floor(Math.random() * 3000));
+        if (/became leader/.test(op.log())) leaders++;
         await op.stop('SIGKILL');
       }
+      console.log(`${leaders} of the 20 killed operators were leading when killed`);
+      assert.ok(leaders > 1, `only ${leaders} of the 20 killed operators ever led`);
       const op = startOperator(ns);
       try {
         await waitReady(c, ns, cloudName, op);
