@@ -118,6 +118,7 @@ export class CloudReconciler {
   readonly #log: Logger;
   readonly #now: () => Date;
   readonly #reconciledBy: ReconciledBy;
+  #statusFieldsDropped = false;
 
   constructor(o: ReconcilerOptions) {
     this.#client = o.client;
@@ -447,13 +448,25 @@ export class CloudReconciler {
     // Also when never written (NaN compares false).
     const stale = !(now.getTime() - Date.parse(lastReconcileTime ?? '') < heartbeatMs);
     const by = { ...this.#reconciledBy };
-    if (changed || stale || !contains(reconciledBy, by) || !contains(by, reconciledBy)) {
-      await this.#client.applyStatus({
+    const moved = !contains(reconciledBy, by) || !contains(by, reconciledBy);
+    // An older CRD drops the fields it does not know: then only a change is worth a write, or
+    // every write would look stale and trigger the next one.
+    if (changed || (!this.#statusFieldsDropped && (stale || moved))) {
+      const written = await this.#client.applyStatus({
         apiVersion: cloudApiVersion,
         kind: cloudKind,
         metadata: { name: live.metadata.name, namespace: live.metadata.namespace },
         status: { ...observed, lastReconcileTime: rfc3339(now), reconciledBy: by },
       });
+      const kept = (written?.status as { lastReconcileTime?: string } | undefined)
+        ?.lastReconcileTime;
+      if (written && kept === undefined && !this.#statusFieldsDropped) {
+        this.#statusFieldsDropped = true;
+        this.#log.warn(
+          { crd: `${cloudKind} (stackanetes.io)` },
+          'the API server dropped status.lastReconcileTime and status.reconciledBy: the CRD in the cluster is older than this operator; apply deploy/crds (or run `stackanetes apply`, which updates it)',
+        );
+      }
     }
     for (const t of transitions) await this.#events.record(live, t.type, t.reason, t.message);
   }

@@ -78,6 +78,8 @@ export class FakeApi {
   readonly objects = new Map<string, KubeObj>();
   /** When set, a request whose Authorization header it refuses is answered 401. */
   accept: ((authorization: string | undefined) => boolean) | undefined;
+  /** When set, what a status write keeps (as an API server prunes fields its CRD lacks). */
+  pruneStatus: ((status: unknown) => unknown) | undefined;
   /** Lists of these collections (e.g. `/apis/apps/v1/deployments`) wait until released. */
   readonly heldLists = new Set<string>();
   #rv = 100;
@@ -292,7 +294,7 @@ export class FakeApi {
       const base = existing ?? { ...obj, metadata: { ...obj.metadata, namespace, generation: 0 } };
       const merged: KubeObj =
         sub === 'status'
-          ? { ...base, status: obj.status }
+          ? { ...base, status: this.pruneStatus ? this.pruneStatus(obj.status) : obj.status }
           : {
               ...base,
               ...obj,

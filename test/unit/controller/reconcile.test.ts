@@ -170,3 +170,25 @@ test('status says which operator reconciled and when; a steady cloud refreshes i
     assert.equal(cloudStatus(api).lastReconcileTime, '2026-01-01T10:05:00Z');
   });
 });
+
+test('with a CRD that drops the new status fields, a steady cloud is not written over and over', async () => {
+  const now = new Date('2026-01-01T10:00:00Z');
+  await withReconciler({ now: () => now }, async (r, api) => {
+    api.pruneStatus = (status) => {
+      const {
+        lastReconcileTime: _l,
+        reconciledBy: _b,
+        ...rest
+      } = status as Record<string, unknown>;
+      return rest;
+    };
+    const statusWrites = () =>
+      api.requests.filter((q) => q.method === 'PATCH' && q.path.endsWith('/status')).length;
+    await r.reconcile('openstack', 'minimal');
+    const written = statusWrites();
+    assert.ok(written >= 1);
+    await r.reconcile('openstack', 'minimal');
+    await r.reconcile('openstack', 'minimal');
+    assert.equal(statusWrites(), written, 'no write when only the dropped fields differ');
+  });
+});
