@@ -2,7 +2,8 @@
 // cluster's kwok nodes (`cluster up --fake-nodes N`, all labelled for every role): time from apply
 // to Ready, API requests made (and per reconcile), and the operator's peak RSS. The operator runs
 // compiled (`npm run build` first, as in its image). Prints figures and saves them
-// (bench/results.ts). Usage: eval "$(npx stackanetes cluster env)"; npm run bench:operator
+// (bench/results.ts, variant `<N>-nodes`).
+// Usage: eval "$(npx stackanetes cluster env)"; npm run bench:operator
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -85,21 +86,22 @@ try {
     `API requests: ${total} (writes ${w}, Lease ${writes(counts, true) - w}); reconciles: ${n}; requests per reconcile: ${(total / Math.max(1, n)).toFixed(1)}`,
   );
   console.log(`by verb and resource: ${JSON.stringify(counts)}`);
-  const peak = peakRssMiB(op.proc.pid!);
-  console.log(`operator peak RSS: ${peak.toFixed(0)} MiB (goal: under 150 MB)`);
+  const rss = peakRssMiB(op.proc.pid!);
+  console.log(`operator peak RSS: ${rss.toFixed(0)} MiB (goal: under 150 MB)`);
   saveResult(
     'operator',
     {
       nodes,
       pods: pods.length,
-      readySeconds: readyAfter,
+      readySeconds: Math.round(readyAfter * 10) / 10,
       readyAfterLastPodSeconds: afterPods,
       requests: total,
       writes: w,
       leaseWrites: writes(counts, true) - w,
       reconciles: n,
-      byResource: counts,
-      peakRssMiB: Math.round(peak),
+      requestsPerReconcile: Math.round((total / Math.max(1, n)) * 10) / 10,
+      byVerbAndResource: counts,
+      peakRssMiB: Math.round(rss),
     },
     `${nodes}-nodes`,
   );

@@ -19,15 +19,24 @@ const api = (
   command,
   configFiles,
   ports: [{ name: 'api', port }],
-  probe: { kind: 'http', path, port },
+  probe: { ready: { kind: 'http', path, port }, live: { kind: 'http', path, port } },
   workload: 'Deployment',
   role: 'controlPlane',
 });
 
+/**
+ * An oslo.messaging RPC server (no endpoint of its own): ready while it is connected to the
+ * broker, alive while it runs at all. A broker outage makes it unready, never restarts it.
+ */
+const rpcProbe: ProcessDef['probe'] = {
+  ready: { kind: 'broker' },
+  live: { kind: 'progress' },
+  start: { kind: 'progress' },
+};
+
 const rpc = (
   image: ProcessDef['image'],
   name: string,
-  topic: string,
   configFiles: string[],
   extra: Partial<ProcessDef> = {},
 ): ProcessDef => ({
@@ -36,16 +45,20 @@ const rpc = (
   command: `${image} --config-file /etc/nova/nova.conf`,
   configFiles,
   ports: [],
-  probe: {
-    kind: 'rpc',
-    exchange: 'nova',
-    topic,
-    configFiles: configFiles.map((f) => `/etc/nova/${f}`),
-  },
+  probe: rpcProbe,
   workload: 'Deployment',
   role: 'controlPlane',
   ...extra,
 });
+
+const northdStatus = {
+  kind: 'exec',
+  command: ['ovn-appctl', '-t', '/run/ovn/ovn-northd.ctl', 'status'],
+} as const;
+const controllerVersion = {
+  kind: 'exec',
+  command: ['ovn-appctl', '-t', '/run/ovn/ovn-controller.ctl', 'version'],
+} as const;
 
 const logging = { DEFAULT: { use_stderr: true, log_file: '', debug: false } };
 
@@ -73,7 +86,11 @@ export const catalog: ReleaseCatalog = {
         'ovn-northd --pidfile=/run/ovn/ovn-northd.pid --unixctl=/run/ovn/ovn-northd.ctl -vconsole:info -vfile:off',
       configFiles: [],
       ports: [],
-      probe: { kind: 'exec', command: ['ovn-appctl', '-t', '/run/ovn/ovn-northd.ctl', 'status'] },
+      // Its unixctl server answers from northd's main loop: a hung northd does not answer.
+      probe: {
+        ready: northdStatus,
+        live: northdStatus,
+      },
       workload: 'Deployment',
       role: 'controlPlane',
     },
@@ -86,9 +103,18 @@ export const catalog: ReleaseCatalog = {
         'ovn-controller unix:/run/openvswitch/db.sock --pidfile=/run/ovn/ovn-controller.pid --unixctl=/run/ovn/ovn-controller.ctl -vconsole:info -vfile:off',
       configFiles: [],
       ports: [],
+      // Ready while connected to the southbound database; alive while its main loop answers.
       probe: {
-        kind: 'exec',
-        command: ['ovn-appctl', '-t', '/run/ovn/ovn-controller.ctl', 'version'],
+        ready: {
+          kind: 'exec',
+          command: [
+            'sh',
+            '-c',
+            'test "$(ovn-appctl -t /run/ovn/ovn-controller.ctl connection-status)" = connected',
+          ],
+        },
+        live: controllerVersion,
+        start: controllerVersion,
       },
       workload: 'DaemonSet',
       role: 'compute',
@@ -241,7 +267,7 @@ export const catalog: ReleaseCatalog = {
       defaults: {
         'nova.conf': {
           ...logging,
-          DEFAULT: { ...logging.DEFAULT, rpc_ping_enabled: true, state_path: '/var/lib/nova' },
+          DEFAULT: { ...logging.DEFAULT, state_path: '/var/lib/nova' },
           api: { auth_strategy: 'keystone' },
           scheduler: { discover_hosts_in_cells_interval: 60 },
           oslo_concurrency: { lock_path: '/var/lib/nova/tmp' },
@@ -268,19 +294,19 @@ export const catalog: ReleaseCatalog = {
           8775,
           '/',
         ),
-        rpc('nova-conductor', 'conductor', 'conductor', ['nova.conf']),
-        rpc('nova-scheduler', 'scheduler', 'scheduler', ['nova.conf']),
+        rpc('nova-conductor', 'conductor', ['nova.conf']),
+        rpc('nova-scheduler', 'scheduler', ['nova.conf']),
         {
           name: 'novncproxy',
           image: 'nova-novncproxy',
           command: 'nova-novncproxy --config-file /etc/nova/nova.conf',
           configFiles: ['nova.conf'],
           ports: [{ name: 'vnc', port: 6080 }],
-          probe: { kind: 'tcp', port: 6080 },
+          probe: { ready: { kind: 'tcp', port: 6080 }, live: { kind: 'tcp', port: 6080 } },
           workload: 'Deployment',
           role: 'controlPlane',
         },
-        rpc('nova-compute', 'compute', 'compute', ['nova.conf'], {
+        rpc('nova-compute', 'compute', ['nova.conf'], {
           command: 'nova-compute --config-file /etc/nova/nova.conf',
           workload: 'DaemonSet',
           role: 'compute',
@@ -351,7 +377,10 @@ export const catalog: ReleaseCatalog = {
             'neutron-server --config-file /etc/neutron/neutron.conf --config-file /etc/neutron/plugins/ml2/ml2_conf.ini',
           configFiles: ['neutron.conf', 'ml2_conf.ini'],
           ports: [{ name: 'api', port: 9696 }],
-          probe: { kind: 'http', path: '/', port: 9696 },
+          probe: {
+            ready: { kind: 'http', path: '/', port: 9696 },
+            live: { kind: 'http', path: '/', port: 9696 },
+          },
           workload: 'Deployment',
           role: 'controlPlane',
         },
@@ -362,7 +391,12 @@ export const catalog: ReleaseCatalog = {
             'neutron-ovn-metadata-agent --config-file /etc/neutron/neutron.conf --config-file /etc/neutron/neutron_ovn_metadata_agent.ini',
           configFiles: ['neutron.conf', 'neutron_ovn_metadata_agent.ini'],
           ports: [],
-          probe: { kind: 'exec', command: ['sh', '-c', 'test -S /var/lib/neutron/metadata_proxy'] },
+          // Ready once it serves the metadata proxy socket; alive while it runs at all.
+          probe: {
+            ready: { kind: 'exec', command: ['test', '-S', '/var/lib/neutron/metadata_proxy'] },
+            live: { kind: 'progress' },
+            start: { kind: 'progress' },
+          },
           workload: 'DaemonSet',
           role: 'compute',
           host: true,
@@ -407,7 +441,13 @@ export const catalog: ReleaseCatalog = {
           command: uwsgi('openstack-dashboard/horizon-uwsgi.ini'),
           configFiles: ['local_settings.py', 'horizon-uwsgi.ini'],
           ports: [{ name: 'http', port: 8080 }],
-          probe: { kind: 'http', path: '/auth/login/', port: 8080 },
+          // The login page needs Django, its settings and memcached (sessions): readiness. A
+          // static file is served by uWSGI's workers without Python or memcached: liveness (all
+          // workers hung means it is not served).
+          probe: {
+            ready: { kind: 'http', path: '/auth/login/', port: 8080 },
+            live: { kind: 'http', path: '/static/dashboard/img/favicon.ico', port: 8080 },
+          },
           workload: 'Deployment',
           role: 'controlPlane',
         },

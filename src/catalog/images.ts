@@ -25,8 +25,19 @@ export const imageNames = [
 
 export type ImageName = (typeof imageNames)[number];
 
-/** Where images come from when the spec says nothing: what the local cluster imports. */
-export const defaultImageRegistry = 'localhost/stackanetes';
+/**
+ * The local cluster's registry: image references name it `localhost:5001` (as kind's local
+ * registry does); it answers on the cluster's node address, and every node's containerd maps
+ * the name to that address.
+ */
+export const localRegistry = {
+  name: 'localhost:5001',
+  address: '10.244.0.1:5001',
+  url: 'http://10.244.0.1:5001',
+} as const;
+
+/** Where images come from when the spec says nothing: the local cluster's registry. */
+export const defaultImageRegistry = `${localRegistry.name}/stackanetes`;
 
 /** `registry/name:tag`, the reference the renderer emits and the builder tags. */
 export function imageReference(registry: string, name: string, tag: string): string {

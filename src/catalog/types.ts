@@ -23,20 +23,34 @@ export type ComponentName = (typeof componentNames)[number];
 
 export type NodeRole = 'controlPlane' | 'compute' | 'network';
 
-export type Probe =
+/** One health check, as the kubelet runs it. */
+export type Check =
   | { readonly kind: 'http'; readonly path: string; readonly port: number }
   | { readonly kind: 'tcp'; readonly port: number }
+  | { readonly kind: 'exec'; readonly command: readonly string[] }
   /**
-   * An oslo.messaging `oslo_rpc_server_ping` call to the service's topic on this host, through
-   * the project's control exchange (each project sets its own: `nova`, `neutron`, …).
+   * The container's service processes used CPU since the previous verdict (health.sh `alive`):
+   * a stopped or deadlocked process uses none, an idle OpenStack service still runs its periodic
+   * tasks. For processes with no endpoint to ask.
    */
-  | {
-      readonly kind: 'rpc';
-      readonly exchange: string;
-      readonly topic: string;
-      readonly configFiles: readonly string[];
-    }
-  | { readonly kind: 'exec'; readonly command: readonly string[] };
+  | { readonly kind: 'progress' }
+  /**
+   * One of the container's service processes holds an ESTABLISHED TCP connection to the message
+   * broker (health.sh `connected`): what an oslo.messaging RPC server needs to consume.
+   */
+  | { readonly kind: 'broker' };
+
+/**
+ * How the kubelet checks a process. `ready` decides whether it takes work: slowness and
+ * dependencies that are down belong here. `live` decides whether it is restarted: only a dead or
+ * deadlocked process fails it, never a slow one or one whose dependency is down. `start` (default
+ * `ready`) holds both back while the process starts; it must not depend on anything else either.
+ */
+export interface Probe {
+  readonly ready: Check;
+  readonly live: Check;
+  readonly start?: Check;
+}
 
 export interface ProcessDef {
   /** Component-local name: `api`, `conductor`, `compute`, … */

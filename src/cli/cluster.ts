@@ -1,7 +1,18 @@
 // `stackanetes cluster up | down | status | env`: the local Kubernetes built from upstream components.
 import { Command, InvalidArgumentError } from 'commander';
 import { Listr } from 'listr2';
-import { downSteps, envExports, status, upSteps, type Step } from '../cluster/cluster.ts';
+import {
+  downSteps,
+  envExports,
+  listNodes,
+  nodeAction,
+  nodeForAction,
+  planTopology,
+  status,
+  upSteps,
+  type NodeAction,
+  type Step,
+} from '../cluster/cluster.ts';
 import { layout } from '../cluster/layout.ts';
 import { CliError } from './errors.ts';
 
@@ -63,19 +74,34 @@ Builds and state live under $STACKANETES_CACHE (default ~/.cache/stackanetes).`,
   cluster
     .command('up')
     .description('build what is missing, then start every component and wait for a Ready node')
+    .option(
+      '--nodes <n>',
+      'keep exactly this many real nodes: this machine plus n-1 node containers (default: as before, 1 at first)',
+      nonNegativeInt,
+    )
     .option('--fake-nodes <n>', 'keep exactly this many kwok-simulated nodes', nonNegativeInt)
     .addHelpText(
       'after',
       `
 Example:
   $ npx stackanetes cluster up                  # first run builds Kubernetes (tens of minutes)
-  $ npx stackanetes cluster up --fake-nodes 100 # 100 simulated nodes beside the real one`,
+  $ npx stackanetes cluster up --nodes 3        # this machine + 2 node containers, all real
+  $ npx stackanetes cluster up --fake-nodes 100 # 100 simulated nodes beside the real one
+
+Node containers (stackanetes-node-2, -3, …) each run their own containerd, kubelet, kube-proxy
+and kube-router in their own namespaces and cgroup; \`cluster node kill NAME\` cuts one's power.`,
     )
-    .action(async (opts: { fakeNodes?: number }) => {
+    .action(async (opts: { fakeNodes?: number; nodes?: number }) => {
       requireRoot();
       const l = layout();
+      // A node count the machine cannot hold is refused before anything starts.
+      try {
+        planTopology({ nodes: opts.nodes }, l);
+      } catch (err) {
+        throw new CliError((err as Error).message);
+      }
       const t = Date.now();
-      await runSteps(upSteps({ fakeNodes: opts.fakeNodes }, l));
+      await runSteps(upSteps({ fakeNodes: opts.fakeNodes, nodes: opts.nodes }, l));
       process.stderr.write(
         `cluster up in ${((Date.now() - t) / 1000).toFixed(1)} s; logs in ${l.logs}\n` +
           `use it with: eval "$(npx stackanetes cluster env)"\n`,
@@ -129,6 +155,88 @@ Example:
     .action(() => {
       process.stdout.write(envExports());
     });
+
+  const node = new Command('node').description(
+    "the cluster's real nodes: list them, or power a node container on or off",
+  );
+  node.addHelpText(
+    'after',
+    `
+Example:
+  $ npx stackanetes cluster up --nodes 3
+  $ npx stackanetes cluster node list
+  $ npx stackanetes cluster node kill stackanetes-node-3   # power cut: every process dies at once
+  $ npx stackanetes cluster node start stackanetes-node-3  # boots; its kubelet re-registers`,
+  );
+  node
+    .command('list')
+    .description('every real node: address, pod subnet, power, Ready, pods')
+    .option('--json', 'print JSON')
+    .addHelpText('after', `\nExample:\n  $ npx stackanetes cluster node list`)
+    .action(async (opts: { json?: boolean }) => {
+      const rows = await listNodes();
+      if (opts.json) {
+        process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+        return;
+      }
+      const head = ['NAME', 'KIND', 'ADDRESS', 'POD SUBNET', 'POWER', 'STATUS', 'PODS', 'MEMORY'];
+      const table = [
+        head,
+        ...rows.map((r) => [
+          r.name,
+          r.kind,
+          r.ip,
+          r.podCidr,
+          r.power,
+          r.ready,
+          String(r.pods),
+          r.memoryMiB === undefined ? '(machine)' : `${r.memoryMiB} MiB`,
+        ]),
+      ];
+      const widths = head.map((_, i) => Math.max(...table.map((r) => (r[i] ?? '').length)));
+      process.stdout.write(
+        table
+          .map((r) =>
+            r
+              .map((c, i) => c.padEnd(widths[i] ?? 0))
+              .join('  ')
+              .trimEnd(),
+          )
+          .join('\n') + '\n',
+      );
+    });
+  const actions: [NodeAction, string, string][] = [
+    ['start', 'boot a node container; waits until its kubelet reports Ready', 'start'],
+    [
+      'stop',
+      'shut a node container down cleanly: kubelet first, then every pod with its grace period',
+      'stop',
+    ],
+    ['kill', 'cut the power: every process of the node dies at once and its network goes', 'kill'],
+  ];
+  for (const [action, description] of actions) {
+    const cmd = node
+      .command(`${action} <name>`)
+      .description(description)
+      .addHelpText(
+        'after',
+        `\nExample:\n  $ npx stackanetes cluster node ${action} stackanetes-node-2`,
+      );
+    if (action === 'start')
+      cmd.option('--no-wait', 'return once it boots, without waiting for Ready');
+    cmd.action(async (name: string, opts: { wait?: boolean }) => {
+      requireRoot();
+      try {
+        nodeForAction(name);
+      } catch (err) {
+        throw new CliError((err as Error).message);
+      }
+      const t = Date.now();
+      const note = await nodeAction(action, name, { wait: opts.wait });
+      process.stderr.write(`${name}: ${note} (${((Date.now() - t) / 1000).toFixed(1)} s)\n`);
+    });
+  }
+  cluster.addCommand(node);
 
   program.addCommand(cluster);
 }

@@ -12,6 +12,7 @@ export const commands: Record<string, () => Promise<{ register: Register }>> = {
   apply: () => import('./apply.ts'),
   status: () => import('./status.ts'),
   operator: () => import('./operator.ts'),
+  dashboard: () => import('./dashboard.ts'),
   images: () => import('./images.ts'),
   cluster: () => import('./cluster.ts'),
   up: () => import('./up.ts'),

@@ -2,10 +2,11 @@
 // their SBOMs, export them as an OCI archive.
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
-import { imageNames, defaultImageRegistry } from '../catalog/images.ts';
+import { defaultImageRegistry } from '../catalog/images.ts';
 import { releaseSources } from '../catalog/releases.ts';
 import { CliError } from './errors.ts';
 import {
+  buildableImages,
   buildImages,
   ImageBuildError,
   listRecords,
@@ -40,10 +41,10 @@ function checkRelease(release: string): void {
 }
 
 function checkImages(names: readonly string[], flag: string): void {
-  const unknown = names.filter((n) => !(imageNames as readonly string[]).includes(n));
+  const unknown = names.filter((n) => !buildableImages.includes(n));
   if (unknown.length) {
     throw new CliError(
-      `${flag}: unknown image ${unknown.join(', ')}; images: ${imageNames.join(', ')}`,
+      `${flag}: unknown image ${unknown.join(', ')}; images: ${buildableImages.join(', ')}`,
     );
   }
 }
@@ -64,7 +65,7 @@ interface BuildFlags {
   registry: string;
   tag?: string;
   cache: boolean;
-  import: boolean;
+  push: boolean;
 }
 
 interface ListFlags {
@@ -101,7 +102,7 @@ export function register(program: Command): void {
     .option('--registry <prefix>', 'image name prefix', defaultImageRegistry)
     .option('--tag <tag>', "image tag (default: the release's tag)")
     .option('--no-cache', 'build every layer again')
-    .option('--no-import', 'do not import into the local containerd')
+    .option('--no-push', "do not push to the local cluster's registry")
     .addHelpText(
       'after',
       `
@@ -121,7 +122,7 @@ Mirror: $STACKANETES_DEBIAN_MIRROR (default http://deb.debian.org/debian).`,
           registry: flags.registry,
           ...(flags.tag ? { tag: flags.tag } : {}),
           noCache: !flags.cache,
-          importToContainerd: flags.import,
+          push: flags.push,
           onEvent: progressPrinter(),
         });
         for (const i of result.images) {
@@ -130,7 +131,7 @@ Mirror: $STACKANETES_DEBIAN_MIRROR (default http://deb.debian.org/debian).`,
           );
         }
         process.stderr.write(
-          `${result.images.length} images in ${result.seconds.toFixed(1)} s (${result.built.length} layers built, ${result.cached.length} cached); ${result.containerd}\n`,
+          `${result.images.length} images in ${result.seconds.toFixed(1)} s (${result.built.length} layers built, ${result.cached.length} cached); ${result.registry}\n`,
         );
       } catch (err) {
         if (err instanceof ImageBuildError) throw new CliError(err.message);
@@ -216,7 +217,7 @@ Mirror: $STACKANETES_DEBIAN_MIRROR (default http://deb.debian.org/debian).`,
     .requiredOption('-o, --output <file>', 'archive to write')
     .addHelpText(
       'after',
-      '\nExample:\n  $ npx stackanetes images export --only keystone,mariadb -o openstack.oci.tar\n  $ skopeo copy oci-archive:openstack.oci.tar:localhost/stackanetes/keystone:2025.1 docker://registry.example/keystone:2025.1',
+      '\nExample:\n  $ npx stackanetes images export --only keystone,mariadb -o openstack.oci.tar\n  $ skopeo copy oci-archive:openstack.oci.tar:localhost:5001/stackanetes/keystone:2025.1 docker://registry.example/keystone:2025.1',
     )
     .action(async (flags: ExportFlags) => {
       checkRelease(flags.release);

@@ -14,7 +14,7 @@ spec:
   release: '2025.1'      # OpenStack release; the catalog lists the known ones
   region: RegionOne
   images:
-    registry: localhost/stackanetes   # where images come from (the local cluster imports here)
+    registry: localhost:5001/stackanetes   # where images come from (the local cluster's registry)
     # tag: '2025.1'                   # defaults to the release
     pullPolicy: IfNotPresent
   # Which nodes run what, by label (these are the defaults):

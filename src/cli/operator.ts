@@ -1,10 +1,12 @@
-// `stackanetes operator`: the controller. Elects a leader on a Lease; the leader runs the
-// informers and the reconciler; every replica serves /metrics, /healthz and /readyz.
+// `stackanetes operator`: the controller. Every replica runs the informers and serves /metrics,
+// /healthz and /readyz (ready once the caches are synced), and the dashboard when asked; replicas
+// elect a leader on a Lease, and only the leader reconciles.
 import type { Command } from 'commander';
 import pino from 'pino';
 import { KubeClient } from '../kube/client.ts';
 import { LeaderElector, defaultIdentity } from '../kube/leader.ts';
 import { Manager, defaultResyncMs } from '../controller/manager.ts';
+import { startDashboard } from '../server/dashboard-informers.ts';
 import { operatorMetrics, serveMetrics } from '../server/metrics.ts';
 import { CliError } from './errors.ts';
 
@@ -26,12 +28,20 @@ export function register(program: Command): void {
       'how long the leader Lease holds without renewal; a new leader takes over this long after the last one stopped renewing',
       '15',
     )
+    .option('--dashboard-port <port>', 'serve the dashboard on this port (no dashboard without it)')
+    .option('--dashboard-host <host>', 'address the dashboard listens on', '0.0.0.0')
+    .option(
+      '--dashboard-token-secret <name>',
+      "Secret in the lease namespace with the dashboard's bearer token (created when missing)",
+      'stackanetes-dashboard',
+    )
     .addHelpText(
       'after',
       `
 Examples:
   $ npx stackanetes operator                         # against the current kubeconfig
   $ npx stackanetes operator -n openstack --metrics-port 9090
+  $ npx stackanetes operator --dashboard-port 8081 --dashboard-host 127.0.0.1   # then: npx stackanetes dashboard
 
 Logs are JSON lines (pino) on stdout. Two replicas elect one leader; on SIGTERM the leader
 releases its Lease so another takes over at once.`,
@@ -44,6 +54,9 @@ releases its Lease so another takes over at once.`,
         leaseNamespace: string;
         workers: string;
         leaseDuration: string;
+        dashboardPort?: string;
+        dashboardHost: string;
+        dashboardTokenSecret: string;
       }) => {
         const leaseSeconds = Number(opts.leaseDuration);
         if (!Number.isInteger(leaseSeconds) || leaseSeconds < 2)
@@ -93,6 +106,17 @@ releases its Lease so another takes over at once.`,
         });
         manager.start();
         await ensureLeaseNamespace(client, opts.leaseNamespace);
+        // Every replica serves the dashboard from informers of its own, leader or not.
+        const dashboard = opts.dashboardPort
+          ? await startDashboard({
+              client,
+              log,
+              ...(opts.namespace ? { namespace: opts.namespace } : {}),
+              port: Number(opts.dashboardPort),
+              host: opts.dashboardHost,
+              tokenSecret: { namespace: opts.leaseNamespace, name: opts.dashboardTokenSecret },
+            })
+          : undefined;
         const elector = new LeaderElector(client, {
           namespace: opts.leaseNamespace,
           name: leaseName,
@@ -124,6 +148,7 @@ releases its Lease so another takes over at once.`,
         log.info({}, 'shutting down');
         await elector.stop();
         await manager.stop();
+        await dashboard?.close();
         await server.close();
         client.close();
       },

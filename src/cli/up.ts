@@ -1,19 +1,29 @@
 // `stackanetes up`: the whole local path in one command — the local cluster, the images, the
-// operator (a supervised process beside the cluster's own, stopped by `cluster down`) and a
-// cloud applied and followed until Ready; it ends by printing the endpoints and a working
-// `openstack` command line. Each step is the same command a user could run alone.
+// operator and a cloud applied and followed until Ready; it ends by printing the endpoints and a
+// working `openstack` command line. Each step is the same command a user could run alone. The
+// operator is installed the way Kubernetes users install it (`kubectl apply -k deploy/`: CRD,
+// RBAC, a Deployment of two replicas) once its image has been built; until then it runs as a
+// supervised process beside the cluster's own, stopped by `cluster down`.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { parse } from 'yaml';
 import { layout } from '../cluster/layout.ts';
+import { publicDomain } from '../cluster/publichosts.ts';
 import { running, startProcess, stopProcess, tail } from '../cluster/processes.ts';
+import { listRecords } from '../images/build.ts';
+import { cachePaths } from '../images/paths.ts';
+import { operatorImage } from '../images/recipes.ts';
 import { KubeClient, type KubeObj } from '../kube/client.ts';
+import { hostOperatorDashboardArgs } from './dashboard.ts';
 import { CliError } from './errors.ts';
 import { readText } from './spec-file.ts';
 
 const bin = fileURLToPath(new URL('../../bin/stackanetes.js', import.meta.url));
+const deployDir = fileURLToPath(new URL('../../deploy/', import.meta.url));
+const operatorNamespace = 'stackanetes-system';
+const operatorDeployment = 'stackanetes-operator';
 export const operatorProcess = 'stackanetes-operator';
 const operatorMetricsPort = 9090;
 
@@ -51,6 +61,7 @@ export async function startOperator(kubeconfig: string): Promise<string> {
       '127.0.0.1',
       '--metrics-port',
       String(operatorMetricsPort),
+      ...hostOperatorDashboardArgs,
     ],
     pidDir: l.pids,
     logDir: l.logs,
@@ -69,6 +80,64 @@ export async function startOperator(kubeconfig: string): Promise<string> {
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new CliError(`the operator did not answer /healthz within 10 s; see ${rec.log}`);
+}
+
+/**
+ * Installs the operator from deploy/ (CRD, RBAC, the Deployment) and waits for a replica to be
+ * Ready. A host operator started before is stopped first: one operator reconciles a cloud. The
+ * pod template carries the image's digest, so that a rebuilt image (same tag) rolls the pods.
+ */
+export async function installOperator(
+  env: NodeJS.ProcessEnv,
+  manifestDigest: string,
+  timeoutMs = 5 * 60_000,
+): Promise<string> {
+  const l = layout();
+  const host = running(l.pids, operatorProcess) !== undefined;
+  if (host) await stopProcess(l.pids, operatorProcess);
+  await capture('kubectl', ['apply', '--server-side', '--force-conflicts', '-k', deployDir], env);
+  const client = await KubeClient.create();
+  try {
+    await client.mergePatch('apps/v1', 'Deployment', operatorDeployment, operatorNamespace, {
+      spec: {
+        template: { metadata: { annotations: { 'stackanetes.io/image-digest': manifestDigest } } },
+      },
+    });
+    const end = Date.now() + timeoutMs;
+    let last = '';
+    while (Date.now() < end) {
+      const d = await client.get('apps/v1', 'Deployment', operatorDeployment, operatorNamespace);
+      const st = (d.status ?? {}) as {
+        observedGeneration?: number;
+        updatedReplicas?: number;
+        availableReplicas?: number;
+      };
+      const want = Number((d.spec as { replicas?: number }).replicas ?? 1);
+      const now = `${st.availableReplicas ?? 0}/${want} replicas available, ${st.updatedReplicas ?? 0} updated`;
+      if (now !== last) process.stderr.write(`  ${now}\n`);
+      last = now;
+      // One Ready replica of the current template is enough to reconcile (the other waits for
+      // the Lease); the second comes as the node allows.
+      if (
+        (st.observedGeneration ?? 0) >= (d.metadata.generation ?? 0) &&
+        (st.updatedReplicas ?? 0) >= 1 &&
+        (st.availableReplicas ?? 0) >= 1
+      )
+        return `installed from deploy/ (${host ? 'the host operator stopped; ' : ''}${now}); dashboard: npx stackanetes dashboard`;
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+    throw new CliError(
+      `the operator Deployment has no Ready replica after ${timeoutMs / 1000} s (${last}); see kubectl -n ${operatorNamespace} describe pods -l app.kubernetes.io/name=${operatorDeployment}`,
+    );
+  } finally {
+    client.close();
+  }
+}
+
+/** The operator image's digest when `images build` has made it. */
+async function builtOperatorImage(): Promise<string | undefined> {
+  const records = await listRecords(cachePaths());
+  return records.find((r) => r.name === operatorImage)?.manifestDigest;
 }
 
 interface Endpoint {
@@ -124,22 +193,29 @@ export function register(program: Command): void {
     )
     .option('-f, --file <spec>', 'the cloud to deploy', 'examples/minimal.yaml')
     .option('--timeout <minutes>', 'give up waiting for Ready after this many minutes', '30')
+    .option(
+      '--nodes <n>',
+      'real nodes for the local cluster: this machine plus n-1 node containers (default: as before)',
+    )
     .addHelpText(
       'after',
       `
 Examples:
   $ sudo npx stackanetes up                       # examples/minimal.yaml on the local cluster
   $ sudo npx stackanetes up -f my-cloud.yaml
+  $ sudo npx stackanetes up --nodes 3 -f examples/ha.yaml   # the HA cloud on three real nodes
 
 Steps (each is a command of its own):
   cluster up        build (first run: ~50 min) or reuse the local Kubernetes, start it
-  images build      build (first run: ~30 min) or reuse the 20 images, import them into containerd
-  operator          (re)start \`stackanetes operator\` beside the cluster (log in the cluster's logs)
+  images build      build (first run: ~30 min) or reuse the images, push them to the cluster's registry
+  operator          \`kubectl apply -k deploy/\` (CRD, RBAC, the operator Deployment) when the
+                    operator image is built; else (re)start \`stackanetes operator\` beside the
+                    cluster (log in the cluster's logs)
   apply -f SPEC     create/update the cloud and follow it until Ready
 Then prints the public endpoints and how to use the \`openstack\` command line.
 \`npx stackanetes cluster down\` stops everything, the operator included.`,
     )
-    .action(async (opts: { file: string; timeout: string }) => {
+    .action(async (opts: { file: string; timeout: string; nodes?: string }) => {
       if (process.getuid && process.getuid() !== 0)
         throw new CliError('the local cluster runs containerd and the kubelet: run it as root');
       if (!existsSync(opts.file)) throw new CliError(`${opts.file}: no such file`);
@@ -162,15 +238,20 @@ Then prints the public endpoints and how to use the \`openstack\` command line.
         if (note) process.stderr.write(`${note}\n`);
         times.push(`${title}: ${secs} s`);
       };
-      await timed('cluster up', () => stackanetes(['cluster', 'up'], env));
+      await timed(`cluster up${opts.nodes ? ` --nodes ${opts.nodes}` : ''}`, () =>
+        stackanetes(['cluster', 'up', ...(opts.nodes ? ['--nodes', opts.nodes] : [])], env),
+      );
       await timed('images build', () => stackanetes(['images', 'build'], env));
-      await timed('operator', () => startOperator(l.kubeconfig));
+      process.env.KUBECONFIG = l.kubeconfig;
+      const operatorDigest = await builtOperatorImage();
+      await timed(operatorDigest ? 'operator (in the cluster, from deploy/)' : 'operator', () =>
+        operatorDigest ? installOperator(env, operatorDigest) : startOperator(l.kubeconfig),
+      );
       await timed(`apply -f ${opts.file}`, () =>
         stackanetes(['apply', '-f', opts.file, '--timeout', opts.timeout], env),
       );
 
       step('endpoints');
-      process.env.KUBECONFIG = l.kubeconfig;
       const client = await KubeClient.create();
       try {
         const ips = await clusterIps(client, namespace);
@@ -181,9 +262,15 @@ Then prints the public endpoints and how to use the \`openstack\` command line.
           const ip = ips.get(host);
           return `  ${e.service.padEnd(width)}  ${e.url}${ip ? `   (from this host: ${e.url.replace(host, ip)})` : ''}`;
         });
+        const publicHorizon = endpoints.find((e) => e.service === 'horizon')?.url;
         const horizon = ips.get(`horizon-server.${namespace}.svc`);
-        if (horizon)
+        if (publicHorizon && new URL(publicHorizon).hostname.endsWith(`.${publicDomain}`))
+          lines.push(`  ${'dashboard'.padEnd(width)}  ${publicHorizon}/ (user admin)`);
+        else if (horizon)
           lines.push(`  ${'dashboard'.padEnd(width)}  http://${horizon}:8080/ (user admin)`);
+        const onIngress = endpoints.some((e) =>
+          new URL(e.url).hostname.endsWith(`.${publicDomain}`),
+        );
         process.stdout.write(
           [
             `cloud ${namespace}/${name} is Ready (${((Date.now() - t0) / 1000).toFixed(0)} s in all: ${times.join(', ')})`,
@@ -196,8 +283,18 @@ Then prints the public endpoints and how to use the \`openstack\` command line.
             `  kubectl -n ${namespace} exec deploy/openstack-client -- openstack server list`,
             `  kubectl -n ${namespace} exec -it deploy/openstack-client -- bash    # then: openstack …`,
             '',
-            'Or with your own client, the same credentials as environment variables (the URLs are',
-            "in-cluster names: use them where the cluster's DNS answers, e.g. a pod, or the IPs above):",
+            "The operator's dashboard (components, pods per node, a live timeline of what it did):",
+            '  npx stackanetes dashboard',
+            '',
+            ...(onIngress
+              ? [
+                  `Or with your own client on this host (the public URLs go through the cluster's ingress;`,
+                  `\`cluster up\` put *.${publicDomain} in /etc/hosts), the same credentials as environment variables:`,
+                ]
+              : [
+                  'Or with your own client, the same credentials as environment variables (the URLs are',
+                  "in-cluster names: use them where the cluster's DNS answers, e.g. a pod, or the IPs above):",
+                ]),
             `  eval "$(kubectl -n ${namespace} get secret keystone-admin -o go-template='{{range $k, $v := .data}}{{if ne $k "clouds.yaml"}}export {{$k}}={{$v | base64decode}}{{"\\n"}}{{end}}{{end}}')"`,
             '',
           ].join('\n'),
@@ -206,6 +303,13 @@ Then prints the public endpoints and how to use the \`openstack\` command line.
         process.stdout.write(
           `checked: \`openstack token issue\` works (token expires ${token.trim()})\n`,
         );
+        const identity = endpoints.find((e) => e.service === 'keystone')?.url;
+        if (identity && onIngress) {
+          const r = await fetch(identity, { signal: AbortSignal.timeout(10_000) });
+          process.stdout.write(
+            `checked: ${identity} answers this host through the ingress (HTTP ${r.status})\n`,
+          );
+        }
       } finally {
         client.close();
       }

@@ -99,6 +99,9 @@ export function binaryPaths(l: Layout) {
     localPath: join(l.bin.localPath, 'local-path-provisioner'),
     crictl: join(l.bin.crictl, 'crictl'),
     pause: join(l.bin.pause, 'pause'),
+    kubeRouter: join(l.bin.kubeRouter, 'kube-router'),
+    registry: join(l.bin.registry, 'registry'),
+    traefik: join(l.bin.traefik, 'traefik'),
   };
 }
 
@@ -145,6 +148,26 @@ export function goBuildSteps(l: Layout): BuildStep[] {
     },
   });
   steps.push({
+    // Traefik's go.mod replaces two modules with forks and one sibling with a local path (not
+    // published on its own): `go install` refuses that, a wrapper module repeats them.
+    title: `traefik ${versions.traefik}`,
+    done: () => existsSync(bins.traefik),
+    run: async () => {
+      const dir = await wrapperModule(l, {
+        key: `traefik-${versions.traefik}`,
+        module: 'github.com/traefik/traefik/v3',
+        version: versions.traefik,
+        localSiblings: true,
+      });
+      await buildInWrapper(l, dir, {
+        pkg: 'github.com/traefik/traefik/v3/cmd/traefik',
+        out: bins.traefik,
+        ldflags: [`-X github.com/traefik/traefik/v3/pkg/version.Version=${versions.traefik}`],
+        logFile: log('traefik'),
+      });
+    },
+  });
+  steps.push({
     title: `coredns ${versions.coredns}`,
     done: () => existsSync(bins.coredns),
     run: async () => {
@@ -166,6 +189,18 @@ export function goBuildSteps(l: Layout): BuildStep[] {
       'local-path-provisioner',
     ],
     ['crictl', `sigs.k8s.io/cri-tools/cmd/crictl@${versions.crictl}`, l.bin.crictl, 'crictl'],
+    [
+      'kube-router',
+      `github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@${versions.kubeRouter}`,
+      l.bin.kubeRouter,
+      'kube-router',
+    ],
+    [
+      'registry',
+      `github.com/distribution/distribution/v3/cmd/registry@${versions.registry}`,
+      l.bin.registry,
+      'registry',
+    ],
   ];
   for (const [title, pkg, dir, name] of installs) {
     steps.push({

@@ -5,14 +5,13 @@ import {
   mkdirSync,
   readFileSync,
   readdirSync,
-  rmdirSync,
   rmSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { binaryPaths, goBuildSteps, installPackages, missingPackages } from './build.ts';
-import { components, nodeName, startOrder } from './components.ts';
+import { components, nodeLabels, nodeName, startOrder } from './components.ts';
 import {
   cniConfig,
   containerdConfig,
@@ -20,7 +19,29 @@ import {
   kubeletConfig,
   kubeProxyConfig,
   localPathConfig,
+  registryConfig,
 } from './config.ts';
+import { removeCgroupTree, setCgroupValue, workingSetBytes } from './cgroups.ts';
+import {
+  destroyNode,
+  killNode,
+  nodeCpuShares,
+  nodePower,
+  restartInNode,
+  startNode,
+  stopNode,
+  writeNodeConfig,
+} from './nodecontainer.ts';
+import { buildNodeRootfs, nodeRootfsReady } from './noderootfs.ts';
+import { installPublicHosts, publicDomain, removePublicHosts } from './publichosts.ts';
+import {
+  containerNode,
+  nodeBudget,
+  nodeCgroup,
+  nodeDirs,
+  planNodes,
+  type NodeSpec,
+} from './nodes.ts';
 import { run, sleep, waitFor } from './exec.ts';
 import { downloadModule } from './gobuild.ts';
 import { adminTls, isOk } from './health.ts';
@@ -42,7 +63,14 @@ import {
   toYamlStream,
   users,
 } from './manifests.ts';
-import { net, removeKubeChains, setUpNetwork, tearDownNetwork } from './network.ts';
+import {
+  apiServerUrl,
+  net,
+  registry,
+  removeKubeChains,
+  setUpNetwork,
+  tearDownNetwork,
+} from './network.ts';
 import { ensureCa, ensureCert, ensureServiceAccountKey } from './pki.ts';
 import { isAlive, listRecords, running, startProcess, stopProcess, tail } from './processes.ts';
 import { pauseImage, testImage, versions } from './versions.ts';
@@ -53,7 +81,7 @@ export interface Step {
   run: () => Promise<string | void>;
 }
 
-export const apiServerUrl = `https://${net.nodeIp}:${net.apiPort}`;
+export { apiServerUrl };
 
 function dirs(l: Layout) {
   for (const d of [
@@ -66,6 +94,7 @@ function dirs(l: Layout) {
     l.kubeletRoot,
     l.cniConf,
     l.volumes,
+    l.shared,
     l.pathDir,
   ]) {
     mkdirSync(d, { recursive: true });
@@ -94,6 +123,7 @@ async function startAndWait(
     args: c.args,
     pidDir: l.pids,
     logDir: l.logs,
+    ...(c.env ? { env: { ...process.env, ...c.env } } : {}),
   });
   await waitFor(
     `${name} to become ready (log: ${rec.log})`,
@@ -148,6 +178,8 @@ async function writePki(l: Layout) {
     ['coredns', users.coredns],
     ['local-path-provisioner', users.localPath],
     ['kwok', users.kwok],
+    ['kube-router', users.kubeRouter],
+    ['traefik', users.traefik],
   ];
   for (const [name, cn, org] of clients) {
     await ensureCert(l.pki, { name, cn, org, usage: 'client' });
@@ -270,10 +302,105 @@ function recordBuildTime(l: Layout, title: string, seconds: number) {
 export interface UpOptions {
   /** Number of kwok-simulated nodes; undefined keeps whatever exists. */
   fakeNodes?: number;
+  /** Number of real nodes (the host node and node containers); undefined keeps what exists. */
+  nodes?: number;
+}
+
+interface Topology {
+  count: number;
+}
+
+function topologyFile(l: Layout): string {
+  return join(l.state, 'nodes.json');
+}
+
+/** How many real nodes the cluster has (1 until `--nodes` says otherwise). */
+export function recordedNodeCount(l: Layout = layout()): number {
+  try {
+    return (JSON.parse(readFileSync(topologyFile(l), 'utf8')) as Topology).count;
+  } catch {
+    return 1;
+  }
+}
+
+function memTotalMiB(): number {
+  const m = /^MemTotal:\s+(\d+)/m.exec(readFileSync('/proc/meminfo', 'utf8'));
+  return Math.floor(Number(m?.[1] ?? 0) / 1024);
+}
+
+/**
+ * The node count `up` will make and each node's memory share; throws (before anything starts)
+ * for a count the machine cannot hold.
+ */
+export function planTopology(opts: UpOptions, l: Layout = layout()) {
+  const count = opts.nodes ?? recordedNodeCount(l);
+  return { count, budget: nodeBudget(count, memTotalMiB()), nodes: planNodes(count) };
+}
+
+/** The node containers that exist on disk (whatever the recorded count says). */
+function existingNodeContainers(l: Layout): NodeSpec[] {
+  if (!existsSync(l.nodes)) return [];
+  return readdirSync(l.nodes)
+    .map((name) => /^stackanetes-node-(\d+)$/.exec(name))
+    .filter((m): m is RegExpExecArray => !!m)
+    .map((m) => containerNode(Number(m[1])));
+}
+
+/**
+ * Makes the real nodes what the topology says: node containers beyond the count are removed
+ * (disk included, Node object deleted), the wanted ones configured and booted; then every real
+ * node must be Ready with a heartbeat from the kubelet that runs now.
+ */
+async function ensureNodeContainers(
+  l: Layout,
+  topo: ReturnType<typeof planTopology>,
+): Promise<string> {
+  const wanted = topo.nodes.filter((n) => n.kind === 'container');
+  const wantedNames = new Set(wanted.map((n) => n.name));
+  const removed: string[] = [];
+  for (const n of existingNodeContainers(l)) {
+    if (wantedNames.has(n.name)) continue;
+    await destroyNode(l, n);
+    await kubectl(l, ['delete', 'node', n.name, '--ignore-not-found', '--wait=false']);
+    removed.push(n.name);
+  }
+  const bootedAt = Date.now() - 1000;
+  const notes: string[] = [];
+  for (const n of wanted) {
+    const changed = await writeNodeConfig(l, n, topo.budget, nodeLabels);
+    if ((await nodePower(l, n)) === 'running') {
+      // A running node reads its kubelet configuration at start: restart the kubelet (its
+      // supervisor brings it back within seconds; pods keep running).
+      if (changed) await restartInNode(l, n, 'kubelet');
+      notes.push(`${n.name} ${changed ? 'reconfigured' : 'running'}`);
+    } else {
+      await startNode(l, n);
+      notes.push(`${n.name} booted`);
+    }
+  }
+  // Each node weighs the same on the CPU: node containers' parent gets one node's weight each.
+  if (wanted.length)
+    setCgroupValue('cpu', '/stackanetes', 'cpu.shares', String(nodeCpuShares * wanted.length));
+  else removeCgroupTree('/stackanetes');
+  writeFileSync(topologyFile(l), JSON.stringify({ count: topo.count } satisfies Topology) + '\n');
+  await waitFor(
+    `${wanted.length} node containers to be Ready (logs in ${l.nodes}/<node>/logs)`,
+    async () => {
+      for (const n of wanted)
+        if (!(await nodeReady(l, n.name, notes.includes(`${n.name} booted`) ? bootedAt : 0)))
+          return false;
+      return true;
+    },
+    180_000,
+    1000,
+  );
+  if (removed.length) notes.push(`removed ${removed.join(', ')}`);
+  return notes.length ? notes.join('; ') : 'one node: no node containers';
 }
 
 export function upSteps(opts: UpOptions = {}, l: Layout = layout()): Step[] {
   const tls = () => adminTls(l.pki);
+  const topo = planTopology(opts, l);
   let kubeletStartedAt = 0;
   const steps: Step[] = [
     {
@@ -320,6 +447,18 @@ export function upSteps(opts: UpOptions = {}, l: Layout = layout()): Step[] {
       },
     },
     {
+      title: `node root file system (Debian ${versions.nodeSuite}: containerd, runc, iptables, ipset, tini)`,
+      run: async () => {
+        if (topo.count < 2) return 'not needed for one node';
+        if (nodeRootfsReady(l)) return 'cached';
+        const t = Date.now();
+        await buildNodeRootfs(l, join(l.logs, 'build-node-rootfs.log'));
+        const secs = Math.round((Date.now() - t) / 1000);
+        recordBuildTime(l, 'node root file system (debootstrap)', secs);
+        return `built in ${secs} s`;
+      },
+    },
+    {
       title: 'certificates, keys and kubeconfigs',
       run: async () => {
         await writePki(l);
@@ -328,6 +467,13 @@ export function upSteps(opts: UpOptions = {}, l: Layout = layout()): Step[] {
     },
     { title: `network (bridge ${net.bridge}, ${net.nodeIp})`, run: () => setUpNetwork() },
     { title: 'shared mount /run/netns (network namespaces made by pods)', run: sharedNetns },
+    {
+      title: `registry ${versions.registry} (${registry.name} → ${registry.address})`,
+      run: () => {
+        registryConfig(l);
+        return startAndWait(l, 'registry', () => isOk(`${registry.url}/v2/`));
+      },
+    },
     {
       title: `etcd ${versions.etcd}`,
       run: () =>
@@ -387,7 +533,13 @@ export function upSteps(opts: UpOptions = {}, l: Layout = layout()): Step[] {
     {
       title: `kubelet (node ${nodeName})`,
       run: async () => {
-        kubeletConfig(l);
+        const before = existsSync(join(l.config, 'kubelet.yaml'))
+          ? readFileSync(join(l.config, 'kubelet.yaml'), 'utf8')
+          : '';
+        kubeletConfig(l, topo.budget.systemReservedMiB);
+        // The kubelet reads its configuration once: a changed one (another node count) restarts it.
+        if (before !== readFileSync(join(l.config, 'kubelet.yaml'), 'utf8'))
+          await stopProcess(l.pids, 'kubelet');
         const started = Date.now();
         const note = await startAndWait(l, 'kubelet', () => isOk('http://127.0.0.1:10248/healthz'));
         if (!note.startsWith('already'))
@@ -437,9 +589,31 @@ export function upSteps(opts: UpOptions = {}, l: Layout = layout()): Step[] {
       },
     },
     {
+      title: `kube-router ${versions.kubeRouter} (NetworkPolicy for the pods of ${nodeName})`,
+      run: () =>
+        startAndWait(l, 'kube-router', () => isOk('http://127.0.0.1:20244/healthz'), 90_000),
+    },
+    {
+      title: `Traefik ${versions.traefik} (Ingress on ${net.nodeIp}:80 and :443; *.${publicDomain} in /etc/hosts)`,
+      run: async () => {
+        const note = await startAndWait(
+          l,
+          'traefik',
+          () => isOk('http://127.0.0.1:18082/ping'),
+          60_000,
+        );
+        return installPublicHosts() ? `${note}; /etc/hosts updated` : note;
+      },
+    },
+    {
+      title: `${topo.count} real node${topo.count > 1 ? 's' : ''} (${topo.nodes.map((n) => n.name).join(', ')})`,
+      run: () => ensureNodeContainers(l, topo),
+    },
+    {
       title: `local-path-provisioner ${versions.localPath} (default StorageClass)`,
       run: async () => {
-        localPathConfig(l, testImage);
+        if (localPathConfig(l, testImage, topo.nodes).changed)
+          await stopProcess(l.pids, 'local-path-provisioner');
         const note = await startAndWait(l, 'local-path-provisioner', async () => {
           await sleep(500);
           return true;
@@ -488,7 +662,37 @@ export function downSteps(opts: DownOptions = {}, l: Layout = layout()): Step[] 
   const stop = (name: string) => async () =>
     (await stopProcess(l.pids, name)) ? 'stopped' : 'not running';
   return [
+    {
+      title: 'node containers (power off)',
+      run: async () => {
+        const nodes = existingNodeContainers(l);
+        const notes: string[] = [];
+        for (const n of nodes) notes.push(`${n.name}: ${await killNode(l, n)}`);
+        return nodes.length ? notes.join('; ') : 'none';
+      },
+    },
     { title: 'kwok', run: stop('kwok') },
+    {
+      title: `Traefik (and the *.${publicDomain} names in /etc/hosts)`,
+      run: async () => {
+        const note = await stop('traefik')();
+        return removePublicHosts() ? `${note}; /etc/hosts entries removed` : note;
+      },
+    },
+    {
+      title: 'kube-router (and its iptables rules and ipsets)',
+      run: async () => {
+        const note = await stopProcess(l.pids, 'kube-router');
+        const bin = binaryPaths(l).kubeRouter;
+        if (existsSync(bin))
+          await run(bin, ['--cleanup-config'], {
+            allowFailure: true,
+            logFile: join(l.logs, 'kube-router.log'),
+            timeoutMs: 60_000,
+          });
+        return note ? 'stopped' : 'not running';
+      },
+    },
     { title: 'local-path-provisioner', run: stop('local-path-provisioner') },
     { title: 'CoreDNS', run: stop('coredns') },
     {
@@ -545,6 +749,7 @@ export function downSteps(opts: DownOptions = {}, l: Layout = layout()): Step[] 
         );
       },
     },
+    { title: 'registry', run: stop('registry') },
     { title: 'kube-scheduler', run: stop('kube-scheduler') },
     { title: 'kube-controller-manager', run: stop('kube-controller-manager') },
     { title: 'kube-apiserver', run: stop('kube-apiserver') },
@@ -566,7 +771,10 @@ export function downSteps(opts: DownOptions = {}, l: Layout = layout()): Step[] 
     },
     {
       title: 'kubelet cgroups',
-      run: () => Promise.resolve(`${removeCgroupTree('kubepods')} removed`),
+      run: () =>
+        Promise.resolve(
+          `${removeCgroupTree('/kubepods') + removeCgroupTree('/stackanetes')} removed`,
+        ),
     },
     { title: `network (bridge ${net.bridge})`, run: () => tearDownNetwork() },
     ...(opts.purge
@@ -581,28 +789,6 @@ export function downSteps(opts: DownOptions = {}, l: Layout = layout()): Step[] 
         ]
       : []),
   ];
-}
-
-/** Removes an empty cgroup v1 tree (deepest first) from every hierarchy; returns how many directories went. */
-function removeCgroupTree(name: string): number {
-  const root = '/sys/fs/cgroup';
-  let removed = 0;
-  const walk = (dir: string) => {
-    for (const e of readdirSync(dir, { withFileTypes: true }))
-      if (e.isDirectory()) walk(join(dir, e.name));
-    try {
-      rmdirSync(dir);
-      removed++;
-    } catch {
-      /* still in use, or not a cgroup */
-    }
-  };
-  if (!existsSync(root)) return 0;
-  for (const hierarchy of readdirSync(root)) {
-    const top = join(root, hierarchy, name);
-    if (existsSync(top)) walk(top);
-  }
-  return removed;
 }
 
 /**
@@ -690,4 +876,113 @@ export function envExports(l: Layout = layout()): string {
     `export PATH='${l.pathDir}':"$PATH"`,
     '',
   ].join('\n');
+}
+
+export interface NodeRow {
+  name: string;
+  kind: NodeSpec['kind'];
+  ip: string;
+  podCidr: string;
+  power: 'running' | 'off';
+  ready: string;
+  pods: number;
+  /** Working set of everything the node runs (node containers only: the host node is the machine). */
+  memoryMiB?: number;
+}
+
+/** Every real node: power as runc sees it, Ready and pod count as the API server sees them. */
+export async function listNodes(l: Layout = layout()): Promise<NodeRow[]> {
+  const nodes = planNodes(recordedNodeCount(l));
+  const api = await kubectl(l, ['get', 'nodes', '-o', 'json']).catch(() => undefined);
+  const items = api
+    ? (
+        JSON.parse(api.stdout) as {
+          items: {
+            metadata: { name: string };
+            status?: { conditions?: { type: string; status: string }[] };
+          }[];
+        }
+      ).items
+    : [];
+  const pods = await kubectl(l, [
+    'get',
+    'pods',
+    '-A',
+    '--field-selector=status.phase!=Succeeded,status.phase!=Failed',
+    '-o',
+    'jsonpath={range .items[*]}{.spec.nodeName}{"\\n"}{end}',
+  ]).catch(() => undefined);
+  const podNodes = (pods?.stdout ?? '').split('\n');
+  const rows: NodeRow[] = [];
+  for (const n of nodes) {
+    const item = items.find((i) => i.metadata.name === n.name);
+    const ready = item?.status?.conditions?.find((c) => c.type === 'Ready')?.status;
+    rows.push({
+      name: n.name,
+      kind: n.kind,
+      ip: n.ip,
+      podCidr: n.podCidr,
+      power:
+        n.kind === 'host'
+          ? running(l.pids, 'kubelet')
+            ? 'running'
+            : 'off'
+          : await nodePower(l, n),
+      ready: ready === 'True' ? 'Ready' : ready === undefined ? 'not registered' : 'NotReady',
+      pods: podNodes.filter((p) => p === n.name).length,
+      ...(n.kind === 'container'
+        ? { memoryMiB: Math.round((workingSetBytes(nodeCgroup(n.name)) ?? 0) / 2 ** 20) }
+        : {}),
+    });
+  }
+  return rows;
+}
+
+export type NodeAction = 'start' | 'stop' | 'kill';
+
+/** The node container a name designates; a clear error for the host node or an unknown name. */
+export function nodeForAction(name: string, l: Layout = layout()): NodeSpec {
+  const nodes = planNodes(recordedNodeCount(l));
+  const containers = nodes.filter((n) => n.kind === 'container').map((n) => n.name);
+  const n = nodes.find((x) => x.name === name);
+  if (!n)
+    throw new Error(
+      `no node named ${JSON.stringify(name)}: this cluster's node containers are ${containers.length ? containers.join(', ') : 'none (run `cluster up --nodes 3`)'}`,
+    );
+  if (n.kind === 'host')
+    throw new Error(
+      `${name} is this machine, which runs the control plane: it cannot be stopped, started or killed on its own (\`cluster down\` stops everything). Node containers: ${containers.join(', ') || 'none'}`,
+    );
+  return n;
+}
+
+/**
+ * Powers a node container on or off. `start` waits until its kubelet (started now) reports
+ * Ready unless `wait` is false.
+ */
+export async function nodeAction(
+  action: NodeAction,
+  name: string,
+  opts: { wait?: boolean } = {},
+  l: Layout = layout(),
+): Promise<string> {
+  const n = nodeForAction(name, l);
+  switch (action) {
+    case 'kill':
+      return killNode(l, n);
+    case 'stop':
+      return stopNode(l, n);
+    case 'start': {
+      const t = Date.now() - 1000;
+      const note = await startNode(l, n);
+      if (opts.wait === false || note === 'already running') return note;
+      await waitFor(
+        `${n.name} to be Ready (log: ${join(nodeDirs(l, n.name).logs, 'kubelet.log')})`,
+        () => nodeReady(l, n.name, t),
+        180_000,
+        1000,
+      );
+      return `${note}; Ready after ${((Date.now() - t) / 1000).toFixed(1)} s`;
+    }
+  }
 }

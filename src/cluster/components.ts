@@ -2,11 +2,16 @@
 import { join } from 'node:path';
 import { binaryPaths } from './build.ts';
 import { localPath } from './config.ts';
+import { kubeRouterArgs } from './nodecontainer.ts';
+import { hostNodeName } from './nodes.ts';
 import type { Layout } from './layout.ts';
 import { net } from './network.ts';
 import { testImage } from './versions.ts';
 
-export const nodeName = 'stackanetes-node';
+export const nodeName = hostNodeName;
+
+/** The IngressClass the local cluster's Traefik serves; marked the cluster's default. */
+export const ingressClass = { name: 'stackanetes', controller: 'traefik.io/ingress-controller' };
 
 export const nodeLabels = {
   'stackanetes.io/control-plane': 'true',
@@ -21,6 +26,7 @@ export interface Component {
   name: string;
   command: string;
   args: string[];
+  env?: Record<string, string>;
 }
 
 export function components(l: Layout): Record<string, Component> {
@@ -170,6 +176,35 @@ export function components(l: Layout): Record<string, Component> {
         `--helper-image=${testImage}`,
       ],
     },
+    registry: {
+      name: 'registry',
+      command: b.registry,
+      args: ['serve', join(l.config, 'registry.yml')],
+    },
+    'kube-router': {
+      name: 'kube-router',
+      command: b.kubeRouter,
+      args: kubeRouterArgs(nodeName, kc('kube-router')),
+    },
+    traefik: {
+      name: 'traefik',
+      command: b.traefik,
+      args: [
+        `--entryPoints.web.address=${net.nodeIp}:80`,
+        `--entryPoints.websecure.address=${net.nodeIp}:443`,
+        '--entryPoints.websecure.http.tls=true',
+        '--providers.kubernetesingress=true',
+        `--providers.kubernetesingress.ingressclass=${ingressClass.name}`,
+        '--ping=true',
+        '--ping.entryPoint=ping',
+        '--entryPoints.ping.address=127.0.0.1:18082',
+        '--log.level=INFO',
+        '--global.checknewversion=false',
+        '--global.sendanonymoususage=false',
+      ],
+      // Traefik's Kubernetes client reads a kubeconfig from $KUBECONFIG (client certificates).
+      env: { KUBECONFIG: kc('traefik') },
+    },
     kwok: {
       name: 'kwok',
       command: b.kwok,
@@ -198,5 +233,8 @@ export const startOrder = [
   'kube-proxy',
   'coredns',
   'local-path-provisioner',
+  'registry',
+  'kube-router',
+  'traefik',
   'kwok',
 ] as const;

@@ -2,7 +2,7 @@
 // ($STACKANETES_CACHE, default ~/.cache/stackanetes), build outputs keyed by version.
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { versions } from './versions.ts';
+import { nodeRootfsKey, versions } from './versions.ts';
 
 export type Layout = ReturnType<typeof layout>;
 
@@ -28,8 +28,15 @@ export function layout(root: string = cacheRoot()) {
       localPath: join(root, 'bin', `local-path-provisioner-${versions.localPath}`),
       crictl: join(root, 'bin', `crictl-${versions.crictl}`),
       pause: join(root, 'bin', `pause-${versions.pause}-k8s-${versions.kubernetes}`),
+      kubeRouter: join(root, 'bin', `kube-router-${versions.kubeRouter}`),
+      registry: join(root, 'bin', `registry-${versions.registry}`),
+      traefik: join(root, 'bin', `traefik-${versions.traefik}`),
     },
     images: join(root, 'images'),
+    /** The node containers' root file system (Debian packages), shared read-only by every node. */
+    nodeRootfs: join(root, 'nodes', `rootfs-${versions.nodeSuite}-${nodeRootfsKey()}`),
+    /** The local registry's storage: image blobs survive `cluster down --purge`, like a build cache. */
+    registry: join(root, 'registry'),
     /** Everything that belongs to one running cluster. */
     state,
     pki: join(state, 'pki'),
@@ -44,6 +51,15 @@ export function layout(root: string = cacheRoot()) {
     kubeletRoot: join(state, 'kubelet'),
     cniConf: join(state, 'cni', 'net.d'),
     volumes: join(state, 'volumes'),
+    /**
+     * Volumes every node can mount (ReadWriteMany): the cluster's "shared file system", mounted
+     * at this same path in every node container, as an NFS export would be.
+     */
+    shared: join(state, 'shared'),
+    /** One directory per node container: its disk, configuration, logs and runc bundle. */
+    nodes: join(state, 'nodes'),
+    /** runc's state for the node containers (not containerd's). */
+    runcRoot: join(state, 'run', 'runc'),
     kubeconfig: join(state, 'kubeconfig'),
     /** A directory with only the cluster's kubectl (and crictl), for PATH. */
     pathDir: join(state, 'path'),

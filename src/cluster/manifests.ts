@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { localPath } from './config.ts';
-import { fakeNodeAnnotation } from './components.ts';
+import { fakeNodeAnnotation, ingressClass } from './components.ts';
 import { net } from './network.ts';
 
 type Obj = Record<string, unknown>;
@@ -13,6 +13,8 @@ export const users = {
   coredns: 'stackanetes:coredns',
   localPath: 'stackanetes:local-path-provisioner',
   kwok: 'stackanetes:kwok',
+  kubeRouter: 'stackanetes:kube-router',
+  traefik: 'stackanetes:traefik',
 } as const;
 
 export function clusterObjects(): Obj[] {
@@ -42,6 +44,68 @@ export function clusterObjects(): Obj[] {
       ],
     },
     binding(users.coredns, users.coredns, users.coredns),
+    // kube-router's NetworkPolicy controller reads pods, namespaces, policies and its node.
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRole',
+      metadata: { name: users.kubeRouter },
+      rules: [
+        {
+          apiGroups: [''],
+          resources: ['namespaces', 'pods', 'services', 'nodes', 'endpoints'],
+          verbs: ['get', 'list', 'watch'],
+        },
+        {
+          apiGroups: ['networking.k8s.io'],
+          resources: ['networkpolicies'],
+          verbs: ['get', 'list', 'watch'],
+        },
+        {
+          apiGroups: ['discovery.k8s.io'],
+          resources: ['endpointslices'],
+          verbs: ['get', 'list', 'watch'],
+        },
+      ],
+    },
+    binding(users.kubeRouter, users.kubeRouter, users.kubeRouter),
+    // Traefik's Ingress provider: what its upstream RBAC grants.
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRole',
+      metadata: { name: users.traefik },
+      rules: [
+        {
+          apiGroups: [''],
+          resources: ['services', 'secrets', 'nodes', 'endpoints'],
+          verbs: ['get', 'list', 'watch'],
+        },
+        {
+          apiGroups: ['discovery.k8s.io'],
+          resources: ['endpointslices'],
+          verbs: ['list', 'watch'],
+        },
+        {
+          apiGroups: ['networking.k8s.io', 'extensions'],
+          resources: ['ingresses', 'ingressclasses'],
+          verbs: ['get', 'list', 'watch'],
+        },
+        {
+          apiGroups: ['networking.k8s.io', 'extensions'],
+          resources: ['ingresses/status'],
+          verbs: ['update'],
+        },
+      ],
+    },
+    binding(users.traefik, users.traefik, users.traefik),
+    {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'IngressClass',
+      metadata: {
+        name: ingressClass.name,
+        annotations: { 'ingressclass.kubernetes.io/is-default-class': 'true' },
+      },
+      spec: { controller: ingressClass.controller },
+    },
     // The provisioner manages PVs, helper pods and events across the cluster; kwok plays the
     // kubelet of every simulated node. Both get cluster-admin, as their upstream manifests do.
     binding(users.localPath, 'cluster-admin', users.localPath),
@@ -101,6 +165,14 @@ export function clusterObjects(): Obj[] {
         name: localPath.storageClass,
         annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' },
       },
+      provisioner: localPath.provisioner,
+      volumeBindingMode: 'WaitForFirstConsumer',
+      reclaimPolicy: 'Delete',
+    },
+    {
+      apiVersion: 'storage.k8s.io/v1',
+      kind: 'StorageClass',
+      metadata: { name: localPath.sharedStorageClass },
       provisioner: localPath.provisioner,
       volumeBindingMode: 'WaitForFirstConsumer',
       reclaimPolicy: 'Delete',

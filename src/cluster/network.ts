@@ -1,6 +1,7 @@
 // The node's network: one bridge that the CNI bridge plugin attaches pods to, whose address is
 // the node's address (API server, kubelet and cluster DNS listen there). Pod traffic may only stay
 // on that bridge: forwarding from it to any other interface is dropped.
+import { localRegistry } from '../catalog/images.ts';
 import { run } from './exec.ts';
 
 export const net = {
@@ -21,6 +22,19 @@ export const net = {
   clusterDomain: 'cluster.local',
 } as const;
 
+/**
+ * The cluster's OCI registry (distribution), on the node address: image references name it
+ * `localhost:5001/...` (as kind's local registry does) and every node's containerd maps that name
+ * to this address.
+ */
+export const registry = localRegistry;
+
+/** The node containers' subnet on the same bridge; the host's address there is their gateway. */
+export const nodeSubnet = { hostIp: '10.243.0.1', prefix: 24 } as const;
+
+/** The API server's URL, from the host and from every node. */
+export const apiServerUrl = `https://${net.nodeIp}:${net.apiPort}`;
+
 const guardComment = 'stackanetes: pod traffic stays on its bridge';
 
 async function sysctl(key: string, value: string) {
@@ -38,6 +52,15 @@ export async function setUpNetwork(): Promise<void> {
   const addr = await run('ip', ['-4', '-o', 'addr', 'show', 'dev', net.bridge]);
   if (!addr.stdout.includes(`${net.nodeIp}/`)) {
     await run('ip', ['addr', 'add', `${net.nodeIp}/24`, 'dev', net.bridge]);
+  }
+  if (!addr.stdout.includes(`${nodeSubnet.hostIp}/`)) {
+    await run('ip', [
+      'addr',
+      'add',
+      `${nodeSubnet.hostIp}/${nodeSubnet.prefix}`,
+      'dev',
+      net.bridge,
+    ]);
   }
   await run('ip', ['link', 'set', net.bridge, 'up']);
   await run('modprobe', ['br_netfilter'], { allowFailure: true });

@@ -17,7 +17,7 @@ import { jobTaskLabel } from '../render/jobs.ts';
 import { selectorTerm } from '../render/context.ts';
 import { createOnlyAnnotation, type KubeObject } from '../render/kube.ts';
 import { generateSecrets, secretProblems, type CloudSecrets } from '../render/secrets.ts';
-import type { KubeClient, KubeObj } from '../kube/client.ts';
+import { resourceInfo, type KubeClient, type KubeObj } from '../kube/client.ts';
 import { defaultIdentity } from '../kube/leader.ts';
 import { isConflict, isNotFound } from '../kube/errors.ts';
 import { contains, secretAsData } from './compare.ts';
@@ -32,7 +32,13 @@ import {
 
 /** Cached reads: the reconciler never lists from the API server itself. */
 export interface ObjectStore {
-  get(apiVersion: string, kind: string, namespace: string, name: string): KubeObj | undefined;
+  /** `namespace` is undefined for cluster-scoped kinds. */
+  get(
+    apiVersion: string,
+    kind: string,
+    namespace: string | undefined,
+    name: string,
+  ): KubeObj | undefined;
   /** Objects of a kind in a namespace carrying every given label. */
   list(
     apiVersion: string,
@@ -79,6 +85,14 @@ export const ownedKinds: readonly [string, string][] = [
   ['networking.k8s.io/v1', 'Ingress'],
   ['rbac.authorization.k8s.io/v1', 'Role'],
   ['rbac.authorization.k8s.io/v1', 'RoleBinding'],
+];
+
+/**
+ * Cluster-scoped kinds Stackanetes applies (cached, never pruned: every cloud of the cluster
+ * renders the same ones, and no namespaced cloud can own them).
+ */
+export const clusterKinds: readonly [string, string][] = [
+  ['scheduling.k8s.io/v1', 'PriorityClass'],
 ];
 
 export const secretsKey = 'secrets.yaml';
@@ -348,10 +362,13 @@ export class CloudReconciler {
   }
 
   /** Apply one object unless the live one already matches; create-only objects once. */
-  async #ensure(desired: KubeObject, namespace: string): Promise<void> {
+  async #ensure(desired: KubeObject, cloudNamespace: string): Promise<void> {
+    const namespace = resourceInfo(desired.apiVersion, desired.kind).namespaced
+      ? cloudNamespace
+      : undefined;
     const want = secretAsData({
       ...desired,
-      metadata: { ...desired.metadata, namespace },
+      metadata: { ...desired.metadata, ...(namespace ? { namespace } : {}) },
     }) as unknown as KubeObj;
     const live = this.#store.get(want.apiVersion, want.kind, namespace, want.metadata.name);
     const createOnly =

@@ -10,6 +10,7 @@ import { slimPod } from '../kube/slim.ts';
 import { WorkQueue } from '../kube/workqueue.ts';
 import {
   CloudReconciler,
+  clusterKinds,
   ownedKinds,
   type Logger,
   type ObjectStore,
@@ -53,12 +54,13 @@ export class Manager {
     this.#hooks = o.hooks ?? {};
     this.#workers = o.workers ?? 2;
     const watch = (apiVersion: string, kind: string, labelSelector?: string) => {
+      const clusterScoped = clusterKinds.some(([a, k]) => a === apiVersion && k === kind);
       const inf = new Informer(o.client, {
         apiVersion,
         kind,
         // Of Pods the reconciler reads names, labels and creation times only.
         ...(kind === 'Pod' ? { transform: slimPod } : {}),
-        ...(o.namespace ? { namespace: o.namespace } : {}),
+        ...(o.namespace && !clusterScoped ? { namespace: o.namespace } : {}),
         ...(labelSelector ? { labelSelector } : {}),
         resyncMs: kind === cloudKind ? (o.resyncMs ?? defaultResyncMs) : 0,
         onError: (err, context) =>
@@ -77,11 +79,17 @@ export class Manager {
     const enqueueOwner = (o: KubeObj) => {
       const owner = o.metadata.labels?.['app.kubernetes.io/instance'];
       if (owner && o.metadata.namespace) this.#queue?.add(`${o.metadata.namespace}/${owner}`);
+      // A cluster-scoped object (a PriorityClass) is every cloud's.
+      else if (!o.metadata.namespace) for (const c of clouds.list()) enqueueCloud(c);
     };
     // Pods only of Jobs (for a failed Job's last log line): DaemonSet pods on hundreds of nodes
     // would fill the cache and trigger reconciles their controllers already report.
     const kinds: [string, string, string][] = [
-      ...ownedKinds.map(([a, k]): [string, string, string] => [a, k, managed]),
+      ...[...ownedKinds, ...clusterKinds].map(([a, k]): [string, string, string] => [
+        a,
+        k,
+        managed,
+      ]),
       ['v1', 'Pod', `${managed},job-name`],
     ];
     for (const [apiVersion, kind, selector] of kinds) {

@@ -9,7 +9,7 @@ import {
   imageNames,
   imageReference,
   defaultImageRegistry,
-  type ImageName,
+  localRegistry,
 } from '../catalog/images.ts';
 import { releaseSource } from '../catalog/releases.ts';
 import { capture, CommandError, openLog, run } from './exec.ts';
@@ -25,11 +25,13 @@ import { cachePaths, type CachePaths } from './paths.ts';
 import {
   kollaUsers,
   lineage,
+  operatorImage,
   releaseRecipes,
   type ImageFile,
   type ImageRecipe,
   type ReleaseRecipes,
 } from './recipes.ts';
+import { stageInputs, stageTree } from './stage.ts';
 import {
   convertWhiteouts,
   debootstrap,
@@ -41,7 +43,7 @@ import {
 } from './rootfs.ts';
 import { cycloneDx, parseDpkgQuery } from './sbom.ts';
 import { withLock } from './lock.ts';
-import { detectContainerd, importArchive, importedImages } from './containerd.ts';
+import { pushImages, registryAnswers } from './registry.ts';
 
 /** Bump when the build procedure changes in a way that changes image content. */
 export const buildScriptVersion = 4;
@@ -62,8 +64,8 @@ export interface BuildOptions {
   readonly tag?: string;
   /** Ignore cached layers and build everything again. */
   readonly noCache?: boolean;
-  /** Import into the local containerd when one is running (default true). */
-  readonly importToContainerd?: boolean;
+  /** Push to the local cluster's registry when it answers (default true). */
+  readonly push?: boolean;
   readonly cache?: CachePaths;
   readonly mirror?: string;
   readonly onEvent?: (e: BuildEvent) => void;
@@ -112,7 +114,8 @@ export interface BuildResult {
   readonly built: string[];
   readonly cached: string[];
   readonly seconds: number;
-  readonly containerd: string;
+  /** What happened with the registry push. */
+  readonly registry: string;
 }
 
 export class ImageBuildError extends Error {
@@ -297,10 +300,56 @@ async function computeKeys(
       files: await Promise.all(Object.values(r.files ?? {}).map((f) => fileContent(f))),
       parentKey: parentKey ?? null,
       ...(r.parent ? {} : { basePackages: ctx.recipes.basePackages, users: kollaUsers, assets }),
+      ...(r.hostTree ? { hostTree: await stageInputs(r.hostTree.stage) } : {}),
     };
     keys.set(r.name, sha256(JSON.stringify(input)));
   }
   return keys;
+}
+
+/** Prepares the recipe's host tree and puts it into the layer at its place. */
+async function copyHostTree(
+  ctx: Context,
+  recipe: ImageRecipe,
+  dir: string,
+  upper: string,
+  log: ReturnType<typeof openLog>,
+): Promise<void> {
+  const tree = recipe.hostTree!;
+  const staged = join(dir, 'stage');
+  ctx.emit({
+    image: recipe.name,
+    kind: 'progress',
+    message: `${tree.stage}: compile, production node_modules, Node → ${tree.to}`,
+  });
+  await stageTree(tree.stage, staged, log);
+  const target = join(upper, tree.to);
+  await rm(target, { recursive: true, force: true });
+  await mkdir(target, { recursive: true });
+  // Owned by root, readable by all: the non-root user runs it and cannot change it.
+  await run('cp', ['-a', '--no-preserve=ownership', `${staged}/.`, `${target}/`], { log });
+  await rm(staged, { recursive: true, force: true });
+}
+
+/**
+ * How a container of the image starts: Kolla's contract (dumb-init, kolla_start, the service
+ * user) unless the recipe says otherwise.
+ */
+export function runtimeConfig(recipe: ImageRecipe, name: string): ImageConfig['config'] {
+  return {
+    User: recipe.uid !== undefined ? `${recipe.uid}:${recipe.uid}` : recipe.user,
+    Env: [
+      'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      'LANG=C.UTF-8',
+      ...(recipe.entrypoint
+        ? []
+        : ['KOLLA_BASE_DISTRO=debian', 'KOLLA_INSTALL_TYPE=binary', `KOLLA_SERVICE_NAME=${name}`]),
+      ...(recipe.env ?? []),
+    ],
+    Entrypoint: [...(recipe.entrypoint ?? ['dumb-init', '--single-child', '--'])],
+    Cmd: [...(recipe.cmd ?? ['kolla_start'])],
+    ...(recipe.workingDir ? { WorkingDir: recipe.workingDir } : {}),
+  };
 }
 
 async function buildLayer(ctx: Context, recipe: ImageRecipe): Promise<LayerRecord> {
@@ -405,6 +454,7 @@ async function buildLayer(ctx: Context, recipe: ImageRecipe): Promise<LayerRecor
         );
       await writeFile(stepDone, '');
       await convertWhiteouts(upper, join(parentDir, 'rootfs'), log);
+      if (recipe.hostTree) await copyHostTree(ctx, recipe, dir, upper, log);
       tarRoot = upper;
     }
     ctx.emit({ image: recipe.name, kind: 'progress', message: 'writing layer' });
@@ -451,8 +501,8 @@ async function assembleImage(
   );
   const version = recipe.versionPackage
     ? (packages.find((p) => p.name === recipe.versionPackage)?.version ?? '')
-    : '';
-  const reference = imageReference(registry, name, tag);
+    : (recipe.tag ?? '');
+  const reference = imageReference(registry, name, recipe.tag ?? tag);
   const user = kollaUsers.find((u) => u.name === recipe.user);
   const labels: Record<string, string> = {
     'org.opencontainers.image.title': name,
@@ -471,16 +521,7 @@ async function assembleImage(
     architecture: 'amd64',
     os: 'linux',
     config: {
-      User: recipe.user,
-      Env: [
-        'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-        'LANG=C.UTF-8',
-        'KOLLA_BASE_DISTRO=debian',
-        'KOLLA_INSTALL_TYPE=binary',
-        `KOLLA_SERVICE_NAME=${name}`,
-      ],
-      Entrypoint: ['dumb-init', '--single-child', '--'],
-      Cmd: ['kolla_start'],
+      ...runtimeConfig(recipe, name),
       Labels: labels,
       StopSignal: 'SIGTERM',
       ...(recipe.exposedPorts?.length
@@ -546,7 +587,7 @@ async function assembleImage(
     packageCount: packages.length,
     version,
     user: recipe.user,
-    uid: recipe.user === 'root' ? 0 : user?.uid,
+    uid: recipe.uid ?? (recipe.user === 'root' ? 0 : user?.uid),
     builtAt: top.createdAt,
     inputHash: top.key,
     sbom: paths.sbom,
@@ -583,9 +624,12 @@ export async function ensureHostTools(emit: (e: BuildEvent) => void): Promise<vo
   });
 }
 
-export function knownImages(release: string): ImageName[] {
+/** Every image `images build` can make: the OpenStack images and the operator's. */
+export const buildableImages: readonly string[] = [...imageNames, operatorImage];
+
+export function knownImages(release: string): string[] {
   const recipes = releaseRecipes(release);
-  return imageNames.filter((n) => recipes.recipes.some((r) => r.name === n));
+  return buildableImages.filter((n) => recipes.recipes.some((r) => r.name === n));
 }
 
 export async function buildImages(opts: BuildOptions): Promise<BuildResult> {
@@ -598,8 +642,8 @@ export async function buildImages(opts: BuildOptions): Promise<BuildResult> {
   const recipes = opts.recipes ?? releaseRecipes(opts.release);
   const targets = opts.only?.length ? [...opts.only] : knownImages(opts.release);
   for (const t of targets) {
-    if (!(imageNames as readonly string[]).includes(t)) {
-      throw new Error(`unknown image ${JSON.stringify(t)}; images: ${imageNames.join(', ')}`);
+    if (!buildableImages.includes(t)) {
+      throw new Error(`unknown image ${JSON.stringify(t)}; images: ${buildableImages.join(', ')}`);
     }
   }
   const cache = opts.cache ?? cachePaths();
@@ -665,40 +709,38 @@ export async function buildImages(opts: BuildOptions): Promise<BuildResult> {
         const chain = lineage(recipes, name).map((r) => layers.get(r.name) as LayerRecord);
         images.push(await assembleImage(ctx, name, chain, registry, tag));
       }
-      let containerd = 'not asked to import';
-      if (opts.importToContainerd !== false) {
-        const found = await detectContainerd();
-        if ('reason' in found) {
-          containerd = `skipped containerd import: ${found.reason}`;
-          emit({ image: 'containerd', kind: 'warn', message: containerd });
+      let pushed = 'not asked to push';
+      if (opts.push !== false) {
+        if (!registry.startsWith(`${localRegistry.name}/`)) {
+          pushed = `not pushed: the images are named ${registry}/…, not after the local registry ${localRegistry.name}`;
+        } else if (!(await registryAnswers(localRegistry.url))) {
+          pushed = `not pushed: the local registry (${localRegistry.url}) does not answer; \`stackanetes cluster up\` starts it`;
+          emit({ image: 'registry', kind: 'warn', message: pushed });
         } else {
-          const present = await importedImages(found);
-          const fresh = images.filter((i) => present.get(i.reference) !== i.manifestDigest);
-          if (!fresh.length) {
-            containerd = `all ${images.length} images already in ${found.address} (k8s.io)`;
-          } else {
-            const archive = join(cache.root, 'export', `import-${process.pid}.oci.tar`);
-            await mkdir(dirname(archive), { recursive: true });
-            emit({
-              image: 'containerd',
-              kind: 'progress',
-              message: `importing ${fresh.length} images into ${found.address} (k8s.io)`,
-            });
-            await oci.exportArchive(
-              fresh.map((i) => i.reference),
-              archive,
-            );
-            try {
-              await importArchive(found, archive);
-              containerd = `imported ${fresh.length} images into ${found.address} namespace k8s.io`;
-            } finally {
-              await rm(archive, { force: true });
-            }
-          }
-          emit({ image: 'containerd', kind: 'done', message: containerd });
+          const t = Date.now();
+          let uploaded = 0;
+          let mounted = 0;
+          let bytes = 0;
+          await pushImages(
+            oci,
+            images.map((i) => i.reference),
+            localRegistry,
+            (r) => {
+              uploaded += r.uploaded;
+              mounted += r.mounted;
+              bytes += r.bytes;
+              emit({
+                image: r.reference.split('/').pop()?.split(':')[0] ?? r.reference,
+                kind: 'progress',
+                message: `pushed to ${localRegistry.name}: ${r.uploaded} blobs uploaded, ${r.mounted} mounted, ${r.skipped} already there`,
+              });
+            },
+          );
+          pushed = `pushed ${images.length} images to ${localRegistry.name} in ${((Date.now() - t) / 1000).toFixed(1)} s (${uploaded} blobs uploaded, ${(bytes / 1e6).toFixed(0)} MB; ${mounted} mounted across repositories)`;
+          emit({ image: 'registry', kind: 'done', message: pushed });
         }
       }
-      return { images, built, cached, seconds: (Date.now() - started) / 1000, containerd };
+      return { images, built, cached, seconds: (Date.now() - started) / 1000, registry: pushed };
     },
   );
 }

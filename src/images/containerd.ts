@@ -90,3 +90,26 @@ export async function importedImages(c: Containerd): Promise<Map<string, string>
   }
   return map;
 }
+
+/**
+ * Pulls an image into containerd's k8s.io namespace the way the kubelet would: through the
+ * registry host configuration (`hostsDir`, e.g. the local cluster's certs.d that maps
+ * localhost:5001 to its registry).
+ */
+export async function pullImage(
+  c: Containerd,
+  reference: string,
+  hostsDir: string,
+): Promise<string> {
+  return run(c.ctr, [
+    '--address',
+    c.address,
+    '-n',
+    'k8s.io',
+    'images',
+    'pull',
+    '--hosts-dir',
+    hostsDir,
+    reference,
+  ]);
+}

@@ -1,6 +1,7 @@
 // What goes into each image, per OpenStack release: Debian packages, the runtime user and a
 // few lines of setup. Data only; `build.ts` turns a recipe into a layer.
 import type { ImageName } from '../catalog/images.ts';
+import type { StageName } from './stage.ts';
 
 /** A service user with the uid/gid Kolla assigns (kolla/common/users.py), so that upstream
  * Kolla images and these are interchangeable: files on volumes keep their owners. */
@@ -37,8 +38,15 @@ export type ImageFile =
   | { readonly content: string; readonly mode: number }
   | { readonly asset: string; readonly mode: number };
 
+/** The operator's own image: built on the same Debian base, versioned with this package. */
+export const operatorImage = 'operator';
+/** The operator's version, its image's tag (package.json's version; a unit test holds them equal). */
+export const operatorVersion = '0.1.0';
+/** The operator runs as this uid and gid (no Kolla user: it is not an OpenStack service). */
+export const operatorUid = 65532;
+
 export interface ImageRecipe {
-  readonly name: ImageName | LayerName;
+  readonly name: ImageName | LayerName | typeof operatorImage;
   /** The recipe whose root file system this one starts from; none for `base`. */
   readonly parent?: LayerName;
   /** Debian packages installed with `apt-get install --no-install-recommends`. */
@@ -53,6 +61,21 @@ export interface ImageRecipe {
   /** A package whose version labels the image (org.opencontainers.image.version). */
   readonly versionPackage?: string;
   readonly description: string;
+  /**
+   * A tree prepared on the build host (`stage`, see stage.ts) and copied to `to` after the
+   * packages and the setup: the operator's Node and compiled JavaScript.
+   */
+  readonly hostTree?: { readonly stage: StageName; readonly to: string };
+  /** The image's own start command, for images that do not run kolla_start. */
+  readonly entrypoint?: readonly string[];
+  readonly cmd?: readonly string[];
+  /** Extra environment (NAME=value) besides PATH and LANG. */
+  readonly env?: readonly string[];
+  readonly workingDir?: string;
+  /** Run as this uid (and gid), numeric in the image config, for users Kolla does not know. */
+  readonly uid?: number;
+  /** Tag the image with this instead of the release's tag. */
+  readonly tag?: string;
 }
 
 export interface ReleaseRecipes {
@@ -411,6 +434,33 @@ function debianRecipes(release: string, extraSuites: ExtraSuites): ReleaseRecipe
         exposedPorts: [80],
         versionPackage: 'python3-django-horizon',
         description: 'Horizon dashboard (Django, served by uWSGI)',
+      },
+      {
+        name: operatorImage,
+        parent: 'base',
+        // Node's official Linux binary needs libstdc++ (minbase has it for apt; named so it stays).
+        packages: ['libstdc++6'],
+        setup:
+          `getent group stackanetes >/dev/null || groupadd -g ${operatorUid} stackanetes\n` +
+          `getent passwd stackanetes >/dev/null || useradd -l -M -d /nonexistent -s /usr/sbin/nologin -u ${operatorUid} -g ${operatorUid} stackanetes`,
+        hostTree: { stage: 'operator-app', to: '/opt/stackanetes' },
+        user: 'stackanetes',
+        uid: operatorUid,
+        // JavaScript compiled ahead of time; type stripping is switched off, so that a .ts
+        // module left in the tree fails at start instead of being compiled at run time.
+        entrypoint: [
+          'dumb-init',
+          '--',
+          '/opt/stackanetes/bin/node',
+          '--no-experimental-strip-types',
+          '/opt/stackanetes/dist/cli/main.js',
+        ],
+        cmd: ['operator'],
+        env: ['NODE_ENV=production', 'HOME=/tmp'],
+        workingDir: '/opt/stackanetes',
+        exposedPorts: [8080, 8081],
+        tag: operatorVersion,
+        description: 'The Stackanetes operator: Node 24 and the compiled controller, non-root',
       },
       {
         name: 'toolbox',

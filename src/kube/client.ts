@@ -53,6 +53,7 @@ const known: Record<string, ResourceInfo> = {
   'batch/v1/Job': { plural: 'jobs', namespaced: true },
   'batch/v1/CronJob': { plural: 'cronjobs', namespaced: true },
   'policy/v1/PodDisruptionBudget': { plural: 'poddisruptionbudgets', namespaced: true },
+  'scheduling.k8s.io/v1/PriorityClass': { plural: 'priorityclasses', namespaced: false },
   'networking.k8s.io/v1/NetworkPolicy': { plural: 'networkpolicies', namespaced: true },
   'networking.k8s.io/v1/Ingress': { plural: 'ingresses', namespaced: true },
   'rbac.authorization.k8s.io/v1/Role': { plural: 'roles', namespaced: true },

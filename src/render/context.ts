@@ -1,6 +1,11 @@
 // What every renderer is handed: the validated spec, the release catalog, the secrets, and the
 // small derived facts (names, labels, images, node placement, URLs) they all share.
-import type { OpenStackCloud, OpenStackCloudSpec, LabelSelector } from '../api/v1alpha1/spec.ts';
+import type {
+  OpenStackCloud,
+  OpenStackCloudSpec,
+  LabelSelector,
+  PublicService,
+} from '../api/v1alpha1/spec.ts';
 import { apiVersion, kind } from '../api/v1alpha1/spec.ts';
 import type { ComponentName, NodeRole, ReleaseCatalog } from '../catalog/types.ts';
 import { imageReference, type ImageName } from '../catalog/images.ts';
@@ -158,20 +163,19 @@ export function svcFqdn(ctx: Ctx, service: string): string {
 }
 
 /** A Service's in-cluster host name. */
-export function svcHost(ctx: Ctx, service: string): string {
+export function svcHost(ctx: Pick<Ctx, 'namespace'>, service: string): string {
   return `${service}.${ctx.namespace}.svc`;
 }
 
-type PublicKey =
-  'keystone' | 'glance' | 'placement' | 'nova' | 'novncproxy' | 'neutron' | 'horizon';
+type PublicKey = PublicService;
 
 /** The public base URL of a service, or undefined when it has no public host name. */
-export function publicHost(ctx: Ctx, key: PublicKey): string | undefined {
+export function publicHost(ctx: Pick<Ctx, 'spec'>, key: PublicKey): string | undefined {
   const pub = ctx.spec.endpoints.public;
   return pub.hosts?.[key] ?? (pub.domain ? `${key}.${pub.domain}` : undefined);
 }
 
-export function publicUrl(ctx: Ctx, key: PublicKey, internal: string): string {
+export function publicUrl(ctx: Pick<Ctx, 'spec'>, key: PublicKey, internal: string): string {
   const host = publicHost(ctx, key);
   if (!host) return internal;
   return `${ctx.spec.endpoints.public.tlsSecretName ? 'https' : 'http'}://${host}`;

@@ -16,6 +16,7 @@ import { renderNova } from './openstack/nova.ts';
 import { renderNeutron, renderOvn } from './openstack/neutron.ts';
 import { renderHorizon } from './openstack/horizon.ts';
 import { renderPolicies } from './policy.ts';
+import { priorityClasses } from './priority.ts';
 
 export interface RenderOptions {
   /** Namespace for every object; the cloud's own namespace, else `openstack`. */
@@ -36,6 +37,7 @@ const renderers: Record<ComponentName, (ctx: Ctx) => KubeObject[]> = {
 };
 
 const kindOrder = [
+  'PriorityClass',
   'ServiceAccount',
   'Role',
   'RoleBinding',
@@ -62,7 +64,12 @@ export function render(
   const ctx = makeCtx(cloud, getCatalog(cloud.spec.release), secrets, opts.namespace);
   const out: KubeObject[] = [];
   const components = enabledComponents(cloud);
-  for (const c of components) out.push(...sorted(renderers[c](ctx)));
+  for (const c of components) {
+    const objs = renderers[c](ctx);
+    // Cluster-scoped, shared by every cloud; applied with the first component of every plan.
+    if (c === 'database') objs.push(...priorityClasses(ctx));
+    out.push(...sorted(objs));
+  }
   out.push(...sorted(renderPolicies(ctx, components)));
   const seen = new Set<string>();
   for (const o of out) {

@@ -19,6 +19,7 @@ export type { ISecret as Secret } from 'kubernetes-models/v1/Secret';
 export type { IServiceAccount as ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 export type { IPersistentVolumeClaim as PersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClaim';
 export type { IPodDisruptionBudget as PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
+export type { IPriorityClass as PriorityClass } from 'kubernetes-models/scheduling.k8s.io/v1/PriorityClass';
 export type { INetworkPolicy as NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 export type { IIngress as Ingress } from 'kubernetes-models/networking.k8s.io/v1/Ingress';
 export type { IRole as Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';

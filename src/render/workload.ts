@@ -12,14 +12,15 @@ import {
   type EnvVar,
   type PodDisruptionBudget,
   type PodSpec,
-  type Probe,
   type ResourceRequirements,
   type Service,
   type ServiceAccount,
   type Volume,
   type VolumeMount,
 } from './kube.ts';
-import { kollaConfigDir, type KollaConfig } from './kolla.ts';
+import type { KollaConfig } from './kolla.ts';
+import { probes } from './probes.ts';
+import { priorityClassOf } from './priority.ts';
 
 const defaultRequests = { cpu: '100m', memory: '128Mi' };
 
@@ -40,74 +41,6 @@ function stringify(l: { cpu?: string | number; memory?: string | number }): Reco
   return o;
 }
 
-export const rpcPingScript = 'rpc-ping.py';
-
-/**
- * Readiness, liveness and startup probes for a process. APIs answer HTTP on their own
- * endpoint; RPC services must answer an oslo.messaging ping, which proves the process is
- * consuming from the queue, not merely alive. Liveness budget: 3 failures × 20 s.
- */
-export function probes(
-  def: ProbeDef,
-): Pick<Container, 'readinessProbe' | 'livenessProbe' | 'startupProbe'> {
-  let handler: Probe;
-  let timeoutSeconds = 5;
-  switch (def.kind) {
-    case 'http':
-      handler = { httpGet: { path: def.path, port: def.port } };
-      break;
-    case 'tcp':
-      handler = { tcpSocket: { port: def.port } };
-      break;
-    case 'rpc':
-      timeoutSeconds = 30;
-      handler = {
-        exec: {
-          command: [
-            'python3',
-            `${kollaConfigDir}/${rpcPingScript}`,
-            '--exchange',
-            def.exchange,
-            '--topic',
-            def.topic,
-            ...def.configFiles.flatMap((f) => ['--config-file', f]),
-          ],
-        },
-      };
-      break;
-    case 'exec':
-      timeoutSeconds = 10;
-      handler = { exec: { command: [...def.command] } };
-      break;
-  }
-  const slow = def.kind === 'rpc';
-  // A replacement pod should take traffic the moment it can: cheap probes (HTTP, TCP) look every
-  // second while the process starts and every 2 s for readiness; an RPC ping costs a connection
-  // to the queue, so it looks less often. A hung process (it fails liveness) gets 10 s to stop,
-  // not the pod's whole grace period: SIGTERM does nothing to a stopped process.
-  return {
-    startupProbe: {
-      ...handler,
-      periodSeconds: slow ? 5 : 1,
-      timeoutSeconds,
-      failureThreshold: slow ? 120 : 600,
-    },
-    readinessProbe: {
-      ...handler,
-      periodSeconds: slow ? 30 : 2,
-      timeoutSeconds,
-      failureThreshold: 3,
-    },
-    livenessProbe: {
-      ...handler,
-      periodSeconds: slow ? 60 : 20,
-      timeoutSeconds,
-      failureThreshold: 3,
-      terminationGracePeriodSeconds: 10,
-    },
-  };
-}
-
 export interface KollaContainerOpts {
   readonly name: string;
   readonly image: ImageName;
@@ -115,6 +48,8 @@ export interface KollaContainerOpts {
   readonly probe?: ProbeDef;
   readonly ports?: readonly { name: string; port: number }[];
   readonly resources?: Resources;
+  /** Requests when the spec gives none (default 100m CPU, 128Mi). */
+  readonly defaultRequests?: { cpu: string; memory: string };
   readonly env?: readonly EnvVar[];
   readonly mounts?: readonly VolumeMount[];
   readonly privileged?: boolean;
@@ -134,8 +69,8 @@ export function kollaContainer(ctx: Ctx, o: KollaContainerOpts): Container {
   if (o.ports && o.ports.length > 0) {
     c.ports = o.ports.map((p) => ({ name: p.name, containerPort: p.port, protocol: 'TCP' }));
   }
-  if (o.probe) Object.assign(c, probes(o.probe));
-  c.resources = resources(o.resources);
+  if (o.probe) Object.assign(c, probes(o.probe, ctx.catalog.messaging.ports.amqp!));
+  c.resources = resources(o.resources, o.defaultRequests);
   c.volumeMounts = [o.config.mount, ...(o.mounts ?? [])];
   if (o.privileged) c.securityContext = { privileged: true };
   else c.securityContext = { allowPrivilegeEscalation: true, readOnlyRootFilesystem: false };
@@ -161,6 +96,7 @@ export function podTemplate(ctx: Ctx, o: PodOpts) {
   const spec: PodSpec = {
     serviceAccountName: o.serviceAccountName,
     automountServiceAccountToken: false,
+    priorityClassName: priorityClassOf(o.component, o.part),
     affinity: placement(ctx, o.role, o.spread ? sel : undefined),
     ...(o.initContainers ? { initContainers: o.initContainers } : {}),
     containers: o.containers,

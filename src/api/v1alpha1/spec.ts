@@ -1,7 +1,7 @@
 // The OpenStackCloud spec, defined once. Types, the CRD's OpenAPI schema and CLI validation all
 // come from these TypeBox definitions; defaults live here and nowhere else.
-import { Type, type Static, type TProperties } from '@sinclair/typebox';
-import { imageNames } from '../../catalog/images.ts';
+import { Type, type Static, type TOptional, type TProperties } from '@sinclair/typebox';
+import { defaultImageRegistry, imageNames } from '../../catalog/images.ts';
 
 export const group = 'stackanetes.io';
 export const version = 'v1alpha1';
@@ -180,7 +180,7 @@ const ImageOverride = Type.Object(
 export const ImagesSpec = Type.Object(
   {
     registry: Type.String({
-      default: 'localhost/stackanetes',
+      default: defaultImageRegistry,
       minLength: 1,
       description: 'Registry and path prefix, e.g. quay.io/example/openstack.',
     }),
@@ -239,6 +239,18 @@ export const Toleration = Type.Object(
   strict,
 );
 
+/** The services with a public endpoint, each reachable as `<name>.<domain>` unless set in hosts. */
+export const publicServices = [
+  'keystone',
+  'glance',
+  'placement',
+  'nova',
+  'novncproxy',
+  'neutron',
+  'horizon',
+] as const;
+export type PublicService = (typeof publicServices)[number];
+
 const hostname = Type.String({
   pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?)(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
   maxLength: 253,
@@ -254,15 +266,10 @@ export const EndpointsSpec = Type.Object(
         }),
         hosts: Type.Optional(
           Type.Object(
-            {
-              keystone: Type.Optional(hostname),
-              glance: Type.Optional(hostname),
-              placement: Type.Optional(hostname),
-              nova: Type.Optional(hostname),
-              novncproxy: Type.Optional(hostname),
-              neutron: Type.Optional(hostname),
-              horizon: Type.Optional(hostname),
-            },
+            Object.fromEntries(publicServices.map((k) => [k, Type.Optional(hostname)])) as Record<
+              PublicService,
+              TOptional<typeof hostname>
+            >,
             strict,
           ),
         ),

@@ -1,6 +1,7 @@
 // Memcached: a StatefulSet so that every member has a stable name, since OpenStack clients
 // list the servers themselves and hash keys across them.
 import { meta, selectorLabels, type Ctx } from '../context.ts';
+import { coreRequests } from '../priority.ts';
 import { kollaConfig } from '../kolla.ts';
 import type { KubeObject, StatefulSet } from '../kube.ts';
 import {
@@ -28,8 +29,12 @@ export function renderCache(ctx: Ctx): KubeObject[] {
     image: def.image,
     config,
     ports: [{ name: 'memcached', port }],
-    probe: { kind: 'tcp', port },
+    // memcached answers a TCP connect from its own event loop; the kernel's listen backlog
+    // answers for a hung one, which this does not notice (a hang is rare; a restart loses the
+    // cache, which every client tolerates).
+    probe: { ready: { kind: 'tcp', port }, live: { kind: 'tcp', port } },
     resources: spec.resources,
+    defaultRequests: coreRequests,
   });
   const template = podTemplate(ctx, {
     component: 'cache',

@@ -3,10 +3,11 @@
 // directory on member 0, or `safe_to_bootstrap: 1`) and from whether any peer answers — never
 // from the replica count alone. Per-service databases and users are created by each service's
 // own db-init Job.
-import type { ComponentName } from '../../catalog/types.ts';
+import type { ComponentName, Probe as ProbeDef } from '../../catalog/types.ts';
 import { imageGroup, type ImageName } from '../../catalog/images.ts';
 import { meta, selectorLabels, type Ctx } from '../context.ts';
 import { writeIni } from '../ini.ts';
+import { coreRequests } from '../priority.ts';
 import { kollaConfig, kollaConfigDir } from '../kolla.ts';
 import type { KubeObject, PersistentVolumeClaim, StatefulSet } from '../kube.ts';
 import {
@@ -87,7 +88,7 @@ export function renderDatabase(ctx: Ctx): KubeObject[] {
       permissions: [{ path: '/var/lib/mysql', owner: `${def.user}:${def.user}`, recurse: false }],
       extra: {
         'start.sh': startScript(ctx, replicas, peers),
-        'probe.sh': probeScript(galera),
+        ...(galera ? { 'ready.sh': readyScript() } : {}),
         'root.cnf': rootCnf,
         'init.sql': initSql,
       },
@@ -99,16 +100,13 @@ export function renderDatabase(ctx: Ctx): KubeObject[] {
     config,
     ports: Object.entries(def.ports).map(([name, port]) => ({ name, port })),
     resources: spec.resources,
+    defaultRequests: coreRequests,
     mounts: [{ name: 'data', mountPath: '/var/lib/mysql' }],
     env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
+    probe: probe(galera),
   });
-  const probe = (kind: 'ready' | 'live') => ({
-    exec: { command: ['bash', `${kollaConfigDir}/probe.sh`, kind] },
-    timeoutSeconds: 10,
-  });
-  container.startupProbe = { ...probe('live'), periodSeconds: 10, failureThreshold: 180 };
-  container.readinessProbe = { ...probe('ready'), periodSeconds: 10, failureThreshold: 3 };
-  container.livenessProbe = { ...probe('live'), periodSeconds: 20, failureThreshold: 3 };
+  // A joining Galera member receives a full copy (SST) before it answers: up to 30 minutes.
+  container.startupProbe!.failureThreshold = 1800;
   const template = podTemplate(ctx, {
     component: 'database',
     part: databaseService,
@@ -241,19 +239,45 @@ exec mariadbd "\${args[@]}"
 `;
 }
 
-function probeScript(galera: boolean): string {
-  return `#!/bin/bash
-# live: the server answers. ready: it answers${galera ? ' and is a synced Galera member' : ''}.
-set -eu
-cnf=${kollaConfigDir}/root.cnf
-if [ "\${1:-ready}" = live ]; then
-  exec mariadb-admin --defaults-extra-file=$cnf --connect-timeout=5 ping >/dev/null
-fi
-${
-  galera
-    ? `state=$(mariadb --defaults-extra-file=$cnf --connect-timeout=5 -N -B -e "SHOW STATUS LIKE 'wsrep_local_state_comment'" | awk '{print $2}')
-[ "$state" = Synced ] || { echo "galera state: $state"; exit 1; }`
-    : `mariadb --defaults-extra-file=$cnf --connect-timeout=5 -N -B -e 'SELECT 1' >/dev/null`
+const rootCnfPath = `${kollaConfigDir}/root.cnf`;
+
+/**
+ * Alive: the server answers the protocol's ping (mariadb-admin, a small C client: no query, no
+ * shell). Ready: it runs a query — and with Galera, it is a synced member (a joiner or a donor
+ * must not take clients).
+ */
+function probe(galera: boolean): ProbeDef {
+  const live: ProbeDef['live'] = {
+    kind: 'exec',
+    command: [
+      'mariadb-admin',
+      `--defaults-extra-file=${rootCnfPath}`,
+      '--connect-timeout=10',
+      'ping',
+    ],
+  };
+  const ready: ProbeDef['ready'] = galera
+    ? { kind: 'exec', command: ['bash', `${kollaConfigDir}/ready.sh`] }
+    : {
+        kind: 'exec',
+        command: [
+          'mariadb',
+          `--defaults-extra-file=${rootCnfPath}`,
+          '--connect-timeout=10',
+          '-N',
+          '-B',
+          '-e',
+          'SELECT 1',
+        ],
+      };
+  return { ready, live, start: live };
 }
+
+function readyScript(): string {
+  return `#!/bin/bash
+# Ready: this member is synced with the Galera cluster (not joining, not donating).
+set -eu
+state=$(mariadb --defaults-extra-file=${rootCnfPath} --connect-timeout=10 -N -B -e "SHOW STATUS LIKE 'wsrep_local_state_comment'" | awk '{print $2}')
+[ "$state" = Synced ] || { echo "galera state: $state"; exit 1; }
 `;
 }

@@ -2,6 +2,7 @@
 // Each OpenStack service gets its own vhost and user from its rabbitmq-init Job; the admin user
 // is only for those Jobs.
 import { meta, type Ctx } from '../context.ts';
+import { coreRequests } from '../priority.ts';
 import { kollaConfig } from '../kolla.ts';
 import type { KubeObject, Role, RoleBinding } from '../kube.ts';
 import {
@@ -80,7 +81,17 @@ export function renderMessaging(ctx: Ctx): KubeObject[] {
     config,
     ports: Object.entries(def.ports).map(([name, port]) => ({ name, port })),
     resources: spec.resources,
+    defaultRequests: coreRequests,
     mounts: [{ name: 'data', mountPath: '/var/lib/rabbitmq' }],
+    // No rabbitmq-diagnostics (an Erlang VM started per check, seconds of CPU on a loaded node):
+    // ready while the AMQP listener accepts connections (as the RabbitMQ cluster operator does);
+    // alive while the Erlang VM holds its distribution listener, which it keeps while the broker
+    // is stopped on purpose (`rabbitmqctl stop_app`, the first step of maintenance) — that must
+    // not be undone by a restart. A crashed VM ends the container by itself.
+    probe: {
+      ready: { kind: 'tcp', port: def.ports.amqp! },
+      live: { kind: 'tcp', port: def.ports.dist! },
+    },
     env: [
       { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
       { name: 'RABBITMQ_USE_LONGNAME', value: 'true' },
@@ -88,17 +99,6 @@ export function renderMessaging(ctx: Ctx): KubeObject[] {
       { name: 'RABBITMQ_MNESIA_BASE', value: '/var/lib/rabbitmq/mnesia' },
     ],
   });
-  const diag = (check: string) => ({
-    exec: { command: ['rabbitmq-diagnostics', '-q', check] },
-    timeoutSeconds: 20,
-  });
-  container.startupProbe = { ...diag('ping'), periodSeconds: 10, failureThreshold: 60 };
-  container.readinessProbe = {
-    ...diag('check_port_connectivity'),
-    periodSeconds: 20,
-    failureThreshold: 3,
-  };
-  container.livenessProbe = { ...diag('ping'), periodSeconds: 30, failureThreshold: 3 };
   const template = podTemplate(ctx, {
     component: 'messaging',
     part: messagingService,

@@ -15,11 +15,12 @@ import {
   deployment,
   disruptionBudget,
   kollaContainer,
-  rpcPingScript,
   service,
   serviceAccount,
 } from '../workload.ts';
-import { rpcPingPy, registerPy } from './scripts.ts';
+import { healthScript, healthSh, usesHealthScript } from '../probes.ts';
+import { coreRequests, isCore } from '../priority.ts';
+import { registerPy } from './scripts.ts';
 
 export const databaseService = 'mariadb';
 export const messagingService = 'rabbitmq';
@@ -143,7 +144,7 @@ export function uwsgiIni(
   name: string,
   wsgiFile: string,
   port: number,
-  extra: Record<string, string | string[]> = {},
+  extra: Record<string, string | boolean | string[]> = {},
 ): string {
   return writeIni({
     uwsgi: {
@@ -204,8 +205,13 @@ export function dbInitJob(
     extra: {
       'root.cnf': mysqlClientCnf('root', ctx.secrets.databaseRoot, svcHost(ctx, databaseService)),
     },
+    // Wait while the database does not answer; a refused login (1045) will not get better, so
+    // the Job fails at once and says why (the operator shows its last line in the condition).
     script: [
-      `until mariadb --defaults-extra-file=${cnf} -e 'SELECT 1' >/dev/null 2>&1; do echo 'waiting for the database'; sleep 3; done`,
+      `until out=$(mariadb --defaults-extra-file=${cnf} -e 'SELECT 1' 2>&1 >/dev/null); do`,
+      `  case "$out" in *'ERROR 1045'*) echo "the database refused the root login: $out"; exit 1 ;; esac`,
+      `  echo "waiting for the database: $out"; sleep 3`,
+      'done',
       `mariadb --defaults-extra-file=${cnf} -e "${sql}"`,
       `echo 'databases ${databases.join(', ')} and user ${user} are ready'`,
     ].join('\n'),
@@ -337,8 +343,9 @@ export const drainSeconds = 5;
 export function processObjects(ctx: Ctx, o: ProcessOpts): KubeObject[] {
   const part = o.proc.name;
   const name = `${o.service}-${part}`;
-  const extra: Record<string, string> =
-    o.proc.probe.kind === 'rpc' ? { [rpcPingScript]: rpcPingPy } : {};
+  const extra: Record<string, string> = usesHealthScript(o.proc.probe)
+    ? { [healthScript]: healthSh }
+    : {};
   const config: KollaConfig = kollaConfig(ctx, o.component, part, o.proc.command, o.files, {
     extra,
   });
@@ -349,6 +356,7 @@ export function processObjects(ctx: Ctx, o: ProcessOpts): KubeObject[] {
     probe: o.proc.probe,
     ports: o.proc.ports,
     resources: ctx.spec.services[o.service as ServiceName]?.resources,
+    ...(isCore(o.component, part) ? { defaultRequests: coreRequests } : {}),
     mounts: o.mounts ?? [],
     privileged: o.privileged ?? o.proc.host ?? false,
   });

@@ -59,13 +59,10 @@ export function renderHorizon(ctx: Ctx): KubeObject[] {
       'offload-threads': '2',
     }),
   );
-  // Horizon in Keystone's catalog (type `dashboard`), so that people and tools can find it.
-  const internal = `http://${svcHost(ctx, `horizon-${server.name}`)}:${server.ports[0]!.port}`;
   return [
     ...serviceAccounts(ctx, 'horizon', 'horizon'),
-    ...registerJob(ctx, 'horizon', 'horizon', def, {
-      horizon: publicUrl(ctx, 'horizon', internal),
-    }),
+    // Horizon in Keystone's catalog (type `dashboard`), so that people and tools can find it.
+    ...registerJob(ctx, 'horizon', 'horizon', def, { horizon: horizonUrl(ctx) }),
     ...processObjects(ctx, {
       component: 'horizon',
       service: 'horizon',
@@ -76,6 +73,17 @@ export function renderHorizon(ctx: Ctx): KubeObject[] {
       fsGroup: horizonGid,
     }),
   ];
+}
+
+/**
+ * Horizon's URL, as registered in Keystone's catalog (and linked from the operator's dashboard):
+ * its public host name when it has one, else its Service.
+ */
+export function horizonUrl(ctx: Pick<Ctx, 'spec' | 'namespace' | 'catalog'>): string {
+  const server = ctx.catalog.services.horizon.processes.find((p) => p.name === 'server');
+  if (!server) throw new Error('horizon: the catalog has no server process');
+  const internal = `http://${svcHost(ctx, `horizon-${server.name}`)}:${server.ports[0]!.port}`;
+  return publicUrl(ctx, 'horizon', internal);
 }
 
 /** Catalog defaults, computed values, then the user's overrides: setting → value. */

@@ -175,8 +175,7 @@ function computed(ctx: Ctx): IniSections {
 
 /**
  * nova-compute on every compute node. The node's IP is only known on the node, so an init
- * container writes `my_ip` and `host` (the node name, which the OVN chassis and the RPC probe
- * use too) into a small file nova-compute reads after nova.conf.
+ * container writes `my_ip` and `host` (the node name, which the OVN chassis uses too) into a small file nova-compute reads after nova.conf.
  */
 function compute(ctx: Ctx, files: readonly ConfigFile[]): KubeObject[] {
   const def = ctx.catalog.services.nova;
@@ -244,7 +243,7 @@ function compute(ctx: Ctx, files: readonly ConfigFile[]): KubeObject[] {
   if (!ds?.spec?.template.spec) throw new Error('nova-compute: expected a DaemonSet');
   const pod = ds.spec.template.spec;
   const computeContainer = pod.containers[0]!;
-  // nova's `host` (and the OVN chassis hostname, and the RPC probe's server) is the node name.
+  // nova's `host` (and the OVN chassis hostname) is the node name.
   computeContainer.env = [
     ...(computeContainer.env ?? []),
     { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
@@ -310,6 +309,12 @@ function compute(ctx: Ctx, files: readonly ConfigFile[]): KubeObject[] {
   return [...objs, ...extraObjects];
 }
 
+/** libvirtd answers on its socket (virsh, a small C client). */
+const virshVersion = {
+  kind: 'exec',
+  command: ['virsh', '-c', 'qemu:///system', 'version'],
+} as const;
+
 /** libvirtd in the nova-compute image (it carries the libvirt/KVM packages), running as root. */
 function libvirtContainer(ctx: Ctx, mounts: VolumeMount[]) {
   const owner = 'root:root';
@@ -335,7 +340,7 @@ function libvirtContainer(ctx: Ctx, mounts: VolumeMount[]) {
     name: 'libvirt',
     image: 'nova-compute',
     config: cfg,
-    probe: { kind: 'exec', command: ['virsh', '-c', 'qemu:///system', 'version'] },
+    probe: { ready: virshVersion, live: virshVersion },
     resources: ctx.spec.services.nova.resources,
     mounts,
     privileged: true,

@@ -113,7 +113,12 @@ function ovsdbServer(ctx: Ctx, d: OvsdbDb): KubeObject[] {
     name: 'ovsdb-server',
     image: d.def.image,
     config,
-    probe: { kind: 'exec', command: ['ovsdb-client', 'list-dbs', `unix:/run/ovn/${d.stem}.sock`] },
+    // Ready (and started) while it accepts connections; alive while it answers a request (a TCP
+    // connect alone is answered by the kernel for a hung server).
+    probe: {
+      ready: { kind: 'tcp', port: p },
+      live: { kind: 'exec', command: ['ovsdb-client', 'list-dbs', `unix:/run/ovn/${d.stem}.sock`] },
+    },
     ports: [{ name: 'ovsdb', port: p }],
     resources: ctx.spec.services.neutron.resources,
     mounts: [{ name: 'data', mountPath: '/var/lib/ovn' }],
@@ -254,12 +259,18 @@ function openvswitch(ctx: Ctx): KubeObject[] {
     'kolla-config-vswitchd',
   );
   const run: VolumeMount = { name: 'openvswitch-run', mountPath: ovsRun };
+  // Both answer from their main loops over their local sockets (small C clients, no shell).
+  const listDbs = { kind: 'exec', command: ['ovsdb-client', 'list-dbs', ovsSock] } as const;
+  const vswitchdVersion = {
+    kind: 'exec',
+    command: ['ovs-appctl', '-t', `${ovsRun}/ovs-vswitchd.ctl`, 'version'],
+  } as const;
   const containers: Container[] = [
     kollaContainer(ctx, {
       name: 'ovsdb-server',
       image: def.image,
       config: dbConfig,
-      probe: { kind: 'exec', command: ['ovsdb-client', 'list-dbs', ovsSock] },
+      probe: { ready: listDbs, live: listDbs },
       resources: ctx.spec.services.neutron.resources,
       mounts: [run, { name: 'openvswitch-db', mountPath: '/var/lib/openvswitch' }],
       privileged: true,
@@ -268,10 +279,7 @@ function openvswitch(ctx: Ctx): KubeObject[] {
       name: 'ovs-vswitchd',
       image: def.image,
       config: switchConfig,
-      probe: {
-        kind: 'exec',
-        command: ['ovs-appctl', '-t', `${ovsRun}/ovs-vswitchd.ctl`, 'version'],
-      },
+      probe: { ready: vswitchdVersion, live: vswitchdVersion },
       resources: ctx.spec.services.neutron.resources,
       mounts: [run, { name: 'modules', mountPath: '/lib/modules', readOnly: true }],
       privileged: true,

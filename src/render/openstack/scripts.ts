@@ -2,46 +2,6 @@
 // service's own libraries (ours or upstream Kolla's).
 
 /**
- * Liveness/readiness for RPC services: an `oslo_rpc_server_ping` call (needs
- * `rpc_ping_enabled = true`) to this host's server on the topic. Exit 0 only if it answered.
- */
-export const rpcPingPy = `import argparse, os, socket, sys
-
-from oslo_config import cfg
-import oslo_messaging
-import oslo_messaging.opts
-
-p = argparse.ArgumentParser(description='Ping an oslo.messaging RPC server')
-p.add_argument('--config-file', action='append', default=[])
-p.add_argument('--exchange', required=True, help="the project's control_exchange, e.g. nova")
-p.add_argument('--topic', required=True)
-# On nodes (host network) the service's host is the Kubernetes node name, given as NODE_NAME.
-p.add_argument('--server', default=os.environ.get('NODE_NAME') or socket.gethostname())
-p.add_argument('--timeout', type=int, default=20)
-a = p.parse_args()
-conf = cfg.ConfigOpts()
-# Every oslo.messaging option (the RPC client reads some the transport does not register).
-for group, opts in oslo_messaging.opts.list_opts():
-    conf.register_opts(opts, group=group)
-try:  # the RPC client's metrics switch lives in a private module
-    from oslo_messaging._metrics import client as _metrics
-    conf.register_opts(_metrics.oslo_messaging_metrics, group='oslo_messaging_metrics')
-except (ImportError, AttributeError):
-    pass
-conf([], project='rpc-ping', default_config_files=a.config_file)
-transport = oslo_messaging.get_rpc_transport(conf)
-client = oslo_messaging.get_rpc_client(
-    transport, oslo_messaging.Target(exchange=a.exchange, topic=a.topic, server=a.server), timeout=a.timeout)
-try:
-    client.call({}, 'oslo_rpc_server_ping')
-except Exception as e:  # noqa: BLE001 - any failure means "not answering"
-    print(f'{a.topic} on {a.server} did not answer: {e}', file=sys.stderr)
-    sys.exit(1)
-finally:
-    transport.cleanup()
-`;
-
-/**
  * Keystone registration: project \`service\`, the service user with its roles, services and
  * endpoints. Idempotent: existing objects are updated to match, never duplicated.
  */

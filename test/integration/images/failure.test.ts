@@ -29,7 +29,7 @@ void test(
         release,
         only: ['memcached'],
         recipes,
-        importToContainerd: false,
+        push: false,
         registry: 'localhost/stackanetes-test',
       }),
       (err: unknown) => {

@@ -17,7 +17,7 @@ export async function images(names: string[]): Promise<Record<string, UnpackedIm
   await buildImages({
     release,
     only: names,
-    importToContainerd: false,
+    push: false,
     onEvent: (e) => {
       if (e.kind === 'progress' || e.kind === 'done')
         process.stderr.write(`  build ${e.image}: ${e.message}\n`);

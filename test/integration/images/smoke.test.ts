@@ -1,6 +1,6 @@
 // Every image starts through kolla_start with a Kolla config.json, as its Kolla user, and its
 // service binary runs. On the local cluster's containerd when it is running (`ctr run`, the
-// images as imported), otherwise with runc from the unpacked image. memcached, RabbitMQ and
+// images pulled from the cluster's registry), otherwise with runc from the unpacked image. memcached, RabbitMQ and
 // the OVN northbound database are also started for real and answer on 127.0.0.1.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,7 +8,8 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { imageReference, defaultImageRegistry } from '../../../src/catalog/images.ts';
 import { releaseSource } from '../../../src/catalog/releases.ts';
-import { detectContainerd } from '../../../src/images/containerd.ts';
+import { detectContainerd, pullImage } from '../../../src/images/containerd.ts';
+import { layout } from '../../../src/cluster/layout.ts';
 import { run, CommandError } from '../../../src/images/exec.ts';
 import { runToCompletion, startContainer } from '../../../src/images/runc.ts';
 import { freePort, images, release, Scratch } from './helpers.ts';
@@ -55,6 +56,7 @@ const smokes: Record<string, Smoke> = {
 };
 
 const tag = releaseSource(release).imageTag;
+const hostsDir = join(layout().config, 'certs.d');
 
 void test(
   'every image runs its service binary through kolla_start as its Kolla user',
@@ -66,7 +68,12 @@ void test(
     const s = await Scratch.create('smoke');
     try {
       const unpacked = found ? undefined : await images(names);
-      if (!unpacked) await images(names); // builds (cached) and tags; containerd got them on `images build`
+      if (!unpacked) {
+        await images(names); // builds (cached) and tags; `images build` pushed them to the registry
+        // containerd gets them from the cluster's registry, as a node's kubelet does.
+        for (const name of names)
+          await pullImage(found!, imageReference(defaultImageRegistry, name, tag), hostsDir);
+      }
       const failures: string[] = [];
       for (const [name, smoke] of Object.entries(smokes)) {
         const config = await s.kollaConfig(name, { command: `id -u`, config_files: [] }, {});

@@ -53,7 +53,7 @@ test(
   },
 );
 
-for (const name of ['minimal', 'ha'] as const) {
+for (const name of ['minimal', 'ha', 'production'] as const) {
   test(
     `the API server accepts every object of examples/${name}.yaml (server-side dry run, strict)`,
     { skip },

@@ -66,7 +66,7 @@ test('validate and render refuse every bad spec with the field path, no stack, n
 });
 
 test('the examples are valid and defaults are filled in from the schema', () => {
-  for (const f of ['examples/minimal.yaml', 'examples/ha.yaml']) {
+  for (const f of ['examples/minimal.yaml', 'examples/ha.yaml', 'examples/production.yaml']) {
     const r = validateText(readFileSync(f, 'utf8'));
     assert.ok(r.ok, f);
     if (!r.ok) continue;

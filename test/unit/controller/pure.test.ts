@@ -3,7 +3,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setCondition, summarise, type Condition } from '../../../src/controller/conditions.ts';
 import { contains, secretAsData } from '../../../src/controller/compare.ts';
-import { jobState, workloadReadiness } from '../../../src/controller/cloud.ts';
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { CloudReconciler, jobState, workloadReadiness } from '../../../src/controller/cloud.ts';
+import { ApiError } from '../../../src/kube/errors.ts';
 
 test('a condition keeps its transition time until its status changes', () => {
   const conds: Condition[] = [];
@@ -146,4 +149,60 @@ test('job and workload readiness read status the way kubectl does', () => {
   });
   assert.equal(ds.ready, false, 'a DaemonSet on no node is not ready');
   assert.equal(ds.unscheduled, true);
+});
+
+test('PriorityClasses are applied cluster-wide, once: not into the cloud’s namespace, not rewritten', async () => {
+  type Obj = { apiVersion: string; kind: string; metadata: Record<string, any> } & Record<
+    string,
+    any
+  >;
+  const live = new Map<string, Obj>();
+  const key = (k: string, ns: string | undefined, n: string) => `${k}/${ns ?? ''}/${n}`;
+  const cloud = parse(readFileSync('examples/minimal.yaml', 'utf8')) as Obj;
+  cloud.metadata = { ...cloud.metadata, uid: 'u1', generation: 1 };
+  live.set(key('OpenStackCloud', 'openstack', 'minimal'), cloud);
+  const applied: Obj[] = [];
+  const store = {
+    get: (_a: string, kind: string, ns: string | undefined, name: string) =>
+      live.get(key(kind, ns, name)) as never,
+    list: () => [],
+  };
+  const client = {
+    apply: (o: Obj) => {
+      applied.push(o);
+      live.set(key(o.kind, o.metadata.namespace, o.metadata.name), o);
+      return Promise.resolve(o);
+    },
+    create: (o: Obj) => {
+      live.set(key(o.kind, o.metadata.namespace, o.metadata.name), o);
+      return Promise.resolve(o);
+    },
+    get: () => Promise.reject(new ApiError('GET', '/x', 404, 'NotFound', 'not found')),
+    applyStatus: (o: Obj) => Promise.resolve(o),
+    delete: () => Promise.resolve(),
+    podLog: () => Promise.resolve(''),
+  };
+  const r = new CloudReconciler({
+    client: client as never,
+    store,
+    events: { record: () => Promise.resolve() },
+    log: { info: () => undefined, warn: () => undefined, error: () => undefined },
+  });
+  await r.reconcile('openstack', 'minimal');
+  const classes = applied.filter((o) => o.kind === 'PriorityClass');
+  assert.deepEqual(classes.map((o) => o.metadata.name).sort(), [
+    'stackanetes-core',
+    'stackanetes-service',
+  ]);
+  for (const pc of classes) assert.equal(pc.metadata.namespace, undefined, pc.metadata.name);
+  // The database's pods are applied after the classes they name.
+  const first = applied.findIndex((o) => o.kind === 'StatefulSet');
+  assert.ok(applied.findIndex((o) => o.kind === 'PriorityClass') < first);
+  applied.length = 0;
+  await r.reconcile('openstack', 'minimal');
+  assert.deepEqual(
+    applied.filter((o) => o.kind === 'PriorityClass'),
+    [],
+    'unchanged classes are not written again',
+  );
 });

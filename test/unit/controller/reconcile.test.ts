@@ -19,7 +19,7 @@ const quiet = { info: () => undefined, warn: () => undefined, error: () => undef
 
 /** Live objects as their controllers would report them once done; `edit` changes one. */
 function doneStore(api: FakeApi, edit: (o: KubeObj) => KubeObj = (o) => o): ObjectStore {
-  const live = (kind: string, name: string, namespace: string): KubeObj | undefined => {
+  const live = (kind: string, name: string, namespace?: string): KubeObj | undefined => {
     const metadata = { name, namespace, generation: 1 };
     switch (kind) {
       case 'OpenStackCloud':

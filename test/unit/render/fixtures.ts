@@ -10,7 +10,7 @@ import {
   type CloudSecrets,
 } from '../../../src/render/secrets.ts';
 
-export function loadExample(name: 'minimal' | 'ha'): OpenStackCloud {
+export function loadExample(name: 'minimal' | 'ha' | 'production'): OpenStackCloud {
   const r = validateText(readFileSync(`examples/${name}.yaml`, 'utf8'));
   if (!r.ok) throw new Error(`examples/${name}.yaml: ${JSON.stringify(r.problems)}`);
   return r.cloud;
@@ -40,7 +40,10 @@ export function fixedSecrets(): CloudSecrets {
 
 export { redactedSecrets };
 
-export function renderExample(name: 'minimal' | 'ha', secrets = redactedSecrets()): KubeObject[] {
+export function renderExample(
+  name: 'minimal' | 'ha' | 'production',
+  secrets = redactedSecrets(),
+): KubeObject[] {
   return render(loadExample(name), secrets);
 }
 

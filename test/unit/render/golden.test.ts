@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { toYaml } from '../../../src/cli/render.ts';
 import { renderExample } from './fixtures.ts';
 
-for (const name of ['minimal', 'ha'] as const) {
+for (const name of ['minimal', 'ha', 'production'] as const) {
   test(`examples/${name}.yaml renders exactly as test/golden/${name}.yaml`, () => {
     const first = toYaml(renderExample(name));
     const second = toYaml(renderExample(name));

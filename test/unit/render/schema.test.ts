@@ -12,6 +12,7 @@ import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import { Job } from 'kubernetes-models/batch/v1/Job';
 import { CronJob } from 'kubernetes-models/batch/v1/CronJob';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
+import { PriorityClass } from 'kubernetes-models/scheduling.k8s.io/v1/PriorityClass';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { Ingress } from 'kubernetes-models/networking.k8s.io/v1/Ingress';
 import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
@@ -32,6 +33,7 @@ const models: Record<string, new (data: never) => { validate(): void }> = {
   'batch/v1/Job': Job,
   'batch/v1/CronJob': CronJob,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
+  'scheduling.k8s.io/v1/PriorityClass': PriorityClass,
   'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
   'networking.k8s.io/v1/Ingress': Ingress,
   'rbac.authorization.k8s.io/v1/Role': Role,
@@ -58,6 +60,10 @@ test('examples/minimal.yaml renders objects valid against the Kubernetes schema'
 
 test('examples/ha.yaml renders objects valid against the Kubernetes schema', () => {
   check(renderExample('ha', fixedSecrets()));
+});
+
+test('examples/production.yaml renders objects valid against the Kubernetes schema', () => {
+  check(renderExample('production', fixedSecrets()));
 });
 
 test('a cloud with only keystone renders valid objects', () => {

@@ -1,46 +1,56 @@
-// bench/heal-load: the load generator of bench/heal, run as a child process so that its timers
-// and sockets do not compete with the parent's polling. Sends POST /v3/auth/tokens to a Keystone
-// URL at a fixed rate (open loop: a slow answer does not delay the next request; every request
-// opens its own connection, as Keystone answers `Connection: close`) and prints one JSON line per
-// second of sending, once every request sent in that second has been answered or has failed:
-//   {"t":<epoch ms of the second>,"sent":20,"ok":19,"failed":1,"errors":{"ECONNREFUSED":1},
-//    "p50Ms":130,"maxMs":480}
+// A load generator for the cloud, run as a child process (startLoad in helpers.ts) so that its
+// timers and sockets do not compete with the parent's polling. Sends the requests described in
+// the environment (LOAD_REQUESTS: a JSON list of {kind, method, url, headers, body, expect}; it
+// holds a password or a token, so it is not on the command line) at a fixed total rate, taking
+// the kinds in turn (open loop: a slow answer does not delay the next request; every request
+// opens its own connection). Prints one JSON line per second of sending, once every request
+// sent in that second has been answered or has failed:
+//   {"t":<epoch ms of the second>,"sent":5,"ok":5,"failed":0,"errors":{},"p50Ms":130,"maxMs":480,
+//    "kinds":{"token":{"sent":2,"ok":2,"failed":0,"errors":{},"ms":[120,140]},...}}
 // and at the end (stdin closed, "stop" on stdin, or SIGTERM/SIGINT): {"done":true,...totals}.
-// The request body comes from the environment (HEAL_TOKEN_BODY), not the command line, because it
-// holds a password or a token. Usage (normally started by bench/heal.ts):
-//   HEAL_TOKEN_BODY='{"auth":...}' node bench/heal-load.ts --url http://10.96.0.10:5000 --rate 20
+// Usage: LOAD_REQUESTS='[...]' node test/e2e/load-gen.ts --rate 5 [--timeout-ms 10000]
 import http from 'node:http';
 import { parseArgs } from 'node:util';
 
+interface LoadRequest {
+  kind: string;
+  method: string;
+  url: string;
+  headers?: Record<string, string>;
+  body?: string;
+  /** The HTTP status of a success. */
+  expect: number;
+}
+
 const { values } = parseArgs({
   options: {
-    url: { type: 'string' },
-    rate: { type: 'string', default: '20' },
+    rate: { type: 'string', default: '5' },
     'timeout-ms': { type: 'string', default: '10000' },
   },
 });
-const body = process.env.HEAL_TOKEN_BODY;
-if (!values.url || !body) {
-  console.error(
-    'usage: HEAL_TOKEN_BODY=<json> node bench/heal-load.ts --url <keystone> [--rate 20]',
-  );
+const requests = JSON.parse(process.env.LOAD_REQUESTS ?? '[]') as LoadRequest[];
+if (requests.length === 0) {
+  console.error('usage: LOAD_REQUESTS=<json list> node test/e2e/load-gen.ts [--rate 5]');
   process.exit(2);
 }
-const target = new URL('/v3/auth/tokens', values.url);
 const rate = Number(values.rate);
 const timeoutMs = Number(values['timeout-ms']);
 const intervalMs = 1000 / rate;
 
-interface Bucket {
-  t: number;
+interface Tally {
   sent: number;
-  settled: number;
   ok: number;
   failed: number;
   errors: Record<string, number>;
-  latencies: number[];
+  ms: number[];
+}
+interface Bucket extends Tally {
+  t: number;
+  settled: number;
+  kinds: Record<string, Tally>;
 }
 
+const tally = (): Tally => ({ sent: 0, ok: 0, failed: 0, errors: {}, ms: [] });
 const started = Date.now();
 const buckets = new Map<number, Bucket>();
 let nextToEmit = 0;
@@ -52,21 +62,21 @@ const totals = { sent: 0, ok: 0, failed: 0, errors: {} as Record<string, number>
 function bucket(i: number): Bucket {
   let b = buckets.get(i);
   if (!b) {
-    b = { t: started + i * 1000, sent: 0, settled: 0, ok: 0, failed: 0, errors: {}, latencies: [] };
+    b = { t: started + i * 1000, settled: 0, kinds: {}, ...tally() };
     buckets.set(i, b);
   }
   return b;
 }
 
-/** One token request; resolves to null on 201, else a short reason (HTTP status or error code). */
-function issue(): Promise<string | null> {
+/** One request; resolves to null on the expected status, else a short reason. */
+function issue(r: LoadRequest): Promise<string | null> {
   return new Promise((resolve) => {
-    const req = http.request(target, {
-      method: 'POST',
+    const req = http.request(r.url, {
+      method: r.method,
       agent: false,
       headers: {
-        'content-type': 'application/json',
-        'content-length': Buffer.byteLength(body!),
+        ...r.headers,
+        ...(r.body !== undefined ? { 'content-length': Buffer.byteLength(r.body) } : {}),
       },
     });
     const timer = setTimeout(
@@ -77,7 +87,7 @@ function issue(): Promise<string | null> {
       res.resume();
       res.on('end', () => {
         clearTimeout(timer);
-        resolve(res.statusCode === 201 ? null : `HTTP ${res.statusCode}`);
+        resolve(res.statusCode === r.expect ? null : `HTTP ${res.statusCode}`);
       });
       res.on('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
@@ -88,28 +98,38 @@ function issue(): Promise<string | null> {
       clearTimeout(timer);
       resolve(err.code ?? err.message);
     });
-    req.end(body);
+    req.end(r.body);
   });
 }
 
+function count(t: Tally, err: string | null, ms: number): void {
+  t.ms.push(ms);
+  if (err === null) t.ok++;
+  else {
+    t.failed++;
+    t.errors[err] = (t.errors[err] ?? 0) + 1;
+  }
+}
+
 function send(): void {
+  const r = requests[sent % requests.length]!;
   const at = Date.now();
   const b = bucket(Math.floor((at - started) / 1000));
+  const k = (b.kinds[r.kind] ??= tally());
   b.sent++;
+  k.sent++;
   sent++;
   totals.sent++;
   inFlight++;
-  void issue().then((err) => {
+  void issue(r).then((err) => {
+    const ms = Date.now() - at;
     inFlight--;
     b.settled++;
-    b.latencies.push(Date.now() - at);
-    if (err === null) {
-      b.ok++;
-      totals.ok++;
-    } else {
-      b.failed++;
+    count(b, err, ms);
+    count(k, err, ms);
+    if (err === null) totals.ok++;
+    else {
       totals.failed++;
-      b.errors[err] = (b.errors[err] ?? 0) + 1;
       totals.errors[err] = (totals.errors[err] ?? 0) + 1;
     }
     flush();
@@ -125,7 +145,7 @@ function flush(): void {
     const b = buckets.get(nextToEmit);
     if (!b) continue; // nothing was sent in that second (rates under 1/s)
     if (b.settled < b.sent) break;
-    const lat = [...b.latencies].sort((x, y) => x - y);
+    const lat = [...b.ms].sort((x, y) => x - y);
     const line = {
       t: b.t,
       sent: b.sent,
@@ -134,6 +154,7 @@ function flush(): void {
       errors: b.errors,
       p50Ms: lat[Math.floor(lat.length / 2)] ?? 0,
       maxMs: lat.at(-1) ?? 0,
+      kinds: b.kinds,
     };
     process.stdout.write(JSON.stringify(line) + '\n');
     buckets.delete(nextToEmit);

@@ -1,0 +1,65 @@
+// Who is starved last: PriorityClasses and default requests for what everything else depends on.
+// MariaDB, RabbitMQ, Memcached and Keystone get the higher class: the scheduler preempts, and the
+// kubelet evicts under memory or disk pressure, every other pod of the cloud (and anything with
+// no class) before them. Requests set the CPU share under contention: with cgroup v1 a container
+// gets cpu.shares = request in millicores × 1024 / 1000, and all best-effort pods of a node share 2
+// shares together, so a best-effort pod beside the cloud cannot take its CPU, and the core four,
+// requesting more, win against the rest of the cloud.
+// PriorityClasses are cluster-scoped and shared by every cloud of the cluster (same names, same
+// values): they carry no owner reference (a namespaced cloud cannot own them) and no instance
+// label, are never pruned, and belong to the database component, the first of every plan, so
+// that they exist before any pod names them.
+import type { ComponentName } from '../catalog/types.ts';
+import type { Ctx } from './context.ts';
+import { componentLabel, type KubeObject, type PriorityClass } from './kube.ts';
+
+export const corePriorityClass = 'stackanetes-core';
+export const servicePriorityClass = 'stackanetes-service';
+
+/** Requests of the core four when the spec gives none (every other container: 100m, 128Mi). */
+export const coreRequests = { cpu: '250m', memory: '256Mi' };
+
+/** The four components every other one depends on (Keystone: its API only). */
+export function isCore(component: ComponentName, part: string): boolean {
+  return (
+    component === 'database' ||
+    component === 'messaging' ||
+    component === 'cache' ||
+    (component === 'keystone' && part === 'api')
+  );
+}
+
+export function priorityClassOf(component: ComponentName, part: string): string {
+  return isCore(component, part) ? corePriorityClass : servicePriorityClass;
+}
+
+export function priorityClasses(_ctx: Ctx): KubeObject[] {
+  const pc = (
+    name: string,
+    value: number,
+    description: string,
+  ): PriorityClass & { metadata: { name: string } } => ({
+    apiVersion: 'scheduling.k8s.io/v1',
+    kind: 'PriorityClass',
+    metadata: {
+      name,
+      labels: {
+        'app.kubernetes.io/part-of': 'stackanetes',
+        'app.kubernetes.io/managed-by': 'stackanetes',
+        [componentLabel]: 'database',
+      },
+    },
+    value,
+    globalDefault: false,
+    preemptionPolicy: 'PreemptLowerPriority',
+    description,
+  });
+  return [
+    pc(
+      corePriorityClass,
+      100_000,
+      'Stackanetes: MariaDB, RabbitMQ, Memcached and Keystone, which every OpenStack service needs',
+    ),
+    pc(servicePriorityClass, 10_000, 'Stackanetes: the other pods of an OpenStack cloud'),
+  ];
+}

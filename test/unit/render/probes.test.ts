@@ -1,0 +1,291 @@
+// Probes that never kill a slow but healthy service: what the kubelet is told to check, for every
+// container the examples render. (health.test.ts runs the shipped check script itself.)
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { render } from '../../../src/render/index.ts';
+import type { KubeObject } from '../../../src/render/kube.ts';
+import {
+  healthScript,
+  healthScriptPath,
+  livenessBudgetSeconds,
+  minLivenessBudgetSeconds,
+} from '../../../src/render/probes.ts';
+import { corePriorityClass } from '../../../src/render/priority.ts';
+import { catalog } from '../../../src/catalog/2025.1.ts';
+import { cloudOf, find, fixedSecrets, loadExample } from './fixtures.ts';
+
+const secrets = fixedSecrets();
+const brokerPort = catalog.messaging.ports.amqp!;
+const databasePort = catalog.database.ports.mysql!;
+
+interface Probe {
+  exec?: { command: string[] };
+  httpGet?: { path: string; port: number; host?: string };
+  tcpSocket?: { port: number; host?: string };
+  periodSeconds?: number;
+  timeoutSeconds?: number;
+  failureThreshold?: number;
+}
+
+interface Found {
+  /** Workload/container, e.g. `Deployment/nova-conductor/conductor`. */
+  where: string;
+  workload: string;
+  container: Record<string, any>;
+  pod: Record<string, any>;
+  /** Files of the container's Kolla config Secret (probe scripts are there). */
+  files: Record<string, string>;
+}
+
+function containers(objs: KubeObject[]): Found[] {
+  const out: Found[] = [];
+  for (const w of objs as Record<string, any>[]) {
+    if (!['Deployment', 'StatefulSet', 'DaemonSet'].includes(w.kind)) continue;
+    const pod = w.spec.template.spec;
+    for (const c of pod.containers) {
+      const mount = (c.volumeMounts ?? []).find(
+        (m: { mountPath: string }) => m.mountPath === '/var/lib/kolla/config_files',
+      );
+      const volume = pod.volumes.find((v: { name: string }) => v.name === mount?.name);
+      const secret = volume?.secret
+        ? (find(objs, 'Secret', volume.secret.secretName).stringData as Record<string, string>)
+        : {};
+      out.push({
+        where: `${w.kind}/${w.metadata.name}/${c.name}`,
+        workload: w.metadata.name,
+        container: c,
+        pod,
+        files: secret,
+      });
+    }
+  }
+  return out;
+}
+
+const clouds = {
+  minimal: () => render(loadExample('minimal'), secrets),
+  // three replicas, Galera, a RabbitMQ cluster, libvirt beside nova-compute (host PID namespace)
+  ha: () => render(loadExample('ha'), secrets),
+};
+
+/** The words a probe runs: its command, and the text of a script it runs from the config Secret. */
+function execText(p: Probe | undefined, files: Record<string, string>): string {
+  const cmd = p?.exec?.command ?? [];
+  const script = cmd.find((a) => a.startsWith('/var/lib/kolla/config_files/'));
+  const name = script?.slice('/var/lib/kolla/config_files/'.length);
+  return [...cmd, name ? (files[name] ?? `(missing ${name})`) : ''].join(' ');
+}
+
+/** Programs that start an interpreter or a VM, or open a client session to a server. */
+const heavy =
+  /(^|[\s;|&(/])(python3?|rabbitmq-diagnostics|rabbitmqctl|rabbitmq-plugins|erl|openstack)(\s|$)/;
+const sqlClient = /(^|[\s;|&(/])(mysql|mariadb)(\s|$)/;
+
+/** The probe runs health.sh's broker check. */
+function checksBroker(p: Probe | undefined): boolean {
+  const cmd = p?.exec?.command ?? [];
+  return cmd.includes(healthScriptPath) && cmd.includes('connected');
+}
+
+for (const [name, objs] of Object.entries(clouds)) {
+  test(`${name}: no probe starts a Python interpreter or an Erlang VM`, () => {
+    for (const f of containers(objs())) {
+      for (const kind of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
+        const text = execText(f.container[kind], f.files);
+        assert.doesNotMatch(text, heavy, `${f.where} ${kind}: ${text.slice(0, 200)}`);
+      }
+    }
+  });
+
+  test(`${name}: liveness runs no SQL client and never depends on the broker or the database`, () => {
+    for (const f of containers(objs())) {
+      const live: Probe = f.container.livenessProbe;
+      const text = execText(live, f.files);
+      assert.doesNotMatch(text, sqlClient, `${f.where}: ${text.slice(0, 200)}`);
+      assert.ok(!checksBroker(live), `${f.where} liveness checks the broker connection`);
+      assert.ok(!text.includes('.svc'), `${f.where} liveness reaches another Service: ${text}`);
+      const own = (f.container.ports ?? []).map((p: { containerPort: number }) => p.containerPort);
+      for (const h of [live.httpGet, live.tcpSocket]) {
+        if (!h) continue;
+        assert.equal(h.host, undefined, `${f.where} liveness goes to another host`);
+        assert.ok(own.includes(h.port), `${f.where} liveness port ${h.port} is not its own`);
+      }
+      if (!f.workload.startsWith('mariadb')) {
+        assert.doesNotMatch(text, /mariadb-admin|mysqladmin/, `${f.where} pings the database`);
+        const ports = [live.httpGet?.port, live.tcpSocket?.port];
+        assert.ok(!ports.includes(databasePort), `${f.where} liveness checks the database port`);
+      }
+      if (!f.workload.startsWith('rabbitmq')) {
+        const ports = [live.httpGet?.port, live.tcpSocket?.port];
+        assert.ok(!ports.includes(brokerPort), `${f.where} liveness checks the broker port`);
+      }
+    }
+  });
+
+  test(`${name}: a liveness probe fails for at least ${minLivenessBudgetSeconds} s before a restart`, () => {
+    for (const f of containers(objs())) {
+      const live: Probe = f.container.livenessProbe;
+      const budget = livenessBudgetSeconds(live);
+      assert.ok(
+        budget >= minLivenessBudgetSeconds,
+        `${f.where}: ${live.periodSeconds} × ${live.failureThreshold} + ${live.timeoutSeconds} = ${budget} s`,
+      );
+    }
+  });
+
+  test(`${name}: startup probes look every second and never depend on the broker`, () => {
+    for (const f of containers(objs())) {
+      const start: Probe = f.container.startupProbe;
+      assert.ok(start, `${f.where} has no startup probe`);
+      assert.equal(start.periodSeconds, 1, `${f.where} startup period`);
+      assert.ok(
+        !checksBroker(start),
+        `${f.where} starts only once connected to the broker (a broker outage would restart it)`,
+      );
+    }
+  });
+
+  test(`${name}: health.sh is shipped wherever a probe runs it`, () => {
+    for (const f of containers(objs())) {
+      for (const kind of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
+        const cmd: string[] = f.container[kind]?.exec?.command ?? [];
+        if (cmd.includes(healthScriptPath)) assert.ok(f.files[healthScript], `${f.where} ${kind}`);
+      }
+    }
+  });
+}
+
+test('the RPC services are ready while connected to the broker and alive while they run', () => {
+  const objs = clouds.minimal();
+  const rpc = containers(objs).filter((f) => checksBroker(f.container.readinessProbe));
+  assert.deepEqual(rpc.map((f) => f.where).sort(), [
+    'DaemonSet/nova-compute/compute',
+    'Deployment/nova-conductor/conductor',
+    'Deployment/nova-scheduler/scheduler',
+  ]);
+  for (const f of rpc) {
+    assert.deepEqual(f.container.readinessProbe.exec.command, [
+      'sh',
+      healthScriptPath,
+      'connected',
+      String(brokerPort),
+    ]);
+    assert.deepEqual(f.container.livenessProbe.exec.command, ['sh', healthScriptPath, 'alive']);
+  }
+  // Every catalog process with no endpoint of its own that RPC-serves over the broker is among them.
+  const services = Object.values(catalog.services).filter((s) => s.messaging);
+  for (const s of services) {
+    for (const p of s.processes) {
+      if (p.ports.length > 0 || p.probe.ready.kind !== 'broker') continue;
+      assert.ok(
+        rpc.some((f) => f.container.name === p.name && f.workload.startsWith(s.component)),
+        `${s.component}-${p.name}`,
+      );
+    }
+  }
+  // No RPC ping any more: the endpoint it needed is off.
+  const conf = find(objs, 'Secret', 'nova-conductor-config').stringData['nova.conf'] as string;
+  assert.doesNotMatch(conf, /rpc_ping_enabled/);
+});
+
+test('APIs are probed over HTTP on their own endpoint, and hand over as soon as they answer', () => {
+  const objs = clouds.minimal();
+  for (const [name, path, port] of [
+    ['keystone-api', '/v3', 5000],
+    ['glance-api', '/healthcheck', 9292],
+    ['placement-api', '/', 8778],
+    ['nova-api', '/', 8774],
+    ['nova-metadata', '/', 8775],
+    ['neutron-server', '/', 9696],
+    ['horizon-server', '/auth/login/', 8080],
+  ] as const) {
+    const c = find(objs, 'Deployment', name).spec.template.spec.containers[0];
+    assert.deepEqual(c.readinessProbe.httpGet, { path, port }, name);
+    assert.deepEqual(
+      c.startupProbe.httpGet,
+      { path, port },
+      `${name} starts on its readiness check`,
+    );
+    assert.equal(c.livenessProbe.httpGet.port, port, name);
+  }
+  // Horizon's login page needs memcached (sessions): its liveness is a static file instead.
+  const horizon = find(objs, 'Deployment', 'horizon-server').spec.template.spec.containers[0];
+  assert.match(horizon.livenessProbe.httpGet.path, /^\/static\//);
+});
+
+test('a hung Keystone is still found out: its liveness probe is an HTTP request, not a TCP connect', () => {
+  const c = find(clouds.minimal(), 'Deployment', 'keystone-api').spec.template.spec.containers[0];
+  // A stopped process's socket still accepts connections (the kernel's listen backlog).
+  assert.deepEqual(c.livenessProbe.httpGet, { path: '/v3', port: 5000 });
+  assert.ok(c.livenessProbe.timeoutSeconds > 0);
+});
+
+test('RabbitMQ: ready while AMQP accepts, alive while its Erlang VM listens (also when stopped on purpose)', () => {
+  const c = find(clouds.ha(), 'StatefulSet', 'rabbitmq').spec.template.spec.containers[0];
+  assert.deepEqual(c.readinessProbe.tcpSocket, { port: 5672 });
+  assert.deepEqual(c.livenessProbe.tcpSocket, { port: 25672 });
+});
+
+test('MariaDB: alive when it answers a ping; ready when a query runs, with Galera only when synced', () => {
+  const single = find(clouds.minimal(), 'StatefulSet', 'mariadb').spec.template.spec.containers[0];
+  assert.equal(single.livenessProbe.exec.command[0], 'mariadb-admin');
+  assert.equal(single.livenessProbe.exec.command.at(-1), 'ping');
+  assert.ok(single.readinessProbe.exec.command.includes('SELECT 1'));
+  const objs = clouds.ha();
+  const galera = find(objs, 'StatefulSet', 'mariadb').spec.template.spec.containers[0];
+  const ready = find(objs, 'Secret', 'database-mariadb-config').stringData['ready.sh'] as string;
+  assert.deepEqual(galera.readinessProbe.exec.command, [
+    'bash',
+    '/var/lib/kolla/config_files/ready.sh',
+  ]);
+  assert.match(ready, /wsrep_local_state_comment/);
+  assert.match(ready, /Synced/);
+  // A joiner copies the whole database (SST) before it answers: its startup probe waits 30 min.
+  assert.ok(galera.startupProbe.periodSeconds * galera.startupProbe.failureThreshold >= 1800);
+});
+
+test('PriorityClasses: the database, queue, cache and Keystone are the last to be preempted', () => {
+  for (const name of ['minimal', 'ha'] as const) {
+    const objs = clouds[name]();
+    const classes = objs.filter((o) => o.kind === 'PriorityClass') as Record<string, any>[];
+    assert.ok(classes.length >= 2, `${name}: PriorityClasses rendered`);
+    for (const pc of classes) {
+      assert.match(pc.metadata.name, /^stackanetes-/);
+      assert.equal(pc.metadata.namespace, undefined, 'cluster-scoped');
+      assert.equal(pc.metadata.ownerReferences, undefined, 'a namespaced cloud cannot own it');
+      assert.equal(pc.globalDefault, false);
+    }
+    const value = new Map(classes.map((pc) => [pc.metadata.name as string, pc.value as number]));
+    const top = Math.max(...value.values());
+    assert.equal(value.get(corePriorityClass), top);
+    const core = new Set(['mariadb', 'rabbitmq', 'memcached', 'keystone-api']);
+    const templates = (objs as Record<string, any>[]).flatMap((o) =>
+      o.kind === 'CronJob'
+        ? [[o, o.spec.jobTemplate.spec.template.spec]]
+        : o.spec?.template?.spec
+          ? [[o, o.spec.template.spec]]
+          : [],
+    );
+    for (const [o, spec] of templates) {
+      const cls = spec.priorityClassName as string;
+      assert.ok(value.has(cls), `${o.kind}/${o.metadata.name} names ${cls}, which is rendered`);
+      if (core.has(o.metadata.name)) assert.equal(cls, corePriorityClass, o.metadata.name);
+      else assert.ok(value.get(cls)! < top, `${o.kind}/${o.metadata.name} is below the core four`);
+    }
+  }
+});
+
+test('the core four request more CPU than any other container, in the example and by default', () => {
+  const milli = (v: string) => (v.endsWith('m') ? Number(v.slice(0, -1)) : Number(v) * 1000);
+  const core = new Set(['mariadb', 'rabbitmq', 'memcached', 'keystone-api']);
+  for (const objs of [clouds.minimal(), render(cloudOf({}), secrets)]) {
+    let minCore = Infinity;
+    let maxOther = 0;
+    for (const f of containers(objs)) {
+      const cpu = milli(f.container.resources.requests.cpu);
+      if (core.has(f.workload)) minCore = Math.min(minCore, cpu);
+      else maxOther = Math.max(maxOther, cpu);
+    }
+    assert.ok(minCore > maxOther, `core ${minCore}m, others up to ${maxOther}m`);
+  }
+});
