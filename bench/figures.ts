@@ -142,6 +142,24 @@ export const figures: readonly Figure[] = [
   operator(100),
   operator(1000),
   {
+    what: "the operator's memory with 1000 Nodes and 4000 Pods on a fake API server (no cluster)",
+    bench: 'operator-memory',
+    variant: '1000-nodes',
+    text: (d) =>
+      `peak RSS ${n(d.operator?.compiledMiB)} MiB compiled, ${n(d.operator?.sourcesMiB)} MiB from the sources${typeof d.operator?.baselineMiB === 'number' ? ` (--baseline checkout: ${d.operator.baselineMiB} MiB)` : ''}; cache heap of every Pod and Node: ${n(d.caches?.whole?.cacheHeapMiB)} MiB whole, ${n(d.caches?.slim?.cacheHeapMiB)} MiB without managedFields, ${n(d.caches?.slimPod?.cacheHeapMiB)} MiB with slim Pods`,
+    goal: 'peak RSS under 150 MB',
+    how: '`npm run build && npm run bench:operator-memory`',
+    paths: [
+      'src',
+      'bin',
+      'tsconfig.build.json',
+      'package-lock.json',
+      'examples/ha.yaml',
+      'test/unit/fake-api.ts',
+      'bench/operator-memory.ts',
+    ],
+  },
+  {
     what: 'images: cold build of all of them, then warm',
     bench: 'images',
     variant: 'all',

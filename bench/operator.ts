@@ -1,7 +1,8 @@
 // bench/operator: the operator deploying examples/minimal.yaml-shaped cloud onto the local
 // cluster's kwok nodes (`cluster up --fake-nodes N`, all labelled for every role): time from apply
-// to Ready, API requests made (and per reconcile), and the operator's peak RSS. Prints figures and
-// saves them (bench/results.ts, variant `<N>-nodes`).
+// to Ready, API requests made (and per reconcile), and the operator's peak RSS. The operator runs
+// compiled (`npm run build` first, as in its image). Prints figures and saves them
+// (bench/results.ts, variant `<N>-nodes`).
 // Usage: eval "$(npx stackanetes cluster env)"; npm run bench:operator
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -33,6 +34,10 @@ function peakRssMiB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
 }
+
+// The operator as it ships: compiled ahead of time, no type stripping at run time.
+const build = spawnSync('npm', ['run', 'build'], { encoding: 'utf8' });
+if (build.status !== 0) throw new Error(`npm run build failed:\n${build.stdout}${build.stderr}`);
 
 const c = await client();
 const nodes = (await c.list<KubeObj>('v1', 'Node', { labelSelector: 'stackanetes.io/fake=true' }))

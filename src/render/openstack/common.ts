@@ -1,6 +1,7 @@
 // What every OpenStack service shares: computed oslo.config sections (database, queue, cache,
 // Keystone auth), its database and queue users, schema sync, Keystone registration, and the
 // API Deployment with its Service and disruption budget.
+import { stringify } from 'yaml';
 import type { ComponentName, IniSections, ProcessDef, ServiceDef } from '../../catalog/types.ts';
 import type { ServiceName } from '../../api/v1alpha1/spec.ts';
 import { imageGroup } from '../../catalog/images.ts';
@@ -298,22 +299,25 @@ export function registerJob(
   });
 }
 
+/**
+ * The admin credentials as clouds.yaml. Its reader (openstacksdk, PyYAML) speaks YAML 1.1, so
+ * it is written for 1.1: a region named `yes` or `2025` stays a string.
+ */
 export function adminCloudsYaml(ctx: Ctx, url = keystoneInternalUrl(ctx)): string {
-  return [
-    'clouds:',
-    '  admin:',
-    '    auth:',
-    `      auth_url: ${url}/v3`,
-    '      username: admin',
-    `      password: "${ctx.secrets.keystoneAdmin}"`,
-    '      project_name: admin',
-    '      user_domain_name: Default',
-    '      project_domain_name: Default',
-    `    region_name: ${ctx.spec.region}`,
-    '    interface: internal',
-    '    identity_api_version: 3',
-    '',
-  ].join('\n');
+  const admin = {
+    auth: {
+      auth_url: `${url}/v3`,
+      username: 'admin',
+      password: ctx.secrets.keystoneAdmin,
+      project_name: 'admin',
+      user_domain_name: 'Default',
+      project_domain_name: 'Default',
+    },
+    region_name: ctx.spec.region,
+    interface: 'internal',
+    identity_api_version: 3,
+  };
+  return stringify({ clouds: { admin } }, { version: '1.1' });
 }
 
 // ---- workloads -------------------------------------------------------------------------------
