@@ -141,7 +141,10 @@ void test('NetworkPolicy is enforced on every node: only labelled clients reach 
       podSelector: { matchLabels: { app: 'guarded' } },
       policyTypes: ['Ingress'],
       ingress: [
-        { from: [{ podSelector: { matchLabels: { allowed: 'friend' } } }], ports: [{ port: 8080 }] },
+        {
+          from: [{ podSelector: { matchLabels: { allowed: 'friend' } } }],
+          ports: [{ port: 8080 }],
+        },
       ],
     },
   });
