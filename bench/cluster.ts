@@ -1,6 +1,7 @@
 // Prints the local cluster's figures: how long each component took to build from nothing (as
 // recorded when it was built; `--cold` rebuilds everything in a fresh cache to measure it now),
-// and how long a warm `cluster up` takes to a Ready node after `cluster down`.
+// and how long a warm `cluster up` takes to a Ready node after `cluster down`. Saved through
+// bench/results.ts (variant `cold` with --cold, else `warm`).
 // Usage: node bench/cluster.ts            (recorded build figures + warm down/up)
 //        node bench/cluster.ts --cold     (fresh-cache build only; add --warm for both)
 import { mkdtempSync } from 'node:fs';
@@ -8,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { downSteps, readBuildTimes, upSteps, type Step } from '../src/cluster/cluster.ts';
 import { layout } from '../src/cluster/layout.ts';
+import { saveResult } from './results.ts';
 
 async function timed(steps: Step[]): Promise<number> {
   const t = Date.now();
@@ -18,6 +20,7 @@ async function timed(steps: Step[]): Promise<number> {
 const cold = process.argv.includes('--cold');
 const warmLayout = layout();
 
+const figures: Record<string, unknown> = {};
 if (cold) {
   // Builds only (Go modules, Go build cache, binaries, images) into a fresh cache: the running
   // cluster, if any, is left alone.
@@ -29,8 +32,14 @@ if (cold) {
   );
   const secs = await timed(builds);
   console.log(`cold build (fresh cache ${root}): ${(secs / 60).toFixed(1)} min`);
-  for (const [title, t] of Object.entries(readBuildTimes(l)))
+  const times = readBuildTimes(l);
+  for (const [title, t] of Object.entries(times))
     console.log(`  ${title.padEnd(44)} ${t.seconds} s`);
+  figures.coldBuild = {
+    measuredNow: true,
+    minutes: Math.round(secs / 6) / 10,
+    components: Object.fromEntries(Object.entries(times).map(([k, t]) => [k, t.seconds])),
+  };
 } else {
   const times = readBuildTimes(warmLayout);
   const total = Object.values(times).reduce((a, t) => a + t.seconds, 0);
@@ -41,6 +50,14 @@ if (cold) {
   );
   for (const [title, t] of Object.entries(times))
     console.log(`  ${title.padEnd(44)} ${String(t.seconds).padStart(5)} s  (${t.at})`);
+  // Recorded when each part was built, maybe at another commit: say so in the result.
+  figures.coldBuild = {
+    measuredNow: false,
+    minutes: Math.round(total / 6) / 10,
+    components: Object.fromEntries(
+      Object.entries(times).map(([k, t]) => [k, { seconds: t.seconds, at: t.at }]),
+    ),
+  };
 }
 
 if (!cold || process.argv.includes('--warm')) {
@@ -55,4 +72,10 @@ if (!cold || process.argv.includes('--warm')) {
   console.log(
     `warm cluster up to a Ready node: ${upToReady.toFixed(1)} s (plus ${rest.toFixed(1)} s for the provisioner and kwok)`,
   );
+  figures.warm = {
+    downSeconds: Math.round(down * 10) / 10,
+    upToReadySeconds: Math.round(upToReady * 10) / 10,
+    provisionerAndKwokSeconds: Math.round(rest * 10) / 10,
+  };
 }
+saveResult('cluster', figures, cold ? 'cold' : 'warm');

@@ -1,5 +1,6 @@
 // Image build figures: a cold build (empty cache: debootstrap, every download, every layer),
-// then a warm rebuild of the same images (nothing changed), and each image's size.
+// then a warm rebuild of the same images (nothing changed), and each image's size. Saved through
+// bench/results.ts (variant `all`, the --only list, or `reused-cache` with --cache).
 //
 //   node bench/images.ts                         # all images, cache in a fresh temp directory
 //   node bench/images.ts --only keystone,mariadb
@@ -10,6 +11,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildImages, type BuildEvent } from '../src/images/build.ts';
 import { cachePaths } from '../src/images/paths.ts';
+import { saveResult } from './results.ts';
 
 const { values } = parseArgs({
   options: {
@@ -52,6 +54,7 @@ const warm = await buildImages({
 });
 
 const mb = (n: number): string => (n / 1e6).toFixed(0);
+const round = (x: number) => Math.round(x * 10) / 10;
 process.stdout.write(`cache: ${cache.root}\n`);
 process.stdout.write(
   `cold build: ${cold.seconds.toFixed(1)} s (${cold.built.length} layers built, ${cold.cached.length} cached)\n`,
@@ -79,3 +82,18 @@ for (const i of warm.images) {
   }
 }
 process.stdout.write(`\nall images, shared layers counted once: ${mb(total)} MB uncompressed\n`);
+saveResult(
+  'images',
+  {
+    release: values.release,
+    only: only ?? 'all',
+    cacheGiven: values.cache !== undefined,
+    cold: { seconds: round(cold.seconds), built: cold.built.length, cached: cold.cached.length },
+    warm: { seconds: round(warm.seconds), built: warm.built.length, cached: warm.cached.length },
+    images: warm.images.length,
+    totalMB: Number(mb(total)),
+    sizes: Object.fromEntries(warm.images.map((i) => [i.name, Number(mb(i.uncompressedSize))])),
+  },
+  // A reused cache makes the "cold" build warm-ish: kept apart from a real cold build.
+  values.cache === undefined ? (only ? only.join('+') : 'all') : 'reused-cache',
+);

@@ -1,6 +1,8 @@
 // bench/load: the cloud that `npx stackanetes up` deployed (examples/minimal.yaml, namespace
 // `openstack`) under load, and what its own probes cost. Prints progress, tables and one
-// `# result {...}` line, and saves the figures through bench/results.ts. Asserts nothing.
+// `# result {...}` line, and saves each phase's figures through bench/results.ts (bench `load`,
+// variant `<--variant>-<phase>`, e.g. current-probes: a run of one phase leaves the others' newest
+// results standing for the README's table, bench/figures.ts). Asserts nothing.
 //   probes  every running container's readiness and liveness probe, run --runs times the way the
 //           kubelet runs it: exec probes through the container runtime (`crictl exec --sync`, as
 //           the kubelet's ExecSync), HTTP GETs and TCP connects from this host. CPU per run: the
@@ -138,7 +140,7 @@ async function loadPhase(withHog: boolean): Promise<Record<string, unknown>> {
     let readyAgainSeconds: number | null = 0;
     if (!(await cloudReady())) {
       readyAgainSeconds = await until(() => cloudReady(), 'the cloud to be Ready', 600_000, 1000)
-        .then(() => (Date.now() - stoppedAt) / 1000)
+        .then(() => Math.round((Date.now() - stoppedAt) / 100) / 10)
         .catch(() => null);
     }
     out = {
@@ -221,4 +223,4 @@ for (const phase of ['quiet', 'hog'] as const) {
   );
 }
 console.log(`# result ${JSON.stringify(result)}`);
-saveResult('load', result, values.variant);
+for (const phase of selected) saveResult('load', result[phase], `${values.variant}-${phase}`);

@@ -1,9 +1,11 @@
-// bench/render: how long a render takes and how much memory it needs, for examples/production.yaml and
-// for a cloud whose compute role selects 1000 nodes by host name. Prints figures; asserts nothing.
+// bench/render: how long a render takes and how much memory it needs, for examples/production.yaml
+// and for a cloud whose compute role selects 1000 nodes by host name. Prints figures and saves them
+// (bench/results.ts); asserts nothing.
 // Usage: npm run bench:render [-- --iterations 200]
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { saveResult } from './results.ts';
 
 const t0 = performance.now();
 const { validateText } = await import('../src/api/v1alpha1/validate.ts');
@@ -51,8 +53,16 @@ function measure(label: string, text: string) {
     `${label.padEnd(34)} objects ${String(objects).padStart(4)}  yaml ${(bytes / 1024).toFixed(0).padStart(4)} KiB  ` +
       `mean ${mean.toFixed(1)} ms  p50 ${pct(0.5).toFixed(1)} ms  p95 ${pct(0.95).toFixed(1)} ms`,
   );
-  return { objects, mean };
+  return {
+    objects,
+    yamlKiB: Math.round(bytes / 1024),
+    meanMs: round(mean),
+    p50Ms: round(pct(0.5)),
+    p95Ms: round(pct(0.95)),
+  };
 }
+
+const round = (x: number) => Math.round(x * 10) / 10;
 
 console.log(
   `node ${process.version}, ${iterations} timed iterations each (validate + render + YAML)`,
@@ -60,12 +70,19 @@ console.log(
 console.log(`start-up (module load): ${startup.toFixed(0)} ms`);
 const a = measure('examples/production.yaml', production);
 const b = measure('production with 1000 compute nodes by name', thousand);
+const peakRssMiB = Math.round(Math.max(peakRss, process.resourceUsage().maxRSS * 1024) / 1048576);
 console.log(
   `object count ratio 1000-node / production: ${(b.objects / a.objects).toFixed(2)} (compute runs as DaemonSets)`,
 );
+console.log(`peak RSS: ${peakRssMiB} MiB`);
 console.log(
-  `peak RSS: ${(Math.max(peakRss, process.resourceUsage().maxRSS * 1024) / 1048576).toFixed(0)} MiB`,
+  `goal: under 100 ms per render after start-up — ${Math.max(a.meanMs, b.meanMs) < 100 ? 'met' : 'NOT met'}`,
 );
-console.log(
-  `goal: under 100 ms per render after start-up — ${Math.max(a.mean, b.mean) < 100 ? 'met' : 'NOT met'}`,
-);
+saveResult('render', {
+  node: process.version,
+  iterations,
+  startupMs: Math.round(startup),
+  production: a,
+  thousandNodes: b,
+  peakRssMiB,
+});

@@ -1,9 +1,9 @@
 // Where bench figures are kept: one JSON file per run under bench/results/, named
-// `<bench>-<UTC time>.json`, with the commit, date and machine they were measured on. The README's
+// `<bench>[-<variant>]-<UTC time>.json`, with the commit, date and machine they were measured on. The README's
 // figures are generated from these files (bench/report.ts), never typed by hand.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -14,6 +14,8 @@ export interface Machine {
   memoryGiB: number;
   cpu: string;
   kernel: string;
+  /** The 1, 5 and 15 minute load averages when the result was saved: was the machine busy? */
+  loadAverage?: number[];
 }
 
 export interface BenchResult<T = unknown> {
@@ -51,6 +53,7 @@ export function machine(): Machine {
     memoryGiB: Math.round(totalmem() / 2 ** 30),
     cpu: cpus()[0]?.model ?? 'unknown',
     kernel,
+    loadAverage: loadavg().map((x) => Math.round(x * 10) / 10),
   };
 }
 
@@ -76,16 +79,20 @@ export function saveResult<T>(bench: string, data: T, variant?: string): string 
   return file;
 }
 
-/** Every saved run of `bench` (optionally one variant), oldest first. */
-export function loadResults<T = unknown>(bench: string, variant?: string): BenchResult<T>[] {
+/** Every result saved in `dir` (bench/results/ by default), in no particular order. */
+export function readResults(dir = resultsDir): BenchResult[] {
   let files: string[];
   try {
-    files = readdirSync(resultsDir).filter((f) => f.endsWith('.json'));
+    files = readdirSync(dir).filter((f) => f.endsWith('.json'));
   } catch {
     return [];
   }
-  return files
-    .map((f) => JSON.parse(readFileSync(join(resultsDir, f), 'utf8')) as BenchResult<T>)
+  return files.map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as BenchResult);
+}
+
+/** Every saved run of `bench` (optionally one variant), oldest first. */
+export function loadResults<T = unknown>(bench: string, variant?: string): BenchResult<T>[] {
+  return (readResults() as BenchResult<T>[])
     .filter((r) => r.bench === bench && (variant === undefined || r.variant === variant))
     .sort((a, b) => a.date.localeCompare(b.date));
 }

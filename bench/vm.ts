@@ -7,7 +7,9 @@
 //   - with --deploy: the cloud's namespace deleted, then `stackanetes apply` → Ready → the guest
 //     set-up of `stackanetes up` → the first guest answering SSH (images cached; goal: under
 //     6 minutes on 2 cores).
-// Figures are printed and saved with bench/results.ts (bench/results/vm-<variant>-<time>.json).
+// Figures are printed and saved with bench/results.ts: bench/results/vm-guests-<time>.json (one
+// server, the servers at once, memory) and, with --deploy, vm-deploy-<time>.json; the README's
+// rows come from them (bench/figures.ts).
 // Usage (root): eval "$(npx stackanetes cluster env)"; node bench/vm.ts [--deploy] [--count 5]
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -43,6 +45,8 @@ const deploy = process.argv.includes('--deploy');
 const count = Number(arg('--count') ?? 5);
 const file = arg('-f') ?? 'examples/minimal.yaml';
 const log = (s: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${s}`);
+/** Seconds or MiB to one decimal, as saved. */
+const r1 = (x: number) => Math.round(x * 10) / 10;
 const stamp = Date.now().toString(36);
 
 function memUsedMiB(): number {
@@ -66,7 +70,7 @@ async function boot(names: string[], key: Keypair, ns: string): Promise<Boot[]> 
   return Promise.all(
     names.map(async (n) => {
       const s = await waitStatus(n, ['ACTIVE'], 20 * 60_000);
-      const activeSeconds = (performance.now() - t0) / 1000;
+      const activeSeconds = r1((performance.now() - t0) / 1000);
       const ip = await floatingIp(n);
       await until(
         async () => (await ssh(ns, ip, key, 'true', 30_000)).code === 0,
@@ -74,7 +78,7 @@ async function boot(names: string[], key: Keypair, ns: string): Promise<Boot[]> 
         20 * 60_000,
         2000,
       );
-      const sshSeconds = (performance.now() - t0) / 1000;
+      const sshSeconds = r1((performance.now() - t0) / 1000);
       log(`${n}: ACTIVE ${activeSeconds.toFixed(1)} s, SSH ${sshSeconds.toFixed(1)} s`);
       return {
         name: n,
@@ -112,9 +116,10 @@ if (deploy) {
   const [first] = await boot([`bench-first-${stamp}`], key, await externalNamespace());
   const total = (performance.now() - t0) / 1000;
   results.deploy = {
-    readySeconds: ready,
-    setUpSeconds: setUp,
-    firstSshSeconds: total,
+    spec: file,
+    readySeconds: r1(ready),
+    setUpSeconds: r1(setUp),
+    firstSshSeconds: r1(total),
     serverSshSeconds: first!.sshSeconds,
   };
   console.log(
@@ -140,11 +145,11 @@ try {
     servers: many,
     lastSshSeconds: Math.max(...many.map((b) => b.sshSeconds)),
     lastActiveSeconds: Math.max(...many.map((b) => b.activeSeconds)),
-    qemuPssMiB: pss.map((k) => k / 1024),
-    meanQemuPssMiB: pss.reduce((a, b) => a + b, 0) / Math.max(pss.length, 1) / 1024,
-    nodeMemoryBeforeMiB: before,
-    nodeMemoryWithGuestsMiB: after,
-    perGuestNodeMiB: (after - before) / count,
+    qemuPssMiB: pss.map((k) => r1(k / 1024)),
+    meanQemuPssMiB: r1(pss.reduce((a, b) => a + b, 0) / Math.max(pss.length, 1) / 1024),
+    nodeMemoryBeforeMiB: r1(before),
+    nodeMemoryWithGuestsMiB: r1(after),
+    perGuestNodeMiB: r1((after - before) / count),
   };
   const flavor = (await serverShow(names[0]!)) as unknown as { flavor?: unknown };
   results.flavor = flavor.flavor;
@@ -170,4 +175,6 @@ console.log(`${count} at once: the last answers SSH after ${many.lastSshSeconds.
 console.log(
   `memory per running guest: QEMU PSS ${many.meanQemuPssMiB.toFixed(0)} MiB; node memory in use +${many.perGuestNodeMiB.toFixed(0)} MiB per guest`,
 );
-console.log(`saved ${saveResult('vm', results, deploy ? 'deploy' : 'guests')}`);
+const { deploy: deployed, ...guests } = results;
+saveResult('vm', guests, 'guests');
+if (deployed) saveResult('vm', deployed, 'deploy');

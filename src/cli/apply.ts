@@ -7,9 +7,9 @@ import { apiVersion, kind } from '../api/v1alpha1/spec.ts';
 import { KubeClient, type KubeObj } from '../kube/client.ts';
 import { ApiError, isNotFound } from '../kube/errors.ts';
 import { contains } from '../controller/compare.ts';
-import { failure, readStatus, statusTable } from './cloud-view.ts';
+import { failure, operatorState, readStatus, statusTable } from './cloud-view.ts';
 import { CliError } from './errors.ts';
-import { readCloud, readText } from './spec-file.ts';
+import { readSpec } from './spec-file.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -63,9 +63,9 @@ Needs the operator running in the cluster (or \`npx stackanetes operator\` besid
 Exits 0 when Ready, 1 when a component fails (its reason and last log line are shown).`,
     )
     .action(async (opts: { file: string; namespace?: string; wait: boolean; timeout: string }) => {
-      const cloud = readCloud(opts.file);
+      const { text, cloud } = readSpec(opts.file);
       // Apply what the user wrote; the API server fills defaults from the CRD schema.
-      const doc = parse(readText(opts.file)) as KubeObj;
+      const doc = parse(text) as KubeObj;
       const namespace = opts.namespace ?? cloud.metadata.namespace ?? 'openstack';
       doc.metadata = { ...doc.metadata, namespace };
       const client = await KubeClient.create();
@@ -124,9 +124,20 @@ async function follow(
     }
     const s = readStatus(cloud);
     const current = s.observedGeneration >= generation;
+    // Say so when nothing will ever pick the spec up (no operator running, or a dead one).
+    const operator = current
+      ? undefined
+      : operatorState({
+          status: cloud.status as Parameters<typeof operatorState>[0]['status'],
+          createdAt: cloud.metadata.creationTimestamp,
+          lease: undefined,
+          serverNow: client.serverNow(),
+        });
     const table = current
       ? statusTable(s, process.stderr.columns ?? 120)
-      : 'waiting for the operator to observe the new spec…';
+      : operator?.reconciling === false
+        ? `waiting for the operator to observe the new spec: ${operator.summary}; is \`stackanetes operator\` (or its Deployment) running?`
+        : 'waiting for the operator to observe the new spec…';
     if (table !== last) {
       if (tty && lines > 0) process.stderr.write(`\x1b[${lines}A\x1b[J`);
       process.stderr.write(`${table}\n`);

@@ -1,5 +1,15 @@
-// How a cloud's status reads at a terminal: one row per component.
+// How a cloud's status reads at a terminal: one row per component; for `stackanetes status`,
+// the live workloads and whether an operator is still reconciling (pure: no API calls here).
+import type { OpenStackCloud } from '../api/v1alpha1/spec.ts';
+import { getCatalog } from '../catalog/index.ts';
+import { jobState, unscheduledNote, workloadReadiness } from '../controller/cloud.ts';
 import type { KubeObj } from '../kube/client.ts';
+import { buildPlan } from '../plan/graph.ts';
+import { enabledComponents } from '../plan/components.ts';
+import { render } from '../render/index.ts';
+import { jobTaskLabel } from '../render/jobs.ts';
+import { componentLabel } from '../render/kube.ts';
+import { redactedSecrets } from '../render/secrets.ts';
 
 interface Cond {
   type: string;
@@ -71,4 +81,278 @@ export function failure(
   if (s.ready?.reason === 'InvalidSpec')
     return { name: 'spec', reason: 'InvalidSpec', message: s.ready.message };
   return undefined;
+}
+
+// ---- what `stackanetes status` shows: live workloads, and whether an operator still runs ----
+
+/** The part of a cloud's status that says who reconciled it and when. */
+interface ReconcileRecord {
+  lastReconcileTime?: string;
+  reconciledBy?: { identity: string; lease?: string; resyncSeconds?: number };
+}
+
+export interface LeaseView {
+  spec?: { holderIdentity?: string; leaseDurationSeconds?: number; renewTime?: string };
+  metadata: { managedFields?: { manager?: string; time?: string }[] };
+}
+
+export interface OperatorState {
+  /** True: an operator holds a live Lease and reconciled recently; undefined: cannot tell. */
+  readonly reconciling: boolean | undefined;
+  readonly summary: string;
+  /** What to do about it, when something is to be done. */
+  readonly advice?: string;
+}
+
+const startOne =
+  'Nothing repairs this cloud until an operator runs (`stackanetes operator`, or its Deployment in the cluster).';
+
+/** No operator process is there to reconcile. */
+function gone(summary: string): OperatorState {
+  return { reconciling: false, summary, advice: startOne };
+}
+
+/** A duration for a person: 45s, 2m10s, 3h5m. */
+export function ago(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${s % 60 ? `${s % 60}s` : ''}`;
+  return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
+}
+
+/**
+ * When the Lease was last renewed, by the API server's clock: the time the server stamped on its
+ * managed-fields entry (every renewal changes renewTime, so the server restamps it), else the
+ * holder's own renewTime.
+ */
+function leaseRenewedAt(lease: LeaseView): number {
+  const stamps = (lease.metadata.managedFields ?? [])
+    .map((f) => Date.parse(f.time ?? ''))
+    .filter((t) => !Number.isNaN(t));
+  if (stamps.length > 0) return Math.max(...stamps);
+  return Date.parse(lease.spec?.renewTime ?? '');
+}
+
+/** Slack for second-resolution times and the request's own duration. */
+const leaseSlackMs = 3_000;
+/** Status older than this many resync periods means nobody is reconciling. */
+const staleResyncs = 3;
+
+/**
+ * Whether an operator is reconciling the cloud, from what its status records (who, when, which
+ * Lease) and that Lease as read now. `serverNow` is the API server's time (its Date header), so a
+ * skewed clock on this machine cannot make a live operator look dead or a dead one alive.
+ */
+export function operatorState(input: {
+  readonly status: ReconcileRecord | undefined;
+  readonly createdAt: string | undefined;
+  readonly lease: LeaseView | 'missing' | 'unreadable' | undefined;
+  readonly serverNow: number;
+}): OperatorState {
+  const { status, lease, serverNow } = input;
+  const by = status?.reconciledBy;
+  const last = Date.parse(status?.lastReconcileTime ?? '');
+  if (!by || Number.isNaN(last)) {
+    const age = serverNow - Date.parse(input.createdAt ?? '');
+    if (age > 60_000)
+      return gone(`no operator has reconciled this cloud in the ${ago(age)} since it was created`);
+    return { reconciling: undefined, summary: 'not reconciled yet' };
+  }
+  const lastly = `last reconciled ${ago(serverNow - last)} ago by ${by.identity}`;
+  const leaseName = by.lease ?? '(unknown)';
+  if (lease === 'missing') return gone(`the operator's Lease ${leaseName} is gone; ${lastly}`);
+  if (lease && lease !== 'unreadable') {
+    const holder = lease.spec?.holderIdentity ?? '';
+    if (!holder)
+      return gone(`no operator holds the Lease ${leaseName} (the last one released it); ${lastly}`);
+    const duration = (lease.spec?.leaseDurationSeconds ?? 15) * 1000;
+    const renewed = serverNow - leaseRenewedAt(lease);
+    if (!(renewed <= duration + leaseSlackMs))
+      return gone(
+        `the Lease ${leaseName} of ${holder} was last renewed ${ago(renewed)} ago (it lasts ${ago(duration)}): that operator is gone; ${lastly}`,
+      );
+  }
+  const resyncMs = (by.resyncSeconds ?? 600) * 1000;
+  if (serverNow - last > staleResyncs * resyncMs) {
+    const every = `it looks at every cloud every ${ago(resyncMs)}`;
+    if (lease === 'unreadable' || lease === undefined) return gone(`${lastly}, though ${every}`);
+    return {
+      reconciling: false,
+      summary: `${lease.spec?.holderIdentity} holds the Lease ${leaseName} but has not reconciled this cloud for ${ago(serverNow - last)} (${every})`,
+      advice: 'Its log says why.',
+    };
+  }
+  if (lease === 'unreadable' || lease === undefined)
+    return { reconciling: undefined, summary: `${lastly}; its Lease ${leaseName} cannot be read` };
+  return {
+    reconciling: true,
+    summary: `${lease.spec?.holderIdentity} leads (Lease ${leaseName}); ${lastly}`,
+  };
+}
+
+export interface LiveComponent {
+  readonly name: string;
+  readonly ready: boolean;
+  readonly replicas: number;
+  readonly readyReplicas: number;
+  /** Workloads missing or not ready, Jobs not complete: `deployment/horizon missing`. */
+  readonly problems: string[];
+  readonly missing: boolean;
+}
+
+/**
+ * Each component as the cluster has it now: the workloads the spec calls for (rendered, so a
+ * deleted one shows as missing) and the newest Job of each of its tasks, read live.
+ */
+export function liveComponents(
+  cloud: OpenStackCloud,
+  namespace: string,
+  live: readonly KubeObj[],
+): LiveComponent[] {
+  const objects = render(cloud, redactedSecrets(), { namespace });
+  const plan = buildPlan(enabledComponents(cloud), objects, getCatalog(cloud.spec.release));
+  const byName = new Map(live.map((o) => [`${o.kind}/${o.metadata.name}`, o]));
+  return plan.map((step) => {
+    const problems: string[] = [];
+    let missing = false;
+    let replicas = 0;
+    let readyReplicas = 0;
+    for (const w of step.workloads) {
+      const obj = byName.get(`${w.kind}/${w.metadata.name}`);
+      const id = `${w.kind.toLowerCase()}/${w.metadata.name}`;
+      const r = workloadReadiness(obj);
+      replicas += r.want;
+      readyReplicas += r.have;
+      if (!obj) {
+        missing = true;
+        problems.push(`${id} missing`);
+      } else if (!r.ready) {
+        const note = r.unscheduled ? unscheduledNote(w, cloud.spec.nodeRoles) : r.note;
+        problems.push(`${id} ${r.have}/${r.want} ready${note ? ` (${note})` : ''}`);
+      }
+    }
+    for (const { task } of step.jobs) {
+      // Job names carry a hash of inputs that include secrets: found by component and task.
+      const newest = live
+        .filter(
+          (o) =>
+            o.kind === 'Job' &&
+            o.metadata.labels?.[componentLabel] === step.name &&
+            o.metadata.labels?.[jobTaskLabel] === task,
+        )
+        .sort((a, b) =>
+          String(b.metadata.creationTimestamp).localeCompare(String(a.metadata.creationTimestamp)),
+        )[0];
+      const state = jobState(newest);
+      if (state === 'complete') continue;
+      if (state === 'absent') missing = true;
+      problems.push(
+        state === 'absent' ? `job ${task} missing` : `job ${newest!.metadata.name} ${state}`,
+      );
+    }
+    return {
+      name: step.name,
+      ready: problems.length === 0,
+      replicas,
+      readyReplicas,
+      problems,
+      missing,
+    };
+  });
+}
+
+export interface CloudView {
+  readonly ready: { status: 'True' | 'False' | 'Unknown'; message: string };
+  readonly operator: OperatorState;
+  readonly components: CloudStatus['components'];
+}
+
+/**
+ * The status a person should believe: readiness from the live workloads; the operator's own
+ * conditions where they agree or explain (a Job running, waiting for another component); and
+ * the live problem where the operator last recorded Ready but the cluster says otherwise.
+ */
+export function cloudView(
+  recorded: CloudStatus,
+  live: readonly LiveComponent[] | undefined,
+  operator: OperatorState,
+): CloudView {
+  if (!live) {
+    const r = recorded.ready;
+    return {
+      ready: r
+        ? { status: r.status as 'True' | 'False', message: `${r.reason}: ${r.message}` }
+        : { status: 'Unknown', message: 'not reconciled yet' },
+      operator,
+      components: recorded.components,
+    };
+  }
+  const rows = live.map((l) => {
+    const cond = recorded.components.find((c) => c.name === l.name)?.cond;
+    const pods = { replicas: l.replicas, readyReplicas: l.readyReplicas };
+    const row = (reason: string, detail: string, note = '') => ({
+      detail,
+      component: {
+        name: l.name,
+        cond: {
+          type: cond?.type ?? l.name,
+          status: l.ready ? 'True' : 'False',
+          reason,
+          message: `${detail}${note}`,
+        },
+        ...pods,
+      },
+    });
+    if (l.ready)
+      return cond?.status === 'True'
+        ? row(cond.reason, cond.message)
+        : row('Ready', 'every workload ready');
+    // The operator's own reason explains a component on its way (a Job running, waiting for
+    // another component); where it last recorded Ready, the cluster's word counts.
+    if (cond && cond.status !== 'True') return row(cond.reason, cond.message);
+    return row(
+      l.missing ? 'Missing' : 'NotReady',
+      l.problems.join(', '),
+      cond ? ' (the operator last recorded it Ready)' : '',
+    );
+  });
+  const components = rows.map((r) => r.component);
+  const notReady = rows.filter((r) => r.component.cond.status !== 'True');
+  const first = notReady[0];
+  const claimed =
+    recorded.ready?.status === 'True' ? '; the operator last recorded the cloud Ready' : '';
+  return {
+    ready: first
+      ? {
+          status: 'False',
+          message: `${first.component.name}: ${first.detail} (${rows.length - notReady.length}/${rows.length} components ready${claimed})`,
+        }
+      : { status: 'True', message: `${rows.length} components ready` },
+    operator,
+    components,
+  };
+}
+
+/** The whole text for one cloud. */
+export function viewText(title: string, view: CloudView, width = 160): string {
+  const op = view.operator;
+  const opLine =
+    op.reconciling === false
+      ? `NOT RECONCILING: ${op.summary}.${op.advice ? ` ${op.advice}` : ''}`
+      : op.reconciling
+        ? `reconciling: ${op.summary}`
+        : `unknown: ${op.summary}`;
+  const lines = [
+    title,
+    `Ready:    ${view.ready.status} — ${view.ready.message}`,
+    `Operator: ${opLine}`,
+  ];
+  if (view.components.length > 0)
+    lines.push(
+      statusTable(
+        { generation: 0, observedGeneration: 0, ready: undefined, components: view.components },
+        width,
+      ),
+    );
+  return lines.join('\n');
 }

@@ -179,10 +179,19 @@ Example:
         process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
         return;
       }
-      const head = ['NAME', 'KIND', 'ADDRESS', 'POD SUBNET', 'POWER', 'STATUS', 'PODS'];
+      const head = ['NAME', 'KIND', 'ADDRESS', 'POD SUBNET', 'POWER', 'STATUS', 'PODS', 'MEMORY'];
       const table = [
         head,
-        ...rows.map((r) => [r.name, r.kind, r.ip, r.podCidr, r.power, r.ready, String(r.pods)]),
+        ...rows.map((r) => [
+          r.name,
+          r.kind,
+          r.ip,
+          r.podCidr,
+          r.power,
+          r.ready,
+          String(r.pods),
+          r.memoryMiB === undefined ? '(machine)' : `${r.memoryMiB} MiB`,
+        ]),
       ];
       const widths = head.map((_, i) => Math.max(...table.map((r) => (r[i] ?? '').length)));
       process.stdout.write(

@@ -92,7 +92,7 @@ export function register(program: Command): void {
   images
     .command('build')
     .description(
-      'build the images of a release (base → openstack-base → service layers), cached by input hash, and import them into the local containerd when it runs',
+      'build the images of a release (base → openstack-base → service layers), cached by input hash, and push them to the local cluster registry when it answers',
     )
     .option('--release <release>', 'OpenStack release', defaultRelease)
     .option(

@@ -1,12 +1,14 @@
-// `stackanetes operator`: the controller. Elects a leader on a Lease; the leader runs the
-// informers and the reconciler; every replica serves /metrics, /healthz and /readyz.
+// `stackanetes operator`: the controller. Every replica runs the informers and serves /metrics,
+// /healthz and /readyz (ready once the caches are synced), and the dashboard when asked; replicas
+// elect a leader on a Lease, and only the leader reconciles.
 import type { Command } from 'commander';
 import pino from 'pino';
 import { KubeClient } from '../kube/client.ts';
-import { LeaderElector } from '../kube/leader.ts';
-import { Manager } from '../controller/manager.ts';
+import { LeaderElector, defaultIdentity } from '../kube/leader.ts';
+import { Manager, defaultResyncMs } from '../controller/manager.ts';
 import { startDashboard } from '../server/dashboard-informers.ts';
 import { operatorMetrics, serveMetrics } from '../server/metrics.ts';
+import { CliError } from './errors.ts';
 
 export function register(program: Command): void {
   program
@@ -21,6 +23,11 @@ export function register(program: Command): void {
       process.env.POD_NAMESPACE ?? 'stackanetes-system',
     )
     .option('--workers <n>', 'clouds reconciled at once', '2')
+    .option(
+      '--lease-duration <seconds>',
+      'how long the leader Lease holds without renewal; a new leader takes over this long after the last one stopped renewing',
+      '15',
+    )
     .option('--dashboard-port <port>', 'serve the dashboard on this port (no dashboard without it)')
     .option('--dashboard-host <host>', 'address the dashboard listens on', '0.0.0.0')
     .option(
@@ -46,29 +53,58 @@ releases its Lease so another takes over at once.`,
         metricsHost: string;
         leaseNamespace: string;
         workers: string;
+        leaseDuration: string;
         dashboardPort?: string;
         dashboardHost: string;
         dashboardTokenSecret: string;
       }) => {
+        const leaseSeconds = Number(opts.leaseDuration);
+        if (!Number.isInteger(leaseSeconds) || leaseSeconds < 2)
+          throw new CliError(
+            `--lease-duration: expected a whole number of seconds, at least 2 (got ${opts.leaseDuration})`,
+          );
         const log = pino({
           name: 'stackanetes-operator',
           redact: ['*.password', '*.data', '*.stringData'],
         });
         const client = await KubeClient.create();
         const metrics = operatorMetrics();
-        let manager: Manager | undefined;
+        const identity = defaultIdentity();
+        const leaseName = 'stackanetes-operator';
+        // The caches run on every replica: /readyz says whether they are synced, and a
+        // replica that becomes leader starts from warm caches.
+        const manager = new Manager({
+          client,
+          log,
+          ...(opts.namespace ? { namespace: opts.namespace } : {}),
+          workers: Number(opts.workers),
+          resyncMs: defaultResyncMs,
+          reconciledBy: {
+            identity,
+            lease: `${opts.leaseNamespace}/${leaseName}`,
+            resyncSeconds: defaultResyncMs / 1000,
+          },
+          hooks: {
+            onReconcile: (key, seconds, outcome) => {
+              metrics.reconciles.inc({ outcome });
+              metrics.reconcileSeconds.observe(seconds);
+              log.info({ cloud: key, seconds: Number(seconds.toFixed(3)), outcome }, 'reconciled');
+            },
+          },
+        });
         const server = await serveMetrics(metrics, {
           port: Number(opts.metricsPort),
           host: opts.metricsHost,
-          ready: () => true,
+          ready: () => manager.synced,
           beforeScrape: () => {
-            metrics.queueDepth.set(manager?.queue.length ?? 0);
+            metrics.queueDepth.set(manager.queueLength);
             for (const [key, n] of Object.entries(client.counts.byResource)) {
               const [verb, resource] = key.split(' ') as [string, string];
               metrics.apiRequests.set({ verb, resource }, n);
             }
           },
         });
+        manager.start();
         await ensureLeaseNamespace(client, opts.leaseNamespace);
         // Every replica serves the dashboard from informers of its own, leader or not.
         const dashboard = opts.dashboardPort
@@ -83,41 +119,27 @@ releases its Lease so another takes over at once.`,
           : undefined;
         const elector = new LeaderElector(client, {
           namespace: opts.leaseNamespace,
-          name: 'stackanetes-operator',
+          name: leaseName,
+          identity,
+          // client-go's proportions: renew deadline 2/3 of the lease, retry every 2/15 (15 s → 10 s, 2 s).
+          leaseDurationMs: leaseSeconds * 1000,
+          renewDeadlineMs: (leaseSeconds * 1000 * 2) / 3,
+          retryPeriodMs: (leaseSeconds * 1000 * 2) / 15,
           onStartedLeading: async (signal) => {
-            log.info({ identity: elector.identity }, 'became leader');
+            log.info({ identity }, 'became leader');
             metrics.leader.set(1);
-            manager = new Manager({
-              client,
-              log,
-              ...(opts.namespace ? { namespace: opts.namespace } : {}),
-              workers: Number(opts.workers),
-              hooks: {
-                onReconcile: (key, seconds, outcome) => {
-                  metrics.reconciles.inc({ outcome });
-                  metrics.reconcileSeconds.observe(seconds);
-                  log.info(
-                    { cloud: key, seconds: Number(seconds.toFixed(3)), outcome },
-                    'reconciled',
-                  );
-                },
-              },
-            });
-            await manager.run(signal);
+            await manager.lead(signal);
           },
           onStoppedLeading: () => {
             metrics.leader.set(0);
             log.info({}, 'stopped leading');
           },
-          onNewLeader: (identity) => log.info({ leader: identity }, 'leader observed'),
+          onNewLeader: (leader) => log.info({ leader }, 'leader observed'),
           onError: (err, context) =>
             log.warn({ context, err: String(err) }, 'leader election trouble'),
         });
         elector.start();
-        log.info(
-          { identity: elector.identity, lease: `${opts.leaseNamespace}/stackanetes-operator` },
-          'operator started',
-        );
+        log.info({ identity, lease: `${opts.leaseNamespace}/${leaseName}` }, 'operator started');
         await new Promise<void>((resolve) => {
           const stop = () => resolve();
           process.once('SIGTERM', stop);
@@ -125,6 +147,7 @@ releases its Lease so another takes over at once.`,
         });
         log.info({}, 'shutting down');
         await elector.stop();
+        await manager.stop();
         await dashboard?.close();
         await server.close();
         client.close();

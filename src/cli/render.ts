@@ -9,8 +9,8 @@ import { render } from '../render/index.ts';
 import type { KubeObject } from '../render/kube.ts';
 import {
   generateSecrets,
-  missingSecrets,
   redactedSecrets,
+  secretProblems,
   type CloudSecrets,
 } from '../render/secrets.ts';
 import { CliError } from './errors.ts';
@@ -39,10 +39,10 @@ export function loadOrCreateSecrets(path: string): { secrets: CloudSecrets; crea
   } catch {
     throw new CliError(`${path}: not valid YAML (the contents are not shown, they are secret)`);
   }
-  if (!doc || typeof doc !== 'object') throw new CliError(`${path}: expected a mapping of secrets`);
-  const missing = missingSecrets(doc);
-  if (missing.length > 0) {
-    throw new CliError(`${path} lacks these secrets: ${missing.join(', ')}`);
+  const problems = secretProblems(doc);
+  if (problems.length > 0) {
+    const lines = problems.map((p) => `  ${p.path}: ${p.message}`);
+    throw new CliError(`${path} has secrets that cannot be used:\n${lines.join('\n')}`);
   }
   return { secrets: doc as CloudSecrets, created: false };
 }

@@ -19,12 +19,20 @@ export function readText(path: string): string {
   }
 }
 
-/** Reads and validates a spec; on failure lists every problem with its field path. */
-export function readCloud(path: string): OpenStackCloud {
-  const result = validateText(readText(path));
+/**
+ * Reads and validates a spec (once: standard input can be read only once); on failure lists
+ * every problem with its field path. Returns the text as written and the cloud with defaults.
+ */
+export function readSpec(path: string): { text: string; cloud: OpenStackCloud } {
+  const text = readText(path);
+  const result = validateText(text);
   if (!result.ok) {
     const lines = result.problems.map((p) => `  ${p.path || '(document)'}: ${p.message}`);
     throw new CliError(`${path} is not a valid OpenStackCloud:\n${lines.join('\n')}`);
   }
-  return result.cloud;
+  return { text, cloud: result.cloud };
+}
+
+export function readCloud(path: string): OpenStackCloud {
+  return readSpec(path).cloud;
 }

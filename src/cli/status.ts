@@ -1,10 +1,59 @@
-// `stackanetes status [NAME]`: each cloud's components, pods and conditions.
+// `stackanetes status [NAME]`: each cloud as the cluster has it now — its workloads read live
+// (a deleted Deployment shows as missing whatever the recorded status says), the operator's
+// conditions where they explain, and whether an operator is still reconciling at all.
 import type { Command } from 'commander';
-import { apiVersion, kind } from '../api/v1alpha1/spec.ts';
+import { apiVersion, kind, type OpenStackCloud } from '../api/v1alpha1/spec.ts';
+import { validateObject } from '../api/v1alpha1/validate.ts';
 import { KubeClient, type KubeObj } from '../kube/client.ts';
-import { isNotFound } from '../kube/errors.ts';
-import { readStatus, statusTable } from './cloud-view.ts';
+import { ApiError, isNotFound } from '../kube/errors.ts';
+import {
+  cloudView,
+  liveComponents,
+  operatorState,
+  readStatus,
+  viewText,
+  type LeaseView,
+} from './cloud-view.ts';
 import { CliError } from './errors.ts';
+
+/** The kinds whose live objects say whether a component works. */
+const liveKinds: readonly [string, string][] = [
+  ['apps/v1', 'Deployment'],
+  ['apps/v1', 'StatefulSet'],
+  ['apps/v1', 'DaemonSet'],
+  ['batch/v1', 'Job'],
+  ['batch/v1', 'CronJob'],
+];
+
+async function readLease(
+  client: KubeClient,
+  ref: string | undefined,
+): Promise<LeaseView | 'missing' | 'unreadable' | undefined> {
+  const [namespace, name] = ref?.split('/') ?? [];
+  if (!namespace || !name) return undefined;
+  try {
+    return await client.get<KubeObj & LeaseView>(
+      'coordination.k8s.io/v1',
+      'Lease',
+      name,
+      namespace,
+    );
+  } catch (err) {
+    if (isNotFound(err)) return 'missing';
+    if (err instanceof ApiError && err.forbidden) return 'unreadable';
+    throw err;
+  }
+}
+
+/** The cloud as validated (defaults filled), or undefined when its spec is invalid. */
+function specOf(c: KubeObj): OpenStackCloud | undefined {
+  const { status: _s, ...doc } = c;
+  const r = validateObject({
+    ...doc,
+    metadata: { name: c.metadata.name, namespace: c.metadata.namespace },
+  });
+  return r.ok ? r.cloud : undefined;
+}
 
 export function register(program: Command): void {
   program
@@ -14,41 +63,66 @@ export function register(program: Command): void {
     .option('-n, --namespace <ns>', 'namespace', 'openstack')
     .addHelpText(
       'after',
-      '\nExamples:\n  $ npx stackanetes status\n  $ npx stackanetes status minimal -n openstack',
+      `
+Examples:
+  $ npx stackanetes status
+  $ npx stackanetes status minimal -n openstack
+
+READY and PODS come from the workloads in the cluster now; REASON and MESSAGE are the
+operator's where they explain (a Job running, waiting for another component). The Operator
+line says whether an operator still holds its Lease and has reconciled the cloud recently.`,
     )
     .action(async (name: string | undefined, opts: { namespace: string }) => {
       const client = await KubeClient.create();
       try {
+        const ns = opts.namespace;
         let clouds: KubeObj[];
         if (name) {
           try {
-            clouds = [await client.get(apiVersion, kind, name, opts.namespace)];
+            clouds = [await client.get(apiVersion, kind, name, ns)];
           } catch (err) {
-            if (isNotFound(err))
-              throw new CliError(`no OpenStackCloud ${name} in namespace ${opts.namespace}`);
+            if (isNotFound(err)) throw new CliError(`no OpenStackCloud ${name} in namespace ${ns}`);
             throw err;
           }
         } else {
-          clouds = (await client.list(apiVersion, kind, { namespace: opts.namespace })).items;
-          if (clouds.length === 0)
-            throw new CliError(`no OpenStackCloud in namespace ${opts.namespace}`);
+          clouds = (await client.list(apiVersion, kind, { namespace: ns })).items;
+          if (clouds.length === 0) throw new CliError(`no OpenStackCloud in namespace ${ns}`);
+        }
+        const live: KubeObj[] = [];
+        for (const [a, k] of liveKinds) {
+          const { items } = await client.list(a, k, {
+            namespace: ns,
+            labelSelector: 'app.kubernetes.io/managed-by=stackanetes',
+          });
+          live.push(...items);
         }
         for (const c of clouds) {
-          const s = readStatus(c);
-          const spec = c.spec as { release?: string };
-          const ready = s.ready
-            ? `${s.ready.status} (${s.ready.reason})`
-            : 'Unknown (not reconciled yet)';
+          const recorded = readStatus(c);
+          const st = (c.status ?? {}) as Parameters<typeof operatorState>[0]['status'];
+          const lease = await readLease(client, st?.reconciledBy?.lease);
+          const operator = operatorState({
+            status: st,
+            createdAt: c.metadata.creationTimestamp,
+            lease,
+            serverNow: client.serverNow(),
+          });
+          const spec = specOf(c);
+          const mine = live.filter(
+            (o) => o.metadata.labels?.['app.kubernetes.io/instance'] === c.metadata.name,
+          );
+          const view = cloudView(
+            recorded,
+            spec ? liveComponents(spec, c.metadata.namespace ?? ns, mine) : undefined,
+            operator,
+          );
+          const release = (c.spec as { release?: string }).release ?? '?';
           const stale =
-            s.observedGeneration < s.generation
-              ? ' — the operator has not seen the latest spec yet'
+            recorded.observedGeneration < recorded.generation
+              ? ' (the operator has not seen the latest spec yet)'
               : '';
           process.stdout.write(
-            `${c.metadata.namespace}/${c.metadata.name}  release ${spec.release ?? '?'}  Ready: ${ready}${stale}\n`,
+            `${viewText(`${c.metadata.namespace}/${c.metadata.name}  release ${release}${stale}`, view, process.stdout.columns ?? 160)}\n\n`,
           );
-          if (s.components.length > 0)
-            process.stdout.write(`${statusTable(s, process.stdout.columns ?? 160)}\n`);
-          process.stdout.write('\n');
         }
       } finally {
         client.close();

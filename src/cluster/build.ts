@@ -148,6 +148,26 @@ export function goBuildSteps(l: Layout): BuildStep[] {
     },
   });
   steps.push({
+    // Traefik's go.mod replaces two modules with forks and one sibling with a local path (not
+    // published on its own): `go install` refuses that, a wrapper module repeats them.
+    title: `traefik ${versions.traefik}`,
+    done: () => existsSync(bins.traefik),
+    run: async () => {
+      const dir = await wrapperModule(l, {
+        key: `traefik-${versions.traefik}`,
+        module: 'github.com/traefik/traefik/v3',
+        version: versions.traefik,
+        localSiblings: true,
+      });
+      await buildInWrapper(l, dir, {
+        pkg: 'github.com/traefik/traefik/v3/cmd/traefik',
+        out: bins.traefik,
+        ldflags: [`-X github.com/traefik/traefik/v3/pkg/version.Version=${versions.traefik}`],
+        logFile: log('traefik'),
+      });
+    },
+  });
+  steps.push({
     title: `coredns ${versions.coredns}`,
     done: () => existsSync(bins.coredns),
     run: async () => {
@@ -180,12 +200,6 @@ export function goBuildSteps(l: Layout): BuildStep[] {
       `github.com/distribution/distribution/v3/cmd/registry@${versions.registry}`,
       l.bin.registry,
       'registry',
-    ],
-    [
-      'traefik',
-      `github.com/traefik/traefik/v3/cmd/traefik@${versions.traefik}`,
-      l.bin.traefik,
-      'traefik',
     ],
   ];
   for (const [title, pkg, dir, name] of installs) {

@@ -108,3 +108,20 @@ export function setCgroupValue(hierarchy: string, path: string, file: string, va
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, file), value);
 }
+
+/**
+ * The working set of a cgroup subtree in bytes (usage less inactive file cache), as the kubelet
+ * counts memory; undefined when the cgroup does not exist.
+ */
+export function workingSetBytes(path: string): number | undefined {
+  const dir = join(root, 'memory', path);
+  try {
+    const usage = Number(readFileSync(join(dir, 'memory.usage_in_bytes'), 'utf8'));
+    const inactive = /^total_inactive_file (\d+)$/m.exec(
+      readFileSync(join(dir, 'memory.stat'), 'utf8'),
+    );
+    return Math.max(0, usage - Number(inactive?.[1] ?? 0));
+  } catch {
+    return undefined;
+  }
+}

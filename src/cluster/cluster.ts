@@ -21,7 +21,7 @@ import {
   localPathConfig,
   registryConfig,
 } from './config.ts';
-import { removeCgroupTree, setCgroupValue } from './cgroups.ts';
+import { removeCgroupTree, setCgroupValue, workingSetBytes } from './cgroups.ts';
 import {
   destroyNode,
   killNode,
@@ -34,7 +34,14 @@ import {
 } from './nodecontainer.ts';
 import { buildNodeRootfs, nodeRootfsReady } from './noderootfs.ts';
 import { installPublicHosts, publicDomain, removePublicHosts } from './publichosts.ts';
-import { containerNode, nodeBudget, nodeDirs, planNodes, type NodeSpec } from './nodes.ts';
+import {
+  containerNode,
+  nodeBudget,
+  nodeCgroup,
+  nodeDirs,
+  planNodes,
+  type NodeSpec,
+} from './nodes.ts';
 import { run, sleep, waitFor } from './exec.ts';
 import { downloadModule } from './gobuild.ts';
 import { adminTls, isOk } from './health.ts';
@@ -879,6 +886,8 @@ export interface NodeRow {
   power: 'running' | 'off';
   ready: string;
   pods: number;
+  /** Working set of everything the node runs (node containers only: the host node is the machine). */
+  memoryMiB?: number;
 }
 
 /** Every real node: power as runc sees it, Ready and pod count as the API server sees them. */
@@ -921,6 +930,9 @@ export async function listNodes(l: Layout = layout()): Promise<NodeRow[]> {
           : await nodePower(l, n),
       ready: ready === 'True' ? 'Ready' : ready === undefined ? 'not registered' : 'NotReady',
       pods: podNodes.filter((p) => p === n.name).length,
+      ...(n.kind === 'container'
+        ? { memoryMiB: Math.round((workingSetBytes(nodeCgroup(n.name)) ?? 0) / 2 ** 20) }
+        : {}),
     });
   }
   return rows;

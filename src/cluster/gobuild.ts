@@ -34,24 +34,32 @@ export function goEnv(l: Layout, opts: GoEnvOptions = {}): NodeJS.ProcessEnv {
   };
 }
 
-interface Replace {
+export interface Replace {
   module: string;
   target: string;
+  /** The target's version, for a replacement by another module (none for a local path). */
+  version?: string;
 }
 
-/** The `replace` directives of a go.mod whose targets are local paths. */
-export function localReplaces(goMod: string): Replace[] {
+/** Every `replace` directive of a go.mod (local paths and other modules). */
+export function replaces(goMod: string): Replace[] {
   const out: Replace[] = [];
   const body = goMod.replace(/\/\/.*$/gm, '');
   const blocks = [...body.matchAll(/^replace\s*\(([\s\S]*?)^\)/gm)].map((m) => m[1] ?? '');
   const singles = [...body.matchAll(/^replace\s+([^\s(].*)$/gm)].map((m) => m[1] ?? '');
   for (const line of [...blocks.flatMap((b) => b.split('\n')), ...singles]) {
-    const m = /^\s*(\S+)(?:\s+\S+)?\s*=>\s*(\S+)\s*$/.exec(line);
-    if (m && m[1] && m[2] && (m[2].startsWith('./') || m[2].startsWith('../'))) {
-      out.push({ module: m[1], target: m[2] });
-    }
+    const m = /^\s*(\S+)(?:\s+\S+)?\s*=>\s*(\S+)(?:\s+(\S+))?\s*$/.exec(line);
+    if (m && m[1] && m[2])
+      out.push({ module: m[1], target: m[2], ...(m[3] ? { version: m[3] } : {}) });
   }
   return out;
+}
+
+const isLocal = (r: Replace) => r.target.startsWith('./') || r.target.startsWith('../');
+
+/** The `replace` directives of a go.mod whose targets are local paths. */
+export function localReplaces(goMod: string): Replace[] {
+  return replaces(goMod).filter(isLocal);
 }
 
 /** The version a go.mod requires of a module, if any. */
@@ -77,6 +85,8 @@ export interface WrapperSpec {
   version: string;
   /** Version for a replaced sibling whose require line is only a placeholder (v0.0.0). */
   siblingVersion?: string;
+  /** Use the siblings' copies inside the downloaded module (they are not published on their own). */
+  localSiblings?: boolean;
 }
 
 /** Writes (once) a wrapper module that builds `module@version` with its siblings at their published versions. */
@@ -96,12 +106,18 @@ export async function wrapperModule(l: Layout, spec: WrapperSpec): Promise<strin
     `require ${spec.module} ${spec.version}`,
     '',
   ];
-  for (const r of localReplaces(upstream)) {
+  for (const r of replaces(upstream)) {
     if (r.target.includes('FORBIDDEN')) continue;
+    if (!isLocal(r)) {
+      // Replace directives only count in the main module: the wrapper repeats them.
+      lines.push(`replace ${r.module} => ${r.target}${r.version ? ` ${r.version}` : ''}`);
+      continue;
+    }
     let v = requiredVersion(upstream, r.module);
     if (!v || v.startsWith('v0.0.0')) v = spec.siblingVersion;
-    if (!v) throw new Error(`no version known for ${r.module}, replaced by ${spec.module}`);
-    lines.push(`replace ${r.module} => ${r.module} ${v}`);
+    // A sibling that is not published on its own: the copy inside the downloaded module.
+    if (!v || spec.localSiblings) lines.push(`replace ${r.module} => ${join(info.Dir, r.target)}`);
+    else lines.push(`replace ${r.module} => ${r.module} ${v}`);
   }
   writeFileSync(`${goModPath}.tmp`, lines.join('\n') + '\n');
   renameSync(`${goModPath}.tmp`, goModPath);

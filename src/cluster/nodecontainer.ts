@@ -2,7 +2,16 @@
 // runc bundle, its network (a named network namespace with a veth on the host bridge), and
 // power: start boots it, stop shuts it down cleanly, kill cuts the power.
 import { spawn } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { binaryPaths } from './build.ts';
@@ -81,6 +90,18 @@ export const allCapabilities = [
   'CAP_CHECKPOINT_RESTORE',
 ] as const;
 
+/**
+ * The capabilities this process may hand on (its bounding set, from /proc/self/status): runc
+ * cannot give a node container one the machine withholds (here CAP_SYS_RESOURCE).
+ */
+export function heldCapabilities(status = readFileSync('/proc/self/status', 'utf8')): string[] {
+  const hex = /^CapBnd:\s*([0-9a-f]+)$/m.exec(status)?.[1];
+  if (!hex) return [...allCapabilities];
+  const mask = BigInt(`0x${hex}`);
+  // allCapabilities is in the kernel's numbering: bit i is the i-th entry.
+  return allCapabilities.filter((_, i) => (mask >> BigInt(i)) & 1n);
+}
+
 interface Mount {
   destination: string;
   type: string;
@@ -110,7 +131,11 @@ export const nodeCpuShares = 2048;
  * node's kubelet puts its pods below the node's own cgroup), /dev, every capability, and the
  * named network namespace the host wired up.
  */
-export function runcSpec(l: Layout, n: NodeSpec): Record<string, unknown> {
+export function runcSpec(
+  l: Layout,
+  n: NodeSpec,
+  capabilities: readonly string[] = heldCapabilities(),
+): Record<string, unknown> {
   const d = nodeDirs(l, n.name);
   const bins = binaryPaths(l);
   const binSource: Record<(typeof nodeBinaries)[number], string> = {
@@ -167,13 +192,13 @@ export function runcSpec(l: Layout, n: NodeSpec): Record<string, unknown> {
       ],
       cwd: '/',
       capabilities: {
-        bounding: [...allCapabilities],
-        effective: [...allCapabilities],
-        permitted: [...allCapabilities],
-        inheritable: [...allCapabilities],
-        ambient: [...allCapabilities],
+        bounding: [...capabilities],
+        effective: [...capabilities],
+        permitted: [...capabilities],
+        inheritable: [...capabilities],
+        ambient: [...capabilities],
       },
-      rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1048576, soft: 1048576 }],
+      // No rlimits: root here lacks CAP_SYS_RESOURCE, so the node inherits the machine's limits.
       noNewPrivileges: false,
     },
     root: { path: l.nodeRootfs, readonly: true },
@@ -333,6 +358,7 @@ export async function writeNodeConfig(
     `NODE_NAME=${n.name}\nNODE_IP=${n.ip}\nNODE_LABELS=${nodeLabelArg(labels)}\n`,
   );
   copyFileSync(initScript, join(d.root, 'stackanetes-node'));
+  chmodSync(join(d.root, 'stackanetes-node'), 0o755);
   write(join(d.bundle, 'config.json'), JSON.stringify(runcSpec(l, n), null, 2) + '\n');
   return changed;
 }

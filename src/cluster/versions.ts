@@ -19,7 +19,8 @@ export const versions = {
   /** The local OCI registry (distribution/distribution). */
   registry: 'v3.1.2',
   /** The ingress controller serving the cloud's public endpoints. */
-  traefik: 'v3.7.13',
+  // 3.7's go.mod replaces go-http-auth with a fork version the module proxy does not serve.
+  traefik: 'v3.6.12',
   /** Debian suite of the node containers' root file system (the machine's own). */
   nodeSuite: 'bookworm',
 } as const;

@@ -14,13 +14,16 @@ import { enabledComponents } from '../plan/components.ts';
 import { buildPlan, type ComponentPlan } from '../plan/graph.ts';
 import { render } from '../render/index.ts';
 import { jobTaskLabel } from '../render/jobs.ts';
+import { selectorTerm } from '../render/context.ts';
 import { createOnlyAnnotation, type KubeObject } from '../render/kube.ts';
-import { generateSecrets, missingSecrets, type CloudSecrets } from '../render/secrets.ts';
+import { generateSecrets, secretProblems, type CloudSecrets } from '../render/secrets.ts';
 import { resourceInfo, type KubeClient, type KubeObj } from '../kube/client.ts';
+import { defaultIdentity } from '../kube/leader.ts';
 import { isConflict, isNotFound } from '../kube/errors.ts';
 import { contains, secretAsData } from './compare.ts';
 import {
   componentConditionType,
+  rfc3339,
   setCondition,
   summarise,
   type ComponentState,
@@ -97,13 +100,30 @@ export const secretsSecretName = (cloud: string) => `${cloud}-stackanetes-secret
 
 const progressRequeueMs = 5_000;
 
+/** Who reconciles: written into every cloud's status, so `status` can tell whether it still runs. */
+export interface ReconciledBy {
+  /** The operator replica: the pod's name, or host_pid outside a cluster (its Lease identity). */
+  readonly identity: string;
+  /** `namespace/name` of the leader-election Lease it holds. */
+  readonly lease?: string;
+  /** How often it looks at every cloud even when nothing changes. */
+  readonly resyncSeconds?: number;
+}
+
 export interface ReconcilerOptions {
   readonly client: KubeClient;
   readonly store: ObjectStore;
   readonly events: EventRecorder;
   readonly log: Logger;
   readonly now?: () => Date;
+  readonly reconciledBy?: ReconciledBy;
 }
+
+/**
+ * status.lastReconcileTime is refreshed when older than this even if nothing else changed: with
+ * resyncs every 10 min, one status write per cloud per resync in a steady state, none between.
+ */
+const heartbeatMs = 5 * 60_000;
 
 export class CloudReconciler {
   readonly #client: KubeClient;
@@ -111,6 +131,8 @@ export class CloudReconciler {
   readonly #events: EventRecorder;
   readonly #log: Logger;
   readonly #now: () => Date;
+  readonly #reconciledBy: ReconciledBy;
+  #statusFieldsDropped = false;
 
   constructor(o: ReconcilerOptions) {
     this.#client = o.client;
@@ -118,6 +140,7 @@ export class CloudReconciler {
     this.#events = o.events;
     this.#log = o.log;
     this.#now = o.now ?? (() => new Date());
+    this.#reconciledBy = o.reconciledBy ?? { identity: defaultIdentity() };
   }
 
   async reconcile(namespace: string, name: string): Promise<ReconcileResult> {
@@ -178,7 +201,7 @@ export class CloudReconciler {
         componentStatus[step.name] = { ready: false };
         continue;
       }
-      const state = await this.#applyComponent(step, namespace);
+      const state = await this.#applyComponent(step, namespace, cloud.spec.nodeRoles);
       set(type, state.condition);
       componentStatus[step.name] = { ready: state.ready, ...state.replicas };
       if (state.ready) ready.add(step.name);
@@ -212,8 +235,11 @@ export class CloudReconciler {
     const data = (existing?.data as Record<string, string> | undefined)?.[secretsKey];
     if (data) {
       const parsed = parse(Buffer.from(data, 'base64').toString('utf8')) as CloudSecrets;
-      if (missingSecrets(parsed).length === 0) return parsed;
-      throw new Error(`Secret ${name} lacks: ${missingSecrets(parsed).join(', ')}`);
+      const problems = secretProblems(parsed);
+      if (problems.length === 0) return parsed;
+      throw new Error(
+        `Secret ${name} key ${secretsKey}: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`,
+      );
     }
     const secrets = generateSecrets();
     const obj: KubeObj = {
@@ -263,6 +289,7 @@ export class CloudReconciler {
   async #applyComponent(
     step: ComponentPlan,
     namespace: string,
+    nodeRoles: OpenStackCloud['spec']['nodeRoles'],
   ): Promise<{
     ready: boolean;
     condition: ComponentState;
@@ -299,20 +326,27 @@ export class CloudReconciler {
     let replicas = 0;
     let readyReplicas = 0;
     const notReady: string[] = [];
+    let noNode = false;
     for (const w of step.workloads) {
       const live = this.#store.get(w.apiVersion, w.kind, namespace, w.metadata.name);
       const r = workloadReadiness(live);
       replicas += r.want;
       readyReplicas += r.have;
+      const note = r.unscheduled ? unscheduledNote(w, nodeRoles) : r.note;
+      noNode ||= r.unscheduled === true;
       if (!r.ready)
         notReady.push(
-          `${w.kind.toLowerCase()}/${w.metadata.name} ${r.have}/${r.want} ready${r.note ? ` (${r.note})` : ''}`,
+          `${w.kind.toLowerCase()}/${w.metadata.name} ${r.have}/${r.want} ready${note ? ` (${note})` : ''}`,
         );
     }
     if (notReady.length > 0) {
       return {
         ready: false,
-        condition: { status: 'False', reason: 'WaitingForPods', message: notReady.join(', ') },
+        condition: {
+          status: 'False',
+          reason: noNode ? 'NoNodeForRole' : 'WaitingForPods',
+          message: notReady.join(', '),
+        },
         replicas: { replicas, readyReplicas },
       };
     }
@@ -420,15 +454,36 @@ export class CloudReconciler {
     transitions: { type: 'Normal' | 'Warning'; reason: string; message: string }[],
     components: Record<string, { ready: boolean; replicas?: number; readyReplicas?: number }>,
   ): Promise<void> {
-    const status = { observedGeneration: generation, conditions, components };
-    const before = live.status as object | undefined;
-    if (!before || !contains(before, status) || !contains(status, before)) {
-      await this.#client.applyStatus({
+    const observed = { observedGeneration: generation, conditions, components };
+    const {
+      lastReconcileTime,
+      reconciledBy,
+      ...before
+    }: { lastReconcileTime?: string; reconciledBy?: object } = live.status ?? {};
+    const now = this.#now();
+    const changed = !live.status || !contains(before, observed) || !contains(observed, before);
+    // Also when never written (NaN compares false).
+    const stale = !(now.getTime() - Date.parse(lastReconcileTime ?? '') < heartbeatMs);
+    const by = { ...this.#reconciledBy };
+    const moved = !contains(reconciledBy, by) || !contains(by, reconciledBy);
+    // An older CRD drops the fields it does not know: then only a change is worth a write, or
+    // every write would look stale and trigger the next one.
+    if (changed || (!this.#statusFieldsDropped && (stale || moved))) {
+      const written = await this.#client.applyStatus({
         apiVersion: cloudApiVersion,
         kind: cloudKind,
         metadata: { name: live.metadata.name, namespace: live.metadata.namespace },
-        status,
+        status: { ...observed, lastReconcileTime: rfc3339(now), reconciledBy: by },
       });
+      const kept = (written?.status as { lastReconcileTime?: string } | undefined)
+        ?.lastReconcileTime;
+      if (written && kept === undefined && !this.#statusFieldsDropped) {
+        this.#statusFieldsDropped = true;
+        this.#log.warn(
+          { crd: `${cloudKind} (stackanetes.io)` },
+          'the API server dropped status.lastReconcileTime and status.reconciledBy: the CRD in the cluster is older than this operator; apply deploy/crds (or run `stackanetes apply`, which updates it)',
+        );
+      }
     }
     for (const t of transitions) await this.#events.record(live, t.type, t.reason, t.message);
   }
@@ -464,6 +519,8 @@ export function workloadReadiness(live: KubeObj | undefined): {
   want: number;
   have: number;
   note?: string;
+  /** A DaemonSet that no node qualifies for: the role it serves has no node. */
+  unscheduled?: boolean;
 } {
   if (!live) return { ready: false, want: 1, have: 0, note: 'not created yet' };
   const spec = (live.spec ?? {}) as Record<string, number | undefined>;
@@ -482,12 +539,9 @@ export function workloadReadiness(live: KubeObj | undefined): {
     const want = Number(st.desiredNumberScheduled ?? 0);
     const have = Number(st.numberReady ?? 0);
     const updated = Number(st.updatedNumberScheduled ?? 0);
-    return {
-      ready: have >= want && updated >= want,
-      want,
-      have,
-      ...(want === 0 ? { note: 'no node has the role' } : {}),
-    };
+    // On no node at all, the role it serves (compute, network) has no node: the cloud cannot work.
+    if (want === 0) return { ready: false, want, have, note: 'on no node', unscheduled: true };
+    return { ready: have >= want && updated >= want, want, have };
   }
   const want = Number(spec.replicas ?? 1);
   const have = Number(st.readyReplicas ?? 0);
@@ -498,4 +552,47 @@ export function workloadReadiness(live: KubeObj | undefined): {
   }
   const available = Number(st.availableReplicas ?? 0);
   return { ready: have >= want && available >= want && updated >= want, want, have };
+}
+
+type NodeRoles = OpenStackCloud['spec']['nodeRoles'];
+
+function describeTerm(term: ReturnType<typeof selectorTerm>): string {
+  return term.matchExpressions
+    .map((e) => {
+      const values = 'values' in e ? e.values : [];
+      if (e.operator === 'In' && values.length === 1) return `${e.key}=${values[0]}`;
+      if (e.operator === 'In') return `${e.key} in (${values.join(', ')})`;
+      if (e.operator === 'NotIn') return `${e.key} notin (${values.join(', ')})`;
+      if (e.operator === 'Exists') return e.key;
+      return `!${e.key}`;
+    })
+    .join(',');
+}
+
+/**
+ * Why a DaemonSet runs on no node, for a person: the labels a node needs and the role of the
+ * spec they come from, e.g. `no node has the label stackanetes.io/compute=true
+ * (spec.nodeRoles.compute)`.
+ */
+export function unscheduledNote(daemonSet: KubeObject, nodeRoles: NodeRoles): string {
+  const template = (daemonSet as { spec?: { template?: { spec?: { affinity?: unknown } } } }).spec
+    ?.template?.spec?.affinity as
+    | {
+        nodeAffinity?: {
+          requiredDuringSchedulingIgnoredDuringExecution?: { nodeSelectorTerms?: unknown[] };
+        };
+      }
+    | undefined;
+  const terms = template?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution
+    ?.nodeSelectorTerms as ReturnType<typeof selectorTerm>[] | undefined;
+  if (!terms?.length) return 'on no node: no node accepts its pods (taints?)';
+  const roles = Object.entries(nodeRoles) as [keyof NodeRoles, NodeRoles[keyof NodeRoles]][];
+  const described = terms.map((t) => {
+    const json = JSON.stringify(t);
+    const from = roles
+      .filter(([, sel]) => JSON.stringify(selectorTerm(sel)) === json)
+      .map(([r]) => `spec.nodeRoles.${r}`);
+    return `${describeTerm(t)}${from.length ? ` (${from.join(', ')})` : ''}`;
+  });
+  return `on no node: no node has the label ${described.join(' or ')}`;
 }

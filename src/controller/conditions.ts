@@ -21,6 +21,11 @@ export function componentConditionType(c: ComponentName): string {
   return `${c.charAt(0).toUpperCase()}${c.slice(1)}Ready`;
 }
 
+/** RFC 3339 to the second, as Kubernetes writes times. */
+export function rfc3339(d: Date): string {
+  return new Date(Math.floor(d.getTime() / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+}
+
 /** Sets a condition in place; returns true when its status or reason changed. */
 export function setCondition(
   conditions: Condition[],
@@ -29,9 +34,7 @@ export function setCondition(
   generation: number,
   now: Date,
 ): boolean {
-  const time = new Date(Math.floor(now.getTime() / 1000) * 1000)
-    .toISOString()
-    .replace('.000Z', 'Z');
+  const time = rfc3339(now);
   const existing = conditions.find((c) => c.type === type);
   if (!existing) {
     conditions.push({ type, ...state, lastTransitionTime: time, observedGeneration: generation });

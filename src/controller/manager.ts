@@ -1,9 +1,12 @@
 // Runs the cloud reconciler: informers keep caches of OpenStackClouds and of everything they
 // own; any change enqueues the owning cloud; a work queue runs one reconcile per cloud at a time,
-// requeueing work in progress and backing off on errors.
+// requeueing work in progress and backing off on errors. The caches run on every replica from
+// start (as controller-runtime's do), so a replica is ready once they are synced and a new leader
+// starts from warm caches; the queue and the reconciler run only while leading.
 import { apiVersion as cloudApiVersion, kind as cloudKind } from '../api/v1alpha1/spec.ts';
 import type { KubeClient, KubeObj } from '../kube/client.ts';
 import { Informer } from '../kube/informer.ts';
+import { slimPod } from '../kube/slim.ts';
 import { WorkQueue } from '../kube/workqueue.ts';
 import {
   CloudReconciler,
@@ -11,6 +14,7 @@ import {
   ownedKinds,
   type Logger,
   type ObjectStore,
+  type ReconcilerOptions,
 } from './cloud.ts';
 import { EventsRecorder } from './events.ts';
 
@@ -26,30 +30,39 @@ export interface ManagerOptions {
   readonly workers?: number;
   readonly resyncMs?: number;
   readonly hooks?: ManagerHooks;
+  /** Who reconciles, written into each cloud's status (see ReconcilerOptions). */
+  readonly reconciledBy?: ReconcilerOptions['reconciledBy'];
 }
+
+/** Every cloud is looked at again this often even when nothing changed. */
+export const defaultResyncMs = 10 * 60_000;
 
 const managed = 'app.kubernetes.io/managed-by=stackanetes';
 
 export class Manager {
   readonly informers = new Map<string, Informer>();
-  readonly queue: WorkQueue;
   readonly reconciler: CloudReconciler;
   readonly #log: Logger;
   readonly #hooks: ManagerHooks;
-  /** Events before every cache is complete are dropped: run() enqueues every cloud after sync. */
-  #synced = false;
+  readonly #workers: number;
+  /** The queue while leading with synced caches; changes seen otherwise are not queued. */
+  #queue: WorkQueue | undefined;
+  #started = false;
 
   constructor(o: ManagerOptions) {
     this.#log = o.log;
     this.#hooks = o.hooks ?? {};
+    this.#workers = o.workers ?? 2;
     const watch = (apiVersion: string, kind: string, labelSelector?: string) => {
       const clusterScoped = clusterKinds.some(([a, k]) => a === apiVersion && k === kind);
       const inf = new Informer(o.client, {
         apiVersion,
         kind,
+        // Of Pods the reconciler reads names, labels and creation times only.
+        ...(kind === 'Pod' ? { transform: slimPod } : {}),
         ...(o.namespace && !clusterScoped ? { namespace: o.namespace } : {}),
         ...(labelSelector ? { labelSelector } : {}),
-        resyncMs: kind === cloudKind ? (o.resyncMs ?? 10 * 60_000) : 0,
+        resyncMs: kind === cloudKind ? (o.resyncMs ?? defaultResyncMs) : 0,
         onError: (err, context) =>
           this.#log.warn({ kind, context, err: String(err) }, 'watch trouble; retrying'),
       });
@@ -57,17 +70,15 @@ export class Manager {
       return inf;
     };
     const clouds = watch(cloudApiVersion, cloudKind);
-    const enqueueCloud = (c: KubeObj) => {
-      if (this.#synced) this.queue.add(`${c.metadata.namespace}/${c.metadata.name}`);
-    };
+    const enqueueCloud = (c: KubeObj) =>
+      this.#queue?.add(`${c.metadata.namespace}/${c.metadata.name}`);
     clouds
       .onAdd(enqueueCloud)
       .onUpdate((_old, c) => enqueueCloud(c))
       .onDelete(enqueueCloud);
     const enqueueOwner = (o: KubeObj) => {
       const owner = o.metadata.labels?.['app.kubernetes.io/instance'];
-      if (this.#synced && owner && o.metadata.namespace)
-        this.queue.add(`${o.metadata.namespace}/${owner}`);
+      if (owner && o.metadata.namespace) this.#queue?.add(`${o.metadata.namespace}/${owner}`);
       // A cluster-scoped object (a PriorityClass) is every cloud's.
       else if (!o.metadata.namespace) for (const c of clouds.list()) enqueueCloud(c);
     };
@@ -92,33 +103,8 @@ export class Manager {
       store: this.store(),
       events: new EventsRecorder(o.client),
       log: o.log,
+      ...(o.reconciledBy ? { reconciledBy: o.reconciledBy } : {}),
     });
-    this.queue = new WorkQueue(
-      async (key) => {
-        const [namespace, name] = key.split('/') as [string, string];
-        const started = performance.now();
-        try {
-          const r = await this.reconciler.reconcile(namespace, name);
-          this.#hooks.onReconcile?.(
-            key,
-            (performance.now() - started) / 1000,
-            r.ready ? 'ready' : 'progressing',
-          );
-          return r.requeueAfterMs ? { requeueAfterMs: r.requeueAfterMs } : undefined;
-        } catch (err) {
-          this.#hooks.onReconcile?.(key, (performance.now() - started) / 1000, 'error');
-          throw err;
-        }
-      },
-      {
-        workers: o.workers ?? 2,
-        onError: (key, err, retryInMs) =>
-          this.#log.error(
-            { cloud: key, err: err instanceof Error ? err.message : String(err), retryInMs },
-            'reconcile failed',
-          ),
-      },
-    );
   }
 
   /** Reads for the reconciler, served from the informers' caches. */
@@ -140,24 +126,78 @@ export class Manager {
     };
   }
 
+  /** True once every informer has filled its cache (what /readyz reports). */
   get synced(): boolean {
     return [...this.informers.values()].every((i) => i.hasSynced);
   }
 
-  /** Starts the informers, waits for their caches, then processes until `signal` aborts. */
-  async run(signal: AbortSignal): Promise<void> {
+  /** Clouds waiting to be reconciled (0 when not leading). */
+  get queueLength(): number {
+    return this.#queue?.length ?? 0;
+  }
+
+  /** Starts listing and watching (on every replica, leader or not). */
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
     for (const inf of this.informers.values()) inf.start();
-    await Promise.all([...this.informers.values()].map((i) => i.waitForSync(signal)));
-    this.#synced = true;
-    this.#log.info({ informers: this.informers.size }, 'caches synced; reconciling');
-    // Enqueue every cloud once the caches are complete (the add events came before the workers could see owned objects).
-    for (const c of this.informers.get(`${cloudApiVersion}/${cloudKind}`)!.list()) {
-      this.queue.add(`${c.metadata.namespace}/${c.metadata.name}`);
-    }
-    await new Promise<void>((resolve) =>
-      signal.addEventListener('abort', () => resolve(), { once: true }),
-    );
-    await this.queue.shutDown();
+  }
+
+  /** Stops the informers (after leading has ended). */
+  async stop(): Promise<void> {
     await Promise.all([...this.informers.values()].map((i) => i.stop()));
+  }
+
+  /** While leading: waits for the caches, then reconciles every cloud until `signal` aborts. */
+  async lead(signal: AbortSignal): Promise<void> {
+    this.start();
+    try {
+      await Promise.all([...this.informers.values()].map((i) => i.waitForSync(signal)));
+    } catch (err) {
+      if (signal.aborted) return; // leadership ended before the caches were complete
+      throw err;
+    }
+    const queue = this.#newQueue();
+    this.#queue = queue;
+    this.#log.info({ informers: this.informers.size }, 'caches synced; reconciling');
+    // Every cloud once: changes before now were not queued.
+    for (const c of this.informers.get(`${cloudApiVersion}/${cloudKind}`)!.list()) {
+      queue.add(`${c.metadata.namespace}/${c.metadata.name}`);
+    }
+    await new Promise<void>((resolve) => {
+      if (signal.aborted) return resolve();
+      signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    this.#queue = undefined;
+    await queue.shutDown();
+  }
+
+  #newQueue(): WorkQueue {
+    return new WorkQueue(
+      async (key) => {
+        const [namespace, name] = key.split('/') as [string, string];
+        const started = performance.now();
+        try {
+          const r = await this.reconciler.reconcile(namespace, name);
+          this.#hooks.onReconcile?.(
+            key,
+            (performance.now() - started) / 1000,
+            r.ready ? 'ready' : 'progressing',
+          );
+          return r.requeueAfterMs ? { requeueAfterMs: r.requeueAfterMs } : undefined;
+        } catch (err) {
+          this.#hooks.onReconcile?.(key, (performance.now() - started) / 1000, 'error');
+          throw err;
+        }
+      },
+      {
+        workers: this.#workers,
+        onError: (key, err, retryInMs) =>
+          this.#log.error(
+            { cloud: key, err: err instanceof Error ? err.message : String(err), retryInMs },
+            'reconcile failed',
+          ),
+      },
+    );
   }
 }

@@ -1,6 +1,6 @@
 // Pushing built images from the image store (an OCI layout) to a registry over the OCI
 // distribution API: blobs the registry has are skipped, blobs another repository already has
-// are mounted across (the 20 images share their base layers), the rest are uploaded in one
+// are mounted across (the images share their base layers), the rest are uploaded in one
 // request each, then the manifest is put under its tag. Plain HTTP: the local cluster's registry
 // lives on the machine's bridge only.
 import { createReadStream } from 'node:fs';

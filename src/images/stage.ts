@@ -1,7 +1,8 @@
 // Trees prepared on the build host for images that carry more than Debian packages. The operator's
 // image gets, under one directory: Node 24 — the binary of the `node` npm package this checkout
-// installed (no download from nodejs.org) —, this project compiled ahead of time with tsc
-// (tsconfig.build.json; the files under src/ that are not TypeScript copied beside), and the
+// installed (no download from nodejs.org) —, dist/ as `npm run build` makes it (bin/build.ts,
+// run with the staged tree's dist/ as its output, so the checkout's dist/ is not touched: the
+// compiled modules, src/'s other files, the .built stamp; no src/), package.json and the
 // production node_modules (`npm ci --omit=dev` from package-lock.json).
 import { createHash } from 'node:crypto';
 import type { WriteStream } from 'node:fs';
@@ -16,16 +17,17 @@ export type StageName = 'operator-app';
 /** The checkout this code runs from (src/images/ → the repository root). */
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
+/** `npm run build`'s script (package.json), relative to the checkout. */
+export const buildScript = 'bin/build.ts';
+
 /** Where the staged Node binary goes, relative to the tree's root. */
 export const stagedNode = 'bin/node';
 
 /** Every file below `dir`, relative paths, sorted. */
-async function walk(dir: string, skip: (rel: string) => boolean = () => false): Promise<string[]> {
+async function walk(dir: string): Promise<string[]> {
   const out: string[] = [];
   for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (!e.isFile()) continue;
-    const rel = relative(dir, join(e.parentPath, e.name));
-    if (!skip(rel)) out.push(rel);
+    if (e.isFile()) out.push(relative(dir, join(e.parentPath, e.name)));
   }
   return out.sort();
 }
@@ -48,7 +50,13 @@ export async function nodeBinary(): Promise<{ path: string; version: string }> {
  */
 export async function stageInputs(name: StageName): Promise<string> {
   const h = createHash('sha256').update(name);
-  for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json']) {
+  for (const f of [
+    'package.json',
+    'package-lock.json',
+    'tsconfig.json',
+    'tsconfig.build.json',
+    buildScript,
+  ]) {
     h.update(f).update(await readFile(join(repoRoot, f)));
   }
   for (const f of await walk(join(repoRoot, 'src'))) {
@@ -65,25 +73,8 @@ export async function stageTree(name: StageName, dest: string, log: WriteStream)
   await rm(dest, { recursive: true, force: true });
   await mkdir(dest, { recursive: true });
   const node = await nodeBinary();
-  log.write(`@@ tsc -p tsconfig.build.json --outDir ${dest}/dist\n`);
-  await run(
-    node.path,
-    [
-      join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'),
-      '-p',
-      join(repoRoot, 'tsconfig.build.json'),
-      '--outDir',
-      join(dest, 'dist'),
-    ],
-    { log, cwd: repoRoot },
-  );
-  // What src/ holds besides TypeScript (the dashboard's page, image assets) goes beside the
-  // compiled modules, so that paths relative to import.meta.url hold in dist/ too.
-  const src = join(repoRoot, 'src');
-  for (const f of await walk(src, (rel) => rel.endsWith('.ts'))) {
-    await mkdir(dirname(join(dest, 'dist', f)), { recursive: true });
-    await copyFile(join(src, f), join(dest, 'dist', f));
-  }
+  log.write(`@@ node ${buildScript} ${dest}/dist\n`);
+  await run(node.path, [join(repoRoot, buildScript), join(dest, 'dist')], { log, cwd: repoRoot });
   for (const f of ['package.json', 'package-lock.json']) {
     await copyFile(join(repoRoot, f), join(dest, f));
   }

@@ -1,10 +1,11 @@
 // A small Kubernetes REST client: server-side apply (one field manager, strict field
 // validation, optional dry run), get/list (paginated)/create/delete, status writes, and
-// streaming watches. Credentials and TLS come from @kubernetes/client-node's KubeConfig.
+// streaming watches. Credentials and TLS come from ./config.ts, fresh for every request; a
+// request answered 401 Unauthorized is sent once more with credentials read afresh.
 import https from 'node:https';
 import http from 'node:http';
-// Loaded on first use: importing @kubernetes/client-node costs about a second of start-up.
 import type { KubeConfig } from '@kubernetes/client-node';
+import { Credentials, type RequestAuth } from './config.ts';
 import { ApiError, apiErrorFrom } from './errors.ts';
 
 export const fieldManager = 'stackanetes';
@@ -135,32 +136,51 @@ export function resourceOf(path: string): string {
 export class KubeClient {
   readonly server: URL;
   readonly counts: RequestCounts = { reads: 0, writes: 0, watches: 0, byVerb: {}, byResource: {} };
-  readonly #options: https.RequestOptions;
+  readonly credentials: Credentials;
   readonly #agent: http.Agent;
   /** Watches hold their connection open for minutes: they get an agent of their own. */
   readonly #watchAgent: http.Agent;
   readonly #timeoutMs: number;
+  /** The API server's Date header last seen, and when (performance.now()) it was seen. */
+  #serverDate: { date: number; at: number } | undefined;
 
-  private constructor(server: URL, options: https.RequestOptions, timeoutMs: number) {
-    this.server = server;
-    this.#options = options;
+  private constructor(credentials: Credentials, timeoutMs: number) {
+    this.credentials = credentials;
+    this.server = credentials.server;
     this.#timeoutMs = timeoutMs;
+    // TLS material goes with each request: an https.Agent pools connections by it, so
+    // rotated client certificates get connections of their own.
     const agent = (opts: http.AgentOptions) =>
-      server.protocol === 'https:'
-        ? new https.Agent({ ...opts, ca: options.ca, cert: options.cert, key: options.key })
-        : new http.Agent(opts);
+      this.server.protocol === 'https:' ? new https.Agent(opts) : new http.Agent(opts);
     this.#agent = agent({ keepAlive: true, maxSockets: 16 });
     this.#watchAgent = agent({ keepAlive: false });
   }
 
-  /** From a KubeConfig; by default the usual places (KUBECONFIG, ~/.kube/config, in-cluster). */
-  static async create(kc?: KubeConfig, timeoutMs = 30_000): Promise<KubeClient> {
-    const config = kc ?? (await defaultKubeConfig());
-    const cluster = config.getCurrentCluster();
-    if (!cluster) throw new Error('no current cluster in the kubeconfig');
-    const options: https.RequestOptions = { headers: {} };
-    await config.applyToHTTPSOptions(options);
-    return new KubeClient(new URL(cluster.server), options, timeoutMs);
+  /**
+   * From a KubeConfig, or Credentials; by default the usual places (KUBECONFIG,
+   * ~/.kube/config, in-cluster).
+   */
+  static create(from?: KubeConfig | Credentials, timeoutMs = 30_000): Promise<KubeClient> {
+    try {
+      const credentials =
+        from instanceof Credentials
+          ? from
+          : from
+            ? Credentials.fromKubeConfig(from)
+            : Credentials.fromDefault();
+      return Promise.resolve(new KubeClient(credentials, timeoutMs));
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  /**
+   * The API server's time (ms since the epoch), from the Date header of its last answer (one-second
+   * resolution); this machine's clock before any answer.
+   */
+  serverNow(): number {
+    const d = this.#serverDate;
+    return d ? d.date + (performance.now() - d.at) : Date.now();
   }
 
   close(): void {
@@ -177,26 +197,63 @@ export class KubeClient {
     else this.counts.writes++;
   }
 
-  #open(
+  async #open(
     method: string,
     path: string,
     headers: Record<string, string>,
     timeoutMs: number,
     watch = false,
-  ): http.ClientRequest {
+  ): Promise<http.ClientRequest> {
     const url = new URL(path, this.server);
     const mod = url.protocol === 'https:' ? https : http;
+    let auth: Record<string, string>;
+    let tls: Omit<RequestAuth, 'headers'>;
+    try {
+      ({ headers: auth, ...tls } = await this.credentials.current());
+    } catch (err) {
+      throw new ApiError(method, path.split('?')[0]!, 0, 'NoCredentials', (err as Error).message);
+    }
     return mod.request(url, {
-      ...this.#options,
+      ...tls,
       method,
       agent: watch ? this.#watchAgent : this.#agent,
-      headers: {
-        ...(this.#options.headers as Record<string, string>),
-        Accept: 'application/json',
-        ...headers,
-      },
+      headers: { ...auth, Accept: 'application/json', ...headers },
       timeout: timeoutMs,
     });
+  }
+
+  /** Sends a request; on 401, once more with credentials read afresh. Rejects with ApiError. */
+  async #send(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    body: string | undefined,
+  ): Promise<{ code: number; text: string }> {
+    for (let attempt = 0; ; attempt++) {
+      const req = await this.#open(method, path, headers, this.#timeoutMs);
+      const label = path.split('?')[0]!;
+      const answer = await new Promise<{ code: number; text: string }>((resolve, reject) => {
+        req.on('timeout', () => req.destroy(new Error(`timed out after ${this.#timeoutMs} ms`)));
+        req.on('error', (err) =>
+          reject(new ApiError(method, label, 0, 'ConnectionFailed', err.message)),
+        );
+        req.on('response', (res) => {
+          const date = Date.parse(res.headers.date ?? '');
+          if (!Number.isNaN(date)) this.#serverDate = { date, at: performance.now() };
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', (err) =>
+            reject(new ApiError(method, label, 0, 'ConnectionFailed', err.message)),
+          );
+          res.on('end', () =>
+            resolve({ code: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+          );
+        });
+        req.end(body);
+      });
+      if (answer.code !== 401 || attempt > 0) return answer;
+      this.credentials.invalidate();
+    }
   }
 
   async request<T>(
@@ -216,30 +273,9 @@ export class KubeClient {
       // then reads the body as the next request on the kept-alive connection (400 Bad Request).
       headers['Content-Length'] = String(Buffer.byteLength(body));
     }
-    return new Promise<T>((resolve, reject) => {
-      const req = this.#open(method, full, headers, this.#timeoutMs);
-      req.on('timeout', () => req.destroy(new Error(`timed out after ${this.#timeoutMs} ms`)));
-      req.on('error', (err) =>
-        reject(new ApiError(method, path, 0, 'ConnectionFailed', err.message)),
-      );
-      req.on('response', (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', (err) =>
-          reject(new ApiError(method, path, 0, 'ConnectionFailed', err.message)),
-        );
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          const code = res.statusCode ?? 0;
-          if (code >= 200 && code < 300) {
-            resolve((text ? JSON.parse(text) : undefined) as T);
-          } else {
-            reject(apiErrorFrom(method, path, code, text));
-          }
-        });
-      });
-      req.end(body);
-    });
+    const { code, text } = await this.#send(method, full, headers, body);
+    if (code >= 200 && code < 300) return (text ? JSON.parse(text) : undefined) as T;
+    throw apiErrorFrom(method, path, code, text);
   }
 
   get<T extends KubeObj>(
@@ -251,7 +287,11 @@ export class KubeClient {
     return this.request<T>('GET', objectPath(apiVersion, kind, name, namespace));
   }
 
-  /** Every object of a kind, following `continue` tokens; returns the list's resourceVersion. */
+  /**
+   * Every object of a kind, following `continue` tokens; returns the list's resourceVersion.
+   * `transform` is applied to each object as its page arrives, so that only one page of whole
+   * objects is held at a time.
+   */
   async list<T extends KubeObj>(
     apiVersion: string,
     kind: string,
@@ -260,6 +300,7 @@ export class KubeClient {
       labelSelector?: string;
       fieldSelector?: string;
       pageSize?: number;
+      transform?: (obj: KubeObj) => KubeObj;
     } = {},
   ): Promise<{ items: T[]; resourceVersion: string }> {
     const items: T[] = [];
@@ -277,7 +318,10 @@ export class KubeClient {
           continue: cont,
         },
       });
-      for (const i of page.items) items.push({ ...i, apiVersion, kind });
+      for (const i of page.items) {
+        const obj = { ...i, apiVersion, kind };
+        items.push((opts.transform ? opts.transform(obj) : obj) as T);
+      }
       cont = page.metadata.continue || undefined;
       resourceVersion = page.metadata.resourceVersion;
     } while (cont);
@@ -370,25 +414,16 @@ export class KubeClient {
     container?: string,
     tailLines = 20,
   ): Promise<string> {
+    const path = `/api/v1/namespaces/${namespace}/pods/${encodeURIComponent(pod)}/log`;
+    this.#count('GET', false, path);
     try {
-      const path = `/api/v1/namespaces/${namespace}/pods/${encodeURIComponent(pod)}/log`;
-      return await new Promise<string>((resolve, reject) => {
-        this.#count('GET', false, path);
-        const req = this.#open(
-          'GET',
-          `${path}${qs({ container, tailLines })}`,
-          {},
-          this.#timeoutMs,
-        );
-        req.on('error', reject);
-        req.on('response', (res) => {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (d: string) => (text += d));
-          res.on('end', () => ((res.statusCode ?? 0) < 300 ? resolve(text) : resolve('')));
-        });
-        req.end();
-      });
+      const { code, text } = await this.#send(
+        'GET',
+        `${path}${qs({ container, tailLines })}`,
+        {},
+        undefined,
+      );
+      return code < 300 ? text : '';
     } catch {
       return '';
     }
@@ -405,14 +440,23 @@ export class KubeClient {
     signal?: AbortSignal,
   ): Promise<void> {
     this.#count('WATCH', true, path);
+    const opened = this.#open(
+      'GET',
+      `${path}${qs({ ...query, watch: 1, allowWatchBookmarks: true })}`,
+      {},
+      0,
+      true,
+    );
+    return opened.then((req) => this.#stream(req, path, onEvent, signal));
+  }
+
+  #stream<T>(
+    req: http.ClientRequest,
+    path: string,
+    onEvent: (e: WatchEvent<T>) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const req = this.#open(
-        'GET',
-        `${path}${qs({ ...query, watch: 1, allowWatchBookmarks: true })}`,
-        {},
-        0,
-        true,
-      );
       const abort = () => req.destroy();
       signal?.addEventListener('abort', abort, { once: true });
       const finish = (err?: Error) => {
@@ -426,6 +470,8 @@ export class KubeClient {
       req.on('response', (res) => {
         const code = res.statusCode ?? 0;
         if (code >= 300) {
+          // Credentials may have rotated: the informer's next watch reads them afresh.
+          if (code === 401) this.credentials.invalidate();
           let text = '';
           res.on('data', (d: Buffer) => (text += d.toString()));
           res.on('end', () => finish(apiErrorFrom('WATCH', path, code, text)));
@@ -470,11 +516,4 @@ export class KubeClient {
       req.end();
     });
   }
-}
-
-export async function defaultKubeConfig(): Promise<KubeConfig> {
-  const { KubeConfig } = await import('@kubernetes/client-node');
-  const kc = new KubeConfig();
-  kc.loadFromDefault();
-  return kc;
 }

@@ -3,9 +3,11 @@
 // A closed watch is resumed from the last resourceVersion seen; a 410 Gone (the version was
 // compacted away) relists and reports the differences, so the cache and the handlers stay right;
 // other failures back off (capped exponential) and retry. Every `resyncMs` each cached object
-// is reported again as an update, so level-based reconcilers get to look at everything.
+// is reported again as an update, so level-based reconcilers get to look at everything. What is
+// cached of each object is `transform`'s result (default: without managedFields; ./slim.ts).
 import { collectionPath, type KubeClient, type KubeObj, type WatchEvent } from './client.ts';
 import { isGone } from './errors.ts';
+import { slim } from './slim.ts';
 import { abortableSleep } from './sleep.ts';
 
 /** The part of KubeClient an informer uses (a fake can stand in for it in unit tests). */
@@ -32,6 +34,11 @@ export interface InformerOptions {
   watchTimeoutSeconds?: number;
   /** Told about failures that the informer retries, and handler exceptions. */
   onError?: (err: unknown, context: string) => void;
+  /**
+   * What to keep of each object, before it is cached or handed to handlers (default: `slim`,
+   * everything but managedFields and kubectl's last-applied annotation).
+   */
+  transform?: (obj: KubeObj) => KubeObj;
 }
 
 /** Counters, for metrics and for tests. */
@@ -70,6 +77,7 @@ export class Informer<T extends KubeObj = KubeObj> {
   };
   readonly #client: ListWatchClient;
   readonly #opts: InformerOptions;
+  readonly #transform: (obj: KubeObj) => T;
   readonly #cache = new Map<string, T>();
   readonly #onAdd: AddHandler<T>[] = [];
   readonly #onUpdate: UpdateHandler<T>[] = [];
@@ -85,6 +93,7 @@ export class Informer<T extends KubeObj = KubeObj> {
     collectionPath(opts.apiVersion, opts.kind, opts.namespace); // fails early on an unknown kind
     this.#client = client;
     this.#opts = opts;
+    this.#transform = (opts.transform ?? slim) as (obj: KubeObj) => T;
     this.apiVersion = opts.apiVersion;
     this.kind = opts.kind;
     this.namespace = opts.namespace;
@@ -218,6 +227,7 @@ export class Informer<T extends KubeObj = KubeObj> {
       labelSelector: this.#opts.labelSelector,
       fieldSelector: this.#opts.fieldSelector,
       pageSize: this.#opts.pageSize,
+      transform: this.#transform,
     });
     const fresh = new Map<string, T>();
     for (const obj of items) fresh.set(cacheKey(obj.metadata.namespace, obj.metadata.name), obj);
@@ -270,7 +280,7 @@ export class Informer<T extends KubeObj = KubeObj> {
     }
     this.stats.events++;
     // Watch events carry apiVersion and kind, but make sure: handlers and callers rely on them.
-    const full = { ...obj, apiVersion: this.apiVersion, kind: this.kind };
+    const full = this.#transform({ ...obj, apiVersion: this.apiVersion, kind: this.kind });
     const k = cacheKey(full.metadata.namespace, full.metadata.name);
     const before = this.#cache.get(k);
     if (e.type === 'ADDED' || e.type === 'MODIFIED') {

@@ -1,5 +1,9 @@
 // Leader election on a coordination.k8s.io/v1 Lease. A candidate takes the Lease when it is
-// absent, released, or expired (renewTime + leaseDurationSeconds has passed); the leader renews
+// absent, released, or expired. Expired is judged as client-go does, by this process's own
+// monotonic clock: the Lease has not changed (holder, renewTime, …) for leaseDurationSeconds
+// since this process last saw it change. The holder's renewTime comes from another machine's
+// clock and is never compared with ours, so clock skew cannot hand the Lease over early (a
+// holder whose clock is behind) or late (one whose clock is ahead). The leader renews
 // it every retry period; every write carries the resourceVersion read, so of two candidates
 // racing only one wins (the other gets 409 Conflict). A leader that cannot renew within the
 // renew deadline steps down (its signal aborts) before the lease can expire and be taken by
@@ -82,6 +86,9 @@ export class LeaderElector {
   #leading: AbortController | undefined;
   #work: Promise<void> | undefined;
   #observedHolder = '';
+  /** The Lease's spec as last seen, and when (performance.now()) it was seen to change. */
+  #observedSpec = '';
+  #observedAt = 0;
   #release = true;
 
   constructor(client: LeaseClient, opts: LeaderElectorOptions) {
@@ -226,6 +233,23 @@ export class LeaderElector {
     }
   }
 
+  /** Notes the Lease's spec; when it differs from the one seen before, restarts the expiry clock. */
+  #observe(spec: Lease['spec']): void {
+    const { holderIdentity, leaseDurationSeconds, acquireTime, renewTime, leaseTransitions } =
+      spec ?? {};
+    const seen = JSON.stringify([
+      holderIdentity,
+      leaseDurationSeconds,
+      acquireTime,
+      renewTime,
+      leaseTransitions,
+    ]);
+    if (seen !== this.#observedSpec) {
+      this.#observedSpec = seen;
+      this.#observedAt = performance.now();
+    }
+  }
+
   #desired(now: Date, current?: Lease['spec']): NonNullable<Lease['spec']> {
     const ours = current?.holderIdentity === this.identity;
     return {
@@ -250,28 +274,30 @@ export class LeaderElector {
         );
       } catch (err) {
         if (!isNotFound(err)) throw err;
-        const now = new Date();
+        const created = this.#desired(new Date());
         await within(
           this.#client.create<Lease>({
             apiVersion: leaseApi,
             kind: 'Lease',
             metadata: { name: this.name, namespace: this.namespace },
-            spec: this.#desired(now),
+            spec: created,
           }),
           timeoutMs,
         );
         this.#seen(this.identity);
+        this.#observe(created);
         return true;
       }
       const spec = lease.spec ?? {};
       const holder = spec.holderIdentity ?? '';
       const now = new Date();
+      this.#observe(spec);
       if (holder && holder !== this.identity) {
         this.#seen(holder);
-        const renewed = spec.renewTime ? Date.parse(spec.renewTime) : 0;
-        const expires = renewed + (spec.leaseDurationSeconds ?? 0) * 1000;
-        if (expires >= now.getTime()) return false; // held by another and not expired
+        const unchangedMs = performance.now() - this.#observedAt;
+        if (unchangedMs < (spec.leaseDurationSeconds ?? 0) * 1000) return false; // held, not expired
       }
+      const desired = this.#desired(now, spec);
       await within(
         this.#client.replace<Lease>({
           apiVersion: leaseApi,
@@ -281,11 +307,12 @@ export class LeaderElector {
             namespace: this.namespace,
             resourceVersion: lease.metadata.resourceVersion,
           },
-          spec: this.#desired(now, spec),
+          spec: desired,
         }),
         timeoutMs,
       );
       this.#seen(this.identity);
+      this.#observe(desired);
       return true;
     } catch (err) {
       // 409: another candidate wrote the Lease since we read it; we lost this round.

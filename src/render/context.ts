@@ -97,7 +97,7 @@ export function pullPolicy(ctx: Ctx): 'IfNotPresent' | 'Always' | 'Never' {
   return ctx.spec.images.pullPolicy;
 }
 
-function selectorTerm(sel: LabelSelector) {
+export function selectorTerm(sel: LabelSelector) {
   type Op = 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
   const exprs: { key: string; operator: Op; values: string[] }[] = Object.entries(
     sel.matchLabels ?? {},

@@ -89,20 +89,90 @@ export function redactedSecrets(): CloudSecrets {
   };
 }
 
-/** Checks a secrets document read from a file has every value; returns the missing paths. */
-export function missingSecrets(s: Partial<CloudSecrets>): string[] {
+/** What a secret value may be: its characters and length (every value goes into SQL, shell, URLs). */
+export interface SecretRule {
+  readonly pattern: RegExp;
+  /** What would be accepted, for a person. */
+  readonly accepted: string;
+}
+
+const unreserved = (min: number, max: number): SecretRule => ({
+  // RFC 3986 unreserved characters: verbatim in URLs (mysql+pymysql://user:pw@…), inside SQL
+  // quotes, shell double quotes, INI values and YAML without any escaping.
+  pattern: new RegExp(`^[A-Za-z0-9._~-]{${min},${max}}$`),
+  accepted: `${min} to ${max} characters from A-Z a-z 0-9 . _ ~ -`,
+});
+
+const fernet: SecretRule = {
+  pattern: /^[A-Za-z0-9_-]{43}=$/,
+  accepted:
+    'a Fernet key: 32 bytes in URL-safe base64 (43 characters from A-Z a-z 0-9 _ - and a final =)',
+};
+
+/** The rule for each secret (nested maps: the rule for each of their values). */
+const rules: Record<keyof CloudSecrets, SecretRule> = {
+  databaseRoot: unreserved(16, 128),
+  databaseUsers: unreserved(16, 128),
+  messagingAdmin: unreserved(16, 128),
+  erlangCookie: unreserved(20, 255),
+  messagingUsers: unreserved(16, 128),
+  keystoneAdmin: unreserved(16, 128),
+  serviceUsers: unreserved(16, 128),
+  fernetKeys: fernet,
+  credentialKeys: fernet,
+  novaMetadataSecret: unreserved(16, 128),
+  // Django warns about a SECRET_KEY shorter than 50 characters.
+  horizonSecretKey: unreserved(50, 128),
+  memcacheSecretKey: unreserved(16, 128),
+};
+
+export interface SecretProblem {
+  /** Where, e.g. `databaseUsers.nova`. */
+  readonly path: string;
+  /** What is wrong and what would be accepted; never the value. */
+  readonly message: string;
+}
+
+/**
+ * Checks a secrets document (a user's `--secrets` file, or the cloud's Secret): every value
+ * present, of allowed characters and length, before any of it reaches SQL, a shell or YAML.
+ */
+export function secretProblems(doc: unknown): SecretProblem[] {
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc))
+    return [{ path: '(document)', message: 'expected a mapping of secrets' }];
   const want = generateSecrets(() => Buffer.alloc(64, 1));
-  const missing: string[] = [];
-  for (const [k, v] of Object.entries(want)) {
-    const have = (s as Record<string, unknown>)[k];
+  const problems: SecretProblem[] = [];
+  const check = (path: string, value: unknown, rule: SecretRule) => {
+    if (value === undefined || value === null || value === '')
+      problems.push({ path, message: `missing (accepted: ${rule.accepted})` });
+    else if (typeof value !== 'string')
+      problems.push({ path, message: `expected a string of ${rule.accepted}` });
+    else if (!rule.pattern.test(value))
+      problems.push({
+        path,
+        message: `${value.length} characters, not all allowed (accepted: ${rule.accepted})`,
+      });
+  };
+  for (const [k, v] of Object.entries(want) as [keyof CloudSecrets, unknown][]) {
+    const have = (doc as Record<string, unknown>)[k];
     if (typeof v === 'string') {
-      if (typeof have !== 'string' || have === '') missing.push(k);
-    } else {
-      for (const inner of Object.keys(v as object)) {
-        const h = (have as Record<string, unknown> | undefined)?.[inner];
-        if (typeof h !== 'string' || h === '') missing.push(`${k}.${inner}`);
-      }
+      check(k, have, rules[k]);
+      continue;
+    }
+    if (have !== undefined && (typeof have !== 'object' || have === null || Array.isArray(have))) {
+      problems.push({
+        path: k,
+        message: `expected a mapping with ${Object.keys(v as object).join(', ')}`,
+      });
+      continue;
+    }
+    const inner = (have ?? {}) as Record<string, unknown>;
+    const names = new Set([...Object.keys(v as object), ...Object.keys(inner)]);
+    for (const name of names) {
+      if (rules[k] === fernet && !/^[0-9]+$/.test(name))
+        problems.push({ path: `${k}.${name}`, message: 'key names are key indexes: 0, 1, 2, …' });
+      else check(`${k}.${name}`, inner[name], rules[k]);
     }
   }
-  return missing;
+  return problems;
 }

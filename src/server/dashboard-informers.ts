@@ -1,13 +1,15 @@
 // Starts the dashboard inside the operator: informers of its own (every replica serves the page,
 // leader or not, so that a port-forward to any operator pod shows the same thing), the bearer token
 // from a Secret (created with a random value when missing, re-read when it changes), and the
-// server. The informers keep only the fields the dashboard reads: with a thousand nodes the pods
-// are most of what it holds.
+// server. The informers keep only the fields the dashboard reads (their `transform`, applied page
+// by page as lists arrive and to every watch event): with a thousand nodes the pods are most of
+// what it holds.
 import { randomBytes } from 'node:crypto';
 import { apiVersion as cloudApiVersion, kind as cloudKind } from '../api/v1alpha1/spec.ts';
-import type { KubeClient, KubeObj, WatchEvent } from '../kube/client.ts';
+import type { KubeClient, KubeObj } from '../kube/client.ts';
 import { isConflict, isNotFound } from '../kube/errors.ts';
-import { Informer, type ListWatchClient } from '../kube/informer.ts';
+import { Informer } from '../kube/informer.ts';
+import { slim } from '../kube/slim.ts';
 import type { Logger } from '../controller/cloud.ts';
 import { buildDashboard, type Dashboard, type DashboardSources } from './dashboard.ts';
 
@@ -31,36 +33,6 @@ export interface RunningDashboard {
 }
 
 type Slim = (o: KubeObj) => KubeObj;
-
-/**
- * A list+watch client whose objects are cut down before an informer caches them (the informer
- * asks for whole objects of its kind; it gets the fields `slim` keeps).
- */
-export function slimming(client: ListWatchClient, slim: Slim): ListWatchClient {
-  return {
-    list: async <T extends KubeObj>(
-      apiVersion: string,
-      kind: string,
-      opts?: Parameters<ListWatchClient['list']>[2],
-    ) => {
-      const r = await client.list<T>(apiVersion, kind, opts);
-      return { ...r, items: r.items.map((o) => slim(o) as T) };
-    },
-    watch: <T>(
-      path: string,
-      query: Parameters<ListWatchClient['watch']>[1],
-      onEvent: (e: WatchEvent<T>) => void,
-      signal?: AbortSignal,
-    ) =>
-      client.watch<T>(
-        path,
-        query,
-        (e) =>
-          onEvent(e.type === 'BOOKMARK' ? e : { ...e, object: slim(e.object as KubeObj) as T }),
-        signal,
-      ),
-  };
-}
 
 function meta(o: KubeObj, extra: (keyof KubeObj['metadata'])[] = []): KubeObj['metadata'] {
   const m = o.metadata;
@@ -196,13 +168,14 @@ export async function startDashboard(o: StartDashboardOptions): Promise<RunningD
   const watch = (
     apiVersion: string,
     kind: string,
-    slim: Slim,
+    keep: Slim,
     sel: { namespace?: string; labelSelector?: string; fieldSelector?: string },
   ) => {
-    const inf = new Informer(slimming(o.client, slim), {
+    const inf = new Informer(o.client, {
       apiVersion,
       kind,
       ...sel,
+      transform: keep,
       onError: (err, context) =>
         o.log.warn({ kind, context, err: String(err) }, 'dashboard watch trouble; retrying'),
     });
@@ -220,7 +193,7 @@ export async function startDashboard(o: StartDashboardOptions): Promise<RunningD
       fieldSelector: `involvedObject.kind=${cloudKind}`,
     }),
   };
-  const tokenInformer = watch('v1', 'Secret', (s) => s, {
+  const tokenInformer = watch('v1', 'Secret', slim, {
     namespace: o.tokenSecret.namespace,
     fieldSelector: `metadata.name=${o.tokenSecret.name}`,
   });

@@ -3,7 +3,7 @@
 // The `openstack` command line runs in the cloud's own openstack-client pod (admin clouds.yaml);
 // HTTP checks from this host go to the Services' cluster IPs (kube-proxy routes them here too).
 import { execFile, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -57,6 +57,89 @@ export async function osJson<T = unknown>(args: string, timeoutMs?: number): Pro
   return JSON.parse(await inClient(`openstack ${args} -f json`, timeoutMs)) as T;
 }
 
+/** The flavor the end-to-end tests boot servers with (created on first use). */
+export const tinyFlavor = 'e2e.tiny';
+
+export async function ensureTinyFlavor(): Promise<string> {
+  await inClient(
+    `openstack flavor show ${tinyFlavor} >/dev/null 2>&1 || openstack flavor create --vcpus 1 --ram 64 --disk 1 ${tinyFlavor} >/dev/null`,
+  );
+  return tinyFlavor;
+}
+
+/** Starts `openstack server create <args> <name>`; the new server's ID. */
+export async function createServer(name: string, args: string): Promise<string> {
+  return (await osJson<{ id: string }>(`server create ${args} ${name}`, 120_000)).id;
+}
+
+/** Waits until a server is ACTIVE or ERROR; `server show` of it (with `fault` when ERROR). */
+export function serverSettled(id: string, timeoutMs = 600_000): Promise<Record<string, any>> {
+  return until(
+    async () => {
+      const s = await osJson<Record<string, any>>(`server show ${id}`, 60_000);
+      return s.status === 'ACTIVE' || s.status === 'ERROR' ? s : undefined;
+    },
+    `server ${id} to be ACTIVE (or ERROR)`,
+    timeoutMs,
+    2000,
+  );
+}
+
+/**
+ * Deletes a server and waits until Nova no longer knows it. A delete that Nova refuses throws;
+ * a server still there after `timeoutMs` (listed as DELETED, stuck in a task) throws saying so.
+ */
+export async function deleteServer(id: string, timeoutMs = 300_000): Promise<void> {
+  await inClient(`openstack server delete ${id}`, 120_000);
+  const end = Date.now() + timeoutMs;
+  let left = '';
+  while (Date.now() < end) {
+    try {
+      const s = await osJson<Record<string, unknown>>(`server show ${id}`, 60_000);
+      left = `status ${String(s.status)}, vm_state ${String(s['OS-EXT-STS:vm_state'])}, task_state ${String(s['OS-EXT-STS:task_state'])}`;
+    } catch (err) {
+      if (/No server with a name or ID|could not be found|HTTP 404/i.test(String(err))) return;
+      left = `server show failed: ${err instanceof Error ? err.message : String(err)}`;
+    }
+    await sleep(2000);
+  }
+  throw new Error(`server ${id} still exists ${timeoutMs / 1000} s after its delete: ${left}`);
+}
+
+/**
+ * A 64 KiB image of zeros to boot servers from, e2e-boot, uploaded once; its ID. The fake driver
+ * never reads it; under libvirt the guest finds no bootable disk and waits in its firmware, and
+ * the server is ACTIVE all the same.
+ */
+export async function bootImage(): Promise<string> {
+  const out = await inClient(
+    [
+      'set -e',
+      'img=$(openstack image list --name e2e-boot -f value -c ID | head -1)',
+      'if [ -z "$img" ]; then head -c 65536 /dev/zero > /tmp/boot.img; img=$(openstack image create --disk-format raw --container-format bare --file /tmp/boot.img e2e-boot -f value -c id); fi',
+      'echo "$img"',
+    ].join('\n'),
+  );
+  return out.trim().split('\n').pop()!;
+}
+
+/**
+ * Boots a server (flavor e2e.tiny, no network) from `image`, or from
+ * e2e-boot, and waits until it is ACTIVE or ERROR: `server show` of it (with `fault` when ERROR).
+ */
+export async function bootServer(
+  name: string,
+  image?: string,
+  timeoutMs = 600_000,
+): Promise<Record<string, any>> {
+  const flavor = await ensureTinyFlavor();
+  const id = await createServer(
+    name,
+    `--flavor ${flavor} --image ${image ?? (await bootImage())} --nic none`,
+  );
+  return serverSettled(id, timeoutMs);
+}
+
 /** http://<cluster IP>:<port> of a Service of the cloud. */
 export async function serviceUrl(name: string): Promise<string> {
   const c = await client();
@@ -74,6 +157,36 @@ export async function adminCredentials(): Promise<{ username: string; password: 
   return { username: dec('OS_USERNAME'), password: dec('OS_PASSWORD') };
 }
 
+/** Keystone's Service URL and a password-auth body for the admin, as the suites use them. */
+export async function keystoneAdmin(): Promise<{ url: string; body: string }> {
+  const { username, password } = await adminCredentials();
+  return { url: await serviceUrl('keystone-api'), body: tokenRequest(username, password) };
+}
+
+/** POST /v3/auth/tokens with `body`; the answer, its body read. Throws as fetch does. */
+async function tokenCall(keystone: string, body: string, timeoutMs: number): Promise<Response> {
+  const r = await fetch(`${keystone}/v3/auth/tokens`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body,
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  await r.arrayBuffer();
+  return r;
+}
+
+/** POST /v3/auth/tokens and return the token (X-Subject-Token); throws unless Keystone says 201. */
+export async function newToken(
+  keystone: string,
+  body: string,
+  timeoutMs = 60_000,
+): Promise<string> {
+  const r = await tokenCall(keystone, body, timeoutMs);
+  const token = r.headers.get('x-subject-token');
+  if (r.status !== 201 || !token) throw new Error(`token request: HTTP ${r.status}`);
+  return token;
+}
+
 /** A Keystone password-auth body for the admin project. */
 export function tokenRequest(username: string, password: string): string {
   return JSON.stringify({
@@ -87,24 +200,56 @@ export function tokenRequest(username: string, password: string): string {
   });
 }
 
-/** POST /v3/auth/tokens; resolves to the HTTP status (0 when the connection failed). */
+/** A Keystone body that re-scopes `token` to the admin project: a token without a bcrypt hash. */
+export function rescopeRequest(token: string): string {
+  return JSON.stringify({
+    auth: {
+      identity: { methods: ['token'], token: { id: token } },
+      scope: { project: { name: 'admin', domain: { name: 'Default' } } },
+    },
+  });
+}
+
+/** How a request ended: an HTTP answer, or why there was none. */
+export type Answer =
+  | { status: number }
+  | {
+      /** timeout: connected (or connecting) but no answer in time; refused: nothing listens. */
+      failure: 'timeout' | 'refused' | 'reset' | 'unreachable' | 'other';
+      detail: string;
+    };
+
+/** Sorts a failed fetch into the kinds of Answer (undici puts the socket error in `cause`). */
+export function failureOf(err: unknown): Exclude<Answer, { status: number }> {
+  const e = err as { name?: string; message?: string; cause?: { code?: string; name?: string } };
+  const code = e.cause?.code ?? '';
+  const detail = code || e.cause?.name || e.name || e.message || String(err);
+  if (e.name === 'TimeoutError' || e.name === 'AbortError' || /TIMEOUT/.test(code))
+    return { failure: 'timeout', detail };
+  if (code === 'ECONNREFUSED') return { failure: 'refused', detail };
+  if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_SOCKET')
+    return { failure: 'reset', detail };
+  if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return { failure: 'unreachable', detail };
+  return { failure: 'other', detail };
+}
+
+/** POST /v3/auth/tokens: the HTTP status, or how the request failed. */
+export async function postToken(keystone: string, body: string, timeoutMs = 5000): Promise<Answer> {
+  try {
+    return { status: (await tokenCall(keystone, body, timeoutMs)).status };
+  } catch (err) {
+    return failureOf(err);
+  }
+}
+
+/** POST /v3/auth/tokens; resolves to the HTTP status, 0 when there was no answer of any kind. */
 export async function issueToken(
   keystone: string,
   body: string,
   timeoutMs = 5000,
 ): Promise<number> {
-  try {
-    const r = await fetch(`${keystone}/v3/auth/tokens`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body,
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    await r.arrayBuffer();
-    return r.status;
-  } catch {
-    return 0;
-  }
+  const a = await postToken(keystone, body, timeoutMs);
+  return 'status' in a ? a.status : 0;
 }
 
 /** Pods of one part of the cloud (label app.kubernetes.io/name), e.g. `keystone-api`. */
@@ -168,13 +313,73 @@ export async function until<T>(
   );
 }
 
-/** The cloud's Ready condition. */
-export async function cloudReady(): Promise<boolean> {
+export interface CloudCondition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+}
+
+/** The cloud's conditions (Ready and one per component), as the operator last wrote them. */
+export async function cloudConditions(): Promise<CloudCondition[]> {
   const c = await client();
   const cloud = await c.get('stackanetes.io/v1alpha1', 'OpenStackCloud', cloudName, namespace);
-  const conds = (cloud.status as { conditions?: { type: string; status: string }[] } | undefined)
-    ?.conditions;
-  return (conds ?? []).some((x) => x.type === 'Ready' && x.status === 'True');
+  return (cloud.status as { conditions?: CloudCondition[] } | undefined)?.conditions ?? [];
+}
+
+/** The cloud's Ready condition. */
+export async function cloudReady(): Promise<boolean> {
+  return (await cloudConditions()).some((x) => x.type === 'Ready' && x.status === 'True');
+}
+
+/** One state of the cloud's Ready condition, and when the watch saw it. */
+export type ReadySeen = CloudCondition & { at: number };
+
+/**
+ * Watches the cloud's Ready condition (an informer on the OpenStackCloud) and keeps every distinct
+ * state it saw (status, reason and message), with when: a test can show that Ready went False during an
+ * outage and True afterwards, or that it never left True (`notReady` is empty).
+ */
+export async function watchCloudReady(): Promise<{
+  seen: ReadySeen[];
+  readonly notReady: ReadySeen[];
+  stop(): Promise<void>;
+}> {
+  const seen: ReadySeen[] = [];
+  const inf = new Informer(await client(), {
+    apiVersion: 'stackanetes.io/v1alpha1',
+    kind: 'OpenStackCloud',
+    namespace,
+    fieldSelector: `metadata.name=${cloudName}`,
+  });
+  const look = (o: KubeObj) => {
+    const conds = (o.status as { conditions?: CloudCondition[] } | undefined)?.conditions ?? [];
+    const ready = conds.find((x) => x.type === 'Ready') ?? {
+      type: 'Ready',
+      status: 'Unknown',
+      reason: 'NoCondition',
+      message: 'the cloud has no Ready condition',
+      lastTransitionTime: '',
+    };
+    const last = seen.at(-1);
+    if (
+      last?.status !== ready.status ||
+      last.reason !== ready.reason ||
+      last.message !== ready.message
+    )
+      seen.push({ ...ready, at: Date.now() });
+  };
+  inf.onAdd(look).onUpdate((_old, o) => look(o));
+  inf.start();
+  await inf.waitForSync();
+  return {
+    seen,
+    get notReady() {
+      return seen.filter((x) => x.status !== 'True');
+    },
+    stop: () => inf.stop(),
+  };
 }
 
 export interface ContainerStatus {
@@ -200,6 +405,73 @@ export async function hostPid(pod: KubeObj, container?: string): Promise<number>
   const pid = (JSON.parse(stdout) as { info?: { pid?: number } }).info?.pid;
   if (!pid) throw new Error(`crictl inspect ${id}: no info.pid`);
   return pid;
+}
+
+/** A process's parent and command name from /proc, or undefined once it is gone. */
+export function procInfo(pid: number): { ppid: number; comm: string; state: string } | undefined {
+  const stat = orUndefined(() => readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  if (stat === undefined) return undefined;
+  const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+  const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { ppid: Number(ppid), comm, state: state! };
+}
+
+/**
+ * The uWSGI processes of a container, as host PIDs: the master (the child of the container's
+ * init, dumb-init) and its workers. The container's own PID 1 is dumb-init, not the service.
+ */
+export async function uwsgiProcesses(
+  pod: KubeObj,
+  container?: string,
+): Promise<{ init: number; master: number; workers: number[] }> {
+  const init = await hostPid(pod, container);
+  const procs = cgroupPids(init).flatMap((pid) => {
+    const p = procInfo(pid);
+    return p ? [{ pid, ...p }] : [];
+  });
+  const master = procs.find((p) => p.ppid === init && p.comm === 'uwsgi');
+  if (!master) {
+    const seen = procs.map((p) => `${p.pid}:${p.comm}<-${p.ppid}`).join(' ');
+    throw new Error(`no uWSGI master under PID ${init} in ${pod.metadata.name} (${seen})`);
+  }
+  const workers = procs.filter((p) => p.ppid === master.pid && p.comm === 'uwsgi');
+  return { init, master: master.pid, workers: workers.map((w) => w.pid).sort((a, b) => a - b) };
+}
+
+/**
+ * TCP connections (not listening sockets) that more than one of `pids` holds open: a database
+ * or cache connection a forked worker inherited from its parent. Read from /proc as root.
+ */
+export function sharedConnections(pids: number[]): { inode: string; pids: number[] }[] {
+  const connections = new Set<string>();
+  for (const file of ['tcp', 'tcp6']) {
+    const text = orUndefined(() => readFileSync(`/proc/${pids[0]}/net/${file}`, 'utf8')) ?? '';
+    for (const line of text.trim().split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f[3] !== '0A') connections.add(f[9]!); // st 0A = LISTEN
+    }
+  }
+  const holders = new Map<string, Set<number>>();
+  for (const pid of pids) {
+    for (const fd of orUndefined(() => readdirSync(`/proc/${pid}/fd`)) ?? []) {
+      const target = orUndefined(() => readlinkSync(`/proc/${pid}/fd/${fd}`)) ?? '';
+      const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+      if (inode && connections.has(inode))
+        (holders.get(inode) ?? holders.set(inode, new Set()).get(inode)!).add(pid);
+    }
+  }
+  return [...holders]
+    .filter(([, set]) => set.size > 1)
+    .map(([inode, set]) => ({ inode, pids: [...set].sort((a, b) => a - b) }));
+}
+
+/** What `read` returns, or undefined when it throws (a process or file gone meanwhile). */
+function orUndefined<T>(read: () => T): T | undefined {
+  try {
+    return read();
+  } catch {
+    return undefined;
+  }
 }
 
 /** Every process in the same cgroup as `pid` (cgroup v1 `pids` controller, or v2). */
@@ -298,42 +570,6 @@ export function restartsBetween(
     }
   }
   return { restarted, replaced, total };
-}
-
-/** Records every moment the cloud's Ready condition is not True, from a watch on the cloud. */
-export async function watchCloudReady(): Promise<{
-  notReady: { at: number; reason: string; message: string }[];
-  stop(): Promise<void>;
-}> {
-  const notReady: { at: number; reason: string; message: string }[] = [];
-  const inf = new Informer(await client(), {
-    apiVersion: 'stackanetes.io/v1alpha1',
-    kind: 'OpenStackCloud',
-    namespace,
-    fieldSelector: `metadata.name=${cloudName}`,
-  });
-  const look = (o: KubeObj) => {
-    const conds = (o.status as { conditions?: Condition[] } | undefined)?.conditions ?? [];
-    const ready = conds.find((x) => x.type === 'Ready');
-    if (ready?.status !== 'True') {
-      notReady.push({
-        at: Date.now(),
-        reason: ready?.reason ?? 'NoCondition',
-        message: ready?.message ?? '',
-      });
-    }
-  };
-  inf.onAdd(look).onUpdate((_old, o) => look(o));
-  inf.start();
-  await inf.waitForSync();
-  return { notReady, stop: () => inf.stop() };
-}
-
-interface Condition {
-  type: string;
-  status: string;
-  reason?: string;
-  message?: string;
 }
 
 // ---- a CPU hog beside the cloud ----------------------------------------------------------------
@@ -490,45 +726,30 @@ export function killLoads(): void {
 export async function cloudRequests(
   tokenAuth: 'password' | 'token' = 'password',
 ): Promise<LoadRequest[]> {
-  const [keystone, glance, nova] = await Promise.all([
-    serviceUrl('keystone-api'),
+  const [admin, glance, nova] = await Promise.all([
+    keystoneAdmin(),
     serviceUrl('glance-api'),
     serviceUrl('nova-api'),
   ]);
-  const admin = await adminCredentials();
-  const password = tokenRequest(admin.username, admin.password);
-  const r = await fetch(`${keystone}/v3/auth/tokens`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: password,
-    signal: AbortSignal.timeout(60_000),
-  });
-  await r.arrayBuffer();
-  const token = r.headers.get('x-subject-token');
-  if (r.status !== 201 || !token) throw new Error(`token request: HTTP ${r.status}`);
-  const json = { 'content-type': 'application/json' };
+  const token = await newToken(admin.url, admin.body);
   const auth = { 'x-auth-token': token, accept: 'application/json' };
-  const body =
-    tokenAuth === 'password'
-      ? password
-      : JSON.stringify({
-          auth: {
-            identity: { methods: ['token'], token: { id: token } },
-            scope: { project: { name: 'admin', domain: { name: 'Default' } } },
-          },
-        });
   return [
-    {
-      kind: 'token',
-      method: 'POST',
-      url: `${keystone}/v3/auth/tokens`,
-      headers: json,
-      body,
-      expect: 201,
-    },
+    tokenLoad(admin.url, tokenAuth === 'password' ? admin.body : rescopeRequest(token)),
     { kind: 'image list', method: 'GET', url: `${glance}/v2/images`, headers: auth, expect: 200 },
     { kind: 'server list', method: 'GET', url: `${nova}/v2.1/servers`, headers: auth, expect: 200 },
   ];
+}
+
+/** The load generator's token request: POST `body` to Keystone, 201 expected. */
+export function tokenLoad(keystone: string, body: string): LoadRequest {
+  return {
+    kind: 'token',
+    method: 'POST',
+    url: `${keystone}/v3/auth/tokens`,
+    headers: { 'content-type': 'application/json' },
+    body,
+    expect: 201,
+  };
 }
 
 /** Per request kind over some seconds of load: count, failures by kind, latency percentiles. */
@@ -574,35 +795,4 @@ export function summariseLoad(lines: readonly LoadSecond[]): Record<
       ];
     }),
   );
-}
-
-// ---- servers -----------------------------------------------------------------------------------
-
-/**
- * Boots a server with Nova's fake driver (flavor e2e.tiny, no network) from `image`, or from a
- * small image e2e-boot made on first use, and waits for it; resolves to its last status line.
- */
-export async function bootServer(
-  name: string,
-  image?: string,
-  timeoutMs = 600_000,
-): Promise<string> {
-  const script = [
-    'set -e',
-    'openstack flavor show e2e.tiny >/dev/null 2>&1 || openstack flavor create --vcpus 1 --ram 64 --disk 1 e2e.tiny >/dev/null',
-    image
-      ? `img=${image}`
-      : [
-          'img=$(openstack image list --name e2e-boot -f value -c ID | head -1)',
-          'if [ -z "$img" ]; then head -c 65536 /dev/zero > /tmp/boot.img; img=$(openstack image create --disk-format raw --container-format bare --file /tmp/boot.img e2e-boot -f value -c id); fi',
-        ].join('\n'),
-    `openstack server delete --wait ${name} >/dev/null 2>&1 || true`,
-    `openstack server create --flavor e2e.tiny --image "$img" --nic none --wait ${name} -f value -c status`,
-  ].join('\n');
-  const out = await inClient(script, timeoutMs);
-  return out.trim().split('\n').pop() ?? '';
-}
-
-export async function deleteServer(name: string): Promise<void> {
-  await inClient(`openstack server delete --wait ${name}; true`, 300_000);
 }

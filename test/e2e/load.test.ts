@@ -79,7 +79,13 @@ describe('under load', { skip }, () => {
     const load = startLoad(requests, rate, answerWithinMs);
     const started = Date.now();
     const server = `load-vm-${stamp}`;
-    const boot = bootServer(server).catch((err: Error) => `failed: ${err.message}`);
+    const boot = bootServer(server)
+      .then((s) =>
+        s.status === 'ACTIVE'
+          ? 'ACTIVE'
+          : `${s.status} (fault: ${JSON.stringify(s.fault ?? null)})`,
+      )
+      .catch((err: Error) => `failed: ${err.message}`);
     let totals: Awaited<ReturnType<typeof load.stop>>;
     let booted: string;
     try {
@@ -92,7 +98,9 @@ describe('under load', { skip }, () => {
       hog = undefined;
       loadEndedAt = Date.now();
       await ready.stop();
-      await deleteServer(server).catch(() => undefined);
+      await deleteServer(server).catch((err: Error) =>
+        console.log(`# could not delete the server ${server}: ${err.message}`),
+      );
     }
     const restarts = restartsBetween(restartsBefore, await restartCounts());
     for (const [kind, s] of Object.entries(summariseLoad(load.lines))) {

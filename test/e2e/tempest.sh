@@ -11,6 +11,7 @@
 #
 # Prints every skipped test with its reason, then `tempest: N passed, N failed, N skipped`.
 # Exits non-zero when a test failed. Excluded tests (with the reason) are in tempest-exclude.txt.
+# The end-to-end tier runs it through test/e2e/tempest.test.ts (one test in CI's counts).
 #
 # Needs root, KUBECONFIG (eval "$(npx stackanetes cluster env)"), and the cloud of
 # examples/minimal.yaml (or STACKANETES_E2E_NAMESPACE).

@@ -7,10 +7,15 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runCli(args: string[], input?: string): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  input?: string,
+  env: Record<string, string> = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['bin/stackanetes.js', ...args], {
       stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
     });
     let stdout = '';
     let stderr = '';

@@ -121,6 +121,8 @@ export function crd(): Json {
               type: 'string',
               jsonPath: ".status.conditions[?(@.type=='Ready')].reason",
             },
+            // How long ago an operator last looked: a large value means none is running.
+            { name: 'Reconciled', type: 'date', jsonPath: '.status.lastReconcileTime' },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
           ],
           schema: {

@@ -423,6 +423,27 @@ export const OpenStackCloudStatus = Type.Object(
       ),
     ),
     endpoints: Type.Optional(Type.Record(Type.String(), Type.String())),
+    lastReconcileTime: Type.Optional(
+      Type.String({
+        format: 'date-time',
+        description:
+          'When an operator last reconciled this cloud; refreshed at least every resync period while one runs.',
+      }),
+    ),
+    reconciledBy: Type.Optional(
+      Type.Object(
+        {
+          identity: Type.String({ description: 'The operator replica (pod or host name).' }),
+          lease: Type.Optional(
+            Type.String({ description: 'namespace/name of the leader-election Lease it held.' }),
+          ),
+          resyncSeconds: Type.Optional(
+            Type.Integer({ minimum: 1, description: 'How often it looks at every cloud.' }),
+          ),
+        },
+        strict,
+      ),
+    ),
   },
   { ...strict, description: 'What the operator observed.' },
 );

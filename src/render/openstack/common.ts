@@ -1,6 +1,7 @@
 // What every OpenStack service shares: computed oslo.config sections (database, queue, cache,
 // Keystone auth), its database and queue users, schema sync, Keystone registration, and the
 // API Deployment with its Service and disruption budget.
+import { stringify } from 'yaml';
 import type { ComponentName, IniSections, ProcessDef, ServiceDef } from '../../catalog/types.ts';
 import type { ServiceName } from '../../api/v1alpha1/spec.ts';
 import { imageGroup } from '../../catalog/images.ts';
@@ -143,7 +144,7 @@ export function uwsgiIni(
   name: string,
   wsgiFile: string,
   port: number,
-  extra: Record<string, string | string[]> = {},
+  extra: Record<string, string | boolean | string[]> = {},
 ): string {
   return writeIni({
     uwsgi: {
@@ -204,8 +205,13 @@ export function dbInitJob(
     extra: {
       'root.cnf': mysqlClientCnf('root', ctx.secrets.databaseRoot, svcHost(ctx, databaseService)),
     },
+    // Wait while the database does not answer; a refused login (1045) will not get better, so
+    // the Job fails at once and says why (the operator shows its last line in the condition).
     script: [
-      `until mariadb --defaults-extra-file=${cnf} -e 'SELECT 1' >/dev/null 2>&1; do echo 'waiting for the database'; sleep 3; done`,
+      `until out=$(mariadb --defaults-extra-file=${cnf} -e 'SELECT 1' 2>&1 >/dev/null); do`,
+      `  case "$out" in *'ERROR 1045'*) echo "the database refused the root login: $out"; exit 1 ;; esac`,
+      `  echo "waiting for the database: $out"; sleep 3`,
+      'done',
       `mariadb --defaults-extra-file=${cnf} -e "${sql}"`,
       `echo 'databases ${databases.join(', ')} and user ${user} are ready'`,
     ].join('\n'),
@@ -293,22 +299,25 @@ export function registerJob(
   });
 }
 
+/**
+ * The admin credentials as clouds.yaml. Its reader (openstacksdk, PyYAML) speaks YAML 1.1, so
+ * it is written for 1.1: a region named `yes` or `2025` stays a string.
+ */
 export function adminCloudsYaml(ctx: Ctx, url = keystoneInternalUrl(ctx)): string {
-  return [
-    'clouds:',
-    '  admin:',
-    '    auth:',
-    `      auth_url: ${url}/v3`,
-    '      username: admin',
-    `      password: "${ctx.secrets.keystoneAdmin}"`,
-    '      project_name: admin',
-    '      user_domain_name: Default',
-    '      project_domain_name: Default',
-    `    region_name: ${ctx.spec.region}`,
-    '    interface: internal',
-    '    identity_api_version: 3',
-    '',
-  ].join('\n');
+  const admin = {
+    auth: {
+      auth_url: `${url}/v3`,
+      username: 'admin',
+      password: ctx.secrets.keystoneAdmin,
+      project_name: 'admin',
+      user_domain_name: 'Default',
+      project_domain_name: 'Default',
+    },
+    region_name: ctx.spec.region,
+    interface: 'internal',
+    identity_api_version: 3,
+  };
+  return stringify({ clouds: { admin } }, { version: '1.1' });
 }
 
 // ---- workloads -------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 // Keystone: the identity API, its database and bootstrap, and Fernet keys kept in a Secret that
 // a CronJob rotates (the Secret is created once and then owned by the rotation, not re-applied).
-import { meta, svcHost, type Ctx } from '../context.ts';
+import { labels, meta, svcHost, type Ctx } from '../context.ts';
 import { job } from '../jobs.ts';
 import {
   createOnlyAnnotation,
@@ -25,11 +25,25 @@ import {
   uwsgiIni,
 } from './common.ts';
 
+const managedByLabel = 'app.kubernetes.io/managed-by';
+
 /** Kolla's keystone uid/gid: the keys are group-readable by it. */
 export const keystoneGid = 42425;
 const fernetSecret = 'keystone-fernet-keys';
 const credentialSecret = 'keystone-credential-keys';
 export const adminSecret = 'keystone-admin';
+
+/**
+ * Keystone is loaded once, by the uWSGI master, and its workers are forked from it: a new pod
+ * imports Keystone once instead of once per worker at the same time (6–8 s each on 2 cores), and
+ * a worker that dies is replaced by a fork in milliseconds. What the master opens before the fork
+ * stays safe to share: oslo.db records the process that opened each pooled connection and
+ * reconnects in a worker that finds one from its parent; the Fernet keys are read from the key
+ * repository on every token operation, never kept; the memcached pool connects on first use,
+ * which is in a worker. `need-app` makes a master whose Keystone failed to load exit (and the
+ * container restart) instead of serving "no python application found".
+ */
+const preforked = { 'lazy-apps': false, 'need-app': true };
 
 export function renderKeystone(ctx: Ctx): KubeObject[] {
   const def = ctx.catalog.services.keystone;
@@ -39,7 +53,7 @@ export function renderKeystone(ctx: Ctx): KubeObject[] {
   const uwsgi = configFile(
     def,
     'keystone-api-uwsgi.ini',
-    uwsgiIni(ctx, def, 'keystone-api', '/usr/bin/keystone-wsgi-public', 5000),
+    uwsgiIni(ctx, def, 'keystone-api', '/usr/bin/keystone-wsgi-public', 5000, preforked),
   );
   const out: KubeObject[] = [...serviceAccounts(ctx, 'keystone', 'keystone')];
 
@@ -232,6 +246,10 @@ function rotation(ctx: Ctx, conf: ReturnType<typeof configFile>): KubeObject[] {
   template.spec.automountServiceAccountToken = true;
   template.spec.restartPolicy = 'OnFailure';
   template.spec.securityContext = { fsGroup: keystoneGid };
+  // The Jobs the CronJob creates belong to it, not to the cloud. Without labels of their own they
+  // would take the pod template's, `managed-by: stackanetes` among them, and the operator would
+  // prune them as objects the spec does not name, in the middle of a rotation.
+  const { [managedByLabel]: _managed, ...jobLabels } = labels(ctx, 'keystone', 'rotate');
   const cron: CronJob & { metadata: { name: string } } = {
     apiVersion: 'batch/v1',
     kind: 'CronJob',
@@ -241,7 +259,7 @@ function rotation(ctx: Ctx, conf: ReturnType<typeof configFile>): KubeObject[] {
       concurrencyPolicy: 'Forbid',
       successfulJobsHistoryLimit: 1,
       failedJobsHistoryLimit: 3,
-      jobTemplate: { spec: { backoffLimit: 3, template } },
+      jobTemplate: { metadata: { labels: jobLabels }, spec: { backoffLimit: 3, template } },
     },
   };
   const account = serviceAccount(ctx, sa, 'keystone');

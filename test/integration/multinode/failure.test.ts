@@ -80,6 +80,8 @@ void test('a killed node goes NotReady and its Deployment pods are replaced on t
               whenUnsatisfiable: 'DoNotSchedule',
               labelSelector: { matchLabels: { app: 'spread' } },
               nodeAffinityPolicy: 'Honor',
+              // A dead node is tainted: it must not count as a place the spread wants pods on.
+              nodeTaintsPolicy: 'Honor',
             },
           ],
           affinity: {

@@ -141,11 +141,14 @@ void test('NetworkPolicy is enforced on every node: only labelled clients reach 
       podSelector: { matchLabels: { app: 'guarded' } },
       policyTypes: ['Ingress'],
       ingress: [
-        { from: [{ podSelector: { matchLabels: { allowed: 'yes' } } }], ports: [{ port: 8080 }] },
+        {
+          from: [{ podSelector: { matchLabels: { allowed: 'friend' } } }],
+          ports: [{ port: 8080 }],
+        },
       ],
     },
   });
-  const allowed = await podPerNode('friend', ['sleep', 'infinity'], { allowed: 'yes' });
+  const allowed = await podPerNode('friend', ['sleep', 'infinity'], { allowed: 'friend' });
   const denied = await podPerNode('stranger', ['sleep', 'infinity']);
   for (const s of servers) {
     for (const c of allowed) {

@@ -10,6 +10,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import type { KubeClient, KubeObj } from '../../../src/kube/client.ts';
 
+import { client, deleteNamespace, makeNamespace } from '../kube/helpers.ts';
+
 export { client, deleteNamespace, makeNamespace, seconds, skip, until } from '../kube/helpers.ts';
 
 /**
@@ -86,7 +88,7 @@ export interface Operator {
 }
 
 /** Starts `stackanetes operator` watching one namespace, with its Lease in that namespace. */
-export function startOperator(namespace: string): Operator {
+export function startOperator(namespace: string, extraArgs: readonly string[] = []): Operator {
   const port = randomInt(20_000, 30_000);
   const proc = spawn(
     process.execPath,
@@ -101,6 +103,7 @@ export function startOperator(namespace: string): Operator {
       String(port),
       '--metrics-host',
       '127.0.0.1',
+      ...extraArgs,
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -204,4 +207,27 @@ export async function waitReady(
   throw new Error(
     `cloud ${namespace}/${name} not Ready after ${timeoutMs / 1000} s: ${last}\n${op?.log().slice(-3000) ?? ''}`,
   );
+}
+
+/**
+ * A namespace of its own with kwok volumes and an operator watching it (answering metrics);
+ * `close(op)` stops that operator (the one started here unless given) and removes it all.
+ */
+export async function operatorNamespace(prefix: string) {
+  const c = await client();
+  const ns = await makeNamespace(c, prefix);
+  const dropVolumes = await kwokVolumes(c, ns);
+  const op = startOperator(ns);
+  await waitForMetrics(op);
+  return {
+    c,
+    ns,
+    op,
+    close: async (current: Operator = op) => {
+      await current.stop();
+      await deleteNamespace(c, ns);
+      await dropVolumes();
+      c.close();
+    },
+  };
 }

@@ -15,6 +15,7 @@ import {
   kwokCloud,
   kwokVolumes,
   makeNamespace,
+  operatorNamespace,
   seconds,
   skip,
   specFile,
@@ -39,22 +40,13 @@ describe('operator', { skip, concurrency: 1 }, () => {
   let c: KubeClient;
   let ns = '';
   let op: Operator;
-  let dropVolumes = async () => {};
+  let close = async () => {};
 
   before(async () => {
-    c = await client();
-    ns = await makeNamespace(c, 'op');
-    dropVolumes = await kwokVolumes(c, ns);
-    op = startOperator(ns);
-    await waitForMetrics(op);
+    ({ c, ns, op, close } = await operatorNamespace('op'));
   });
 
-  after(async () => {
-    await op?.stop();
-    await deleteNamespace(c, ns);
-    await dropVolumes();
-    c?.close();
-  });
+  after(() => close());
 
   test('apply -f reaches Ready=True, components in dependency order', async () => {
     const started = Date.now();
@@ -177,11 +169,17 @@ describe('operator killed at random points', { skip, concurrency: 1 }, () => {
     try {
       const apply = cli(['apply', '-f', specFile(kwokCloud(cloudName, ns)), '--no-wait']);
       assert.equal(apply.status, 0, apply.stderr);
+      // A short lease, so that a new operator takes over from a killed one within its life: a
+      // candidate waits one lease duration (3 s) after it last saw the Lease change.
+      let leaders = 0;
       for (let i = 0; i < 20; i++) {
-        const op = startOperator(ns);
-        await sleep(1500 + Math.floor(Math.random() * 3000));
+        const op = startOperator(ns, ['--lease-duration', '3']);
+        await sleep(3500 + Math.floor(Math.random() * 3000));
+        if (/became leader/.test(op.log())) leaders++;
         await op.stop('SIGKILL');
       }
+      console.log(`${leaders} of the 20 killed operators were leading when killed`);
+      assert.ok(leaders > 1, `only ${leaders} of the 20 killed operators ever led`);
       const op = startOperator(ns);
       try {
         await waitReady(c, ns, cloudName, op);

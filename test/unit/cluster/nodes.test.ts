@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { layout } from '../../../src/cluster/layout.ts';
 import { kubeletYaml } from '../../../src/cluster/config.ts';
 import { mountPoints } from '../../../src/cluster/noderootfs.ts';
-import { runcSpec } from '../../../src/cluster/nodecontainer.ts';
+import { heldCapabilities, runcSpec } from '../../../src/cluster/nodecontainer.ts';
 import {
   containerNode,
   hostNode,
@@ -138,4 +138,13 @@ test("the local cluster's public names go into /etc/hosts as one block, replaced
     'keystone.stackanetes.test',
     'glance.stackanetes.test',
   ]);
+});
+
+test('a node container gets every capability the machine holds, and none it withholds', () => {
+  // This machine's root has every capability up to CAP_CHECKPOINT_RESTORE but CAP_SYS_RESOURCE.
+  const caps = heldCapabilities('CapBnd:\t000001fffeffffff\n');
+  assert.ok(caps.includes('CAP_SYS_ADMIN'));
+  assert.ok(caps.includes('CAP_CHECKPOINT_RESTORE'));
+  assert.ok(!caps.includes('CAP_SYS_RESOURCE'));
+  assert.equal(caps.length, 40);
 });

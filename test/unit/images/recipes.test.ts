@@ -2,9 +2,19 @@
 // It starts from the same Debian base as the OpenStack images, runs the compiled operator with the
 // Node from the `node` npm package as a non-root uid, and leaves the Kolla images' start-up as it was.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { build, nonTypeScript } from '../../../bin/build.ts';
 import { imageNames } from '../../../src/catalog/images.ts';
 import { buildableImages, knownImages, runtimeConfig } from '../../../src/images/build.ts';
 import {
@@ -14,7 +24,7 @@ import {
   operatorVersion,
   releaseRecipes,
 } from '../../../src/images/recipes.ts';
-import { stagedNode } from '../../../src/images/stage.ts';
+import { buildScript, stagedNode } from '../../../src/images/stage.ts';
 
 const recipes = releaseRecipes('2025.1');
 const operator = recipes.recipes.find((r) => r.name === operatorImage)!;
@@ -84,6 +94,46 @@ test('the staged tree comes from this checkout: the build config and the node pa
     scripts: Record<string, string>;
   };
   assert.match(pkg.devDependencies.node!, /^\^?24\./, 'Node 24 from the node npm package');
-  assert.equal(pkg.scripts.build, 'tsc -p tsconfig.build.json');
+  assert.equal(
+    pkg.scripts.build,
+    `node ${buildScript}`,
+    'one build: the image stages what npm run build makes',
+  );
+  assert.ok(existsSync(buildScript));
   assert.ok(existsSync(join('node_modules', 'node', 'package.json')));
+});
+
+test('the build puts what src/ holds besides TypeScript beside the modules, then stamps .built', (t) => {
+  // The dashboard's page and the image assets are read relative to import.meta.url: dist/ must have them.
+  const files = nonTypeScript('src');
+  for (const f of [
+    'server/dashboard/index.html',
+    'server/dashboard/app.js',
+    'images/assets/kolla_start',
+  ])
+    assert.ok(files.includes(f), f);
+  assert.ok(!files.some((f) => f.endsWith('.ts')));
+
+  const dir = mkdtempSync(join(tmpdir(), 'stackanetes-build-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const out = join(dir, 'dist');
+  mkdirSync(out);
+  writeFileSync(join(out, 'stale.js'), '');
+  let compiledInto = '';
+  build(
+    out,
+    (o) => {
+      compiledInto = o;
+      mkdirSync(join(o, 'cli'), { recursive: true });
+      writeFileSync(join(o, 'cli', 'main.js'), '');
+    },
+    'src',
+  );
+  assert.equal(compiledInto, out);
+  assert.ok(!existsSync(join(out, 'stale.js')), 'emptied first');
+  for (const f of files)
+    assert.deepEqual(readFileSync(join(out, f)), readFileSync(join('src', f)), f);
+  const stamp = statSync(join(out, '.built')).mtimeMs;
+  for (const f of [...files, 'cli/main.js'])
+    assert.ok(statSync(join(out, f)).mtimeMs <= stamp, `${f} is not newer than .built`);
 });

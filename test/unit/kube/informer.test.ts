@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeObj, WatchEvent } from '../../../src/kube/client.ts';
 import { ApiError } from '../../../src/kube/errors.ts';
 import { Informer, type ListWatchClient } from '../../../src/kube/informer.ts';
+import { slimPod } from '../../../src/kube/slim.ts';
 
 interface Watcher {
   onEvent: (e: WatchEvent<KubeObj>) => void;
@@ -25,12 +26,16 @@ class FakeApi {
   lists = 0;
   failNext: Error[] = [];
 
-  put(name: string, data: Record<string, string>): void {
+  put(
+    name: string,
+    data: Record<string, string>,
+    metadata: Partial<KubeObj['metadata']> = {},
+  ): void {
     const type = this.objects.has(name) ? 'MODIFIED' : 'ADDED';
     const obj: KubeObj = {
       apiVersion: 'v1',
       kind: 'ConfigMap',
-      metadata: { name, namespace: 'ns', resourceVersion: String(++this.rv) },
+      metadata: { ...metadata, name, namespace: 'ns', resourceVersion: String(++this.rv) },
       data,
     };
     this.objects.set(name, obj);
@@ -80,12 +85,17 @@ class FakeApi {
   }
 
   readonly client = {
-    list: (): Promise<{ items: KubeObj[]; resourceVersion: string }> => {
+    list: (
+      _a: string,
+      _k: string,
+      o: { transform?: (obj: KubeObj) => KubeObj } = {},
+    ): Promise<{ items: KubeObj[]; resourceVersion: string }> => {
       this.lists++;
       const fail = this.failNext.shift();
       if (fail) return Promise.reject(fail);
+      const keep = o.transform ?? ((obj: KubeObj) => obj);
       return Promise.resolve({
-        items: [...this.objects.values()].map((o) => structuredClone(o)),
+        items: [...this.objects.values()].map((obj) => keep(structuredClone(obj))),
         resourceVersion: String(this.rv),
       });
     },
@@ -293,4 +303,92 @@ void test('stop ends the watch and start refuses to run twice', async () => {
   await until(() => api.watchers.size === 1, 'a watch');
   await inf.stop();
   assert.equal(api.watchers.size, 0);
+});
+
+void test('cached objects keep no managedFields or last-applied copy, from the list and from the watch', async () => {
+  const api = new FakeApi();
+  const heavy = {
+    managedFields: [{ manager: 'kubectl', operation: 'Update', fieldsV1: { 'f:data': {} } }],
+    annotations: {
+      'kubectl.kubernetes.io/last-applied-configuration': '{"data":{"v":"1"}}',
+      keep: 'me',
+    },
+  };
+  api.put('listed', { v: '1' }, heavy);
+  const inf = new Informer(api.client, opts);
+  const seen: KubeObj[] = [];
+  inf.onAdd((o) => seen.push(o));
+  inf.start();
+  await inf.waitForSync();
+  api.put('watched', { v: '1' }, heavy);
+  await until(() => inf.size === 2, 'the watched object');
+  for (const name of ['listed', 'watched']) {
+    const o = inf.get('ns', name)!;
+    assert.equal(o.metadata.managedFields, undefined, name);
+    assert.deepEqual(o.metadata.annotations, { keep: 'me' }, name);
+    assert.deepEqual(o.data, { v: '1' }, name);
+  }
+  assert.equal(seen.length, 2);
+  assert.ok(
+    seen.every((o) => o.metadata.managedFields === undefined),
+    'handlers get the same',
+  );
+  await inf.stop();
+});
+
+void test('a transform decides what is cached', async () => {
+  const api = new FakeApi();
+  api.put('a', { big: 'x'.repeat(1000), small: 'y' });
+  const inf = new Informer(api.client, {
+    ...opts,
+    transform: (o) => ({ ...o, data: { small: (o.data as Record<string, string>).small! } }),
+  });
+  inf.start();
+  await inf.waitForSync();
+  api.put('b', { big: 'x', small: 'z' });
+  await until(() => inf.size === 2, 'b');
+  assert.deepEqual(inf.get('ns', 'a')?.data, { small: 'y' });
+  assert.deepEqual(inf.get('ns', 'b')?.data, { small: 'z' });
+  await inf.stop();
+});
+
+void test('a slim Pod keeps its node, phase, conditions and container states, not its spec', () => {
+  const pod: KubeObj = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: 'keystone-api-1',
+      namespace: 'openstack',
+      labels: { app: 'keystone' },
+      ownerReferences: [{ kind: 'ReplicaSet', name: 'keystone-api-7f' }],
+      managedFields: [{ manager: 'kubelet' }],
+    },
+    spec: { nodeName: 'node-1', containers: [{ name: 'api', image: 'x', env: [] }], volumes: [] },
+    status: {
+      phase: 'Running',
+      podIP: '10.0.0.5',
+      conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: 't', lastProbeTime: null }],
+      containerStatuses: [
+        {
+          name: 'api',
+          ready: true,
+          restartCount: 2,
+          state: { running: {} },
+          image: 'x',
+          imageID: 'y',
+        },
+      ],
+    },
+  };
+  const s = slimPod(pod);
+  assert.deepEqual(s.spec, { nodeName: 'node-1' });
+  assert.equal(s.metadata.managedFields, undefined);
+  assert.deepEqual(s.metadata.labels, { app: 'keystone' });
+  assert.deepEqual((s.status as any).conditions, [
+    { type: 'Ready', status: 'True', lastTransitionTime: 't' },
+  ]);
+  assert.deepEqual((s.status as any).containerStatuses, [
+    { name: 'api', ready: true, restartCount: 2, state: { running: {} } },
+  ]);
+  assert.equal((s.status as any).phase, 'Running');
 });

@@ -155,12 +155,15 @@ void test('a graceful stop releases the lease; stop({ release: false }) leaves i
 
 void test('a lease held by another and not expired is left alone', async () => {
   const store = new FakeLeases();
-  const now = new Date();
   store.leases.set('ns/lock', {
     apiVersion: 'coordination.k8s.io/v1',
     kind: 'Lease',
     metadata: { name: 'lock', namespace: 'ns', resourceVersion: '1' },
-    spec: { holderIdentity: 'elsewhere', leaseDurationSeconds: 3600, renewTime: microTime(now) },
+    spec: {
+      holderIdentity: 'elsewhere',
+      leaseDurationSeconds: 3600,
+      renewTime: microTime(new Date()),
+    },
   });
   const log: string[] = [];
   const a = elector(store, 'a', log);
@@ -169,17 +172,61 @@ void test('a lease held by another and not expired is left alone', async () => {
   await sleep(250);
   assert.equal(a.e.isLeader, false);
   assert.equal(store.writes, 0);
-  // Expired: renewed long ago.
-  store.leases.set('ns/lock', {
-    ...store.leases.get('ns/lock')!,
-    spec: {
-      holderIdentity: 'elsewhere',
-      leaseDurationSeconds: 5,
-      renewTime: microTime(new Date(now.getTime() - 60_000)),
-    },
-  });
-  await until(() => a.e.isLeader, 'a takes the expired lease');
   await a.e.stop();
+});
+
+/** A holder on another machine renewing every 100 ms with its own (skewed) clock. */
+function remoteHolder(store: FakeLeases, skewMs: number): { stop: () => void } {
+  let n = 0;
+  const renew = () => {
+    store.leases.set('ns/lock', {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name: 'lock', namespace: 'ns', resourceVersion: String(++store.rv) },
+      spec: {
+        holderIdentity: 'elsewhere',
+        leaseDurationSeconds: 1,
+        renewTime: microTime(new Date(Date.now() + skewMs + n++)),
+      },
+    });
+  };
+  renew();
+  const timer = setInterval(renew, 100);
+  return { stop: () => clearInterval(timer) };
+}
+
+void test('a holder whose clock is an hour behind keeps its lease while it renews', async () => {
+  const store = new FakeLeases();
+  const holder = remoteHolder(store, -3600_000);
+  const log: string[] = [];
+  const a = elector(store, 'a', log);
+  a.e.start();
+  try {
+    await sleep(1500); // longer than the 1 s lease: it is renewed all along
+    assert.deepEqual(log, [], 'a did not take a lease that is being renewed');
+    assert.equal(a.e.leader, 'elsewhere');
+    holder.stop();
+    await until(() => a.e.isLeader, 'a takes the lease once renewals stop');
+  } finally {
+    holder.stop();
+    await a.e.stop();
+  }
+});
+
+void test('a holder whose clock is an hour ahead loses its lease once it stops renewing', async () => {
+  const store = new FakeLeases();
+  const holder = remoteHolder(store, 3600_000);
+  holder.stop(); // crashed right after renewing, with a renewTime an hour in our future
+  const log: string[] = [];
+  const a = elector(store, 'a', log);
+  a.e.start();
+  try {
+    await until(() => a.e.isLeader, 'a takes the lease after one lease duration');
+    assert.equal(store.holder(), 'a');
+    assert.equal(store.leases.get('ns/lock')?.spec?.leaseTransitions, 0);
+  } finally {
+    await a.e.stop();
+  }
 });
 
 void test('options are checked and MicroTime has six fractional digits', () => {

@@ -56,27 +56,36 @@ test('each service connects to the database as its own user with its own passwor
   }
 });
 
-test('nova-compute is a DaemonSet on compute nodes: the object count does not depend on how many', () => {
-  const few = render(cloudOf({ services: { nova: { computeDriver: 'fake' } } }), secrets);
-  const many = render(
-    cloudOf({
-      services: { nova: { computeDriver: 'fake' } },
+/** examples/ha.yaml with its compute role replaced by a list of host names. */
+function haOnHosts(hosts: string[]) {
+  const spec = loadExample('ha').spec;
+  return cloudOf(
+    {
+      ...spec,
       nodeRoles: {
+        ...spec.nodeRoles,
         compute: {
-          matchExpressions: [
-            { key: 'rack', operator: 'In', values: Array.from({ length: 50 }, (_, i) => `r${i}`) },
-          ],
+          matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: hosts }],
         },
       },
-    }),
-    secrets,
+    },
+    'ha',
   );
-  assert.equal(few.length, many.length);
-  const ds = find(many, 'DaemonSet', 'nova-compute');
-  const terms =
-    ds.spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution
-      .nodeSelectorTerms;
-  assert.equal(terms[0].matchExpressions[0].key, 'rack');
+}
+
+test('compute on 1 node or on 1000 nodes renders the same objects: only the node selector grows', () => {
+  const host = (i: number) => `compute-${String(i).padStart(4, '0')}`;
+  const one = render(haOnHosts([host(0)]), secrets);
+  const thousand = render(haOnHosts(Array.from({ length: 1000 }, (_, i) => host(i))), secrets);
+  const names = (objs: KubeObject[]) => objs.map((o) => `${o.kind}/${o.metadata.name}`);
+  assert.deepEqual(names(thousand), names(one), 'the same objects, by kind and name');
+  for (const ds of ['nova-compute', 'ovn-controller']) {
+    const terms = (objs: KubeObject[]) =>
+      find(objs, 'DaemonSet', ds).spec.template.spec.affinity.nodeAffinity
+        .requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms;
+    assert.deepEqual(terms(one)[0].matchExpressions[0].values, [host(0)], `${ds} on the one node`);
+    assert.equal(terms(thousand)[0].matchExpressions[0].values.length, 1000, `${ds} on 1000 nodes`);
+  }
 });
 
 test('changing a service config override rolls only that service’s pods', () => {
@@ -231,6 +240,15 @@ test('Fernet keys are created once and left to the rotation CronJob', () => {
   assert.deepEqual(role.rules[0].resourceNames, ['keystone-fernet-keys']);
 });
 
+test('the Jobs the rotation CronJob creates are not labelled as the operator’s, so it never prunes them', () => {
+  const cron = find(render(loadExample('minimal'), secrets), 'CronJob', 'keystone-fernet-rotate');
+  // A Job without labels takes its pod template's, managed-by included (batch/v1 defaulting).
+  const jobLabels =
+    cron.spec.jobTemplate.metadata?.labels ?? cron.spec.jobTemplate.spec.template.metadata.labels;
+  assert.equal(jobLabels['app.kubernetes.io/managed-by'], undefined);
+  assert.equal(jobLabels['app.kubernetes.io/instance'], 'minimal');
+});
+
 test('public host names become Ingresses and the Keystone public endpoint', () => {
   const objs = render(loadExample('production'), secrets);
   const ing = find(objs, 'Ingress', 'keystone-api');
@@ -240,8 +258,10 @@ test('public host names become Ingresses and the Keystone public endpoint', () =
   assert.equal(admin.stringData.OS_AUTH_URL, 'https://keystone.cloud.example.com/v3');
 });
 
-test('API pods keep serving while they leave their Service (no refused connections on a roll)', () => {
-  const objs = render(loadExample('minimal'), secrets);
+test('API Deployments roll with a Ready pod behind the Service at all times and drain the old pod before it stops', () => {
+  // The rendered half of "no refused connection during a roll"; the connections themselves are
+  // counted under load by bench/heal (keystone-2).
+  const objs = render(loadExample('ha'), secrets);
   for (const name of [
     'keystone-api',
     'glance-api',
@@ -249,14 +269,36 @@ test('API pods keep serving while they leave their Service (no refused connectio
     'nova-api',
     'neutron-server',
   ]) {
-    const c = find(objs, 'Deployment', name).spec.template.spec.containers[0];
+    const d = find(objs, 'Deployment', name);
     assert.deepEqual(
-      c.lifecycle?.preStop?.exec?.command?.[0],
-      'sleep',
-      `${name} drains before stopping`,
+      d.spec.strategy.rollingUpdate,
+      { maxUnavailable: 0, maxSurge: 1 },
+      `${name}: a new pod is added before an old one is taken away`,
+    );
+    const pod = d.spec.template.spec;
+    const c = pod.containers[0];
+    assert.ok(c.readinessProbe?.httpGet, `${name}: traffic only once its API answers`);
+    const [cmd, seconds] = c.lifecycle?.preStop?.exec?.command ?? [];
+    assert.equal(cmd, 'sleep', `${name}: keeps serving while it leaves the Service`);
+    assert.ok(Number(seconds) >= 1, `${name}: drains for ${seconds} s`);
+    assert.ok(
+      pod.terminationGracePeriodSeconds > Number(seconds),
+      `${name}: the grace period (${pod.terminationGracePeriodSeconds} s) outlasts the drain`,
     );
   }
   // RPC services and node agents have no Service to leave.
   const conductor = find(objs, 'Deployment', 'nova-conductor').spec.template.spec.containers[0];
   assert.equal(conductor.lifecycle, undefined);
+});
+
+test('Keystone is loaded once by the uWSGI master and its workers are forked from it', () => {
+  const objs = render(loadExample('minimal'), secrets);
+  const ini = (secret: string, file: string) =>
+    find(objs, 'Secret', secret).stringData[file] as string;
+  const keystone = ini('keystone-api-config', 'keystone-api-uwsgi.ini');
+  assert.match(keystone, /^master = true$/m);
+  assert.match(keystone, /^lazy-apps = false$/m, 'workers fork from a master that loaded Keystone');
+  assert.match(keystone, /^need-app = true$/m, 'a Keystone that fails to load stops the master');
+  // The other APIs still load in each worker (their RPC clients must not cross a fork).
+  assert.match(ini('nova-api-config', 'nova-api-uwsgi.ini'), /^lazy-apps = true$/m);
 });

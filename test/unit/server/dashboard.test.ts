@@ -6,13 +6,9 @@ import { test } from 'node:test';
 import type { Readable } from 'node:stream';
 import type { KubeObj } from '../../../src/kube/client.ts';
 import { ApiError } from '../../../src/kube/errors.ts';
+import { Informer } from '../../../src/kube/informer.ts';
 import { buildDashboard, type Dashboard } from '../../../src/server/dashboard.ts';
-import {
-  ensureTokenSecret,
-  slimEvent,
-  slimPod,
-  slimming,
-} from '../../../src/server/dashboard-informers.ts';
+import { ensureTokenSecret, slimEvent, slimPod } from '../../../src/server/dashboard-informers.ts';
 import type { Source } from '../../../src/server/dashboard-timeline.ts';
 
 /** An informer stand-in: the test says what the API server would have reported. */
@@ -593,24 +589,31 @@ test('informers of the dashboard keep only the fields it reads', async () => {
     'reason',
     'type',
   ]);
-  // The wrapper slims what list and watch return before an informer sees it.
-  const seen: unknown[] = [];
-  const client = slimming(
+  // The dashboard's informers cache what its slim functions return, listed or watched.
+  const informer = new Informer(
     {
-      list: () => Promise.resolve({ items: [full as any], resourceVersion: '1' }),
-      watch: (_p, _q, onEvent) => {
-        onEvent({ type: 'MODIFIED', object: full as any });
-        onEvent({ type: 'BOOKMARK', object: { metadata: { resourceVersion: '2' } } as any });
-        return Promise.resolve();
+      list: (_a, _k, o) =>
+        Promise.resolve({ items: [o!.transform!(full as any) as any], resourceVersion: '1' }),
+      watch: (_p, _q, onEvent, signal) => {
+        onEvent({
+          type: 'ADDED',
+          object: { ...full, metadata: { ...full.metadata, name: 'b' } } as any,
+        });
+        return new Promise<void>((resolve) => signal?.addEventListener('abort', () => resolve()));
       },
     },
-    slimPod,
+    { apiVersion: 'v1', kind: 'Pod', transform: slimPod },
   );
-  const listed = await client.list('v1', 'Pod');
-  assert.equal((listed.items[0]!.metadata as any).managedFields, undefined);
-  await client.watch('/api/v1/pods', {}, (e) => seen.push(e));
-  assert.equal((seen[0] as any).object.metadata.managedFields, undefined);
-  assert.deepEqual(seen[1], { type: 'BOOKMARK', object: { metadata: { resourceVersion: '2' } } });
+  informer.start();
+  await informer.waitForSync();
+  while (informer.size < 2) await new Promise((r) => setTimeout(r, 5));
+  for (const p of informer.list()) {
+    assert.deepEqual(
+      p,
+      slimPod({ ...full, metadata: { ...full.metadata, name: p.metadata.name } }),
+    );
+  }
+  await informer.stop();
 });
 
 test('the token Secret is created with a random token when missing, and left alone when present', async () => {

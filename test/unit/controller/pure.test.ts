@@ -1,12 +1,12 @@
 // Conditions, readiness and the no-write comparison: pure logic of the reconciler.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { setCondition, summarise, type Condition } from '../../src/controller/conditions.ts';
-import { contains, secretAsData } from '../../src/controller/compare.ts';
+import { setCondition, summarise, type Condition } from '../../../src/controller/conditions.ts';
+import { contains, secretAsData } from '../../../src/controller/compare.ts';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import { CloudReconciler, jobState, workloadReadiness } from '../../src/controller/cloud.ts';
-import { ApiError } from '../../src/kube/errors.ts';
+import { CloudReconciler, jobState, workloadReadiness } from '../../../src/controller/cloud.ts';
+import { ApiError } from '../../../src/kube/errors.ts';
 
 test('a condition keeps its transition time until its status changes', () => {
   const conds: Condition[] = [];
@@ -147,8 +147,8 @@ test('job and workload readiness read status the way kubectl does', () => {
       updatedNumberScheduled: 0,
     },
   });
-  assert.equal(ds.ready, true);
-  assert.equal(ds.note, 'no node has the role');
+  assert.equal(ds.ready, false, 'a DaemonSet on no node is not ready');
+  assert.equal(ds.unscheduled, true);
 });
 
 test('PriorityClasses are applied cluster-wide, once: not into the cloud’s namespace, not rewritten', async () => {

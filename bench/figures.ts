@@ -1,0 +1,352 @@
+// The README's figures: for each row, which saved bench result it comes from (bench and variant,
+// see bench/results.ts), how its text is made from that result's data, the goal it is held
+// against, the command that measures it, and the paths whose code it measures (a result older
+// than a change to those paths is stale). bench/report.ts turns these into the README's table.
+
+export interface Figure {
+  /** What is measured, as the table's first column says it. */
+  readonly what: string;
+  readonly bench: string;
+  readonly variant?: string;
+  /** The figure's text from a result's data (missing values show as `?`). */
+  readonly text: (data: any) => string;
+  readonly goal?: string;
+  /** The command that measures it. */
+  readonly how: string;
+  /** Files and folders whose code the figure measures. */
+  readonly paths: readonly string[];
+}
+
+/** `12.3 s`, `timeout` for a wait that ran out (null), `?` when absent. */
+export function s(x: unknown): string {
+  if (x === null) return 'timeout';
+  return typeof x === 'number' ? `${x} s` : '?';
+}
+
+const n = (x: unknown): string => (typeof x === 'number' ? String(x) : '?');
+
+/** A scenario that could not be measured says why instead of its figures. */
+const orError =
+  (text: (d: any) => string) =>
+  (d: any): string =>
+    typeof d?.error === 'string' ? `not measured: ${d.error}` : text(d);
+
+const heal = (
+  variant: string,
+  what: string,
+  goal: string | undefined,
+  text: (d: any) => string,
+): Figure => ({
+  what,
+  bench: 'heal',
+  variant,
+  text: orError(text),
+  ...(goal ? { goal } : {}),
+  how: `\`npm run bench:heal -- --only ${variant}\``,
+  paths: [
+    'src/render',
+    'src/catalog',
+    'src/images',
+    'bench/heal',
+    'bench/progress.ts',
+    'test/e2e/helpers.ts',
+    'test/e2e/load-gen.ts',
+  ],
+});
+
+const operator = (nodes: number): Figure => ({
+  what: `operator: apply → Ready, ${nodes} kwok nodes`,
+  bench: 'operator',
+  variant: `${nodes}-nodes`,
+  text: (d) =>
+    `${s(d.readySeconds)}, ${n(d.pods)} pods, Ready ${s(d.readyAfterLastPodSeconds)} after the last pod; ${n(d.requests)} API requests (${n(d.writes)} writes), ${n(d.requestsPerReconcile)} per reconcile; peak RSS ${n(d.peakRssMiB)} MiB`,
+  goal: 'peak RSS under 150 MB',
+  how: `\`cluster up --fake-nodes ${nodes}\`, \`npm run bench:operator\``,
+  paths: [
+    'src/controller',
+    'src/kube',
+    'src/plan',
+    'src/render',
+    'src/catalog',
+    'src/api',
+    'bench/operator.ts',
+  ],
+});
+
+/** bench/load's phases, each saved as variant `current-<phase>` (bench/load.ts --variant). */
+const loadPaths = [
+  'src/render',
+  'src/catalog',
+  'src/images',
+  'bench/load.ts',
+  'bench/probe-cost.ts',
+  'bench/progress.ts',
+  'test/e2e/helpers.ts',
+  'test/e2e/load-gen.ts',
+];
+
+/** Requests per kind (p50/p99, failed/sent), restarts and Ready transitions of a load phase. */
+function loadText(d: any): string {
+  const kinds = Object.entries((d.kinds ?? {}) as Record<string, any>)
+    .map(
+      ([k, x]) =>
+        `${k} p50 ${n(x.p50Ms)} ms, p99 ${n(x.p99Ms)} ms, ${n(x.failed)}/${n(x.sent)} failed`,
+    )
+    .join('; ');
+  return `${kinds || '?'} (${d.rate ?? '?'}/s for ${s(d.seconds)}); container restarts ${n(d.restarts?.total)}; not Ready ${Array.isArray(d.notReady) ? d.notReady.length : '?'} times`;
+}
+
+const renderPaths = [
+  'src/api',
+  'src/catalog',
+  'src/render',
+  'src/cli/render.ts',
+  'examples/production.yaml',
+  'bench/render.ts',
+];
+
+/** What bench/vm's guests measure: the cloud's compute and network, the guest image and set-up. */
+const vmPaths = [
+  'src/render',
+  'src/catalog',
+  'src/images/guest.ts',
+  'src/images/assets/guest',
+  'src/openstack/guest-setup.ts',
+  'examples/minimal.yaml',
+  'bench/vm.ts',
+  'test/e2e/guests.ts',
+  'test/e2e/helpers.ts',
+];
+
+const ci = (variant: 'warm' | 'cold'): Figure => ({
+  what: `CI (\`bash .ci/run\`), ${variant} cache`,
+  bench: 'ci',
+  variant,
+  text: (d) =>
+    `${d.totalSeconds ? `${(d.totalSeconds / 60).toFixed(1)} min` : '?'}: ${d.summary ?? '?'}; ${Object.entries(
+      (d.tiers ?? {}) as Record<string, { seconds?: number; ran?: boolean; why?: string }>,
+    )
+      .map(([t, x]) => (x.ran ? `${t} ${s(x.seconds)}` : `${t} not run (${x.why ?? '?'})`))
+      .join(', ')}`,
+  goal: variant === 'warm' ? 'under 30 min, every tier run' : 'under 90 min',
+  how: '`bash .ci/run` (saves its result)',
+  paths: ['src', 'test', 'bench', '.ci', 'examples', 'package.json', 'package-lock.json'],
+});
+
+export const figures: readonly Figure[] = [
+  {
+    what: 'validate + render + YAML, examples/production.yaml',
+    bench: 'render',
+    text: (d) =>
+      `${n(d.production?.objects)} objects, ${n(d.production?.meanMs)} ms mean (p95 ${n(d.production?.p95Ms)} ms)`,
+    goal: 'under 100 ms',
+    how: '`npm run bench:render`',
+    paths: renderPaths,
+  },
+  {
+    what: 'the same with 1000 compute nodes by host name',
+    bench: 'render',
+    text: (d) =>
+      `${n(d.thousandNodes?.objects)} objects, ${n(d.thousandNodes?.meanMs)} ms mean; peak RSS ${n(d.peakRssMiB)} MiB`,
+    goal: 'under 100 ms, as many objects as for production.yaml',
+    how: '`npm run bench:render`',
+    paths: renderPaths,
+  },
+  operator(100),
+  operator(1000),
+  {
+    what: "the operator's memory with 1000 Nodes and 4000 Pods on a fake API server (no cluster)",
+    bench: 'operator-memory',
+    variant: '1000-nodes',
+    text: (d) =>
+      `peak RSS ${n(d.operator?.compiledMiB)} MiB compiled, ${n(d.operator?.sourcesMiB)} MiB from the sources${typeof d.operator?.baselineMiB === 'number' ? ` (--baseline checkout: ${d.operator.baselineMiB} MiB)` : ''}; cache heap of every Pod and Node: ${n(d.caches?.whole?.cacheHeapMiB)} MiB whole, ${n(d.caches?.slim?.cacheHeapMiB)} MiB without managedFields, ${n(d.caches?.slimPod?.cacheHeapMiB)} MiB with slim Pods`,
+    goal: 'peak RSS under 150 MB',
+    how: '`npm run build && npm run bench:operator-memory`',
+    paths: [
+      'src',
+      'bin',
+      'tsconfig.build.json',
+      'package-lock.json',
+      'examples/ha.yaml',
+      'test/unit/fake-api.ts',
+      'bench/operator-memory.ts',
+    ],
+  },
+  {
+    what: 'images: cold build of all of them, then warm',
+    bench: 'images',
+    variant: 'all',
+    text: (d) =>
+      `${n(d.images)} images: cold ${s(d.cold?.seconds)}, warm ${s(d.warm?.seconds)}; ${n(d.totalMB)} MB`,
+    how: '`npm run bench:images`',
+    paths: ['src/images', 'src/catalog', 'bench/images.ts'],
+  },
+  {
+    what: 'cluster: cold build (as recorded) and warm `cluster up`',
+    bench: 'cluster',
+    variant: 'warm',
+    text: (d) =>
+      `cold build ${n(d.coldBuild?.minutes)} min (recorded when built); warm up to a Ready node ${s(d.warm?.upToReadySeconds)} (+${s(d.warm?.provisionerAndKwokSeconds)} provisioner and kwok)`,
+    how: '`npm run bench:cluster`',
+    paths: ['src/cluster', 'bench/cluster.ts'],
+  },
+  {
+    what: 'cluster: cold build, measured now',
+    bench: 'cluster',
+    variant: 'cold',
+    text: (d) => `${n(d.coldBuild?.minutes)} min`,
+    how: '`node bench/cluster.ts --cold`',
+    paths: ['src/cluster', 'bench/cluster.ts'],
+  },
+  {
+    what: 'deploy examples/minimal.yaml from an empty namespace (images cached)',
+    bench: 'deploy',
+    variant: 'minimal',
+    text: (d) =>
+      `apply → Ready ${s(d.readySeconds)}; → first ACTIVE server ${s(d.activeSeconds)}; node memory ${n(d.baselineMiB)} MiB before, peak ${n(d.peakMiB)} MiB`,
+    goal: 'Ready under 240 s, ACTIVE under 300 s',
+    how: '`npm run bench:deploy`',
+    paths: ['src', 'examples/minimal.yaml', 'bench/deploy.ts'],
+  },
+  {
+    what: 'the same deploy: each component Ready after',
+    bench: 'deploy',
+    variant: 'minimal',
+    text: (d) =>
+      Object.entries((d.componentsReadySeconds ?? {}) as Record<string, number>)
+        .map(([c, t]) => `${c} ${t} s`)
+        .join(', ') || '?',
+    how: '`npm run bench:deploy`',
+    paths: ['src', 'examples/minimal.yaml', 'bench/deploy.ts'],
+  },
+  heal(
+    'keystone-2',
+    'Keystone, 2 replicas under token load, one pod deleted',
+    '0 failed',
+    (d) =>
+      `${n(d.failed)} of ${n(d.sent)} requests failed (${d.rate ?? '?'}); 2 Ready again after ${s(d.readySeconds)}`,
+  ),
+  heal(
+    'keystone-1',
+    'Keystone, 1 replica, pod deleted',
+    'under 8 s',
+    (d) => `tokens again after ${s(d.tokenSeconds)} (new pod Ready ${s(d.readySeconds)})`,
+  ),
+  heal(
+    'mariadb',
+    'MariaDB pod deleted (1 replica)',
+    undefined,
+    (d) =>
+      `mariadb-0 Ready ${s(d.readySeconds)}, tokens ${s(d.tokenSeconds)}, \`image list\` ${s(d.imageListSeconds)}; image uploaded before still listed: ${d.markerListed === true ? 'yes' : String(d.markerListed ?? '?')}`,
+  ),
+  heal(
+    'rabbitmq',
+    'RabbitMQ pod deleted (1 replica)',
+    undefined,
+    (d) =>
+      `rabbitmq-0 Ready ${s(d.readySeconds)}; nova-compute reported again ${s(d.computeReportedSeconds)}; one server booted after it ACTIVE ${s(d.bootActiveSeconds)} after the delete (${typeof d.bootSeconds === 'number' ? `boot ${s(d.bootSeconds)}` : String(d.bootSeconds ?? '?')})`,
+  ),
+  heal(
+    'kill',
+    "Keystone's uWSGI master, then a worker, SIGKILLed from the host",
+    'worker: ≤ 1 failed request, no restart',
+    (d) =>
+      `master: container restarted and Ready ${s(d.masterReadySeconds)}, tokens ${s(d.masterTokenSeconds)}; worker: replaced after ${s(d.workerRespawnSeconds)}, failed token polls ${d.workerFailedPolls ?? '?'}, container restarted: ${d.workerContainerRestarted === false ? 'no' : String(d.workerContainerRestarted ?? '?')}`,
+  ),
+  heal(
+    'sigstop',
+    'Keystone hung (SIGSTOP)',
+    'restarted within its liveness budget',
+    (d) =>
+      `restarted after ${s(d.stopRestartSeconds)}, Ready ${s(d.stopReadySeconds)}, tokens ${s(d.stopTokenSeconds)}; budget ${d.livenessProbe ?? '?'}`,
+  ),
+  {
+    what: 'CPU of all the probes of the cloud (examples/minimal.yaml), run as the kubelet runs them',
+    bench: 'load',
+    variant: 'current-probes',
+    text: (d) =>
+      `${typeof d.percentOfOneCore === 'number' ? d.percentOfOneCore.toFixed(2) : '?'} % of one core (${typeof d.msPerMin === 'number' ? Math.round(d.msPerMin) : '?'} ms of CPU a minute, ${Array.isArray(d.probes) ? d.probes.length : '?'} probes)`,
+    goal: 'under 5 % of one core',
+    how: '`npm run bench:load -- --only probes`',
+    paths: loadPaths,
+  },
+  {
+    what: 'tokens, image lists and server lists on the quiet cloud',
+    bench: 'load',
+    variant: 'current-quiet',
+    text: loadText,
+    goal: '0 failed, no restart, always Ready',
+    how: '`npm run bench:load -- --only quiet`',
+    paths: loadPaths,
+  },
+  {
+    what: 'the same while a best-effort pod keeps both cores busy',
+    bench: 'load',
+    variant: 'current-hog',
+    text: (d) =>
+      `${loadText(d)}; Ready again ${s(d.readyAgainSeconds)} after the hog stopped; node busy ${n(d.nodeBusyPercent)} %`,
+    goal: '0 failed, no restart, always Ready',
+    how: '`npm run bench:load -- --only hog`',
+    paths: loadPaths,
+  },
+  {
+    what: 'one server from the guest image: create → ACTIVE → its guest answers SSH on a floating IP',
+    bench: 'vm',
+    variant: 'guests',
+    text: (d) =>
+      `ACTIVE ${s(d.one?.activeSeconds)}, SSH ${s(d.one?.sshSeconds)} after the create (${d.one?.host ?? '?'})`,
+    how: '`npm run bench:vm`',
+    paths: vmPaths,
+  },
+  {
+    what: 'servers created at once: the last ACTIVE, the last answering SSH',
+    bench: 'vm',
+    variant: 'guests',
+    text: (d) =>
+      `${n(d.many?.count)} servers: the last ACTIVE ${s(d.many?.lastActiveSeconds)}, the last answering SSH ${s(d.many?.lastSshSeconds)} after the creates`,
+    how: '`npm run bench:vm`',
+    paths: vmPaths,
+  },
+  {
+    what: 'memory per running guest on the node (flavor m1.guest, 128 MB)',
+    bench: 'vm',
+    variant: 'guests',
+    text: (d) =>
+      `QEMU PSS ${n(d.many?.meanQemuPssMiB)} MiB per guest; node memory in use +${n(d.many?.perGuestNodeMiB)} MiB per guest (${n(d.many?.count)} guests)`,
+    how: '`npm run bench:vm`',
+    paths: vmPaths,
+  },
+  {
+    what: 'deploy from an empty namespace (images cached) → Ready → guest set-up → first guest answering SSH',
+    bench: 'vm',
+    variant: 'deploy',
+    text: (d) =>
+      `Ready ${s(d.readySeconds)}, set up ${s(d.setUpSeconds)}, first guest answers SSH ${s(d.firstSshSeconds)} (${d.spec ?? '?'})`,
+    goal: 'under 6 min on 2 cores',
+    how: '`npm run bench:vm -- --deploy`',
+    paths: [
+      'src',
+      'examples/minimal.yaml',
+      'bench/vm.ts',
+      'test/e2e/guests.ts',
+      'test/e2e/helpers.ts',
+    ],
+  },
+  {
+    what: "the dashboard's pod cache and one snapshot, at bench/operator's scale (no cluster)",
+    bench: 'dashboard',
+    text: (d) =>
+      `heap ${n(d.heapMiBDashboardPods)} MiB for ${n(d.pods)} pods on ${n(d.nodes)} nodes (whole pods: ${n(d.heapMiBWholePods)} MiB); one snapshot ${n(d.snapshotMsMedian)} ms, ${n(d.snapshotKiB)} KiB`,
+    how: '`npm run bench:dashboard`',
+    paths: [
+      'src/server/dashboard-informers.ts',
+      'src/server/dashboard-view.ts',
+      'src/render',
+      'src/catalog',
+      'test/unit/render/fixtures.ts',
+      'bench/dashboard.ts',
+    ],
+  },
+  ci('warm'),
+  ci('cold'),
+];

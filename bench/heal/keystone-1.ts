@@ -1,0 +1,63 @@
+// bench/heal keystone-1: 1 Keystone replica, its pod deleted: seconds until a token is issued
+// again (polled every 100 ms), how long tokens failed, when the old container exited and when the
+// new pod was Ready. Goal: tokens again in under 8 s.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { hostPid, readyCount } from '../../test/e2e/helpers.ts';
+import { tokenProbe } from './cloud.ts';
+import {
+  deletePod,
+  keystonePods,
+  log,
+  outageStart,
+  Prober,
+  record,
+  secs,
+  setKeystoneReplicas,
+  waitRecovered,
+  Watch,
+  watchExit,
+  whenTrue,
+  type Scenario,
+} from './shared.ts';
+
+export async function run(): Promise<void> {
+  const sc: Scenario = 'keystone-1';
+  if (!(await setKeystoneReplicas(1))) {
+    record(sc, 'error', 'not measured', 'keystone-api did not reach 1 Ready replica');
+    return;
+  }
+  const victim = (await keystonePods())[0]!;
+  const exited = watchExit(await hostPid(victim, 'api'));
+  const probe = new Prober(() => tokenProbe(2000), 100);
+  try {
+    await sleep(1000);
+    log(`${sc}: deleting pod ${victim.metadata.name}`);
+    const tDelete = await deletePod(victim.metadata.name);
+    const ready = new Watch(async () => (await readyCount('keystone-api')) >= 1, 200);
+    const back = await waitRecovered('a token issued again', probe, () =>
+      outageStart(probe, tDelete, exited.at),
+    );
+    await whenTrue('a Ready keystone-api pod', () => ready.at !== undefined, 200);
+    ready.stop();
+    const fail = probe.firstFailure(tDelete);
+    record(
+      sc,
+      'tokenSeconds',
+      'seconds from delete until a token is issued again',
+      secs(tDelete, back),
+      '< 8',
+    );
+    record(sc, 'outageSeconds', 'tokens failing for (s)', fail ? secs(fail.start, back) : 0);
+    record(
+      sc,
+      'processExitSeconds',
+      'old container (dumb-init, uWSGI) exited after (s)',
+      secs(tDelete, exited.at),
+    );
+    record(sc, 'readySeconds', 'new pod Ready after (s)', secs(tDelete, ready.at));
+    record(sc, 'failures', 'failed polls by kind', probe.failures(tDelete));
+  } finally {
+    exited.stop();
+    await probe.stop();
+  }
+}

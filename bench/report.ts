@@ -1,0 +1,142 @@
+// bench/report: regenerates the README's table of figures (between `<!-- figures:begin -->` and
+// `<!-- figures:end -->`) from the newest saved result of each bench and variant (bench/results/),
+// and prints where each figure comes from. A figure whose result was measured on other code than
+// today's (the paths it measures differ between the result's commit and HEAD, the commit is
+// unknown, or the run had uncommitted changes) is shown as "not measured at this commit", with
+// the old value and why; a figure with no result at all says only that.
+// Usage: npm run bench:report             (rewrites README.md)
+//        npm run bench:report -- --check  (exit 1 when README.md is not what the results give)
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import * as prettier from 'prettier';
+import { figures as allFigures, type Figure } from './figures.ts';
+import { readResults, type BenchResult } from './results.ts';
+
+export const beginMarker = '<!-- figures:begin -->';
+export const endMarker = '<!-- figures:end -->';
+
+/** Whether `paths` are the same at `commit` as at HEAD; why not, when they are not. */
+export type Freshness = (
+  commit: string,
+  paths: readonly string[],
+) => { fresh: boolean; why?: string };
+
+export interface Row {
+  figure: Figure;
+  result?: BenchResult;
+  fresh: boolean;
+  why?: string;
+}
+
+/** The newest result for each figure, and whether it measured today's code. */
+export function figureRows(
+  figures: readonly Figure[],
+  results: readonly BenchResult[],
+  freshness: Freshness,
+): Row[] {
+  return figures.map((figure) => {
+    const result = results
+      .filter(
+        (r) =>
+          r.bench === figure.bench && (figure.variant ?? undefined) === (r.variant ?? undefined),
+      )
+      .sort((a, b) => a.date.localeCompare(b.date))
+      .at(-1);
+    if (!result) return { figure, fresh: false, why: 'no saved result' };
+    if (result.dirty)
+      return { figure, result, fresh: false, why: 'measured with uncommitted changes' };
+    return { figure, result, ...freshness(result.commit, figure.paths) };
+  });
+}
+
+const short = (commit: string) => commit.slice(0, 7);
+
+function source(r: BenchResult): string {
+  const load = r.machine.loadAverage?.[1];
+  return `\`${short(r.commit)}\` ${r.date.slice(0, 10)}, ${r.machine.cores} cores, ${r.machine.memoryGiB} GiB${load !== undefined ? `, load ${load}` : ''}`;
+}
+
+/** A table cell: no line breaks, no column separators. */
+const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
+
+/** The markdown table the README shows between the markers. */
+export function figuresTable(rows: readonly Row[]): string {
+  const lines = ['| what | figure | goal | measured at | how |', '| --- | --- | --- | --- | --- |'];
+  for (const { figure, result, fresh, why } of rows) {
+    let value: string;
+    if (!result) value = 'not measured at this commit';
+    else if (fresh) value = figure.text(result.data);
+    else value = `not measured at this commit (${why}; last: ${figure.text(result.data)})`;
+    lines.push(
+      `| ${[figure.what, value, figure.goal ?? '', result ? source(result) : '—', figure.how].map(cell).join(' | ')} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** The README with the text between the markers replaced by `table`. */
+export function replaceFigures(readme: string, table: string): string {
+  const begin = readme.indexOf(beginMarker);
+  const end = readme.indexOf(endMarker);
+  if (begin < 0 || end < begin)
+    throw new Error(
+      `README.md needs ${beginMarker} and, after it, ${endMarker} around the figures`,
+    );
+  return `${readme.slice(0, begin + beginMarker.length)}\n${table}\n${readme.slice(end)}`;
+}
+
+/** Freshness from git: the measured paths must not differ between the result's commit and HEAD. */
+export function gitFreshness(cwd: string): Freshness {
+  const git = (args: string[]) =>
+    execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  return (commit, paths) => {
+    try {
+      git(['cat-file', '-e', `${commit}^{commit}`]);
+    } catch {
+      return { fresh: false, why: `commit ${short(commit)} is not in this repository` };
+    }
+    const changed = git(['diff', '--name-only', commit, 'HEAD', '--', ...paths]).trim();
+    if (!changed) return { fresh: true };
+    const files = changed.split('\n');
+    return {
+      fresh: false,
+      why: `${files.slice(0, 2).join(', ')}${files.length > 2 ? ` and ${files.length - 2} more` : ''} changed since`,
+    };
+  };
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({ options: { check: { type: 'boolean', default: false } } });
+  const root = join(import.meta.dirname, '..');
+  const rows = figureRows(allFigures, readResults(), gitFreshness(root));
+  for (const { figure, result, fresh, why } of rows) {
+    const from = result ? `${result.commit} ${result.date} (${result.machine.cores} cores)` : '-';
+    console.log(
+      `${fresh ? 'ok   ' : 'STALE'} ${figure.bench}${figure.variant ? `/${figure.variant}` : ''}: ${figure.what} — from ${from}${fresh ? '' : `: ${why}`}`,
+    );
+  }
+  const file = join(root, 'README.md');
+  const readme = readFileSync(file, 'utf8');
+  // Written as prettier writes Markdown (npm test checks the README's formatting).
+  const updated = await prettier.format(replaceFigures(readme, figuresTable(rows)), {
+    ...(await prettier.resolveConfig(file)),
+    filepath: file,
+  });
+  if (values.check) {
+    if (updated !== readme) {
+      console.error(
+        'README.md does not show what bench/results/ gives: run `npm run bench:report`',
+      );
+      process.exit(1);
+    }
+  } else if (updated !== readme) {
+    writeFileSync(file, updated);
+    console.log('README.md: figures rewritten');
+  } else {
+    console.log('README.md: figures unchanged');
+  }
+  const stale = rows.filter((r) => !r.fresh).length;
+  console.log(`${rows.length - stale} of ${rows.length} figures measured at this commit`);
+}

@@ -1,0 +1,272 @@
+// CI's test tiers, in the order .ci/run runs them, and what CI says it proved. Each tier runs its
+// files with node:test: the spec reporter to the console and, when STACKANETES_TEST_RESULTS names
+// a directory, test/ci/reporter.ts's counts to <dir>/<tier>.json. A tier that does not run writes
+// why instead, and its tests count as skipped (test/ci/count.ts counts them without running
+// them). `summary` ends a CI run with one line over all tiers, `N passed, N failed, N skipped`,
+// then one line per tier that did not run, naming it and why.
+//   node test/ci/tiers.ts run <tier>            run the tier's tests (exit status of node --test)
+//   node test/ci/tiers.ts begin <tier>          note when the tier's work (setup included) began
+//   node test/ci/tiers.ts skip <tier> <why…>    the tier did not run, and why
+//   node test/ci/tiers.ts summary [--save --cache warm|cold]
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { countTests } from './count.ts';
+import type { TierCounts } from './reporter.ts';
+
+export interface Tier {
+  readonly name: string;
+  /** What it is, for people. */
+  readonly about: string;
+  /** Files or globs, as node --test takes them, in the order they run. */
+  readonly files: readonly string[];
+  /** Files run one at a time (they share a cluster or a cloud). */
+  readonly serial: boolean;
+}
+
+export const tiers: readonly Tier[] = [
+  {
+    name: 'unit',
+    about: 'unit tests (no cluster)',
+    files: ['test/unit/**/*.test.ts'],
+    serial: false,
+  },
+  {
+    name: 'integration',
+    about: 'the local cluster, the API server, the kube layer and the operator',
+    files: [
+      'test/integration/cluster/*.test.ts',
+      'test/integration/render/*.test.ts',
+      'test/integration/kube/*.test.ts',
+      'test/integration/operator/*.test.ts',
+    ],
+    serial: true,
+  },
+  {
+    name: 'images',
+    about: 'the images in real containers',
+    files: ['test/integration/images/*.test.ts'],
+    serial: true,
+  },
+  {
+    name: 'e2e',
+    about: 'a real cloud, checked with real clients and broken on purpose',
+    // jobs, load and heal change the cloud (jobs and load put it back, heal disrupts it): they
+    // come after the checks of a steady cloud, heal last. Real guests (vm) and Tempest, which
+    // boots its own, right after the cloud's first checks: they need the guest set-up `up` made
+    // and a cloud nothing has disturbed yet. netpol runs here until a multi-node tier runs it;
+    // test/e2e/ha.test.ts (the 3-node cloud of examples/ha.yaml) is left out until then.
+    files: [
+      'test/e2e/cloud.test.ts',
+      'test/e2e/vm.test.ts',
+      'test/e2e/tempest.test.ts',
+      'test/e2e/horizon.test.ts',
+      'test/e2e/dashboard.test.ts',
+      'test/e2e/operator.test.ts',
+      'test/e2e/netpol.test.ts',
+      'test/e2e/jobs.test.ts',
+      'test/e2e/load.test.ts',
+      'test/e2e/heal.test.ts',
+    ],
+    serial: true,
+  },
+];
+
+/** What a tier left in the results directory. */
+export type TierRecord =
+  | ({ tier: string; ran: true; begunAt?: number; endedAt: number; exitCode: number } & TierCounts)
+  | { tier: string; ran: false; why: string; begunAt?: number; endedAt: number };
+
+export interface Summary {
+  passed: number;
+  failed: number;
+  skipped: number;
+  /** The summary line and one line per tier that did not run. */
+  lines: string[];
+  tiers: Record<
+    string,
+    {
+      ran: boolean;
+      seconds?: number;
+      why?: string;
+      passed: number;
+      failed: number;
+      skipped: number;
+    }
+  >;
+}
+
+/**
+ * Adds the tiers up. A tier with no record did not run either (CI stopped before it); its
+ * declared tests count as skipped. `declared` gives a tier's number of tests.
+ */
+export function summarise(
+  records: Record<string, TierRecord | undefined>,
+  declared: (tier: Tier) => number,
+): Summary {
+  const out: Summary = { passed: 0, failed: 0, skipped: 0, lines: [], tiers: {} };
+  const notRun: string[] = [];
+  for (const tier of tiers) {
+    const r = records[tier.name];
+    const seconds =
+      r?.begunAt !== undefined ? Math.round((r.endedAt - r.begunAt) / 1000) : undefined;
+    if (r?.ran) {
+      out.passed += r.passed;
+      out.failed += r.failed;
+      out.skipped += r.skipped;
+      // A run that failed without a failed test (a file that would not load, a crash) is a failure.
+      const crashed = r.exitCode !== 0 && r.failed === 0 ? 1 : 0;
+      out.failed += crashed;
+      out.tiers[tier.name] = {
+        ran: true,
+        ...(seconds !== undefined ? { seconds } : {}),
+        passed: r.passed,
+        failed: r.failed + crashed,
+        skipped: r.skipped,
+      };
+      if (crashed)
+        notRun.push(
+          `tier ${tier.name}: node --test exited ${r.exitCode} with no failed test (counted as 1 failed)`,
+        );
+      continue;
+    }
+    const why = r ? r.why : 'CI stopped before it';
+    const n = declared(tier);
+    out.skipped += n;
+    out.tiers[tier.name] = {
+      ran: false,
+      ...(seconds !== undefined ? { seconds } : {}),
+      why,
+      passed: 0,
+      failed: 0,
+      skipped: n,
+    };
+    notRun.push(`tier ${tier.name} did not run (${n} tests skipped): ${why}`);
+  }
+  out.lines = [`${out.passed} passed, ${out.failed} failed, ${out.skipped} skipped`, ...notRun];
+  return out;
+}
+
+const resultsDir = process.env.STACKANETES_TEST_RESULTS;
+
+function tierNamed(name: string | undefined): Tier {
+  const t = tiers.find((x) => x.name === name);
+  if (!t) {
+    console.error(`unknown tier ${name}; the tiers are ${tiers.map((x) => x.name).join(', ')}`);
+    process.exit(2);
+  }
+  return t;
+}
+
+function readJson<T>(file: string): T | undefined {
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as T) : undefined;
+}
+
+function begunAt(tier: string): number | undefined {
+  return resultsDir
+    ? readJson<{ at: number }>(join(resultsDir, `${tier}.begin.json`))?.at
+    : undefined;
+}
+
+function write(tier: string, what: string, value: object): void {
+  if (!resultsDir) return;
+  mkdirSync(resultsDir, { recursive: true });
+  writeFileSync(join(resultsDir, `${tier}.${what}.json`), JSON.stringify(value) + '\n');
+}
+
+function run(tier: Tier): number {
+  const counts = resultsDir ? join(resultsDir, `${tier.name}.counts.json`) : undefined;
+  const args = [
+    '--test',
+    ...(tier.serial ? ['--test-concurrency=1'] : []),
+    '--test-reporter=spec',
+    '--test-reporter-destination=stdout',
+    ...(counts
+      ? [
+          `--test-reporter=${new URL('./reporter.ts', import.meta.url).pathname}`,
+          `--test-reporter-destination=${counts}`,
+        ]
+      : []),
+    ...tier.files,
+  ];
+  if (begunAt(tier.name) === undefined) write(tier.name, 'begin', { at: Date.now() });
+  const r = spawnSync(process.execPath, args, { stdio: 'inherit' });
+  const exitCode = r.status ?? 1;
+  const c = counts ? readJson<TierCounts>(counts) : undefined;
+  const record: TierRecord = c
+    ? {
+        tier: tier.name,
+        ran: true,
+        begunAt: begunAt(tier.name),
+        endedAt: Date.now(),
+        exitCode,
+        ...c,
+      }
+    : {
+        tier: tier.name,
+        ran: false,
+        why: `node --test left no counts (exit ${exitCode})`,
+        begunAt: begunAt(tier.name),
+        endedAt: Date.now(),
+      };
+  write(tier.name, 'result', record);
+  return exitCode;
+}
+
+if (import.meta.main) {
+  const [command, name, ...rest] = process.argv.slice(2);
+  if (command === 'run') process.exit(run(tierNamed(name)));
+  else if (command === 'begin') write(tierNamed(name).name, 'begin', { at: Date.now() });
+  else if (command === 'skip') {
+    const tier = tierNamed(name);
+    const why = rest.join(' ') || 'no reason given';
+    console.log(`== SKIPPED tier ${tier.name} (${tier.about}): ${why}`);
+    write(tier.name, 'result', {
+      tier: tier.name,
+      ran: false,
+      why,
+      begunAt: begunAt(tier.name),
+      endedAt: Date.now(),
+    });
+  } else if (command === 'summary') {
+    const { values } = parseArgs({
+      args: process.argv.slice(3),
+      options: {
+        save: { type: 'boolean', default: false },
+        cache: { type: 'string', default: 'warm' },
+      },
+    });
+    if (!resultsDir) {
+      console.error('STACKANETES_TEST_RESULTS is not set: no tier left its results anywhere');
+      process.exit(2);
+    }
+    const records = Object.fromEntries(
+      tiers.map((t) => [t.name, readJson<TierRecord>(join(resultsDir, `${t.name}.result.json`))]),
+    );
+    const declared = new Map<string, number>();
+    for (const t of tiers)
+      if (!records[t.name]?.ran) declared.set(t.name, (await countTests(t.files)).tests);
+    const summary = summarise(records, (t) => declared.get(t.name) ?? 0);
+    if (values.save) {
+      const started = Number(process.env.STACKANETES_CI_STARTED ?? 0) * 1000;
+      const { saveResult } = await import('../../bench/results.ts');
+      saveResult(
+        'ci',
+        {
+          totalSeconds: started ? Math.round((Date.now() - started) / 1000) : undefined,
+          summary: summary.lines[0],
+          passed: summary.passed,
+          failed: summary.failed,
+          skipped: summary.skipped,
+          tiers: summary.tiers,
+        },
+        values.cache,
+      );
+    }
+    console.log(summary.lines.join('\n'));
+  } else {
+    console.error('usage: node test/ci/tiers.ts run|begin|skip|summary …');
+    process.exit(2);
+  }
+}

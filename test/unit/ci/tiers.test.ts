@@ -1,0 +1,89 @@
+// What CI says it proved: a tier's tests counted from a real node:test run and, for a tier that
+// did not run, from its files without running them — the same number either way — and the one
+// summary line over all tiers with a line per tier that did not run.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+import { countTests } from '../../ci/count.ts';
+import type { TierCounts } from '../../ci/reporter.ts';
+import { summarise, tiers, type TierRecord } from '../../ci/tiers.ts';
+
+const sample = 'test/fixtures/ci/sample-tests.ts';
+
+/** The environment without NODE_TEST_CONTEXT: a node --test started with it reports to this run. */
+function outsideThisRun(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.NODE_TEST_CONTEXT;
+  return env;
+}
+const reporter = fileURLToPath(new URL('../../ci/reporter.ts', import.meta.url));
+
+test('a run is counted per declared test: subtests fold into their test, cancelled ones fail', () => {
+  const r = spawnSync(
+    process.execPath,
+    ['--test', `--test-reporter=${reporter}`, '--test-reporter-destination=stdout', sample],
+    { encoding: 'utf8', env: outsideThisRun() },
+  );
+  assert.equal(r.status, 1, `the sample has failing tests: ${r.stderr}`);
+  const counts = JSON.parse(r.stdout.trim().split('\n').pop()!) as TierCounts;
+  assert.deepEqual(
+    { ...counts, failures: [...counts.failures].sort() },
+    { passed: 4, failed: 3, skipped: 2, failures: ['cancelled 1', 'cancelled 2', 'fails'] },
+  );
+});
+
+test('the tests of files that do not run are counted without running them', async () => {
+  assert.deepEqual(await countTests([sample]), { tests: 9, files: 1 });
+  // Every tier's files can be counted (none needs a cluster to be imported).
+  for (const t of tiers) assert.ok((await countTests(t.files)).tests > 0, t.name);
+});
+
+test('the summary: one line over all tiers, then each tier that did not run and why', () => {
+  const ran = (tier: string, c: Partial<TierCounts>, exitCode = 0): TierRecord => ({
+    tier,
+    ran: true,
+    begunAt: 0,
+    endedAt: 60_000,
+    exitCode,
+    passed: 0,
+    failed: 0,
+    skipped: 0,
+    failures: [],
+    ...c,
+  });
+  const s = summarise(
+    {
+      unit: ran('unit', { passed: 100, skipped: 1 }),
+      integration: ran('integration', { passed: 20, failed: 2 }, 1),
+      images: { tier: 'images', ran: false, why: 'STACKANETES_SKIP_IMAGES=1 was set', endedAt: 0 },
+    },
+    (t) => ({ images: 13, e2e: 18 })[t.name] ?? 0,
+  );
+  assert.deepEqual(s.lines, [
+    '120 passed, 2 failed, 32 skipped',
+    'tier images did not run (13 tests skipped): STACKANETES_SKIP_IMAGES=1 was set',
+    'tier e2e did not run (18 tests skipped): CI stopped before it',
+  ]);
+  assert.deepEqual(s.tiers.unit, { ran: true, seconds: 60, passed: 100, failed: 0, skipped: 1 });
+});
+
+test('a tier whose run failed with no failed test (a file that would not load) counts as a failure', () => {
+  const s = summarise(
+    {
+      unit: {
+        tier: 'unit',
+        ran: true,
+        endedAt: 0,
+        exitCode: 1,
+        passed: 5,
+        failed: 0,
+        skipped: 0,
+        failures: [],
+      },
+    },
+    () => 0,
+  );
+  assert.equal(s.failed, 1);
+  assert.match(s.lines.join('\n'), /tier unit: node --test exited 1 with no failed test/);
+});

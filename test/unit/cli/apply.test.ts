@@ -1,0 +1,37 @@
+// `stackanetes apply` against a fake API server: what it sends is what the user wrote.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { parse } from 'yaml';
+import { crd } from '../../../src/api/v1alpha1/crd.ts';
+import type { KubeObj } from '../../../src/kube/client.ts';
+import { FakeApi } from '../fake-api.ts';
+import { runCli } from '../helpers.ts';
+
+const crds = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
+const clouds = '/apis/stackanetes.io/v1alpha1/openstackclouds';
+
+test('apply -f - applies the spec read from standard input', async () => {
+  const api = await FakeApi.start();
+  try {
+    api.put(crds, {
+      ...(crd() as unknown as KubeObj),
+      status: { conditions: [{ type: 'Established', status: 'True' }] },
+    });
+    api.put('/api/v1/namespaces', {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: 'openstack' },
+    });
+    const spec = readFileSync('examples/minimal.yaml', 'utf8');
+    const r = await runCli(['apply', '-f', '-', '--no-wait'], spec, {
+      KUBECONFIG: api.kubeconfig(),
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /openstackcloud openstack\/minimal applied/);
+    const applied = api.get(clouds, 'openstack', 'minimal');
+    assert.deepEqual(applied?.spec, (parse(spec) as KubeObj).spec);
+  } finally {
+    await api.close();
+  }
+});

@@ -1,0 +1,194 @@
+// The reconciler against a fake API server and a store that says every Job has completed and
+// every workload is ready, except what a test changes: what the cloud's status then says.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { parse } from 'yaml';
+import {
+  CloudReconciler,
+  type ObjectStore,
+  type ReconciledBy,
+} from '../../../src/controller/cloud.ts';
+import type { Condition } from '../../../src/controller/conditions.ts';
+import { KubeClient, type KubeObj } from '../../../src/kube/client.ts';
+import { FakeApi } from '../fake-api.ts';
+import { KubeConfig } from '@kubernetes/client-node';
+
+const clouds = '/apis/stackanetes.io/v1alpha1/openstackclouds';
+const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+/** Live objects as their controllers would report them once done; `edit` changes one. */
+function doneStore(api: FakeApi, edit: (o: KubeObj) => KubeObj = (o) => o): ObjectStore {
+  const live = (kind: string, name: string, namespace?: string): KubeObj | undefined => {
+    const metadata = { name, namespace, generation: 1 };
+    switch (kind) {
+      case 'OpenStackCloud':
+        return api.get(clouds, namespace, name);
+      case 'Job':
+        return {
+          apiVersion: 'batch/v1',
+          kind,
+          metadata,
+          status: { conditions: [{ type: 'Complete', status: 'True' }] },
+        };
+      case 'Deployment':
+      case 'StatefulSet':
+        return {
+          apiVersion: 'apps/v1',
+          kind,
+          metadata,
+          spec: { replicas: 1 },
+          status: {
+            observedGeneration: 1,
+            replicas: 1,
+            readyReplicas: 1,
+            availableReplicas: 1,
+            updatedReplicas: 1,
+          },
+        };
+      case 'CronJob':
+        return { apiVersion: 'batch/v1', kind, metadata };
+      case 'DaemonSet':
+        return {
+          apiVersion: 'apps/v1',
+          kind,
+          metadata,
+          status: {
+            observedGeneration: 1,
+            desiredNumberScheduled: 2,
+            numberReady: 2,
+            updatedNumberScheduled: 2,
+          },
+        };
+      default:
+        return undefined;
+    }
+  };
+  return {
+    get: (_a, kind, namespace, name) => {
+      const o = live(kind, name, namespace);
+      return o && edit(o);
+    },
+    list: () => [],
+  };
+}
+
+async function fakeClient(api: FakeApi): Promise<KubeClient> {
+  const kc = new KubeConfig();
+  kc.loadFromFile(api.kubeconfig());
+  return KubeClient.create(kc);
+}
+
+async function withReconciler<T>(
+  opts: { edit?: (o: KubeObj) => KubeObj; now?: () => Date; reconciledBy?: ReconciledBy },
+  body: (r: CloudReconciler, api: FakeApi) => Promise<T>,
+): Promise<T> {
+  const api = await FakeApi.start();
+  const client = await fakeClient(api);
+  try {
+    const doc = parse(readFileSync('examples/minimal.yaml', 'utf8')) as KubeObj;
+    api.put(clouds, { ...doc, metadata: { ...doc.metadata, generation: 1 } });
+    const r = new CloudReconciler({
+      client,
+      store: doneStore(api, opts.edit),
+      events: { record: () => Promise.resolve() },
+      log: quiet,
+      ...(opts.now ? { now: opts.now } : {}),
+      ...(opts.reconciledBy ? { reconciledBy: opts.reconciledBy } : {}),
+    });
+    return await body(r, api);
+  } finally {
+    client.close();
+    await api.close();
+  }
+}
+
+function cloudStatus(api: FakeApi): Record<string, any> {
+  return api.get(clouds, 'openstack', 'minimal')?.status as Record<string, any>;
+}
+
+function reconciledConditions(edit?: (o: KubeObj) => KubeObj): Promise<Condition[]> {
+  return withReconciler({ ...(edit ? { edit } : {}) }, async (r, api) => {
+    await r.reconcile('openstack', 'minimal');
+    return cloudStatus(api).conditions as Condition[];
+  });
+}
+
+test('with every workload ready and every Job complete the cloud is Ready', async () => {
+  const conds = await reconciledConditions();
+  const ready = conds.find((c) => c.type === 'Ready')!;
+  assert.equal(ready.status, 'True', ready.message);
+});
+
+test('a DaemonSet scheduled on no node is not Ready, and says which node label is missing', async () => {
+  const conds = await reconciledConditions((o) =>
+    o.kind === 'DaemonSet' && o.metadata.name === 'nova-compute'
+      ? {
+          ...o,
+          status: {
+            observedGeneration: 1,
+            desiredNumberScheduled: 0,
+            numberReady: 0,
+            updatedNumberScheduled: 0,
+          },
+        }
+      : o,
+  );
+  const nova = conds.find((c) => c.type === 'NovaReady')!;
+  assert.equal(nova.status, 'False');
+  assert.equal(nova.reason, 'NoNodeForRole');
+  assert.match(
+    nova.message,
+    /daemonset\/nova-compute .*no node has the label stackanetes\.io\/compute=true \(spec\.nodeRoles\.compute\)/,
+  );
+  const ready = conds.find((c) => c.type === 'Ready')!;
+  assert.equal(ready.status, 'False');
+  assert.equal(ready.reason, 'NoNodeForRole');
+  assert.match(ready.message, /^nova: .*stackanetes\.io\/compute=true/);
+});
+
+test('status says which operator reconciled and when; a steady cloud refreshes it every 5 minutes, not on every pass', async () => {
+  let now = new Date('2026-01-01T10:00:00Z');
+  const by = {
+    identity: 'op-7d9f-x2',
+    lease: 'stackanetes-system/stackanetes-operator',
+    resyncSeconds: 600,
+  };
+  await withReconciler({ now: () => now, reconciledBy: by }, async (r, api) => {
+    const statusWrites = () =>
+      api.requests.filter((q) => q.method === 'PATCH' && q.path.endsWith('/status')).length;
+    await r.reconcile('openstack', 'minimal');
+    assert.deepEqual(cloudStatus(api).reconciledBy, by);
+    assert.equal(cloudStatus(api).lastReconcileTime, '2026-01-01T10:00:00Z');
+    const written = statusWrites();
+    now = new Date('2026-01-01T10:04:00Z');
+    await r.reconcile('openstack', 'minimal');
+    assert.equal(statusWrites(), written, 'nothing changed: no status write');
+    now = new Date('2026-01-01T10:05:00Z');
+    await r.reconcile('openstack', 'minimal');
+    assert.equal(statusWrites(), written + 1);
+    assert.equal(cloudStatus(api).lastReconcileTime, '2026-01-01T10:05:00Z');
+  });
+});
+
+test('with a CRD that drops the new status fields, a steady cloud is not written over and over', async () => {
+  const now = new Date('2026-01-01T10:00:00Z');
+  await withReconciler({ now: () => now }, async (r, api) => {
+    api.pruneStatus = (status) => {
+      const {
+        lastReconcileTime: _l,
+        reconciledBy: _b,
+        ...rest
+      } = status as Record<string, unknown>;
+      return rest;
+    };
+    const statusWrites = () =>
+      api.requests.filter((q) => q.method === 'PATCH' && q.path.endsWith('/status')).length;
+    await r.reconcile('openstack', 'minimal');
+    const written = statusWrites();
+    assert.ok(written >= 1);
+    await r.reconcile('openstack', 'minimal');
+    await r.reconcile('openstack', 'minimal');
+    assert.equal(statusWrites(), written, 'no write when only the dropped fields differ');
+  });
+});
