@@ -51,6 +51,24 @@ export interface KollaConfig {
   readonly hash: string;
   readonly volume: Volume;
   readonly mount: VolumeMount;
+  /** config.json's command. */
+  readonly command: string;
+  /** config.json's config_files. */
+  readonly files: readonly ConfigFile[];
+}
+
+/**
+ * The config files mounted where kolla_set_configs would copy them, each one file of the Secret
+ * (read-only, root-owned, group-readable by the pod's fsGroup): what a container gets instead of
+ * the copy, which needs root or sudo.
+ */
+export function configFileMounts(config: KollaConfig): VolumeMount[] {
+  return config.files.map((f) => ({
+    name: config.volume.name,
+    mountPath: f.dest,
+    subPath: f.name,
+    readOnly: true,
+  }));
 }
 
 /**
@@ -86,5 +104,7 @@ export function kollaConfig(
     hash: contentHash(sorted, 16),
     volume: { name: volumeName, secret: { secretName: name, defaultMode: 0o440 } },
     mount: { name: volumeName, mountPath: kollaConfigDir, readOnly: true },
+    command,
+    files,
   };
 }

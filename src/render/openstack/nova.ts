@@ -14,7 +14,7 @@ import {
   type Volume,
   type VolumeMount,
 } from '../kube.ts';
-import { kollaContainer, hostPathVolume } from '../workload.ts';
+import { kollaContainer, hostPathVolume, resources } from '../workload.ts';
 import { mergeIni, writeIni } from '../ini.ts';
 import {
   computedSections,
@@ -116,7 +116,6 @@ export function renderNova(ctx: Ctx): KubeObject[] {
         proc,
         files: procFiles,
         replicas: spec.replicas,
-        fsGroup: novaGid,
       }),
     );
   }
@@ -238,6 +237,10 @@ function compute(ctx: Ctx, files: readonly ConfigFile[]): KubeObject[] {
     mounts,
     extraContainers,
     fsGroup: novaGid,
+    // The fake driver touches nothing on the host but its state directory: nova-compute runs as
+    // nova without privileges. libvirt's plugs interfaces, opens /dev/kvm and disks through
+    // sudo (rootwrap, privsep): privileged.
+    security: libvirt ? { kind: 'privileged' } : { kind: 'restricted' },
   });
   const ds = objs.find((o): o is DaemonSet & KubeObject => o.kind === 'DaemonSet');
   if (!ds?.spec?.template.spec) throw new Error('nova-compute: expected a DaemonSet');
@@ -280,10 +283,17 @@ function compute(ctx: Ctx, files: readonly ConfigFile[]): KubeObject[] {
         { name: 'NODE_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } },
         { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
       ],
-      resources: { requests: { cpu: '10m', memory: '16Mi' } },
+      resources: resources(undefined, '10m', ctx.catalog.memory.init),
+      // root: it gives the host's state directory to nova and writes into it (with libvirt it
+      // also opens /dev/kvm to QEMU, on the host's /dev: privileged).
       securityContext: libvirt
         ? { runAsUser: 0, runAsGroup: 0, privileged: true }
-        : { runAsUser: 0, runAsGroup: 0 },
+        : {
+            runAsUser: 0,
+            runAsGroup: 0,
+            allowPrivilegeEscalation: false,
+            capabilities: { drop: ['ALL'], add: ['CHOWN', 'DAC_OVERRIDE', 'FOWNER'] },
+          },
       volumeMounts: libvirt
         ? [
             hostConfMount,
@@ -342,8 +352,14 @@ function libvirtContainer(ctx: Ctx, mounts: VolumeMount[]) {
     config: cfg,
     probe: { ready: virshVersion, live: virshVersion },
     resources: ctx.spec.services.nova.resources,
+    memory: {
+      request: '128Mi',
+      // libvirtd makes the guests' cgroups below its own (there is no systemd in the container
+      // to put them elsewhere): a limit here would be shared by every instance on the node.
+      unlimited: "the instances' QEMU processes are charged to this container's cgroup",
+    },
     mounts,
-    privileged: true,
+    security: { kind: 'privileged' },
   });
   container.securityContext = { ...container.securityContext, runAsUser: 0, runAsGroup: 0 };
   return { container, volume: cfg.volume, secret: config.secret, hash: config.hash };
