@@ -23,7 +23,7 @@ export KUBECONFIG
 rc=0
 "$node" --test --test-concurrency=1 --test-reporter=spec \
   test/e2e/cloud.test.ts test/e2e/horizon.test.ts test/e2e/dashboard.test.ts \
-  test/e2e/operator.test.ts test/e2e/load.test.ts test/e2e/heal.test.ts || rc=$?
+  test/e2e/operator.test.ts test/e2e/load.test.ts test/e2e/limits.test.ts test/e2e/heal.test.ts || rc=$?
 if [ "$rc" -ne 0 ]; then
   "$node" bin/stackanetes.js status -n openstack minimal || true
   kubectl -n openstack get pods -o wide || true

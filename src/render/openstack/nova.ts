@@ -292,7 +292,7 @@ function compute(ctx: Ctx, files: readonly ConfigFile[]): KubeObject[] {
             runAsUser: 0,
             runAsGroup: 0,
             allowPrivilegeEscalation: false,
-            capabilities: { drop: ['ALL'], add: ['CHOWN', 'DAC_OVERRIDE', 'FOWNER'] },
+            capabilities: { drop: ['ALL'], add: ['CHOWN', 'DAC_OVERRIDE'] },
           },
       volumeMounts: libvirt
         ? [

@@ -152,7 +152,6 @@ test('only the data plane asks for privileges, and each of its pods only for wha
   assert.deepEqual(compute.spec.initContainers[0].securityContext.capabilities.add, [
     'CHOWN',
     'DAC_OVERRIDE',
-    'FOWNER',
   ]);
 });
 
