@@ -7,13 +7,16 @@ import type { MemoryDef, ProcessDef, ReleaseCatalog } from './types.ts';
 const uwsgi = (file: string) => `uwsgi --ini /etc/${file}`;
 
 /**
- * Memory per container. The requests add up to what the minimal cloud was measured to use on the
- * local cluster (node memory +3.1 GiB settled, +3.3 GiB at peak, for its 22 long-running
- * containers: `npm run bench:deploy`); how it splits between containers is estimated from what
- * each runs (a uWSGI master and 2 workers, an RPC service with 2 workers, …) until
- * `npm run bench:memory` has measured each one. The limits leave room for load and growth (about
- * three times the request; MariaDB's InnoDB buffer pool and Memcached's cache size are fixed in
- * their commands, so theirs follow from those), so that only a leak reaches them.
+ * Memory per container. The requests are what each uses in the minimal cloud, which was measured
+ * as a whole on the local cluster (node memory +3.1 GiB settled, +3.3 GiB at peak, for its 22
+ * long-running containers: `npm run bench:deploy`); how that splits between containers is
+ * estimated from what each runs (a uWSGI master and 2 workers, an RPC service with 2 workers, …)
+ * until `npm run bench:memory` has measured each one. The core four (MariaDB, RabbitMQ, Memcached,
+ * Keystone) request the most they grow to instead (their caches filled): under memory pressure
+ * the kubelet evicts pods that use more than they request first, whatever their priority, and
+ * these must go last. The limits leave room for load and growth (about three times the usual
+ * use; MariaDB's InnoDB buffer pool and Memcached's cache size are fixed in their commands, so
+ * theirs follow from those), so that only a leak reaches them.
  */
 const mem = (request: string, limit: string): MemoryDef => ({ request, limit });
 
@@ -92,7 +95,7 @@ export const catalog: ReleaseCatalog = {
     user: 'mysql',
     ports: { mysql: 3306, galera: 4567, ist: 4568, sst: 4444 },
     // innodb_buffer_pool_size 256M, per-connection buffers, Galera's cache and state transfers.
-    memory: mem('256Mi', '1536Mi'),
+    memory: mem('512Mi', '1536Mi'),
   },
   messaging: {
     image: 'rabbitmq',
@@ -100,14 +103,14 @@ export const catalog: ReleaseCatalog = {
     ports: { amqp: 5672, management: 15672, epmd: 4369, dist: 25672 },
     // RabbitMQ is told the limit (total_memory_available_override_value): it blocks publishers
     // at its high watermark (60 % of it) before the kernel would kill it.
-    memory: mem('256Mi', '1Gi'),
+    memory: mem('384Mi', '1Gi'),
   },
   // `-m 256`: the cache never holds more than 256 MiB of items; connections and slabs besides.
   cache: {
     image: 'memcached',
     user: 'memcached',
     ports: { memcached: 11211 },
-    memory: mem('32Mi', '384Mi'),
+    memory: mem('288Mi', '384Mi'),
   },
   ovn: {
     northd: {
@@ -196,7 +199,7 @@ export const catalog: ReleaseCatalog = {
           ['keystone.conf', 'keystone-api-uwsgi.ini'],
           5000,
           '/v3',
-          mem('192Mi', '768Mi'),
+          mem('256Mi', '768Mi'),
         ),
       ],
     },

@@ -1,6 +1,8 @@
 // The Kolla image contract: a Secret mounted at /var/lib/kolla/config_files/ holds config.json
 // (the command and which files go where, with owner and mode) and the files themselves;
-// `kolla_start` copies them into place and execs the command.
+// `kolla_start` copies them into place and execs the command. The control plane's pods, which
+// may not escalate to root for that copy, mount each file at its destination instead and run
+// the command themselves (configFileMounts, workload.ts): the Secret is the same either way.
 import type { ComponentName } from '../catalog/types.ts';
 import { meta, type Ctx } from './context.ts';
 import { contentHash } from './hash.ts';
