@@ -432,8 +432,9 @@ export const catalog: ReleaseCatalog = {
           workload: 'Deployment',
           role: 'controlPlane',
           // The parent, 2 API workers, 1 RPC worker, the state-report worker and OVN's
-          // maintenance worker: six Python processes.
-          memory: mem('512Mi', '1536Mi'),
+          // maintenance worker: six Python processes, each of which grows with the OVN database
+          // it mirrors.
+          memory: mem('512Mi', '2Gi'),
         },
         {
           name: 'ovn-metadata-agent',
