@@ -2,6 +2,7 @@
 // see bench/results.ts), how its text is made from that result's data, the goal it is held
 // against, the command that measures it, and the paths whose code it measures (a result older
 // than a change to those paths is stale). bench/report.ts turns these into the README's table.
+import { memoryBytes } from '../src/render/quantity.ts';
 
 export interface Figure {
   /** What is measured, as the table's first column says it. */
@@ -116,6 +117,24 @@ const vmPaths = [
   'bench/vm.ts',
   'test/e2e/guests.ts',
   'test/e2e/helpers.ts',
+];
+
+/** bench/memory's figure for one container (bench/memory.ts). */
+interface MemoryFigure {
+  container?: string;
+  request?: string;
+  limit?: string;
+  meanWorkingSetMiB?: number;
+  peakWorkingSetMiB?: number;
+}
+
+/** What bench/memory measures: what the catalog asks for and what the containers run. */
+const memoryPaths = [
+  'src/catalog',
+  'src/render',
+  'src/images',
+  'examples/minimal.yaml',
+  'bench/memory.ts',
 ];
 
 const ci = (variant: 'warm' | 'cold'): Figure => ({
@@ -331,6 +350,36 @@ export const figures: readonly Figure[] = [
       'test/e2e/guests.ts',
       'test/e2e/helpers.ts',
     ],
+  },
+  {
+    what: "memory of the running cloud's containers (kubelet working set) beside their requests",
+    bench: 'memory',
+    variant: 'minimal',
+    text: (d) => {
+      const f = (Array.isArray(d.figures) ? d.figures : []) as MemoryFigure[];
+      const total = (k: 'meanWorkingSetMiB' | 'peakWorkingSetMiB') =>
+        f.length ? String(f.reduce((a, x) => a + (x[k] ?? 0), 0)) : '?';
+      return `${f.length || '?'} containers: working set ${total('meanWorkingSetMiB')} MiB mean in all, peaks add up to ${total('peakWorkingSetMiB')} MiB; requests ${f.length ? Math.round(f.reduce((a, x) => a + (x.request ? memoryBytes(x.request) / 2 ** 20 : 0), 0)) : '?'} MiB (${n(d.samples)} samples every ${s(d.everySeconds)})`;
+    },
+    how: '`npm run bench:memory`',
+    paths: memoryPaths,
+  },
+  {
+    what: 'the container of that cloud closest to its memory limit',
+    bench: 'memory',
+    variant: 'minimal',
+    text: (d) => {
+      const f = ((Array.isArray(d.figures) ? d.figures : []) as MemoryFigure[])
+        .filter((x) => x.limit && typeof x.peakWorkingSetMiB === 'number')
+        .map((x) => ({ ...x, share: x.peakWorkingSetMiB! / (memoryBytes(x.limit!) / 2 ** 20) }))
+        .sort((a, b) => b.share - a.share)[0];
+      return f
+        ? `${f.container}: peak ${f.peakWorkingSetMiB} MiB of its ${f.limit} limit (${Math.round(100 * f.share)} %)`
+        : '?';
+    },
+    goal: 'every peak well under its limit',
+    how: '`npm run bench:memory`',
+    paths: memoryPaths,
   },
   {
     what: "the dashboard's pod cache and one snapshot, at bench/operator's scale (no cluster)",

@@ -2,9 +2,23 @@
 // oslo.config defaults, dependencies and upgrade order. Computed values (database URLs,
 // credentials, endpoints) are added by the renderers; user overrides go on top of both.
 import { releaseSource } from './releases.ts';
-import type { ProcessDef, ReleaseCatalog } from './types.ts';
+import type { MemoryDef, ProcessDef, ReleaseCatalog } from './types.ts';
 
 const uwsgi = (file: string) => `uwsgi --ini /etc/${file}`;
+
+/**
+ * Memory per container. The requests are what each uses in the minimal cloud, which was measured
+ * as a whole on the local cluster (node memory +3.1 GiB settled, +3.3 GiB at peak, for its 22
+ * long-running containers: `npm run bench:deploy`); how that splits between containers is
+ * estimated from what each runs (a uWSGI master and 2 workers, an RPC service with 2 workers, …)
+ * until `npm run bench:memory` has measured each one. The core four (MariaDB, RabbitMQ, Memcached,
+ * Keystone) request the most they grow to instead (their caches filled): under memory pressure
+ * the kubelet evicts pods that use more than they request first, whatever their priority, and
+ * these must go last. The limits leave room for load and growth (about three times the usual
+ * use; MariaDB's InnoDB buffer pool and Memcached's cache size are fixed in their commands, so
+ * theirs follow from those), so that only a leak reaches them.
+ */
+const mem = (request: string, limit: string): MemoryDef => ({ request, limit });
 
 const api = (
   image: ProcessDef['image'],
@@ -13,6 +27,7 @@ const api = (
   configFiles: string[],
   port: number,
   path: string,
+  memory: MemoryDef,
 ): ProcessDef => ({
   name,
   image,
@@ -22,6 +37,7 @@ const api = (
   probe: { ready: { kind: 'http', path, port }, live: { kind: 'http', path, port } },
   workload: 'Deployment',
   role: 'controlPlane',
+  memory,
 });
 
 /**
@@ -38,6 +54,7 @@ const rpc = (
   image: ProcessDef['image'],
   name: string,
   configFiles: string[],
+  memory: MemoryDef,
   extra: Partial<ProcessDef> = {},
 ): ProcessDef => ({
   name,
@@ -48,6 +65,7 @@ const rpc = (
   probe: rpcProbe,
   workload: 'Deployment',
   role: 'controlPlane',
+  memory,
   ...extra,
 });
 
@@ -66,17 +84,44 @@ export const catalog: ReleaseCatalog = {
   source: releaseSource('2025.1'),
   uwsgiPlugin: 'python3',
   toolbox: 'toolbox',
+  memory: {
+    job: mem('128Mi', '1Gi'),
+    client: mem('32Mi', '512Mi'),
+    vswitchd: mem('64Mi', '1Gi'),
+    init: mem('16Mi', '64Mi'),
+    libvirtd: {
+      request: '128Mi',
+      // libvirtd makes the guests' cgroups below its own (there is no systemd in the container
+      // to put them elsewhere): a limit here would be shared by every instance on the node.
+      unlimited: "the instances' QEMU processes are charged to this container's cgroup",
+    },
+    virtlogd: mem('32Mi', '256Mi'),
+    // QEMU with a 128 MiB guest (virt-type.sh's KVM test) and QEMU's own memory: a lower limit
+    // would kill the test and send a node that has KVM to emulation.
+    virtType: mem('64Mi', '512Mi'),
+  },
   database: {
     image: 'mariadb',
     user: 'mysql',
     ports: { mysql: 3306, galera: 4567, ist: 4568, sst: 4444 },
+    // innodb_buffer_pool_size 256M, per-connection buffers, Galera's cache and state transfers.
+    memory: mem('512Mi', '1536Mi'),
   },
   messaging: {
     image: 'rabbitmq',
     user: 'rabbitmq',
     ports: { amqp: 5672, management: 15672, epmd: 4369, dist: 25672 },
+    // RabbitMQ is told the limit (total_memory_available_override_value): it blocks publishers
+    // at its high watermark (60 % of it) before the kernel would kill it.
+    memory: mem('384Mi', '1Gi'),
   },
-  cache: { image: 'memcached', user: 'memcached', ports: { memcached: 11211 } },
+  // `-m 256`: the cache never holds more than 256 MiB of items; connections and slabs besides.
+  cache: {
+    image: 'memcached',
+    user: 'memcached',
+    ports: { memcached: 11211 },
+    memory: mem('288Mi', '384Mi'),
+  },
   ovn: {
     northd: {
       name: 'northd',
@@ -93,9 +138,11 @@ export const catalog: ReleaseCatalog = {
       },
       workload: 'Deployment',
       role: 'controlPlane',
+      memory: mem('16Mi', '256Mi'),
     },
-    nb: { image: 'ovn-nb-db', user: 'root', ports: { ovsdb: 6641 } },
-    sb: { image: 'ovn-sb-db', user: 'root', ports: { ovsdb: 6642 } },
+    // The databases grow with the number of networks, ports and chassis.
+    nb: { image: 'ovn-nb-db', user: 'root', ports: { ovsdb: 6641 }, memory: mem('32Mi', '512Mi') },
+    sb: { image: 'ovn-sb-db', user: 'root', ports: { ovsdb: 6642 }, memory: mem('32Mi', '512Mi') },
     controller: {
       name: 'controller',
       image: 'ovn-controller',
@@ -119,8 +166,10 @@ export const catalog: ReleaseCatalog = {
       workload: 'DaemonSet',
       role: 'compute',
       host: true,
+      // Its flow tables grow with the cloud's ports and networks.
+      memory: mem('32Mi', '1Gi'),
     },
-    openvswitch: { image: 'openvswitch', user: 'root', ports: {} },
+    openvswitch: { image: 'openvswitch', user: 'root', ports: {}, memory: mem('16Mi', '256Mi') },
   },
   services: {
     keystone: {
@@ -160,6 +209,7 @@ export const catalog: ReleaseCatalog = {
           ['keystone.conf', 'keystone-api-uwsgi.ini'],
           5000,
           '/v3',
+          mem('256Mi', '768Mi'),
         ),
       ],
     },
@@ -197,6 +247,7 @@ export const catalog: ReleaseCatalog = {
           ['glance-api.conf', 'glance-api-uwsgi.ini'],
           9292,
           '/healthcheck',
+          mem('192Mi', '768Mi'),
         ),
       ],
     },
@@ -235,6 +286,7 @@ export const catalog: ReleaseCatalog = {
           ['placement.conf', 'placement-api-uwsgi.ini'],
           8778,
           '/',
+          mem('128Mi', '512Mi'),
         ),
       ],
     },
@@ -269,7 +321,10 @@ export const catalog: ReleaseCatalog = {
           ...logging,
           DEFAULT: { ...logging.DEFAULT, state_path: '/var/lib/nova' },
           api: { auth_strategy: 'keystone' },
-          scheduler: { discover_hosts_in_cells_interval: 60 },
+          // Both fork one worker per CPU by default: 64 on a large node, each a Python process
+          // of 100 MiB or more. A fixed count keeps their memory what the limits allow.
+          conductor: { workers: 2 },
+          scheduler: { discover_hosts_in_cells_interval: 60, workers: 2 },
           oslo_concurrency: { lock_path: '/var/lib/nova/tmp' },
           oslo_messaging_rabbit: { rabbit_quorum_queue: true },
           oslo_policy: { enforce_new_defaults: true, enforce_scope: true },
@@ -285,6 +340,7 @@ export const catalog: ReleaseCatalog = {
           ['nova.conf', 'nova-api-uwsgi.ini'],
           8774,
           '/',
+          mem('256Mi', '768Mi'),
         ),
         api(
           'nova-api',
@@ -293,9 +349,10 @@ export const catalog: ReleaseCatalog = {
           ['nova.conf', 'nova-metadata-uwsgi.ini'],
           8775,
           '/',
+          mem('192Mi', '768Mi'),
         ),
-        rpc('nova-conductor', 'conductor', ['nova.conf']),
-        rpc('nova-scheduler', 'scheduler', ['nova.conf']),
+        rpc('nova-conductor', 'conductor', ['nova.conf'], mem('256Mi', '1Gi')),
+        rpc('nova-scheduler', 'scheduler', ['nova.conf'], mem('192Mi', '768Mi')),
         {
           name: 'novncproxy',
           image: 'nova-novncproxy',
@@ -305,8 +362,9 @@ export const catalog: ReleaseCatalog = {
           probe: { ready: { kind: 'tcp', port: 6080 }, live: { kind: 'tcp', port: 6080 } },
           workload: 'Deployment',
           role: 'controlPlane',
+          memory: mem('96Mi', '384Mi'),
         },
-        rpc('nova-compute', 'compute', ['nova.conf'], {
+        rpc('nova-compute', 'compute', ['nova.conf'], mem('160Mi', '1Gi'), {
           command: 'nova-compute --config-file /etc/nova/nova.conf',
           workload: 'DaemonSet',
           role: 'compute',
@@ -383,6 +441,10 @@ export const catalog: ReleaseCatalog = {
           },
           workload: 'Deployment',
           role: 'controlPlane',
+          // The parent, 2 API workers, 1 RPC worker, the state-report worker and OVN's
+          // maintenance worker: six Python processes, each of which grows with the OVN database
+          // it mirrors.
+          memory: mem('512Mi', '2Gi'),
         },
         {
           name: 'ovn-metadata-agent',
@@ -400,6 +462,8 @@ export const catalog: ReleaseCatalog = {
           workload: 'DaemonSet',
           role: 'compute',
           host: true,
+          // The agent, its metadata worker, and one haproxy per network with ports on the node.
+          memory: mem('192Mi', '768Mi'),
         },
       ],
     },
@@ -450,6 +514,7 @@ export const catalog: ReleaseCatalog = {
           },
           workload: 'Deployment',
           role: 'controlPlane',
+          memory: mem('192Mi', '768Mi'),
         },
       ],
     },

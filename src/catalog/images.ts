@@ -76,9 +76,26 @@ export function imageUser(image: ImageName): string {
 }
 
 /**
- * The group that lets an image's user read files mounted from Secrets (mode 0440) that are not
- * copied by kolla_start (scripts, client credentials); undefined for images that run as root.
+ * The Kolla user an image's processes run as in a pod that meets Pod Security "restricted"
+ * (never root): the image's own user, and for the images whose user is root, `openvswitch` for
+ * OVN's databases and northd (Kolla's user for OVS and OVN files) and `kolla` for the toolbox.
+ * Open vSwitch and ovn-controller run on the hosts' data plane as root: they have none.
  */
-export function imageGroup(image: ImageName): number | undefined {
-  return kollaUids[imageUser(image)];
+export function restrictedUser(image: ImageName): string | undefined {
+  const user = imageUser(image);
+  if (user !== 'root') return user;
+  if (image === 'ovn-northd' || image === 'ovn-nb-db' || image === 'ovn-sb-db')
+    return 'openvswitch';
+  if (image === 'toolbox') return 'kolla';
+  return undefined;
+}
+
+/** The uid (= gid) of restrictedUser(image). */
+export function restrictedUid(image: ImageName): number {
+  const user = restrictedUser(image);
+  const uid = user === undefined ? undefined : kollaUids[user];
+  if (uid === undefined) {
+    throw new Error(`image ${image} runs as root on the data plane: it has no unprivileged user`);
+  }
+  return uid;
 }

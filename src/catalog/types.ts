@@ -52,6 +52,23 @@ export interface Probe {
   readonly start?: Check;
 }
 
+/**
+ * Memory of one container. `request` is what it uses in a running cloud (the scheduler places
+ * pods by it); `limit` is the most it may use before the kernel kills it, with headroom over what
+ * was measured, so that one leaking service cannot take the node's memory from the others.
+ * Quantities as Kubernetes writes them (`256Mi`, `1Gi`).
+ */
+export interface MemoryDef {
+  readonly request: string;
+  readonly limit: string;
+}
+
+/** A container's memory request with no limit, and why it may have none. */
+export interface UnlimitedMemoryDef {
+  readonly request: string;
+  readonly unlimited: string;
+}
+
 export interface ProcessDef {
   /** Component-local name: `api`, `conductor`, `compute`, … */
   readonly name: string;
@@ -67,6 +84,7 @@ export interface ProcessDef {
   readonly role: NodeRole;
   /** Needs host networking and privileges (compute, Open vSwitch, OVN controller). */
   readonly host?: boolean;
+  readonly memory: MemoryDef;
 }
 
 export interface EndpointDef {
@@ -106,6 +124,8 @@ export interface InfraDef {
   readonly image: ImageName;
   readonly user: string;
   readonly ports: Readonly<Record<string, number>>;
+  /** Its (main) container's memory. */
+  readonly memory: MemoryDef;
 }
 
 export interface ReleaseCatalog {
@@ -131,4 +151,21 @@ export interface ReleaseCatalog {
   readonly toolbox: ImageName;
   /** uWSGI plugin argument for WSGI APIs (`python3` with Debian's uwsgi). */
   readonly uwsgiPlugin: string;
+  /** Memory of the containers that are not a process of the table above. */
+  readonly memory: {
+    /** Every one-shot Job (database creation, schema sync, registration) and the Fernet rotation. */
+    readonly job: MemoryDef;
+    /** The openstack-client pod: `sleep`, and the `openstack` commands people and checks run in it. */
+    readonly client: MemoryDef;
+    /** ovs-vswitchd, beside Open vSwitch's ovsdb-server (the openvswitch entry's memory). */
+    readonly vswitchd: MemoryDef;
+    /** Init containers that write a file or two before the service starts. */
+    readonly init: MemoryDef;
+    /** libvirtd (nova-libvirt) beside nova-compute: no limit, its cgroup holds the guests. */
+    readonly libvirtd: UnlimitedMemoryDef;
+    /** virtlogd (nova-libvirt), which writes the guests' console logs. */
+    readonly virtlogd: MemoryDef;
+    /** nova-compute's virt-type init container, which boots a Linux kernel under KVM. */
+    readonly virtType: MemoryDef;
+  };
 }

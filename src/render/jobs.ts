@@ -1,7 +1,7 @@
 // One-shot work (database creation, schema sync, Keystone registration) as Jobs named by a hash
 // of their inputs: a finished Job is never re-run, and a changed input makes a new Job.
 import type { ComponentName } from '../catalog/types.ts';
-import { imageGroup, type ImageName } from '../catalog/images.ts';
+import { restrictedUid, type ImageName } from '../catalog/images.ts';
 import { meta, type Ctx } from './context.ts';
 import { contentHash } from './hash.ts';
 import { kollaConfig, type ConfigFile } from './kolla.ts';
@@ -30,6 +30,10 @@ export interface JobOpts {
 }
 
 const scriptName = 'job.sh';
+/** CPU request of a Job's container (they run one at a time, beside the cloud). */
+export const jobCpuRequest = '50m';
+/** The toolbox's user (kolla) has a home on the read-only root file system. */
+export const toolboxEnv = [{ name: 'HOME', value: '/tmp' }];
 
 /** The Job and its config Secret (whose name carries the same hash, so it never changes under a running Job). */
 export function job(ctx: Ctx, o: JobOpts): KubeObject[] {
@@ -57,16 +61,17 @@ export function job(ctx: Ctx, o: JobOpts): KubeObject[] {
         image: o.image,
         config,
         mounts: o.mounts ?? [],
-        resources: { requests: { cpu: '50m', memory: '128Mi' } },
+        cpu: jobCpuRequest,
+        memory: ctx.catalog.memory.job,
+        ...(o.image === ctx.catalog.toolbox ? { env: toolboxEnv } : {}),
       }),
     ],
     volumes: [config.volume, ...(o.volumes ?? [])],
     configHash: config.hash,
     serviceAccountName: o.serviceAccountName,
+    user: restrictedUid(o.image),
   });
   template.spec.restartPolicy = 'OnFailure';
-  const gid = imageGroup(o.image);
-  if (gid !== undefined) template.spec.securityContext = { fsGroup: gid };
   const name = `${base}-${hash}`;
   const j: Job & { metadata: { name: string } } = {
     apiVersion: 'batch/v1',

@@ -1,6 +1,8 @@
 // The Kolla image contract: a Secret mounted at /var/lib/kolla/config_files/ holds config.json
 // (the command and which files go where, with owner and mode) and the files themselves;
-// `kolla_start` copies them into place and execs the command.
+// `kolla_start` copies them into place and execs the command. The control plane's pods, which
+// may not escalate to root for that copy, mount each file at its destination instead and run
+// the command themselves (configFileMounts, workload.ts): the Secret is the same either way.
 import type { ComponentName } from '../catalog/types.ts';
 import { meta, type Ctx } from './context.ts';
 import { contentHash } from './hash.ts';
@@ -51,6 +53,24 @@ export interface KollaConfig {
   readonly hash: string;
   readonly volume: Volume;
   readonly mount: VolumeMount;
+  /** config.json's command. */
+  readonly command: string;
+  /** config.json's config_files. */
+  readonly files: readonly ConfigFile[];
+}
+
+/**
+ * The config files mounted where kolla_set_configs would copy them, each one file of the Secret
+ * (read-only, root-owned, group-readable by the pod's fsGroup): what a container gets instead of
+ * the copy, which needs root or sudo.
+ */
+export function configFileMounts(config: KollaConfig): VolumeMount[] {
+  return config.files.map((f) => ({
+    name: config.volume.name,
+    mountPath: f.dest,
+    subPath: f.name,
+    readOnly: true,
+  }));
 }
 
 /**
@@ -86,5 +106,7 @@ export function kollaConfig(
     hash: contentHash(sorted, 16),
     volume: { name: volumeName, secret: { secretName: name, defaultMode: 0o440 } },
     mount: { name: volumeName, mountPath: kollaConfigDir, readOnly: true },
+    command,
+    files,
   };
 }

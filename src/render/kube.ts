@@ -9,6 +9,7 @@ export type { IVolumeMount as VolumeMount } from 'kubernetes-models/v1/VolumeMou
 export type { IAffinity as Affinity } from 'kubernetes-models/v1/Affinity';
 export type { IResourceRequirements as ResourceRequirements } from 'kubernetes-models/v1/ResourceRequirements';
 export type { IEnvVar as EnvVar } from 'kubernetes-models/v1/EnvVar';
+export type { ISecurityContext as SecurityContext } from 'kubernetes-models/v1/SecurityContext';
 export type { IDeployment as Deployment } from 'kubernetes-models/apps/v1/Deployment';
 export type { IDaemonSet as DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
 export type { IStatefulSet as StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';

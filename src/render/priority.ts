@@ -16,8 +16,11 @@ import { componentLabel, type KubeObject, type PriorityClass } from './kube.ts';
 export const corePriorityClass = 'stackanetes-core';
 export const servicePriorityClass = 'stackanetes-service';
 
-/** Requests of the core four when the spec gives none (every other container: 100m, 128Mi). */
-export const coreRequests = { cpu: '250m', memory: '256Mi' };
+/**
+ * CPU request of the core four when the spec gives none (every other container: 100m). Memory
+ * requests come from the catalog, per container, as measured.
+ */
+export const coreCpuRequest = '250m';
 
 /** The four components every other one depends on (Keystone: its API only). */
 export function isCore(component: ComponentName, part: string): boolean {

@@ -52,11 +52,13 @@ export const tiers: readonly Tier[] = [
   {
     name: 'e2e',
     about: 'a real cloud, checked with real clients and broken on purpose',
-    // jobs, load and heal change the cloud (jobs and load put it back, heal disrupts it): they
-    // come after the checks of a steady cloud, heal last. Real guests (vm) and Tempest, which
-    // boots its own, right after the cloud's first checks: they need the guest set-up `up` made
-    // and a cloud nothing has disturbed yet. netpol runs here until a multi-node tier runs it;
-    // test/e2e/ha.test.ts (the 3-node cloud of examples/ha.yaml) is left out until then.
+    // Real guests (vm) and Tempest, which boots its own, right after the cloud's first checks:
+    // they need the guest set-up `up` made and a cloud nothing has disturbed yet. jobs, load and
+    // heal change the cloud (jobs and load put it back, heal disrupts it): they come after the
+    // checks of a steady cloud, heal last. limits adds a leaking pod beside the cloud and requires
+    // that no container of the cloud restarts meanwhile: after the others, before heal. netpol
+    // runs here until a multi-node tier runs it; test/e2e/ha.test.ts (the 3-node cloud of
+    // examples/ha.yaml) is left out until then.
     files: [
       'test/e2e/cloud.test.ts',
       'test/e2e/vm.test.ts',
@@ -67,6 +69,7 @@ export const tiers: readonly Tier[] = [
       'test/e2e/netpol.test.ts',
       'test/e2e/jobs.test.ts',
       'test/e2e/load.test.ts',
+      'test/e2e/limits.test.ts',
       'test/e2e/heal.test.ts',
     ],
     serial: true,

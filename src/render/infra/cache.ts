@@ -1,7 +1,8 @@
 // Memcached: a StatefulSet so that every member has a stable name, since OpenStack clients
 // list the servers themselves and hash keys across them.
 import { meta, selectorLabels, type Ctx } from '../context.ts';
-import { coreRequests } from '../priority.ts';
+import { restrictedUid } from '../../catalog/images.ts';
+import { coreCpuRequest } from '../priority.ts';
 import { kollaConfig } from '../kolla.ts';
 import type { KubeObject, StatefulSet } from '../kube.ts';
 import {
@@ -34,7 +35,8 @@ export function renderCache(ctx: Ctx): KubeObject[] {
     // cache, which every client tolerates).
     probe: { ready: { kind: 'tcp', port }, live: { kind: 'tcp', port } },
     resources: spec.resources,
-    defaultRequests: coreRequests,
+    cpu: coreCpuRequest,
+    memory: def.memory,
   });
   const template = podTemplate(ctx, {
     component: 'cache',
@@ -45,6 +47,7 @@ export function renderCache(ctx: Ctx): KubeObject[] {
     configHash: config.hash,
     serviceAccountName: cacheService,
     spread: spec.replicas > 1,
+    user: restrictedUid(def.image),
   });
   const sts: StatefulSet & { metadata: { name: string } } = {
     apiVersion: 'apps/v1',

@@ -4,10 +4,10 @@
 // from the replica count alone. Per-service databases and users are created by each service's
 // own db-init Job.
 import type { ComponentName, Probe as ProbeDef } from '../../catalog/types.ts';
-import { imageGroup, type ImageName } from '../../catalog/images.ts';
+import { restrictedUid } from '../../catalog/images.ts';
 import { meta, selectorLabels, type Ctx } from '../context.ts';
 import { writeIni } from '../ini.ts';
-import { coreRequests } from '../priority.ts';
+import { coreCpuRequest } from '../priority.ts';
 import { kollaConfig, kollaConfigDir } from '../kolla.ts';
 import type { KubeObject, PersistentVolumeClaim, StatefulSet } from '../kube.ts';
 import {
@@ -100,7 +100,8 @@ export function renderDatabase(ctx: Ctx): KubeObject[] {
     config,
     ports: Object.entries(def.ports).map(([name, port]) => ({ name, port })),
     resources: spec.resources,
-    defaultRequests: coreRequests,
+    cpu: coreCpuRequest,
+    memory: def.memory,
     mounts: [{ name: 'data', mountPath: '/var/lib/mysql' }],
     env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
     probe: probe(galera),
@@ -117,9 +118,9 @@ export function renderDatabase(ctx: Ctx): KubeObject[] {
     serviceAccountName: databaseService,
     spread: galera,
     terminationGracePeriodSeconds: 120,
+    user: restrictedUid(def.image),
   });
   const sts = dataStatefulSet(ctx, 'database', databaseService, headless, replicas, template, {
-    image: def.image,
     storage: spec.storage,
     defaultSize: '10Gi',
   });
@@ -145,7 +146,8 @@ export function renderDatabase(ctx: Ctx): KubeObject[] {
 /**
  * A StatefulSet whose members start together (Parallel: after a full outage they must find each
  * other) and keep one data volume each (`data`, the spec's size and class, else the cloud's),
- * owned by the image's group, retained or deleted with the cloud as the spec says.
+ * owned by the pod's fsGroup (its user's group), retained or deleted with the cloud as the spec
+ * says.
  */
 export function dataStatefulSet(
   ctx: Ctx,
@@ -155,12 +157,10 @@ export function dataStatefulSet(
   replicas: number,
   template: ReturnType<typeof podTemplate>,
   volume: {
-    image: ImageName;
     storage?: { size?: string; storageClassName?: string };
     defaultSize: string;
   },
 ): StatefulSet & { metadata: { name: string } } {
-  template.spec.securityContext = { fsGroup: imageGroup(volume.image)! };
   const claim = volumeClaim(
     'data',
     volume.storage?.size ?? volume.defaultSize,

@@ -1,14 +1,17 @@
 // RabbitMQ: a StatefulSet whose members find each other through Kubernetes peer discovery.
 // Each OpenStack service gets its own vhost and user from its rabbitmq-init Job; the admin user
 // is only for those Jobs.
+import { restrictedUid } from '../../catalog/images.ts';
 import { meta, type Ctx } from '../context.ts';
-import { coreRequests } from '../priority.ts';
-import { kollaConfig } from '../kolla.ts';
+import { coreCpuRequest } from '../priority.ts';
+import { kollaConfig, kollaConfigDir } from '../kolla.ts';
+import { memoryBytes } from '../quantity.ts';
 import type { KubeObject, Role, RoleBinding } from '../kube.ts';
 import {
   disruptionBudget,
   kollaContainer,
   podTemplate,
+  resources,
   service,
   serviceAccount,
 } from '../workload.ts';
@@ -18,12 +21,18 @@ import { dataStatefulSet } from './database.ts';
 const headless = `${messagingService}-headless`;
 
 const rabbitmqServer = '/usr/lib/rabbitmq/bin/rabbitmq-server';
+const dataDir = '/var/lib/rabbitmq';
+const startScript = 'start.sh';
 
 export function renderMessaging(ctx: Ctx): KubeObject[] {
   const spec = ctx.spec.infrastructure.messaging;
   const def = ctx.catalog.messaging;
   const replicas = spec.replicas;
   const suffix = `.${headless}.${ctx.namespace}.svc`;
+  // RabbitMQ sizes its memory high watermark (60 %), past which it blocks publishers, from the
+  // machine's memory unless told otherwise: told the container's limit, it stops taking messages
+  // before the kernel would kill it.
+  const limit = resources(spec.resources, coreCpuRequest, def.memory).limits?.memory;
   const conf = [
     'cluster_formation.peer_discovery_backend = k8s',
     'cluster_formation.k8s.host = kubernetes.default.svc',
@@ -44,6 +53,7 @@ export function renderMessaging(ctx: Ctx): KubeObject[] {
     'log.console = true',
     'log.console.level = info',
     'log.file = false',
+    ...(limit ? [`total_memory_available_override_value = ${memoryBytes(limit)}`] : []),
     '',
   ].join('\n');
   const owner = `${def.user}:${def.user}`;
@@ -62,27 +72,43 @@ export function renderMessaging(ctx: Ctx): KubeObject[] {
       owner,
       perm: '0600',
     },
-    {
-      name: 'erlang.cookie',
-      dest: '/var/lib/rabbitmq/.erlang.cookie',
-      content: ctx.secrets.erlangCookie,
-      owner,
-      perm: '0400',
-    },
   ];
-  // Debian's /usr/sbin/rabbitmq-server is a sh wrapper that ignores SIGTERM (the pod would sit out
-  // its whole grace period); the script it runs stops RabbitMQ cleanly on TERM and logs to stdout.
-  const config = kollaConfig(ctx, 'messaging', messagingService, rabbitmqServer, files, {
-    permissions: [{ path: '/var/lib/rabbitmq', owner, recurse: true }],
-  });
+  // Erlang refuses a cookie file that anyone but its owner can read, and the Secret's files are
+  // readable by the pod's group: the cookie is copied to $HOME readable by its owner only (as the
+  // rabbitmq user: no root, no sudo). Debian's /usr/sbin/rabbitmq-server is a sh wrapper that
+  // ignores SIGTERM (the pod would sit out its whole grace period); the script it runs stops
+  // RabbitMQ cleanly on TERM and logs to stdout.
+  const cookie = `${dataDir}/.erlang.cookie`;
+  const start = [
+    '#!/bin/bash',
+    'set -euo pipefail',
+    `if ! cmp -s ${kollaConfigDir}/erlang.cookie ${cookie}; then`,
+    `  rm -f ${cookie}`,
+    `  install -m 0400 ${kollaConfigDir}/erlang.cookie ${cookie}`,
+    'fi',
+    `exec ${rabbitmqServer}`,
+    '',
+  ].join('\n');
+  const config = kollaConfig(
+    ctx,
+    'messaging',
+    messagingService,
+    `bash ${kollaConfigDir}/${startScript}`,
+    files,
+    {
+      permissions: [{ path: dataDir, owner, recurse: true }],
+      extra: { 'erlang.cookie': ctx.secrets.erlangCookie, [startScript]: start },
+    },
+  );
   const container = kollaContainer(ctx, {
     name: 'rabbitmq',
     image: def.image,
     config,
     ports: Object.entries(def.ports).map(([name, port]) => ({ name, port })),
     resources: spec.resources,
-    defaultRequests: coreRequests,
-    mounts: [{ name: 'data', mountPath: '/var/lib/rabbitmq' }],
+    cpu: coreCpuRequest,
+    memory: def.memory,
+    mounts: [{ name: 'data', mountPath: dataDir }],
     // No rabbitmq-diagnostics (an Erlang VM started per check, seconds of CPU on a loaded node):
     // ready while the AMQP listener accepts connections (as the RabbitMQ cluster operator does);
     // alive while the Erlang VM holds its distribution listener, which it keeps while the broker
@@ -96,7 +122,11 @@ export function renderMessaging(ctx: Ctx): KubeObject[] {
       { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
       { name: 'RABBITMQ_USE_LONGNAME', value: 'true' },
       { name: 'RABBITMQ_NODENAME', value: `rabbit@$(POD_NAME)${suffix}` },
-      { name: 'RABBITMQ_MNESIA_BASE', value: '/var/lib/rabbitmq/mnesia' },
+      { name: 'RABBITMQ_MNESIA_BASE', value: `${dataDir}/mnesia` },
+      // The root file system is read-only: logs (console only) and crash dumps on the volume.
+      { name: 'RABBITMQ_LOG_BASE', value: `${dataDir}/log` },
+      // Erlang (the broker and rabbitmqctl) reads the cookie from $HOME.
+      { name: 'HOME', value: dataDir },
     ],
   });
   const template = podTemplate(ctx, {
@@ -109,11 +139,11 @@ export function renderMessaging(ctx: Ctx): KubeObject[] {
     serviceAccountName: messagingService,
     spread: replicas > 1,
     terminationGracePeriodSeconds: 120,
+    user: restrictedUid(def.image),
   });
   // Peer discovery asks the API for the headless Service's endpoints.
   template.spec.automountServiceAccountToken = true;
   const sts = dataStatefulSet(ctx, 'messaging', messagingService, headless, replicas, template, {
-    image: def.image,
     storage: spec.storage,
     defaultSize: '5Gi',
   });

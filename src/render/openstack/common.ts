@@ -4,7 +4,7 @@
 import { stringify } from 'yaml';
 import type { ComponentName, IniSections, ProcessDef, ServiceDef } from '../../catalog/types.ts';
 import type { ServiceName } from '../../api/v1alpha1/spec.ts';
-import { imageGroup } from '../../catalog/images.ts';
+import { restrictedUid } from '../../catalog/images.ts';
 import { publicUrl, svcHost, type Ctx } from '../context.ts';
 import { mergeIni, writeIni } from '../ini.ts';
 import { job } from '../jobs.ts';
@@ -17,9 +17,10 @@ import {
   kollaContainer,
   service,
   serviceAccount,
+  type ContainerSecurity,
 } from '../workload.ts';
 import { healthScript, healthSh, usesHealthScript } from '../probes.ts';
-import { coreRequests, isCore } from '../priority.ts';
+import { coreCpuRequest, isCore } from '../priority.ts';
 import { registerPy } from './scripts.ts';
 
 export const databaseService = 'mariadb';
@@ -332,8 +333,10 @@ export interface ProcessOpts {
   readonly volumes?: Volume[];
   readonly mounts?: VolumeMount[];
   readonly extraContainers?: Container[];
+  /** The data plane's group that reads the mounted Secrets (the control plane: its user's). */
   readonly fsGroup?: number;
-  readonly privileged?: boolean;
+  /** Default: `restricted` for the control plane, `privileged` for processes on the host. */
+  readonly security?: ContainerSecurity;
 }
 
 /** Seconds an API pod keeps serving after it is told to stop (see processObjects). */
@@ -356,15 +359,18 @@ export function processObjects(ctx: Ctx, o: ProcessOpts): KubeObject[] {
     probe: o.proc.probe,
     ports: o.proc.ports,
     resources: ctx.spec.services[o.service as ServiceName]?.resources,
-    ...(isCore(o.component, part) ? { defaultRequests: coreRequests } : {}),
+    ...(isCore(o.component, part) ? { cpu: coreCpuRequest } : {}),
+    memory: o.proc.memory,
     mounts: o.mounts ?? [],
-    privileged: o.privileged ?? o.proc.host ?? false,
+    security: o.security ?? { kind: o.proc.host ? 'privileged' : 'restricted' },
   });
   if (o.proc.ports.length > 0 && o.proc.workload !== 'DaemonSet') {
     // A deleted pod gets SIGTERM at the same moment its address leaves the Service; kube-proxy
     // needs a moment to stop sending it new connections. Keep serving through that moment.
     container.lifecycle = { preStop: { exec: { command: ['sleep', String(drainSeconds)] } } };
   }
+  // The control plane (no host network) meets Pod Security "restricted" as its image's user.
+  const controlPlane = !o.proc.host;
   const pod = {
     component: o.component,
     part,
@@ -374,16 +380,13 @@ export function processObjects(ctx: Ctx, o: ProcessOpts): KubeObject[] {
     configHash: config.hash,
     serviceAccountName: o.service,
     hostNetwork: o.proc.host ?? false,
+    ...(controlPlane ? { user: restrictedUid(o.proc.image) } : { fsGroup: o.fsGroup }),
   };
   const out: KubeObject[] = [config.secret];
-  const fsGroup = o.fsGroup ?? imageGroup(o.proc.image);
   if (o.proc.workload === 'DaemonSet') {
-    const ds = daemonSet(ctx, name, pod);
-    if (fsGroup) ds.spec!.template.spec!.securityContext = { fsGroup };
-    out.push(ds);
+    out.push(daemonSet(ctx, name, pod));
   } else {
     const d = deployment(ctx, name, o.replicas, pod);
-    if (fsGroup) d.spec!.template.spec!.securityContext = { fsGroup };
     out.push(d);
     if (o.proc.ports.length > 0) out.push(service(ctx, name, o.component, part, o.proc.ports));
     if (o.replicas > 1) out.push(disruptionBudget(ctx, name, o.component, part));

@@ -12,9 +12,6 @@ import {
   uwsgiIni,
 } from './common.ts';
 
-/** Kolla's glance uid/gid. */
-export const glanceGid = 42415;
-
 export function renderGlance(ctx: Ctx): KubeObject[] {
   const def = ctx.catalog.services.glance;
   const spec = ctx.spec.services.glance;
@@ -60,7 +57,6 @@ export function renderGlance(ctx: Ctx): KubeObject[] {
       replicas: spec.replicas,
       volumes: [{ name: 'images', persistentVolumeClaim: { claimName: 'glance-images' } }],
       mounts: [{ name: 'images', mountPath: '/var/lib/glance/images' }],
-      fsGroup: glanceGid,
     }),
   ];
 }

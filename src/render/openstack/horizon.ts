@@ -18,8 +18,6 @@ import {
 export const horizonSettingsSection = 'settings';
 /** Settings that must be Python identifiers (they become module-level names). */
 export const pythonIdentifier = /^[A-Za-z_][A-Za-z0-9_]*$/;
-/** Kolla's horizon uid/gid: the config Secret is group-readable by it. */
-export const horizonGid = 42420;
 const staticRoot = '/var/lib/openstack-dashboard/static';
 /**
  * Debian's openstack-dashboard execs every local_settings.d/*.py snippet (sorted by name) after
@@ -70,7 +68,6 @@ export function renderHorizon(ctx: Ctx): KubeObject[] {
       proc: server,
       files: [conf, snippet, uwsgi],
       replicas: ctx.spec.services.horizon.replicas,
-      fsGroup: horizonGid,
     }),
   ];
 }

@@ -1,7 +1,6 @@
 // Keystone: the identity API, its database and bootstrap, and Fernet keys kept in a Secret that
 // a CronJob rotates (the Secret is created once and then owned by the rotation, not re-applied).
 import { labels, meta, svcHost, type Ctx } from '../context.ts';
-import { job } from '../jobs.ts';
 import {
   createOnlyAnnotation,
   type CronJob,
@@ -10,6 +9,8 @@ import {
   type RoleBinding,
   type Secret,
 } from '../kube.ts';
+import { restrictedUid } from '../../catalog/images.ts';
+import { job, jobCpuRequest, toolboxEnv } from '../jobs.ts';
 import { kollaConfig, type ConfigFile } from '../kolla.ts';
 import { deployment, kollaContainer, podTemplate, serviceAccount } from '../workload.ts';
 import {
@@ -27,8 +28,6 @@ import {
 
 const managedByLabel = 'app.kubernetes.io/managed-by';
 
-/** Kolla's keystone uid/gid: the keys are group-readable by it. */
-export const keystoneGid = 42425;
 const fernetSecret = 'keystone-fernet-keys';
 const credentialSecret = 'keystone-credential-keys';
 export const adminSecret = 'keystone-admin';
@@ -106,7 +105,6 @@ export function renderKeystone(ctx: Ctx): KubeObject[] {
       replicas: spec.replicas,
       volumes: keyVolumes,
       mounts: keyMounts,
-      fsGroup: keystoneGid,
     }),
   );
   out.push(...rotation(ctx, conf));
@@ -136,10 +134,11 @@ function openstackClient(ctx: Ctx): KubeObject[] {
     name,
     image: ctx.catalog.toolbox,
     config,
-    env: [{ name: 'OS_CLOUD', value: 'admin' }],
-    // Ready once kolla_start has put the credentials in place.
+    env: [{ name: 'OS_CLOUD', value: 'admin' }, ...toolboxEnv],
+    // Ready once the credentials are in place.
     probe: { ready: cloudsYaml, live: cloudsYaml },
-    resources: { requests: { cpu: '10m', memory: '64Mi' } },
+    cpu: '10m',
+    memory: ctx.catalog.memory.client,
   });
   return [
     serviceAccount(ctx, name, 'keystone'),
@@ -153,6 +152,7 @@ function openstackClient(ctx: Ctx): KubeObject[] {
       configHash: config.hash,
       serviceAccountName: name,
       terminationGracePeriodSeconds: 5,
+      user: restrictedUid(ctx.catalog.toolbox),
     }),
   ];
 }
@@ -197,6 +197,7 @@ function adminCredentials(ctx: Ctx): KubeObject {
  */
 function rotation(ctx: Ctx, conf: ReturnType<typeof configFile>): KubeObject[] {
   const sa = 'keystone-rotate';
+  const keystoneImage = ctx.catalog.services.keystone.processes[0]!.image;
   const role: Role & { metadata: { name: string } } = {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'Role',
@@ -234,18 +235,19 @@ function rotation(ctx: Ctx, conf: ReturnType<typeof configFile>): KubeObject[] {
     containers: [
       kollaContainer(ctx, {
         name: 'rotate',
-        image: ctx.catalog.services.keystone.processes[0]!.image,
+        image: keystoneImage,
         config,
-        resources: { requests: { cpu: '50m', memory: '128Mi' } },
+        cpu: jobCpuRequest,
+        memory: ctx.catalog.memory.job,
       }),
     ],
     volumes: [config.volume],
     configHash: config.hash,
     serviceAccountName: sa,
+    user: restrictedUid(keystoneImage),
   });
   template.spec.automountServiceAccountToken = true;
   template.spec.restartPolicy = 'OnFailure';
-  template.spec.securityContext = { fsGroup: keystoneGid };
   // The Jobs the CronJob creates belong to it, not to the cloud. Without labels of their own they
   // would take the pod template's, `managed-by: stackanetes` among them, and the operator would
   // prune them as objects the spec does not name, in the middle of a rotation.

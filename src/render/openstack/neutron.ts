@@ -91,7 +91,6 @@ export function renderNeutron(ctx: Ctx): KubeObject[] {
       proc: server,
       files: [conf, ml2],
       replicas: spec.replicas,
-      fsGroup: neutronGid,
     }),
   ];
 
@@ -121,8 +120,10 @@ export function renderNeutron(ctx: Ctx): KubeObject[] {
     mounts,
     fsGroup: neutronGid,
   });
-  // The agent talks to the node's Open vSwitch through its root-only socket and makes network
-  // namespaces: it runs as root (as Kolla runs it), privileged.
+  // The agent talks to the node's Open vSwitch through its root-only socket, makes network
+  // namespaces and runs haproxy in them, and shares them with the host (Bidirectional mount
+  // propagation, which Kubernetes allows privileged containers only): root (as Kolla runs it),
+  // privileged.
   for (const o of agentObjects) {
     if (o.kind !== 'DaemonSet') continue;
     const c = (o as DaemonSet).spec!.template.spec!.containers[0]!;

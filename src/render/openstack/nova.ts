@@ -16,7 +16,7 @@ import {
   type Volume,
   type VolumeMount,
 } from '../kube.ts';
-import { kollaContainer, hostPathVolume } from '../workload.ts';
+import { kollaContainer, hostPathVolume, resources, type ContainerMemory } from '../workload.ts';
 import { mergeIni, writeIni } from '../ini.ts';
 import {
   computedSections,
@@ -121,7 +121,6 @@ export function renderNova(ctx: Ctx): KubeObject[] {
         proc,
         files: procFiles,
         replicas: spec.replicas,
-        fsGroup: novaGid,
       }),
     );
   }
@@ -261,6 +260,10 @@ function compute(ctx: Ctx, files: readonly ConfigFile[]): KubeObject[] {
     mounts,
     extraContainers,
     fsGroup: novaGid,
+    // The fake driver touches nothing on the host but its state directory: nova-compute runs as
+    // nova without privileges. libvirt's plugs interfaces, opens /dev/kvm and disks through
+    // sudo (rootwrap, privsep): privileged.
+    security: libvirt ? { kind: 'privileged' } : { kind: 'restricted' },
   });
   const ds = objs.find((o): o is DaemonSet & KubeObject => o.kind === 'DaemonSet');
   if (!ds?.spec?.template.spec) throw new Error('nova-compute: expected a DaemonSet');
@@ -304,10 +307,17 @@ function compute(ctx: Ctx, files: readonly ConfigFile[]): KubeObject[] {
       imagePullPolicy: computeContainer.imagePullPolicy!,
       command: ['sh', '-c', setup.join(' && ')],
       env: nodeEnv,
-      resources: { requests: { cpu: '10m', memory: '16Mi' } },
+      resources: resources(undefined, '10m', ctx.catalog.memory.init),
+      // root: it gives the host's state directory to nova and writes into it (with libvirt it
+      // also opens /dev/kvm to QEMU, on the host's /dev: privileged).
       securityContext: libvirt
         ? { runAsUser: 0, runAsGroup: 0, privileged: true }
-        : { runAsUser: 0, runAsGroup: 0 },
+        : {
+            runAsUser: 0,
+            runAsGroup: 0,
+            allowPrivilegeEscalation: false,
+            capabilities: { drop: ['ALL'], add: ['CHOWN', 'DAC_OVERRIDE'] },
+          },
       volumeMounts: libvirt
         ? [
             hostConfMount,
@@ -386,6 +396,7 @@ function libvirtContainers(ctx: Ctx, mounts: { libvirtd: VolumeMount[]; virtlogd
     name: string,
     probe: typeof virshVersion | typeof virtlogdVersion,
     daemonMounts: VolumeMount[],
+    memory: ContainerMemory,
     extra: Partial<Parameters<typeof kollaContainer>[1]> = {},
   ): Container => {
     const c = kollaContainer(ctx, {
@@ -394,18 +405,27 @@ function libvirtContainers(ctx: Ctx, mounts: { libvirtd: VolumeMount[]; virtlogd
       config: cfg,
       probe: { ready: probe, live: probe },
       resources: ctx.spec.services.nova.resources,
+      memory,
       mounts: daemonMounts,
-      privileged: true,
+      security: { kind: 'privileged' },
       ...extra,
     });
     c.securityContext = { ...c.securityContext, runAsUser: 0, runAsGroup: 0 };
     return c;
   };
-  const libvirtd = daemon('libvirt', virshVersion, mounts.libvirtd);
-  const virtlogd = daemon('virtlogd', virtlogdVersion, mounts.virtlogd, {
-    defaultRequests: { cpu: '10m', memory: '32Mi' },
-    env: [{ name: 'KOLLA_CONFIG_FILE', value: `${kollaConfigDir}/virtlogd.json` }],
-  });
+  // libvirtd makes the guests' cgroups below its own (there is no systemd in the container to put
+  // them elsewhere): its memory has no limit, which would be shared by every instance on the node.
+  const libvirtd = daemon('libvirt', virshVersion, mounts.libvirtd, ctx.catalog.memory.libvirtd);
+  const virtlogd = daemon(
+    'virtlogd',
+    virtlogdVersion,
+    mounts.virtlogd,
+    ctx.catalog.memory.virtlogd,
+    {
+      cpu: '10m',
+      env: [{ name: 'KOLLA_CONFIG_FILE', value: `${kollaConfigDir}/virtlogd.json` }],
+    },
+  );
   const virtType = (hostConf: VolumeMount): Container => ({
     name: 'virt-type',
     image: libvirtd.image!,
@@ -416,7 +436,7 @@ function libvirtContainers(ctx: Ctx, mounts: { libvirtd: VolumeMount[]; virtlogd
       ctx.spec.services.nova.virtType,
       novaVirtConfig,
     ],
-    resources: { requests: { cpu: '10m', memory: '64Mi' } },
+    resources: resources(undefined, '10m', ctx.catalog.memory.virtType),
     securityContext: { runAsUser: 0, runAsGroup: 0, privileged: true },
     volumeMounts: [cfg.mount, hostConf, { name: 'dev', mountPath: '/dev' }],
   });

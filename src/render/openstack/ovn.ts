@@ -1,6 +1,7 @@
 // OVN for Neutron's ML2/OVN driver: the northbound and southbound OVSDB databases
 // (StatefulSets on volumes), ovn-northd between them, and on every compute and network node
 // Open vSwitch (ovsdb-server + ovs-vswitchd) and ovn-controller, which programs it.
+import { restrictedUid } from '../../catalog/images.ts';
 import type { InfraDef } from '../../catalog/types.ts';
 import { meta, placement, selectorLabels, svcFqdn, svcHost, type Ctx } from '../context.ts';
 import { contentHash } from '../hash.ts';
@@ -22,6 +23,7 @@ import {
   service,
   serviceAccount,
   hostPathVolume,
+  type ContainerSecurity,
 } from '../workload.ts';
 
 const ovsRun = '/run/openvswitch';
@@ -121,6 +123,7 @@ function ovsdbServer(ctx: Ctx, d: OvsdbDb): KubeObject[] {
     },
     ports: [{ name: 'ovsdb', port: p }],
     resources: ctx.spec.services.neutron.resources,
+    memory: d.def.memory,
     mounts: [{ name: 'data', mountPath: '/var/lib/ovn' }],
   });
   const template = podTemplate(ctx, {
@@ -131,6 +134,7 @@ function ovsdbServer(ctx: Ctx, d: OvsdbDb): KubeObject[] {
     volumes: [config.volume],
     configHash: config.hash,
     serviceAccountName: 'ovn',
+    user: restrictedUid(d.def.image),
   });
   const retain = ctx.spec.retainVolumesOnDelete;
   const sts: StatefulSet & { metadata: { name: string } } = {
@@ -189,11 +193,13 @@ function northd(ctx: Ctx): KubeObject[] {
         config,
         probe: def.probe,
         resources: ctx.spec.services.neutron.resources,
+        memory: def.memory,
       }),
     ],
     volumes: [config.volume],
     configHash: config.hash,
     serviceAccountName: 'ovn',
+    user: restrictedUid(def.image),
   });
   const out: KubeObject[] = [config.secret, d];
   if (replicas > 1) out.push(disruptionBudget(ctx, `ovn-${def.name}`, 'ovn', def.name));
@@ -279,8 +285,10 @@ function openvswitch(ctx: Ctx): KubeObject[] {
       config: dbConfig,
       probe: { ready: listDbs, live: listDbs },
       resources: ctx.spec.services.neutron.resources,
+      memory: def.memory,
       mounts: [run, { name: 'openvswitch-db', mountPath: '/var/lib/openvswitch' }],
-      privileged: true,
+      // root, for the host's root-owned directories it shares with the node; nothing more.
+      security: { kind: 'root' },
     }),
     kollaContainer(ctx, {
       name: 'ovs-vswitchd',
@@ -288,8 +296,11 @@ function openvswitch(ctx: Ctx): KubeObject[] {
       config: switchConfig,
       probe: { ready: vswitchdVersion, live: vswitchdVersion },
       resources: ctx.spec.services.neutron.resources,
+      memory: ctx.catalog.memory.vswitchd,
       mounts: [run, { name: 'modules', mountPath: '/lib/modules', readOnly: true }],
-      privileged: true,
+      // The datapath: loads the kernel module, creates ports and tap devices (/dev/net/tun for the
+      // userspace datapath), sets interfaces' addresses and queues.
+      security: { kind: 'privileged' },
     }),
   ];
   const ds = daemonSet(ctx, 'ovn-openvswitch', {
@@ -343,6 +354,7 @@ function controller(ctx: Ctx): KubeObject[] {
     config,
     probe: def.probe,
     resources: ctx.spec.services.neutron.resources,
+    memory: def.memory,
     env: nodeEnv,
     mounts: [
       { name: 'openvswitch-run', mountPath: ovsRun },
@@ -351,7 +363,7 @@ function controller(ctx: Ctx): KubeObject[] {
         ? [{ name: 'netns', mountPath: '/run/netns', mountPropagation: 'Bidirectional' as const }]
         : []),
     ],
-    privileged: true,
+    security: controllerSecurity(ctx),
   });
   const ds = daemonSet(ctx, `ovn-${def.name}`, {
     component: 'ovn',
@@ -368,6 +380,19 @@ function controller(ctx: Ctx): KubeObject[] {
     hostNetwork: def.host ?? true,
   });
   return [config.secret, dataPlane(ds, ctx)];
+}
+
+/**
+ * How ovn-controller runs: root, for Open vSwitch's root-owned sockets (OVSDB and OpenFlow),
+ * through which it does its work, with no capabilities; NET_ADMIN too when it brings the external
+ * network's node interface up; privileged when it makes the external network's namespace on the
+ * node (a network namespace, a veth pair, and the namespace shared with the host through
+ * Bidirectional mount propagation, which Kubernetes allows privileged containers only).
+ */
+function controllerSecurity(ctx: Ctx): ContainerSecurity {
+  const p = ctx.spec.services.neutron.provider;
+  if (p.hostNamespace) return { kind: 'privileged' };
+  return p.interface ? { kind: 'root', capabilities: ['NET_ADMIN'] } : { kind: 'root' };
 }
 
 /** The veth end on the external bridge when the external network is a namespace on the node. */

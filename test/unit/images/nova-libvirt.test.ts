@@ -3,7 +3,7 @@
 // test/unit/render/vms.test.ts.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { imageGroup, imageNames, imageUser } from '../../../src/catalog/images.ts';
+import { imageNames, imageUser, restrictedUser } from '../../../src/catalog/images.ts';
 import { knownImages, runtimeConfig } from '../../../src/images/build.ts';
 import { lineage, releaseRecipes } from '../../../src/images/recipes.ts';
 import { kvmProbeKernel } from '../../../src/render/openstack/nova.ts';
@@ -31,7 +31,8 @@ test('it carries libvirtd, virtlogd, QEMU for x86 and ovs-vsctl, and runs them a
     assert.ok(recipe.packages.includes(p), p);
   assert.equal(recipe.user, 'root');
   assert.equal(imageUser('nova-libvirt'), 'root');
-  assert.equal(imageGroup('nova-libvirt'), undefined);
+  // Data plane: no unprivileged user to run it as under Pod Security "restricted".
+  assert.equal(restrictedUser('nova-libvirt'), undefined);
   // Kolla's contract: dumb-init, kolla_start.
   const c = runtimeConfig(recipe, 'nova-libvirt');
   assert.deepEqual(c.Cmd, ['kolla_start']);
