@@ -371,11 +371,12 @@ async function ensureNodeContainers(
     const { changed, bundleChanged } = await writeNodeConfig(l, n, topo.budget, nodeLabels);
     const running = (await nodePower(l, n)) === 'running';
     if (running && bundleChanged) {
-      // The node itself changed (its mounts, namespaces, root): shut it down cleanly and boot it.
-      await stopNode(l, n);
-      await startNode(l, n);
-      notes.push(`${n.name} rebooted (its container changed)`);
-      rebooted.add(n.name);
+      // The node itself changed (its mounts, namespaces, root). Rebooting nodes behind the
+      // cloud's back can take a replicated service below quorum: say so, and let the user roll
+      // them one at a time.
+      notes.push(
+        `${n.name} runs an older node container: \`cluster node stop ${n.name} && cluster node start ${n.name}\` applies it (one node at a time)`,
+      );
     } else if (running) {
       // A running node reads its kubelet configuration at start: restart the kubelet (its
       // supervisor brings it back within seconds; pods keep running).
