@@ -366,9 +366,18 @@ async function ensureNodeContainers(
   }
   const bootedAt = Date.now() - 1000;
   const notes: string[] = [];
+  const rebooted = new Set<string>();
   for (const n of wanted) {
-    const changed = await writeNodeConfig(l, n, topo.budget, nodeLabels);
-    if ((await nodePower(l, n)) === 'running') {
+    const { changed, bundleChanged } = await writeNodeConfig(l, n, topo.budget, nodeLabels);
+    const running = (await nodePower(l, n)) === 'running';
+    if (running && bundleChanged) {
+      // The node itself changed (its mounts, namespaces, root). Rebooting nodes behind the
+      // cloud's back can take a replicated service below quorum: say so, and let the user roll
+      // them one at a time.
+      notes.push(
+        `${n.name} runs an older node container: \`cluster node stop ${n.name} && cluster node start ${n.name}\` applies it (one node at a time)`,
+      );
+    } else if (running) {
       // A running node reads its kubelet configuration at start: restart the kubelet (its
       // supervisor brings it back within seconds; pods keep running).
       if (changed) await restartInNode(l, n, 'kubelet');
@@ -376,6 +385,7 @@ async function ensureNodeContainers(
     } else {
       await startNode(l, n);
       notes.push(`${n.name} booted`);
+      rebooted.add(n.name);
     }
   }
   // Each node weighs the same on the CPU: node containers' parent gets one node's weight each.
@@ -387,8 +397,7 @@ async function ensureNodeContainers(
     `${wanted.length} node containers to be Ready (logs in ${l.nodes}/<node>/logs)`,
     async () => {
       for (const n of wanted)
-        if (!(await nodeReady(l, n.name, notes.includes(`${n.name} booted`) ? bootedAt : 0)))
-          return false;
+        if (!(await nodeReady(l, n.name, rebooted.has(n.name) ? bootedAt : 0))) return false;
       return true;
     },
     180_000,

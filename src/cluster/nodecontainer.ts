@@ -201,7 +201,9 @@ export function runcSpec(
       // No rlimits: root here lacks CAP_SYS_RESOURCE, so the node inherits the machine's limits.
       noNewPrivileges: false,
     },
-    root: { path: l.nodeRootfs, readonly: true },
+    // The shared root file system under an overlay whose upper layer is on the node's disk: the
+    // node writes where a server writes (hostPath volumes create directories anywhere).
+    root: { path: nodeRootMount(l, n), readonly: false },
     hostname: n.name,
     mounts,
     linux: {
@@ -257,7 +259,7 @@ export async function writeNodeConfig(
   n: NodeSpec,
   budget: NodeBudget,
   labels: Record<string, string>,
-): Promise<boolean> {
+): Promise<{ changed: boolean; bundleChanged: boolean }> {
   const d = nodeDirs(l, n.name);
   for (const dir of [
     d.etc,
@@ -359,13 +361,49 @@ export async function writeNodeConfig(
   );
   copyFileSync(initScript, join(d.root, 'stackanetes-node'));
   chmodSync(join(d.root, 'stackanetes-node'), 0o755);
-  write(join(d.bundle, 'config.json'), JSON.stringify(runcSpec(l, n), null, 2) + '\n');
-  return changed;
+  const bundleChanged = writeChanged(
+    join(d.bundle, 'config.json'),
+    JSON.stringify(runcSpec(l, n), null, 2) + '\n',
+  );
+  return { changed, bundleChanged };
 }
 
 /** Restarts one of the node's services: its supervisor starts it again within seconds. */
 export async function restartInNode(l: Layout, n: NodeSpec, name: string): Promise<void> {
   await runc(l, ['exec', n.name, 'pkill', '-x', name], true);
+}
+
+/** Where a node's root file system is mounted (an overlay of the shared one and its own disk). */
+export function nodeRootMount(l: Layout, n: NodeSpec): string {
+  return join(nodeDirs(l, n.name).bundle, 'rootfs');
+}
+
+function isMounted(path: string): boolean {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .some((line) => line.split(' ')[4] === path);
+}
+
+async function mountRoot(l: Layout, n: NodeSpec): Promise<void> {
+  const target = nodeRootMount(l, n);
+  if (isMounted(target)) return;
+  const d = nodeDirs(l, n.name);
+  const upper = join(d.disk, 'root', 'upper');
+  const work = join(d.disk, 'root', 'work');
+  for (const dir of [target, upper, work]) mkdirSync(dir, { recursive: true });
+  await run('mount', [
+    '-t',
+    'overlay',
+    'overlay',
+    '-o',
+    `lowerdir=${l.nodeRootfs},upperdir=${upper},workdir=${work}`,
+    target,
+  ]);
+}
+
+async function unmountRoot(l: Layout, n: NodeSpec): Promise<void> {
+  const target = nodeRootMount(l, n);
+  if (isMounted(target)) await run('umount', ['-l', target], { allowFailure: true });
 }
 
 export type NodePower = 'running' | 'off';
@@ -426,6 +464,7 @@ export async function startNode(l: Layout, n: NodeSpec): Promise<string> {
   await runc(l, ['delete', '--force', n.name], true);
   removeCgroupTree(nodeCgroup(n.name));
   await plugNetwork(n);
+  await mountRoot(l, n);
   mkdirSync(l.runcRoot, { recursive: true });
   const fd = openSync(join(d.logs, 'node.log'), 'a');
   try {
@@ -454,6 +493,7 @@ function cleanUp(l: Layout, n: NodeSpec) {
   return async () => {
     await runc(l, ['delete', '--force', n.name], true);
     await unplugNetwork(n);
+    await unmountRoot(l, n);
     removeCgroupTree(nodeCgroup(n.name));
   };
 }

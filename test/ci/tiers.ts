@@ -217,6 +217,46 @@ function run(tier: Tier): number {
   return exitCode;
 }
 
+/** Prints (and with --save records) the one summary line over all tiers. Not awaited at the top
+ * level: counting imports the test files, and test/unit/ci/tiers.test.ts imports this module. */
+async function summary(): Promise<void> {
+  const { values } = parseArgs({
+    args: process.argv.slice(3),
+    options: {
+      save: { type: 'boolean', default: false },
+      cache: { type: 'string', default: 'warm' },
+    },
+  });
+  if (!resultsDir) {
+    console.error('STACKANETES_TEST_RESULTS is not set: no tier left its results anywhere');
+    process.exit(2);
+  }
+  const records = Object.fromEntries(
+    tiers.map((t) => [t.name, readJson<TierRecord>(join(resultsDir, `${t.name}.result.json`))]),
+  );
+  const declared = new Map<string, number>();
+  for (const t of tiers)
+    if (!records[t.name]?.ran) declared.set(t.name, (await countTests(t.files)).tests);
+  const summary = summarise(records, (t) => declared.get(t.name) ?? 0);
+  if (values.save) {
+    const started = Number(process.env.STACKANETES_CI_STARTED ?? 0) * 1000;
+    const { saveResult } = await import('../../bench/results.ts');
+    saveResult(
+      'ci',
+      {
+        totalSeconds: started ? Math.round((Date.now() - started) / 1000) : undefined,
+        summary: summary.lines[0],
+        passed: summary.passed,
+        failed: summary.failed,
+        skipped: summary.skipped,
+        tiers: summary.tiers,
+      },
+      values.cache,
+    );
+  }
+  console.log(summary.lines.join('\n'));
+}
+
 if (import.meta.main) {
   const [command, name, ...rest] = process.argv.slice(2);
   if (command === 'run') process.exit(run(tierNamed(name)));
@@ -233,41 +273,7 @@ if (import.meta.main) {
       endedAt: Date.now(),
     });
   } else if (command === 'summary') {
-    const { values } = parseArgs({
-      args: process.argv.slice(3),
-      options: {
-        save: { type: 'boolean', default: false },
-        cache: { type: 'string', default: 'warm' },
-      },
-    });
-    if (!resultsDir) {
-      console.error('STACKANETES_TEST_RESULTS is not set: no tier left its results anywhere');
-      process.exit(2);
-    }
-    const records = Object.fromEntries(
-      tiers.map((t) => [t.name, readJson<TierRecord>(join(resultsDir, `${t.name}.result.json`))]),
-    );
-    const declared = new Map<string, number>();
-    for (const t of tiers)
-      if (!records[t.name]?.ran) declared.set(t.name, (await countTests(t.files)).tests);
-    const summary = summarise(records, (t) => declared.get(t.name) ?? 0);
-    if (values.save) {
-      const started = Number(process.env.STACKANETES_CI_STARTED ?? 0) * 1000;
-      const { saveResult } = await import('../../bench/results.ts');
-      saveResult(
-        'ci',
-        {
-          totalSeconds: started ? Math.round((Date.now() - started) / 1000) : undefined,
-          summary: summary.lines[0],
-          passed: summary.passed,
-          failed: summary.failed,
-          skipped: summary.skipped,
-          tiers: summary.tiers,
-        },
-        values.cache,
-      );
-    }
-    console.log(summary.lines.join('\n'));
+    void summary();
   } else {
     console.error('usage: node test/ci/tiers.ts run|begin|skip|summary …');
     process.exit(2);
