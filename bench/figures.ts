@@ -218,6 +218,48 @@ export const figures: readonly Figure[] = [
     paths: ['src/cluster', 'bench/cluster.ts'],
   },
   {
+    what: 'three real nodes: `cluster up --nodes 3` from one node, a node booted, idle memory',
+    bench: 'multinode',
+    variant: 'nodes',
+    text: (d) =>
+      `two node containers added, both Ready, in ${s(d.addTwoNodesSeconds)}; \`node start\` → Ready ${s(d.startToReadySeconds)}; idle ${Object.entries(
+        (d.idleMiB ?? {}) as Record<string, number>,
+      )
+        .map(([k, v]) => `${k.replace('stackanetes-', '')} ${v} MiB`)
+        .join(', ')}`,
+    goal: 'up under 90 s, under 300 MiB per idle node',
+    how: '`sudo npm run bench:multinode`',
+    paths: ['src/cluster', 'bench/multinode.ts'],
+  },
+  {
+    what: 'the HA cloud (examples/ha.yaml) on three nodes: memory per node, image pulls per node',
+    bench: 'multinode',
+    variant: 'cloud',
+    text: (d) =>
+      `memory ${Object.entries((d.memoryMiB ?? {}) as Record<string, number>)
+        .map(([k, v]) => `${k.replace('stackanetes-', '')} ${v} MiB`)
+        .join(', ')}; pulls ${Object.entries(
+        (d.pulls ?? {}) as Record<string, { images: number; totalSeconds: number; max: number }>,
+      )
+        .map(
+          ([k, v]) =>
+            `${k.replace('stackanetes-', '')} ${v.images} images in ${v.totalSeconds} s (longest ${v.max} s)`,
+        )
+        .join(', ')}`,
+    how: '`up --nodes 3 -f examples/ha.yaml`, `sudo npm run bench:multinode -- --cloud`',
+    paths: ['src/cluster', 'src/render', 'examples/ha.yaml', 'bench/multinode.ts'],
+  },
+  {
+    what: 'deploy examples/ha.yaml on three nodes from an empty namespace (images cached)',
+    bench: 'deploy',
+    variant: 'ha',
+    text: (d) =>
+      `apply → Ready ${s(d.readySeconds)}; → first ACTIVE server ${s(d.activeSeconds)}; machine memory ${n(d.baselineMiB)} MiB before, peak ${n(d.peakMiB)} MiB`,
+    goal: 'Ready under 10 min',
+    how: '`npm run bench:deploy -- -f examples/ha.yaml`',
+    paths: ['src', 'examples/ha.yaml', 'bench/deploy.ts'],
+  },
+  {
     what: 'deploy examples/minimal.yaml from an empty namespace (images cached)',
     bench: 'deploy',
     variant: 'minimal',

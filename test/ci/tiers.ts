@@ -57,8 +57,7 @@ export const tiers: readonly Tier[] = [
     // heal change the cloud (jobs and load put it back, heal disrupts it): they come after the
     // checks of a steady cloud, heal last. limits adds a leaking pod beside the cloud and requires
     // that no container of the cloud restarts meanwhile: after the others, before heal. netpol
-    // runs here until a multi-node tier runs it; test/e2e/ha.test.ts (the 3-node cloud of
-    // examples/ha.yaml) is left out until then.
+    // runs on the one-node cloud too: kube-router enforces the policies on every node.
     files: [
       'test/e2e/cloud.test.ts',
       'test/e2e/vm.test.ts',
@@ -72,6 +71,19 @@ export const tiers: readonly Tier[] = [
       'test/e2e/limits.test.ts',
       'test/e2e/heal.test.ts',
     ],
+    serial: true,
+  },
+  {
+    name: 'multinode',
+    about: 'three real nodes (node containers): their network, policies, registry, power cut and clean stop',
+    files: ['test/integration/multinode/*.test.ts'],
+    serial: true,
+  },
+  {
+    name: 'ha',
+    about: 'the HA cloud of examples/ha.yaml on three real nodes, checked with real clients',
+    // cloud.test.ts asks the HA cloud what it asks the one-node cloud (STACKANETES_E2E_CLOUD=ha).
+    files: ['test/e2e/ha.test.ts', 'test/e2e/netpol.test.ts', 'test/e2e/cloud.test.ts'],
     serial: true,
   },
 ];
