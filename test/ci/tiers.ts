@@ -75,7 +75,8 @@ export const tiers: readonly Tier[] = [
   },
   {
     name: 'multinode',
-    about: 'three real nodes (node containers): their network, policies, registry, power cut and clean stop',
+    about:
+      'three real nodes (node containers): their network, policies, registry, power cut and clean stop',
     files: ['test/integration/multinode/*.test.ts'],
     serial: true,
   },
