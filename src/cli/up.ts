@@ -5,7 +5,9 @@
 // RBAC, a Deployment of two replicas) once its image has been built; until then it runs as a
 // supervised process beside the cluster's own, stopped by `cluster down`.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { parse } from 'yaml';
@@ -87,7 +89,7 @@ export async function startOperator(kubeconfig: string): Promise<string> {
 /**
  * Installs the operator from deploy/ (CRD, RBAC, the Deployment) and waits for a replica to be
  * Ready. A host operator started before is stopped first: one operator reconciles a cloud. The
- * pod template carries the image's digest, so that a rebuilt image (same tag) rolls the pods.
+ * image is named by its digest, so that a rebuilt image (same tag) rolls the pods and runs.
  */
 export async function installOperator(
   env: NodeJS.ProcessEnv,
@@ -97,14 +99,30 @@ export async function installOperator(
   const l = layout();
   const host = running(l.pids, operatorProcess) !== undefined;
   if (host) await stopProcess(l.pids, operatorProcess);
-  await capture('kubectl', ['apply', '--server-side', '--force-conflicts', '-k', deployDir], env);
+  // The image by digest: a rebuilt image keeps its tag, and a node that pulled the tag before
+  // would start the old one (pullPolicy IfNotPresent). deploy/ names the tag; the manifests
+  // kustomize renders from it are applied with the digest added.
+  const manifests = (await capture('kubectl', ['kustomize', deployDir], env)).replace(
+    /^(\s*image: )(\S*\/operator:[^\s@]+)$/gm,
+    `$1$2@${manifestDigest}`,
+  );
+  if (!manifests.includes(manifestDigest))
+    throw new CliError(
+      `no operator image in the manifests of ${deployDir} to pin to ${manifestDigest}`,
+    );
+  const dir = mkdtempSync(join(tmpdir(), 'stackanetes-operator-'));
+  try {
+    writeFileSync(join(dir, 'operator.yaml'), manifests);
+    await capture(
+      'kubectl',
+      ['apply', '--server-side', '--force-conflicts', '-f', join(dir, 'operator.yaml')],
+      env,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
   const client = await KubeClient.create();
   try {
-    await client.mergePatch('apps/v1', 'Deployment', operatorDeployment, operatorNamespace, {
-      spec: {
-        template: { metadata: { annotations: { 'stackanetes.io/image-digest': manifestDigest } } },
-      },
-    });
     const end = Date.now() + timeoutMs;
     let last = '';
     while (Date.now() < end) {
@@ -113,16 +131,18 @@ export async function installOperator(
         observedGeneration?: number;
         updatedReplicas?: number;
         availableReplicas?: number;
+        replicas?: number;
       };
       const want = Number((d.spec as { replicas?: number }).replicas ?? 1);
       const now = `${st.availableReplicas ?? 0}/${want} replicas available, ${st.updatedReplicas ?? 0} updated`;
       if (now !== last) process.stderr.write(`  ${now}\n`);
       last = now;
-      // One Ready replica of the current template is enough to reconcile (the other waits for
-      // the Lease); the second comes as the node allows.
+      // The roll-out is over (no replica of an older template is left: one of those may hold the
+      // Lease and reconcile a spec its code does not know) and a replica is Ready.
       if (
         (st.observedGeneration ?? 0) >= (d.metadata.generation ?? 0) &&
-        (st.updatedReplicas ?? 0) >= 1 &&
+        (st.updatedReplicas ?? 0) >= want &&
+        (st.replicas ?? 0) === (st.updatedReplicas ?? 0) &&
         (st.availableReplicas ?? 0) >= 1
       )
         return `installed from deploy/ (${host ? 'the host operator stopped; ' : ''}${now}); dashboard: npx stackanetes dashboard`;

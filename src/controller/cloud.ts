@@ -454,7 +454,14 @@ export class CloudReconciler {
     transitions: { type: 'Normal' | 'Warning'; reason: string; message: string }[],
     components: Record<string, { ready: boolean; replicas?: number; readyReplicas?: number }>,
   ): Promise<void> {
-    const observed = { observedGeneration: generation, conditions, components };
+    // No components (an invalid spec): the field is left out. An empty map in an apply patch
+    // reaches the API server as null, which the CRD's schema refuses (422), so the status that
+    // says why the spec is invalid would never be written.
+    const observed = {
+      observedGeneration: generation,
+      conditions,
+      ...(Object.keys(components).length > 0 ? { components } : {}),
+    };
     const {
       lastReconcileTime,
       reconciledBy,
