@@ -505,11 +505,31 @@ export function upSteps(opts: UpOptions = {}, l: Layout = layout()): Step[] {
     {
       title: 'cluster objects (DNS Service, default StorageClass, RBAC)',
       run: async () => {
+        const objects = clusterObjects();
+        // A StorageClass cannot be changed in place: one whose binding mode changed is replaced
+        // (volumes already made from it are not touched).
+        const replaced: string[] = [];
+        for (const o of objects.filter((x) => x.kind === 'StorageClass')) {
+          const name = (o.metadata as { name: string }).name;
+          const live = await kubectl(l, [
+            'get',
+            'storageclass',
+            name,
+            '--ignore-not-found',
+            '-o',
+            'jsonpath={.volumeBindingMode}',
+          ]);
+          if (live.stdout && live.stdout !== o.volumeBindingMode) {
+            await kubectl(l, ['delete', 'storageclass', name]);
+            replaced.push(`${name} (${live.stdout} → ${String(o.volumeBindingMode)})`);
+          }
+        }
         await kubectl(
           l,
           ['apply', '--server-side', '--force-conflicts', '--field-manager=stackanetes', '-f', '-'],
-          toYamlStream(clusterObjects()),
+          toYamlStream(objects),
         );
+        return replaced.length ? `StorageClass replaced: ${replaced.join(', ')}` : undefined;
       },
     },
     {

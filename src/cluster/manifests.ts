@@ -174,7 +174,9 @@ export function clusterObjects(): Obj[] {
       kind: 'StorageClass',
       metadata: { name: localPath.sharedStorageClass },
       provisioner: localPath.provisioner,
-      volumeBindingMode: 'WaitForFirstConsumer',
+      // Immediate: the shared directory is on every node. Bound on first use, the claim carried
+      // the node the scheduler picked for the first pod, and every later pod went to that node.
+      volumeBindingMode: 'Immediate',
       reclaimPolicy: 'Delete',
     },
   ];
