@@ -1,6 +1,6 @@
 // What the cluster is built from: each Go program with its module, version and flags, built
 // once into the cache; plus the machine's Debian packages.
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from './exec.ts';
 import { buildInWrapper, goInstall, wrapperModule } from './gobuild.ts';
@@ -44,6 +44,8 @@ export const corednsPlugins = [
   'loadbalance',
   'cache',
   'kubernetes',
+  // The public domain's names → the ingress (config.ts, corefile).
+  'template',
 ] as const;
 
 /**
@@ -167,9 +169,14 @@ export function goBuildSteps(l: Layout): BuildStep[] {
       });
     },
   });
+  const corednsStamp = join(l.bin.coredns, 'plugins.txt');
   steps.push({
     title: `coredns ${versions.coredns}`,
-    done: () => existsSync(bins.coredns),
+    // Built again when the plugin list changes (recorded beside the binary).
+    done: () =>
+      existsSync(bins.coredns) &&
+      existsSync(corednsStamp) &&
+      readFileSync(corednsStamp, 'utf8') === corednsPlugins.join('\n'),
     run: async () => {
       const dir = await wrapperModule(l, {
         key: `coredns-${versions.coredns}`,
@@ -177,7 +184,9 @@ export function goBuildSteps(l: Layout): BuildStep[] {
         version: versions.coredns,
       });
       writeFileSync(join(dir, 'main.go'), corednsMain(corednsPlugins));
+      rmSync(bins.coredns, { force: true });
       await buildInWrapper(l, dir, { pkg: '.', out: bins.coredns, logFile: log('coredns') });
+      writeFileSync(corednsStamp, corednsPlugins.join('\n'));
     },
   });
   const installs: [string, string, string, string][] = [

@@ -601,8 +601,9 @@ export function upSteps(opts: UpOptions = {}, l: Layout = layout()): Step[] {
     },
     {
       title: `CoreDNS ${versions.coredns} (${net.dnsServiceIp} → ${net.nodeIp}:53)`,
-      run: () => {
-        corefile(l);
+      run: async () => {
+        // This build of CoreDNS has no `reload` plugin: a changed Corefile means a restart.
+        if (corefile(l) && running(l.pids, 'coredns')) await stopProcess(l.pids, 'coredns');
         return startAndWait(l, 'coredns', () => isOk('http://127.0.0.1:18181/ready'));
       },
     },

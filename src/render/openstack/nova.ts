@@ -18,6 +18,7 @@ import {
 } from '../kube.ts';
 import { kollaContainer, hostPathVolume, resources, type ContainerMemory } from '../workload.ts';
 import { mergeIni, writeIni } from '../ini.ts';
+import { ovsdbLocalPort } from './ovn.ts';
 import {
   computedSections,
   configFile,
@@ -167,8 +168,9 @@ function computed(ctx: Ctx): IniSections {
     vnc: spec.novncproxy
       ? { enabled: true, novncproxy_base_url: `${vncBase}/vnc_lite.html` }
       : { enabled: false },
-    // nova-compute plugs VIFs into br-int through the node's ovsdb-server socket.
-    os_vif_ovs: { ovsdb_connection: `unix:${ovsRunDir}/db.sock` },
+    // nova-compute (user nova) plugs VIFs into br-int through the node's ovsdb-server on the
+    // node's loopback: its unix socket is root's only.
+    os_vif_ovs: { ovsdb_connection: `tcp:127.0.0.1:${ovsdbLocalPort}` },
   };
   if (spec.computeDriver === 'libvirt') {
     // virt_type and cpu_mode come from the node (novaVirtConfig), written by the virt-type init

@@ -229,6 +229,9 @@ function dataPlane(ds: DaemonSet & { metadata: { name: string } }, ctx: Ctx): Ku
 }
 
 /** Open vSwitch on each compute and network node: its database and the switch daemon. */
+/** The node-local TCP port of the node's Open vSwitch database (127.0.0.1 only). */
+export const ovsdbLocalPort = 6640;
+
 function openvswitch(ctx: Ctx): KubeObject[] {
   const def = ctx.catalog.ovn.openvswitch;
   const db = '/var/lib/openvswitch/conf.db';
@@ -236,7 +239,9 @@ function openvswitch(ctx: Ctx): KubeObject[] {
   const dbStart = script([
     `mkdir -p ${ovsRun}`,
     createOrConvert(db, '/usr/share/openvswitch/vswitch.ovsschema'),
-    `exec ovsdb-server ${db} --remote=punix:${ovsRun}/db.sock --remote=db:Open_vSwitch,Open_vSwitch,manager_options ` +
+    // Also on the node's loopback (hostNetwork): nova-compute runs as nova and cannot open the
+    // root-only unix socket; Kolla gives it the same TCP endpoint.
+    `exec ovsdb-server ${db} --remote=punix:${ovsRun}/db.sock --remote=ptcp:${ovsdbLocalPort}:127.0.0.1 --remote=db:Open_vSwitch,Open_vSwitch,manager_options ` +
       `--pidfile=${ovsRun}/ovsdb-server.pid --unixctl=${ovsRun}/ovsdb-server.ctl -vconsole:info -vfile:off`,
   ]);
   const switchStart = script([
