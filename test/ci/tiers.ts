@@ -61,16 +61,23 @@ export const tiers: readonly Tier[] = [
     files: [
       'test/e2e/cloud.test.ts',
       'test/e2e/vm.test.ts',
-      'test/e2e/tempest.test.ts',
       'test/e2e/horizon.test.ts',
       'test/e2e/dashboard.test.ts',
       'test/e2e/operator.test.ts',
       'test/e2e/netpol.test.ts',
       'test/e2e/jobs.test.ts',
-      'test/e2e/load.test.ts',
       'test/e2e/limits.test.ts',
       'test/e2e/heal.test.ts',
     ],
+    serial: true,
+  },
+  {
+    name: 'long',
+    about:
+      'the same cloud for half an hour more: 10 minutes of saturated CPU, RabbitMQ stopped, Tempest',
+    // Run by test/e2e/run.sh after the e2e tier when STACKANETES_E2E_LONG=1 (CI's 90 minutes do
+    // not hold it beside the multi-node tiers), or by `npm run test:e2e:long` against a cloud.
+    files: ['test/e2e/tempest.test.ts', 'test/e2e/load.test.ts'],
     serial: true,
   },
   {

@@ -58,12 +58,13 @@ test('the summary: one line over all tiers, then each tier that did not run and 
       integration: ran('integration', { passed: 20, failed: 2 }, 1),
       images: { tier: 'images', ran: false, why: 'STACKANETES_SKIP_IMAGES=1 was set', endedAt: 0 },
     },
-    (t) => ({ images: 13, e2e: 18, multinode: 8, ha: 20 })[t.name] ?? 0,
+    (t) => ({ images: 13, e2e: 18, long: 2, multinode: 8, ha: 20 })[t.name] ?? 0,
   );
   assert.deepEqual(s.lines, [
-    '120 passed, 2 failed, 60 skipped',
+    '120 passed, 2 failed, 62 skipped',
     'tier images did not run (13 tests skipped): STACKANETES_SKIP_IMAGES=1 was set',
     'tier e2e did not run (18 tests skipped): CI stopped before it',
+    'tier long did not run (2 tests skipped): CI stopped before it',
     'tier multinode did not run (8 tests skipped): CI stopped before it',
     'tier ha did not run (20 tests skipped): CI stopped before it',
   ]);
