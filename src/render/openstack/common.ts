@@ -158,6 +158,10 @@ export function uwsgiIni(
       threads: 1,
       'enable-threads': true,
       'lazy-apps': true,
+      // A worker whose application failed to load (the database not answering yet at start)
+      // makes uWSGI exit, and the container restart, instead of that worker answering every
+      // request it gets with 500 "no python application found" while the pod stays Ready.
+      'need-app': true,
       'die-on-term': true,
       'no-orphans': true,
       'buffer-size': 65535,
