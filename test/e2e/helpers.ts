@@ -96,6 +96,9 @@ export async function deleteServer(id: string, timeoutMs = 300_000): Promise<voi
   while (Date.now() < end) {
     try {
       const s = await osJson<Record<string, unknown>>(`server show ${id}`, 60_000);
+      // An admin (the client pod's credentials) still sees a deleted server: Nova keeps its row,
+      // marked deleted, and shows it as DELETED with vm_state deleted. That is the end of a delete.
+      if (s.status === 'DELETED' && s['OS-EXT-STS:vm_state'] === 'deleted') return;
       left = `status ${String(s.status)}, vm_state ${String(s['OS-EXT-STS:vm_state'])}, task_state ${String(s['OS-EXT-STS:task_state'])}`;
     } catch (err) {
       if (/No server with a name or ID|could not be found|HTTP 404/i.test(String(err))) return;
