@@ -354,7 +354,8 @@ function debianRecipes(release: string, extraSuites: ExtraSuites): ReleaseRecipe
       {
         name: 'neutron-ovn-metadata-agent',
         parent: 'neutron-base',
-        packages: ['neutron-ovn-metadata-agent', 'haproxy'],
+        // iptables: the agent runs iptables-save in each ovnmeta- namespace it provisions.
+        packages: ['neutron-ovn-metadata-agent', 'haproxy', 'iptables'],
         user: 'neutron',
         versionPackage: 'python3-neutron',
         description: 'Neutron OVN metadata agent',
