@@ -101,7 +101,12 @@ export async function deleteServer(id: string, timeoutMs = 300_000): Promise<voi
       if (s.status === 'DELETED' && s['OS-EXT-STS:vm_state'] === 'deleted') return;
       left = `status ${String(s.status)}, vm_state ${String(s['OS-EXT-STS:vm_state'])}, task_state ${String(s['OS-EXT-STS:task_state'])}`;
     } catch (err) {
-      if (/No server with a name or ID|could not be found|HTTP 404/i.test(String(err))) return;
+      if (
+        /No server with a name or ID|No Server found for|could not be found|HTTP 404/i.test(
+          String(err),
+        )
+      )
+        return;
       left = `server show failed: ${err instanceof Error ? err.message : String(err)}`;
     }
     await sleep(2000);
