@@ -53,7 +53,8 @@ export function priorityClasses(_ctx: Ctx): KubeObject[] {
       },
     },
     value,
-    globalDefault: false,
+    // globalDefault is left out (false is its default): the API server does not echo a false
+    // value back, so the object never looked applied and was patched on every reconcile.
     preemptionPolicy: 'PreemptLowerPriority',
     description,
   });

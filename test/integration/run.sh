@@ -10,7 +10,25 @@ tiers() { "$node" test/ci/tiers.ts "$@"; }
 t0=$(date +%s)
 tiers begin integration
 rc=0
-"$node" bin/stackanetes.js cluster up --fake-nodes "${STACKANETES_FAKE_NODES:-100}" || rc=$?
+# On a cold machine the cluster is built first (over an hour from the Go module proxy). CI has 90
+# minutes: the build gets what is left of 85 of them; what it built stays cached, and the next run
+# goes on from there. Running out of time is a skip that says so, not a failure.
+started=${STACKANETES_CI_STARTED:-$t0}
+left=$(( 85 * 60 - (t0 - started) ))
+[ -n "${STACKANETES_CI_STARTED:-}" ] || left=0
+if [ "$left" -gt 0 ]; then
+  timeout --signal=TERM --kill-after=60 "$left" \
+    "$node" bin/stackanetes.js cluster up --fake-nodes "${STACKANETES_FAKE_NODES:-100}" || rc=$?
+else
+  "$node" bin/stackanetes.js cluster up --fake-nodes "${STACKANETES_FAKE_NODES:-100}" || rc=$?
+fi
+if [ "$left" -gt 0 ] && { [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; }; then
+  why="cluster up (building the cluster on a cold machine) did not finish within CI's time ($(( left / 60 )) min left of 85); what it built is cached and the next run continues"
+  tiers skip integration "$why"
+  tiers skip images "$why"
+  touch "$STACKANETES_TEST_RESULTS/cluster-timed-out"
+  exit 0
+fi
 if [ "$rc" -ne 0 ]; then
   tiers skip integration "cluster up failed (exit $rc)"
   tiers skip images "the cluster did not come up"

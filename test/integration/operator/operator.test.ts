@@ -92,8 +92,13 @@ describe('operator', { skip, concurrency: 1 }, () => {
     const after = await op.requests();
     const delta = writes(after) - writes(before);
     const leases = writes(after, true) - writes(before, true) - delta;
+    const which = Object.entries(after)
+      .map(([k, n]) => [k, n - (before[k] ?? 0)] as const)
+      .filter(([k, n]) => n > 0 && writes({ [k]: n }) > 0)
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ');
     console.log(
-      `writes in 60 s after convergence: ${delta} (plus ${leases} Lease renewals by the leader)`,
+      `writes in 60 s after convergence: ${delta} (plus ${leases} Lease renewals by the leader)${which ? `: ${which}` : ''}`,
     );
     assert.equal(
       delta,

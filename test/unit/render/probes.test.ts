@@ -253,7 +253,7 @@ test('PriorityClasses: the database, queue, cache and Keystone are the last to b
       assert.match(pc.metadata.name, /^stackanetes-/);
       assert.equal(pc.metadata.namespace, undefined, 'cluster-scoped');
       assert.equal(pc.metadata.ownerReferences, undefined, 'a namespaced cloud cannot own it');
-      assert.equal(pc.globalDefault, false);
+      assert.ok(!pc.globalDefault, 'not the default class');
     }
     const value = new Map(classes.map((pc) => [pc.metadata.name as string, pc.value as number]));
     const top = Math.max(...value.values());
