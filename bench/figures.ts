@@ -32,6 +32,27 @@ const orError =
   (d: any): string =>
     typeof d?.error === 'string' ? `not measured: ${d.error}` : text(d);
 
+/** `node-2 87 MiB, node-3 180 MiB`: one entry per node container, its name without the prefix. */
+const perNode = <T>(byNode: unknown, text: (v: T) => string): string =>
+  Object.entries((byNode ?? {}) as Record<string, T>)
+    .map(([node, v]) => `${node.replace('stackanetes-', '')} ${text(v)}`)
+    .join(', ');
+
+/** A deploy of an example from an empty namespace (bench/deploy.ts, variant = the file's name). */
+const deploy = (example: 'minimal' | 'ha', memory: string, goal: string, how: string): Figure => ({
+  what:
+    example === 'minimal'
+      ? 'deploy examples/minimal.yaml from an empty namespace (images cached)'
+      : 'deploy examples/ha.yaml on three nodes from an empty namespace (images cached)',
+  bench: 'deploy',
+  variant: example,
+  text: (d) =>
+    `apply → Ready ${s(d.readySeconds)}; → first ACTIVE server ${s(d.activeSeconds)}; ${memory} ${n(d.baselineMiB)} MiB before, peak ${n(d.peakMiB)} MiB`,
+  goal,
+  how,
+  paths: ['src', `examples/${example}.yaml`, 'bench/deploy.ts'],
+});
+
 const heal = (
   variant: string,
   what: string,
@@ -222,11 +243,7 @@ export const figures: readonly Figure[] = [
     bench: 'multinode',
     variant: 'nodes',
     text: (d) =>
-      `two node containers added, both Ready, in ${s(d.addTwoNodesSeconds)}; \`node start\` → Ready ${s(d.startToReadySeconds)}; idle ${Object.entries(
-        (d.idleMiB ?? {}) as Record<string, number>,
-      )
-        .map(([k, v]) => `${k.replace('stackanetes-', '')} ${v} MiB`)
-        .join(', ')}`,
+      `two node containers added, both Ready, in ${s(d.addTwoNodesSeconds)}; \`node start\` → Ready ${s(d.startToReadySeconds)}; idle ${perNode<number>(d.idleMiB, (v) => `${v} MiB`)}`,
     goal: 'up under 90 s, under 300 MiB per idle node',
     how: '`sudo npm run bench:multinode`',
     paths: ['src/cluster', 'bench/multinode.ts'],
@@ -236,39 +253,26 @@ export const figures: readonly Figure[] = [
     bench: 'multinode',
     variant: 'cloud',
     text: (d) =>
-      `memory ${Object.entries((d.memoryMiB ?? {}) as Record<string, number>)
-        .map(([k, v]) => `${k.replace('stackanetes-', '')} ${v} MiB`)
-        .join(', ')}; pulls ${Object.entries(
-        (d.pulls ?? {}) as Record<string, { images: number; totalSeconds: number; max: number }>,
-      )
-        .map(
-          ([k, v]) =>
-            `${k.replace('stackanetes-', '')} ${v.images} images in ${v.totalSeconds} s (longest ${v.max} s)`,
-        )
-        .join(', ')}`,
+      `memory ${perNode<number>(d.memoryMiB, (v) => `${v} MiB`)}; pulls ${perNode<{
+        images: number;
+        totalSeconds: number;
+        max: number;
+      }>(d.pulls, (v) => `${v.images} images in ${v.totalSeconds} s (longest ${v.max} s)`)}`,
     how: '`up --nodes 3 -f examples/ha.yaml`, `sudo npm run bench:multinode -- --cloud`',
     paths: ['src/cluster', 'src/render', 'examples/ha.yaml', 'bench/multinode.ts'],
   },
-  {
-    what: 'deploy examples/ha.yaml on three nodes from an empty namespace (images cached)',
-    bench: 'deploy',
-    variant: 'ha',
-    text: (d) =>
-      `apply → Ready ${s(d.readySeconds)}; → first ACTIVE server ${s(d.activeSeconds)}; machine memory ${n(d.baselineMiB)} MiB before, peak ${n(d.peakMiB)} MiB`,
-    goal: 'Ready under 10 min',
-    how: '`npm run bench:deploy -- -f examples/ha.yaml`',
-    paths: ['src', 'examples/ha.yaml', 'bench/deploy.ts'],
-  },
-  {
-    what: 'deploy examples/minimal.yaml from an empty namespace (images cached)',
-    bench: 'deploy',
-    variant: 'minimal',
-    text: (d) =>
-      `apply → Ready ${s(d.readySeconds)}; → first ACTIVE server ${s(d.activeSeconds)}; node memory ${n(d.baselineMiB)} MiB before, peak ${n(d.peakMiB)} MiB`,
-    goal: 'Ready under 240 s, ACTIVE under 300 s',
-    how: '`npm run bench:deploy`',
-    paths: ['src', 'examples/minimal.yaml', 'bench/deploy.ts'],
-  },
+  deploy(
+    'ha',
+    'machine memory',
+    'Ready under 10 min',
+    '`npm run bench:deploy -- -f examples/ha.yaml`',
+  ),
+  deploy(
+    'minimal',
+    'node memory',
+    'Ready under 240 s, ACTIVE under 300 s',
+    '`npm run bench:deploy`',
+  ),
   {
     what: 'the same deploy: each component Ready after',
     bench: 'deploy',
