@@ -9,7 +9,7 @@
 //        sudo node bench/multinode.ts --cloud    (after `up --nodes 3 -f examples/ha.yaml`)
 import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import { listNodes } from '../src/cluster/cluster.ts';
+import { kubectl, listNodes } from '../src/cluster/cluster.ts';
 import { layout } from '../src/cluster/layout.ts';
 import { saveResult } from './results.ts';
 
@@ -20,14 +20,7 @@ const cli = (args: string[]) => {
   if (r.status !== 0) throw new Error(`stackanetes ${args.join(' ')} exited ${r.status}`);
   return (performance.now() - t) / 1000;
 };
-const kubectl = (args: string[]) => {
-  const r = spawnSync('kubectl', ['--kubeconfig', l.kubeconfig, ...args], {
-    encoding: 'utf8',
-    maxBuffer: 256 * 2 ** 20,
-  });
-  if (r.status !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-};
+const kubectlOut = async (args: string[]) => (await kubectl(l, args)).stdout;
 
 async function nodeMemory(): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
@@ -40,7 +33,7 @@ const round1 = (x: number) => Math.round(x * 10) / 10;
 if (process.argv.includes('--cloud')) {
   // Pull times per node and image, from the kubelet's events (kept 1 h by the API server).
   const events = JSON.parse(
-    kubectl(['get', 'events', '-A', '--field-selector', 'reason=Pulled', '-o', 'json']),
+    await kubectlOut(['get', 'events', '-A', '--field-selector', 'reason=Pulled', '-o', 'json']),
   ) as { items: { message?: string; source?: { host?: string }; reportingInstance?: string }[] };
   const pulls: Record<string, Record<string, number>> = {};
   let cached = 0;
@@ -78,7 +71,14 @@ if (process.argv.includes('--cloud')) {
   );
   console.log(`saved ${file}`);
 } else {
-  const pods = kubectl(['get', 'pods', '-n', 'openstack', '--no-headers', '--ignore-not-found']);
+  const pods = await kubectlOut([
+    'get',
+    'pods',
+    '-n',
+    'openstack',
+    '--no-headers',
+    '--ignore-not-found',
+  ]);
   if (pods.trim()) {
     console.error(
       'a cloud runs in namespace openstack: this bench changes the node count; use --cloud',
