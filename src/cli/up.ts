@@ -5,12 +5,11 @@
 // RBAC, a Deployment of two replicas) once its image has been built; until then it runs as a
 // supervised process beside the cluster's own, stopped by `cluster down`.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { parse } from 'yaml';
+import { kubectl } from '../cluster/cluster.ts';
 import { layout } from '../cluster/layout.ts';
 import { publicDomain } from '../cluster/publichosts.ts';
 import { running, startProcess, stopProcess, tail } from '../cluster/processes.ts';
@@ -110,17 +109,7 @@ export async function installOperator(
     throw new CliError(
       `no operator image in the manifests of ${deployDir} to pin to ${manifestDigest}`,
     );
-  const dir = mkdtempSync(join(tmpdir(), 'stackanetes-operator-'));
-  try {
-    writeFileSync(join(dir, 'operator.yaml'), manifests);
-    await capture(
-      'kubectl',
-      ['apply', '--server-side', '--force-conflicts', '-f', join(dir, 'operator.yaml')],
-      env,
-    );
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  await kubectl(l, ['apply', '--server-side', '--force-conflicts', '-f', '-'], manifests);
   const client = await KubeClient.create();
   try {
     const end = Date.now() + timeoutMs;
