@@ -21,6 +21,7 @@ import { resourceInfo, type KubeClient, type KubeObj } from '../kube/client.ts';
 import { defaultIdentity } from '../kube/leader.ts';
 import { isConflict, isNotFound } from '../kube/errors.ts';
 import { contains, secretAsData } from './compare.ts';
+import { operatorState, type LeaseView, type ReconcileRecord } from './liveness.ts';
 import {
   componentConditionType,
   rfc3339,
@@ -124,6 +125,8 @@ export interface ReconcilerOptions {
  * resyncs every 10 min, one status write per cloud per resync in a steady state, none between.
  */
 const heartbeatMs = 5 * 60_000;
+/** How often a cloud left to another operator is looked at again. */
+const rivalRecheckMs = 30_000;
 
 export class CloudReconciler {
   readonly #client: KubeClient;
@@ -133,6 +136,8 @@ export class CloudReconciler {
   readonly #now: () => Date;
   readonly #reconciledBy: ReconciledBy;
   #statusFieldsDropped = false;
+  /** Clouds left to another operator, and that operator's Lease (to say so once). */
+  readonly #rivalsSeen = new Map<string, string>();
 
   constructor(o: ReconcilerOptions) {
     this.#client = o.client;
@@ -146,6 +151,8 @@ export class CloudReconciler {
   async reconcile(namespace: string, name: string): Promise<ReconcileResult> {
     const live = this.#store.get(cloudApiVersion, cloudKind, namespace, name);
     if (!live || live.metadata.deletionTimestamp) return { ready: false };
+    const rival = await this.#rival(live);
+    if (rival) return { ready: false, requeueAfterMs: rivalRecheckMs };
     const status = (live.status ?? {}) as { conditions?: Condition[]; observedGeneration?: number };
     const conditions: Condition[] = structuredClone(status.conditions ?? []);
     const generation = live.metadata.generation ?? 0;
@@ -223,6 +230,50 @@ export class CloudReconciler {
     await this.#finish(live, conditions, generation, transitions, componentStatus);
     const allReady = summary.status === 'True';
     return allReady ? { ready: true } : { ready: false, requeueAfterMs: progressRequeueMs };
+  }
+
+  /**
+   * Another operator (another Lease) that its status names and that still runs: this one keeps
+   * its hands off, or each would rewrite the status with its own name and trigger the other's
+   * next reconcile, hundreds of writes a minute. It takes over once that operator's Lease is gone
+   * or no longer renewed. Said once per cloud and rival, in the log and as an Event.
+   */
+  async #rival(live: KubeObj): Promise<string | undefined> {
+    const record = live.status as ReconcileRecord | undefined;
+    const lease = record?.reconciledBy?.lease;
+    const mine = this.#reconciledBy.lease;
+    if (!lease || !mine || lease === mine) return undefined;
+    const [leaseNamespace, leaseName] = lease.split('/');
+    let view: LeaseView | 'missing' | 'unreadable';
+    try {
+      view = (await this.#client.get(
+        'coordination.k8s.io/v1',
+        'Lease',
+        leaseName ?? '',
+        leaseNamespace,
+      )) as LeaseView;
+    } catch (err) {
+      view = isNotFound(err) ? 'missing' : 'unreadable';
+    }
+    const state = operatorState({
+      status: record,
+      createdAt: live.metadata.creationTimestamp,
+      lease: view,
+      serverNow: this.#client.serverNow(),
+    });
+    const key = `${live.metadata.namespace}/${live.metadata.name}`;
+    // Cannot tell (its Lease unreadable) but it reconciled recently: in doubt, no fight.
+    if (state.reconciling === false) {
+      this.#rivalsSeen.delete(key);
+      return undefined;
+    }
+    if (this.#rivalsSeen.get(key) !== lease) {
+      this.#rivalsSeen.set(key, lease);
+      const message = `another operator reconciles this cloud (${state.summary}); this one (Lease ${mine}) leaves it alone until that one stops`;
+      this.#log.warn({ cloud: key, rival: lease }, message);
+      await this.#events.record(live, 'Warning', 'AnotherOperator', message);
+    }
+    return lease;
   }
 
   /** The cloud's generated secrets: created once, read back ever after. */

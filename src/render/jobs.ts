@@ -71,7 +71,10 @@ export function job(ctx: Ctx, o: JobOpts): KubeObject[] {
     serviceAccountName: o.serviceAccountName,
     user: restrictedUid(o.image),
   });
-  template.spec.restartPolicy = 'OnFailure';
+  // Never, not OnFailure: a failed try stays as a Failed pod with its log, which the operator
+  // quotes in the condition (with OnFailure the Job controller deletes the one pod when the Job
+  // fails, and the reason with it).
+  template.spec.restartPolicy = 'Never';
   const name = `${base}-${hash}`;
   const j: Job & { metadata: { name: string } } = {
     apiVersion: 'batch/v1',

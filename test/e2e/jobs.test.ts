@@ -259,19 +259,11 @@ describe('Jobs that fail', { skip, concurrency: 1 }, () => {
     assert.equal(await configHash('placement-api'), placementHash, 'placement-api kept its config');
   });
 
-  // Known failure (last run, 2026-11-30): the condition said "job glance-db-init-… failed" without
-  // the Job's last log line, so the "why" is missing. It runs and reports; it does not fail the run.
-  test(
-    'a db-init whose database login is refused: glance is not Ready, the condition names the Job and why',
-    {
-      todo: "the condition lacks the failed Job's last log line (the reason): to fix in the operator",
-    },
-    async (t) => {
-      const c = await reported('glance', 'db-init', 'GlanceReady', 'DbInitFailed', t);
-      assert.match(c.message, /refused the root login.*Access denied/, 'and says why');
-      assert.equal(await configHash('glance-api'), glanceHash, 'glance-api kept its config');
-    },
-  );
+  test('a db-init whose database login is refused: glance is not Ready, the condition names the Job and why', async (t) => {
+    const c = await reported('glance', 'db-init', 'GlanceReady', 'DbInitFailed', t);
+    assert.match(c.message, /refused the root login.*Access denied/, 'and says why');
+    assert.equal(await configHash('glance-api'), glanceHash, 'glance-api kept its config');
+  });
 
   test('with the causes fixed (schema revision, spec, database account; the failed Job deleted) the cloud is Ready again', async () => {
     await restore();

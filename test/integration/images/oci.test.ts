@@ -15,7 +15,7 @@ import { Writable } from 'node:stream';
 import { listRecords } from '../../../src/images/build.ts';
 import { OciLayout, type ImageConfig, type ImageManifest } from '../../../src/images/oci.ts';
 import { cachePaths } from '../../../src/images/paths.ts';
-import { kollaUsers } from '../../../src/images/recipes.ts';
+import { kollaUsers, operatorImage, operatorUid } from '../../../src/images/recipes.ts';
 import { detectContainerd, importArchive } from '../../../src/images/containerd.ts';
 import { capture } from '../../../src/images/exec.ts';
 import { images, release } from './helpers.ts';
@@ -59,12 +59,18 @@ void test(
         assert.equal(await sha256(oci.blobPath(layer.digest)), layer.digest);
         assert.equal(await sha256(oci.blobPath(layer.digest), true), config.rootfs.diff_ids[i]);
       }
-      assert.deepEqual(config.config.Cmd, ['kolla_start']);
-      const user = kollaUsers.find((u) => u.name === config.config.User);
-      assert.ok(
-        config.config.User === 'root' || user,
-        `${r.name} runs as ${config.config.User}, not a Kolla user`,
-      );
+      if (r.name === operatorImage) {
+        // The operator is not an OpenStack service: its own command, its own non-root user.
+        assert.deepEqual(config.config.Cmd, ['operator']);
+        assert.equal(r.uid, operatorUid);
+      } else {
+        assert.deepEqual(config.config.Cmd, ['kolla_start']);
+        const user = kollaUsers.find((u) => u.name === config.config.User);
+        assert.ok(
+          config.config.User === 'root' || user,
+          `${r.name} runs as ${config.config.User}, not a Kolla user`,
+        );
+      }
       const bom = JSON.parse(await readFile(r.sbom, 'utf8')) as {
         components: { name: string; version: string }[];
       };

@@ -192,3 +192,62 @@ test('with a CRD that drops the new status fields, a steady cloud is not written
     assert.equal(statusWrites(), written, 'no write when only the dropped fields differ');
   });
 });
+
+test('a cloud whose status names another live operator is left alone until that operator’s Lease expires', async () => {
+  const api = await FakeApi.start();
+  const client = await fakeClient(api);
+  try {
+    const doc = parse(readFileSync('examples/minimal.yaml', 'utf8')) as KubeObj;
+    api.put(clouds, { ...doc, metadata: { ...doc.metadata, generation: 1 } });
+    const said: string[] = [];
+    const operator = (lease: string) =>
+      new CloudReconciler({
+        client,
+        store: doneStore(api),
+        events: {
+          record: (_o, _type, reason, message) => {
+            said.push(`${reason}: ${message}`);
+            return Promise.resolve();
+          },
+        },
+        log: quiet,
+        reconciledBy: { identity: `pod-of-${lease}`, lease: `ns/${lease}`, resyncSeconds: 600 },
+      });
+    const lease = (renewedSecondsAgo: number) =>
+      api.put('/apis/coordination.k8s.io/v1/leases', {
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        metadata: { name: 'first', namespace: 'ns' },
+        spec: {
+          holderIdentity: 'pod-of-first',
+          leaseDurationSeconds: 15,
+          renewTime: new Date(Date.now() - renewedSecondsAgo * 1000).toISOString(),
+        },
+      });
+    const statusWrites = () =>
+      api.requests.filter((q) => q.method === 'PATCH' && q.path.endsWith('/status')).length;
+
+    await operator('first').reconcile('openstack', 'minimal');
+    lease(1);
+    const second = operator('second');
+    const before = statusWrites();
+    for (let i = 0; i < 3; i++) {
+      const r = await second.reconcile('openstack', 'minimal');
+      assert.equal(r.ready, false);
+      assert.ok(r.requeueAfterMs, 'it comes back to look again');
+    }
+    assert.equal(statusWrites(), before, 'no status write while the first operator runs');
+    assert.equal(cloudStatus(api).reconciledBy.lease, 'ns/first');
+    const warned = said.filter((s) => s.startsWith('AnotherOperator'));
+    assert.equal(warned.length, 1, `said once: ${said.join('\n')}`);
+    assert.match(warned[0]!, /pod-of-first leads \(Lease ns\/first\).*Lease ns\/second/);
+
+    lease(60);
+    await second.reconcile('openstack', 'minimal');
+    assert.equal(cloudStatus(api).reconciledBy.lease, 'ns/second', 'taken over');
+    assert.equal(statusWrites(), before + 1);
+  } finally {
+    client.close();
+    await api.close();
+  }
+});
