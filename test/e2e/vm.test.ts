@@ -166,11 +166,32 @@ describe('servers that cannot run end in ERROR with a fault that says why', { sk
   const bad = `e2e-broken-${stamp}`;
   const servers = [`vm-huge-${stamp}`, `vm-broken-${stamp}`];
 
+  // The project's quota (20 cores, 50 GiB by default) would refuse the huge flavor at the API
+  // (403) before the scheduler looks for a host: lifted for these tests, given back after.
+  let project = '';
+  const limits: Record<string, number> = {};
+
+  before(async () => {
+    project = (await inClient('openstack token issue -f value -c project_id')).trim();
+    const shown = await osJson<unknown>(`quota show ${project}`);
+    // Older clients print {cores: 20, …}; newer ones [{Resource: 'cores', Limit: 20}, …].
+    const rows = Array.isArray(shown)
+      ? (shown as { Resource: string; Limit: number }[]).map((r) => [r.Resource, r.Limit] as const)
+      : Object.entries(shown as Record<string, number>);
+    for (const [k, v] of rows) if (k === 'cores' || k === 'ram') limits[k] = Number(v);
+    assert.ok('cores' in limits && 'ram' in limits, `quota show: ${JSON.stringify(shown)}`);
+    await inClient(`openstack quota set --cores -1 --ram -1 ${project}`);
+  });
+
   after(async () => {
     await deleteServers(servers);
     await inClient(`openstack flavor delete ${big}; openstack image delete ${bad}; true`).catch(
       () => undefined,
     );
+    if (project && 'cores' in limits)
+      await inClient(
+        `openstack quota set --cores ${limits.cores} --ram ${limits.ram} ${project}`,
+      ).catch((err: unknown) => console.log(`# quota not given back: ${String(err)}`));
   });
 
   /** Nothing of the server is left on the node or in Neutron after it is deleted. */
