@@ -822,24 +822,28 @@ export function downSteps(opts: DownOptions = {}, l: Layout = layout()): Step[] 
 }
 
 /**
- * Pods that create network namespaces (Neutron's metadata agent) mount /run/netns with
- * Bidirectional propagation, which needs a shared mount. The root here is private (no systemd),
- * so /run/netns becomes its own shared mount — what `ip netns add` does too.
+ * Pods that create network namespaces (Neutron's metadata agent, ovn-controller) mount /run/netns
+ * with Bidirectional propagation, which needs /run/netns to sit on a shared mount, or containerd
+ * refuses the container ("… is mounted on / but it is not a shared mount"). Without systemd the
+ * root here is private. It is made shared recursively, as systemd does at boot and kind does in
+ * its node containers: containers get a slave copy of it (runc's default), so nothing they mount
+ * comes back. This works with pods already running and namespaces left in /run/netns by an earlier
+ * run, which a bind mount of the directory over itself could not handle.
  */
 async function sharedNetns(): Promise<string> {
   const dir = '/run/netns';
   mkdirSync(dir, { recursive: true });
-  const line = readFileSync('/proc/self/mountinfo', 'utf8')
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
-    .find((l) => l.split(' ')[4] === dir);
-  if (line?.includes(' shared:')) return 'already shared';
-  // Bind-mounting the directory over namespaces that pods hold would pin them (their files could
-  // not be removed): only before any pod runs, i.e. on a fresh `up` or after `down`.
-  if (readdirSync(dir).length > 0)
-    return 'left private: pods are running; `cluster down && cluster up` makes it shared';
-  if (!line) await run('mount', ['--bind', dir, dir]);
-  await run('mount', ['--make-shared', dir]);
-  return 'shared';
+    .map((l) => l.split(' '))
+    .filter((f) => f.length > 6);
+  // The mount /run/netns is on: the longest mount point that is it or one of its parents.
+  const on = mounts
+    .filter(([, , , , point]) => point === '/' || dir === point || dir.startsWith(`${point}/`))
+    .sort((a, b) => b[4]!.length - a[4]!.length)[0];
+  if (on?.slice(6).some((f) => f.startsWith('shared:'))) return `already shared (on ${on[4]})`;
+  await run('mount', ['--make-rshared', '/']);
+  return `made / shared (recursively); ${dir} was on ${on?.[4] ?? '/'}, private`;
 }
 
 /** Network namespaces left by pods whose sandbox was never stopped (e.g. after a crash). */

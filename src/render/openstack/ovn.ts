@@ -432,7 +432,9 @@ export function providerSetup(ctx: Ctx): string[] {
     const ns = p.hostNamespace.name;
     const inNs = `ip netns exec ${ns}`;
     lines.push(
-      `[ -e /run/netns/${ns} ] || ip netns add ${ns}`,
+      // A file left in /run/netns whose namespace is gone (the mount under it was removed)
+      // is not a namespace: replaced, or every `ip … netns` below fails with "Invalid argument".
+      `ip netns exec ${ns} true 2>/dev/null || { ip netns delete ${ns} 2>/dev/null || rm -f /run/netns/${ns}; ip netns add ${ns}; }`,
       `ip link show ${externalVeth} >/dev/null 2>&1 || ip link add ${externalVeth} type veth peer name ${externalNsInterface} netns ${ns}`,
       `ip link set ${externalVeth} up`,
       `${inNs} ip link set lo up`,

@@ -212,7 +212,8 @@ test('OVN: the local external network is a namespace on the node, joined to br-e
     find(objs, 'Secret', 'ovn-controller-config') as { stringData: Record<string, string> }
   ).stringData['start.sh']!;
   for (const line of [
-    '[ -e /run/netns/stackanetes-ext ] || ip netns add stackanetes-ext',
+    // A stale file in /run/netns (its namespace gone) is replaced, not taken for the namespace.
+    'ip netns exec stackanetes-ext true 2>/dev/null || { ip netns delete stackanetes-ext 2>/dev/null || rm -f /run/netns/stackanetes-ext; ip netns add stackanetes-ext; }',
     'ip link add stkext0 type veth peer name ext0 netns stackanetes-ext',
     'ip netns exec stackanetes-ext ip addr replace 172.24.4.1/24 dev ext0',
     "ip netns exec stackanetes-ext sh -c 'echo 0 > /proc/sys/net/ipv4/ip_forward'",
