@@ -1,6 +1,7 @@
 // The node's network: one bridge that the CNI bridge plugin attaches pods to, whose address is
 // the node's address (API server, kubelet and cluster DNS listen there). Pod traffic may only stay
 // on that bridge: forwarding from it to any other interface is dropped.
+import { readFileSync } from 'node:fs';
 import { localRegistry } from '../catalog/images.ts';
 import { run } from './exec.ts';
 
@@ -45,6 +46,26 @@ export async function bridgeExists(): Promise<boolean> {
   return (await run('ip', ['link', 'show', net.bridge], { allowFailure: true })).code === 0;
 }
 
+/**
+ * A Linux bridge whose MAC address was never set takes the lowest MAC of its ports, and changes it
+ * when pods come and go. The node containers keep the old address in their ARP cache and their
+ * frames for the API server go to whichever pod's port now has it: every node NotReady at once
+ * (seen during an HA deploy, when the bridge took a new port's address). Setting the address it
+ * has makes it fixed (addr_assign_type 3).
+ */
+async function pinBridgeAddress(bridge: string): Promise<void> {
+  const sys = `/sys/class/net/${bridge}`;
+  if (readFileSync(`${sys}/addr_assign_type`, 'utf8').trim() === '3') return;
+  await run('ip', [
+    'link',
+    'set',
+    'dev',
+    bridge,
+    'address',
+    readFileSync(`${sys}/address`, 'utf8').trim(),
+  ]);
+}
+
 export async function setUpNetwork(): Promise<void> {
   if (!(await bridgeExists())) {
     await run('ip', ['link', 'add', net.bridge, 'type', 'bridge']);
@@ -63,6 +84,7 @@ export async function setUpNetwork(): Promise<void> {
     ]);
   }
   await run('ip', ['link', 'set', net.bridge, 'up']);
+  await pinBridgeAddress(net.bridge);
   await run('modprobe', ['br_netfilter'], { allowFailure: true });
   await sysctl('net.bridge.bridge-nf-call-iptables', '1');
   await sysctl('net.bridge.bridge-nf-call-ip6tables', '1');
