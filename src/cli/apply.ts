@@ -7,7 +7,8 @@ import { apiVersion, kind } from '../api/v1alpha1/spec.ts';
 import { KubeClient, type KubeObj } from '../kube/client.ts';
 import { ApiError, isNotFound } from '../kube/errors.ts';
 import { contains } from '../controller/compare.ts';
-import { failure, operatorState, readStatus, statusTable } from './cloud-view.ts';
+import { operatorState } from '../controller/liveness.ts';
+import { failure, readStatus, statusTable } from './cloud-view.ts';
 import { CliError } from './errors.ts';
 import { readSpec } from './spec-file.ts';
 

@@ -1,5 +1,6 @@
 // How a cloud's status reads at a terminal: one row per component; for `stackanetes status`,
-// the live workloads and whether an operator is still reconciling (pure: no API calls here).
+// the live workloads beside what the operator recorded (pure: no API calls here; whether an
+// operator is still reconciling is src/controller/liveness.ts).
 import type { OpenStackCloud } from '../api/v1alpha1/spec.ts';
 import { getCatalog } from '../catalog/index.ts';
 import { jobState, unscheduledNote, workloadReadiness } from '../controller/cloud.ts';
@@ -10,10 +11,7 @@ import { render } from '../render/index.ts';
 import { jobTaskLabel } from '../render/jobs.ts';
 import { componentLabel } from '../render/kube.ts';
 import { redactedSecrets } from '../render/secrets.ts';
-
 import type { OperatorState } from '../controller/liveness.ts';
-
-export { ago, operatorState, type LeaseView, type OperatorState } from '../controller/liveness.ts';
 
 interface Cond {
   type: string;
@@ -87,7 +85,7 @@ export function failure(
   return undefined;
 }
 
-// ---- what `stackanetes status` shows: live workloads, and whether an operator still runs ----
+// ---- what `stackanetes status` shows: live workloads ----
 
 export interface LiveComponent {
   readonly name: string;

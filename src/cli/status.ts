@@ -5,15 +5,9 @@ import type { Command } from 'commander';
 import { apiVersion, kind, type OpenStackCloud } from '../api/v1alpha1/spec.ts';
 import { validateObject } from '../api/v1alpha1/validate.ts';
 import { KubeClient, type KubeObj } from '../kube/client.ts';
-import { ApiError, isNotFound } from '../kube/errors.ts';
-import {
-  cloudView,
-  liveComponents,
-  operatorState,
-  readStatus,
-  viewText,
-  type LeaseView,
-} from './cloud-view.ts';
+import { isNotFound } from '../kube/errors.ts';
+import { liveOperatorState } from '../controller/liveness.ts';
+import { cloudView, liveComponents, readStatus, viewText } from './cloud-view.ts';
 import { CliError } from './errors.ts';
 
 /** The kinds whose live objects say whether a component works. */
@@ -24,26 +18,6 @@ const liveKinds: readonly [string, string][] = [
   ['batch/v1', 'Job'],
   ['batch/v1', 'CronJob'],
 ];
-
-async function readLease(
-  client: KubeClient,
-  ref: string | undefined,
-): Promise<LeaseView | 'missing' | 'unreadable' | undefined> {
-  const [namespace, name] = ref?.split('/') ?? [];
-  if (!namespace || !name) return undefined;
-  try {
-    return await client.get<KubeObj & LeaseView>(
-      'coordination.k8s.io/v1',
-      'Lease',
-      name,
-      namespace,
-    );
-  } catch (err) {
-    if (isNotFound(err)) return 'missing';
-    if (err instanceof ApiError && err.forbidden) return 'unreadable';
-    throw err;
-  }
-}
 
 /** The cloud as validated (defaults filled), or undefined when its spec is invalid. */
 function specOf(c: KubeObj): OpenStackCloud | undefined {
@@ -98,14 +72,7 @@ line says whether an operator still holds its Lease and has reconciled the cloud
         }
         for (const c of clouds) {
           const recorded = readStatus(c);
-          const st = (c.status ?? {}) as Parameters<typeof operatorState>[0]['status'];
-          const lease = await readLease(client, st?.reconciledBy?.lease);
-          const operator = operatorState({
-            status: st,
-            createdAt: c.metadata.creationTimestamp,
-            lease,
-            serverNow: client.serverNow(),
-          });
+          const operator = await liveOperatorState(client, c);
           const spec = specOf(c);
           const mine = live.filter(
             (o) => o.metadata.labels?.['app.kubernetes.io/instance'] === c.metadata.name,

@@ -856,8 +856,9 @@ async function unmountCniNetns(): Promise<number> {
       .map((l) => l.split(' ')[4] ?? '')
       .filter((p) => p === dir || p.startsWith(`${dir}/cni-`));
   let n = 0;
-  // Namespace files, then the shared mount `up` made of the directory itself, then whatever that
-  // mount covered; a mount point may be stacked more than once.
+  // Namespace files, then a mount of the directory itself (older versions of `up` made /run/netns
+  // its own shared mount), then whatever that mount covered; a mount point may be stacked more
+  // than once.
   for (let round = 0; round < 5; round++) {
     const points = mountPoints().sort((a, b) => b.length - a.length);
     if (points.length === 0) break;

@@ -21,7 +21,7 @@ import { resourceInfo, type KubeClient, type KubeObj } from '../kube/client.ts';
 import { defaultIdentity } from '../kube/leader.ts';
 import { isConflict, isNotFound } from '../kube/errors.ts';
 import { contains, secretAsData } from './compare.ts';
-import { operatorState, type LeaseView, type ReconcileRecord } from './liveness.ts';
+import { liveOperatorState, type ReconcileRecord } from './liveness.ts';
 import {
   componentConditionType,
   rfc3339,
@@ -243,24 +243,7 @@ export class CloudReconciler {
     const lease = record?.reconciledBy?.lease;
     const mine = this.#reconciledBy.lease;
     if (!lease || !mine || lease === mine) return undefined;
-    const [leaseNamespace, leaseName] = lease.split('/');
-    let view: LeaseView | 'missing' | 'unreadable';
-    try {
-      view = (await this.#client.get(
-        'coordination.k8s.io/v1',
-        'Lease',
-        leaseName ?? '',
-        leaseNamespace,
-      )) as LeaseView;
-    } catch (err) {
-      view = isNotFound(err) ? 'missing' : 'unreadable';
-    }
-    const state = operatorState({
-      status: record,
-      createdAt: live.metadata.creationTimestamp,
-      lease: view,
-      serverNow: this.#client.serverNow(),
-    });
+    const state = await liveOperatorState(this.#client, live);
     const key = `${live.metadata.namespace}/${live.metadata.name}`;
     // Cannot tell (its Lease unreadable) but it reconciled recently: in doubt, no fight.
     if (state.reconciling === false) {

@@ -1,6 +1,9 @@
 // Whether an operator is reconciling a cloud: from what the cloud's status records (who, when,
-// which Lease) and that Lease as read now. Pure. `stackanetes status` and `apply` show it; the
-// reconciler asks it before touching a cloud another operator's status names.
+// which Lease) and that Lease as read now (`operatorState` is pure; `liveOperatorState` reads the
+// Lease). `stackanetes status` and `apply` show it; the reconciler asks it before touching a cloud
+// another operator's status names.
+import type { KubeClient, KubeObj } from '../kube/client.ts';
+import { ApiError, isNotFound } from '../kube/errors.ts';
 
 /** The part of a cloud's status that says who reconciled it and when. */
 export interface ReconcileRecord {
@@ -105,4 +108,39 @@ export function operatorState(input: {
     reconciling: true,
     summary: `${lease.spec?.holderIdentity} leads (Lease ${leaseName}); ${lastly}`,
   };
+}
+
+/** The Lease `namespace/name` that a cloud's status names, as read now. */
+export async function readLease(
+  client: KubeClient,
+  ref: string | undefined,
+): Promise<LeaseView | 'missing' | 'unreadable' | undefined> {
+  const [namespace, name] = ref?.split('/') ?? [];
+  if (!namespace || !name) return undefined;
+  try {
+    return await client.get<KubeObj & LeaseView>(
+      'coordination.k8s.io/v1',
+      'Lease',
+      name,
+      namespace,
+    );
+  } catch (err) {
+    if (isNotFound(err)) return 'missing';
+    if (err instanceof ApiError && err.forbidden) return 'unreadable';
+    throw err;
+  }
+}
+
+/** `operatorState` of a cloud as the API server has it now: its status, its Lease, its clock. */
+export async function liveOperatorState(
+  client: KubeClient,
+  cloud: KubeObj,
+): Promise<OperatorState> {
+  const status = cloud.status as ReconcileRecord | undefined;
+  return operatorState({
+    status,
+    createdAt: cloud.metadata.creationTimestamp,
+    lease: await readLease(client, status?.reconciledBy?.lease),
+    serverNow: client.serverNow(),
+  });
 }

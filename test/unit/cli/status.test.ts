@@ -4,14 +4,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { parse } from 'yaml';
-import {
-  cloudView,
-  liveComponents,
-  operatorState,
-  readStatus,
-  viewText,
-  type LeaseView,
-} from '../../../src/cli/cloud-view.ts';
+import { cloudView, liveComponents, readStatus, viewText } from '../../../src/cli/cloud-view.ts';
+import { operatorState, type LeaseView } from '../../../src/controller/liveness.ts';
 import { componentNames } from '../../../src/catalog/types.ts';
 import { collectionPath, type KubeObj } from '../../../src/kube/client.ts';
 import { render } from '../../../src/render/index.ts';
