@@ -1,9 +1,11 @@
 // bench/report: regenerates the README's table of figures (between `<!-- figures:begin -->` and
 // `<!-- figures:end -->`) from the newest saved result of each bench and variant (bench/results/),
-// and prints where each figure comes from. A figure whose result was measured on other code than
-// today's (the paths it measures differ between the result's commit and HEAD, the commit is
-// unknown, or the run had uncommitted changes) is shown as "not measured at this commit", with
-// the old value and why; a figure with no result at all says only that.
+// and prints where each figure comes from. The table shows each figure with the commit it was
+// measured at, and nothing that depends on HEAD, so a commit that changes code does not by itself
+// make the README wrong; which figures were measured on other code than today's (the paths they
+// measure differ between the result's commit and HEAD, or the commit is unknown) is printed by
+// this script (STALE lines). A run with uncommitted changes is not trusted: its row says so, with
+// the old value; a figure with no result at all says "not measured yet".
 // Usage: npm run bench:report             (rewrites README.md)
 //        npm run bench:report -- --check  (exit 1 when README.md is not what the results give)
 import { execFileSync } from 'node:child_process';
@@ -64,11 +66,11 @@ const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\s*\n\s*/g, '
 /** The markdown table the README shows between the markers. */
 export function figuresTable(rows: readonly Row[]): string {
   const lines = ['| what | figure | goal | measured at | how |', '| --- | --- | --- | --- | --- |'];
-  for (const { figure, result, fresh, why } of rows) {
+  for (const { figure, result, why } of rows) {
     let value: string;
-    if (!result) value = 'not measured at this commit';
-    else if (fresh) value = figure.text(result.data);
-    else value = `not measured at this commit (${why}; last: ${figure.text(result.data)})`;
+    if (!result) value = 'not measured yet';
+    else if (result.dirty) value = `not trusted (${why}: ${figure.text(result.data)})`;
+    else value = figure.text(result.data);
     lines.push(
       `| ${[figure.what, value, figure.goal ?? '', result ? source(result) : '—', figure.how].map(cell).join(' | ')} |`,
     );
