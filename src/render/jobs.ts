@@ -81,7 +81,7 @@ export function job(ctx: Ctx, o: JobOpts): KubeObject[] {
     kind: 'Job',
     metadata: meta(ctx, name, o.component, o.task, { [inputHashAnnotation]: hash }),
     spec: {
-      backoffLimit: o.backoffLimit ?? 6,
+      backoffLimit: o.backoffLimit ?? ctx.spec.jobs.retries,
       activeDeadlineSeconds: 1800,
       template,
     },

@@ -376,6 +376,18 @@ export const OpenStackCloudSpec = Type.Object(
       description:
         "The cluster's DNS domain (the kubelet's clusterDomain): services that resolve names without the search list (OVS) get fully qualified names.",
     }),
+    jobs: Type.Object(
+      {
+        retries: Type.Integer({
+          minimum: 0,
+          maximum: 20,
+          default: 6,
+          description:
+            "How many times a failed one-shot task (database creation, schema migration, Keystone registration) is tried again before the component is reported failed; the kubelet's back-off doubles from 10 s, so 6 takes about 10 minutes.",
+        }),
+      },
+      { ...strict, default: {} },
+    ),
     retainVolumesOnDelete: Type.Boolean({
       default: true,
       description: 'Keep database, queue and image volumes when the cloud is deleted.',

@@ -157,6 +157,39 @@ test('jobs are named by their inputs: a change renames only the affected jobs', 
   for (const n of a) assert.match(n, /-[0-9a-f]{10}$/);
 });
 
+test("spec.jobs.retries is every Job's backoffLimit and renames none of them (no task runs again)", () => {
+  const spec = loadExample('minimal').spec;
+  const jobs = (retries?: number) =>
+    render(
+      cloudOf(retries === undefined ? spec : { ...spec, jobs: { retries } }, 'minimal'),
+      secrets,
+    )
+      .filter((o) => o.kind === 'Job')
+      .map(
+        (o) =>
+          [
+            o.metadata.name,
+            (o as unknown as { spec: { backoffLimit: number } }).spec.backoffLimit,
+          ] as const,
+      );
+  const byDefault = jobs();
+  assert.ok(byDefault.length > 3, 'the cloud has Jobs');
+  assert.ok(
+    byDefault.every(([, b]) => b === 6),
+    'six tries by default',
+  );
+  const one = jobs(1);
+  assert.deepEqual(
+    one.map(([n]) => n),
+    byDefault.map(([n]) => n),
+  );
+  assert.ok(one.every(([, b]) => b === 1));
+  assert.throws(
+    () => cloudOf({ ...spec, jobs: { retries: -1 } }),
+    /spec\.jobs\.retries.*at least 0/,
+  );
+});
+
 test('every long-running container has readiness and liveness probes and resource requests', () => {
   for (const name of ['minimal', 'ha'] as const) {
     for (const w of workloads(render(loadExample(name), secrets))) {
