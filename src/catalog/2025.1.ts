@@ -103,7 +103,9 @@ export const catalog: ReleaseCatalog = {
   database: {
     image: 'mariadb',
     user: 'mysql',
-    ports: { mysql: 3306, galera: 4567, ist: 4568, sst: 4444 },
+    // position: where a Galera member that finds no running cluster says how far its data goes,
+    // so that the most advanced member bootstraps (src/render/infra/database.ts).
+    ports: { mysql: 3306, galera: 4567, ist: 4568, sst: 4444, position: 4570 },
     // innodb_buffer_pool_size 256M, per-connection buffers, Galera's cache and state transfers.
     memory: mem('512Mi', '1536Mi'),
   },

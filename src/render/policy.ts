@@ -15,7 +15,12 @@ const clients: Record<'database' | 'messaging' | 'cache', readonly ComponentName
 export function renderPolicies(ctx: Ctx, components: readonly ComponentName[]): KubeObject[] {
   const out: KubeObject[] = [];
   const backends: [keyof typeof clients, string, number[], number[]][] = [
-    ['database', databaseService, [3306], [3306, 4567, 4568, 4444]],
+    [
+      'database',
+      databaseService,
+      [ctx.catalog.database.ports.mysql!],
+      Object.values(ctx.catalog.database.ports),
+    ],
     ['messaging', messagingService, [5672, 15672], [4369, 5672, 15672, 25672]],
     ['cache', cacheService, [11211], []],
   ];

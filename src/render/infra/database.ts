@@ -1,7 +1,10 @@
 // MariaDB: a StatefulSet that is a single server with one replica and a Galera cluster with an
-// odd number of replicas. Who bootstraps a cluster is decided from the data (a fresh data
-// directory on member 0, or `safe_to_bootstrap: 1`) and from whether any peer answers — never
-// from the replica count alone. Per-service databases and users are created by each service's
+// odd number of replicas. Who bootstraps a cluster is decided from the data and from whether any
+// peer answers, never from the ordinal alone: a member that finds a running cluster joins it; the
+// last member to leave a cluster cleanly (`safe_to_bootstrap: 1`) bootstraps it again; after a
+// crash of every member (or at the first start, when all are empty) each says how far its data
+// goes (grastate.dat's seqno, else `mariadbd --wsrep-recover`) and, once all have said, the most
+// advanced one bootstraps (the lowest ordinal among equals) and the others join it. Per-service databases and users are created by each service's
 // own db-init Job.
 import type { ComponentName, Probe as ProbeDef } from '../../catalog/types.ts';
 import { restrictedUid } from '../../catalog/images.ts';
@@ -200,16 +203,18 @@ function volumeClaim(name: string, size: string, storageClassName?: string): Per
 }
 
 function startScript(ctx: Ctx, replicas: number, peers: string[]): string {
+  const positionPort = ctx.catalog.database.ports.position!;
   return `#!/bin/bash
-# Starts MariaDB. With Galera: join any peer that answers; bootstrap a new cluster only on
-# member 0 with a fresh data directory, or on a member whose grastate.dat says it is safe.
+# Starts MariaDB. With Galera: join any member that runs; bootstrap a new cluster from this
+# member if its grastate.dat says it is safe (it left a cluster last, cleanly); otherwise, while
+# no member runs, say how far this member's data goes (uuid:seqno on port ${positionPort}) and ask
+# the others: once every member has answered, the most advanced one bootstraps (the lowest
+# ordinal among equals; an empty data directory is seqno -1), and the others join it.
 set -euo pipefail
 datadir=/var/lib/mysql
-fresh=""
 if [ ! -d "$datadir/mysql" ]; then
   echo "initialising a new data directory"
   mariadb-install-db --datadir="$datadir" --skip-test-db --auth-root-authentication-method=normal >/dev/null
-  fresh=1
 fi
 args=(--defaults-file=/etc/mysql/my.cnf --init-file=${kollaConfigDir}/init.sql)
 replicas=${replicas}
@@ -224,16 +229,73 @@ if [ "$replicas" -gt 1 ]; then
     return 1
   }
   safe() { grep -q '^safe_to_bootstrap: 1' "$datadir/grastate.dat" 2>/dev/null; }
+  position=""
+  # This member's last committed writeset, as uuid:seqno.
+  recover() {
+    local uuid seqno found
+    uuid=$(sed -n 's/^uuid:[[:space:]]*//p' "$datadir/grastate.dat" 2>/dev/null || true)
+    seqno=$(sed -n 's/^seqno:[[:space:]]*//p' "$datadir/grastate.dat" 2>/dev/null || true)
+    if [ ! -e "$datadir/grastate.dat" ]; then
+      uuid=00000000-0000-0000-0000-000000000000 seqno=-1
+    elif [ -z "$seqno" ] || [ "$seqno" = -1 ]; then
+      echo "grastate.dat has no position (the server stopped without saving it): mariadbd --wsrep-recover"
+      mariadbd --defaults-file=/etc/mysql/my.cnf --wsrep-recover --log-error=/tmp/wsrep-recover.log || true
+      found=$(sed -n 's/.*WSREP: Recovered position: *//p' /tmp/wsrep-recover.log | tail -n 1)
+      if [ -z "$found" ]; then
+        echo "could not recover this member's position:"; tail -n 5 /tmp/wsrep-recover.log
+        return 1
+      fi
+      uuid=\${found%:*} seqno=\${found##*:}
+    fi
+    position="$uuid:$seqno"
+    command -v socat >/dev/null || echo "socat is missing from the image: the others cannot learn this member's position"
+    echo "$position" > /tmp/position
+    socat TCP-LISTEN:${positionPort},reuseaddr,fork OPEN:/tmp/position,rdonly &
+    server=$!
+    echo "this member's position: $position (told to the others on port ${positionPort})"
+  }
+  # True when every member has said where it is and this one is the most advanced.
+  chosen() {
+    local best=$ordinal bestseq=\${position##*:} i p seq
+    for i in "\${!peers[@]}"; do
+      [ "$i" = "$ordinal" ] && continue
+      p=$(timeout 3 bash -c "exec 3<>/dev/tcp/\${peers[$i]}/${positionPort} && cat <&3" 2>/dev/null || true)
+      if [ -z "$p" ]; then missing="the position of member $i"; return 1; fi
+      case "\${p%:*}" in
+        00000000-0000-0000-0000-000000000000 | "\${position%:*}") ;;
+        *) case "\${position%:*}" in 00000000-0000-0000-0000-000000000000) ;;
+             *) missing="someone to decide: member $i has another cluster's data (\${p%:*})"; return 1 ;;
+           esac ;;
+      esac
+      seq=\${p##*:}
+      if [ "$seq" -gt "$bestseq" ] || { [ "$seq" = "$bestseq" ] && [ "$i" -lt "$best" ]; }; then
+        best=$i bestseq=$seq
+      fi
+    done
+    missing="member $best to bootstrap: it is the most advanced (seqno $bestseq)"
+    [ "$best" = "$ordinal" ]
+  }
+  server=""
+  missing=""
   for attempt in $(seq 1 600); do
     if reachable; then echo "joining the running cluster"; break; fi
-    if { [ -n "$fresh" ] && [ "$ordinal" = 0 ]; } || { [ -z "$fresh" ] && safe; }; then
-      echo "no member answers; bootstrapping a new cluster from this member"
+    if safe; then
+      echo "no member runs and this one left the cluster last: bootstrapping it again"
       args+=(--wsrep-new-cluster)
       break
     fi
-    [ $((attempt % 10)) = 1 ] && echo "waiting for a member to answer or to be safe to bootstrap"
+    if [ -n "$position" ] || recover; then
+      if chosen; then
+        echo "no member runs, every member has said where it is and this one is the most advanced: bootstrapping"
+        sed -i 's/^safe_to_bootstrap: 0/safe_to_bootstrap: 1/' "$datadir/grastate.dat" 2>/dev/null || true
+        args+=(--wsrep-new-cluster)
+        break
+      fi
+    fi
+    [ $((attempt % 10)) = 1 ] && echo "waiting for a member to run\${missing:+, or for $missing}"
     sleep 2
   done
+  if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; fi
 fi
 exec mariadbd "\${args[@]}"
 `;
