@@ -168,7 +168,10 @@ const ci = (variant: 'warm' | 'cold'): Figure => ({
     )
       .map(([t, x]) => (x.ran ? `${t} ${s(x.seconds)}` : `${t} not run (${x.why ?? '?'})`))
       .join(', ')}`,
-  goal: variant === 'warm' ? 'under 30 min, every tier run' : 'under 90 min',
+  goal:
+    variant === 'warm'
+      ? 'under 45 min, every tier but long and ha (each asked for by its variable)'
+      : 'under 90 min',
   how: '`bash .ci/run` (saves its result)',
   paths: ['src', 'test', 'bench', '.ci', 'examples', 'package.json', 'package-lock.json'],
 });

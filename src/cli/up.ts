@@ -208,11 +208,16 @@ export function register(program: Command): void {
       '--nodes <n>',
       'real nodes for the local cluster: this machine plus n-1 node containers (default: as before)',
     )
+    .option(
+      '--no-cloud',
+      'stop once the operator runs: the cluster, the images and the operator, no cloud applied',
+    )
     .addHelpText(
       'after',
       `
 Examples:
   $ sudo npx stackanetes up                       # examples/minimal.yaml on the local cluster
+  $ sudo npx stackanetes up --nodes 3 --no-cloud  # three nodes and the operator; then apply -f
   $ sudo npx stackanetes up -f my-cloud.yaml
   $ sudo npx stackanetes up --nodes 3 -f examples/ha.yaml   # the HA cloud on three real nodes
 
@@ -226,7 +231,7 @@ Steps (each is a command of its own):
 Then prints the public endpoints and how to use the \`openstack\` command line.
 \`npx stackanetes cluster down\` stops everything, the operator included.`,
     )
-    .action(async (opts: { file: string; timeout: string; nodes?: string }) => {
+    .action(async (opts: { file: string; timeout: string; nodes?: string; cloud: boolean }) => {
       if (process.getuid && process.getuid() !== 0)
         throw new CliError('the local cluster runs containerd and the kubelet: run it as root');
       if (!existsSync(opts.file)) throw new CliError(`${opts.file}: no such file`);
@@ -258,6 +263,12 @@ Then prints the public endpoints and how to use the \`openstack\` command line.
       await timed(operatorDigest ? 'operator (in the cluster, from deploy/)' : 'operator', () =>
         operatorDigest ? installOperator(env, operatorDigest) : startOperator(l.kubeconfig),
       );
+      if (!opts.cloud) {
+        process.stdout.write(
+          `the cluster, the images and the operator are up (${((Date.now() - t0) / 1000).toFixed(0)} s in all: ${times.join(', ')}); deploy a cloud with: npx stackanetes apply -f SPEC\n`,
+        );
+        return;
+      }
       await timed(`apply -f ${opts.file}`, () =>
         stackanetes(['apply', '-f', opts.file, '--timeout', opts.timeout], env),
       );
