@@ -10,36 +10,20 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { containerStatus, getPod, isReady, kubectl, namespace, skip, until } from './helpers.ts';
+import {
+  containerStatus,
+  galeraStatus as status,
+  getPod,
+  isReady,
+  kubectl,
+  mariadbSql as sql,
+  namespace,
+  skip,
+  until,
+} from './helpers.ts';
 
 const run = promisify(execFile);
 const members = ['mariadb-0', 'mariadb-1', 'mariadb-2'];
-const rootCnf = '--defaults-extra-file=/var/lib/kolla/config_files/root.cnf';
-
-/** SQL as root inside a member, over its own 127.0.0.1 (each statement autocommits). */
-function sql(member: string, query: string, timeoutMs = 20_000): Promise<string> {
-  return kubectl(
-    [
-      ...['-n', namespace, 'exec', member, '-c', 'mariadb', '--'],
-      ...['mariadb', rootCnf, '--connect-timeout=5', '-N', '-B', '-e', query],
-    ],
-    timeoutMs,
-  );
-}
-
-async function status(member: string): Promise<Record<string, string>> {
-  const out = await sql(
-    member,
-    "SHOW STATUS WHERE Variable_name IN ('wsrep_cluster_size','wsrep_cluster_status','wsrep_local_state_comment')",
-  );
-  return Object.fromEntries(
-    out
-      .trim()
-      .split('\n')
-      .map((l) => l.split('\t')),
-  );
-}
-
 async function restarts(): Promise<number[]> {
   return Promise.all(
     members.map(async (m) => {

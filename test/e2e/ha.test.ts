@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { KubeObj } from '../../src/kube/client.ts';
-import { client, kubectl, namespace, skip } from './helpers.ts';
+import { client, galeraStatus, kubectl, namespace, skip } from './helpers.ts';
 
 interface Pod extends KubeObj {
   spec: { nodeName?: string };
@@ -27,22 +27,8 @@ async function realNodes(): Promise<string[]> {
 }
 
 void test('Galera has 3 members, all Synced, each on its own node', { skip }, async () => {
-  const out = await kubectl([
-    '-n',
-    namespace,
-    'exec',
-    'mariadb-0',
-    '--',
-    'bash',
-    '-c',
-    "mariadb --defaults-extra-file=/var/lib/kolla/config_files/root.cnf -N -B -e \"SHOW STATUS WHERE Variable_name IN ('wsrep_cluster_size','wsrep_cluster_status','wsrep_local_state_comment')\"",
-  ]);
-  const status = Object.fromEntries(
-    out
-      .trim()
-      .split('\n')
-      .map((l) => l.split('\t')),
-  );
+  const status = await galeraStatus('mariadb-0', 120_000);
+  const out = JSON.stringify(status);
   assert.equal(status.wsrep_cluster_size, '3', out);
   assert.equal(status.wsrep_cluster_status, 'Primary', out);
   assert.equal(status.wsrep_local_state_comment, 'Synced', out);

@@ -44,6 +44,36 @@ export async function kubectl(args: string[], timeoutMs = 120_000): Promise<stri
   }
 }
 
+/** SQL as MariaDB's root inside a database member, over its 127.0.0.1 (its own client file; nothing printed). */
+export function mariadbSql(member: string, query: string, timeoutMs = 20_000): Promise<string> {
+  return kubectl(
+    [
+      ...['-n', namespace, 'exec', member, '-c', 'mariadb', '--'],
+      ...['mariadb', '--defaults-extra-file=/var/lib/kolla/config_files/root.cnf'],
+      ...['--connect-timeout=5', '-N', '-B', '-e', query],
+    ],
+    timeoutMs,
+  );
+}
+
+/** A Galera member's view: wsrep_cluster_size, wsrep_cluster_status, wsrep_local_state_comment. */
+export async function galeraStatus(
+  member: string,
+  timeoutMs?: number,
+): Promise<Record<string, string>> {
+  const out = await mariadbSql(
+    member,
+    "SHOW STATUS WHERE Variable_name IN ('wsrep_cluster_size','wsrep_cluster_status','wsrep_local_state_comment')",
+    timeoutMs,
+  );
+  return Object.fromEntries(
+    out
+      .trim()
+      .split('\n')
+      .map((l) => l.split('\t')),
+  );
+}
+
 /** Runs a shell command line in the openstack-client pod (OS_CLOUD=admin is set there). */
 export function inClient(script: string, timeoutMs = 180_000): Promise<string> {
   return kubectl(

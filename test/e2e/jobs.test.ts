@@ -14,6 +14,7 @@ import {
   getPod,
   keystoneAdmin,
   kubectl,
+  mariadbSql,
   newToken,
   namespace,
   pods,
@@ -30,14 +31,8 @@ const retries = 1;
 /** A failed Job is reported after its retries: 2 tries, 10 s of back-off between them. */
 const jobFailsWithinMs = 8 * 60_000;
 
-/** SQL as MariaDB's root, inside mariadb-0 (its own client file; nothing is printed). */
-function sql(query: string): Promise<string> {
-  return kubectl([
-    ...['-n', namespace, 'exec', 'mariadb-0', '-c', 'mariadb', '--'],
-    ...['mariadb', '--defaults-extra-file=/var/lib/kolla/config_files/root.cnf', '-N', '-B'],
-    ...['-e', query],
-  ]);
-}
+/** SQL as MariaDB's root, inside mariadb-0. */
+const sql = (query: string) => mariadbSql('mariadb-0', query, 120_000);
 
 function patchCloud(patch: object): Promise<string> {
   return kubectl([

@@ -4,8 +4,8 @@
 // last member to leave a cluster cleanly (`safe_to_bootstrap: 1`) bootstraps it again; after a
 // crash of every member (or at the first start, when all are empty) each says how far its data
 // goes (grastate.dat's seqno, else `mariadbd --wsrep-recover`) and, once all have said, the most
-// advanced one bootstraps (the lowest ordinal among equals) and the others join it. Per-service databases and users are created by each service's
-// own db-init Job.
+// advanced one bootstraps (the lowest ordinal among equals) and the others join it. Per-service
+// databases and users are created by each service's own db-init Job.
 import type { ComponentName, Probe as ProbeDef } from '../../catalog/types.ts';
 import { restrictedUid } from '../../catalog/images.ts';
 import { meta, selectorLabels, type Ctx } from '../context.ts';
