@@ -347,8 +347,38 @@ function existingNodeContainers(l: Layout): NodeSpec[] {
 }
 
 /**
+ * The PersistentVolumes that live on a removed node's disk (local-path pins each to its node):
+ * the disk is gone, so are they. Left behind, a Released volume would wait for ever for a
+ * provisioner helper pod that has no node to run on. Returns how many were deleted.
+ */
+async function deleteVolumesOf(l: Layout, node: string): Promise<number> {
+  const r = await kubectl(l, ['get', 'pv', '-o', 'json']);
+  type Pv = {
+    metadata: { name: string };
+    spec?: {
+      nodeAffinity?: {
+        required?: {
+          nodeSelectorTerms?: { matchExpressions?: { key: string; values?: string[] }[] }[];
+        };
+      };
+    };
+  };
+  const pinned = (JSON.parse(r.stdout) as { items: Pv[] }).items
+    .filter((pv) =>
+      (pv.spec?.nodeAffinity?.required?.nodeSelectorTerms ?? []).some((t) =>
+        (t.matchExpressions ?? []).some(
+          (e) => e.key === 'kubernetes.io/hostname' && (e.values ?? []).includes(node),
+        ),
+      ),
+    )
+    .map((pv) => pv.metadata.name);
+  if (pinned.length) await kubectl(l, ['delete', 'pv', '--wait=false', ...pinned]);
+  return pinned.length;
+}
+
+/**
  * Makes the real nodes what the topology says: node containers beyond the count are removed
- * (disk included, Node object deleted), the wanted ones configured and booted; then every real
+ * (disk included, Node object and the PersistentVolumes on that disk deleted), the wanted ones configured and booted; then every real
  * node must be Ready with a heartbeat from the kubelet that runs now.
  */
 async function ensureNodeContainers(
@@ -362,7 +392,10 @@ async function ensureNodeContainers(
     if (wantedNames.has(n.name)) continue;
     await destroyNode(l, n);
     await kubectl(l, ['delete', 'node', n.name, '--ignore-not-found', '--wait=false']);
-    removed.push(n.name);
+    const volumes = await deleteVolumesOf(l, n.name);
+    removed.push(
+      volumes ? `${n.name} (and its ${volumes} volume${volumes > 1 ? 's' : ''})` : n.name,
+    );
   }
   const bootedAt = Date.now() - 1000;
   const notes: string[] = [];
@@ -540,10 +573,19 @@ export function upSteps(opts: UpOptions = {}, l: Layout = layout()): Step[] {
         const note = await startAndWait(
           l,
           'containerd',
+          // Its CRI service, not only its own API: containerd answers `ctr version` while the CRI
+          // plugin is still loading its state (many images: seconds), and a kubelet started then
+          // exits with "server is not initialized yet".
           async () =>
             existsSync(l.containerdSocket) &&
-            (await run('ctr', ['--address', l.containerdSocket, 'version'], { allowFailure: true }))
-              .code === 0,
+            (
+              await run(
+                binaryPaths(l).crictl,
+                ['--runtime-endpoint', `unix://${l.containerdSocket}`, 'info'],
+                { allowFailure: true },
+              )
+            ).code === 0,
+          120_000,
         );
         const have = await importedImages('ctr', l.containerdSocket);
         const imported: string[] = [];
