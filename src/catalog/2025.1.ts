@@ -326,7 +326,10 @@ export const catalog: ReleaseCatalog = {
           // Both fork one worker per CPU by default: 64 on a large node, each a Python process
           // of 100 MiB or more. A fixed count keeps their memory what the limits allow.
           conductor: { workers: 2 },
-          scheduler: { discover_hosts_in_cells_interval: 60, workers: 2 },
+          // A new compute host takes servers only once the scheduler has mapped it to its cell;
+          // at 60 s a server created right after Ready went to ERROR (HostMappingNotFound,
+          // bench/deploy). The periodic check is one query per cell.
+          scheduler: { discover_hosts_in_cells_interval: 10, workers: 2 },
           oslo_concurrency: { lock_path: '/var/lib/nova/tmp' },
           oslo_messaging_rabbit: { rabbit_quorum_queue: true },
           oslo_policy: { enforce_new_defaults: true, enforce_scope: true },

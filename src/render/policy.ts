@@ -21,8 +21,13 @@ export function renderPolicies(ctx: Ctx, components: readonly ComponentName[]): 
       [ctx.catalog.database.ports.mysql!],
       Object.values(ctx.catalog.database.ports),
     ],
-    ['messaging', messagingService, [5672, 15672], [4369, 5672, 15672, 25672]],
-    ['cache', cacheService, [11211], []],
+    [
+      'messaging',
+      messagingService,
+      [ctx.catalog.messaging.ports.amqp!, ctx.catalog.messaging.ports.management!],
+      Object.values(ctx.catalog.messaging.ports),
+    ],
+    ['cache', cacheService, Object.values(ctx.catalog.cache.ports), []],
   ];
   for (const [backend, name, clientPorts, peerPorts] of backends) {
     const users = clients[backend].filter((c) => components.includes(c));
