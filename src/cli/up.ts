@@ -234,10 +234,11 @@ Then prints the public endpoints and how to use the \`openstack\` command line.
     .action(async (opts: { file: string; timeout: string; nodes?: string; cloud: boolean }) => {
       if (process.getuid && process.getuid() !== 0)
         throw new CliError('the local cluster runs containerd and the kubelet: run it as root');
-      if (!existsSync(opts.file)) throw new CliError(`${opts.file}: no such file`);
-      const doc = parse(readText(opts.file)) as KubeObj;
-      const namespace = doc.metadata?.namespace ?? 'openstack';
-      const name = doc.metadata?.name;
+      // --no-cloud deploys no spec: the file is neither needed nor read.
+      if (opts.cloud && !existsSync(opts.file)) throw new CliError(`${opts.file}: no such file`);
+      const doc = opts.cloud ? (parse(readText(opts.file)) as KubeObj) : undefined;
+      const namespace = doc?.metadata?.namespace ?? 'openstack';
+      const name = doc?.metadata?.name;
       const t0 = Date.now();
       const l = layout();
       const env = {
