@@ -268,7 +268,7 @@ export const figures: readonly Figure[] = [
     'ha',
     'machine memory',
     'Ready under 10 min',
-    '`npm run bench:deploy -- -f examples/ha.yaml`',
+    '`STACKANETES_E2E_CLOUD=ha npm run bench:deploy -- -f examples/ha.yaml` (after `up --nodes 3 --no-cloud`)',
   ),
   deploy(
     'minimal',

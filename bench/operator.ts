@@ -39,7 +39,38 @@ function peakRssMiB(pid: number): number {
 const build = spawnSync('npm', ['run', 'build'], { encoding: 'utf8' });
 if (build.status !== 0) throw new Error(`npm run build failed:\n${build.stdout}${build.stderr}`);
 
+/**
+ * An operator installed in the cluster by `stackanetes up` watches every namespace: it would
+ * reconcile the bench's cloud too, and the bench would count the other operator's work (or the
+ * two would fight over the status). It is scaled to 0 for the run; the returned function gives
+ * its replicas back.
+ */
+function pauseInClusterOperator(): () => void {
+  const kubectl = (...args: string[]) =>
+    spawnSync('kubectl', ['-n', 'stackanetes-system', ...args], { encoding: 'utf8' });
+  const replicas = Number(
+    kubectl('get', 'deployment', 'stackanetes-operator', '-o', 'jsonpath={.spec.replicas}')
+      .stdout || 0,
+  );
+  if (!(replicas > 0)) return () => undefined;
+  console.log(`pausing the in-cluster operator (stackanetes-system, ${replicas} replicas)`);
+  kubectl('scale', 'deployment', 'stackanetes-operator', '--replicas=0');
+  kubectl(
+    'wait',
+    'pod',
+    '-l',
+    'app.kubernetes.io/name=stackanetes-operator',
+    '--for=delete',
+    '--timeout=120s',
+  );
+  return () => {
+    kubectl('scale', 'deployment', 'stackanetes-operator', `--replicas=${replicas}`);
+    console.log(`in-cluster operator given back its ${replicas} replicas`);
+  };
+}
+
 const c = await client();
+const resume = pauseInClusterOperator();
 const nodes = (await c.list<KubeObj>('v1', 'Node', { labelSelector: 'stackanetes.io/fake=true' }))
   .items.length;
 const ns = await makeNamespace(c, 'bench');
@@ -109,6 +140,7 @@ try {
   await op.stop();
   await deleteNamespace(c, ns);
   await drop();
+  resume();
   c.close();
 }
 
