@@ -39,6 +39,9 @@ export async function run(): Promise<void> {
     );
     await whenTrue('a Ready keystone-api pod', () => ready.at !== undefined, 200);
     ready.stop();
+    // The new pod can serve while the old one is still in its preStop pause: wait for its exit
+    // too, or the figure would read as a timeout when it was only not over yet.
+    await whenTrue('the old container to exit', () => exited.at !== undefined, 100);
     const fail = probe.firstFailure(tDelete);
     record(
       sc,
