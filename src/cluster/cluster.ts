@@ -347,12 +347,13 @@ function existingNodeContainers(l: Layout): NodeSpec[] {
 }
 
 /**
- * The PersistentVolumes that live on a removed node's disk (local-path pins each to its node):
- * the disk is gone, so are they. Left behind, a Released volume would wait for ever for a
- * provisioner helper pod that has no node to run on. Returns how many were deleted.
+ * The PersistentVolumes that live on the removed nodes' disks (local-path pins each to its node):
+ * the disks are gone, so are they. Left behind, a Released volume would wait for ever for a
+ * provisioner helper pod that has no node to run on. Returns how many were deleted per node.
  */
-async function deleteVolumesOf(l: Layout, node: string): Promise<number> {
-  const r = await kubectl(l, ['get', 'pv', '-o', 'json']);
+async function deleteVolumesOf(l: Layout, nodes: readonly string[]): Promise<Map<string, number>> {
+  const deleted = new Map<string, number>();
+  if (nodes.length === 0) return deleted;
   type Pv = {
     metadata: { name: string };
     spec?: {
@@ -363,23 +364,31 @@ async function deleteVolumesOf(l: Layout, node: string): Promise<number> {
       };
     };
   };
-  const pinned = (JSON.parse(r.stdout) as { items: Pv[] }).items
-    .filter((pv) =>
+  const pvs = (
+    JSON.parse((await kubectl(l, ['get', 'pv', '-o', 'json'])).stdout) as { items: Pv[] }
+  ).items;
+  const names: string[] = [];
+  for (const pv of pvs) {
+    const node = nodes.find((n) =>
       (pv.spec?.nodeAffinity?.required?.nodeSelectorTerms ?? []).some((t) =>
         (t.matchExpressions ?? []).some(
-          (e) => e.key === 'kubernetes.io/hostname' && (e.values ?? []).includes(node),
+          (e) => e.key === 'kubernetes.io/hostname' && (e.values ?? []).includes(n),
         ),
       ),
-    )
-    .map((pv) => pv.metadata.name);
-  if (pinned.length) await kubectl(l, ['delete', 'pv', '--wait=false', ...pinned]);
-  return pinned.length;
+    );
+    if (node === undefined) continue;
+    names.push(pv.metadata.name);
+    deleted.set(node, (deleted.get(node) ?? 0) + 1);
+  }
+  if (names.length) await kubectl(l, ['delete', 'pv', '--wait=false', ...names]);
+  return deleted;
 }
 
 /**
  * Makes the real nodes what the topology says: node containers beyond the count are removed
- * (disk included, Node object and the PersistentVolumes on that disk deleted), the wanted ones configured and booted; then every real
- * node must be Ready with a heartbeat from the kubelet that runs now.
+ * (disk included, Node object and the PersistentVolumes on that disk deleted), the wanted ones
+ * configured and booted; then every real node must be Ready with a heartbeat from the kubelet
+ * that runs now.
  */
 async function ensureNodeContainers(
   l: Layout,
@@ -392,11 +401,9 @@ async function ensureNodeContainers(
     if (wantedNames.has(n.name)) continue;
     await destroyNode(l, n);
     await kubectl(l, ['delete', 'node', n.name, '--ignore-not-found', '--wait=false']);
-    const volumes = await deleteVolumesOf(l, n.name);
-    removed.push(
-      volumes ? `${n.name} (and its ${volumes} volume${volumes > 1 ? 's' : ''})` : n.name,
-    );
+    removed.push(n.name);
   }
+  const volumes = await deleteVolumesOf(l, removed);
   const bootedAt = Date.now() - 1000;
   const notes: string[] = [];
   const rebooted = new Set<string>();
@@ -436,7 +443,15 @@ async function ensureNodeContainers(
     180_000,
     1000,
   );
-  if (removed.length) notes.push(`removed ${removed.join(', ')}`);
+  if (removed.length)
+    notes.push(
+      `removed ${removed
+        .map((name) => {
+          const v = volumes.get(name);
+          return v ? `${name} (and its ${v} volume${v > 1 ? 's' : ''})` : name;
+        })
+        .join(', ')}`,
+    );
   return notes.length ? notes.join('; ') : 'one node: no node containers';
 }
 
