@@ -133,11 +133,9 @@ export const catalog: ReleaseCatalog = {
         'ovn-northd --pidfile=/run/ovn/ovn-northd.pid --unixctl=/run/ovn/ovn-northd.ctl -vconsole:info -vfile:off',
       configFiles: [],
       ports: [],
-      // Its unixctl server answers from northd's main loop: a hung northd does not answer.
-      probe: {
-        ready: northdStatus,
-        live: northdStatus,
-      },
+      // Its unixctl server answers from northd's main loop: a hung northd does not answer. No
+      // readiness: no Service sends northd work (it takes the databases' lock by itself).
+      probe: { live: northdStatus },
       workload: 'Deployment',
       role: 'controlPlane',
       memory: mem('16Mi', '256Mi'),
@@ -459,10 +457,11 @@ export const catalog: ReleaseCatalog = {
           configFiles: ['neutron.conf', 'neutron_ovn_metadata_agent.ini'],
           ports: [],
           // Ready once it serves the metadata proxy socket; alive while it runs at all.
+          // Started once its metadata proxy socket exists; no Service sends it work, so no
+          // readiness after that.
           probe: {
-            ready: { kind: 'exec', command: ['test', '-S', '/var/lib/neutron/metadata_proxy'] },
             live: { kind: 'progress' },
-            start: { kind: 'progress' },
+            start: { kind: 'exec', command: ['test', '-S', '/var/lib/neutron/metadata_proxy'] },
           },
           workload: 'DaemonSet',
           role: 'compute',

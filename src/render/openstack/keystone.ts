@@ -12,6 +12,7 @@ import {
 import { restrictedUid } from '../../catalog/images.ts';
 import { job, jobCpuRequest, toolboxEnv } from '../jobs.ts';
 import { kollaConfig, type ConfigFile } from '../kolla.ts';
+import { timing } from '../probes.ts';
 import { deployment, kollaContainer, podTemplate, serviceAccount } from '../workload.ts';
 import {
   adminCloudsYaml,
@@ -118,10 +119,6 @@ export function renderKeystone(ctx: Ctx): KubeObject[] {
  */
 function openstackClient(ctx: Ctx): KubeObject[] {
   const name = 'openstack-client';
-  const cloudsYaml = {
-    kind: 'exec',
-    command: ['test', '-s', '/etc/openstack/clouds.yaml'],
-  } as const;
   const clouds: ConfigFile = {
     name: 'clouds.yaml',
     dest: '/etc/openstack/clouds.yaml',
@@ -135,11 +132,15 @@ function openstackClient(ctx: Ctx): KubeObject[] {
     image: ctx.catalog.toolbox,
     config,
     env: [{ name: 'OS_CLOUD', value: 'admin' }, ...toolboxEnv],
-    // Ready once the credentials are in place.
-    probe: { ready: cloudsYaml, live: cloudsYaml },
     cpu: '10m',
     memory: ctx.catalog.memory.client,
   });
+  // Started (and so Ready) once the credentials are in place. A tool that waits for `kubectl
+  // exec`: nothing to take work away from and nothing to restart, so no probe after that.
+  container.startupProbe = {
+    exec: { command: ['test', '-s', '/etc/openstack/clouds.yaml'] },
+    ...timing.start.exec,
+  };
   return [
     serviceAccount(ctx, name, 'keystone'),
     config.secret,

@@ -405,7 +405,8 @@ function libvirtContainers(ctx: Ctx, mounts: { libvirtd: VolumeMount[]; virtlogd
       name,
       image: 'nova-libvirt',
       config: cfg,
-      probe: { ready: probe, live: probe },
+      // No Service sends the daemons work: started, then alive while they answer.
+      probe: { live: probe },
       resources: ctx.spec.services.nova.resources,
       memory,
       mounts: daemonMounts,

@@ -190,13 +190,13 @@ test("spec.jobs.retries is every Job's backoffLimit and renames none of them (no
   );
 });
 
-test('every long-running container has readiness and liveness probes and resource requests', () => {
+// Which containers have readiness and liveness probes, and why: test/unit/render/probes.test.ts.
+test('every long-running container has a startup probe and resource requests', () => {
   for (const name of ['minimal', 'ha'] as const) {
     for (const w of workloads(render(loadExample(name), secrets))) {
       for (const c of w.spec.template.spec.containers) {
         const where = `${w.kind}/${w.metadata.name}/${c.name}`;
-        assert.ok(c.readinessProbe, `${where} has no readiness probe`);
-        assert.ok(c.livenessProbe, `${where} has no liveness probe`);
+        assert.ok(c.startupProbe, `${where} has no startup probe`);
         assert.ok(
           c.resources?.requests?.cpu && c.resources?.requests?.memory,
           `${where} has no requests`,
