@@ -1,5 +1,7 @@
 // bench/report: regenerates the README's table of figures (between `<!-- figures:begin -->` and
 // `<!-- figures:end -->`) from the newest saved result of each bench and variant (bench/results/),
+// and the table of what each probe costs (between `<!-- probes:begin -->` and `<!-- probes:end -->`)
+// from the newest probes result of bench/load.ts,
 // and prints where each figure comes from. The table shows each figure with the commit it was
 // measured at, and nothing that depends on HEAD, so a commit that changes code does not by itself
 // make the README wrong; which figures were measured on other code than today's (the paths they
@@ -79,14 +81,58 @@ export function figuresTable(rows: readonly Row[]): string {
 }
 
 /** The README with the text between the markers replaced by `table`. */
-export function replaceFigures(readme: string, table: string): string {
-  const begin = readme.indexOf(beginMarker);
-  const end = readme.indexOf(endMarker);
+export function replaceFigures(
+  readme: string,
+  table: string,
+  markers: readonly [string, string] = [beginMarker, endMarker],
+): string {
+  const [beginText, endText] = markers;
+  const begin = readme.indexOf(beginText);
+  const end = readme.indexOf(endText);
   if (begin < 0 || end < begin)
-    throw new Error(
-      `README.md needs ${beginMarker} and, after it, ${endMarker} around the figures`,
+    throw new Error(`README.md needs ${beginText} and, after it, ${endText} around the figures`);
+  return `${readme.slice(0, begin + beginText.length)}\n${table}\n${readme.slice(end)}`;
+}
+
+export const probesMarkers = ['<!-- probes:begin -->', '<!-- probes:end -->'] as const;
+
+/** One probe's cost as bench/probe-cost.ts saves it. */
+interface ProbeCost {
+  container: string;
+  probe: string;
+  what: string;
+  runsPerMin: number;
+  containerMs: number;
+  runtimeMs: number;
+  msPerMin: number;
+}
+
+/** `nova-compute-8bc6p/compute` → `nova-compute/compute`: the workload, not the pod. */
+const workloadOf = (container: string) =>
+  container.replace(/-[a-z0-9]{8,10}-[a-z0-9]{5}\//, '/').replace(/-[a-z0-9]{5}\//, '/');
+
+/**
+ * The README's table of what each probe of the cloud costs, from the newest saved probes result
+ * of bench/load.ts (variant current-probes), dearest first.
+ */
+export function probesTable(result: BenchResult | undefined): string {
+  if (!result) return 'Not measured yet: `npm run bench:load -- --only probes`.';
+  const d = result.data as { probes?: ProbeCost[]; msPerMin?: number; percentOfOneCore?: number };
+  const ms = (n: number) => Math.max(0, n).toFixed(0);
+  const lines = [
+    '| container | probe | what it runs | runs a minute | CPU a run, ms (container + runtime) | CPU a minute, ms |',
+    '| --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const p of [...(d.probes ?? [])].sort((a, b) => b.msPerMin - a.msPerMin)) {
+    lines.push(
+      `| ${[workloadOf(p.container), p.probe, `\`${p.what}\``, String(p.runsPerMin), `${ms(p.containerMs)} + ${ms(p.runtimeMs)}`, ms(p.msPerMin)].map(cell).join(' | ')} |`,
     );
-  return `${readme.slice(0, begin + beginMarker.length)}\n${table}\n${readme.slice(end)}`;
+  }
+  lines.push(
+    `| all ${d.probes?.length ?? '?'} probes | | | | | ${ms(d.msPerMin ?? 0)} = ${(d.percentOfOneCore ?? 0).toFixed(2)} % of one core |`,
+  );
+  const trust = result.dirty ? ' (measured with uncommitted changes: not trusted)' : '';
+  return `${lines.join('\n')}\n\nMeasured at ${source(result)}${trust}.`;
 }
 
 /** Freshness from git: the measured paths must not differ between the result's commit and HEAD. */
@@ -121,8 +167,17 @@ if (import.meta.main) {
   }
   const file = join(root, 'README.md');
   const readme = readFileSync(file, 'utf8');
+  const probes = readResults()
+    .filter((r) => r.bench === 'load' && r.variant === 'current-probes')
+    .sort((a, b) => a.date.localeCompare(b.date))
+    .at(-1);
+  const text = replaceFigures(
+    replaceFigures(readme, figuresTable(rows)),
+    probesTable(probes),
+    probesMarkers,
+  );
   // Written as prettier writes Markdown (npm test checks the README's formatting).
-  const updated = await prettier.format(replaceFigures(readme, figuresTable(rows)), {
+  const updated = await prettier.format(text, {
     ...(await prettier.resolveConfig(file)),
     filepath: file,
   });

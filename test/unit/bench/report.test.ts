@@ -14,6 +14,7 @@ import {
   figureRows,
   figuresTable,
   gitFreshness,
+  probesTable,
   replaceFigures,
   type Freshness,
 } from '../../../bench/report.ts';
@@ -116,4 +117,47 @@ test('gitFreshness: fresh when the measured paths are unchanged since the result
     why: 'src/cluster/b.ts changed since',
   });
   assert.match(f('c'.repeat(40), ['src/render']).why ?? '', /not in this repository/);
+});
+
+test('the probes table lists each probe by workload, dearest first, with the total and where it was measured', () => {
+  const probe = (container: string, probe: string, msPerMin: number) => ({
+    container,
+    probe,
+    what: 'exec true',
+    runsPerMin: 2,
+    containerMs: msPerMin / 4,
+    runtimeMs: msPerMin / 4,
+    msPerMin,
+  });
+  const result = {
+    bench: 'load',
+    variant: 'current-probes',
+    commit: fresh,
+    dirty: false,
+    date: '2026-12-01T00:00:00.000Z',
+    machine: { cores: 2, memoryGiB: 24 },
+    data: {
+      probes: [
+        probe('nova-conductor-55569cccd4-zthd8/conductor', 'liveness', 10),
+        probe('nova-compute-8bc6p/compute', 'readiness', 300),
+        probe('mariadb-0/mariadb', 'readiness', 90),
+      ],
+      msPerMin: 400,
+      percentOfOneCore: 0.667,
+    },
+  } as unknown as Parameters<typeof probesTable>[0];
+  const lines = probesTable(result).split('\n');
+  const rows = lines.filter((l) => l.startsWith('| ') && !/^\| (container|---)/.test(l));
+  assert.deepEqual(
+    rows.map((l) => l.split(' | ')[0]),
+    [
+      '| nova-compute/compute',
+      '| mariadb-0/mariadb',
+      '| nova-conductor/conductor',
+      '| all 3 probes',
+    ],
+  );
+  assert.match(rows.at(-1)!, /400 = 0\.67 % of one core/);
+  assert.match(lines.at(-1)!, /^Measured at `aaaaaaa` 2026-12-01, 2 cores, 24 GiB\.$/);
+  assert.match(probesTable(undefined), /Not measured yet/);
 });
