@@ -42,7 +42,8 @@ import {
   planNodes,
   type NodeSpec,
 } from './nodes.ts';
-import { run, sleep, waitFor } from './exec.ts';
+import { run } from '../util/exec.ts';
+import { sleep, waitFor } from './wait.ts';
 import { downloadModule } from './gobuild.ts';
 import { adminTls, isOk } from './health.ts';
 import {

@@ -2,7 +2,7 @@
 // Kubernetes module, compiled statically) and a small Debian test image (debootstrap minbase).
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { run } from './exec.ts';
+import { run } from '../util/exec.ts';
 import { downloadModule } from './gobuild.ts';
 import type { Layout } from './layout.ts';
 import { buildOciArchive } from './oci.ts';

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { run } from './exec.ts';
+import { run } from '../util/exec.ts';
 
 export interface ImageSpec {
   /** Full reference, e.g. registry.k8s.io/pause:3.10. */

@@ -12,7 +12,8 @@ import {
   localRegistry,
 } from '../catalog/images.ts';
 import { releaseSource } from '../catalog/releases.ts';
-import { CommandError, ensureHostPrograms, openLog, run } from './exec.ts';
+import { CommandError, openLog, run } from '../util/exec.ts';
+import { ensureHostPrograms } from './hostprograms.ts';
 import {
   OciLayout,
   mediaTypes,
