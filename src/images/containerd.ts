@@ -76,9 +76,14 @@ export async function detectContainerd(): Promise<Containerd | { reason: string 
   return { ctr, address: found };
 }
 
-export async function importArchive(c: Containerd, archive: string): Promise<string> {
-  return (await run(c.ctr, ['--address', c.address, '-n', 'k8s.io', 'images', 'import', archive]))
-    .output;
+/** Imports an OCI archive into the k8s.io namespace; ctr's output goes to `logFile` if given. */
+export async function importArchive(
+  c: Containerd,
+  archive: string,
+  logFile?: string,
+): Promise<void> {
+  const args = ['--address', c.address, '-n', 'k8s.io', 'images', 'import', archive];
+  await run(c.ctr, args, logFile ? { logFile } : {});
 }
 
 /** reference → manifest digest of the images containerd already has in k8s.io. */
