@@ -4,7 +4,6 @@
 // operator is installed the way Kubernetes users install it (`kubectl apply -k deploy/`: CRD,
 // RBAC, a Deployment of two replicas) once its image has been built; until then it runs as a
 // supervised process beside the cluster's own, stopped by `cluster down`.
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
@@ -19,6 +18,7 @@ import { operatorImage } from '../images/recipes.ts';
 import { KubeClient, type KubeObj } from '../kube/client.ts';
 import { validateText } from '../api/v1alpha1/validate.ts';
 import { prepareForGuests } from '../openstack/guest-setup.ts';
+import { capture, run } from '../util/exec.ts';
 import { hostOperatorDashboardArgs } from './dashboard.ts';
 import { CliError } from './errors.ts';
 import { readText } from './spec-file.ts';
@@ -35,18 +35,16 @@ function step(title: string): void {
 }
 
 /** Runs `stackanetes <args>` with this Node, its output passed through. */
-function stackanetes(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { stdio: 'inherit', env });
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      if (code === 0) resolve();
-      else
-        reject(
-          new CliError(`\`stackanetes ${args.join(' ')}\` failed (${signal ?? `exit ${code}`})`),
-        );
-    });
+async function stackanetes(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const r = await run(process.execPath, [bin, ...args], {
+    env,
+    passThrough: true,
+    allowFailure: true,
   });
+  if (r.code !== 0)
+    throw new CliError(
+      `\`stackanetes ${args.join(' ')}\` failed (${r.signal ?? `exit ${r.code}`})`,
+    );
 }
 
 /** (Re)starts the operator from this checkout, so a changed operator is the one that runs. */
@@ -101,7 +99,7 @@ export async function installOperator(
   // The image by digest: a rebuilt image keeps its tag, and a node that pulled the tag before
   // would start the old one (pullPolicy IfNotPresent). deploy/ names the tag; the manifests
   // kustomize renders from it are applied with the digest added.
-  const manifests = (await capture('kubectl', ['kustomize', deployDir], env)).replace(
+  const manifests = (await capture('kubectl', ['kustomize', deployDir], { env })).replace(
     /^(\s*image: )(\S*\/operator:[^\s@]+)$/gm,
     `$1$2@${manifestDigest}`,
   );
@@ -168,21 +166,7 @@ async function catalog(namespace: string, env: NodeJS.ProcessEnv): Promise<Endpo
 /** `openstack <args>` in the cloud's openstack-client pod (admin credentials), its output. */
 function openstack(namespace: string, env: NodeJS.ProcessEnv, args: string): Promise<string> {
   const argv = ['-n', namespace, 'exec', 'deploy/openstack-client', '--', 'openstack'];
-  return capture('kubectl', [...argv, ...args.split(' ')], env);
-}
-
-function capture(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) =>
-      code === 0 ? resolve(out) : reject(new CliError(`${cmd} ${args.join(' ')}: ${err.trim()}`)),
-    );
-  });
+  return capture('kubectl', [...argv, ...args.split(' ')], { env });
 }
 
 /** Service host name → cluster IP, so that this host can reach what the catalog names. */

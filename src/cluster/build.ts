@@ -2,7 +2,7 @@
 // once into the cache; plus the machine's Debian packages.
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { run } from './exec.ts';
+import { run } from '../util/exec.ts';
 import { buildInWrapper, goInstall, wrapperModule } from './gobuild.ts';
 import type { Layout } from './layout.ts';
 import { debianPackages, versions } from './versions.ts';

@@ -8,7 +8,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { sleep } from './exec.ts';
+import { sleep } from './wait.ts';
 
 const root = '/sys/fs/cgroup';
 

@@ -42,17 +42,12 @@ import {
   planNodes,
   type NodeSpec,
 } from './nodes.ts';
-import { run, sleep, waitFor } from './exec.ts';
+import { run } from '../util/exec.ts';
+import { sleep, waitFor } from './wait.ts';
 import { downloadModule } from './gobuild.ts';
 import { adminTls, isOk } from './health.ts';
-import {
-  buildPauseImage,
-  buildTestImage,
-  imageArchives,
-  importedImages,
-  importImage,
-  unmountUnder,
-} from './images.ts';
+import { importArchive, importedImages } from '../images/containerd.ts';
+import { buildPauseImage, buildTestImage, imageArchives, unmountUnder } from './images.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import { layout, type Layout } from './layout.ts';
 import {
@@ -602,14 +597,15 @@ export function upSteps(opts: UpOptions = {}, l: Layout = layout()): Step[] {
             ).code === 0,
           120_000,
         );
-        const have = await importedImages('ctr', l.containerdSocket);
+        const containerd = { ctr: 'ctr', address: l.containerdSocket };
+        const have = await importedImages(containerd);
         const imported: string[] = [];
         for (const [name, archive] of [
           [pauseImage, imageArchives(l).pause],
           [testImage, imageArchives(l).test],
         ] as const) {
           if (!have.has(name)) {
-            await importImage('ctr', l.containerdSocket, archive, join(l.logs, 'image-import.log'));
+            await importArchive(containerd, archive, join(l.logs, 'image-import.log'));
             imported.push(name);
           }
         }

@@ -4,7 +4,7 @@
 // and replaces each sibling with its published version.
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { run } from './exec.ts';
+import { run } from '../util/exec.ts';
 import type { Layout } from './layout.ts';
 
 export interface GoEnvOptions {

@@ -2,10 +2,10 @@
 // Kubernetes module, compiled statically) and a small Debian test image (debootstrap minbase).
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { run } from './exec.ts';
+import { buildOciArchive } from '../images/oci.ts';
+import { run } from '../util/exec.ts';
 import { downloadModule } from './gobuild.ts';
 import type { Layout } from './layout.ts';
-import { buildOciArchive } from './oci.ts';
 import { pauseImage, testImage, versions } from './versions.ts';
 
 export function imageArchives(l: Layout) {
@@ -110,18 +110,4 @@ export async function unmountUnder(dir: string): Promise<number> {
     if (r.code !== 0) await run('umount', ['-l', m], { allowFailure: true });
   }
   return mounts.length;
-}
-
-export async function importedImages(ctr: string, socket: string): Promise<Set<string>> {
-  const { stdout } = await run(ctr, ['--address', socket, '-n', 'k8s.io', 'images', 'ls', '-q']);
-  return new Set(stdout.split('\n').filter(Boolean));
-}
-
-export async function importImage(
-  ctr: string,
-  socket: string,
-  archive: string,
-  logFile: string,
-): Promise<void> {
-  await run(ctr, ['--address', socket, '-n', 'k8s.io', 'images', 'import', archive], { logFile });
 }

@@ -3,7 +3,7 @@
 // on that bridge: forwarding from it to any other interface is dropped.
 import { readFileSync } from 'node:fs';
 import { localRegistry } from '../catalog/images.ts';
-import { run } from './exec.ts';
+import { run } from '../util/exec.ts';
 
 export const net = {
   bridge: 'stackanetes0',

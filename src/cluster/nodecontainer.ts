@@ -26,7 +26,8 @@ import {
   writeChanged,
   writeRegistryHosts,
 } from './config.ts';
-import { run, sleep } from './exec.ts';
+import { run } from '../util/exec.ts';
+import { sleep } from './wait.ts';
 import { imageArchives } from './images.ts';
 import { kubeconfigYaml } from './kubeconfig.ts';
 import type { Layout } from './layout.ts';

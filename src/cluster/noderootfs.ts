@@ -3,7 +3,7 @@
 // read-only by every node container. Everything a node writes goes to its own mounts.
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { run } from './exec.ts';
+import { run } from '../util/exec.ts';
 import { debianMirror, unmountUnder } from './images.ts';
 import type { Layout } from './layout.ts';
 import { inNode } from './nodes.ts';

@@ -2,7 +2,7 @@
 // first `cluster up` and kept with the cluster's state (so a restart keeps every client valid).
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { run } from './exec.ts';
+import { run } from '../util/exec.ts';
 
 export interface CertSpec {
   /** File name stem: <name>.crt and <name>.key. */

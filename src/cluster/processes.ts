@@ -12,7 +12,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { sleep } from './exec.ts';
+import { sleep } from './wait.ts';
 
 export interface ProcessRecord {
   name: string;

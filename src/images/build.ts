@@ -12,15 +12,9 @@ import {
   localRegistry,
 } from '../catalog/images.ts';
 import { releaseSource } from '../catalog/releases.ts';
-import { CommandError, ensureHostPrograms, openLog, run } from './exec.ts';
-import {
-  OciLayout,
-  mediaTypes,
-  type Descriptor,
-  type ImageConfig,
-  type ImageManifest,
-  type LayerBlob,
-} from './oci.ts';
+import { CommandError, openLog, run } from '../util/exec.ts';
+import { ensureHostPrograms } from './hostprograms.ts';
+import { OciLayout, type ImageConfig, type LayerBlob } from './oci.ts';
 import { cachePaths, type CachePaths } from './paths.ts';
 import {
   kollaUsers,
@@ -517,7 +511,7 @@ async function assembleImage(
     'io.stackanetes.runtime-user': recipe.user,
     kolla_version: `stackanetes-${buildScriptVersion}`,
   };
-  const config: ImageConfig = {
+  const config: Omit<ImageConfig, 'rootfs'> = {
     created: top.createdAt,
     architecture: 'amd64',
     os: 'linux',
@@ -529,7 +523,6 @@ async function assembleImage(
         ? { ExposedPorts: Object.fromEntries(recipe.exposedPorts.map((p) => [`${p}/tcp`, {}])) }
         : {}),
     },
-    rootfs: { type: 'layers', diff_ids: layers.map((l) => l.blob.diffId) },
     history: layers.map((l) => ({
       created: l.createdAt,
       created_by: `stackanetes images build: ${l.recipe}`,
@@ -539,30 +532,22 @@ async function assembleImage(
           : `apt-get install (${l.recipe})`,
     })),
   };
-  const configDesc = await ctx.oci.writeJsonBlob(mediaTypes.config, config);
-  const manifest: ImageManifest = {
-    schemaVersion: 2,
-    mediaType: mediaTypes.manifest,
-    config: configDesc,
-    layers: layers.map((l): Descriptor => ({
-      mediaType: l.blob.mediaType,
-      digest: l.blob.digest,
-      size: l.blob.size,
-    })),
-    annotations: {
+  const stored = await ctx.oci.addImage(
+    reference,
+    config,
+    layers.map((l) => l.blob),
+    {
       'org.opencontainers.image.title': name,
       'org.opencontainers.image.version': version,
       'org.opencontainers.image.created': top.createdAt,
     },
-  };
-  const manifestDesc = await ctx.oci.writeJsonBlob(mediaTypes.manifest, manifest);
-  await ctx.oci.tag(reference, manifestDesc);
+  );
   const paths = recordPaths(ctx.cache, ctx.recipes.release, name);
   await mkdir(dirname(paths.record), { recursive: true });
   const sbom = cycloneDx(
     {
       reference,
-      manifestDigest: manifestDesc.digest,
+      manifestDigest: stored.manifest.digest,
       release: ctx.recipes.release,
       debianSuite: ctx.suite,
       created: top.createdAt,
@@ -575,8 +560,8 @@ async function assembleImage(
     reference,
     release: ctx.recipes.release,
     debianSuite: ctx.suite,
-    manifestDigest: manifestDesc.digest,
-    configDigest: configDesc.digest,
+    manifestDigest: stored.manifest.digest,
+    configDigest: stored.config.digest,
     layers: layers.map((l) => ({
       recipe: l.recipe,
       digest: l.blob.digest,

@@ -1,7 +1,7 @@
 // Finding the local cluster's containerd and importing OCI archives into its k8s.io namespace.
 import { access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
-import { capture, run } from './exec.ts';
+import { capture, run } from '../util/exec.ts';
 
 export interface Containerd {
   readonly ctr: string;
@@ -76,8 +76,14 @@ export async function detectContainerd(): Promise<Containerd | { reason: string 
   return { ctr, address: found };
 }
 
-export async function importArchive(c: Containerd, archive: string): Promise<string> {
-  return run(c.ctr, ['--address', c.address, '-n', 'k8s.io', 'images', 'import', archive]);
+/** Imports an OCI archive into the k8s.io namespace; ctr's output goes to `logFile` if given. */
+export async function importArchive(
+  c: Containerd,
+  archive: string,
+  logFile?: string,
+): Promise<void> {
+  const args = ['--address', c.address, '-n', 'k8s.io', 'images', 'import', archive];
+  await run(c.ctr, args, logFile ? { logFile } : {});
 }
 
 /** reference → manifest digest of the images containerd already has in k8s.io. */
@@ -101,7 +107,7 @@ export async function pullImage(
   reference: string,
   hostsDir: string,
 ): Promise<string> {
-  return run(c.ctr, [
+  const { output } = await run(c.ctr, [
     '--address',
     c.address,
     '-n',
@@ -112,4 +118,5 @@ export async function pullImage(
     hostsDir,
     reference,
   ]);
+  return output;
 }

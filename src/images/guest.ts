@@ -25,7 +25,8 @@ import {
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { releaseSource } from '../catalog/releases.ts';
-import { capture, ensureHostPrograms, openLog, run } from './exec.ts';
+import { capture, openLog, run } from '../util/exec.ts';
+import { ensureHostPrograms } from './hostprograms.ts';
 import { withLock } from './lock.ts';
 import { defaultCacheRoot } from './paths.ts';
 import { releaseRecipes } from './recipes.ts';

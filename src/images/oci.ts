@@ -36,7 +36,8 @@ export interface LayerBlob extends Descriptor {
 }
 
 export interface ImageConfig {
-  created: string;
+  /** Absent in the local cluster's own images: the same root file system, the same image. */
+  created?: string;
   architecture: string;
   os: string;
   config: {
@@ -171,6 +172,36 @@ export class OciLayout {
     };
   }
 
+  /**
+   * Stores an image made of `layers` (bottom first): its config, which lists their diff IDs, and
+   * its manifest; then points `reference` at it.
+   */
+  async addImage(
+    reference: string,
+    config: Omit<ImageConfig, 'rootfs'>,
+    layers: readonly LayerBlob[],
+    annotations?: Record<string, string>,
+  ): Promise<{ config: Descriptor; manifest: Descriptor }> {
+    // rootfs before history, where the image builds always wrote it: the same digests as before.
+    const { history, ...head } = config;
+    const full: ImageConfig = {
+      ...head,
+      rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
+      ...(history ? { history } : {}),
+    };
+    const configDesc = await this.writeJsonBlob(mediaTypes.config, full);
+    const manifest: ImageManifest = {
+      schemaVersion: 2,
+      mediaType: mediaTypes.manifest,
+      config: configDesc,
+      layers: layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
+      ...(annotations ? { annotations } : {}),
+    };
+    const manifestDesc = await this.writeJsonBlob(mediaTypes.manifest, manifest);
+    await this.tag(reference, manifestDesc);
+    return { config: configDesc, manifest: manifestDesc };
+  }
+
   async readIndex(): Promise<ImageIndex> {
     try {
       return JSON.parse(await readFile(join(this.dir, 'index.json'), 'utf8')) as ImageIndex;
@@ -262,4 +293,45 @@ export class OciLayout {
     await rm(stage, { recursive: true, force: true });
     if (code !== 0) throw new Error(`writing ${file} failed: ${stderr.trim()}`);
   }
+}
+
+/** What `buildOciArchive` makes: a one-layer image of a directory. */
+export interface ArchiveSpec {
+  /** Full reference, e.g. registry.k8s.io/pause:3.10. */
+  name: string;
+  /** Directory whose contents become the image's root file system. */
+  rootfs: string;
+  entrypoint?: string[];
+  cmd?: string[];
+  env?: string[];
+  /** Output archive path. */
+  out: string;
+}
+
+/**
+ * A one-layer image of `spec.rootfs` as an OCI archive that `ctr images import` accepts: how the
+ * local cluster gets its pause and test images without a registry. The archive appears whole or
+ * not at all, so that its existence means it is done.
+ */
+export async function buildOciArchive(spec: ArchiveSpec): Promise<void> {
+  const layout = new OciLayout(`${spec.out}.oci`);
+  await rm(layout.dir, { recursive: true, force: true });
+  await layout.init();
+  const layer = await layout.addLayerFromDir(spec.rootfs);
+  await layout.addImage(
+    spec.name,
+    {
+      architecture: 'amd64',
+      os: 'linux',
+      config: {
+        Env: spec.env ?? ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+        ...(spec.entrypoint ? { Entrypoint: spec.entrypoint } : {}),
+        ...(spec.cmd ? { Cmd: spec.cmd } : {}),
+      },
+    },
+    [layer],
+  );
+  await layout.exportArchive([spec.name], `${spec.out}.tmp`);
+  await rename(`${spec.out}.tmp`, spec.out);
+  await rm(layout.dir, { recursive: true, force: true });
 }

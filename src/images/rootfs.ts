@@ -5,7 +5,7 @@
 import { readdir, lstat, unlink, writeFile, rm, mkdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { WriteStream } from 'node:fs';
-import { run, stdoutOf } from './exec.ts';
+import { run, stdoutOf } from '../util/exec.ts';
 
 export interface AptSource {
   readonly mirror: string;

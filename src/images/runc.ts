@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { access, mkdir, readFile, rm, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { capture, run } from './exec.ts';
+import { capture, run } from '../util/exec.ts';
 import { OciLayout, type ImageConfig, type ImageManifest } from './oci.ts';
 import type { CachePaths } from './paths.ts';
 

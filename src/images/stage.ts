@@ -10,7 +10,7 @@ import { copyFile, cp, mkdir, readFile, readdir, realpath, rm, stat } from 'node
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { capture, run } from './exec.ts';
+import { capture, run } from '../util/exec.ts';
 
 export type StageName = 'operator-app';
 

@@ -5,7 +5,8 @@ import { existsSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { binaryPaths } from '../../../src/cluster/build.ts';
 import { nodeName } from '../../../src/cluster/components.ts';
-import { run, waitFor } from '../../../src/cluster/exec.ts';
+import { run } from '../../../src/util/exec.ts';
+import { waitFor } from '../../../src/cluster/wait.ts';
 import { layout } from '../../../src/cluster/layout.ts';
 import { testImage } from '../../../src/cluster/versions.ts';
 

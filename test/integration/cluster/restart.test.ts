@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { net } from '../../../src/cluster/network.ts';
 import { listRecords, isAlive } from '../../../src/cluster/processes.ts';
-import { run } from '../../../src/cluster/exec.ts';
+import { run } from '../../../src/util/exec.ts';
 import { getJson, isReady, l, nodeName, seconds, type Condition } from './helpers.ts';
 
 const cli = (args: string[]) =>

@@ -17,7 +17,7 @@ import { OciLayout, type ImageConfig, type ImageManifest } from '../../../src/im
 import { cachePaths } from '../../../src/images/paths.ts';
 import { kollaUsers, operatorImage, operatorUid } from '../../../src/images/recipes.ts';
 import { detectContainerd, importArchive } from '../../../src/images/containerd.ts';
-import { capture } from '../../../src/images/exec.ts';
+import { capture } from '../../../src/util/exec.ts';
 import { images, release } from './helpers.ts';
 
 async function sha256(file: string, gunzip = false): Promise<string> {

@@ -10,7 +10,7 @@ import { imageReference, defaultImageRegistry } from '../../../src/catalog/image
 import { releaseSource } from '../../../src/catalog/releases.ts';
 import { detectContainerd, pullImage } from '../../../src/images/containerd.ts';
 import { layout } from '../../../src/cluster/layout.ts';
-import { run, CommandError } from '../../../src/images/exec.ts';
+import { run, CommandError } from '../../../src/util/exec.ts';
 import { runToCompletion, startContainer } from '../../../src/images/runc.ts';
 import { freePort, images, release, Scratch } from './helpers.ts';
 
@@ -119,7 +119,7 @@ void test(
           const ref = imageReference(defaultImageRegistry, name, tag);
           const ctr = async (id: string, dir: string): Promise<string> => {
             try {
-              return await run(found.ctr, [
+              const { output } = await run(found.ctr, [
                 '--address',
                 found.address,
                 '-n',
@@ -135,6 +135,7 @@ void test(
                 ref,
                 id,
               ]);
+              return output;
             } catch (err) {
               return err instanceof CommandError ? `${err.message}\n${err.output}` : String(err);
             }

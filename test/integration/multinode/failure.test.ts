@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { cgroupPids } from '../../../src/cluster/cgroups.ts';
-import { run } from '../../../src/cluster/exec.ts';
+import { run } from '../../../src/util/exec.ts';
 import { nodeCgroup, nodeDirs, nodeNetns, planNodes } from '../../../src/cluster/nodes.ts';
 import {
   apply,

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { localRegistry } from '../../../src/catalog/images.ts';
-import { run } from '../../../src/cluster/exec.ts';
+import { run } from '../../../src/util/exec.ts';
 import { imageArchives } from '../../../src/cluster/images.ts';
 import { OciLayout } from '../../../src/images/oci.ts';
 import { pushImages } from '../../../src/images/registry.ts';
