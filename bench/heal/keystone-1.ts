@@ -1,6 +1,6 @@
 // bench/heal keystone-1: 1 Keystone replica, its pod deleted: seconds until a token is issued
-// again (polled every 100 ms), how long tokens failed, when the old container exited and when the
-// new pod was Ready. Goal: tokens again in under 8 s.
+// again (polled every 100 ms; 0 when no poll failed), how long tokens failed, when the old
+// container exited and when the new pod was Ready. Goal: tokens again in under 8 s.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { hostPid, readyCount } from '../../test/e2e/helpers.ts';
 import { tokenProbe } from './cloud.ts';
@@ -34,19 +34,21 @@ export async function run(): Promise<void> {
     log(`${sc}: deleting pod ${victim.metadata.name}`);
     const tDelete = await deletePod(victim.metadata.name);
     const ready = new Watch(async () => (await readyCount('keystone-api')) >= 1, 200);
-    const back = await waitRecovered('a token issued again', probe, () =>
-      outageStart(probe, tDelete, exited.at),
-    );
+    // The old pod serves through its preStop pause, the new one once Ready: tokens stop, if at
+    // all, between the two. Both must have happened, and then some polls more, before it is known
+    // whether they stopped.
     await whenTrue('a Ready keystone-api pod', () => ready.at !== undefined, 200);
     ready.stop();
-    // The new pod can serve while the old one is still in its preStop pause: wait for its exit
-    // too, or the figure would read as a timeout when it was only not over yet.
     await whenTrue('the old container to exit', () => exited.at !== undefined, 100);
+    await sleep(3000);
     const fail = probe.firstFailure(tDelete);
+    const back = fail
+      ? await waitRecovered('a token issued again', probe, () => outageStart(probe, tDelete))
+      : tDelete;
     record(
       sc,
       'tokenSeconds',
-      'seconds from delete until a token is issued again',
+      'seconds from delete until a token is issued again (0: tokens were never refused)',
       secs(tDelete, back),
       '< 8',
     );

@@ -343,8 +343,12 @@ export interface ProcessOpts {
   readonly security?: ContainerSecurity;
 }
 
-/** Seconds an API pod keeps serving after it is told to stop (see processObjects). */
-export const drainSeconds = 5;
+/**
+ * Seconds an API pod keeps serving after it is told to stop (see processObjects): longer than a
+ * replacement takes to be Ready (7.2 s for Keystone, bench/heal keystone-1), so that a service
+ * with one replica whose pod is deleted or evicted keeps answering until its replacement does.
+ */
+export const drainSeconds = 15;
 
 /** One process of a service: its config Secret, its workload, and for APIs a Service and PDB. */
 export function processObjects(ctx: Ctx, o: ProcessOpts): KubeObject[] {
@@ -369,8 +373,11 @@ export function processObjects(ctx: Ctx, o: ProcessOpts): KubeObject[] {
     security: o.security ?? { kind: o.proc.host ? 'privileged' : 'restricted' },
   });
   if (o.proc.ports.length > 0 && o.proc.workload !== 'DaemonSet') {
-    // A deleted pod gets SIGTERM at the same moment its address leaves the Service; kube-proxy
-    // needs a moment to stop sending it new connections. Keep serving through that moment.
+    // A deleted pod gets SIGTERM at the same moment it is marked terminating in the Service's
+    // EndpointSlice; kube-proxy needs a moment to stop sending it new connections, and while the
+    // Service has no other Ready endpoint it keeps sending them to a terminating one that still
+    // passes its readiness probe (KEP-1669, GA in 1.28). So the pod keeps serving through that
+    // moment, and with one replica until its replacement is Ready.
     container.lifecycle = { preStop: { exec: { command: ['sleep', String(drainSeconds)] } } };
   }
   // The control plane (no host network) meets Pod Security "restricted" as its image's user.
