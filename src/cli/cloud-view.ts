@@ -1,7 +1,7 @@
 // How a cloud's status reads at a terminal: one row per component; for `stackanetes status`,
 // the live workloads beside what the operator recorded (pure: no API calls here; whether an
 // operator is still reconciling is src/controller/liveness.ts).
-import type { OpenStackCloud } from '../api/v1alpha1/spec.ts';
+import type { Condition, OpenStackCloud } from '../api/v1alpha1/spec.ts';
 import { getCatalog } from '../catalog/index.ts';
 import { jobState, unscheduledNote, workloadReadiness } from '../controller/cloud.ts';
 import type { KubeObj } from '../kube/client.ts';
@@ -13,13 +13,11 @@ import { componentLabel } from '../render/kube.ts';
 import { redactedSecrets } from '../render/secrets.ts';
 import type { OperatorState } from '../controller/liveness.ts';
 
-interface Cond {
-  type: string;
-  status: string;
-  reason: string;
-  message: string;
-  observedGeneration?: number;
-}
+/**
+ * A row's condition: as the operator recorded it, or made from the live workloads (which have
+ * no transition time to give).
+ */
+type Cond = Omit<Condition, 'lastTransitionTime'> & Partial<Pick<Condition, 'lastTransitionTime'>>;
 
 export interface CloudStatus {
   generation: number;
@@ -31,7 +29,7 @@ export interface CloudStatus {
 export function readStatus(cloud: KubeObj): CloudStatus {
   const st = (cloud.status ?? {}) as {
     observedGeneration?: number;
-    conditions?: Cond[];
+    conditions?: Condition[];
     components?: Record<string, { replicas?: number; readyReplicas?: number }>;
   };
   const conds = st.conditions ?? [];
@@ -159,7 +157,7 @@ export function liveComponents(
 }
 
 export interface CloudView {
-  readonly ready: { status: 'True' | 'False' | 'Unknown'; message: string };
+  readonly ready: { status: Condition['status']; message: string };
   readonly operator: OperatorState;
   readonly components: CloudStatus['components'];
 }
@@ -178,7 +176,7 @@ export function cloudView(
     const r = recorded.ready;
     return {
       ready: r
-        ? { status: r.status as 'True' | 'False', message: `${r.reason}: ${r.message}` }
+        ? { status: r.status, message: `${r.reason}: ${r.message}` }
         : { status: 'Unknown', message: 'not reconciled yet' },
       operator,
       components: recorded.components,
@@ -187,19 +185,15 @@ export function cloudView(
   const rows = live.map((l) => {
     const cond = recorded.components.find((c) => c.name === l.name)?.cond;
     const pods = { replicas: l.replicas, readyReplicas: l.readyReplicas };
-    const row = (reason: string, detail: string, note = '') => ({
-      detail,
-      component: {
-        name: l.name,
-        cond: {
-          type: cond?.type ?? l.name,
-          status: l.ready ? 'True' : 'False',
-          reason,
-          message: `${detail}${note}`,
-        },
-        ...pods,
-      },
-    });
+    const row = (reason: string, detail: string, note = '') => {
+      const made: Cond = {
+        type: cond?.type ?? l.name,
+        status: l.ready ? 'True' : 'False',
+        reason,
+        message: `${detail}${note}`,
+      };
+      return { detail, component: { name: l.name, cond: made, ...pods } };
+    };
     if (l.ready)
       return cond?.status === 'True'
         ? row(cond.reason, cond.message)

@@ -5,7 +5,7 @@
 // summarising Ready are written only when they change; Events mark every transition. Safe to
 // kill at any line: the next pass picks up from what it finds.
 import { parse, stringify } from 'yaml';
-import type { OpenStackCloud } from '../api/v1alpha1/spec.ts';
+import type { Condition, OpenStackCloud } from '../api/v1alpha1/spec.ts';
 import { apiVersion as cloudApiVersion, kind as cloudKind } from '../api/v1alpha1/spec.ts';
 import { validateObject } from '../api/v1alpha1/validate.ts';
 import { getCatalog } from '../catalog/index.ts';
@@ -28,7 +28,6 @@ import {
   setCondition,
   summarise,
   type ComponentState,
-  type Condition,
 } from './conditions.ts';
 
 /** Cached reads: the reconciler never lists from the API server itself. */

@@ -1,21 +1,10 @@
 // status.conditions the Kubernetes way: one per component plus a summarising Ready; a
 // condition's lastTransitionTime moves only when its status does.
+import type { Condition } from '../api/v1alpha1/spec.ts';
 import type { ComponentName } from '../catalog/types.ts';
 
-export interface Condition {
-  type: string;
-  status: 'True' | 'False' | 'Unknown';
-  reason: string;
-  message: string;
-  lastTransitionTime: string;
-  observedGeneration?: number;
-}
-
-export interface ComponentState {
-  readonly status: 'True' | 'False' | 'Unknown';
-  readonly reason: string;
-  readonly message: string;
-}
+/** What a reconcile pass decides about one condition; the times are setCondition's. */
+export type ComponentState = Readonly<Pick<Condition, 'status' | 'reason' | 'message'>>;
 
 export function componentConditionType(c: ComponentName): string {
   return `${c.charAt(0).toUpperCase()}${c.slice(1)}Ready`;

@@ -1,7 +1,8 @@
 // Conditions, readiness and the no-write comparison: pure logic of the reconciler.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { setCondition, summarise, type Condition } from '../../../src/controller/conditions.ts';
+import type { Condition } from '../../../src/api/v1alpha1/spec.ts';
+import { setCondition, summarise } from '../../../src/controller/conditions.ts';
 import { contains, secretAsData } from '../../../src/controller/compare.ts';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';

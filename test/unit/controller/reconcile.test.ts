@@ -9,7 +9,7 @@ import {
   type ObjectStore,
   type ReconciledBy,
 } from '../../../src/controller/cloud.ts';
-import type { Condition } from '../../../src/controller/conditions.ts';
+import type { Condition } from '../../../src/api/v1alpha1/spec.ts';
 import { KubeClient, type KubeObj } from '../../../src/kube/client.ts';
 import { FakeApi } from '../fake-api.ts';
 import { KubeConfig } from '@kubernetes/client-node';
