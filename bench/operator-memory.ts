@@ -119,7 +119,7 @@ const daemonSets = objects.filter((o) => o.kind === 'DaemonSet');
 const api = await FakeApi.start();
 const put = (o: KubeObj) => api.put(collectionPath(o.apiVersion, o.kind), o);
 for (const o of objects) {
-  const obj = structuredClone(o) as unknown as KubeObj;
+  const obj = structuredClone(o) as KubeObj;
   obj.metadata = { ...obj.metadata, namespace, generation: 1, creationTimestamp: t };
   obj.metadata.managedFields = managedFields(obj, ['stackanetes']);
   put(obj);

@@ -402,7 +402,7 @@ export class CloudReconciler {
     const want = secretAsData({
       ...desired,
       metadata: { ...desired.metadata, ...(namespace ? { namespace } : {}) },
-    }) as unknown as KubeObj;
+    });
     const live = this.#store.get(want.apiVersion, want.kind, namespace, want.metadata.name);
     const createOnly =
       want.metadata.annotations?.[createOnlyAnnotation] === 'true' || want.kind === 'Job';

@@ -7,27 +7,23 @@ import http from 'node:http';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Credentials, type RequestAuth } from './config.ts';
 import { ApiError, apiErrorFrom } from './errors.ts';
+import type { KubeObject } from '../render/kube.ts';
 
 export const fieldManager = 'stackanetes';
 
-export interface KubeObj {
-  apiVersion: string;
-  kind: string;
-  metadata: {
-    name: string;
-    namespace?: string;
-    uid?: string;
-    resourceVersion?: string;
-    generation?: number;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-    ownerReferences?: unknown[];
-    deletionTimestamp?: string;
-    creationTimestamp?: string;
-    [k: string]: unknown;
-  };
+/**
+ * An object as the API server returns it: the shape render produces, with the fields this
+ * client does not name (spec, status, data, …) left for the reader to narrow.
+ */
+export interface KubeObj extends KubeObject {
   [field: string]: unknown;
 }
+
+/**
+ * What a write takes: a rendered object (typed by kubernetes-models, so without KubeObj's open
+ * fields) or one written out in place with fields of its own (a Lease, an Event, a status).
+ */
+type Writable = KubeObject | KubeObj;
 
 interface ResourceInfo {
   readonly plural: string;
@@ -330,7 +326,7 @@ export class KubeClient {
 
   /** Server-side apply with the Stackanetes field manager, forcing ownership, strict fields. */
   apply<T extends KubeObj>(
-    obj: KubeObj,
+    obj: Writable,
     opts: { dryRun?: boolean; force?: boolean } = {},
   ): Promise<T> {
     const { apiVersion, kind, metadata } = obj;
@@ -347,7 +343,7 @@ export class KubeClient {
   }
 
   /** Applies only the status (through the status subresource). */
-  applyStatus<T extends KubeObj>(obj: KubeObj): Promise<T> {
+  applyStatus<T extends KubeObj>(obj: Writable): Promise<T> {
     const { apiVersion, kind, metadata } = obj;
     return this.request<T>(
       'PATCH',
@@ -360,7 +356,7 @@ export class KubeClient {
     );
   }
 
-  create<T extends KubeObj>(obj: KubeObj, opts: { dryRun?: boolean } = {}): Promise<T> {
+  create<T extends KubeObj>(obj: Writable, opts: { dryRun?: boolean } = {}): Promise<T> {
     return this.request<T>(
       'POST',
       collectionPath(obj.apiVersion, obj.kind, obj.metadata.namespace),
@@ -372,7 +368,7 @@ export class KubeClient {
     );
   }
 
-  replace<T extends KubeObj>(obj: KubeObj): Promise<T> {
+  replace<T extends KubeObj>(obj: Writable): Promise<T> {
     const { apiVersion, kind, metadata } = obj;
     return this.request<T>('PUT', objectPath(apiVersion, kind, metadata.name, metadata.namespace), {
       body: obj,

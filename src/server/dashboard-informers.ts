@@ -5,6 +5,7 @@
 // by page as lists arrive and to every watch event): with a thousand nodes the pods are most of
 // what it holds.
 import { randomBytes } from 'node:crypto';
+import type { IOwnerReference } from '@kubernetes-models/apimachinery/apis/meta/v1/OwnerReference';
 import { apiVersion as cloudApiVersion, kind as cloudKind } from '../api/v1alpha1/spec.ts';
 import type { KubeClient, KubeObj } from '../kube/client.ts';
 import { isConflict, isNotFound } from '../kube/errors.ts';
@@ -47,7 +48,7 @@ function meta(o: KubeObj, extra: (keyof KubeObj['metadata'])[] = []): KubeObj['m
     'deletionTimestamp',
     ...extra,
   ] as const) {
-    if (m[k] !== undefined) (out as Record<string, unknown>)[k] = m[k];
+    if (m[k] !== undefined) Object.assign(out, { [k]: m[k] });
   }
   return out;
 }
@@ -68,9 +69,13 @@ export const slimPod: Slim = (p) => {
     kind: p.kind,
     metadata: {
       ...meta(p),
-      ownerReferences: ((p.metadata.ownerReferences ?? []) as Record<string, unknown>[]).map(
-        (r) => ({ kind: r.kind, name: r.name, uid: r.uid, controller: r.controller }),
-      ),
+      // Only what controllerOf reads: no apiVersion, which a whole reference has (hence the cast).
+      ownerReferences: (p.metadata.ownerReferences ?? []).map((r) => ({
+        kind: r.kind,
+        name: r.name,
+        uid: r.uid,
+        controller: r.controller,
+      })) as IOwnerReference[],
     },
     spec: { nodeName: (p.spec as { nodeName?: string } | undefined)?.nodeName },
     status: {

@@ -139,12 +139,7 @@ export function podRestarts(p: KubeObj): number {
 }
 
 function controllerOf(p: KubeObj): { uid: string; kind: string } | undefined {
-  const refs = (p.metadata.ownerReferences ?? []) as {
-    uid: string;
-    kind: string;
-    controller?: boolean;
-  }[];
-  return refs.find((r) => r.controller);
+  return (p.metadata.ownerReferences ?? []).find((r) => r.controller);
 }
 
 /** Why a pod went away, as the end of a sentence ("keystone-api-x … was evicted"). */

@@ -62,7 +62,7 @@ for (const name of ['minimal', 'ha', 'production'] as const) {
       const refused: string[] = [];
       for (const o of objects) {
         try {
-          await c.apply(secretAsData(o) as unknown as KubeObj, { dryRun: true });
+          await c.apply(secretAsData(o), { dryRun: true });
         } catch (err) {
           refused.push(`${o.kind}/${o.metadata.name}: ${(err as Error).message}`);
         }

@@ -90,11 +90,11 @@ function podFrom(o: KubeObject, ns: string): KubeObj {
 
 async function createServiceAccounts(objects: readonly KubeObject[]): Promise<void> {
   for (const o of objects.filter((x) => x.kind === 'ServiceAccount')) {
-    await c.apply(o as unknown as KubeObj);
+    await c.apply(o);
   }
 }
 
-async function refusals(objects: readonly KubeObj[]): Promise<string[]> {
+async function refusals(objects: readonly KubeObject[]): Promise<string[]> {
   const out: string[] = [];
   for (const o of objects) {
     try {
@@ -116,10 +116,7 @@ for (const name of ['minimal', 'ha', 'production'] as const) {
       const control = objects.filter((o) => !dataPlane.has(o.metadata.name));
       await createServiceAccounts(control);
       const pods = control.filter((o) => podTemplateOf(o)).map((o) => podFrom(o, restricted));
-      const refused = await refusals([
-        ...control.map((o) => secretAsData(o) as unknown as KubeObj),
-        ...pods,
-      ]);
+      const refused = await refusals([...control.map((o) => secretAsData(o)), ...pods]);
       console.log(
         `${name}: ${control.length} objects and ${pods.length} pods; ${refused.length} refused`,
       );

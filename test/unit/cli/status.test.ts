@@ -93,7 +93,7 @@ function liveObjects(): KubeObj[] {
   return render(loadExample('minimal'), redactedSecrets(), { namespace: 'openstack' })
     .filter((o) => ['Deployment', 'StatefulSet', 'DaemonSet', 'Job', 'CronJob'].includes(o.kind))
     .map((o) => {
-      const obj = structuredClone(o) as unknown as KubeObj;
+      const obj = structuredClone(o) as KubeObj;
       obj.metadata = {
         ...obj.metadata,
         namespace: 'openstack',

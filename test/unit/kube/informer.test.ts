@@ -360,7 +360,9 @@ void test('a slim Pod keeps its node, phase, conditions and container states, no
       name: 'keystone-api-1',
       namespace: 'openstack',
       labels: { app: 'keystone' },
-      ownerReferences: [{ kind: 'ReplicaSet', name: 'keystone-api-7f' }],
+      ownerReferences: [
+        { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'keystone-api-7f', uid: 'rs-1' },
+      ],
       managedFields: [{ manager: 'kubelet' }],
     },
     spec: { nodeName: 'node-1', containers: [{ name: 'api', image: 'x', env: [] }], volumes: [] },

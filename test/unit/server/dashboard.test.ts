@@ -568,7 +568,7 @@ test('informers of the dashboard keep only the fields it reads', async () => {
     },
   };
   const slim = slimPod(full);
-  assert.equal((slim.metadata as any).managedFields, undefined);
+  assert.equal(slim.metadata.managedFields, undefined);
   assert.equal(slim.metadata.annotations, undefined);
   assert.deepEqual((slim.spec as any).containers, undefined, 'no container specs');
   assert.equal((slim.spec as any).nodeName, 'node-1');
