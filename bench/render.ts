@@ -11,7 +11,7 @@ const t0 = performance.now();
 const { validateText } = await import('../src/api/v1alpha1/validate.ts');
 const { render } = await import('../src/render/index.ts');
 const { toYaml } = await import('../src/cli/render.ts');
-const { generateSecrets } = await import('../src/render/secrets.ts');
+const { generateSecrets } = await import('../src/secrets/cloud-secrets.ts');
 const startup = performance.now() - t0;
 
 const { values } = parseArgs({ options: { iterations: { type: 'string', default: '100' } } });

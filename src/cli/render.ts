@@ -4,15 +4,14 @@ import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:f
 import { dirname, join, resolve, basename } from 'node:path';
 import type { Command } from 'commander';
 import { dump } from 'js-yaml';
-import { parse, stringify } from 'yaml';
 import { render } from '../render/index.ts';
 import type { KubeObject } from '../render/kube.ts';
+import { redactedSecrets, type CloudSecrets } from '../render/secrets.ts';
 import {
-  generateSecrets,
-  redactedSecrets,
-  secretProblems,
-  type CloudSecrets,
-} from '../render/secrets.ts';
+  loadOrCreateSecrets,
+  UnusableSecrets,
+  type SecretsStore,
+} from '../secrets/cloud-secrets.ts';
 import { CliError } from './errors.ts';
 import { readCloud, readText } from './spec-file.ts';
 
@@ -25,26 +24,33 @@ export function toYaml(objects: readonly KubeObject[]): string {
   return objects.map(objectYaml).join('---\n');
 }
 
+/** A secrets file; a new one is created with mode 0600, never over an existing one. */
+function secretsFile(path: string): SecretsStore {
+  return {
+    read: () => Promise.resolve(existsSync(path) ? readText(path) : undefined),
+    create: (text) => {
+      mkdirSync(dirname(resolve(path)), { recursive: true });
+      try {
+        writeFileSync(path, text, { mode: 0o600, flag: 'wx' });
+        return Promise.resolve(true);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') return Promise.resolve(false);
+        throw err;
+      }
+    },
+  };
+}
+
 /** Reads a secrets file, or creates one with fresh values (mode 0600) when it does not exist. */
-export function loadOrCreateSecrets(path: string): { secrets: CloudSecrets; created: boolean } {
-  if (!existsSync(path)) {
-    const secrets = generateSecrets();
-    mkdirSync(dirname(resolve(path)), { recursive: true });
-    writeFileSync(path, stringify(secrets), { mode: 0o600, flag: 'wx' });
-    return { secrets, created: true };
-  }
-  let doc: unknown;
+async function secretsFromFile(path: string): Promise<{ secrets: CloudSecrets; created: boolean }> {
   try {
-    doc = parse(readText(path));
-  } catch {
-    throw new CliError(`${path}: not valid YAML (the contents are not shown, they are secret)`);
-  }
-  const problems = secretProblems(doc);
-  if (problems.length > 0) {
-    const lines = problems.map((p) => `  ${p.path}: ${p.message}`);
+    return await loadOrCreateSecrets(secretsFile(path));
+  } catch (err) {
+    if (!(err instanceof UnusableSecrets)) throw err;
+    if (err.notYaml) throw new CliError(`${path}: ${err.message}`);
+    const lines = err.problems.map((p) => `  ${p.path}: ${p.message}`);
     throw new CliError(`${path} has secrets that cannot be used:\n${lines.join('\n')}`);
   }
-  return { secrets: doc as CloudSecrets, created: false };
 }
 
 function fileName(i: number, o: KubeObject): string {
@@ -95,27 +101,29 @@ Examples:
 
 Nothing is written if the spec is invalid.`,
     )
-    .action((opts: { file: string; output?: string; secrets?: string; namespace?: string }) => {
-      const cloud = readCloud(opts.file);
-      let secrets = redactedSecrets();
-      if (opts.secrets) {
-        const loaded = loadOrCreateSecrets(opts.secrets);
-        secrets = loaded.secrets;
-        if (loaded.created)
+    .action(
+      async (opts: { file: string; output?: string; secrets?: string; namespace?: string }) => {
+        const cloud = readCloud(opts.file);
+        let secrets = redactedSecrets();
+        if (opts.secrets) {
+          const loaded = await secretsFromFile(opts.secrets);
+          secrets = loaded.secrets;
+          if (loaded.created)
+            process.stderr.write(
+              `generated new secrets in ${opts.secrets} (mode 0600); keep it safe\n`,
+            );
+        } else {
           process.stderr.write(
-            `generated new secrets in ${opts.secrets} (mode 0600); keep it safe\n`,
+            'note: Secret values are REDACTED; pass --secrets FILE to render deployable Secrets\n',
           );
-      } else {
-        process.stderr.write(
-          'note: Secret values are REDACTED; pass --secrets FILE to render deployable Secrets\n',
-        );
-      }
-      const objects = render(cloud, secrets, opts.namespace ? { namespace: opts.namespace } : {});
-      if (opts.output) {
-        writeDir(opts.output, objects);
-        process.stderr.write(`wrote ${objects.length} objects to ${opts.output}\n`);
-      } else {
-        process.stdout.write(toYaml(objects));
-      }
-    });
+        }
+        const objects = render(cloud, secrets, opts.namespace ? { namespace: opts.namespace } : {});
+        if (opts.output) {
+          writeDir(opts.output, objects);
+          process.stderr.write(`wrote ${objects.length} objects to ${opts.output}\n`);
+        } else {
+          process.stdout.write(toYaml(objects));
+        }
+      },
+    );
 }

@@ -4,7 +4,6 @@
 // finished Job is never re-run); then its workloads roll out. One condition per component and a
 // summarising Ready are written only when they change; Events mark every transition. Safe to
 // kill at any line: the next pass picks up from what it finds.
-import { parse, stringify } from 'yaml';
 import type { Condition, OpenStackCloud } from '../api/v1alpha1/spec.ts';
 import { apiVersion as cloudApiVersion, kind as cloudKind } from '../api/v1alpha1/spec.ts';
 import { validateObject } from '../api/v1alpha1/validate.ts';
@@ -16,7 +15,8 @@ import { render } from '../render/index.ts';
 import { jobTaskLabel } from '../render/jobs.ts';
 import { selectorTerm } from '../render/context.ts';
 import { createOnlyAnnotation, type KubeObject } from '../render/kube.ts';
-import { generateSecrets, secretProblems, type CloudSecrets } from '../render/secrets.ts';
+import type { CloudSecrets } from '../render/secrets.ts';
+import { loadOrCreateSecrets, UnusableSecrets } from '../secrets/cloud-secrets.ts';
 import { resourceInfo, type KubeClient, type KubeObj } from '../kube/client.ts';
 import { defaultIdentity } from '../kube/leader.ts';
 import { isConflict, isNotFound } from '../kube/errors.ts';
@@ -262,46 +262,47 @@ export class CloudReconciler {
   async #ensureSecrets(cloud: KubeObj): Promise<CloudSecrets> {
     const namespace = cloud.metadata.namespace!;
     const name = secretsSecretName(cloud.metadata.name);
-    const existing =
-      this.#store.get('v1', 'Secret', namespace, name) ??
-      (await this.#getOrUndefined('v1', 'Secret', namespace, name));
-    const data = (existing?.data as Record<string, string> | undefined)?.[secretsKey];
-    if (data) {
-      const parsed = parse(Buffer.from(data, 'base64').toString('utf8')) as CloudSecrets;
-      const problems = secretProblems(parsed);
-      if (problems.length === 0) return parsed;
-      throw new Error(
-        `Secret ${name} key ${secretsKey}: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`,
-      );
-    }
-    const secrets = generateSecrets();
-    const obj: KubeObj = {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: {
-        name,
-        namespace,
-        labels: {
-          'app.kubernetes.io/instance': cloud.metadata.name,
-          'app.kubernetes.io/managed-by': 'stackanetes',
-          'app.kubernetes.io/part-of': 'stackanetes',
-        },
-        ownerReferences: [ownerRef(cloud)],
-      },
-      type: 'Opaque',
-      data: { [secretsKey]: Buffer.from(stringify(secrets)).toString('base64') },
-    };
     try {
-      await this.#client.create(obj);
-      this.#log.info({ cloud: cloud.metadata.name }, 'generated the cloud secrets');
+      const { secrets, created } = await loadOrCreateSecrets({
+        read: async () => {
+          const existing =
+            this.#store.get('v1', 'Secret', namespace, name) ??
+            (await this.#getOrUndefined('v1', 'Secret', namespace, name));
+          const data = (existing?.data as Record<string, string> | undefined)?.[secretsKey];
+          return data ? Buffer.from(data, 'base64').toString('utf8') : undefined;
+        },
+        create: async (text) => {
+          try {
+            await this.#client.create({
+              apiVersion: 'v1',
+              kind: 'Secret',
+              metadata: {
+                name,
+                namespace,
+                labels: {
+                  'app.kubernetes.io/instance': cloud.metadata.name,
+                  'app.kubernetes.io/managed-by': 'stackanetes',
+                  'app.kubernetes.io/part-of': 'stackanetes',
+                },
+                ownerReferences: [ownerRef(cloud)],
+              },
+              type: 'Opaque',
+              data: { [secretsKey]: Buffer.from(text).toString('base64') },
+            });
+            return true;
+          } catch (err) {
+            // Another writer (a previous leader) created it between our read and our create.
+            if (isConflict(err)) return false;
+            throw err;
+          }
+        },
+      });
+      if (created) this.#log.info({ cloud: cloud.metadata.name }, 'generated the cloud secrets');
       return secrets;
     } catch (err) {
-      if (!isConflict(err)) throw err;
-      // Another writer (a previous leader) created it between our read and our create.
-      const again = await this.#client.get('v1', 'Secret', namespace, name);
-      return parse(
-        Buffer.from((again.data as Record<string, string>)[secretsKey]!, 'base64').toString('utf8'),
-      ) as CloudSecrets;
+      if (err instanceof UnusableSecrets)
+        throw new Error(`Secret ${name} key ${secretsKey}: ${err.message}`, { cause: err });
+      throw err;
     }
   }
 

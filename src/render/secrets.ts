@@ -1,6 +1,6 @@
 // The secret values a cloud needs: one per service and purpose. They are an input to render,
-// so render stays pure; the operator generates them once and keeps them in Kubernetes Secrets.
-import { randomBytes } from 'node:crypto';
+// so render stays pure; they are generated once and kept by src/secrets/cloud-secrets.ts (the
+// operator's in a Kubernetes Secret, the CLI's in a file).
 
 export interface CloudSecrets {
   /** MariaDB root: only the database pods and the per-service db-init jobs see it. */
@@ -26,44 +26,6 @@ export interface CloudSecrets {
 export const databaseServices = ['keystone', 'glance', 'placement', 'nova', 'neutron'] as const;
 export const messagingServices = ['nova', 'neutron'] as const;
 export const keystoneServiceUsers = ['glance', 'placement', 'nova', 'neutron'] as const;
-
-const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-
-/** A password of `length` characters from [A-Za-z0-9]: safe in URLs, INI files and shells. */
-export function randomPassword(length = 32, random: (n: number) => Buffer = randomBytes): string {
-  let out = '';
-  while (out.length < length) {
-    for (const b of random(length * 2)) {
-      // Rejection sampling keeps every character equally likely.
-      if (b < 248 && out.length < length) out += alphabet[b % alphabet.length];
-    }
-  }
-  return out;
-}
-
-function fernetKey(random: (n: number) => Buffer): string {
-  return random(32).toString('base64url') + '=';
-}
-
-/** Fresh random secrets for a new cloud. */
-export function generateSecrets(random: (n: number) => Buffer = randomBytes): CloudSecrets {
-  const pw = () => randomPassword(32, random);
-  const per = (names: readonly string[]) => Object.fromEntries(names.map((n) => [n, pw()]));
-  return {
-    databaseRoot: pw(),
-    databaseUsers: per(databaseServices),
-    messagingAdmin: pw(),
-    erlangCookie: randomPassword(48, random),
-    messagingUsers: per(messagingServices),
-    keystoneAdmin: pw(),
-    serviceUsers: per(keystoneServiceUsers),
-    fernetKeys: { '0': fernetKey(random), '1': fernetKey(random) },
-    credentialKeys: { '0': fernetKey(random), '1': fernetKey(random) },
-    novaMetadataSecret: pw(),
-    horizonSecretKey: randomPassword(50, random),
-    memcacheSecretKey: pw(),
-  };
-}
 
 /**
  * Stand-ins for every secret, for output that must never carry real values (`render` without
@@ -140,7 +102,8 @@ export interface SecretProblem {
 export function secretProblems(doc: unknown): SecretProblem[] {
   if (!doc || typeof doc !== 'object' || Array.isArray(doc))
     return [{ path: '(document)', message: 'expected a mapping of secrets' }];
-  const want = generateSecrets(() => Buffer.alloc(64, 1));
+  // The names every document must have; the stand-ins have them all, and no randomness.
+  const want = redactedSecrets();
   const problems: SecretProblem[] = [];
   const check = (path: string, value: unknown, rule: SecretRule) => {
     if (value === undefined || value === null || value === '')

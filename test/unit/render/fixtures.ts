@@ -4,11 +4,8 @@ import type { OpenStackCloud } from '../../../src/api/v1alpha1/spec.ts';
 import { validateObject, validateText } from '../../../src/api/v1alpha1/validate.ts';
 import { render } from '../../../src/render/index.ts';
 import type { KubeObject } from '../../../src/render/kube.ts';
-import {
-  generateSecrets,
-  redactedSecrets,
-  type CloudSecrets,
-} from '../../../src/render/secrets.ts';
+import { redactedSecrets, type CloudSecrets } from '../../../src/render/secrets.ts';
+import { generateSecrets } from '../../../src/secrets/cloud-secrets.ts';
 
 export function loadExample(name: 'minimal' | 'ha' | 'production'): OpenStackCloud {
   const r = validateText(readFileSync(`examples/${name}.yaml`, 'utf8'));

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { render } from '../../../src/render/index.ts';
-import { generateSecrets } from '../../../src/render/secrets.ts';
+import { generateSecrets } from '../../../src/secrets/cloud-secrets.ts';
 import { runCli } from '../helpers.ts';
 import { cloudOf, find, fixedSecrets } from './fixtures.ts';
 
