@@ -1,5 +1,6 @@
 // `stackanetes apply -f SPEC`: create or update the OpenStackCloud and follow the operator's
 // progress component by component until the cloud is Ready or something fails.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { parse } from 'yaml';
 import { crd } from '../api/v1alpha1/crd.ts';
@@ -11,8 +12,6 @@ import { operatorState } from '../controller/liveness.ts';
 import { failure, readStatus, statusTable } from './cloud-view.ts';
 import { CliError } from './errors.ts';
 import { readSpec } from './spec-file.ts';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Installs or updates the CRD when the cluster's differs from this version's, and waits until it is served. */
 export async function ensureCrd(client: KubeClient): Promise<void> {

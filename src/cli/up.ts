@@ -4,6 +4,7 @@
 // operator is installed the way Kubernetes users install it (`kubectl apply -k deploy/`: CRD,
 // RBAC, a Deployment of two replicas) once its image has been built; until then it runs as a
 // supervised process beside the cluster's own, stopped by `cluster down`.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
@@ -78,7 +79,7 @@ export async function startOperator(kubeconfig: string): Promise<string> {
     }
     if (!running(l.pids, operatorProcess))
       throw new CliError(`the operator exited; see ${rec.log}:\n${tail(rec.log)}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   throw new CliError(`the operator did not answer /healthz within 10 s; see ${rec.log}`);
 }
@@ -133,7 +134,7 @@ export async function installOperator(
         (st.availableReplicas ?? 0) >= 1
       )
         return `installed from deploy/ (${host ? 'the host operator stopped; ' : ''}${now}); dashboard: npx stackanetes dashboard`;
-      await new Promise((r) => setTimeout(r, 2000));
+      await sleep(2000);
     }
     throw new CliError(
       `the operator Deployment has no Ready replica after ${timeoutMs / 1000} s (${last}); see kubectl -n ${operatorNamespace} describe pods -l app.kubernetes.io/name=${operatorDeployment}`,

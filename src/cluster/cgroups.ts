@@ -1,4 +1,5 @@
 // cgroup v1 housekeeping for the cluster: the processes of a subtree, freezing it, removing it.
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   existsSync,
   mkdirSync,
@@ -8,7 +9,6 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { sleep } from './wait.ts';
 
 const root = '/sys/fs/cgroup';
 

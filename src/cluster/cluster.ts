@@ -1,5 +1,6 @@
 // `cluster up | down | status | env` as plain functions: each step idempotent, so `up` after a
 // crash starts whatever is not running, and a second `up` finds everything cached.
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   existsSync,
   mkdirSync,
@@ -43,7 +44,7 @@ import {
   type NodeSpec,
 } from './nodes.ts';
 import { run } from '../util/exec.ts';
-import { sleep, waitFor } from './wait.ts';
+import { waitFor } from './wait.ts';
 import { downloadModule } from './gobuild.ts';
 import { adminTls, isOk } from './health.ts';
 import { importArchive, importedImages } from '../images/containerd.ts';

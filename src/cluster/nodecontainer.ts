@@ -1,6 +1,7 @@
 // A node container's life: its configuration (what /etc/kubernetes holds on that server), its
 // runc bundle, its network (a named network namespace with a veth on the host bridge), and
 // power: start boots it, stop shuts it down cleanly, kill cuts the power.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
 import {
   chmodSync,
@@ -27,7 +28,6 @@ import {
   writeRegistryHosts,
 } from './config.ts';
 import { run } from '../util/exec.ts';
-import { sleep } from './wait.ts';
 import { imageArchives } from './images.ts';
 import { kubeconfigYaml } from './kubeconfig.ts';
 import type { Layout } from './layout.ts';

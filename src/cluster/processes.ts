@@ -1,5 +1,6 @@
 // The cluster's host processes: started detached with their output in one log directory, each
 // recorded by PID (with its start time, so a recycled PID is never mistaken for ours).
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
 import {
   closeSync,
@@ -12,7 +13,6 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { sleep } from './wait.ts';
 
 export interface ProcessRecord {
   name: string;

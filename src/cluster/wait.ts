@@ -1,5 +1,5 @@
-// Waiting: a pause, and polling until something holds.
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+// Waiting: polling until something holds (a pause alone is node:timers/promises' setTimeout).
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Poll `check` until it returns a value other than undefined/false, or fail after `timeoutMs`. */
 export async function waitFor<T>(

@@ -1,4 +1,5 @@
 // One build at a time per cache: builds share apt's lists and download directories.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdir, open, readFile, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
@@ -34,7 +35,7 @@ export async function withLock<T>(
       }
       if (!told) onWait(pid);
       told = true;
-      await new Promise((r) => setTimeout(r, 2000));
+      await sleep(2000);
     }
   }
   try {
