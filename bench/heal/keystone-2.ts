@@ -146,6 +146,10 @@ export async function run(): Promise<void> {
       'seconds until 2 replicas are Ready again',
       secs(tDelete, tRecovered),
     );
+    // The old pod drains (serves) for a while after the new one is Ready: wait for it to be gone,
+    // under the same load, before its times are recorded.
+    await whenTrue('the old uwsgi to exit', () => exited.at !== undefined, 100);
+    await whenTrue('the old pod object to be gone', () => podGone.at !== undefined, 200);
     record(sc, 'processExitSeconds', 'old uwsgi exited after (s)', secs(tDelete, exited.at));
     record(
       sc,
