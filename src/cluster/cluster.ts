@@ -849,7 +849,7 @@ export function downSteps(opts: DownOptions = {}, l: Layout = layout()): Step[] 
     {
       title: 'mounts',
       run: async () => {
-        const n = (await unmountUnder(l.state)) + (await unmountCniNetns());
+        const n = (await unmountUnder(l.state)) + (await unmountPodNetns());
         return `${n} unmounted`;
       },
     },
@@ -900,15 +900,22 @@ async function sharedNetns(): Promise<string> {
   return `made / shared (recursively); ${dir} was on ${on?.[4] ?? '/'}, private`;
 }
 
-/** Network namespaces left by pods whose sandbox was never stopped (e.g. after a crash). */
-async function unmountCniNetns(): Promise<number> {
+/**
+ * Network namespaces of the node's pods: left by pods whose sandbox was never stopped (e.g. after
+ * a crash), and the ones the cloud's data plane made on the node (`stackanetes-…`, such as the
+ * external network's `stackanetes-ext`, which holds the other end of a veth on a bridge that goes
+ * with the cluster).
+ */
+const podNetns = (name: string) => name.startsWith('cni-') || name.startsWith('stackanetes-');
+
+async function unmountPodNetns(): Promise<number> {
   const dir = '/run/netns';
   if (!existsSync(dir)) return 0;
   const mountPoints = () =>
     readFileSync('/proc/self/mountinfo', 'utf8')
       .split('\n')
       .map((l) => l.split(' ')[4] ?? '')
-      .filter((p) => p === dir || p.startsWith(`${dir}/cni-`));
+      .filter((p) => p === dir || (p.startsWith(`${dir}/`) && podNetns(p.slice(dir.length + 1))));
   let n = 0;
   // Namespace files, then a mount of the directory itself (older versions of `up` made /run/netns
   // its own shared mount), then whatever that mount covered; a mount point may be stacked more
@@ -921,7 +928,7 @@ async function unmountCniNetns(): Promise<number> {
     }
   }
   for (const f of readdirSync(dir)) {
-    if (!f.startsWith('cni-')) continue;
+    if (!podNetns(f)) continue;
     try {
       rmSync(join(dir, f), { force: true });
     } catch {
