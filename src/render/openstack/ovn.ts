@@ -346,6 +346,10 @@ function controller(ctx: Ctx): KubeObject[] {
     // Neutron binds ports to the chassis whose hostname is Nova's host: the node name.
     '  external_ids:hostname="$NODE_NAME"',
     ...providerSetup(ctx),
+    // ovn-controller 25.03 dereferences the southbound SB_Global row without checking that it
+    // exists: started against a new database before ovn-northd has written the row, it dies of
+    // SIGSEGV (seen twice on a fresh deploy). Wait for the row.
+    `until [ -n "$(ovn-sbctl --db="tcp:$sb:${port(ctx.catalog.ovn.sb)}" --timeout=5 --bare --columns=_uuid list SB_Global 2>/dev/null)" ]; do echo 'waiting for ovn-northd to initialise the southbound database'; sleep 2; done`,
     'mkdir -p /run/ovn',
     `exec ${def.command}`,
   ]);
