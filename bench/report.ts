@@ -34,6 +34,18 @@ export interface Row {
   why?: string;
 }
 
+/** The newest saved result of a bench and variant. */
+export function newestResult(
+  results: readonly BenchResult[],
+  bench: string,
+  variant: string | undefined,
+): BenchResult | undefined {
+  return results
+    .filter((r) => r.bench === bench && (variant ?? undefined) === (r.variant ?? undefined))
+    .sort((a, b) => a.date.localeCompare(b.date))
+    .at(-1);
+}
+
 /** The newest result for each figure, and whether it measured today's code. */
 export function figureRows(
   figures: readonly Figure[],
@@ -41,13 +53,7 @@ export function figureRows(
   freshness: Freshness,
 ): Row[] {
   return figures.map((figure) => {
-    const result = results
-      .filter(
-        (r) =>
-          r.bench === figure.bench && (figure.variant ?? undefined) === (r.variant ?? undefined),
-      )
-      .sort((a, b) => a.date.localeCompare(b.date))
-      .at(-1);
+    const result = newestResult(results, figure.bench, figure.variant);
     if (!result) return { figure, fresh: false, why: 'no saved result' };
     if (result.dirty)
       return { figure, result, fresh: false, why: 'measured with uncommitted changes' };
@@ -158,7 +164,8 @@ export function gitFreshness(cwd: string): Freshness {
 if (import.meta.main) {
   const { values } = parseArgs({ options: { check: { type: 'boolean', default: false } } });
   const root = join(import.meta.dirname, '..');
-  const rows = figureRows(allFigures, readResults(), gitFreshness(root));
+  const results = readResults();
+  const rows = figureRows(allFigures, results, gitFreshness(root));
   for (const { figure, result, fresh, why } of rows) {
     const from = result ? `${result.commit} ${result.date} (${result.machine.cores} cores)` : '-';
     console.log(
@@ -167,13 +174,9 @@ if (import.meta.main) {
   }
   const file = join(root, 'README.md');
   const readme = readFileSync(file, 'utf8');
-  const probes = readResults()
-    .filter((r) => r.bench === 'load' && r.variant === 'current-probes')
-    .sort((a, b) => a.date.localeCompare(b.date))
-    .at(-1);
   const text = replaceFigures(
     replaceFigures(readme, figuresTable(rows)),
-    probesTable(probes),
+    probesTable(newestResult(results, 'load', 'current-probes')),
     probesMarkers,
   );
   // Written as prettier writes Markdown (npm test checks the README's formatting).

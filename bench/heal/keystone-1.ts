@@ -8,7 +8,6 @@ import {
   deletePod,
   keystonePods,
   log,
-  outageStart,
   Prober,
   record,
   secs,
@@ -43,7 +42,7 @@ export async function run(): Promise<void> {
     await sleep(3000);
     const fail = probe.firstFailure(tDelete);
     const back = fail
-      ? await waitRecovered('a token issued again', probe, () => outageStart(probe, tDelete))
+      ? await waitRecovered('a token issued again', probe, () => fail.start)
       : tDelete;
     record(
       sc,

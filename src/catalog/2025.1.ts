@@ -459,9 +459,8 @@ export const catalog: ReleaseCatalog = {
             'neutron-ovn-metadata-agent --config-file /etc/neutron/neutron.conf --config-file /etc/neutron/neutron_ovn_metadata_agent.ini',
           configFiles: ['neutron.conf', 'neutron_ovn_metadata_agent.ini'],
           ports: [],
-          // Ready once it serves the metadata proxy socket; alive while it runs at all.
-          // Started once its metadata proxy socket exists; no Service sends it work, so no
-          // readiness after that.
+          // Started once it serves the metadata proxy socket, alive while it runs at all; no
+          // Service sends it work, so no readiness after that.
           probe: {
             live: { kind: 'progress' },
             start: { kind: 'exec', command: ['test', '-S', '/var/lib/neutron/metadata_proxy'] },

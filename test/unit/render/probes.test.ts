@@ -105,7 +105,7 @@ for (const [name, objs] of Object.entries(clouds)) {
     }
   });
 
-  test(`${name}: every container but the admin's tool pod has a liveness probe`, () => {
+  test(`${name}: every container has a liveness probe but the admin's tool pod, which has a startup probe only`, () => {
     const all = allContainers(objs());
     assert.ok(
       all.some((f) => f.workload === tool),
