@@ -5,17 +5,9 @@
 // one listens.
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Command } from 'commander';
+import { hostOperatorDashboard } from '../cluster/hostoperator.ts';
 import { KubeClient, type KubeObj } from '../kube/client.ts';
 import { CliError } from './errors.ts';
-
-/** Where a host operator started by `stackanetes up` serves the dashboard, and how it is told to. */
-export const hostOperatorDashboard = 'http://127.0.0.1:8081/';
-export const hostOperatorDashboardArgs = [
-  '--dashboard-port',
-  '8081',
-  '--dashboard-host',
-  '127.0.0.1',
-];
 
 const operatorLabel = 'app.kubernetes.io/name=stackanetes-operator';
 

@@ -4,32 +4,23 @@
 // operator is installed the way Kubernetes users install it (`kubectl apply -k deploy/`: CRD,
 // RBAC, a Deployment of two replicas) once its image has been built; until then it runs as a
 // supervised process beside the cluster's own, stopped by `cluster down`.
-import { setTimeout as sleep } from 'node:timers/promises';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { parse } from 'yaml';
-import { kubectl } from '../cluster/cluster.ts';
 import { layout } from '../cluster/layout.ts';
+import { startHostOperator } from '../cluster/hostoperator.ts';
+import { builtOperatorImage, installOperator } from '../cluster/operator.ts';
 import { publicDomain } from '../cluster/publichosts.ts';
-import { running, startProcess, stopProcess, tail } from '../cluster/processes.ts';
-import { listRecords } from '../images/build.ts';
-import { cachePaths } from '../images/paths.ts';
-import { operatorImage } from '../images/recipes.ts';
 import { KubeClient, type KubeObj } from '../kube/client.ts';
 import { validateText } from '../api/v1alpha1/validate.ts';
+import { clusterIps, endpointTable, openstack, publicEndpoints } from '../openstack/endpoints.ts';
 import { prepareForGuests } from '../openstack/guest-setup.ts';
-import { capture, run } from '../util/exec.ts';
-import { hostOperatorDashboardArgs } from './dashboard.ts';
+import { run } from '../util/exec.ts';
 import { CliError } from './errors.ts';
 import { readText } from './spec-file.ts';
 
 const bin = fileURLToPath(new URL('../../bin/stackanetes.js', import.meta.url));
-const deployDir = fileURLToPath(new URL('../../deploy/', import.meta.url));
-const operatorNamespace = 'stackanetes-system';
-const operatorDeployment = 'stackanetes-operator';
-export const operatorProcess = 'stackanetes-operator';
-const operatorMetricsPort = 9090;
 
 function step(title: string): void {
   process.stderr.write(`\n== ${title}\n`);
@@ -46,139 +37,6 @@ async function stackanetes(args: string[], env: NodeJS.ProcessEnv = process.env)
     throw new CliError(
       `\`stackanetes ${args.join(' ')}\` failed (${r.signal ?? `exit ${r.code}`})`,
     );
-}
-
-/** (Re)starts the operator from this checkout, so a changed operator is the one that runs. */
-export async function startOperator(kubeconfig: string): Promise<string> {
-  const l = layout();
-  const restarted = running(l.pids, operatorProcess) !== undefined;
-  await stopProcess(l.pids, operatorProcess);
-  const rec = await startProcess({
-    name: operatorProcess,
-    command: process.execPath,
-    args: [
-      bin,
-      'operator',
-      '--metrics-host',
-      '127.0.0.1',
-      '--metrics-port',
-      String(operatorMetricsPort),
-      ...hostOperatorDashboardArgs,
-    ],
-    pidDir: l.pids,
-    logDir: l.logs,
-    env: { ...process.env, KUBECONFIG: kubeconfig },
-  });
-  // It answers /healthz once it is up; give it a few seconds before calling it broken.
-  for (let i = 0; i < 100; i++) {
-    try {
-      const r = await fetch(`http://127.0.0.1:${operatorMetricsPort}/healthz`);
-      if (r.ok) return `${restarted ? 'restarted' : 'started'}: pid ${rec.pid}, log ${rec.log}`;
-    } catch {
-      /* not listening yet */
-    }
-    if (!running(l.pids, operatorProcess))
-      throw new CliError(`the operator exited; see ${rec.log}:\n${tail(rec.log)}`);
-    await sleep(100);
-  }
-  throw new CliError(`the operator did not answer /healthz within 10 s; see ${rec.log}`);
-}
-
-/**
- * Installs the operator from deploy/ (CRD, RBAC, the Deployment) and waits for a replica to be
- * Ready. A host operator started before is stopped first: one operator reconciles a cloud. The
- * image is named by its digest, so that a rebuilt image (same tag) rolls the pods and runs.
- */
-export async function installOperator(
-  env: NodeJS.ProcessEnv,
-  manifestDigest: string,
-  timeoutMs = 5 * 60_000,
-): Promise<string> {
-  const l = layout();
-  const host = running(l.pids, operatorProcess) !== undefined;
-  if (host) await stopProcess(l.pids, operatorProcess);
-  // The image by digest: a rebuilt image keeps its tag, and a node that pulled the tag before
-  // would start the old one (pullPolicy IfNotPresent). deploy/ names the tag; the manifests
-  // kustomize renders from it are applied with the digest added.
-  const manifests = (await capture('kubectl', ['kustomize', deployDir], { env })).replace(
-    /^(\s*image: )(\S*\/operator:[^\s@]+)$/gm,
-    `$1$2@${manifestDigest}`,
-  );
-  if (!manifests.includes(manifestDigest))
-    throw new CliError(
-      `no operator image in the manifests of ${deployDir} to pin to ${manifestDigest}`,
-    );
-  await kubectl(l, ['apply', '--server-side', '--force-conflicts', '-f', '-'], manifests);
-  const client = await KubeClient.create();
-  try {
-    const end = Date.now() + timeoutMs;
-    let last = '';
-    while (Date.now() < end) {
-      const d = await client.get('apps/v1', 'Deployment', operatorDeployment, operatorNamespace);
-      const st = (d.status ?? {}) as {
-        observedGeneration?: number;
-        updatedReplicas?: number;
-        availableReplicas?: number;
-        replicas?: number;
-      };
-      const want = Number((d.spec as { replicas?: number }).replicas ?? 1);
-      const now = `${st.availableReplicas ?? 0}/${want} replicas available, ${st.updatedReplicas ?? 0} updated`;
-      if (now !== last) process.stderr.write(`  ${now}\n`);
-      last = now;
-      // The roll-out is over (no replica of an older template is left: one of those may hold the
-      // Lease and reconcile a spec its code does not know) and a replica is Ready.
-      if (
-        (st.observedGeneration ?? 0) >= (d.metadata.generation ?? 0) &&
-        (st.updatedReplicas ?? 0) >= want &&
-        (st.replicas ?? 0) === (st.updatedReplicas ?? 0) &&
-        (st.availableReplicas ?? 0) >= 1
-      )
-        return `installed from deploy/ (${host ? 'the host operator stopped; ' : ''}${now}); dashboard: npx stackanetes dashboard`;
-      await sleep(2000);
-    }
-    throw new CliError(
-      `the operator Deployment has no Ready replica after ${timeoutMs / 1000} s (${last}); see kubectl -n ${operatorNamespace} describe pods -l app.kubernetes.io/name=${operatorDeployment}`,
-    );
-  } finally {
-    client.close();
-  }
-}
-
-/** The operator image's digest when `images build` has made it. */
-async function builtOperatorImage(): Promise<string | undefined> {
-  const records = await listRecords(cachePaths());
-  return records.find((r) => r.name === operatorImage)?.manifestDigest;
-}
-
-interface Endpoint {
-  service: string;
-  url: string;
-}
-
-/** The public endpoints from Keystone's catalog, asked through the cloud's openstack-client pod. */
-async function catalog(namespace: string, env: NodeJS.ProcessEnv): Promise<Endpoint[]> {
-  const out = await openstack(namespace, env, 'endpoint list --interface public -f json');
-  const rows = JSON.parse(out) as { 'Service Name': string; URL: string }[];
-  return rows
-    .map((r) => ({ service: r['Service Name'], url: r.URL }))
-    .sort((a, b) => a.service.localeCompare(b.service));
-}
-
-/** `openstack <args>` in the cloud's openstack-client pod (admin credentials), its output. */
-function openstack(namespace: string, env: NodeJS.ProcessEnv, args: string): Promise<string> {
-  const argv = ['-n', namespace, 'exec', 'deploy/openstack-client', '--', 'openstack'];
-  return capture('kubectl', [...argv, ...args.split(' ')], { env });
-}
-
-/** Service host name → cluster IP, so that this host can reach what the catalog names. */
-async function clusterIps(client: KubeClient, namespace: string): Promise<Map<string, string>> {
-  const { items: services } = await client.list<KubeObj>('v1', 'Service', { namespace });
-  const m = new Map<string, string>();
-  for (const s of services) {
-    const ip = (s.spec as { clusterIP?: string }).clusterIP;
-    if (ip && ip !== 'None') m.set(`${s.metadata.name}.${namespace}.svc`, ip);
-  }
-  return m;
 }
 
 export function register(program: Command): void {
@@ -247,7 +105,9 @@ Then prints the public endpoints and how to use the \`openstack\` command line.
       process.env.KUBECONFIG = l.kubeconfig;
       const operatorDigest = await builtOperatorImage();
       await timed(operatorDigest ? 'operator (in the cluster, from deploy/)' : 'operator', () =>
-        operatorDigest ? installOperator(env, operatorDigest) : startOperator(l.kubeconfig),
+        operatorDigest
+          ? installOperator(env, operatorDigest, (line) => process.stderr.write(`  ${line}\n`))
+          : startHostOperator(l.kubeconfig),
       );
       if (!opts.cloud) {
         process.stdout.write(
@@ -272,22 +132,8 @@ Then prints the public endpoints and how to use the \`openstack\` command line.
       const client = await KubeClient.create();
       try {
         const ips = await clusterIps(client, namespace);
-        const endpoints = await catalog(namespace, env);
-        const width = Math.max(...endpoints.map((e) => e.service.length));
-        const lines = endpoints.map((e) => {
-          const host = new URL(e.url).hostname;
-          const ip = ips.get(host);
-          return `  ${e.service.padEnd(width)}  ${e.url}${ip ? `   (from this host: ${e.url.replace(host, ip)})` : ''}`;
-        });
-        const publicHorizon = endpoints.find((e) => e.service === 'horizon')?.url;
-        const horizon = ips.get(`horizon-server.${namespace}.svc`);
-        if (publicHorizon && new URL(publicHorizon).hostname.endsWith(`.${publicDomain}`))
-          lines.push(`  ${'dashboard'.padEnd(width)}  ${publicHorizon}/ (user admin)`);
-        else if (horizon)
-          lines.push(`  ${'dashboard'.padEnd(width)}  http://${horizon}:8080/ (user admin)`);
-        const onIngress = endpoints.some((e) =>
-          new URL(e.url).hostname.endsWith(`.${publicDomain}`),
-        );
+        const endpoints = await publicEndpoints(namespace, env);
+        const { lines, onIngress } = endpointTable(endpoints, ips, publicDomain);
         process.stdout.write(
           [
             `cloud ${namespace}/${name} is Ready (${((Date.now() - t0) / 1000).toFixed(0)} s in all: ${times.join(', ')})`,
