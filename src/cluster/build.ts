@@ -1,11 +1,10 @@
 // What the cluster is built from: each Go program with its module, version and flags, built
-// once into the cache; plus the machine's Debian packages.
+// once into the cache.
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { run } from '../util/exec.ts';
 import { buildInWrapper, goInstall, wrapperModule } from './gobuild.ts';
 import type { Layout } from './layout.ts';
-import { debianPackages, versions } from './versions.ts';
+import { versions } from './versions.ts';
 
 export const kubernetesBinaries = [
   'kube-apiserver',
@@ -219,40 +218,4 @@ export function goBuildSteps(l: Layout): BuildStep[] {
     });
   }
   return steps;
-}
-
-/** The Debian packages from `versions.ts` that dpkg does not list as installed. */
-export async function missingPackages(): Promise<string[]> {
-  const { stdout } = await run(
-    'dpkg-query',
-    ['-W', '-f', '${Package} ${db:Status-Status}\n', ...debianPackages],
-    {
-      allowFailure: true,
-    },
-  );
-  const installed = new Set(
-    stdout
-      .split('\n')
-      .filter((line) => line.endsWith(' installed'))
-      .map((line) => line.split(' ')[0]),
-  );
-  return debianPackages.filter((p) => !installed.has(p));
-}
-
-export async function installPackages(packages: string[], logFile: string): Promise<void> {
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const install = () =>
-    run(
-      'apt-get',
-      ['-o', 'DPkg::Lock::Timeout=300', 'install', '-y', '--no-install-recommends', ...packages],
-      { env, logFile, allowFailure: true },
-    );
-  let r = await install();
-  if (r.code !== 0) {
-    // A fresh machine has no package lists yet.
-    await run('apt-get', ['-o', 'DPkg::Lock::Timeout=300', 'update'], { env, logFile });
-    r = await install();
-  }
-  if (r.code !== 0)
-    throw new Error(`apt-get install ${packages.join(' ')} failed (see ${logFile})`);
 }

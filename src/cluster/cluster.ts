@@ -11,7 +11,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { binaryPaths, goBuildSteps, installPackages, missingPackages } from './build.ts';
+import { binaryPaths, goBuildSteps } from './build.ts';
 import { components, nodeLabels, nodeName, startOrder } from './components.ts';
 import {
   cniConfig,
@@ -43,6 +43,7 @@ import {
   planNodes,
   type NodeSpec,
 } from './nodes.ts';
+import { aptInstall, missingPackages } from '../util/apt.ts';
 import { run } from '../util/exec.ts';
 import { waitFor } from './wait.ts';
 import { downloadModule } from './gobuild.ts';
@@ -69,7 +70,7 @@ import {
 } from './network.ts';
 import { ensureCa, ensureCert, ensureServiceAccountKey } from './pki.ts';
 import { isAlive, listRecords, running, startProcess, stopProcess, tail } from './processes.ts';
-import { pauseImage, testImage, versions } from './versions.ts';
+import { debianPackages, pauseImage, testImage, versions } from './versions.ts';
 
 export interface Step {
   title: string;
@@ -460,9 +461,9 @@ export function upSteps(opts: UpOptions = {}, l: Layout = layout()): Step[] {
       title: 'Debian packages (containerd, runc, CNI plugins, debootstrap, iptables)',
       run: async () => {
         dirs(l);
-        const missing = await missingPackages();
+        const missing = await missingPackages(debianPackages);
         if (!missing.length) return 'installed';
-        await installPackages(missing, join(l.logs, 'apt.log'));
+        await aptInstall(missing, { logFile: join(l.logs, 'apt.log') });
         return `installed ${missing.join(' ')}`;
       },
     },

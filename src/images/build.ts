@@ -2,7 +2,7 @@
 // service), cached by a hash of everything that goes into it, assembled into OCI images in
 // one shared image layout, each with a CycloneDX SBOM beside it.
 import { createHash } from 'node:crypto';
-import { access, mkdir, readFile, rm, writeFile, readdir } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile, readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -13,7 +13,8 @@ import {
 } from '../catalog/images.ts';
 import { releaseSource } from '../catalog/releases.ts';
 import { CommandError, openLog, run } from '../util/exec.ts';
-import { ensureHostPrograms } from './hostprograms.ts';
+import { ensureHostPrograms } from '../util/apt.ts';
+import { exists } from '../util/fs.ts';
 import { OciLayout, type ImageConfig, type LayerBlob } from './oci.ts';
 import { cachePaths, type CachePaths } from './paths.ts';
 import {
@@ -126,15 +127,6 @@ export class ImageBuildError extends Error {
 
 function sha256(text: string | Buffer): string {
   return createHash('sha256').update(text).digest('hex');
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await access(p);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Records are kept per release and image name. */

@@ -1,7 +1,7 @@
 // Finding the local cluster's containerd and importing OCI archives into its k8s.io namespace.
-import { access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
 import { capture, run } from '../util/exec.ts';
+import { exists } from '../util/fs.ts';
 
 export interface Containerd {
   readonly ctr: string;
@@ -25,15 +25,6 @@ const socketCandidates = (): string[] => {
     join(home, '.local', 'share', 'stackanetes', 'cluster', 'containerd', 'containerd.sock'),
   ];
 };
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path, constants.F_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function findCtr(): Promise<string | undefined> {
   const explicit = process.env.STACKANETES_CTR;

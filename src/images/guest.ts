@@ -26,7 +26,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { releaseSource } from '../catalog/releases.ts';
 import { capture, openLog, run } from '../util/exec.ts';
-import { ensureHostPrograms } from './hostprograms.ts';
+import { ensureHostPrograms } from '../util/apt.ts';
 import { withLock } from './lock.ts';
 import { defaultCacheRoot } from './paths.ts';
 import { releaseRecipes } from './recipes.ts';

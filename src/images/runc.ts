@@ -2,21 +2,14 @@
 // system (whiteouts applied), put a private overlay on top of it, and start it with runc.
 // Used by the integration tests before the local cluster exists, and handy for debugging.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createWriteStream } from 'node:fs';
-import { access, mkdir, readFile, rm, writeFile, rename } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { capture, run } from '../util/exec.ts';
+import { exists } from '../util/fs.ts';
 import { OciLayout, type ImageConfig, type ImageManifest } from './oci.ts';
 import type { CachePaths } from './paths.ts';
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await access(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export interface UnpackedImage {
   readonly rootfs: string;
@@ -164,8 +157,12 @@ export class Container {
   /** Stops the container (TERM, then KILL) and removes its bundle. */
   async remove(): Promise<void> {
     await run('runc', ['--root', runcRoot, 'kill', this.name, 'TERM']).catch(() => undefined);
-    const timeout = new Promise((r) => setTimeout(r, 10_000, 'timeout'));
-    if ((await Promise.race([this.exited, timeout])) === 'timeout') {
+    // Ten seconds to stop (the timer does not hold this process up once the container is gone).
+    const stopped = await Promise.race([
+      this.exited.then(() => true),
+      sleep(10_000, false, { ref: false }),
+    ]);
+    if (!stopped) {
       await run('runc', ['--root', runcRoot, 'kill', '--all', this.name, 'KILL']).catch(
         () => undefined,
       );
