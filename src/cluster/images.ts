@@ -64,19 +64,22 @@ export function debianMirror(): string {
   );
 }
 
-export async function buildTestImage(l: Layout, logFile: string): Promise<void> {
-  const out = imageArchives(l).test;
-  if (existsSync(out)) return;
-  const rootfs = join(l.images, 'test-rootfs');
-  await unmountUnder(rootfs);
-  rmSync(rootfs, { recursive: true, force: true });
-  mkdirSync(l.images, { recursive: true });
+/**
+ * A minimal Debian (debootstrap's minbase with `include`) at `target` from the machine's mirror,
+ * left unmounted and without apt's caches, docs, man pages and locales.
+ */
+export async function debootstrapMinbase(
+  target: string,
+  suite: string,
+  include: readonly string[],
+  logFile: string,
+): Promise<void> {
   await run(
     'debootstrap',
-    ['--variant=minbase', '--include=busybox', versions.testImageSuite, rootfs, debianMirror()],
+    ['--variant=minbase', `--include=${include.join(',')}`, suite, target, debianMirror()],
     { logFile },
   );
-  await unmountUnder(rootfs);
+  await unmountUnder(target);
   for (const junk of [
     'var/cache/apt/archives',
     'var/lib/apt/lists',
@@ -85,8 +88,18 @@ export async function buildTestImage(l: Layout, logFile: string): Promise<void> 
     'usr/share/locale',
     'usr/share/info',
   ]) {
-    rmSync(join(rootfs, junk), { recursive: true, force: true });
+    rmSync(join(target, junk), { recursive: true, force: true });
   }
+}
+
+export async function buildTestImage(l: Layout, logFile: string): Promise<void> {
+  const out = imageArchives(l).test;
+  if (existsSync(out)) return;
+  const rootfs = join(l.images, 'test-rootfs');
+  await unmountUnder(rootfs);
+  rmSync(rootfs, { recursive: true, force: true });
+  mkdirSync(l.images, { recursive: true });
+  await debootstrapMinbase(rootfs, versions.testImageSuite, ['busybox'], logFile);
   await buildOciArchive({ name: testImage, rootfs, cmd: ['/bin/bash'], out });
   rmSync(rootfs, { recursive: true, force: true });
 }

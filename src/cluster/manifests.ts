@@ -25,78 +25,37 @@ export function clusterObjects(): Obj[] {
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
     subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
   });
+  /** A ClusterRole with these rules (API groups, resources, verbs) for `user`, bound to it. */
+  const userRole = (user: string, rules: [string[], string[], string[]][]): Obj[] => [
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRole',
+      metadata: { name: user },
+      // Copies: the YAML writer would turn an array used twice into an anchor and alias.
+      rules: rules.map(([g, r, v]) => ({ apiGroups: [...g], resources: [...r], verbs: [...v] })),
+    },
+    binding(user, user, user),
+  ];
+  const read = ['get', 'list', 'watch'];
+  const ingresses = ['networking.k8s.io', 'extensions'];
   return [
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'ClusterRole',
-      metadata: { name: users.coredns },
-      rules: [
-        {
-          apiGroups: [''],
-          resources: ['endpoints', 'services', 'pods', 'namespaces'],
-          verbs: ['list', 'watch'],
-        },
-        {
-          apiGroups: ['discovery.k8s.io'],
-          resources: ['endpointslices'],
-          verbs: ['list', 'watch'],
-        },
-      ],
-    },
-    binding(users.coredns, users.coredns, users.coredns),
+    ...userRole(users.coredns, [
+      [[''], ['endpoints', 'services', 'pods', 'namespaces'], ['list', 'watch']],
+      [['discovery.k8s.io'], ['endpointslices'], ['list', 'watch']],
+    ]),
     // kube-router's NetworkPolicy controller reads pods, namespaces, policies and its node.
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'ClusterRole',
-      metadata: { name: users.kubeRouter },
-      rules: [
-        {
-          apiGroups: [''],
-          resources: ['namespaces', 'pods', 'services', 'nodes', 'endpoints'],
-          verbs: ['get', 'list', 'watch'],
-        },
-        {
-          apiGroups: ['networking.k8s.io'],
-          resources: ['networkpolicies'],
-          verbs: ['get', 'list', 'watch'],
-        },
-        {
-          apiGroups: ['discovery.k8s.io'],
-          resources: ['endpointslices'],
-          verbs: ['get', 'list', 'watch'],
-        },
-      ],
-    },
-    binding(users.kubeRouter, users.kubeRouter, users.kubeRouter),
+    ...userRole(users.kubeRouter, [
+      [[''], ['namespaces', 'pods', 'services', 'nodes', 'endpoints'], read],
+      [['networking.k8s.io'], ['networkpolicies'], read],
+      [['discovery.k8s.io'], ['endpointslices'], read],
+    ]),
     // Traefik's Ingress provider: what its upstream RBAC grants.
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'ClusterRole',
-      metadata: { name: users.traefik },
-      rules: [
-        {
-          apiGroups: [''],
-          resources: ['services', 'secrets', 'nodes', 'endpoints'],
-          verbs: ['get', 'list', 'watch'],
-        },
-        {
-          apiGroups: ['discovery.k8s.io'],
-          resources: ['endpointslices'],
-          verbs: ['list', 'watch'],
-        },
-        {
-          apiGroups: ['networking.k8s.io', 'extensions'],
-          resources: ['ingresses', 'ingressclasses'],
-          verbs: ['get', 'list', 'watch'],
-        },
-        {
-          apiGroups: ['networking.k8s.io', 'extensions'],
-          resources: ['ingresses/status'],
-          verbs: ['update'],
-        },
-      ],
-    },
-    binding(users.traefik, users.traefik, users.traefik),
+    ...userRole(users.traefik, [
+      [[''], ['services', 'secrets', 'nodes', 'endpoints'], read],
+      [['discovery.k8s.io'], ['endpointslices'], ['list', 'watch']],
+      [ingresses, ['ingresses', 'ingressclasses'], read],
+      [ingresses, ['ingresses/status'], ['update']],
+    ]),
     {
       apiVersion: 'networking.k8s.io/v1',
       kind: 'IngressClass',

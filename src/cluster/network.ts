@@ -38,6 +38,24 @@ export const apiServerUrl = `https://${net.nodeIp}:${net.apiPort}`;
 
 const guardComment = 'stackanetes: pod traffic stays on its bridge';
 
+/** The iptables rule (chain and match) that drops pod traffic leaving the bridge for elsewhere. */
+function guardRule(): string[] {
+  return [
+    'FORWARD',
+    '-i',
+    net.bridge,
+    '!',
+    '-o',
+    net.bridge,
+    '-m',
+    'comment',
+    '--comment',
+    guardComment,
+    '-j',
+    'DROP',
+  ];
+}
+
 async function sysctl(key: string, value: string) {
   await run('sysctl', ['-qw', `${key}=${value}`], { allowFailure: true });
 }
@@ -89,20 +107,7 @@ export async function setUpNetwork(): Promise<void> {
   await sysctl('net.bridge.bridge-nf-call-iptables', '1');
   await sysctl('net.bridge.bridge-nf-call-ip6tables', '1');
   await sysctl('net.ipv4.ip_forward', '1');
-  const guard = [
-    'FORWARD',
-    '-i',
-    net.bridge,
-    '!',
-    '-o',
-    net.bridge,
-    '-m',
-    'comment',
-    '--comment',
-    guardComment,
-    '-j',
-    'DROP',
-  ];
+  const guard = guardRule();
   if ((await run('iptables', ['-C', ...guard], { allowFailure: true })).code !== 0) {
     await run('iptables', ['-I', ...guard]);
   }
@@ -118,20 +123,7 @@ export async function tearDownNetwork(): Promise<void> {
     if (name) await run('ip', ['link', 'del', name], { allowFailure: true });
   }
   if (await bridgeExists()) await run('ip', ['link', 'del', net.bridge]);
-  const guard = [
-    'FORWARD',
-    '-i',
-    net.bridge,
-    '!',
-    '-o',
-    net.bridge,
-    '-m',
-    'comment',
-    '--comment',
-    guardComment,
-    '-j',
-    'DROP',
-  ];
+  const guard = guardRule();
   while ((await run('iptables', ['-D', ...guard], { allowFailure: true })).code === 0) {
     /* remove every copy */
   }

@@ -3,8 +3,7 @@
 // read-only by every node container. Everything a node writes goes to its own mounts.
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { run } from '../util/exec.ts';
-import { debianMirror, unmountUnder } from './images.ts';
+import { debootstrapMinbase, unmountUnder } from './images.ts';
 import type { Layout } from './layout.ts';
 import { inNode } from './nodes.ts';
 import { nodePackages, versions } from './versions.ts';
@@ -52,28 +51,7 @@ export async function buildNodeRootfs(l: Layout, logFile: string): Promise<void>
   await unmountUnder(tmp);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(dirname(tmp), { recursive: true });
-  await run(
-    'debootstrap',
-    [
-      '--variant=minbase',
-      `--include=${nodePackages.join(',')}`,
-      versions.nodeSuite,
-      tmp,
-      debianMirror(),
-    ],
-    { logFile },
-  );
-  await unmountUnder(tmp);
-  for (const junk of [
-    'var/cache/apt/archives',
-    'var/lib/apt/lists',
-    'usr/share/doc',
-    'usr/share/man',
-    'usr/share/locale',
-    'usr/share/info',
-  ]) {
-    rmSync(join(tmp, junk), { recursive: true, force: true });
-  }
+  await debootstrapMinbase(tmp, versions.nodeSuite, nodePackages, logFile);
   const { dirs, files } = mountPoints();
   for (const d of dirs) mkdirSync(join(tmp, d), { recursive: true });
   for (const f of files) {

@@ -16,19 +16,24 @@ export interface CertSpec {
 
 const days = '3650';
 
+/** `openssl req` arguments for a new request with a new, unencrypted P-256 key (its file next). */
+const newP256Key = [
+  '-new',
+  '-nodes',
+  '-newkey',
+  'ec',
+  '-pkeyopt',
+  'ec_paramgen_curve:P-256',
+  '-keyout',
+];
+
 export async function ensureCa(dir: string): Promise<void> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   if (existsSync(join(dir, 'ca.crt'))) return;
   await run('openssl', [
     'req',
     '-x509',
-    '-new',
-    '-nodes',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-keyout',
+    ...newP256Key,
     join(dir, 'ca.key'),
     '-out',
     join(dir, 'ca.crt'),
@@ -64,21 +69,7 @@ export async function ensureCert(dir: string, spec: CertSpec): Promise<void> {
   const extFile = join(dir, `${spec.name}.ext`);
   writeFileSync(extFile, ext.join('\n') + '\n');
   const csr = join(dir, `${spec.name}.csr`);
-  await run('openssl', [
-    'req',
-    '-new',
-    '-nodes',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-keyout',
-    key,
-    '-out',
-    csr,
-    '-subj',
-    subj,
-  ]);
+  await run('openssl', ['req', ...newP256Key, key, '-out', csr, '-subj', subj]);
   await run('openssl', [
     'x509',
     '-req',

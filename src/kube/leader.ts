@@ -298,19 +298,7 @@ export class LeaderElector {
         if (unchangedMs < (spec.leaseDurationSeconds ?? 0) * 1000) return false; // held, not expired
       }
       const desired = this.#desired(now, spec);
-      await within(
-        this.#client.replace<Lease>({
-          apiVersion: leaseApi,
-          kind: 'Lease',
-          metadata: {
-            name: this.name,
-            namespace: this.namespace,
-            resourceVersion: lease.metadata.resourceVersion,
-          },
-          spec: desired,
-        }),
-        timeoutMs,
-      );
+      await this.#replaceLease(lease, desired, timeoutMs);
       this.#seen(this.identity);
       this.#observe(desired);
       return true;
@@ -329,28 +317,37 @@ export class LeaderElector {
         this.renewDeadlineMs,
       );
       if (lease.spec?.holderIdentity !== this.identity) return;
-      await within(
-        this.#client.replace<Lease>({
-          apiVersion: leaseApi,
-          kind: 'Lease',
-          metadata: {
-            name: this.name,
-            namespace: this.namespace,
-            resourceVersion: lease.metadata.resourceVersion,
-          },
-          spec: {
-            ...lease.spec,
-            holderIdentity: '',
-            leaseDurationSeconds: 1,
-            renewTime: microTime(new Date()),
-          },
-        }),
+      await this.#replaceLease(
+        lease,
+        {
+          ...lease.spec,
+          holderIdentity: '',
+          leaseDurationSeconds: 1,
+          renewTime: microTime(new Date()),
+        },
         this.renewDeadlineMs,
       );
       this.#observedHolder = '';
     } catch (err) {
       this.#report(err, `releasing lease ${this.namespace}/${this.name}`);
     }
+  }
+
+  /** Writes `spec` over the Lease as read (its resourceVersion: a 409 if it changed since). */
+  async #replaceLease(read: Lease, spec: Lease['spec'], timeoutMs: number): Promise<void> {
+    await within(
+      this.#client.replace<Lease>({
+        apiVersion: leaseApi,
+        kind: 'Lease',
+        metadata: {
+          name: this.name,
+          namespace: this.namespace,
+          resourceVersion: read.metadata.resourceVersion,
+        },
+        spec,
+      }),
+      timeoutMs,
+    );
   }
 
   #report(err: unknown, context: string): void {
