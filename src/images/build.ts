@@ -2,6 +2,7 @@
 // service), cached by a hash of everything that goes into it, assembled into OCI images in
 // one shared image layout, each with a CycloneDX SBOM beside it.
 import { createHash } from 'node:crypto';
+import type { WriteStream } from 'node:fs';
 import { mkdir, readFile, rm, writeFile, readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -339,6 +340,107 @@ export function runtimeConfig(recipe: ImageRecipe, name: string): ImageConfig['c
   };
 }
 
+interface LayerWork {
+  /** The layer's own directory. */
+  dir: string;
+  log: WriteStream;
+  /** Where the step writes dpkg-query's list of the installed packages. */
+  packagesOut: string;
+  /** apt's archives and lists for the suite, shared by every build. */
+  aptDir: string;
+}
+
+/**
+ * The base layer: debootstrap, then kolla_start, the service users and apt's configuration.
+ * Returns the tree to write as the layer.
+ */
+async function buildBaseTree(ctx: Context, recipe: ImageRecipe, w: LayerWork): Promise<string> {
+  const { dir, log, packagesOut, aptDir } = w;
+  ctx.emit({
+    image: recipe.name,
+    kind: 'progress',
+    message: `debootstrap ${ctx.suite} (minbase)`,
+  });
+  const rootfs = join(dir, 'rootfs');
+  await debootstrap(
+    {
+      suite: ctx.suite,
+      mirror: ctx.src.mirror,
+      target: rootfs,
+      packages: ctx.recipes.basePackages,
+      cacheDir: join(aptDir, 'archives'),
+    },
+    log,
+  );
+  ctx.emit({
+    image: recipe.name,
+    kind: 'progress',
+    message: 'kolla_start, service users, apt configuration',
+  });
+  const script = baseSetupScript(ctx.src, {
+    start: await readFile(join(assetsDir, 'kolla_start'), 'utf8'),
+    setConfigs: await readFile(join(assetsDir, 'kolla_set_configs'), 'utf8'),
+  });
+  await runStep(
+    {
+      upper: rootfs,
+      work: join(dir, 'work'),
+      merged: join(dir, 'merged'),
+      aptArchives: join(aptDir, 'archives'),
+      aptLists: join(aptDir, 'lists'),
+      packagesOut,
+    },
+    script,
+    log,
+  );
+  // debootstrap copied the host's resolver configuration; runtimes mount their own.
+  await writeFile(join(rootfs, 'etc', 'resolv.conf'), '');
+  return rootfs;
+}
+
+/**
+ * A layer on its parent: the recipe's packages installed in an overlay on the parent's tree.
+ * Returns the overlay's upper directory (whiteouts converted), the layer's contents.
+ */
+async function buildChildTree(
+  ctx: Context,
+  recipe: ImageRecipe,
+  w: LayerWork,
+  o: { resume: boolean; needRootfs: boolean; stepDone: string },
+): Promise<string> {
+  const { dir, log, packagesOut, aptDir } = w;
+  const { resume, needRootfs, stepDone } = o;
+  const parentDir = recipe.parent
+    ? layerDir(ctx, ctx.recipes.recipes.find((r) => r.name === recipe.parent) as ImageRecipe)
+    : undefined;
+  if (!parentDir) throw new Error(`no parent layer for ${recipe.name}`);
+  ctx.emit({
+    image: recipe.name,
+    kind: 'progress',
+    message: `apt-get install ${recipe.packages.length} packages on ${recipe.parent}`,
+  });
+  const upper = join(dir, 'upper');
+  if (!resume)
+    await runStep(
+      {
+        lower: join(parentDir, 'rootfs'),
+        upper,
+        work: join(dir, 'work'),
+        merged: join(dir, 'merged'),
+        aptArchives: join(aptDir, 'archives'),
+        aptLists: join(aptDir, 'lists'),
+        packagesOut,
+        ...(needRootfs ? { materialize: join(dir, 'rootfs') } : {}),
+      },
+      await serviceScript(recipe),
+      log,
+    );
+  await writeFile(stepDone, '');
+  await convertWhiteouts(upper, join(parentDir, 'rootfs'), log);
+  if (recipe.hostTree) await copyHostTree(ctx, recipe, dir, upper, log);
+  return upper;
+}
+
 async function buildLayer(ctx: Context, recipe: ImageRecipe): Promise<LayerRecord> {
   const dir = layerDir(ctx, recipe);
   const recordFile = join(dir, 'layer.json');
@@ -369,81 +471,12 @@ async function buildLayer(ctx: Context, recipe: ImageRecipe): Promise<LayerRecor
   await rm(logFile, { force: true });
   const log = openLog(logFile);
   const aptDir = join(ctx.cache.apt, ctx.suite);
-  const parentDir = recipe.parent
-    ? layerDir(ctx, ctx.recipes.recipes.find((r) => r.name === recipe.parent) as ImageRecipe)
-    : undefined;
   const packagesOut = join(dir, 'packages.tsv');
   try {
-    let tarRoot: string;
-    if (!recipe.parent) {
-      ctx.emit({
-        image: recipe.name,
-        kind: 'progress',
-        message: `debootstrap ${ctx.suite} (minbase)`,
-      });
-      const rootfs = join(dir, 'rootfs');
-      await debootstrap(
-        {
-          suite: ctx.suite,
-          mirror: ctx.src.mirror,
-          target: rootfs,
-          packages: ctx.recipes.basePackages,
-          cacheDir: join(aptDir, 'archives'),
-        },
-        log,
-      );
-      ctx.emit({
-        image: recipe.name,
-        kind: 'progress',
-        message: 'kolla_start, service users, apt configuration',
-      });
-      const script = baseSetupScript(ctx.src, {
-        start: await readFile(join(assetsDir, 'kolla_start'), 'utf8'),
-        setConfigs: await readFile(join(assetsDir, 'kolla_set_configs'), 'utf8'),
-      });
-      await runStep(
-        {
-          upper: rootfs,
-          work: join(dir, 'work'),
-          merged: join(dir, 'merged'),
-          aptArchives: join(aptDir, 'archives'),
-          aptLists: join(aptDir, 'lists'),
-          packagesOut,
-        },
-        script,
-        log,
-      );
-      // debootstrap copied the host's resolver configuration; runtimes mount their own.
-      await writeFile(join(rootfs, 'etc', 'resolv.conf'), '');
-      tarRoot = rootfs;
-    } else {
-      if (!parentDir) throw new Error(`no parent layer for ${recipe.name}`);
-      ctx.emit({
-        image: recipe.name,
-        kind: 'progress',
-        message: `apt-get install ${recipe.packages.length} packages on ${recipe.parent}`,
-      });
-      const upper = join(dir, 'upper');
-      if (!resume)
-        await runStep(
-          {
-            lower: join(parentDir, 'rootfs'),
-            upper,
-            work: join(dir, 'work'),
-            merged: join(dir, 'merged'),
-            aptArchives: join(aptDir, 'archives'),
-            aptLists: join(aptDir, 'lists'),
-            packagesOut,
-            ...(needRootfs ? { materialize: join(dir, 'rootfs') } : {}),
-          },
-          await serviceScript(recipe),
-          log,
-        );
-      await writeFile(stepDone, '');
-      await convertWhiteouts(upper, join(parentDir, 'rootfs'), log);
-      if (recipe.hostTree) await copyHostTree(ctx, recipe, dir, upper, log);
-      tarRoot = upper;
-    }
+    const w: LayerWork = { dir, log, packagesOut, aptDir };
+    const tarRoot = recipe.parent
+      ? await buildChildTree(ctx, recipe, w, { resume, needRootfs, stepDone })
+      : await buildBaseTree(ctx, recipe, w);
     ctx.emit({ image: recipe.name, kind: 'progress', message: 'writing layer' });
     const blob = await ctx.oci.addLayerFromDir(tarRoot, layerExcludes);
     await rm(join(dir, 'work'), { recursive: true, force: true });
@@ -596,6 +629,72 @@ export function knownImages(release: string): string[] {
   return buildableImages.filter((n) => recipes.recipes.some((r) => r.name === n));
 }
 
+/** Builds (or finds in the cache) every layer of the plan, parents first. */
+async function buildLayers(
+  ctx: Context,
+  plan: readonly ImageRecipe[],
+): Promise<{ layers: Map<string, LayerRecord>; built: string[]; cached: string[] }> {
+  const layers = new Map<string, LayerRecord>();
+  const built: string[] = [];
+  const cached: string[] = [];
+  for (const recipe of plan) {
+    ctx.emit({ image: recipe.name, kind: 'start', message: recipe.description });
+    const t0 = Date.now();
+    const rec = await buildLayer(ctx, recipe);
+    layers.set(recipe.name, rec);
+    if (!rec.fromCache) {
+      built.push(recipe.name);
+      ctx.emit({
+        image: recipe.name,
+        kind: 'done',
+        message: `layer ${(rec.blob.size / 1e6).toFixed(0)} MB compressed, ${(rec.blob.uncompressedSize / 1e6).toFixed(0)} MB on disk, ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+      });
+    } else cached.push(recipe.name);
+  }
+  return { layers, built, cached };
+}
+
+/**
+ * Pushes the images to the local cluster's registry when they are named after it and it answers;
+ * says what happened either way.
+ */
+async function pushToLocalRegistry(
+  oci: OciLayout,
+  images: readonly ImageRecord[],
+  registry: string,
+  emit: (e: BuildEvent) => void,
+): Promise<string> {
+  if (!registry.startsWith(`${localRegistry.name}/`))
+    return `not pushed: the images are named ${registry}/…, not after the local registry ${localRegistry.name}`;
+  if (!(await registryAnswers(localRegistry.url))) {
+    const pushed = `not pushed: the local registry (${localRegistry.url}) does not answer; \`stackanetes cluster up\` starts it`;
+    emit({ image: 'registry', kind: 'warn', message: pushed });
+    return pushed;
+  }
+  const t = Date.now();
+  let uploaded = 0;
+  let mounted = 0;
+  let bytes = 0;
+  await pushImages(
+    oci,
+    images.map((i) => i.reference),
+    localRegistry,
+    (r) => {
+      uploaded += r.uploaded;
+      mounted += r.mounted;
+      bytes += r.bytes;
+      emit({
+        image: r.reference.split('/').pop()?.split(':')[0] ?? r.reference,
+        kind: 'progress',
+        message: `pushed to ${localRegistry.name}: ${r.uploaded} blobs uploaded, ${r.mounted} mounted, ${r.skipped} already there`,
+      });
+    },
+  );
+  const pushed = `pushed ${images.length} images to ${localRegistry.name} in ${((Date.now() - t) / 1000).toFixed(1)} s (${uploaded} blobs uploaded, ${(bytes / 1e6).toFixed(0)} MB; ${mounted} mounted across repositories)`;
+  emit({ image: 'registry', kind: 'done', message: pushed });
+  return pushed;
+}
+
 export async function buildImages(opts: BuildOptions): Promise<BuildResult> {
   const started = Date.now();
   const emit = opts.onEvent ?? ((): void => undefined);
@@ -640,23 +739,7 @@ export async function buildImages(opts: BuildOptions): Promise<BuildResult> {
       };
       const keys = await computeKeys(partial, plan);
       const ctx: Context = { ...partial, keys };
-      const layers = new Map<string, LayerRecord>();
-      const built: string[] = [];
-      const cached: string[] = [];
-      for (const recipe of plan) {
-        emit({ image: recipe.name, kind: 'start', message: recipe.description });
-        const t0 = Date.now();
-        const rec = await buildLayer(ctx, recipe);
-        layers.set(recipe.name, rec);
-        if (!rec.fromCache) {
-          built.push(recipe.name);
-          emit({
-            image: recipe.name,
-            kind: 'done',
-            message: `layer ${(rec.blob.size / 1e6).toFixed(0)} MB compressed, ${(rec.blob.uncompressedSize / 1e6).toFixed(0)} MB on disk, ${((Date.now() - t0) / 1000).toFixed(0)} s`,
-          });
-        } else cached.push(recipe.name);
-      }
+      const { layers, built, cached } = await buildLayers(ctx, plan);
       const registry = opts.registry ?? defaultImageRegistry;
       const tag = opts.tag ?? source.imageTag;
       const images: ImageRecord[] = [];
@@ -664,37 +747,10 @@ export async function buildImages(opts: BuildOptions): Promise<BuildResult> {
         const chain = lineage(recipes, name).map((r) => layers.get(r.name) as LayerRecord);
         images.push(await assembleImage(ctx, name, chain, registry, tag));
       }
-      let pushed = 'not asked to push';
-      if (opts.push !== false) {
-        if (!registry.startsWith(`${localRegistry.name}/`)) {
-          pushed = `not pushed: the images are named ${registry}/…, not after the local registry ${localRegistry.name}`;
-        } else if (!(await registryAnswers(localRegistry.url))) {
-          pushed = `not pushed: the local registry (${localRegistry.url}) does not answer; \`stackanetes cluster up\` starts it`;
-          emit({ image: 'registry', kind: 'warn', message: pushed });
-        } else {
-          const t = Date.now();
-          let uploaded = 0;
-          let mounted = 0;
-          let bytes = 0;
-          await pushImages(
-            oci,
-            images.map((i) => i.reference),
-            localRegistry,
-            (r) => {
-              uploaded += r.uploaded;
-              mounted += r.mounted;
-              bytes += r.bytes;
-              emit({
-                image: r.reference.split('/').pop()?.split(':')[0] ?? r.reference,
-                kind: 'progress',
-                message: `pushed to ${localRegistry.name}: ${r.uploaded} blobs uploaded, ${r.mounted} mounted, ${r.skipped} already there`,
-              });
-            },
-          );
-          pushed = `pushed ${images.length} images to ${localRegistry.name} in ${((Date.now() - t) / 1000).toFixed(1)} s (${uploaded} blobs uploaded, ${(bytes / 1e6).toFixed(0)} MB; ${mounted} mounted across repositories)`;
-          emit({ image: 'registry', kind: 'done', message: pushed });
-        }
-      }
+      const pushed =
+        opts.push !== false
+          ? await pushToLocalRegistry(oci, images, registry, emit)
+          : 'not asked to push';
       return { images, built, cached, seconds: (Date.now() - started) / 1000, registry: pushed };
     },
   );
