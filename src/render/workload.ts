@@ -174,7 +174,7 @@ export function kollaContainer(ctx: Ctx, o: KollaContainerOpts): Container {
   if (o.ports && o.ports.length > 0) {
     c.ports = o.ports.map((p) => ({ name: p.name, containerPort: p.port, protocol: 'TCP' }));
   }
-  if (o.probe) Object.assign(c, probes(o.probe, ctx.catalog.messaging.ports.amqp!));
+  if (o.probe) Object.assign(c, probes(o.probe, ctx.catalog.messaging.ports.amqp));
   c.resources = resources(o.resources, o.cpu ?? defaultCpuRequest, o.memory);
   const mounts = o.mounts ?? [];
   if (security.kind === 'restricted') {

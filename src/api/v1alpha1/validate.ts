@@ -10,8 +10,9 @@ import {
   labelValuePattern,
   serviceNames,
   type LabelSelector,
+  type ServiceName,
 } from './spec.ts';
-import { knownReleases } from '../../catalog/index.ts';
+import { getCatalog, knownReleases } from '../../catalog/index.ts';
 
 export interface Problem {
   /** Dotted field path, e.g. `spec.services.nova.replicas`; empty for the document itself. */
@@ -199,18 +200,13 @@ function semanticProblems(cloud: OpenStackCloud): Problem[] {
   for (const role of ['controlPlane', 'compute', 'network'] as const) {
     out.push(...selectorProblems(`spec.nodeRoles.${role}`, s.nodeRoles[role]));
   }
-  const on = (n: (typeof serviceNames)[number]) => s.services[n].enabled;
-  const needs: [string, string[]][] = [
-    ['glance', ['keystone']],
-    ['placement', ['keystone']],
-    ['nova', ['keystone', 'glance', 'placement', 'neutron']],
-    ['neutron', ['keystone']],
-    ['horizon', ['keystone']],
-  ];
-  for (const [svc, deps] of needs) {
-    if (!on(svc as never)) continue;
-    for (const d of deps) {
-      if (!on(d as never)) {
+  // What each enabled service needs (the release's catalog) must be enabled too.
+  const needs = releases.includes(s.release) ? getCatalog(s.release).needs : undefined;
+  const isService = (c: string): c is ServiceName => (serviceNames as string[]).includes(c);
+  for (const svc of serviceNames) {
+    if (!needs || !s.services[svc].enabled) continue;
+    for (const d of needs[svc].filter(isService)) {
+      if (!s.services[d].enabled) {
         out.push({
           path: `spec.services.${d}.enabled`,
           message: `${svc} is enabled and needs ${d}; enable ${d} or disable ${svc}`,

@@ -12,12 +12,12 @@ import {
   service,
   serviceAccount,
 } from '../workload.ts';
-import { cacheService } from '../openstack/common.ts';
 
 export function renderCache(ctx: Ctx): KubeObject[] {
   const spec = ctx.spec.infrastructure.cache;
   const def = ctx.catalog.cache;
-  const port = def.ports.memcached!;
+  const cacheService = def.service;
+  const port = def.ports.memcached;
   const config = kollaConfig(
     ctx,
     'cache',

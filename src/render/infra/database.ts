@@ -20,22 +20,19 @@ import {
   service,
   serviceAccount,
 } from '../workload.ts';
-import { databaseService } from '../openstack/common.ts';
-
-const headless = `${databaseService}-headless`;
+import { memberHosts } from '../openstack/endpoints.ts';
 
 export function renderDatabase(ctx: Ctx): KubeObject[] {
   const spec = ctx.spec.infrastructure.database;
   const def = ctx.catalog.database;
+  const databaseService = def.service;
+  const headless = `${databaseService}-headless`;
   const replicas = spec.replicas;
   const galera = replicas > 1;
-  const peers = Array.from(
-    { length: replicas },
-    (_, i) => `${databaseService}-${i}.${headless}.${ctx.namespace}.svc`,
-  );
+  const peers = memberHosts(ctx, databaseService, headless, replicas);
   const mysqld: Record<string, string | number | boolean> = {
     'bind-address': '0.0.0.0',
-    port: def.ports.mysql!,
+    port: def.ports.mysql,
     datadir: '/var/lib/mysql',
     // /run is empty in the images: keep the socket and pid file on the data volume.
     socket: '/var/lib/mysql/mysqld.sock',
@@ -70,7 +67,7 @@ export function renderDatabase(ctx: Ctx): KubeObject[] {
       perm: '0600',
     },
   ];
-  const rootCnf = `[client]\nuser=root\npassword=${ctx.secrets.databaseRoot}\nhost=127.0.0.1\nport=3306\n`;
+  const rootCnf = mysqlClientCnf('root', ctx.secrets.databaseRoot, '127.0.0.1', def.ports.mysql);
   // mariadb-install-db also creates root@127.0.0.1, root@::1 and root@<host name> without a
   // password; the most specific host wins, so TCP logins from 127.0.0.1 would never reach '%'.
   const initSql = [
@@ -127,7 +124,7 @@ export function renderDatabase(ctx: Ctx): KubeObject[] {
     storage: spec.storage,
     defaultSize: '10Gi',
   });
-  const ports = [{ name: 'mysql', port: def.ports.mysql! }];
+  const ports = [{ name: 'mysql', port: def.ports.mysql }];
   const out: KubeObject[] = [
     serviceAccount(ctx, databaseService, 'database'),
     config.secret,
@@ -202,8 +199,13 @@ function volumeClaim(name: string, size: string, storageClassName?: string): Per
   };
 }
 
+/** A MariaDB client option file, for `--defaults-extra-file`. */
+export function mysqlClientCnf(user: string, password: string, host: string, port: number): string {
+  return `[client]\nuser=${user}\npassword=${password}\nhost=${host}\nport=${port}\n`;
+}
+
 function startScript(ctx: Ctx, replicas: number, peers: string[]): string {
-  const positionPort = ctx.catalog.database.ports.position!;
+  const { position: positionPort, galera: galeraPort } = ctx.catalog.database.ports;
   return `#!/bin/bash
 # Starts MariaDB. With Galera: join any member that runs; bootstrap a new cluster from this
 # member if its grastate.dat says it is safe (it left a cluster last, cleanly); otherwise, while
@@ -224,7 +226,7 @@ if [ "$replicas" -gt 1 ]; then
   reachable() {
     for i in "\${!peers[@]}"; do
       [ "$i" = "$ordinal" ] && continue
-      if timeout 2 bash -c "echo > /dev/tcp/\${peers[$i]}/4567" 2>/dev/null; then return 0; fi
+      if timeout 2 bash -c "echo > /dev/tcp/\${peers[$i]}/${galeraPort}" 2>/dev/null; then return 0; fi
     done
     return 1
   }

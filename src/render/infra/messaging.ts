@@ -15,10 +15,7 @@ import {
   service,
   serviceAccount,
 } from '../workload.ts';
-import { messagingService } from '../openstack/common.ts';
 import { dataStatefulSet } from './database.ts';
-
-const headless = `${messagingService}-headless`;
 
 const rabbitmqServer = '/usr/lib/rabbitmq/bin/rabbitmq-server';
 const dataDir = '/var/lib/rabbitmq';
@@ -27,6 +24,8 @@ const startScript = 'start.sh';
 export function renderMessaging(ctx: Ctx): KubeObject[] {
   const spec = ctx.spec.infrastructure.messaging;
   const def = ctx.catalog.messaging;
+  const messagingService = def.service;
+  const headless = `${messagingService}-headless`;
   const replicas = spec.replicas;
   const suffix = `.${headless}.${ctx.namespace}.svc`;
   // RabbitMQ sizes its memory high watermark (60 %), past which it blocks publishers, from the
@@ -115,8 +114,8 @@ export function renderMessaging(ctx: Ctx): KubeObject[] {
     // is stopped on purpose (`rabbitmqctl stop_app`, the first step of maintenance) — that must
     // not be undone by a restart. A crashed VM ends the container by itself.
     probe: {
-      ready: { kind: 'tcp', port: def.ports.amqp! },
-      live: { kind: 'tcp', port: def.ports.dist! },
+      ready: { kind: 'tcp', port: def.ports.amqp },
+      live: { kind: 'tcp', port: def.ports.dist },
     },
     env: [
       { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
@@ -166,8 +165,8 @@ export function renderMessaging(ctx: Ctx): KubeObject[] {
     binding,
     config.secret,
     service(ctx, messagingService, 'messaging', messagingService, [
-      { name: 'amqp', port: def.ports.amqp! },
-      { name: 'management', port: def.ports.management! },
+      { name: 'amqp', port: def.ports.amqp },
+      { name: 'management', port: def.ports.management },
     ]),
     service(
       ctx,

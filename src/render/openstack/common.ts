@@ -3,9 +3,20 @@
 // API Deployment with its Service and disruption budget.
 import { stringify } from 'yaml';
 import type { ComponentName, IniSections, ProcessDef, ServiceDef } from '../../catalog/types.ts';
-import type { ServiceName } from '../../api/v1alpha1/spec.ts';
+import type { PublicService, ServiceName } from '../../api/v1alpha1/spec.ts';
 import { restrictedUid } from '../../catalog/images.ts';
-import { publicUrl, svcHost, type Ctx } from '../context.ts';
+import { publicUrl, type Ctx } from '../context.ts';
+import {
+  databaseHost,
+  dbUrl,
+  internalUrl,
+  keystoneInternalUrl,
+  keystonePublicUrl,
+  memcachedServers,
+  messagingManagementUrl,
+  transportUrl,
+  type OpenStackService,
+} from './endpoints.ts';
 import { mergeIni, writeIni } from '../ini.ts';
 import { job } from '../jobs.ts';
 import { kollaConfig, type ConfigFile, type KollaConfig } from '../kolla.ts';
@@ -22,47 +33,7 @@ import {
 import { healthScript, healthSh, usesHealthScript } from '../probes.ts';
 import { coreCpuRequest, isCore } from '../priority.ts';
 import { registerPy } from './scripts.ts';
-
-export const databaseService = 'mariadb';
-export const messagingService = 'rabbitmq';
-export const cacheService = 'memcached';
-
-export function dbUrl(ctx: Ctx, user: string, database: string): string {
-  const pw = ctx.secrets.databaseUsers[user];
-  return `mysql+pymysql://${user}:${pw}@${svcHost(ctx, databaseService)}:3306/${database}?charset=utf8mb4`;
-}
-
-export function messagingHosts(ctx: Ctx): string[] {
-  const n = ctx.spec.infrastructure.messaging.replicas;
-  if (n === 1) return [`${svcHost(ctx, messagingService)}:5672`];
-  return Array.from(
-    { length: n },
-    (_, i) => `${messagingService}-${i}.${messagingService}-headless.${ctx.namespace}.svc:5672`,
-  );
-}
-
-export function transportUrl(ctx: Ctx, user: string): string {
-  const pw = ctx.secrets.messagingUsers[user];
-  return `rabbit://${messagingHosts(ctx)
-    .map((h) => `${user}:${pw}@${h}`)
-    .join(',')}/${user}`;
-}
-
-export function memcachedServers(ctx: Ctx): string[] {
-  const n = ctx.spec.infrastructure.cache.replicas;
-  return Array.from(
-    { length: n },
-    (_, i) => `${cacheService}-${i}.${cacheService}.${ctx.namespace}.svc:11211`,
-  );
-}
-
-export function keystoneInternalUrl(ctx: Ctx): string {
-  return `http://${svcHost(ctx, 'keystone-api')}:5000`;
-}
-
-export function keystonePublicUrl(ctx: Ctx): string {
-  return publicUrl(ctx, 'keystone', keystoneInternalUrl(ctx));
-}
+import { mysqlClientCnf } from '../infra/database.ts';
 
 /** Password auth as the service's own Keystone user. */
 export function keystoneAuth(ctx: Ctx, user: string): Record<string, string> {
@@ -180,10 +151,6 @@ export function uwsgiIni(
 
 // ---- jobs ------------------------------------------------------------------------------------
 
-function mysqlClientCnf(user: string, password: string, host: string): string {
-  return `[client]\nuser=${user}\npassword=${password}\nhost=${host}\nport=3306\n`;
-}
-
 /** Creates the service's databases and its own database user (idempotent; rotates the password). */
 export function dbInitJob(
   ctx: Ctx,
@@ -202,14 +169,13 @@ export function dbInitJob(
     ...databases.map((d) => `GRANT ALL PRIVILEGES ON \\\`${d}\\\`.* TO '${user}'@'%';`),
   ].join(' ');
   const cnf = '/var/lib/kolla/config_files/root.cnf';
+  const { host, port } = databaseHost(ctx);
   return job(ctx, {
     component,
     task: 'db-init',
-    image: 'mariadb',
+    image: ctx.catalog.database.image,
     serviceAccountName: `${component}-jobs`,
-    extra: {
-      'root.cnf': mysqlClientCnf('root', ctx.secrets.databaseRoot, svcHost(ctx, databaseService)),
-    },
+    extra: { 'root.cnf': mysqlClientCnf('root', ctx.secrets.databaseRoot, host, port) },
     // Wait while the database does not answer; a refused login (1045) will not get better, so
     // the Job fails at once and says why (the operator shows its last line in the condition).
     script: [
@@ -226,7 +192,7 @@ export function dbInitJob(
 /** Creates the service's RabbitMQ vhost and user with rights on that vhost only. */
 export function messagingInitJob(ctx: Ctx, component: ComponentName, user: string): KubeObject[] {
   const spec = {
-    url: `http://${svcHost(ctx, messagingService)}:15672`,
+    url: messagingManagementUrl(ctx),
     admin: { user: 'stackanetes', password: ctx.secrets.messagingAdmin },
     vhost: user,
     user,
@@ -264,17 +230,16 @@ export function dbSyncJob(
   });
 }
 
-/** Registers the service user, the service and its endpoints in Keystone (idempotent). */
-export function registerJob(
-  ctx: Ctx,
-  component: ComponentName,
-  name: string,
-  def: ServiceDef,
-  publicKeys: Record<string, string>,
-): KubeObject[] {
+/**
+ * Registers the service user, the service and its endpoints in Keystone (idempotent). An
+ * endpoint's public URL is its public host name's when the spec gives one, else its internal URL.
+ */
+export function registerJob(ctx: Ctx, name: OpenStackService): KubeObject[] {
+  const def = ctx.catalog.services[name];
+  const component = def.component;
   const endpoints = def.endpoints.map((e) => {
-    const internal = `http://${svcHost(ctx, `${name}-${e.process}`)}:${e.port}`;
-    const pub = publicKeys[e.name] ?? internal;
+    const internal = internalUrl(ctx, name, e.process);
+    const pub = publicUrl(ctx, e.name as PublicService, internal);
     return {
       type: e.type,
       name: e.name,

@@ -1,5 +1,5 @@
 // Glance: the image API, with image data on a PersistentVolumeClaim (the `file` store).
-import { meta, publicUrl, svcHost, type Ctx } from '../context.ts';
+import { meta, type Ctx } from '../context.ts';
 import type { KubeObject, PersistentVolumeClaim } from '../kube.ts';
 import {
   configFile,
@@ -11,6 +11,7 @@ import {
   serviceAccounts,
   uwsgiIni,
 } from './common.ts';
+import { portOf } from './endpoints.ts';
 
 export function renderGlance(ctx: Ctx): KubeObject[] {
   const def = ctx.catalog.services.glance;
@@ -20,7 +21,7 @@ export function renderGlance(ctx: Ctx): KubeObject[] {
   const uwsgi = configFile(
     def,
     'glance-api-uwsgi.ini',
-    uwsgiIni(ctx, def, 'glance-api', '/usr/bin/glance-wsgi-api', 9292),
+    uwsgiIni(ctx, def, 'glance-api', '/usr/bin/glance-wsgi-api', portOf(api)),
   );
   const store = spec.store;
   const pvc: PersistentVolumeClaim & { metadata: { name: string } } = {
@@ -45,9 +46,7 @@ export function renderGlance(ctx: Ctx): KubeObject[] {
     pvc,
     ...dbInitJob(ctx, 'glance', 'glance', def.databases),
     ...dbSyncJob(ctx, 'glance', def, [conf]),
-    ...registerJob(ctx, 'glance', 'glance', def, {
-      glance: publicUrl(ctx, 'glance', `http://${svcHost(ctx, 'glance-api')}:9292`),
-    }),
+    ...registerJob(ctx, 'glance'),
     ...processObjects(ctx, {
       component: 'glance',
       service: 'glance',

@@ -1,6 +1,6 @@
 // Keystone: the identity API, its database and bootstrap, and Fernet keys kept in a Secret that
 // a CronJob rotates (the Secret is created once and then owned by the rotation, not re-applied).
-import { labels, meta, svcHost, type Ctx } from '../context.ts';
+import { labels, meta, type Ctx } from '../context.ts';
 import {
   createOnlyAnnotation,
   type CronJob,
@@ -19,13 +19,12 @@ import {
   configFile,
   dbInitJob,
   dbSyncJob,
-  keystoneInternalUrl,
-  keystonePublicUrl,
   mainConfig,
   processObjects,
   serviceAccounts,
   uwsgiIni,
 } from './common.ts';
+import { keystoneInternalUrl, keystonePublicUrl, portOf } from './endpoints.ts';
 
 const managedByLabel = 'app.kubernetes.io/managed-by';
 
@@ -53,7 +52,7 @@ export function renderKeystone(ctx: Ctx): KubeObject[] {
   const uwsgi = configFile(
     def,
     'keystone-api-uwsgi.ini',
-    uwsgiIni(ctx, def, 'keystone-api', '/usr/bin/keystone-wsgi-public', 5000, preforked),
+    uwsgiIni(ctx, def, 'keystone-api', '/usr/bin/keystone-wsgi-public', portOf(api), preforked),
   );
   const out: KubeObject[] = [...serviceAccounts(ctx, 'keystone', 'keystone')];
 
@@ -306,5 +305,3 @@ call('PUT', secret)
 print('rotated Fernet keys:', ', '.join(sorted(data, key=int)), flush=True)
 `;
 }
-
-export const keystoneHost = (ctx: Ctx) => svcHost(ctx, 'keystone-api');

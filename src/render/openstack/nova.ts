@@ -5,7 +5,8 @@
 // Three databases (nova, nova_api, nova_cell0) belong to one database user; the db-sync job maps
 // cell0 and creates cell1.
 import type { IniSections } from '../../catalog/types.ts';
-import { publicUrl, svcHost, type Ctx } from '../context.ts';
+import { kollaUids } from '../../catalog/images.ts';
+import { publicUrl, type Ctx } from '../context.ts';
 import { configJson, kollaConfig, kollaConfigDir, type ConfigFile } from '../kolla.ts';
 import { contentHash } from '../hash.ts';
 import {
@@ -24,7 +25,6 @@ import {
   configFile,
   dbInitJob,
   dbSyncJob,
-  dbUrl,
   keystoneAuth,
   mainConfig,
   messagingInitJob,
@@ -33,6 +33,7 @@ import {
   serviceAccounts,
   uwsgiIni,
 } from './common.ts';
+import { dbUrl, internalUrl, portOf, processOf } from './endpoints.ts';
 
 /** Where the compute pod's init containers write the per-node options (my_ip, virt_type). */
 const hostConfigDir = '/etc/nova/host';
@@ -43,13 +44,6 @@ export const kvmProbeKernel = '/usr/share/stackanetes/kvm-probe/vmlinuz';
 /** libvirtd's sockets, shared by the libvirt and nova-compute containers through the host. */
 const libvirtRunDir = '/run/libvirt';
 export const ovsRunDir = '/run/openvswitch';
-
-/** Kolla's nova uid/gid: config Secrets (probe scripts included) are group-readable by it. */
-export const novaGid = 42436;
-
-/** The Service names other components reach Nova by. */
-export const novaMetadataService = 'nova-metadata';
-export const novaMetadataPort = 8775;
 
 export function renderNova(ctx: Ctx): KubeObject[] {
   const def = ctx.catalog.services.nova;
@@ -70,7 +64,7 @@ export function renderNova(ctx: Ctx): KubeObject[] {
   const apiIni = configFile(
     def,
     'nova-api-uwsgi.ini',
-    uwsgiIni(ctx, def, 'nova-api', '/usr/bin/nova-api-wsgi', port(def.processes, 'api')),
+    uwsgiIni(ctx, def, 'nova-api', '/usr/bin/nova-api-wsgi', portOf(processOf(ctx, 'nova', 'api'))),
   );
   const metadataIni = configFile(
     def,
@@ -80,7 +74,7 @@ export function renderNova(ctx: Ctx): KubeObject[] {
       def,
       'nova-metadata',
       '/usr/bin/nova-metadata-wsgi',
-      port(def.processes, 'metadata'),
+      portOf(processOf(ctx, 'nova', 'metadata')),
     ),
   );
   const files: Record<string, ConfigFile> = {
@@ -94,13 +88,7 @@ export function renderNova(ctx: Ctx): KubeObject[] {
     ...dbInitJob(ctx, 'nova', 'nova', def.databases),
     ...messagingInitJob(ctx, 'nova', 'nova'),
     ...dbSyncJob(ctx, 'nova', def, [conf]),
-    ...registerJob(ctx, 'nova', 'nova', def, {
-      nova: publicUrl(
-        ctx,
-        'nova',
-        `http://${svcHost(ctx, 'nova-api')}:${port(def.processes, 'api')}`,
-      ),
-    }),
+    ...registerJob(ctx, 'nova'),
   ];
 
   for (const proc of def.processes) {
@@ -128,26 +116,11 @@ export function renderNova(ctx: Ctx): KubeObject[] {
   return out;
 }
 
-function port(
-  procs: readonly { name: string; ports: readonly { port: number }[] }[],
-  name: string,
-): number {
-  const p = procs.find((x) => x.name === name)?.ports[0]?.port;
-  if (p === undefined) throw new Error(`nova: the catalog has no port for ${name}`);
-  return p;
-}
-
 /** nova.conf sections computed from the spec and secrets (on top of common's). */
 function computed(ctx: Ctx): IniSections {
   const spec = ctx.spec.services.nova;
-  const def = ctx.catalog.services.nova;
   const auth = keystoneAuth(ctx, 'nova');
-  const vncPort = def.processes.find((p) => p.name === 'novncproxy')?.ports[0]?.port ?? 6080;
-  const vncBase = publicUrl(
-    ctx,
-    'novncproxy',
-    `http://${svcHost(ctx, 'nova-novncproxy')}:${vncPort}`,
-  );
+  const vncBase = publicUrl(ctx, 'novncproxy', internalUrl(ctx, 'nova', 'novncproxy'));
   const sections: Record<string, Record<string, string | number | boolean>> = {
     DEFAULT: {
       // The fake driver whose node UUID is derived from the node name: it survives a restart of
@@ -261,7 +234,7 @@ function compute(ctx: Ctx, files: readonly ConfigFile[]): KubeObject[] {
     volumes,
     mounts,
     extraContainers,
-    fsGroup: novaGid,
+    fsGroup: kollaUids.nova,
     // The fake driver touches nothing on the host but its state directory: nova-compute runs as
     // nova without privileges. libvirt's plugs interfaces, opens /dev/kvm and disks through
     // sudo (rootwrap, privsep): privileged.

@@ -1,5 +1,5 @@
 // Placement: the resource inventory API Nova schedules against.
-import { publicUrl, svcHost, type Ctx } from '../context.ts';
+import type { Ctx } from '../context.ts';
 import type { KubeObject } from '../kube.ts';
 import {
   configFile,
@@ -11,6 +11,7 @@ import {
   serviceAccounts,
   uwsgiIni,
 } from './common.ts';
+import { portOf } from './endpoints.ts';
 
 export function renderPlacement(ctx: Ctx): KubeObject[] {
   const def = ctx.catalog.services.placement;
@@ -19,15 +20,13 @@ export function renderPlacement(ctx: Ctx): KubeObject[] {
   const uwsgi = configFile(
     def,
     'placement-api-uwsgi.ini',
-    uwsgiIni(ctx, def, 'placement-api', '/usr/bin/placement-api', 8778),
+    uwsgiIni(ctx, def, 'placement-api', '/usr/bin/placement-api', portOf(api)),
   );
   return [
     ...serviceAccounts(ctx, 'placement', 'placement'),
     ...dbInitJob(ctx, 'placement', 'placement', def.databases),
     ...dbSyncJob(ctx, 'placement', def, [conf]),
-    ...registerJob(ctx, 'placement', 'placement', def, {
-      placement: publicUrl(ctx, 'placement', `http://${svcHost(ctx, 'placement-api')}:8778`),
-    }),
+    ...registerJob(ctx, 'placement'),
     ...processObjects(ctx, {
       component: 'placement',
       service: 'placement',
