@@ -7,19 +7,13 @@
 // advanced one bootstraps (the lowest ordinal among equals) and the others join it. Per-service
 // databases and users are created by each service's own db-init Job.
 import type { ComponentName, Probe as ProbeDef } from '../../catalog/types.ts';
-import { restrictedUid } from '../../catalog/images.ts';
-import { meta, selectorLabels, type Ctx } from '../context.ts';
+import type { Ctx } from '../context.ts';
 import { writeIni } from '../ini.ts';
-import { coreCpuRequest } from '../priority.ts';
 import { kollaConfig, kollaConfigDir } from '../kolla.ts';
-import type { KubeObject, PersistentVolumeClaim, StatefulSet } from '../kube.ts';
-import {
-  disruptionBudget,
-  kollaContainer,
-  podTemplate,
-  service,
-  serviceAccount,
-} from '../workload.ts';
+import type { KubeObject } from '../kube.ts';
+import { dataClaim, statefulSet } from '../statefulset.ts';
+import { service, type podTemplate } from '../workload.ts';
+import { backendObjects, backendPod } from './backend.ts';
 import { memberHosts } from '../openstack/endpoints.ts';
 
 export function renderDatabase(ctx: Ctx): KubeObject[] {
@@ -94,40 +88,26 @@ export function renderDatabase(ctx: Ctx): KubeObject[] {
       },
     },
   );
-  const container = kollaContainer(ctx, {
-    name: 'mariadb',
-    image: def.image,
-    config,
-    ports: Object.entries(def.ports).map(([name, port]) => ({ name, port })),
+  const pod = { component: 'database', def, replicas, config } as const;
+  const { container, template } = backendPod(ctx, {
+    ...pod,
     resources: spec.resources,
-    cpu: coreCpuRequest,
-    memory: def.memory,
-    mounts: [{ name: 'data', mountPath: '/var/lib/mysql' }],
-    env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
-    probe: probe(galera),
+    container: {
+      ports: Object.entries(def.ports).map(([name, port]) => ({ name, port })),
+      mounts: [{ name: 'data', mountPath: '/var/lib/mysql' }],
+      env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
+      probe: probe(galera),
+    },
+    terminationGracePeriodSeconds: 120,
   });
   // A joining Galera member receives a full copy (SST) before it answers: up to 30 minutes.
   container.startupProbe!.failureThreshold = 1800;
-  const template = podTemplate(ctx, {
-    component: 'database',
-    part: databaseService,
-    role: 'controlPlane',
-    containers: [container],
-    volumes: [config.volume],
-    configHash: config.hash,
-    serviceAccountName: databaseService,
-    spread: galera,
-    terminationGracePeriodSeconds: 120,
-    user: restrictedUid(def.image),
-  });
   const sts = dataStatefulSet(ctx, 'database', databaseService, headless, replicas, template, {
     storage: spec.storage,
     defaultSize: '10Gi',
   });
   const ports = [{ name: 'mysql', port: def.ports.mysql }];
-  const out: KubeObject[] = [
-    serviceAccount(ctx, databaseService, 'database'),
-    config.secret,
+  return backendObjects(ctx, pod, [
     service(ctx, databaseService, 'database', databaseService, ports),
     service(
       ctx,
@@ -138,16 +118,12 @@ export function renderDatabase(ctx: Ctx): KubeObject[] {
       { headless: true, publishNotReady: true },
     ),
     sts,
-  ];
-  if (galera) out.push(disruptionBudget(ctx, databaseService, 'database', databaseService));
-  return out;
+  ]);
 }
 
 /**
  * A StatefulSet whose members start together (Parallel: after a full outage they must find each
- * other) and keep one data volume each (`data`, the spec's size and class, else the cloud's),
- * owned by the pod's fsGroup (its user's group), retained or deleted with the cloud as the spec
- * says.
+ * other) and keep one data volume each (`data`, the spec's size and class, else the cloud's).
  */
 export function dataStatefulSet(
   ctx: Ctx,
@@ -156,52 +132,26 @@ export function dataStatefulSet(
   serviceName: string,
   replicas: number,
   template: ReturnType<typeof podTemplate>,
-  volume: {
-    storage?: { size?: string; storageClassName?: string };
-    defaultSize: string;
-  },
-): StatefulSet & { metadata: { name: string } } {
-  const claim = volumeClaim(
-    'data',
+  volume: { storage?: { size?: string; storageClassName?: string }; defaultSize: string },
+): KubeObject {
+  const claim = dataClaim(
     volume.storage?.size ?? volume.defaultSize,
     volume.storage?.storageClassName ?? ctx.spec.storageClassName,
   );
-  return {
-    apiVersion: 'apps/v1',
-    kind: 'StatefulSet',
-    metadata: meta(ctx, name, component, name),
-    spec: {
-      serviceName,
-      replicas,
-      podManagementPolicy: 'Parallel',
-      selector: { matchLabels: selectorLabels(ctx, component, name) },
-      updateStrategy: { type: 'RollingUpdate' },
-      persistentVolumeClaimRetentionPolicy: {
-        whenDeleted: ctx.spec.retainVolumesOnDelete ? 'Retain' : 'Delete',
-        whenScaled: 'Retain',
-      },
-      template,
-      volumeClaimTemplates: [claim],
-    },
-  };
-}
-
-function volumeClaim(name: string, size: string, storageClassName?: string): PersistentVolumeClaim {
-  return {
-    apiVersion: 'v1',
-    kind: 'PersistentVolumeClaim',
-    metadata: { name },
-    spec: {
-      accessModes: ['ReadWriteOnce'],
-      resources: { requests: { storage: size } },
-      ...(storageClassName ? { storageClassName } : {}),
-    },
-  };
+  return statefulSet(ctx, {
+    component,
+    name,
+    serviceName,
+    replicas,
+    template,
+    parallel: true,
+    claim,
+  });
 }
 
 /** A MariaDB client option file, for `--defaults-extra-file`. */
 export function mysqlClientCnf(user: string, password: string, host: string, port: number): string {
-  return `[client]\nuser=${user}\npassword=${password}\nhost=${host}\nport=${port}\n`;
+  return writeIni({ client: { user, password, host, port } }, { assign: '=', sortKeys: false });
 }
 
 function startScript(ctx: Ctx, replicas: number, peers: string[]): string {

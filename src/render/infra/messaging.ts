@@ -1,20 +1,14 @@
 // RabbitMQ: a StatefulSet whose members find each other through Kubernetes peer discovery.
 // Each OpenStack service gets its own vhost and user from its rabbitmq-init Job; the admin user
 // is only for those Jobs.
-import { restrictedUid } from '../../catalog/images.ts';
-import { meta, type Ctx } from '../context.ts';
+import type { Ctx } from '../context.ts';
+import { accountRole } from '../rbac.ts';
 import { coreCpuRequest } from '../priority.ts';
 import { kollaConfig, kollaConfigDir } from '../kolla.ts';
 import { memoryBytes } from '../quantity.ts';
-import type { KubeObject, Role, RoleBinding } from '../kube.ts';
-import {
-  disruptionBudget,
-  kollaContainer,
-  podTemplate,
-  resources,
-  service,
-  serviceAccount,
-} from '../workload.ts';
+import type { KubeObject } from '../kube.ts';
+import { resources, service } from '../workload.ts';
+import { backendObjects, backendPod } from './backend.ts';
 import { dataStatefulSet } from './database.ts';
 
 const rabbitmqServer = '/usr/lib/rabbitmq/bin/rabbitmq-server';
@@ -99,46 +93,34 @@ export function renderMessaging(ctx: Ctx): KubeObject[] {
       extra: { 'erlang.cookie': ctx.secrets.erlangCookie, [startScript]: start },
     },
   );
-  const container = kollaContainer(ctx, {
-    name: 'rabbitmq',
-    image: def.image,
-    config,
-    ports: Object.entries(def.ports).map(([name, port]) => ({ name, port })),
+  const pod = { component: 'messaging', def, replicas, config } as const;
+  const { template } = backendPod(ctx, {
+    ...pod,
     resources: spec.resources,
-    cpu: coreCpuRequest,
-    memory: def.memory,
-    mounts: [{ name: 'data', mountPath: dataDir }],
-    // No rabbitmq-diagnostics (an Erlang VM started per check, seconds of CPU on a loaded node):
-    // ready while the AMQP listener accepts connections (as the RabbitMQ cluster operator does);
-    // alive while the Erlang VM holds its distribution listener, which it keeps while the broker
-    // is stopped on purpose (`rabbitmqctl stop_app`, the first step of maintenance) — that must
-    // not be undone by a restart. A crashed VM ends the container by itself.
-    probe: {
-      ready: { kind: 'tcp', port: def.ports.amqp },
-      live: { kind: 'tcp', port: def.ports.dist },
+    container: {
+      ports: Object.entries(def.ports).map(([name, port]) => ({ name, port })),
+      mounts: [{ name: 'data', mountPath: dataDir }],
+      // No rabbitmq-diagnostics (an Erlang VM started per check, seconds of CPU on a loaded node):
+      // ready while the AMQP listener accepts connections (as the RabbitMQ cluster operator does);
+      // alive while the Erlang VM holds its distribution listener, which it keeps while the broker
+      // is stopped on purpose (`rabbitmqctl stop_app`, the first step of maintenance) — that must
+      // not be undone by a restart. A crashed VM ends the container by itself.
+      probe: {
+        ready: { kind: 'tcp', port: def.ports.amqp },
+        live: { kind: 'tcp', port: def.ports.dist },
+      },
+      env: [
+        { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+        { name: 'RABBITMQ_USE_LONGNAME', value: 'true' },
+        { name: 'RABBITMQ_NODENAME', value: `rabbit@$(POD_NAME)${suffix}` },
+        { name: 'RABBITMQ_MNESIA_BASE', value: `${dataDir}/mnesia` },
+        // The root file system is read-only: logs (console only) and crash dumps on the volume.
+        { name: 'RABBITMQ_LOG_BASE', value: `${dataDir}/log` },
+        // Erlang (the broker and rabbitmqctl) reads the cookie from $HOME.
+        { name: 'HOME', value: dataDir },
+      ],
     },
-    env: [
-      { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-      { name: 'RABBITMQ_USE_LONGNAME', value: 'true' },
-      { name: 'RABBITMQ_NODENAME', value: `rabbit@$(POD_NAME)${suffix}` },
-      { name: 'RABBITMQ_MNESIA_BASE', value: `${dataDir}/mnesia` },
-      // The root file system is read-only: logs (console only) and crash dumps on the volume.
-      { name: 'RABBITMQ_LOG_BASE', value: `${dataDir}/log` },
-      // Erlang (the broker and rabbitmqctl) reads the cookie from $HOME.
-      { name: 'HOME', value: dataDir },
-    ],
-  });
-  const template = podTemplate(ctx, {
-    component: 'messaging',
-    part: messagingService,
-    role: 'controlPlane',
-    containers: [container],
-    volumes: [config.volume],
-    configHash: config.hash,
-    serviceAccountName: messagingService,
-    spread: replicas > 1,
     terminationGracePeriodSeconds: 120,
-    user: restrictedUid(def.image),
   });
   // Peer discovery asks the API for the headless Service's endpoints.
   template.spec.automountServiceAccountToken = true;
@@ -146,24 +128,10 @@ export function renderMessaging(ctx: Ctx): KubeObject[] {
     storage: spec.storage,
     defaultSize: '5Gi',
   });
-  const role: Role & { metadata: { name: string } } = {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'Role',
-    metadata: meta(ctx, messagingService, 'messaging', messagingService),
-    rules: [{ apiGroups: [''], resources: ['endpoints'], verbs: ['get'] }],
-  };
-  const binding: RoleBinding & { metadata: { name: string } } = {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'RoleBinding',
-    metadata: meta(ctx, messagingService, 'messaging', messagingService),
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: messagingService },
-    subjects: [{ kind: 'ServiceAccount', name: messagingService, namespace: ctx.namespace }],
-  };
-  const out: KubeObject[] = [
-    serviceAccount(ctx, messagingService, 'messaging'),
-    role,
-    binding,
-    config.secret,
+  return backendObjects(ctx, pod, [
+    ...accountRole(ctx, messagingService, 'messaging', messagingService, [
+      { apiGroups: [''], resources: ['endpoints'], verbs: ['get'] },
+    ]),
     service(ctx, messagingService, 'messaging', messagingService, [
       { name: 'amqp', port: def.ports.amqp },
       { name: 'management', port: def.ports.management },
@@ -177,8 +145,5 @@ export function renderMessaging(ctx: Ctx): KubeObject[] {
       { headless: true, publishNotReady: true },
     ),
     sts,
-  ];
-  if (replicas > 1)
-    out.push(disruptionBudget(ctx, messagingService, 'messaging', messagingService));
-  return out;
+  ]);
 }

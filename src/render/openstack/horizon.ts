@@ -4,7 +4,10 @@
 import type { Ctx } from '../context.ts';
 import { publicHost, publicUrl } from '../context.ts';
 import type { KubeObject } from '../kube.ts';
-import { configFile, processObjects, registerJob, serviceAccounts, uwsgiIni } from './common.ts';
+import { configFile } from './common.ts';
+import { processObjects } from './process.ts';
+import { serviceSetup } from './service-jobs.ts';
+import { uwsgiIni } from './wsgi.ts';
 import {
   internalUrl,
   keystoneInternalUrl,
@@ -56,17 +59,9 @@ export function renderHorizon(ctx: Ctx): KubeObject[] {
     }),
   );
   return [
-    ...serviceAccounts(ctx, 'horizon', 'horizon'),
-    // Horizon in Keystone's catalog (type `dashboard`), so that people and tools can find it.
-    ...registerJob(ctx, 'horizon'),
-    ...processObjects(ctx, {
-      component: 'horizon',
-      service: 'horizon',
-      def,
-      proc: server,
-      files: [conf, snippet, uwsgi],
-      replicas: ctx.spec.services.horizon.replicas,
-    }),
+    // With Horizon in Keystone's catalog (type `dashboard`), so that people and tools can find it.
+    ...serviceSetup(ctx, 'horizon', []),
+    ...processObjects(ctx, { service: 'horizon', proc: server, files: [conf, snippet, uwsgi] }),
   ];
 }
 

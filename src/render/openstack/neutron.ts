@@ -7,17 +7,9 @@ import type { IniSections } from '../../catalog/types.ts';
 import type { Ctx } from '../context.ts';
 import { mergeIni, writeIni } from '../ini.ts';
 import type { DaemonSet, KubeObject, Volume, VolumeMount } from '../kube.ts';
-import {
-  configFile,
-  dbInitJob,
-  dbSyncJob,
-  keystoneAuth,
-  mainConfig,
-  messagingInitJob,
-  processObjects,
-  registerJob,
-  serviceAccounts,
-} from './common.ts';
+import { configFile, keystoneAuth, mainConfig } from './common.ts';
+import { processObjects } from './process.ts';
+import { serviceSetup } from './service-jobs.ts';
 import { processHost, processOf } from './endpoints.ts';
 import { ovsRunDir } from './nova.ts';
 import { ovnNbConnection, ovnSbConnection } from './ovn.ts';
@@ -77,19 +69,8 @@ export function renderNeutron(ctx: Ctx): KubeObject[] {
   );
 
   const out: KubeObject[] = [
-    ...serviceAccounts(ctx, 'neutron', 'neutron'),
-    ...dbInitJob(ctx, 'neutron', 'neutron', def.databases),
-    ...messagingInitJob(ctx, 'neutron', 'neutron'),
-    ...dbSyncJob(ctx, 'neutron', def, [conf, ml2]),
-    ...registerJob(ctx, 'neutron'),
-    ...processObjects(ctx, {
-      component: 'neutron',
-      service: 'neutron',
-      def,
-      proc: server,
-      files: [conf, ml2],
-      replicas: spec.replicas,
-    }),
+    ...serviceSetup(ctx, 'neutron', [conf, ml2]),
+    ...processObjects(ctx, { service: 'neutron', proc: server, files: [conf, ml2] }),
   ];
 
   const hp = hostPathVolume;
@@ -108,12 +89,9 @@ export function renderNeutron(ctx: Ctx): KubeObject[] {
     { name: 'state', mountPath: '/var/lib/neutron' },
   ];
   const agentObjects = processObjects(ctx, {
-    component: 'neutron',
     service: 'neutron',
-    def,
     proc: agent,
     files: [agentConf, agentIni],
-    replicas: 1,
     volumes,
     mounts,
     fsGroup: kollaUids.neutron,

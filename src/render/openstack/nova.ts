@@ -20,20 +20,11 @@ import {
 import { kollaContainer, hostPathVolume, resources, type ContainerMemory } from '../workload.ts';
 import { mergeIni, writeIni } from '../ini.ts';
 import { ovsdbLocalPort } from './ovn.ts';
-import {
-  computedSections,
-  configFile,
-  dbInitJob,
-  dbSyncJob,
-  keystoneAuth,
-  mainConfig,
-  messagingInitJob,
-  processObjects,
-  registerJob,
-  serviceAccounts,
-  uwsgiIni,
-} from './common.ts';
-import { dbUrl, internalUrl, portOf, processOf } from './endpoints.ts';
+import { computedSections, configFile, keystoneAuth, mainConfig } from './common.ts';
+import { dbUrl, internalUrl, processOf } from './endpoints.ts';
+import { processObjects } from './process.ts';
+import { serviceSetup } from './service-jobs.ts';
+import { apiUwsgi } from './wsgi.ts';
 
 /** Where the compute pod's init containers write the per-node options (my_ip, virt_type). */
 const hostConfigDir = '/etc/nova/host';
@@ -61,35 +52,17 @@ export function renderNova(ctx: Ctx): KubeObject[] {
   };
   for (const section of ['database', 'api_database', 'keystone_authtoken']) delete merged[section];
   const computeConf = configFile(def, 'nova.conf', writeIni(merged));
-  const apiIni = configFile(
-    def,
-    'nova-api-uwsgi.ini',
-    uwsgiIni(ctx, def, 'nova-api', '/usr/bin/nova-api-wsgi', portOf(processOf(ctx, 'nova', 'api'))),
+  const uwsgi = (proc: string, wsgiFile: string) =>
+    apiUwsgi(ctx, 'nova', processOf(ctx, 'nova', proc), wsgiFile);
+  const files = Object.fromEntries(
+    [
+      conf,
+      uwsgi('api', '/usr/bin/nova-api-wsgi'),
+      uwsgi('metadata', '/usr/bin/nova-metadata-wsgi'),
+    ].map((f) => [f.name, f]),
   );
-  const metadataIni = configFile(
-    def,
-    'nova-metadata-uwsgi.ini',
-    uwsgiIni(
-      ctx,
-      def,
-      'nova-metadata',
-      '/usr/bin/nova-metadata-wsgi',
-      portOf(processOf(ctx, 'nova', 'metadata')),
-    ),
-  );
-  const files: Record<string, ConfigFile> = {
-    'nova.conf': conf,
-    'nova-api-uwsgi.ini': apiIni,
-    'nova-metadata-uwsgi.ini': metadataIni,
-  };
 
-  const out: KubeObject[] = [
-    ...serviceAccounts(ctx, 'nova', 'nova'),
-    ...dbInitJob(ctx, 'nova', 'nova', def.databases),
-    ...messagingInitJob(ctx, 'nova', 'nova'),
-    ...dbSyncJob(ctx, 'nova', def, [conf]),
-    ...registerJob(ctx, 'nova'),
-  ];
+  const out: KubeObject[] = serviceSetup(ctx, 'nova', [conf]);
 
   for (const proc of def.processes) {
     if (proc.name === 'novncproxy' && !spec.novncproxy) continue;
@@ -102,16 +75,7 @@ export function renderNova(ctx: Ctx): KubeObject[] {
       out.push(...compute(ctx, procFiles));
       continue;
     }
-    out.push(
-      ...processObjects(ctx, {
-        component: 'nova',
-        service: 'nova',
-        def,
-        proc,
-        files: procFiles,
-        replicas: spec.replicas,
-      }),
-    );
+    out.push(...processObjects(ctx, { service: 'nova', proc, files: procFiles }));
   }
   return out;
 }
@@ -225,12 +189,9 @@ function compute(ctx: Ctx, files: readonly ConfigFile[]): KubeObject[] {
   }
 
   const objs = processObjects(ctx, {
-    component: 'nova',
     service: 'nova',
-    def,
     proc,
     files,
-    replicas: 1,
     volumes,
     mounts,
     extraContainers,

@@ -3,23 +3,18 @@
 // Open vSwitch (ovsdb-server + ovs-vswitchd) and ovn-controller, which programs it.
 import { restrictedUid } from '../../catalog/images.ts';
 import type { BackendDef } from '../../catalog/types.ts';
-import { meta, placement, selectorLabels, svcFqdn, svcHost, type Ctx } from '../context.ts';
+import { placement, selectorLabels, svcFqdn, svcHost, type Ctx } from '../context.ts';
+import { statefulSet } from '../statefulset.ts';
 import { contentHash } from '../hash.ts';
 import { kollaConfig, kollaConfigDir, type KollaConfig } from '../kolla.ts';
-import type {
-  Container,
-  DaemonSet,
-  EnvVar,
-  KubeObject,
-  StatefulSet,
-  VolumeMount,
-} from '../kube.ts';
+import type { Container, DaemonSet, EnvVar, KubeObject, VolumeMount } from '../kube.ts';
 import {
   daemonSet,
   deployment,
   disruptionBudget,
   kollaContainer,
   podTemplate,
+  processContainer,
   service,
   serviceAccount,
   hostPathVolume,
@@ -134,35 +129,25 @@ function ovsdbServer(ctx: Ctx, d: OvsdbDb): KubeObject[] {
     serviceAccountName: 'ovn',
     user: restrictedUid(d.def.image),
   });
-  const retain = ctx.spec.retainVolumesOnDelete;
-  const sts: StatefulSet & { metadata: { name: string } } = {
-    apiVersion: 'apps/v1',
-    kind: 'StatefulSet',
-    metadata: meta(ctx, name, 'ovn', d.part),
-    spec: {
-      // One member for now; a clustered (Raft) database is a later step.
-      replicas: 1,
-      serviceName: name,
-      revisionHistoryLimit: 3,
-      selector: { matchLabels: selectorLabels(ctx, 'ovn', d.part) },
-      updateStrategy: { type: 'RollingUpdate' },
-      template,
-      persistentVolumeClaimRetentionPolicy: {
-        whenDeleted: retain ? 'Retain' : 'Delete',
-        whenScaled: 'Retain',
+  const sts = statefulSet(ctx, {
+    component: 'ovn',
+    name,
+    part: d.part,
+    serviceName: name,
+    // One member for now; a clustered (Raft) database is a later step.
+    replicas: 1,
+    template,
+    revisionHistoryLimit: 3,
+    // As first applied (a StatefulSet's claim templates cannot change): labelled, untyped.
+    claim: {
+      metadata: { name: 'data', labels: selectorLabels(ctx, 'ovn', d.part) },
+      spec: {
+        accessModes: ['ReadWriteOnce'],
+        resources: { requests: { storage: '1Gi' } },
+        ...(ctx.spec.storageClassName ? { storageClassName: ctx.spec.storageClassName } : {}),
       },
-      volumeClaimTemplates: [
-        {
-          metadata: { name: 'data', labels: selectorLabels(ctx, 'ovn', d.part) },
-          spec: {
-            accessModes: ['ReadWriteOnce'],
-            resources: { requests: { storage: '1Gi' } },
-            ...(ctx.spec.storageClassName ? { storageClassName: ctx.spec.storageClassName } : {}),
-          },
-        },
-      ],
     },
-  };
+  });
   return [config.secret, service(ctx, name, 'ovn', d.part, [{ name: 'ovsdb', port: p }]), sts];
 }
 
@@ -185,14 +170,7 @@ function northd(ctx: Ctx): KubeObject[] {
     part: def.name,
     role: def.role,
     containers: [
-      kollaContainer(ctx, {
-        name: def.name,
-        image: def.image,
-        config,
-        probe: def.probe,
-        resources: ctx.spec.services.neutron.resources,
-        memory: def.memory,
-      }),
+      processContainer(ctx, def, config, { resources: ctx.spec.services.neutron.resources }),
     ],
     volumes: [config.volume],
     configHash: config.hash,
@@ -355,13 +333,8 @@ function controller(ctx: Ctx): KubeObject[] {
     extra: { [startScript]: start },
   });
   const hostNs = ctx.spec.services.neutron.provider.hostNamespace !== undefined;
-  const container = kollaContainer(ctx, {
-    name: def.name,
-    image: def.image,
-    config,
-    probe: def.probe,
+  const container = processContainer(ctx, def, config, {
     resources: ctx.spec.services.neutron.resources,
-    memory: def.memory,
     env: nodeEnv,
     mounts: [
       { name: 'openvswitch-run', mountPath: ovsRun },
