@@ -12,6 +12,7 @@ import {
   disruptionBudget,
   kollaContainer,
   podTemplate,
+  service,
   serviceAccount,
   type KollaContainerOpts,
 } from '../workload.ts';
@@ -67,4 +68,21 @@ export function backendObjects(
     ...objects,
     ...(o.replicas > 1 ? [disruptionBudget(ctx, name, o.component, name)] : []),
   ];
+}
+
+/** The Service that names the members (`<service>-headless`), on all their ports, ready or not. */
+export function headlessName(def: BackendDef): string {
+  return `${def.service}-headless`;
+}
+
+export function headlessService(
+  ctx: Ctx,
+  component: BackendComponent,
+  def: BackendDef,
+): KubeObject {
+  const ports = Object.entries(def.ports).map(([name, port]) => ({ name, port }));
+  return service(ctx, headlessName(def), component, def.service, ports, {
+    headless: true,
+    publishNotReady: true,
+  });
 }

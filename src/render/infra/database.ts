@@ -9,85 +9,21 @@
 import type { ComponentName, Probe as ProbeDef } from '../../catalog/types.ts';
 import type { Ctx } from '../context.ts';
 import { writeIni } from '../ini.ts';
-import { kollaConfig, kollaConfigDir } from '../kolla.ts';
+import { kollaConfig, kollaConfigDir, type KollaConfig } from '../kolla.ts';
 import type { KubeObject } from '../kube.ts';
 import { dataClaim, statefulSet } from '../statefulset.ts';
 import { service, type podTemplate } from '../workload.ts';
-import { backendObjects, backendPod } from './backend.ts';
+import { backendObjects, backendPod, headlessName, headlessService } from './backend.ts';
 import { memberHosts } from '../openstack/endpoints.ts';
 
 export function renderDatabase(ctx: Ctx): KubeObject[] {
   const spec = ctx.spec.infrastructure.database;
   const def = ctx.catalog.database;
-  const databaseService = def.service;
-  const headless = `${databaseService}-headless`;
   const replicas = spec.replicas;
   const galera = replicas > 1;
-  const peers = memberHosts(ctx, databaseService, headless, replicas);
-  const mysqld: Record<string, string | number | boolean> = {
-    'bind-address': '0.0.0.0',
-    port: def.ports.mysql,
-    datadir: '/var/lib/mysql',
-    // /run is empty in the images: keep the socket and pid file on the data volume.
-    socket: '/var/lib/mysql/mysqld.sock',
-    'pid-file': '/var/lib/mysql/mysqld.pid',
-    'character-set-server': 'utf8mb4',
-    'collation-server': 'utf8mb4_general_ci',
-    'skip-name-resolve': true,
-    max_connections: 1000,
-    innodb_buffer_pool_size: '256M',
-    innodb_autoinc_lock_mode: 2,
-    default_storage_engine: 'InnoDB',
-    binlog_format: 'ROW',
-  };
-  const cnf: Record<string, Record<string, string | number | boolean>> = { mysqld };
-  if (galera) {
-    cnf.galera = {
-      wsrep_on: 'ON',
-      wsrep_provider: '/usr/lib/galera/libgalera_smm.so',
-      wsrep_cluster_name: `${ctx.name}-${ctx.namespace}`,
-      wsrep_cluster_address: `gcomm://${peers.join(',')}`,
-      wsrep_sst_method: 'mariabackup',
-      wsrep_sst_auth: `root:${ctx.secrets.databaseRoot}`,
-      wsrep_slave_threads: 2,
-    };
-  }
-  const files = [
-    {
-      name: 'my.cnf',
-      dest: '/etc/mysql/my.cnf',
-      content: writeIni(cnf),
-      owner: `${def.user}:${def.user}`,
-      perm: '0600',
-    },
-  ];
-  const rootCnf = mysqlClientCnf('root', ctx.secrets.databaseRoot, '127.0.0.1', def.ports.mysql);
-  // mariadb-install-db also creates root@127.0.0.1, root@::1 and root@<host name> without a
-  // password; the most specific host wins, so TCP logins from 127.0.0.1 would never reach '%'.
-  const initSql = [
-    `DROP USER IF EXISTS 'root'@'127.0.0.1', 'root'@'::1';`,
-    `ALTER USER 'root'@'localhost' IDENTIFIED BY '${ctx.secrets.databaseRoot}';`,
-    `CREATE USER IF NOT EXISTS 'root'@'%' IDENTIFIED BY '${ctx.secrets.databaseRoot}';`,
-    `ALTER USER 'root'@'%' IDENTIFIED BY '${ctx.secrets.databaseRoot}';`,
-    `GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;`,
-    '',
-  ].join('\n');
-  const config = kollaConfig(
-    ctx,
-    'database',
-    databaseService,
-    `bash ${kollaConfigDir}/start.sh`,
-    files,
-    {
-      permissions: [{ path: '/var/lib/mysql', owner: `${def.user}:${def.user}`, recurse: false }],
-      extra: {
-        'start.sh': startScript(ctx, replicas, peers),
-        ...(galera ? { 'ready.sh': readyScript() } : {}),
-        'root.cnf': rootCnf,
-        'init.sql': initSql,
-      },
-    },
-  );
+  const headless = headlessName(def);
+  const peers = memberHosts(ctx, def.service, headless, replicas);
+  const config = databaseConfig(ctx, peers);
   const pod = { component: 'database', def, replicas, config } as const;
   const { container, template } = backendPod(ctx, {
     ...pod,
@@ -102,23 +38,88 @@ export function renderDatabase(ctx: Ctx): KubeObject[] {
   });
   // A joining Galera member receives a full copy (SST) before it answers: up to 30 minutes.
   container.startupProbe!.failureThreshold = 1800;
-  const sts = dataStatefulSet(ctx, 'database', databaseService, headless, replicas, template, {
+  const sts = dataStatefulSet(ctx, 'database', def.service, headless, replicas, template, {
     storage: spec.storage,
     defaultSize: '10Gi',
   });
-  const ports = [{ name: 'mysql', port: def.ports.mysql }];
   return backendObjects(ctx, pod, [
-    service(ctx, databaseService, 'database', databaseService, ports),
-    service(
-      ctx,
-      headless,
-      'database',
-      databaseService,
-      Object.entries(def.ports).map(([name, port]) => ({ name, port })),
-      { headless: true, publishNotReady: true },
-    ),
+    service(ctx, def.service, 'database', def.service, [{ name: 'mysql', port: def.ports.mysql }]),
+    headlessService(ctx, 'database', def),
     sts,
   ]);
+}
+
+/** The members' config Secret: my.cnf, the start script, root's credentials and first SQL. */
+function databaseConfig(ctx: Ctx, peers: string[]): KollaConfig {
+  const def = ctx.catalog.database;
+  const galera = peers.length > 1;
+  const owner = `${def.user}:${def.user}`;
+  const myCnf = { name: 'my.cnf', dest: '/etc/mysql/my.cnf', content: myCnfText(ctx, peers) };
+  return kollaConfig(
+    ctx,
+    'database',
+    def.service,
+    `bash ${kollaConfigDir}/start.sh`,
+    [{ ...myCnf, owner, perm: '0600' }],
+    {
+      permissions: [{ path: '/var/lib/mysql', owner, recurse: false }],
+      extra: {
+        'start.sh': startScript(ctx, peers.length, peers),
+        ...(galera ? { 'ready.sh': readyScript() } : {}),
+        'root.cnf': mysqlClientCnf('root', ctx.secrets.databaseRoot, '127.0.0.1', def.ports.mysql),
+        'init.sql': rootInitSql(ctx.secrets.databaseRoot),
+      },
+    },
+  );
+}
+
+/** The server's options; with several members, Galera's among them. */
+function myCnfText(ctx: Ctx, peers: string[]): string {
+  const mysqld: Record<string, string | number | boolean> = {
+    'bind-address': '0.0.0.0',
+    port: ctx.catalog.database.ports.mysql,
+    datadir: '/var/lib/mysql',
+    // /run is empty in the images: keep the socket and pid file on the data volume.
+    socket: '/var/lib/mysql/mysqld.sock',
+    'pid-file': '/var/lib/mysql/mysqld.pid',
+    'character-set-server': 'utf8mb4',
+    'collation-server': 'utf8mb4_general_ci',
+    'skip-name-resolve': true,
+    max_connections: 1000,
+    innodb_buffer_pool_size: '256M',
+    innodb_autoinc_lock_mode: 2,
+    default_storage_engine: 'InnoDB',
+    binlog_format: 'ROW',
+  };
+  const cnf: Record<string, Record<string, string | number | boolean>> = { mysqld };
+  if (peers.length > 1) {
+    cnf.galera = {
+      wsrep_on: 'ON',
+      wsrep_provider: '/usr/lib/galera/libgalera_smm.so',
+      wsrep_cluster_name: `${ctx.name}-${ctx.namespace}`,
+      wsrep_cluster_address: `gcomm://${peers.join(',')}`,
+      wsrep_sst_method: 'mariabackup',
+      wsrep_sst_auth: `root:${ctx.secrets.databaseRoot}`,
+      wsrep_slave_threads: 2,
+    };
+  }
+  return writeIni(cnf);
+}
+
+/**
+ * root's password, run at every start. mariadb-install-db also creates root@127.0.0.1, root@::1
+ * and root@<host name> without a password; the most specific host wins, so TCP logins from
+ * 127.0.0.1 would never reach '%'.
+ */
+function rootInitSql(password: string): string {
+  return [
+    `DROP USER IF EXISTS 'root'@'127.0.0.1', 'root'@'::1';`,
+    `ALTER USER 'root'@'localhost' IDENTIFIED BY '${password}';`,
+    `CREATE USER IF NOT EXISTS 'root'@'%' IDENTIFIED BY '${password}';`,
+    `ALTER USER 'root'@'%' IDENTIFIED BY '${password}';`,
+    `GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;`,
+    '',
+  ].join('\n');
 }
 
 /**
