@@ -1,5 +1,5 @@
 // OpenStack 2025.1 (Epoxy), as packaged by Debian trixie. Data only: commands, ports, files,
-// oslo.config defaults, dependencies and upgrade order. Computed values (database URLs,
+// oslo.config defaults and dependencies. Computed values (database URLs,
 // credentials, endpoints) are added by the renderers; user overrides go on top of both.
 import { releaseSource } from './releases.ts';
 import type { MemoryDef, ProcessDef, ReleaseCatalog } from './types.ts';
@@ -78,6 +78,9 @@ const controllerVersion = {
   command: ['ovn-appctl', '-t', '/run/ovn/ovn-controller.ctl', 'version'],
 } as const;
 
+/** neutron-server's API port: its process listens where neutron.conf's bind_port says. */
+const neutronPort = 9696;
+
 const logging = { DEFAULT: { use_stderr: true, log_file: '', debug: false } };
 
 export const catalog: ReleaseCatalog = {
@@ -102,15 +105,15 @@ export const catalog: ReleaseCatalog = {
   },
   database: {
     image: 'mariadb',
+    service: 'mariadb',
     user: 'mysql',
-    // position: where a Galera member that finds no running cluster says how far its data goes,
-    // so that the most advanced member bootstraps (src/render/infra/database.ts).
     ports: { mysql: 3306, galera: 4567, ist: 4568, sst: 4444, position: 4570 },
     // innodb_buffer_pool_size 256M, per-connection buffers, Galera's cache and state transfers.
     memory: mem('512Mi', '1536Mi'),
   },
   messaging: {
     image: 'rabbitmq',
+    service: 'rabbitmq',
     user: 'rabbitmq',
     ports: { amqp: 5672, management: 15672, epmd: 4369, dist: 25672 },
     // RabbitMQ is told the limit (total_memory_available_override_value): it blocks publishers
@@ -120,6 +123,7 @@ export const catalog: ReleaseCatalog = {
   // `-m 256`: the cache never holds more than 256 MiB of items; connections and slabs besides.
   cache: {
     image: 'memcached',
+    service: 'memcached',
     user: 'memcached',
     ports: { memcached: 11211 },
     memory: mem('288Mi', '384Mi'),
@@ -141,8 +145,20 @@ export const catalog: ReleaseCatalog = {
       memory: mem('16Mi', '256Mi'),
     },
     // The databases grow with the number of networks, ports and chassis.
-    nb: { image: 'ovn-nb-db', user: 'root', ports: { ovsdb: 6641 }, memory: mem('32Mi', '512Mi') },
-    sb: { image: 'ovn-sb-db', user: 'root', ports: { ovsdb: 6642 }, memory: mem('32Mi', '512Mi') },
+    nb: {
+      image: 'ovn-nb-db',
+      service: 'ovn-nb-db',
+      user: 'root',
+      ports: { ovsdb: 6641 },
+      memory: mem('32Mi', '512Mi'),
+    },
+    sb: {
+      image: 'ovn-sb-db',
+      service: 'ovn-sb-db',
+      user: 'root',
+      ports: { ovsdb: 6642 },
+      memory: mem('32Mi', '512Mi'),
+    },
     controller: {
       name: 'controller',
       image: 'ovn-controller',
@@ -180,16 +196,7 @@ export const catalog: ReleaseCatalog = {
       databases: ['keystone'],
       messaging: false,
       keystoneUser: false,
-      endpoints: [
-        {
-          type: 'identity',
-          name: 'keystone',
-          process: 'api',
-          port: 5000,
-          path: '/v3',
-          checkPath: '/v3',
-        },
-      ],
+      endpoints: [{ type: 'identity', name: 'keystone', process: 'api', path: '/v3' }],
       dbSync: 'keystone-manage --config-file /etc/keystone/keystone.conf db_sync',
       defaults: {
         'keystone.conf': {
@@ -221,9 +228,7 @@ export const catalog: ReleaseCatalog = {
       databases: ['glance'],
       messaging: false,
       keystoneUser: true,
-      endpoints: [
-        { type: 'image', name: 'glance', process: 'api', port: 9292, path: '', checkPath: '/' },
-      ],
+      endpoints: [{ type: 'image', name: 'glance', process: 'api', path: '' }],
       dbSync: 'glance-manage --config-file /etc/glance/glance-api.conf db_sync',
       defaults: {
         'glance-api.conf': {
@@ -260,16 +265,7 @@ export const catalog: ReleaseCatalog = {
       databaseSection: 'placement_database',
       messaging: false,
       keystoneUser: true,
-      endpoints: [
-        {
-          type: 'placement',
-          name: 'placement',
-          process: 'api',
-          port: 8778,
-          path: '',
-          checkPath: '/',
-        },
-      ],
+      endpoints: [{ type: 'placement', name: 'placement', process: 'api', path: '' }],
       dbSync: 'placement-manage --config-file /etc/placement/placement.conf db sync',
       defaults: {
         'placement.conf': {
@@ -298,16 +294,7 @@ export const catalog: ReleaseCatalog = {
       databases: ['nova', 'nova_api', 'nova_cell0'],
       messaging: true,
       keystoneUser: true,
-      endpoints: [
-        {
-          type: 'compute',
-          name: 'nova',
-          process: 'api',
-          port: 8774,
-          path: '/v2.1',
-          checkPath: '/',
-        },
-      ],
+      endpoints: [{ type: 'compute', name: 'nova', process: 'api', path: '/v2.1' }],
       dbSync: [
         'nova-manage api_db sync',
         // cell0's URL is derived from [database] connection by appending _cell0 to the name.
@@ -386,16 +373,7 @@ export const catalog: ReleaseCatalog = {
       databases: ['neutron'],
       messaging: true,
       keystoneUser: true,
-      endpoints: [
-        {
-          type: 'network',
-          name: 'neutron',
-          process: 'server',
-          port: 9696,
-          path: '',
-          checkPath: '/',
-        },
-      ],
+      endpoints: [{ type: 'network', name: 'neutron', process: 'server', path: '' }],
       dbSync:
         'neutron-db-manage --config-file /etc/neutron/neutron.conf --config-file /etc/neutron/plugins/ml2/ml2_conf.ini upgrade heads',
       defaults: {
@@ -406,7 +384,7 @@ export const catalog: ReleaseCatalog = {
             core_plugin: 'ml2',
             service_plugins: 'ovn-router',
             bind_host: '0.0.0.0',
-            bind_port: 9696,
+            bind_port: neutronPort,
             api_workers: 2,
             rpc_workers: 1,
             state_path: '/var/lib/neutron',
@@ -440,10 +418,10 @@ export const catalog: ReleaseCatalog = {
           command:
             'neutron-server --config-file /etc/neutron/neutron.conf --config-file /etc/neutron/plugins/ml2/ml2_conf.ini',
           configFiles: ['neutron.conf', 'ml2_conf.ini'],
-          ports: [{ name: 'api', port: 9696 }],
+          ports: [{ name: 'api', port: neutronPort }],
           probe: {
-            ready: { kind: 'http', path: '/', port: 9696 },
-            live: { kind: 'http', path: '/', port: 9696 },
+            ready: { kind: 'http', path: '/', port: neutronPort },
+            live: { kind: 'http', path: '/', port: neutronPort },
           },
           workload: 'Deployment',
           role: 'controlPlane',
@@ -481,16 +459,7 @@ export const catalog: ReleaseCatalog = {
       databases: [],
       messaging: false,
       keystoneUser: false,
-      endpoints: [
-        {
-          type: 'dashboard',
-          name: 'horizon',
-          process: 'server',
-          port: 8080,
-          path: '/',
-          checkPath: '/auth/login/',
-        },
-      ],
+      endpoints: [{ type: 'dashboard', name: 'horizon', process: 'server', path: '/' }],
       defaults: {
         'local_settings.py': {
           settings: {
@@ -537,5 +506,4 @@ export const catalog: ReleaseCatalog = {
     nova: ['database', 'messaging', 'keystone', 'glance', 'placement', 'neutron'],
     horizon: ['keystone', 'cache'],
   },
-  upgradeOrder: ['keystone', 'glance', 'placement', 'nova', 'neutron', 'horizon'],
 };

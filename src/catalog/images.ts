@@ -46,20 +46,28 @@ export function imageReference(registry: string, name: string, tag: string): str
   return `${registry.replace(/\/+$/, '')}/${name}${sep}${tag}`;
 }
 
-/** The uid (= gid) Kolla gives each service user; the images built here use the same. */
-export const kollaUids: Readonly<Record<string, number>> = {
+/**
+ * The uid (= gid) Kolla gives each service user (openstack/kolla kolla/common/users.py), in uid
+ * order; the images built here create the same users (src/images/recipes.ts), so that upstream
+ * Kolla images and these are interchangeable: files on volumes keep their owners.
+ */
+export const kollaUids = {
   kolla: 42400,
   glance: 42415,
   horizon: 42420,
   keystone: 42425,
+  qemu: 42427,
   mysql: 42434,
   neutron: 42435,
   nova: 42436,
   rabbitmq: 42439,
   memcached: 42457,
+  libvirt: 42473,
   openvswitch: 42476,
+  hugetlbfs: 42477,
   placement: 42482,
-};
+} as const;
+export type KollaUserName = keyof typeof kollaUids;
 
 /** The user each image runs as (its USER), as in Kolla. */
 export function imageUser(image: ImageName): string {
@@ -93,7 +101,8 @@ export function restrictedUser(image: ImageName): string | undefined {
 /** The uid (= gid) of restrictedUser(image). */
 export function restrictedUid(image: ImageName): number {
   const user = restrictedUser(image);
-  const uid = user === undefined ? undefined : kollaUids[user];
+  const uid =
+    user === undefined ? undefined : (kollaUids as Readonly<Record<string, number>>)[user];
   if (uid === undefined) {
     throw new Error(`image ${image} runs as root on the data plane: it has no unprivileged user`);
   }

@@ -1,6 +1,6 @@
 // The release catalogs Stackanetes knows. Adding a release is adding a file here.
 import { catalog as epoxy } from './2025.1.ts';
-import type { ReleaseCatalog } from './types.ts';
+import type { ReleaseCatalog, ServiceDef } from './types.ts';
 
 const catalogs: Readonly<Record<string, ReleaseCatalog>> = {
   [epoxy.source.release]: epoxy,
@@ -18,6 +18,18 @@ export function getCatalog(release: string): ReleaseCatalog {
     );
   }
   return c;
+}
+
+/**
+ * The services that have `what` in any known release, in catalog order: a cloud's secrets cover
+ * every release it may move to.
+ */
+export function servicesWith(what: (def: ServiceDef) => boolean): string[] {
+  const out = new Set<string>();
+  for (const c of Object.values(catalogs)) {
+    for (const [name, def] of Object.entries(c.services)) if (what(def)) out.add(name);
+  }
+  return [...out];
 }
 
 export type * from './types.ts';

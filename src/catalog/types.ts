@@ -95,12 +95,10 @@ export interface EndpointDef {
   /** Keystone service type and name, e.g. `compute`/`nova`. */
   readonly type: string;
   readonly name: string;
+  /** The process serving it, on its first port, through its Service `<service>-<process>`. */
   readonly process: string;
-  readonly port: number;
   /** Path appended to the base URL in the catalog, e.g. `/v3` or `/v2.1`. */
   readonly path: string;
-  /** Path answering unauthenticated GET with 2xx/3xx, for checks. */
-  readonly checkPath: string;
 }
 
 export interface ServiceDef {
@@ -112,9 +110,11 @@ export interface ServiceDef {
   readonly mainConfig: string;
   /** oslo.config defaults per file, merged under computed values and user overrides. */
   readonly defaults: Readonly<Record<string, IniSections>>;
+  /** Its databases, all owned by one database user named after the service (none: no database). */
   readonly databases: readonly string[];
   /** Section holding the first database's `connection` (default `database`). */
   readonly databaseSection?: string;
+  /** Uses the message queue: a RabbitMQ user and vhost of its own. */
   readonly messaging: boolean;
   /** A Keystone service user of its own. */
   readonly keystoneUser: boolean;
@@ -124,12 +124,17 @@ export interface ServiceDef {
   readonly processes: readonly ProcessDef[];
 }
 
-export interface InfraDef {
+export interface InfraDef<Port extends string = string> {
   readonly image: ImageName;
   readonly user: string;
-  readonly ports: Readonly<Record<string, number>>;
+  readonly ports: Readonly<Record<Port, number>>;
   /** Its (main) container's memory. */
   readonly memory: MemoryDef;
+}
+
+/** A server other components reach through a Service of this name. */
+export interface BackendDef<Port extends string = string> extends InfraDef<Port> {
+  readonly service: string;
 }
 
 export interface ReleaseCatalog {
@@ -139,18 +144,20 @@ export interface ReleaseCatalog {
   >;
   readonly ovn: {
     readonly northd: ProcessDef;
-    readonly nb: InfraDef;
-    readonly sb: InfraDef;
+    readonly nb: BackendDef<'ovsdb'>;
+    readonly sb: BackendDef<'ovsdb'>;
     readonly controller: ProcessDef;
-    readonly openvswitch: InfraDef;
+    readonly openvswitch: InfraDef<never>;
   };
-  readonly database: InfraDef;
-  readonly messaging: InfraDef;
-  readonly cache: InfraDef;
+  /**
+   * `position`: where a Galera member that finds no running cluster says how far its data goes,
+   * so that the most advanced member bootstraps (src/render/infra/database.ts).
+   */
+  readonly database: BackendDef<'mysql' | 'galera' | 'ist' | 'sst' | 'position'>;
+  readonly messaging: BackendDef<'amqp' | 'management' | 'epmd' | 'dist'>;
+  readonly cache: BackendDef<'memcached'>;
   /** Each component lists the components that must be Ready before it is applied. */
   readonly needs: Readonly<Record<ComponentName, readonly ComponentName[]>>;
-  /** The order in which components move to a new release. */
-  readonly upgradeOrder: readonly ComponentName[];
   /** The image holding the OpenStack command line client, for jobs. */
   readonly toolbox: ImageName;
   /** uWSGI plugin argument for WSGI APIs (`python3` with Debian's uwsgi). */

@@ -1,10 +1,9 @@
 // What goes into each image, per OpenStack release: Debian packages, the runtime user and a
 // few lines of setup. Data only; `build.ts` turns a recipe into a layer.
-import type { ImageName } from '../catalog/images.ts';
+import { kollaUids, type ImageName, type KollaUserName } from '../catalog/images.ts';
 import type { StageName } from './stage.ts';
 
-/** A service user with the uid/gid Kolla assigns (kolla/common/users.py), so that upstream
- * Kolla images and these are interchangeable: files on volumes keep their owners. */
+/** A service user with the uid/gid Kolla assigns (src/catalog/images.ts kollaUids). */
 export interface KollaUser {
   readonly name: string;
   readonly uid: number;
@@ -13,23 +12,15 @@ export interface KollaUser {
   readonly home?: string;
 }
 
-// Source: openstack/kolla kolla/common/users.py (kolla-user 42400 … placement-user 42482).
-export const kollaUsers: readonly KollaUser[] = [
-  { name: 'kolla', uid: 42400 },
-  { name: 'glance', uid: 42415 },
-  { name: 'horizon', uid: 42420 },
-  { name: 'keystone', uid: 42425 },
-  { name: 'qemu', uid: 42427 },
-  { name: 'mysql', uid: 42434 },
-  { name: 'neutron', uid: 42435 },
-  { name: 'nova', uid: 42436, groups: ['qemu', 'libvirt'] },
-  { name: 'rabbitmq', uid: 42439 },
-  { name: 'memcached', uid: 42457 },
-  { name: 'libvirt', uid: 42473 },
-  { name: 'openvswitch', uid: 42476 },
-  { name: 'hugetlbfs', uid: 42477 },
-  { name: 'placement', uid: 42482 },
-];
+/** Extra groups of the users that have them. */
+const kollaGroups: Partial<Record<KollaUserName, readonly string[]>> = {
+  nova: ['qemu', 'libvirt'],
+};
+
+export const kollaUsers: readonly KollaUser[] = Object.entries(kollaUids).map(([name, uid]) => {
+  const groups = kollaGroups[name as KollaUserName];
+  return groups ? { name, uid, groups } : { name, uid };
+});
 
 /** Names of the internal layers that images are built on; not deployed by themselves. */
 export type LayerName = 'base' | 'openstack-base' | 'nova-base' | 'neutron-base' | 'ovn-base';

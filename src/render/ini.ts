@@ -24,8 +24,17 @@ export function formatIniValue(value: IniValue): string[] {
   return [String(value)];
 }
 
+/** How a file other than oslo.config's writes its keys (MariaDB's option files, as first written). */
+export interface IniStyle {
+  /** Between a key and its value: ` = ` (default) or `=`. */
+  readonly assign?: ' = ' | '=';
+  /** Keys sorted (default), or in the order given. */
+  readonly sortKeys?: boolean;
+}
+
 /** Writes sections as oslo.config reads them. Throws if a value would break the file. */
-export function writeIni(sections: IniSections): string {
+export function writeIni(sections: IniSections, style: IniStyle = {}): string {
+  const assign = style.assign ?? ' = ';
   const names = Object.keys(sections).sort((a, b) =>
     a === 'DEFAULT' ? -1 : b === 'DEFAULT' ? 1 : a < b ? -1 : a > b ? 1 : 0,
   );
@@ -33,10 +42,11 @@ export function writeIni(sections: IniSections): string {
   for (const name of names) {
     const keys = sections[name]!;
     const lines = [`[${name}]`];
-    for (const key of Object.keys(keys).sort()) {
+    const ordered = style.sortKeys === false ? Object.keys(keys) : Object.keys(keys).sort();
+    for (const key of ordered) {
       for (const v of formatIniValue(keys[key]!)) {
         if (/[\r\n]/.test(v)) throw new Error(`[${name}] ${key}: a value cannot span lines`);
-        lines.push(v === '' ? `${key} =` : `${key} = ${v}`);
+        lines.push(v === '' ? `${key}${assign.trimEnd()}` : `${key}${assign}${v}`);
       }
     }
     parts.push(lines.join('\n'));

@@ -1,36 +1,42 @@
 // Who may talk to whom: NetworkPolicies so that only the services that need the database, the
 // queue and the cache can reach them; and Ingresses for the public endpoints the spec names.
-import type { ComponentName } from '../catalog/types.ts';
+import type { ComponentName, ReleaseCatalog } from '../catalog/types.ts';
 import { meta, publicHost, selectorLabels, type Ctx } from './context.ts';
 import { componentLabel, type Ingress, type KubeObject, type NetworkPolicy } from './kube.ts';
-import { cacheService, databaseService, messagingService } from './openstack/common.ts';
+import { portOf, processName, processOf, publicProcesses } from './openstack/endpoints.ts';
 
-/** Which components use each shared backend (their pods and their jobs). */
-const clients: Record<'database' | 'messaging' | 'cache', readonly ComponentName[]> = {
-  database: ['keystone', 'glance', 'placement', 'nova', 'neutron'],
-  messaging: ['nova', 'neutron'],
-  cache: ['keystone', 'glance', 'placement', 'nova', 'neutron', 'horizon'],
-};
+type Backend = 'database' | 'messaging' | 'cache';
+
+/**
+ * Which components use each shared backend (their pods and their jobs), as the catalog says:
+ * a service with databases, one on the queue, and every service on the cache (each service's
+ * main file has a [cache] section; Horizon keeps its sessions there).
+ */
+function backendClients(catalog: ReleaseCatalog, backend: Backend): ComponentName[] {
+  const services = Object.values(catalog.services);
+  if (backend === 'database') {
+    return services.filter((s) => s.databases.length > 0).map((s) => s.component);
+  }
+  if (backend === 'messaging') return services.filter((s) => s.messaging).map((s) => s.component);
+  return services.map((s) => s.component);
+}
 
 export function renderPolicies(ctx: Ctx, components: readonly ComponentName[]): KubeObject[] {
   const out: KubeObject[] = [];
-  const backends: [keyof typeof clients, string, number[], number[]][] = [
-    [
-      'database',
-      databaseService,
-      [ctx.catalog.database.ports.mysql!],
-      Object.values(ctx.catalog.database.ports),
-    ],
+  const { database, messaging, cache } = ctx.catalog;
+  // Each backend: the ports its clients use, and those its members use between themselves.
+  const backends: [Backend, string, number[], number[]][] = [
+    ['database', database.service, [database.ports.mysql], Object.values(database.ports)],
     [
       'messaging',
-      messagingService,
-      [ctx.catalog.messaging.ports.amqp!, ctx.catalog.messaging.ports.management!],
-      Object.values(ctx.catalog.messaging.ports),
+      messaging.service,
+      [messaging.ports.amqp, messaging.ports.management],
+      Object.values(messaging.ports),
     ],
-    ['cache', cacheService, Object.values(ctx.catalog.cache.ports), []],
+    ['cache', cache.service, Object.values(cache.ports), []],
   ];
   for (const [backend, name, clientPorts, peerPorts] of backends) {
-    const users = clients[backend].filter((c) => components.includes(c));
+    const users = backendClients(ctx.catalog, backend).filter((c) => components.includes(c));
     const own = selectorLabels(ctx, backend, name);
     const np: NetworkPolicy & { metadata: { name: string } } = {
       apiVersion: 'networking.k8s.io/v1',
@@ -74,27 +80,14 @@ export function renderPolicies(ctx: Ctx, components: readonly ComponentName[]): 
   return out;
 }
 
-const exposed: [
-  ComponentName,
-  'keystone' | 'glance' | 'placement' | 'nova' | 'novncproxy' | 'neutron' | 'horizon',
-  string,
-  number,
-][] = [
-  ['keystone', 'keystone', 'keystone-api', 5000],
-  ['glance', 'glance', 'glance-api', 9292],
-  ['placement', 'placement', 'placement-api', 8778],
-  ['nova', 'nova', 'nova-api', 8774],
-  ['nova', 'novncproxy', 'nova-novncproxy', 6080],
-  ['neutron', 'neutron', 'neutron-server', 9696],
-  ['horizon', 'horizon', 'horizon-server', 8080],
-];
-
 function ingresses(ctx: Ctx, components: readonly ComponentName[]): KubeObject[] {
   const pub = ctx.spec.endpoints.public;
   const out: KubeObject[] = [];
-  for (const [component, key, svc, port] of exposed) {
+  for (const { component, key, service, process } of publicProcesses(ctx)) {
     if (!components.includes(component)) continue;
     if (key === 'novncproxy' && !ctx.spec.services.nova.novncproxy) continue;
+    const svc = processName(service, process);
+    const port = portOf(processOf(ctx, service, process));
     const host = publicHost(ctx, key);
     if (!host) continue;
     const ing: Ingress & { metadata: { name: string } } = {

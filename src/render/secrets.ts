@@ -1,6 +1,7 @@
 // The secret values a cloud needs: one per service and purpose. They are an input to render,
 // so render stays pure; they are generated once and kept by src/secrets/cloud-secrets.ts (the
 // operator's in a Kubernetes Secret, the CLI's in a file).
+import { servicesWith } from '../catalog/index.ts';
 
 export interface CloudSecrets {
   /** MariaDB root: only the database pods and the per-service db-init jobs see it. */
@@ -23,9 +24,10 @@ export interface CloudSecrets {
   readonly memcacheSecretKey: string;
 }
 
-export const databaseServices = ['keystone', 'glance', 'placement', 'nova', 'neutron'] as const;
-export const messagingServices = ['nova', 'neutron'] as const;
-export const keystoneServiceUsers = ['glance', 'placement', 'nova', 'neutron'] as const;
+/** The services with a database user, a queue user and a Keystone user of their own. */
+export const databaseServices = servicesWith((s) => s.databases.length > 0);
+export const messagingServices = servicesWith((s) => s.messaging);
+export const keystoneServiceUsers = servicesWith((s) => s.keystoneUser);
 
 /**
  * Stand-ins for every secret, for output that must never carry real values (`render` without

@@ -6,6 +6,7 @@ import type {
   MemoryDef,
   NodeRole,
   Probe as ProbeDef,
+  ProcessDef,
   UnlimitedMemoryDef,
 } from '../catalog/types.ts';
 import { restrictedUid, restrictedUser, type ImageName } from '../catalog/images.ts';
@@ -174,7 +175,7 @@ export function kollaContainer(ctx: Ctx, o: KollaContainerOpts): Container {
   if (o.ports && o.ports.length > 0) {
     c.ports = o.ports.map((p) => ({ name: p.name, containerPort: p.port, protocol: 'TCP' }));
   }
-  if (o.probe) Object.assign(c, probes(o.probe, ctx.catalog.messaging.ports.amqp!));
+  if (o.probe) Object.assign(c, probes(o.probe, ctx.catalog.messaging.ports.amqp));
   c.resources = resources(o.resources, o.cpu ?? defaultCpuRequest, o.memory);
   const mounts = o.mounts ?? [];
   if (security.kind === 'restricted') {
@@ -201,6 +202,23 @@ export function kollaContainer(ctx: Ctx, o: KollaContainerOpts): Container {
           };
   }
   return c;
+}
+
+/** The container of a process the catalog describes: its name, image, probe and memory. */
+export function processContainer(
+  ctx: Ctx,
+  proc: ProcessDef,
+  config: KollaConfig,
+  o: Omit<KollaContainerOpts, 'name' | 'image' | 'config' | 'probe' | 'memory'> = {},
+): Container {
+  return kollaContainer(ctx, {
+    name: proc.name,
+    image: proc.image,
+    config,
+    probe: proc.probe,
+    memory: proc.memory,
+    ...o,
+  });
 }
 
 export interface PodOpts {

@@ -428,7 +428,6 @@ export const OpenStackCloudStatus = Type.Object(
             ready: Type.Boolean(),
             replicas: Type.Optional(Type.Integer()),
             readyReplicas: Type.Optional(Type.Integer()),
-            inputHash: Type.Optional(Type.String()),
           },
           strict,
         ),

@@ -10,8 +10,9 @@ import {
   labelValuePattern,
   serviceNames,
   type LabelSelector,
+  type ServiceName,
 } from './spec.ts';
-import { knownReleases } from '../../catalog/index.ts';
+import { getCatalog, knownReleases } from '../../catalog/index.ts';
 
 export interface Problem {
   /** Dotted field path, e.g. `spec.services.nova.replicas`; empty for the document itself. */
@@ -179,38 +180,62 @@ function patternHint(pointer: string): string {
   return 'see `stackanetes crd` for the schema';
 }
 
+/** Checks the schema cannot express, one function per rule, in the order they are reported. */
+const semanticRules: readonly ((spec: OpenStackCloud['spec']) => Problem[])[] = [
+  releaseProblems,
+  galeraProblems,
+  nodeRoleProblems,
+  dependencyProblems,
+  configProblems,
+  horizonProblems,
+  imageOverrideProblems,
+];
+
 function semanticProblems(cloud: OpenStackCloud): Problem[] {
-  const out: Problem[] = [];
-  const s = cloud.spec;
+  return semanticRules.flatMap((rule) => rule(cloud.spec));
+}
+
+/** The release is one the catalog knows. */
+function releaseProblems(s: OpenStackCloud['spec']): Problem[] {
   const releases = knownReleases();
-  if (!releases.includes(s.release)) {
-    out.push({
+  if (releases.includes(s.release)) return [];
+  return [
+    {
       path: 'spec.release',
       message: `unknown release ${JSON.stringify(s.release)}; known releases: ${releases.join(', ')}`,
-    });
-  }
+    },
+  ];
+}
+
+/** A Galera cluster has an odd number of members. */
+function galeraProblems(s: OpenStackCloud['spec']): Problem[] {
   const db = s.infrastructure.database.replicas;
-  if (db > 1 && db % 2 === 0) {
-    out.push({
+  if (db <= 1 || db % 2 === 1) return [];
+  return [
+    {
       path: 'spec.infrastructure.database.replicas',
       message: `a Galera cluster needs an odd number of members to keep quorum (got ${db}); use 1, 3 or 5`,
-    });
-  }
-  for (const role of ['controlPlane', 'compute', 'network'] as const) {
-    out.push(...selectorProblems(`spec.nodeRoles.${role}`, s.nodeRoles[role]));
-  }
-  const on = (n: (typeof serviceNames)[number]) => s.services[n].enabled;
-  const needs: [string, string[]][] = [
-    ['glance', ['keystone']],
-    ['placement', ['keystone']],
-    ['nova', ['keystone', 'glance', 'placement', 'neutron']],
-    ['neutron', ['keystone']],
-    ['horizon', ['keystone']],
+    },
   ];
-  for (const [svc, deps] of needs) {
-    if (!on(svc as never)) continue;
-    for (const d of deps) {
-      if (!on(d as never)) {
+}
+
+/** Each node role selects some nodes, with valid labels and expressions. */
+function nodeRoleProblems(s: OpenStackCloud['spec']): Problem[] {
+  return (['controlPlane', 'compute', 'network'] as const).flatMap((role) =>
+    selectorProblems(`spec.nodeRoles.${role}`, s.nodeRoles[role]),
+  );
+}
+
+/** What each enabled service needs (the release's catalog) is enabled too. */
+function dependencyProblems(s: OpenStackCloud['spec']): Problem[] {
+  if (!knownReleases().includes(s.release)) return [];
+  const needs = getCatalog(s.release).needs;
+  const isService = (c: string): c is ServiceName => (serviceNames as string[]).includes(c);
+  const out: Problem[] = [];
+  for (const svc of serviceNames) {
+    if (!s.services[svc].enabled) continue;
+    for (const d of needs[svc].filter(isService)) {
+      if (!s.services[d].enabled) {
         out.push({
           path: `spec.services.${d}.enabled`,
           message: `${svc} is enabled and needs ${d}; enable ${d} or disable ${svc}`,
@@ -218,6 +243,12 @@ function semanticProblems(cloud: OpenStackCloud): Problem[] {
       }
     }
   }
+  return out;
+}
+
+/** Config overrides have section and key names an INI file can hold, and no empty sections. */
+function configProblems(s: OpenStackCloud['spec']): Problem[] {
+  const out: Problem[] = [];
   for (const svc of serviceNames) {
     const cfg = s.services[svc].config;
     for (const [section, keys] of Object.entries(cfg)) {
@@ -245,7 +276,12 @@ function semanticProblems(cloud: OpenStackCloud): Problem[] {
       }
     }
   }
-  // Horizon's local_settings.py is Python, not INI: one section, `settings`, of Python names.
+  return out;
+}
+
+/** Horizon's local_settings.py is Python, not INI: one section, `settings`, of Python names. */
+function horizonProblems(s: OpenStackCloud['spec']): Problem[] {
+  const out: Problem[] = [];
   for (const [section, keys] of Object.entries(s.services.horizon.config)) {
     const at = /^[A-Za-z_][A-Za-z0-9_-]*$/.test(section)
       ? `spec.services.horizon.config.${section}`
@@ -272,6 +308,12 @@ function semanticProblems(cloud: OpenStackCloud): Problem[] {
       }
     }
   }
+  return out;
+}
+
+/** An image override names a tag or a digest, not both. */
+function imageOverrideProblems(s: OpenStackCloud['spec']): Problem[] {
+  const out: Problem[] = [];
   const tag = s.images.overrides;
   for (const [name, o] of Object.entries(tag ?? {})) {
     if (o?.tag && o.digest) {

@@ -7,35 +7,77 @@
 // advanced one bootstraps (the lowest ordinal among equals) and the others join it. Per-service
 // databases and users are created by each service's own db-init Job.
 import type { ComponentName, Probe as ProbeDef } from '../../catalog/types.ts';
-import { restrictedUid } from '../../catalog/images.ts';
-import { meta, selectorLabels, type Ctx } from '../context.ts';
+import type { Ctx } from '../context.ts';
 import { writeIni } from '../ini.ts';
-import { coreCpuRequest } from '../priority.ts';
-import { kollaConfig, kollaConfigDir } from '../kolla.ts';
-import type { KubeObject, PersistentVolumeClaim, StatefulSet } from '../kube.ts';
-import {
-  disruptionBudget,
-  kollaContainer,
-  podTemplate,
-  service,
-  serviceAccount,
-} from '../workload.ts';
-import { databaseService } from '../openstack/common.ts';
-
-const headless = `${databaseService}-headless`;
+import { kollaConfig, kollaConfigDir, type KollaConfig } from '../kolla.ts';
+import type { KubeObject } from '../kube.ts';
+import { dataClaim, statefulSet } from '../statefulset.ts';
+import { service, type podTemplate } from '../workload.ts';
+import { backendObjects, backendPod, headlessName, headlessService } from './backend.ts';
+import { memberHosts } from '../openstack/endpoints.ts';
 
 export function renderDatabase(ctx: Ctx): KubeObject[] {
   const spec = ctx.spec.infrastructure.database;
   const def = ctx.catalog.database;
   const replicas = spec.replicas;
   const galera = replicas > 1;
-  const peers = Array.from(
-    { length: replicas },
-    (_, i) => `${databaseService}-${i}.${headless}.${ctx.namespace}.svc`,
+  const headless = headlessName(def);
+  const peers = memberHosts(ctx, def.service, headless, replicas);
+  const config = databaseConfig(ctx, peers);
+  const pod = { component: 'database', def, replicas, config } as const;
+  const { container, template } = backendPod(ctx, {
+    ...pod,
+    resources: spec.resources,
+    container: {
+      ports: Object.entries(def.ports).map(([name, port]) => ({ name, port })),
+      mounts: [{ name: 'data', mountPath: '/var/lib/mysql' }],
+      env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
+      probe: probe(galera),
+    },
+    terminationGracePeriodSeconds: 120,
+  });
+  // A joining Galera member receives a full copy (SST) before it answers: up to 30 minutes.
+  container.startupProbe!.failureThreshold = 1800;
+  const sts = dataStatefulSet(ctx, 'database', def.service, headless, replicas, template, {
+    storage: spec.storage,
+    defaultSize: '10Gi',
+  });
+  return backendObjects(ctx, pod, [
+    service(ctx, def.service, 'database', def.service, [{ name: 'mysql', port: def.ports.mysql }]),
+    headlessService(ctx, 'database', def),
+    sts,
+  ]);
+}
+
+/** The members' config Secret: my.cnf, the start script, root's credentials and first SQL. */
+function databaseConfig(ctx: Ctx, peers: string[]): KollaConfig {
+  const def = ctx.catalog.database;
+  const galera = peers.length > 1;
+  const owner = `${def.user}:${def.user}`;
+  const myCnf = { name: 'my.cnf', dest: '/etc/mysql/my.cnf', content: myCnfText(ctx, peers) };
+  return kollaConfig(
+    ctx,
+    'database',
+    def.service,
+    `bash ${kollaConfigDir}/start.sh`,
+    [{ ...myCnf, owner, perm: '0600' }],
+    {
+      permissions: [{ path: '/var/lib/mysql', owner, recurse: false }],
+      extra: {
+        'start.sh': startScript(ctx, peers.length, peers),
+        ...(galera ? { 'ready.sh': readyScript() } : {}),
+        'root.cnf': mysqlClientCnf('root', ctx.secrets.databaseRoot, '127.0.0.1', def.ports.mysql),
+        'init.sql': rootInitSql(ctx.secrets.databaseRoot),
+      },
+    },
   );
+}
+
+/** The server's options; with several members, Galera's among them. */
+function myCnfText(ctx: Ctx, peers: string[]): string {
   const mysqld: Record<string, string | number | boolean> = {
     'bind-address': '0.0.0.0',
-    port: def.ports.mysql!,
+    port: ctx.catalog.database.ports.mysql,
     datadir: '/var/lib/mysql',
     // /run is empty in the images: keep the socket and pid file on the data volume.
     socket: '/var/lib/mysql/mysqld.sock',
@@ -50,7 +92,7 @@ export function renderDatabase(ctx: Ctx): KubeObject[] {
     binlog_format: 'ROW',
   };
   const cnf: Record<string, Record<string, string | number | boolean>> = { mysqld };
-  if (galera) {
+  if (peers.length > 1) {
     cnf.galera = {
       wsrep_on: 'ON',
       wsrep_provider: '/usr/lib/galera/libgalera_smm.so',
@@ -61,96 +103,28 @@ export function renderDatabase(ctx: Ctx): KubeObject[] {
       wsrep_slave_threads: 2,
     };
   }
-  const files = [
-    {
-      name: 'my.cnf',
-      dest: '/etc/mysql/my.cnf',
-      content: writeIni(cnf),
-      owner: `${def.user}:${def.user}`,
-      perm: '0600',
-    },
-  ];
-  const rootCnf = `[client]\nuser=root\npassword=${ctx.secrets.databaseRoot}\nhost=127.0.0.1\nport=3306\n`;
-  // mariadb-install-db also creates root@127.0.0.1, root@::1 and root@<host name> without a
-  // password; the most specific host wins, so TCP logins from 127.0.0.1 would never reach '%'.
-  const initSql = [
+  return writeIni(cnf);
+}
+
+/**
+ * root's password, run at every start. mariadb-install-db also creates root@127.0.0.1, root@::1
+ * and root@<host name> without a password; the most specific host wins, so TCP logins from
+ * 127.0.0.1 would never reach '%'.
+ */
+function rootInitSql(password: string): string {
+  return [
     `DROP USER IF EXISTS 'root'@'127.0.0.1', 'root'@'::1';`,
-    `ALTER USER 'root'@'localhost' IDENTIFIED BY '${ctx.secrets.databaseRoot}';`,
-    `CREATE USER IF NOT EXISTS 'root'@'%' IDENTIFIED BY '${ctx.secrets.databaseRoot}';`,
-    `ALTER USER 'root'@'%' IDENTIFIED BY '${ctx.secrets.databaseRoot}';`,
+    `ALTER USER 'root'@'localhost' IDENTIFIED BY '${password}';`,
+    `CREATE USER IF NOT EXISTS 'root'@'%' IDENTIFIED BY '${password}';`,
+    `ALTER USER 'root'@'%' IDENTIFIED BY '${password}';`,
     `GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;`,
     '',
   ].join('\n');
-  const config = kollaConfig(
-    ctx,
-    'database',
-    databaseService,
-    `bash ${kollaConfigDir}/start.sh`,
-    files,
-    {
-      permissions: [{ path: '/var/lib/mysql', owner: `${def.user}:${def.user}`, recurse: false }],
-      extra: {
-        'start.sh': startScript(ctx, replicas, peers),
-        ...(galera ? { 'ready.sh': readyScript() } : {}),
-        'root.cnf': rootCnf,
-        'init.sql': initSql,
-      },
-    },
-  );
-  const container = kollaContainer(ctx, {
-    name: 'mariadb',
-    image: def.image,
-    config,
-    ports: Object.entries(def.ports).map(([name, port]) => ({ name, port })),
-    resources: spec.resources,
-    cpu: coreCpuRequest,
-    memory: def.memory,
-    mounts: [{ name: 'data', mountPath: '/var/lib/mysql' }],
-    env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
-    probe: probe(galera),
-  });
-  // A joining Galera member receives a full copy (SST) before it answers: up to 30 minutes.
-  container.startupProbe!.failureThreshold = 1800;
-  const template = podTemplate(ctx, {
-    component: 'database',
-    part: databaseService,
-    role: 'controlPlane',
-    containers: [container],
-    volumes: [config.volume],
-    configHash: config.hash,
-    serviceAccountName: databaseService,
-    spread: galera,
-    terminationGracePeriodSeconds: 120,
-    user: restrictedUid(def.image),
-  });
-  const sts = dataStatefulSet(ctx, 'database', databaseService, headless, replicas, template, {
-    storage: spec.storage,
-    defaultSize: '10Gi',
-  });
-  const ports = [{ name: 'mysql', port: def.ports.mysql! }];
-  const out: KubeObject[] = [
-    serviceAccount(ctx, databaseService, 'database'),
-    config.secret,
-    service(ctx, databaseService, 'database', databaseService, ports),
-    service(
-      ctx,
-      headless,
-      'database',
-      databaseService,
-      Object.entries(def.ports).map(([name, port]) => ({ name, port })),
-      { headless: true, publishNotReady: true },
-    ),
-    sts,
-  ];
-  if (galera) out.push(disruptionBudget(ctx, databaseService, 'database', databaseService));
-  return out;
 }
 
 /**
  * A StatefulSet whose members start together (Parallel: after a full outage they must find each
- * other) and keep one data volume each (`data`, the spec's size and class, else the cloud's),
- * owned by the pod's fsGroup (its user's group), retained or deleted with the cloud as the spec
- * says.
+ * other) and keep one data volume each (`data`, the spec's size and class, else the cloud's).
  */
 export function dataStatefulSet(
   ctx: Ctx,
@@ -159,51 +133,30 @@ export function dataStatefulSet(
   serviceName: string,
   replicas: number,
   template: ReturnType<typeof podTemplate>,
-  volume: {
-    storage?: { size?: string; storageClassName?: string };
-    defaultSize: string;
-  },
-): StatefulSet & { metadata: { name: string } } {
-  const claim = volumeClaim(
-    'data',
+  volume: { storage?: { size?: string; storageClassName?: string }; defaultSize: string },
+): KubeObject {
+  const claim = dataClaim(
     volume.storage?.size ?? volume.defaultSize,
     volume.storage?.storageClassName ?? ctx.spec.storageClassName,
   );
-  return {
-    apiVersion: 'apps/v1',
-    kind: 'StatefulSet',
-    metadata: meta(ctx, name, component, name),
-    spec: {
-      serviceName,
-      replicas,
-      podManagementPolicy: 'Parallel',
-      selector: { matchLabels: selectorLabels(ctx, component, name) },
-      updateStrategy: { type: 'RollingUpdate' },
-      persistentVolumeClaimRetentionPolicy: {
-        whenDeleted: ctx.spec.retainVolumesOnDelete ? 'Retain' : 'Delete',
-        whenScaled: 'Retain',
-      },
-      template,
-      volumeClaimTemplates: [claim],
-    },
-  };
+  return statefulSet(ctx, {
+    component,
+    name,
+    serviceName,
+    replicas,
+    template,
+    parallel: true,
+    claim,
+  });
 }
 
-function volumeClaim(name: string, size: string, storageClassName?: string): PersistentVolumeClaim {
-  return {
-    apiVersion: 'v1',
-    kind: 'PersistentVolumeClaim',
-    metadata: { name },
-    spec: {
-      accessModes: ['ReadWriteOnce'],
-      resources: { requests: { storage: size } },
-      ...(storageClassName ? { storageClassName } : {}),
-    },
-  };
+/** A MariaDB client option file, for `--defaults-extra-file`. */
+export function mysqlClientCnf(user: string, password: string, host: string, port: number): string {
+  return writeIni({ client: { user, password, host, port } }, { assign: '=', sortKeys: false });
 }
 
 function startScript(ctx: Ctx, replicas: number, peers: string[]): string {
-  const positionPort = ctx.catalog.database.ports.position!;
+  const { position: positionPort, galera: galeraPort } = ctx.catalog.database.ports;
   return `#!/bin/bash
 # Starts MariaDB. With Galera: join any member that runs; bootstrap a new cluster from this
 # member if its grastate.dat says it is safe (it left a cluster last, cleanly); otherwise, while
@@ -224,7 +177,7 @@ if [ "$replicas" -gt 1 ]; then
   reachable() {
     for i in "\${!peers[@]}"; do
       [ "$i" = "$ordinal" ] && continue
-      if timeout 2 bash -c "echo > /dev/tcp/\${peers[$i]}/4567" 2>/dev/null; then return 0; fi
+      if timeout 2 bash -c "echo > /dev/tcp/\${peers[$i]}/${galeraPort}" 2>/dev/null; then return 0; fi
     done
     return 1
   }

@@ -1,24 +1,15 @@
 // RabbitMQ: a StatefulSet whose members find each other through Kubernetes peer discovery.
 // Each OpenStack service gets its own vhost and user from its rabbitmq-init Job; the admin user
 // is only for those Jobs.
-import { restrictedUid } from '../../catalog/images.ts';
-import { meta, type Ctx } from '../context.ts';
+import type { Ctx } from '../context.ts';
+import { accountRole } from '../rbac.ts';
 import { coreCpuRequest } from '../priority.ts';
-import { kollaConfig, kollaConfigDir } from '../kolla.ts';
+import { kollaConfig, kollaConfigDir, type KollaConfig } from '../kolla.ts';
 import { memoryBytes } from '../quantity.ts';
-import type { KubeObject, Role, RoleBinding } from '../kube.ts';
-import {
-  disruptionBudget,
-  kollaContainer,
-  podTemplate,
-  resources,
-  service,
-  serviceAccount,
-} from '../workload.ts';
-import { messagingService } from '../openstack/common.ts';
+import type { EnvVar, KubeObject } from '../kube.ts';
+import { resources, service } from '../workload.ts';
+import { backendObjects, backendPod, headlessName, headlessService } from './backend.ts';
 import { dataStatefulSet } from './database.ts';
-
-const headless = `${messagingService}-headless`;
 
 const rabbitmqServer = '/usr/lib/rabbitmq/bin/rabbitmq-server';
 const dataDir = '/var/lib/rabbitmq';
@@ -27,17 +18,104 @@ const startScript = 'start.sh';
 export function renderMessaging(ctx: Ctx): KubeObject[] {
   const spec = ctx.spec.infrastructure.messaging;
   const def = ctx.catalog.messaging;
+  const headless = headlessName(def);
   const replicas = spec.replicas;
   const suffix = `.${headless}.${ctx.namespace}.svc`;
+  const config = messagingConfig(ctx, suffix);
+  const pod = { component: 'messaging', def, replicas, config } as const;
+  const { template } = backendPod(ctx, {
+    ...pod,
+    resources: spec.resources,
+    container: {
+      ports: Object.entries(def.ports).map(([name, port]) => ({ name, port })),
+      mounts: [{ name: 'data', mountPath: dataDir }],
+      // No rabbitmq-diagnostics (an Erlang VM started per check, seconds of CPU on a loaded node):
+      // ready while the AMQP listener accepts connections (as the RabbitMQ cluster operator does);
+      // alive while the Erlang VM holds its distribution listener, which it keeps while the broker
+      // is stopped on purpose (`rabbitmqctl stop_app`, the first step of maintenance) — that must
+      // not be undone by a restart. A crashed VM ends the container by itself.
+      probe: {
+        ready: { kind: 'tcp', port: def.ports.amqp },
+        live: { kind: 'tcp', port: def.ports.dist },
+      },
+      env: brokerEnv(suffix),
+    },
+    terminationGracePeriodSeconds: 120,
+  });
+  // Peer discovery asks the API for the headless Service's endpoints.
+  template.spec.automountServiceAccountToken = true;
+  const sts = dataStatefulSet(ctx, 'messaging', def.service, headless, replicas, template, {
+    storage: spec.storage,
+    defaultSize: '5Gi',
+  });
+  return backendObjects(ctx, pod, [
+    ...accountRole(ctx, def.service, 'messaging', def.service, [
+      { apiGroups: [''], resources: ['endpoints'], verbs: ['get'] },
+    ]),
+    service(ctx, def.service, 'messaging', def.service, [
+      { name: 'amqp', port: def.ports.amqp },
+      { name: 'management', port: def.ports.management },
+    ]),
+    headlessService(ctx, 'messaging', def),
+    sts,
+  ]);
+}
+
+/** The members' environment: each one's node name under the headless Service, and its paths. */
+function brokerEnv(suffix: string): EnvVar[] {
+  return [
+    { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+    { name: 'RABBITMQ_USE_LONGNAME', value: 'true' },
+    { name: 'RABBITMQ_NODENAME', value: `rabbit@$(POD_NAME)${suffix}` },
+    { name: 'RABBITMQ_MNESIA_BASE', value: `${dataDir}/mnesia` },
+    // The root file system is read-only: logs (console only) and crash dumps on the volume.
+    { name: 'RABBITMQ_LOG_BASE', value: `${dataDir}/log` },
+    // Erlang (the broker and rabbitmqctl) reads the cookie from $HOME.
+    { name: 'HOME', value: dataDir },
+  ];
+}
+
+/** The members' config Secret: rabbitmq.conf, the plugins, the Erlang cookie, the start script. */
+function messagingConfig(ctx: Ctx, suffix: string): KollaConfig {
+  const def = ctx.catalog.messaging;
+  const owner = `${def.user}:${def.user}`;
+  const file = (name: string, content: string) => ({
+    name,
+    dest: `/etc/rabbitmq/${name}`,
+    content,
+    owner,
+    perm: '0600',
+  });
+  const files = [
+    file('rabbitmq.conf', rabbitmqConf(ctx, suffix)),
+    file('enabled_plugins', '[rabbitmq_management,rabbitmq_peer_discovery_k8s].\n'),
+  ];
+  return kollaConfig(
+    ctx,
+    'messaging',
+    def.service,
+    `bash ${kollaConfigDir}/${startScript}`,
+    files,
+    {
+      permissions: [{ path: dataDir, owner, recurse: true }],
+      extra: { 'erlang.cookie': ctx.secrets.erlangCookie, [startScript]: startSh() },
+    },
+  );
+}
+
+/** rabbitmq.conf: peer discovery through the headless Service, listeners, the admin, logging. */
+function rabbitmqConf(ctx: Ctx, suffix: string): string {
+  const spec = ctx.spec.infrastructure.messaging;
+  const def = ctx.catalog.messaging;
   // RabbitMQ sizes its memory high watermark (60 %), past which it blocks publishers, from the
   // machine's memory unless told otherwise: told the container's limit, it stops taking messages
   // before the kernel would kill it.
   const limit = resources(spec.resources, coreCpuRequest, def.memory).limits?.memory;
-  const conf = [
+  return [
     'cluster_formation.peer_discovery_backend = k8s',
     'cluster_formation.k8s.host = kubernetes.default.svc',
     'cluster_formation.k8s.address_type = hostname',
-    `cluster_formation.k8s.service_name = ${headless}`,
+    `cluster_formation.k8s.service_name = ${headlessName(def)}`,
     `cluster_formation.k8s.hostname_suffix = ${suffix}`,
     'cluster_formation.node_cleanup.only_log_warning = true',
     'cluster_partition_handling = pause_minority',
@@ -56,30 +134,18 @@ export function renderMessaging(ctx: Ctx): KubeObject[] {
     ...(limit ? [`total_memory_available_override_value = ${memoryBytes(limit)}`] : []),
     '',
   ].join('\n');
-  const owner = `${def.user}:${def.user}`;
-  const files = [
-    {
-      name: 'rabbitmq.conf',
-      dest: '/etc/rabbitmq/rabbitmq.conf',
-      content: conf,
-      owner,
-      perm: '0600',
-    },
-    {
-      name: 'enabled_plugins',
-      dest: '/etc/rabbitmq/enabled_plugins',
-      content: '[rabbitmq_management,rabbitmq_peer_discovery_k8s].\n',
-      owner,
-      perm: '0600',
-    },
-  ];
-  // Erlang refuses a cookie file that anyone but its owner can read, and the Secret's files are
-  // readable by the pod's group: the cookie is copied to $HOME readable by its owner only (as the
-  // rabbitmq user: no root, no sudo). Debian's /usr/sbin/rabbitmq-server is a sh wrapper that
-  // ignores SIGTERM (the pod would sit out its whole grace period); the script it runs stops
-  // RabbitMQ cleanly on TERM and logs to stdout.
+}
+
+/**
+ * Erlang refuses a cookie file that anyone but its owner can read, and the Secret's files are
+ * readable by the pod's group: the cookie is copied to $HOME readable by its owner only (as the
+ * rabbitmq user: no root, no sudo). Debian's /usr/sbin/rabbitmq-server is a sh wrapper that
+ * ignores SIGTERM (the pod would sit out its whole grace period); the script it runs stops
+ * RabbitMQ cleanly on TERM and logs to stdout.
+ */
+function startSh(): string {
   const cookie = `${dataDir}/.erlang.cookie`;
-  const start = [
+  return [
     '#!/bin/bash',
     'set -euo pipefail',
     `if ! cmp -s ${kollaConfigDir}/erlang.cookie ${cookie}; then`,
@@ -89,97 +155,4 @@ export function renderMessaging(ctx: Ctx): KubeObject[] {
     `exec ${rabbitmqServer}`,
     '',
   ].join('\n');
-  const config = kollaConfig(
-    ctx,
-    'messaging',
-    messagingService,
-    `bash ${kollaConfigDir}/${startScript}`,
-    files,
-    {
-      permissions: [{ path: dataDir, owner, recurse: true }],
-      extra: { 'erlang.cookie': ctx.secrets.erlangCookie, [startScript]: start },
-    },
-  );
-  const container = kollaContainer(ctx, {
-    name: 'rabbitmq',
-    image: def.image,
-    config,
-    ports: Object.entries(def.ports).map(([name, port]) => ({ name, port })),
-    resources: spec.resources,
-    cpu: coreCpuRequest,
-    memory: def.memory,
-    mounts: [{ name: 'data', mountPath: dataDir }],
-    // No rabbitmq-diagnostics (an Erlang VM started per check, seconds of CPU on a loaded node):
-    // ready while the AMQP listener accepts connections (as the RabbitMQ cluster operator does);
-    // alive while the Erlang VM holds its distribution listener, which it keeps while the broker
-    // is stopped on purpose (`rabbitmqctl stop_app`, the first step of maintenance) — that must
-    // not be undone by a restart. A crashed VM ends the container by itself.
-    probe: {
-      ready: { kind: 'tcp', port: def.ports.amqp! },
-      live: { kind: 'tcp', port: def.ports.dist! },
-    },
-    env: [
-      { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-      { name: 'RABBITMQ_USE_LONGNAME', value: 'true' },
-      { name: 'RABBITMQ_NODENAME', value: `rabbit@$(POD_NAME)${suffix}` },
-      { name: 'RABBITMQ_MNESIA_BASE', value: `${dataDir}/mnesia` },
-      // The root file system is read-only: logs (console only) and crash dumps on the volume.
-      { name: 'RABBITMQ_LOG_BASE', value: `${dataDir}/log` },
-      // Erlang (the broker and rabbitmqctl) reads the cookie from $HOME.
-      { name: 'HOME', value: dataDir },
-    ],
-  });
-  const template = podTemplate(ctx, {
-    component: 'messaging',
-    part: messagingService,
-    role: 'controlPlane',
-    containers: [container],
-    volumes: [config.volume],
-    configHash: config.hash,
-    serviceAccountName: messagingService,
-    spread: replicas > 1,
-    terminationGracePeriodSeconds: 120,
-    user: restrictedUid(def.image),
-  });
-  // Peer discovery asks the API for the headless Service's endpoints.
-  template.spec.automountServiceAccountToken = true;
-  const sts = dataStatefulSet(ctx, 'messaging', messagingService, headless, replicas, template, {
-    storage: spec.storage,
-    defaultSize: '5Gi',
-  });
-  const role: Role & { metadata: { name: string } } = {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'Role',
-    metadata: meta(ctx, messagingService, 'messaging', messagingService),
-    rules: [{ apiGroups: [''], resources: ['endpoints'], verbs: ['get'] }],
-  };
-  const binding: RoleBinding & { metadata: { name: string } } = {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'RoleBinding',
-    metadata: meta(ctx, messagingService, 'messaging', messagingService),
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: messagingService },
-    subjects: [{ kind: 'ServiceAccount', name: messagingService, namespace: ctx.namespace }],
-  };
-  const out: KubeObject[] = [
-    serviceAccount(ctx, messagingService, 'messaging'),
-    role,
-    binding,
-    config.secret,
-    service(ctx, messagingService, 'messaging', messagingService, [
-      { name: 'amqp', port: def.ports.amqp! },
-      { name: 'management', port: def.ports.management! },
-    ]),
-    service(
-      ctx,
-      headless,
-      'messaging',
-      messagingService,
-      Object.entries(def.ports).map(([name, port]) => ({ name, port })),
-      { headless: true, publishNotReady: true },
-    ),
-    sts,
-  ];
-  if (replicas > 1)
-    out.push(disruptionBudget(ctx, messagingService, 'messaging', messagingService));
-  return out;
 }

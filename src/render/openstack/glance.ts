@@ -1,27 +1,10 @@
 // Glance: the image API, with image data on a PersistentVolumeClaim (the `file` store).
-import { meta, publicUrl, svcHost, type Ctx } from '../context.ts';
+import { meta, type Ctx } from '../context.ts';
 import type { KubeObject, PersistentVolumeClaim } from '../kube.ts';
-import {
-  configFile,
-  dbInitJob,
-  dbSyncJob,
-  mainConfig,
-  processObjects,
-  registerJob,
-  serviceAccounts,
-  uwsgiIni,
-} from './common.ts';
+import { wsgiService } from './wsgi.ts';
 
 export function renderGlance(ctx: Ctx): KubeObject[] {
-  const def = ctx.catalog.services.glance;
   const spec = ctx.spec.services.glance;
-  const api = def.processes[0]!;
-  const conf = configFile(def, 'glance-api.conf', mainConfig(ctx, 'glance', def));
-  const uwsgi = configFile(
-    def,
-    'glance-api-uwsgi.ini',
-    uwsgiIni(ctx, def, 'glance-api', '/usr/bin/glance-wsgi-api', 9292),
-  );
   const store = spec.store;
   const pvc: PersistentVolumeClaim & { metadata: { name: string } } = {
     apiVersion: 'v1',
@@ -40,23 +23,10 @@ export function renderGlance(ctx: Ctx): KubeObject[] {
     // The claim outlives the cloud: no owner reference, so garbage collection leaves it.
     delete pvc.metadata.ownerReferences;
   }
-  return [
-    ...serviceAccounts(ctx, 'glance', 'glance'),
-    pvc,
-    ...dbInitJob(ctx, 'glance', 'glance', def.databases),
-    ...dbSyncJob(ctx, 'glance', def, [conf]),
-    ...registerJob(ctx, 'glance', 'glance', def, {
-      glance: publicUrl(ctx, 'glance', `http://${svcHost(ctx, 'glance-api')}:9292`),
-    }),
-    ...processObjects(ctx, {
-      component: 'glance',
-      service: 'glance',
-      def,
-      proc: api,
-      files: [conf, uwsgi],
-      replicas: spec.replicas,
-      volumes: [{ name: 'images', persistentVolumeClaim: { claimName: 'glance-images' } }],
-      mounts: [{ name: 'images', mountPath: '/var/lib/glance/images' }],
-    }),
-  ];
+  const { objects } = wsgiService(ctx, 'glance', {
+    wsgiFile: '/usr/bin/glance-wsgi-api',
+    volumes: [{ name: 'images', persistentVolumeClaim: { claimName: 'glance-images' } }],
+    mounts: [{ name: 'images', mountPath: '/var/lib/glance/images' }],
+  });
+  return [pvc, ...objects];
 }

@@ -2,17 +2,19 @@
 // local_settings.py, is Python: catalog defaults, then values computed from the spec and the
 // secrets, then the user's `settings` overrides, each written as a Python literal.
 import type { Ctx } from '../context.ts';
-import { publicHost, publicUrl, svcHost } from '../context.ts';
+import { publicHost, publicUrl } from '../context.ts';
 import type { KubeObject } from '../kube.ts';
+import { configFile } from './common.ts';
+import { processObjects } from './process.ts';
+import { serviceSetup } from './service-jobs.ts';
+import { uwsgiIni } from './wsgi.ts';
 import {
-  configFile,
+  internalUrl,
   keystoneInternalUrl,
   memcachedServers,
-  processObjects,
-  registerJob,
-  serviceAccounts,
-  uwsgiIni,
-} from './common.ts';
+  portOf,
+  processOf,
+} from './endpoints.ts';
 
 /** The one section of Horizon's config overrides: Django/Horizon setting name → value. */
 export const horizonSettingsSection = 'settings';
@@ -35,8 +37,7 @@ export type PyValue =
 
 export function renderHorizon(ctx: Ctx): KubeObject[] {
   const def = ctx.catalog.services.horizon;
-  const server = def.processes.find((p) => p.name === 'server');
-  if (!server) throw new Error('horizon: the catalog has no server process');
+  const server = processOf(ctx, 'horizon', 'server');
   const settings = horizonSettings(ctx);
   const webroot = typeof settings.WEBROOT === 'string' ? settings.WEBROOT : '/';
   const conf = configFile(def, def.mainConfig, localSettings(settings));
@@ -52,23 +53,15 @@ export function renderHorizon(ctx: Ctx): KubeObject[] {
   const uwsgi = configFile(
     def,
     'horizon-uwsgi.ini',
-    uwsgiIni(ctx, def, 'horizon', '/usr/share/openstack-dashboard/wsgi.py', server.ports[0]!.port, {
+    uwsgiIni(ctx, def, 'horizon', '/usr/share/openstack-dashboard/wsgi.py', portOf(server), {
       'static-map': `${webroot.replace(/\/*$/, '/')}static=${staticRoot}`,
       'offload-threads': '2',
     }),
   );
   return [
-    ...serviceAccounts(ctx, 'horizon', 'horizon'),
-    // Horizon in Keystone's catalog (type `dashboard`), so that people and tools can find it.
-    ...registerJob(ctx, 'horizon', 'horizon', def, { horizon: horizonUrl(ctx) }),
-    ...processObjects(ctx, {
-      component: 'horizon',
-      service: 'horizon',
-      def,
-      proc: server,
-      files: [conf, snippet, uwsgi],
-      replicas: ctx.spec.services.horizon.replicas,
-    }),
+    // With Horizon in Keystone's catalog (type `dashboard`), so that people and tools can find it.
+    ...serviceSetup(ctx, 'horizon', []),
+    ...processObjects(ctx, { service: 'horizon', proc: server, files: [conf, snippet, uwsgi] }),
   ];
 }
 
@@ -77,10 +70,7 @@ export function renderHorizon(ctx: Ctx): KubeObject[] {
  * its public host name when it has one, else its Service.
  */
 export function horizonUrl(ctx: Pick<Ctx, 'spec' | 'namespace' | 'catalog'>): string {
-  const server = ctx.catalog.services.horizon.processes.find((p) => p.name === 'server');
-  if (!server) throw new Error('horizon: the catalog has no server process');
-  const internal = `http://${svcHost(ctx, `horizon-${server.name}`)}:${server.ports[0]!.port}`;
-  return publicUrl(ctx, 'horizon', internal);
+  return publicUrl(ctx, 'horizon', internalUrl(ctx, 'horizon', 'server'));
 }
 
 /** Catalog defaults, computed values, then the user's overrides: setting → value. */

@@ -1,31 +1,16 @@
 // Keystone: the identity API, its database and bootstrap, and Fernet keys kept in a Secret that
 // a CronJob rotates (the Secret is created once and then owned by the rotation, not re-applied).
-import { labels, meta, svcHost, type Ctx } from '../context.ts';
-import {
-  createOnlyAnnotation,
-  type CronJob,
-  type KubeObject,
-  type Role,
-  type RoleBinding,
-  type Secret,
-} from '../kube.ts';
+import { labels, meta, type Ctx } from '../context.ts';
+import { createOnlyAnnotation, type CronJob, type KubeObject, type Secret } from '../kube.ts';
 import { restrictedUid } from '../../catalog/images.ts';
-import { job, jobCpuRequest, toolboxEnv } from '../jobs.ts';
+import { jobCpuRequest, toolboxEnv } from '../jobs.ts';
+import { accountRole } from '../rbac.ts';
 import { kollaConfig, type ConfigFile } from '../kolla.ts';
 import { timing } from '../probes.ts';
 import { deployment, kollaContainer, podTemplate, serviceAccount } from '../workload.ts';
-import {
-  adminCloudsYaml,
-  configFile,
-  dbInitJob,
-  dbSyncJob,
-  keystoneInternalUrl,
-  keystonePublicUrl,
-  mainConfig,
-  processObjects,
-  serviceAccounts,
-  uwsgiIni,
-} from './common.ts';
+import { keystoneInternalUrl, keystonePublicUrl } from './endpoints.ts';
+import { adminCloudsYaml, serviceJob } from './service-jobs.ts';
+import { wsgiService } from './wsgi.ts';
 
 const managedByLabel = 'app.kubernetes.io/managed-by';
 
@@ -46,26 +31,6 @@ export const adminSecret = 'keystone-admin';
 const preforked = { 'lazy-apps': false, 'need-app': true };
 
 export function renderKeystone(ctx: Ctx): KubeObject[] {
-  const def = ctx.catalog.services.keystone;
-  const spec = ctx.spec.services.keystone;
-  const api = def.processes[0]!;
-  const conf = configFile(def, 'keystone.conf', mainConfig(ctx, 'keystone', def));
-  const uwsgi = configFile(
-    def,
-    'keystone-api-uwsgi.ini',
-    uwsgiIni(ctx, def, 'keystone-api', '/usr/bin/keystone-wsgi-public', 5000, preforked),
-  );
-  const out: KubeObject[] = [...serviceAccounts(ctx, 'keystone', 'keystone')];
-
-  out.push(
-    keySecret(ctx, fernetSecret, ctx.secrets.fernetKeys),
-    keySecret(ctx, credentialSecret, ctx.secrets.credentialKeys),
-  );
-  out.push(adminCredentials(ctx));
-
-  out.push(...dbInitJob(ctx, 'keystone', 'keystone', def.databases));
-  out.push(...dbSyncJob(ctx, 'keystone', def, [conf]));
-  const internal = keystoneInternalUrl(ctx);
   const keyMounts = [
     { name: 'fernet-keys', mountPath: '/etc/keystone/fernet-keys', readOnly: true },
     { name: 'credential-keys', mountPath: '/etc/keystone/credential-keys', readOnly: true },
@@ -74,12 +39,21 @@ export function renderKeystone(ctx: Ctx): KubeObject[] {
     { name: 'fernet-keys', secret: { secretName: fernetSecret, defaultMode: 0o440 } },
     { name: 'credential-keys', secret: { secretName: credentialSecret, defaultMode: 0o440 } },
   ];
-  out.push(
-    ...job(ctx, {
-      component: 'keystone',
+  const { conf, objects } = wsgiService(ctx, 'keystone', {
+    wsgiFile: '/usr/bin/keystone-wsgi-public',
+    uwsgi: preforked,
+    volumes: keyVolumes,
+    mounts: keyMounts,
+  });
+  const internal = keystoneInternalUrl(ctx);
+  return [
+    ...objects,
+    keySecret(ctx, fernetSecret, ctx.secrets.fernetKeys),
+    keySecret(ctx, credentialSecret, ctx.secrets.credentialKeys),
+    adminCredentials(ctx),
+    ...serviceJob(ctx, 'keystone', {
       task: 'bootstrap',
-      image: api.image,
-      serviceAccountName: 'keystone-jobs',
+      image: ctx.catalog.services.keystone.processes[0]!.image,
       files: [conf],
       // keystone-manage refuses to start with an empty key repository.
       volumes: keyVolumes,
@@ -94,23 +68,9 @@ export function renderKeystone(ctx: Ctx): KubeObject[] {
         'echo "Keystone is bootstrapped"',
       ].join('\n'),
     }),
-  );
-
-  out.push(
-    ...processObjects(ctx, {
-      component: 'keystone',
-      service: 'keystone',
-      def,
-      proc: api,
-      files: [conf, uwsgi],
-      replicas: spec.replicas,
-      volumes: keyVolumes,
-      mounts: keyMounts,
-    }),
-  );
-  out.push(...rotation(ctx, conf));
-  out.push(...openstackClient(ctx));
-  return out;
+    ...rotation(ctx, conf),
+    ...openstackClient(ctx),
+  ];
 }
 
 /**
@@ -196,29 +156,9 @@ function adminCredentials(ctx: Ctx): KubeObject {
  * writes it back to the Secret (optimistic concurrency on resourceVersion). Running pods see the
  * new keys when the kubelet refreshes the mounted Secret; tokens stay valid across one rotation.
  */
-function rotation(ctx: Ctx, conf: ReturnType<typeof configFile>): KubeObject[] {
+function rotation(ctx: Ctx, conf: ConfigFile): KubeObject[] {
   const sa = 'keystone-rotate';
   const keystoneImage = ctx.catalog.services.keystone.processes[0]!.image;
-  const role: Role & { metadata: { name: string } } = {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'Role',
-    metadata: meta(ctx, sa, 'keystone', 'rotate'),
-    rules: [
-      {
-        apiGroups: [''],
-        resources: ['secrets'],
-        resourceNames: [fernetSecret],
-        verbs: ['get', 'update'],
-      },
-    ],
-  };
-  const binding: RoleBinding & { metadata: { name: string } } = {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'RoleBinding',
-    metadata: meta(ctx, sa, 'keystone', 'rotate'),
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: sa },
-    subjects: [{ kind: 'ServiceAccount', name: sa, namespace: ctx.namespace }],
-  };
   const config = kollaConfig(
     ctx,
     'keystone',
@@ -266,7 +206,15 @@ function rotation(ctx: Ctx, conf: ReturnType<typeof configFile>): KubeObject[] {
     },
   };
   const account = serviceAccount(ctx, sa, 'keystone');
-  return [account, role, binding, config.secret, cron];
+  const role = accountRole(ctx, sa, 'keystone', 'rotate', [
+    {
+      apiGroups: [''],
+      resources: ['secrets'],
+      resourceNames: [fernetSecret],
+      verbs: ['get', 'update'],
+    },
+  ]);
+  return [account, ...role, config.secret, cron];
 }
 
 function rotatePy(ctx: Ctx): string {
@@ -306,5 +254,3 @@ call('PUT', secret)
 print('rotated Fernet keys:', ', '.join(sorted(data, key=int)), flush=True)
 `;
 }
-
-export const keystoneHost = (ctx: Ctx) => svcHost(ctx, 'keystone-api');

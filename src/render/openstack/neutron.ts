@@ -2,35 +2,28 @@
 // southbound databases, and the OVN metadata agent on every compute node, which proxies
 // instances' metadata requests to Nova's metadata API. The OVN pieces are in ovn.ts.
 import { hostPathVolume } from '../workload.ts';
-import type { IniSections, ProcessDef } from '../../catalog/types.ts';
-import { publicUrl, svcHost, type Ctx } from '../context.ts';
+import { kollaUids } from '../../catalog/images.ts';
+import type { IniSections } from '../../catalog/types.ts';
+import type { Ctx } from '../context.ts';
 import { mergeIni, writeIni } from '../ini.ts';
 import type { DaemonSet, KubeObject, Volume, VolumeMount } from '../kube.ts';
-import {
-  configFile,
-  dbInitJob,
-  dbSyncJob,
-  keystoneAuth,
-  mainConfig,
-  messagingInitJob,
-  processObjects,
-  registerJob,
-  serviceAccounts,
-} from './common.ts';
-import { novaMetadataPort, novaMetadataService, ovsRunDir } from './nova.ts';
+import { configFile, keystoneAuth, mainConfig } from './common.ts';
+import { processObjects } from './process.ts';
+import { serviceSetup } from './service-jobs.ts';
+import { processHost, processOf } from './endpoints.ts';
+import { ovsRunDir } from './nova.ts';
 import { ovnNbConnection, ovnSbConnection } from './ovn.ts';
 
 export { renderOvn } from './ovn.ts';
 
-/** Kolla's neutron uid/gid: config Secrets are group-readable by it. */
-export const neutronGid = 42435;
 const ml2Dest = '/etc/neutron/plugins/ml2/ml2_conf.ini';
 
 export function renderNeutron(ctx: Ctx): KubeObject[] {
   const def = ctx.catalog.services.neutron;
   const spec = ctx.spec.services.neutron;
-  const server = proc(def.processes, 'server');
-  const agent = proc(def.processes, 'ovn-metadata-agent');
+  const server = processOf(ctx, 'neutron', 'server');
+  const agent = processOf(ctx, 'neutron', 'ovn-metadata-agent');
+  const metadata = processHost(ctx, 'nova', 'metadata');
 
   const conf = configFile(
     def,
@@ -63,8 +56,8 @@ export function renderNeutron(ctx: Ctx): KubeObject[] {
     writeIni(
       mergeIni(def.defaults['neutron_ovn_metadata_agent.ini'], {
         DEFAULT: {
-          nova_metadata_host: svcHost(ctx, novaMetadataService),
-          nova_metadata_port: novaMetadataPort,
+          nova_metadata_host: metadata.host,
+          nova_metadata_port: metadata.port,
           nova_metadata_protocol: 'http',
           metadata_proxy_shared_secret: ctx.secrets.novaMetadataSecret,
         },
@@ -75,23 +68,9 @@ export function renderNeutron(ctx: Ctx): KubeObject[] {
     ),
   );
 
-  const serverPort = server.ports[0]!.port;
   const out: KubeObject[] = [
-    ...serviceAccounts(ctx, 'neutron', 'neutron'),
-    ...dbInitJob(ctx, 'neutron', 'neutron', def.databases),
-    ...messagingInitJob(ctx, 'neutron', 'neutron'),
-    ...dbSyncJob(ctx, 'neutron', def, [conf, ml2]),
-    ...registerJob(ctx, 'neutron', 'neutron', def, {
-      neutron: publicUrl(ctx, 'neutron', `http://${svcHost(ctx, 'neutron-server')}:${serverPort}`),
-    }),
-    ...processObjects(ctx, {
-      component: 'neutron',
-      service: 'neutron',
-      def,
-      proc: server,
-      files: [conf, ml2],
-      replicas: spec.replicas,
-    }),
+    ...serviceSetup(ctx, 'neutron', [conf, ml2]),
+    ...processObjects(ctx, { service: 'neutron', proc: server, files: [conf, ml2] }),
   ];
 
   const hp = hostPathVolume;
@@ -110,15 +89,12 @@ export function renderNeutron(ctx: Ctx): KubeObject[] {
     { name: 'state', mountPath: '/var/lib/neutron' },
   ];
   const agentObjects = processObjects(ctx, {
-    component: 'neutron',
     service: 'neutron',
-    def,
     proc: agent,
     files: [agentConf, agentIni],
-    replicas: 1,
     volumes,
     mounts,
-    fsGroup: neutronGid,
+    fsGroup: kollaUids.neutron,
   });
   // The agent talks to the node's Open vSwitch through its root-only socket, makes network
   // namespaces and runs haproxy in them, and shares them with the host (Bidirectional mount
@@ -131,12 +107,6 @@ export function renderNeutron(ctx: Ctx): KubeObject[] {
   }
   out.push(...agentObjects);
   return out;
-}
-
-function proc(procs: readonly ProcessDef[], name: string): ProcessDef {
-  const p = procs.find((x) => x.name === name);
-  if (!p) throw new Error(`neutron: the catalog has no process ${name}`);
-  return p;
 }
 
 /** neutron.conf sections for the server, on top of common's (database, queue, Keystone). */

@@ -5,7 +5,8 @@
 // Three databases (nova, nova_api, nova_cell0) belong to one database user; the db-sync job maps
 // cell0 and creates cell1.
 import type { IniSections } from '../../catalog/types.ts';
-import { publicUrl, svcHost, type Ctx } from '../context.ts';
+import { kollaUids } from '../../catalog/images.ts';
+import { publicUrl, type Ctx } from '../context.ts';
 import { configJson, kollaConfig, kollaConfigDir, type ConfigFile } from '../kolla.ts';
 import { contentHash } from '../hash.ts';
 import {
@@ -19,20 +20,11 @@ import {
 import { kollaContainer, hostPathVolume, resources, type ContainerMemory } from '../workload.ts';
 import { mergeIni, writeIni } from '../ini.ts';
 import { ovsdbLocalPort } from './ovn.ts';
-import {
-  computedSections,
-  configFile,
-  dbInitJob,
-  dbSyncJob,
-  dbUrl,
-  keystoneAuth,
-  mainConfig,
-  messagingInitJob,
-  processObjects,
-  registerJob,
-  serviceAccounts,
-  uwsgiIni,
-} from './common.ts';
+import { computedSections, configFile, keystoneAuth, mainConfig } from './common.ts';
+import { dbUrl, internalUrl, processOf } from './endpoints.ts';
+import { processObjects } from './process.ts';
+import { serviceSetup } from './service-jobs.ts';
+import { apiUwsgi } from './wsgi.ts';
 
 /** Where the compute pod's init containers write the per-node options (my_ip, virt_type). */
 const hostConfigDir = '/etc/nova/host';
@@ -43,13 +35,6 @@ export const kvmProbeKernel = '/usr/share/stackanetes/kvm-probe/vmlinuz';
 /** libvirtd's sockets, shared by the libvirt and nova-compute containers through the host. */
 const libvirtRunDir = '/run/libvirt';
 export const ovsRunDir = '/run/openvswitch';
-
-/** Kolla's nova uid/gid: config Secrets (probe scripts included) are group-readable by it. */
-export const novaGid = 42436;
-
-/** The Service names other components reach Nova by. */
-export const novaMetadataService = 'nova-metadata';
-export const novaMetadataPort = 8775;
 
 export function renderNova(ctx: Ctx): KubeObject[] {
   const def = ctx.catalog.services.nova;
@@ -67,41 +52,17 @@ export function renderNova(ctx: Ctx): KubeObject[] {
   };
   for (const section of ['database', 'api_database', 'keystone_authtoken']) delete merged[section];
   const computeConf = configFile(def, 'nova.conf', writeIni(merged));
-  const apiIni = configFile(
-    def,
-    'nova-api-uwsgi.ini',
-    uwsgiIni(ctx, def, 'nova-api', '/usr/bin/nova-api-wsgi', port(def.processes, 'api')),
+  const uwsgi = (proc: string, wsgiFile: string) =>
+    apiUwsgi(ctx, 'nova', processOf(ctx, 'nova', proc), wsgiFile);
+  const files = Object.fromEntries(
+    [
+      conf,
+      uwsgi('api', '/usr/bin/nova-api-wsgi'),
+      uwsgi('metadata', '/usr/bin/nova-metadata-wsgi'),
+    ].map((f) => [f.name, f]),
   );
-  const metadataIni = configFile(
-    def,
-    'nova-metadata-uwsgi.ini',
-    uwsgiIni(
-      ctx,
-      def,
-      'nova-metadata',
-      '/usr/bin/nova-metadata-wsgi',
-      port(def.processes, 'metadata'),
-    ),
-  );
-  const files: Record<string, ConfigFile> = {
-    'nova.conf': conf,
-    'nova-api-uwsgi.ini': apiIni,
-    'nova-metadata-uwsgi.ini': metadataIni,
-  };
 
-  const out: KubeObject[] = [
-    ...serviceAccounts(ctx, 'nova', 'nova'),
-    ...dbInitJob(ctx, 'nova', 'nova', def.databases),
-    ...messagingInitJob(ctx, 'nova', 'nova'),
-    ...dbSyncJob(ctx, 'nova', def, [conf]),
-    ...registerJob(ctx, 'nova', 'nova', def, {
-      nova: publicUrl(
-        ctx,
-        'nova',
-        `http://${svcHost(ctx, 'nova-api')}:${port(def.processes, 'api')}`,
-      ),
-    }),
-  ];
+  const out: KubeObject[] = serviceSetup(ctx, 'nova', [conf]);
 
   for (const proc of def.processes) {
     if (proc.name === 'novncproxy' && !spec.novncproxy) continue;
@@ -114,40 +75,16 @@ export function renderNova(ctx: Ctx): KubeObject[] {
       out.push(...compute(ctx, procFiles));
       continue;
     }
-    out.push(
-      ...processObjects(ctx, {
-        component: 'nova',
-        service: 'nova',
-        def,
-        proc,
-        files: procFiles,
-        replicas: spec.replicas,
-      }),
-    );
+    out.push(...processObjects(ctx, { service: 'nova', proc, files: procFiles }));
   }
   return out;
-}
-
-function port(
-  procs: readonly { name: string; ports: readonly { port: number }[] }[],
-  name: string,
-): number {
-  const p = procs.find((x) => x.name === name)?.ports[0]?.port;
-  if (p === undefined) throw new Error(`nova: the catalog has no port for ${name}`);
-  return p;
 }
 
 /** nova.conf sections computed from the spec and secrets (on top of common's). */
 function computed(ctx: Ctx): IniSections {
   const spec = ctx.spec.services.nova;
-  const def = ctx.catalog.services.nova;
   const auth = keystoneAuth(ctx, 'nova');
-  const vncPort = def.processes.find((p) => p.name === 'novncproxy')?.ports[0]?.port ?? 6080;
-  const vncBase = publicUrl(
-    ctx,
-    'novncproxy',
-    `http://${svcHost(ctx, 'nova-novncproxy')}:${vncPort}`,
-  );
+  const vncBase = publicUrl(ctx, 'novncproxy', internalUrl(ctx, 'nova', 'novncproxy'));
   const sections: Record<string, Record<string, string | number | boolean>> = {
     DEFAULT: {
       // The fake driver whose node UUID is derived from the node name: it survives a restart of
@@ -252,16 +189,13 @@ function compute(ctx: Ctx, files: readonly ConfigFile[]): KubeObject[] {
   }
 
   const objs = processObjects(ctx, {
-    component: 'nova',
     service: 'nova',
-    def,
     proc,
     files,
-    replicas: 1,
     volumes,
     mounts,
     extraContainers,
-    fsGroup: novaGid,
+    fsGroup: kollaUids.nova,
     // The fake driver touches nothing on the host but its state directory: nova-compute runs as
     // nova without privileges. libvirt's plugs interfaces, opens /dev/kvm and disks through
     // sudo (rootwrap, privsep): privileged.

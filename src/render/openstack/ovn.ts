@@ -2,24 +2,19 @@
 // (StatefulSets on volumes), ovn-northd between them, and on every compute and network node
 // Open vSwitch (ovsdb-server + ovs-vswitchd) and ovn-controller, which programs it.
 import { restrictedUid } from '../../catalog/images.ts';
-import type { InfraDef } from '../../catalog/types.ts';
-import { meta, placement, selectorLabels, svcFqdn, svcHost, type Ctx } from '../context.ts';
+import type { BackendDef } from '../../catalog/types.ts';
+import { placement, selectorLabels, svcFqdn, svcHost, type Ctx } from '../context.ts';
+import { statefulSet } from '../statefulset.ts';
 import { contentHash } from '../hash.ts';
 import { kollaConfig, kollaConfigDir, type KollaConfig } from '../kolla.ts';
-import type {
-  Container,
-  DaemonSet,
-  EnvVar,
-  KubeObject,
-  StatefulSet,
-  VolumeMount,
-} from '../kube.ts';
+import type { Container, DaemonSet, EnvVar, KubeObject, VolumeMount } from '../kube.ts';
 import {
   daemonSet,
   deployment,
   disruptionBudget,
   kollaContainer,
   podTemplate,
+  processContainer,
   service,
   serviceAccount,
   hostPathVolume,
@@ -35,24 +30,22 @@ const dataPlaneRoles = ['compute', 'network'] as const;
 
 interface OvsdbDb {
   readonly part: 'nb-db' | 'sb-db';
-  readonly def: InfraDef;
+  readonly def: BackendDef<'ovsdb'>;
   /** File name stem: ovnnb_db / ovnsb_db. */
   readonly stem: string;
   readonly schema: string;
 }
 
 export function ovnNbConnection(ctx: Ctx): string {
-  return `tcp:${svcFqdn(ctx, 'ovn-nb-db')}:${port(ctx.catalog.ovn.nb)}`;
+  return connection(ctx, ctx.catalog.ovn.nb);
 }
 
 export function ovnSbConnection(ctx: Ctx): string {
-  return `tcp:${svcFqdn(ctx, 'ovn-sb-db')}:${port(ctx.catalog.ovn.sb)}`;
+  return connection(ctx, ctx.catalog.ovn.sb);
 }
 
-function port(def: InfraDef): number {
-  const p = def.ports.ovsdb;
-  if (p === undefined) throw new Error(`ovn: the catalog gives ${def.image} no ovsdb port`);
-  return p;
+function connection(ctx: Ctx, def: BackendDef<'ovsdb'>): string {
+  return `tcp:${svcFqdn(ctx, def.service)}:${def.ports.ovsdb}`;
 }
 
 export function renderOvn(ctx: Ctx): KubeObject[] {
@@ -99,8 +92,8 @@ function script(lines: string[]): string {
 }
 
 function ovsdbServer(ctx: Ctx, d: OvsdbDb): KubeObject[] {
-  const name = `ovn-${d.part}`;
-  const p = port(d.def);
+  const name = d.def.service;
+  const p = d.def.ports.ovsdb;
   const db = `/var/lib/ovn/${d.stem}.db`;
   const start = script([
     'mkdir -p /run/ovn',
@@ -136,46 +129,36 @@ function ovsdbServer(ctx: Ctx, d: OvsdbDb): KubeObject[] {
     serviceAccountName: 'ovn',
     user: restrictedUid(d.def.image),
   });
-  const retain = ctx.spec.retainVolumesOnDelete;
-  const sts: StatefulSet & { metadata: { name: string } } = {
-    apiVersion: 'apps/v1',
-    kind: 'StatefulSet',
-    metadata: meta(ctx, name, 'ovn', d.part),
-    spec: {
-      // One member for now; a clustered (Raft) database is a later step.
-      replicas: 1,
-      serviceName: name,
-      revisionHistoryLimit: 3,
-      selector: { matchLabels: selectorLabels(ctx, 'ovn', d.part) },
-      updateStrategy: { type: 'RollingUpdate' },
-      template,
-      persistentVolumeClaimRetentionPolicy: {
-        whenDeleted: retain ? 'Retain' : 'Delete',
-        whenScaled: 'Retain',
+  const sts = statefulSet(ctx, {
+    component: 'ovn',
+    name,
+    part: d.part,
+    serviceName: name,
+    // One member for now; a clustered (Raft) database is a later step.
+    replicas: 1,
+    template,
+    revisionHistoryLimit: 3,
+    // As first applied (a StatefulSet's claim templates cannot change): labelled, untyped.
+    claim: {
+      metadata: { name: 'data', labels: selectorLabels(ctx, 'ovn', d.part) },
+      spec: {
+        accessModes: ['ReadWriteOnce'],
+        resources: { requests: { storage: '1Gi' } },
+        ...(ctx.spec.storageClassName ? { storageClassName: ctx.spec.storageClassName } : {}),
       },
-      volumeClaimTemplates: [
-        {
-          metadata: { name: 'data', labels: selectorLabels(ctx, 'ovn', d.part) },
-          spec: {
-            accessModes: ['ReadWriteOnce'],
-            resources: { requests: { storage: '1Gi' } },
-            ...(ctx.spec.storageClassName ? { storageClassName: ctx.spec.storageClassName } : {}),
-          },
-        },
-      ],
     },
-  };
+  });
   return [config.secret, service(ctx, name, 'ovn', d.part, [{ name: 'ovsdb', port: p }]), sts];
 }
 
 function northd(ctx: Ctx): KubeObject[] {
-  const def = ctx.catalog.ovn.northd;
+  const { northd: def, nb, sb } = ctx.catalog.ovn;
   const start = script([
     resolveFn,
-    `nb="$(resolve ${svcHost(ctx, 'ovn-nb-db')})"`,
-    `sb="$(resolve ${svcHost(ctx, 'ovn-sb-db')})"`,
+    `nb="$(resolve ${svcHost(ctx, nb.service)})"`,
+    `sb="$(resolve ${svcHost(ctx, sb.service)})"`,
     'mkdir -p /run/ovn',
-    `exec ${def.command} --ovnnb-db="tcp:$nb:${port(ctx.catalog.ovn.nb)}" --ovnsb-db="tcp:$sb:${port(ctx.catalog.ovn.sb)}"`,
+    `exec ${def.command} --ovnnb-db="tcp:$nb:${nb.ports.ovsdb}" --ovnsb-db="tcp:$sb:${sb.ports.ovsdb}"`,
   ]);
   const config = kollaConfig(ctx, 'ovn', def.name, startCommand, [], {
     extra: { [startScript]: start },
@@ -187,14 +170,7 @@ function northd(ctx: Ctx): KubeObject[] {
     part: def.name,
     role: def.role,
     containers: [
-      kollaContainer(ctx, {
-        name: def.name,
-        image: def.image,
-        config,
-        probe: def.probe,
-        resources: ctx.spec.services.neutron.resources,
-        memory: def.memory,
-      }),
+      processContainer(ctx, def, config, { resources: ctx.spec.services.neutron.resources }),
     ],
     volumes: [config.volume],
     configHash: config.hash,
@@ -333,13 +309,13 @@ function openvswitch(ctx: Ctx): KubeObject[] {
  * IP, from the downward API. The chassis is named after the node, so it is stable.
  */
 function controller(ctx: Ctx): KubeObject[] {
-  const def = ctx.catalog.ovn.controller;
+  const { controller: def, sb } = ctx.catalog.ovn;
   const start = script([
     resolveFn,
     `until ovs-vsctl --db=${ovsSock} --timeout=5 --no-wait show >/dev/null 2>&1; do echo 'waiting for Open vSwitch'; sleep 2; done`,
-    `sb="$(resolve ${svcHost(ctx, 'ovn-sb-db')})"`,
+    `sb="$(resolve ${svcHost(ctx, sb.service)})"`,
     `ovs-vsctl --db=${ovsSock} --no-wait set open_vswitch . \\`,
-    `  external_ids:ovn-remote="tcp:$sb:${port(ctx.catalog.ovn.sb)}" \\`,
+    `  external_ids:ovn-remote="tcp:$sb:${sb.ports.ovsdb}" \\`,
     '  external_ids:ovn-encap-type=geneve \\',
     '  external_ids:ovn-encap-ip="$NODE_IP" \\',
     '  external_ids:system-id="$NODE_NAME" \\',
@@ -349,7 +325,7 @@ function controller(ctx: Ctx): KubeObject[] {
     // ovn-controller 25.03 dereferences the southbound SB_Global row without checking that it
     // exists: started against a new database before ovn-northd has written the row, it dies of
     // SIGSEGV (seen twice on a fresh deploy). Wait for the row.
-    `until [ -n "$(ovn-sbctl --db="tcp:$sb:${port(ctx.catalog.ovn.sb)}" --timeout=5 --bare --columns=_uuid list SB_Global 2>/dev/null)" ]; do echo 'waiting for ovn-northd to initialise the southbound database'; sleep 2; done`,
+    `until [ -n "$(ovn-sbctl --db="tcp:$sb:${sb.ports.ovsdb}" --timeout=5 --bare --columns=_uuid list SB_Global 2>/dev/null)" ]; do echo 'waiting for ovn-northd to initialise the southbound database'; sleep 2; done`,
     'mkdir -p /run/ovn',
     `exec ${def.command}`,
   ]);
@@ -357,13 +333,8 @@ function controller(ctx: Ctx): KubeObject[] {
     extra: { [startScript]: start },
   });
   const hostNs = ctx.spec.services.neutron.provider.hostNamespace !== undefined;
-  const container = kollaContainer(ctx, {
-    name: def.name,
-    image: def.image,
-    config,
-    probe: def.probe,
+  const container = processContainer(ctx, def, config, {
     resources: ctx.spec.services.neutron.resources,
-    memory: def.memory,
     env: nodeEnv,
     mounts: [
       { name: 'openvswitch-run', mountPath: ovsRun },

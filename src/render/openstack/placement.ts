@@ -1,40 +1,8 @@
 // Placement: the resource inventory API Nova schedules against.
-import { publicUrl, svcHost, type Ctx } from '../context.ts';
+import type { Ctx } from '../context.ts';
 import type { KubeObject } from '../kube.ts';
-import {
-  configFile,
-  dbInitJob,
-  dbSyncJob,
-  mainConfig,
-  processObjects,
-  registerJob,
-  serviceAccounts,
-  uwsgiIni,
-} from './common.ts';
+import { wsgiService } from './wsgi.ts';
 
 export function renderPlacement(ctx: Ctx): KubeObject[] {
-  const def = ctx.catalog.services.placement;
-  const api = def.processes[0]!;
-  const conf = configFile(def, 'placement.conf', mainConfig(ctx, 'placement', def));
-  const uwsgi = configFile(
-    def,
-    'placement-api-uwsgi.ini',
-    uwsgiIni(ctx, def, 'placement-api', '/usr/bin/placement-api', 8778),
-  );
-  return [
-    ...serviceAccounts(ctx, 'placement', 'placement'),
-    ...dbInitJob(ctx, 'placement', 'placement', def.databases),
-    ...dbSyncJob(ctx, 'placement', def, [conf]),
-    ...registerJob(ctx, 'placement', 'placement', def, {
-      placement: publicUrl(ctx, 'placement', `http://${svcHost(ctx, 'placement-api')}:8778`),
-    }),
-    ...processObjects(ctx, {
-      component: 'placement',
-      service: 'placement',
-      def,
-      proc: api,
-      files: [conf, uwsgi],
-      replicas: ctx.spec.services.placement.replicas,
-    }),
-  ];
+  return wsgiService(ctx, 'placement', { wsgiFile: '/usr/bin/placement-api' }).objects;
 }

@@ -53,3 +53,34 @@ for svc in spec['services']:
             idn.create_endpoint(service_id=s.id, interface=interface, url=url, region_id=region)
     print(f"{svc['type']} service {svc['name']} and its endpoints are registered")
 `;
+
+/** Creates a service's RabbitMQ vhost and user, through the management API, as its admin. */
+export const rabbitInitPy = `import base64, json, sys, time, urllib.error, urllib.parse, urllib.request
+
+spec = json.load(open(sys.argv[1]))
+auth = base64.b64encode(f"{spec['admin']['user']}:{spec['admin']['password']}".encode()).decode()
+
+
+def call(method, path, body=None):
+    req = urllib.request.Request(spec['url'] + path, method=method,
+                                 data=None if body is None else json.dumps(body).encode(),
+                                 headers={'Authorization': 'Basic ' + auth, 'Content-Type': 'application/json'})
+    return urllib.request.urlopen(req, timeout=30)
+
+
+for attempt in range(200):
+    try:
+        call('GET', '/api/overview')
+        break
+    except (urllib.error.URLError, OSError) as e:
+        print('waiting for RabbitMQ:', e, flush=True)
+        time.sleep(3)
+else:
+    sys.exit('RabbitMQ did not answer')
+vhost = urllib.parse.quote(spec['vhost'], safe='')
+user = urllib.parse.quote(spec['user'], safe='')
+call('PUT', f'/api/vhosts/{vhost}', {})
+call('PUT', f'/api/users/{user}', {'password': spec['password'], 'tags': ''})
+call('PUT', f'/api/permissions/{vhost}/{user}', {'configure': '.*', 'write': '.*', 'read': '.*'})
+print(f"vhost {spec['vhost']} and user {spec['user']} are ready")
+`;

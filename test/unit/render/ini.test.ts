@@ -39,3 +39,11 @@ test('later layers override earlier ones key by key and keep the rest', () => {
 test('a value that spans lines is refused', () => {
   assert.throws(() => writeIni({ s: { k: 'a\nb' } }), /cannot span lines/);
 });
+
+test("MariaDB's option files: key=value in the order given", () => {
+  const out = writeIni(
+    { client: { user: 'root', password: 'p=w', host: 'db', port: 3306 } },
+    { assign: '=', sortKeys: false },
+  );
+  assert.equal(out, '[client]\nuser=root\npassword=p=w\nhost=db\nport=3306\n');
+});

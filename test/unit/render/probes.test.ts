@@ -15,8 +15,8 @@ import { catalog } from '../../../src/catalog/2025.1.ts';
 import { cloudOf, find, fixedSecrets, loadExample } from './fixtures.ts';
 
 const secrets = fixedSecrets();
-const brokerPort = catalog.messaging.ports.amqp!;
-const databasePort = catalog.database.ports.mysql!;
+const brokerPort = catalog.messaging.ports.amqp;
+const databasePort = catalog.database.ports.mysql;
 
 interface Probe {
   exec?: { command: string[] };

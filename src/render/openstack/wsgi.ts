@@ -1,0 +1,104 @@
+// OpenStack's WSGI APIs, served over HTTP by uWSGI: the uWSGI ini, and a whole API service
+// (Keystone, Glance, Placement) from its main config file, its set-up and its one process.
+import type { Ctx } from '../context.ts';
+import type { ConfigFile } from '../kolla.ts';
+import type { KubeObject, Volume, VolumeMount } from '../kube.ts';
+import { writeIni } from '../ini.ts';
+import type { ProcessDef, ServiceDef } from '../../catalog/types.ts';
+import { configFile, mainConfig } from './common.ts';
+import { portOf, processName, type OpenStackService } from './endpoints.ts';
+import { processObjects } from './process.ts';
+import { serviceSetup } from './service-jobs.ts';
+
+/** A uWSGI ini for a WSGI API, served over HTTP directly by uWSGI. */
+export function uwsgiIni(
+  ctx: Ctx,
+  def: ServiceDef,
+  name: string,
+  wsgiFile: string,
+  port: number,
+  extra: Record<string, string | boolean | string[]> = {},
+): string {
+  return writeIni({
+    uwsgi: {
+      plugins: ctx.catalog.uwsgiPlugin,
+      'http-socket': `:${port}`,
+      'wsgi-file': wsgiFile,
+      name,
+      master: true,
+      processes: 2,
+      threads: 1,
+      'enable-threads': true,
+      'lazy-apps': true,
+      // A worker whose application failed to load (the database not answering yet at start)
+      // makes uWSGI exit, and the container restart, instead of that worker answering every
+      // request it gets with 500 "no python application found" while the pod stays Ready.
+      'need-app': true,
+      'die-on-term': true,
+      'no-orphans': true,
+      'buffer-size': 65535,
+      'thunder-lock': true,
+      'add-header': 'Connection: close',
+      'http-auto-chunked': true,
+      'http-chunked-input': true,
+      'http-raw-body': true,
+      'wsgi-manage-chunked-input': true,
+      'socket-timeout': 30,
+      chdir: `/var/lib/${def.user}`,
+      ...extra,
+    },
+  });
+}
+
+/** uWSGI options a service adds or changes. */
+export type UwsgiOptions = Record<string, string | boolean | string[]>;
+
+/** The uWSGI ini of an API process, `<service>-<process>-uwsgi.ini`, serving on its port. */
+export function apiUwsgi(
+  ctx: Ctx,
+  service: OpenStackService,
+  proc: ProcessDef,
+  wsgiFile: string,
+  extra: UwsgiOptions = {},
+): ConfigFile {
+  const def = ctx.catalog.services[service];
+  const name = processName(service, proc.name);
+  return configFile(
+    def,
+    `${name}-uwsgi.ini`,
+    uwsgiIni(ctx, def, name, wsgiFile, portOf(proc), extra),
+  );
+}
+
+export interface WsgiServiceOpts {
+  /** The WSGI application file uWSGI loads. */
+  readonly wsgiFile: string;
+  readonly uwsgi?: UwsgiOptions;
+  readonly volumes?: Volume[];
+  readonly mounts?: VolumeMount[];
+}
+
+/**
+ * An API service of one process (the catalog's first): its main config file, its set-up
+ * (serviceSetup) and its API. The main file is returned for the service's own further Jobs.
+ */
+export function wsgiService(
+  ctx: Ctx,
+  service: OpenStackService,
+  o: WsgiServiceOpts,
+): { conf: ConfigFile; objects: KubeObject[] } {
+  const def: ServiceDef = ctx.catalog.services[service];
+  const api = def.processes[0]!;
+  const conf = configFile(def, def.mainConfig, mainConfig(ctx, service, def));
+  const objects = [
+    ...serviceSetup(ctx, service, [conf]),
+    ...processObjects(ctx, {
+      service,
+      proc: api,
+      files: [conf, apiUwsgi(ctx, service, api, o.wsgiFile, o.uwsgi)],
+      volumes: o.volumes,
+      mounts: o.mounts,
+    }),
+  ];
+  return { conf, objects };
+}
