@@ -45,6 +45,7 @@ import {
 } from './nodes.ts';
 import { aptInstall, missingPackages } from '../util/apt.ts';
 import { run } from '../util/exec.ts';
+import { secondsSince, type Step } from '../util/progress.ts';
 import { waitFor } from './wait.ts';
 import { downloadModule } from './gobuild.ts';
 import { adminTls, isOk } from './health.ts';
@@ -71,12 +72,6 @@ import {
 import { ensureCa, ensureCert, ensureServiceAccountKey } from './pki.ts';
 import { isAlive, listRecords, running, startProcess, stopProcess, tail } from './processes.ts';
 import { debianPackages, pauseImage, testImage, versions } from './versions.ts';
-
-export interface Step {
-  title: string;
-  /** Returns a short note shown after the title (e.g. "cached"). */
-  run: () => Promise<string | void>;
-}
 
 export { apiServerUrl };
 
@@ -1079,7 +1074,7 @@ export async function nodeAction(
         180_000,
         1000,
       );
-      return `${note}; Ready after ${((Date.now() - t) / 1000).toFixed(1)} s`;
+      return `${note}; Ready after ${secondsSince(t)} s`;
     }
   }
 }
