@@ -7,7 +7,8 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { downSteps, readBuildTimes, upSteps, type Step } from '../src/cluster/cluster.ts';
+import { downSteps, readBuildTimes, upSteps } from '../src/cluster/cluster.ts';
+import type { Step } from '../src/util/progress.ts';
 import { layout } from '../src/cluster/layout.ts';
 import { saveResult } from './results.ts';
 

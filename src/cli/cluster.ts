@@ -1,6 +1,5 @@
 // `stackanetes cluster up | down | status | env`: the local Kubernetes built from upstream components.
 import { Command, InvalidArgumentError } from 'commander';
-import { Listr } from 'listr2';
 import {
   downSteps,
   envExports,
@@ -11,36 +10,10 @@ import {
   status,
   upSteps,
   type NodeAction,
-  type Step,
 } from '../cluster/cluster.ts';
 import { layout } from '../cluster/layout.ts';
+import { runSteps, secondsSince } from '../util/progress.ts';
 import { CliError } from './errors.ts';
-
-async function runSteps(steps: Step[]): Promise<void> {
-  const tty = process.stderr.isTTY;
-  const list = new Listr(
-    steps.map((s) => ({
-      title: s.title,
-      task: async (_ctx: unknown, task: { title: string }) => {
-        const t = Date.now();
-        const note = await s.run();
-        const secs = ((Date.now() - t) / 1000).toFixed(1);
-        task.title = `${s.title}${note ? ` — ${note}` : ''} (${secs} s)`;
-      },
-    })),
-    {
-      concurrent: false,
-      exitOnError: true,
-      renderer: tty ? 'default' : 'simple',
-      rendererOptions: {},
-    },
-  );
-  try {
-    await list.run();
-  } catch (err) {
-    throw new CliError(err instanceof Error ? err.message : String(err));
-  }
-}
 
 function nonNegativeInt(value: string): number {
   const n = Number(value);
@@ -101,9 +74,9 @@ and kube-router in their own namespaces and cgroup; \`cluster node kill NAME\` c
         throw new CliError((err as Error).message);
       }
       const t = Date.now();
-      await runSteps(upSteps({ fakeNodes: opts.fakeNodes, nodes: opts.nodes }, l));
+      await runSteps(upSteps({ fakeNodes: opts.fakeNodes, nodes: opts.nodes }, l), { start: t });
       process.stderr.write(
-        `cluster up in ${((Date.now() - t) / 1000).toFixed(1)} s; logs in ${l.logs}\n` +
+        `cluster up in ${secondsSince(t)} s; logs in ${l.logs}\n` +
           `use it with: eval "$(npx stackanetes cluster env)"\n`,
       );
     });
@@ -233,7 +206,7 @@ Example:
       }
       const t = Date.now();
       const note = await nodeAction(action, name, { wait: opts.wait });
-      process.stderr.write(`${name}: ${note} (${((Date.now() - t) / 1000).toFixed(1)} s)\n`);
+      process.stderr.write(`${name}: ${note} (${secondsSince(t)} s)\n`);
     });
   }
   cluster.addCommand(node);

@@ -19,6 +19,7 @@ import { OciLayout } from '../images/oci.ts';
 import { sbomPackages, type CycloneDx } from '../images/sbom.ts';
 import { prune } from '../images/prune.ts';
 import { buildGuestImage } from '../images/guest.ts';
+import { progressLines, type LineKind } from '../util/progress.ts';
 
 const defaultRelease = '2025.1';
 
@@ -50,14 +51,18 @@ function checkImages(names: readonly string[], flag: string): void {
   }
 }
 
+/** `images build`'s events as progress lines: `✔ [ 312s] keystone   layer 45 MB compressed, …`. */
 function progressPrinter(): (e: BuildEvent) => void {
-  const t0 = Date.now();
-  return (e) => {
-    const secs = ((Date.now() - t0) / 1000).toFixed(0).padStart(4);
-    const mark =
-      e.kind === 'done' ? '✓' : e.kind === 'cached' ? '=' : e.kind === 'warn' ? '!' : '›';
-    process.stderr.write(`[${secs}s] ${mark} ${e.image.padEnd(27)} ${e.message}\n`);
+  const line = progressLines();
+  const kinds: Record<BuildEvent['kind'], LineKind> = {
+    start: 'start',
+    progress: 'note',
+    info: 'note',
+    done: 'done',
+    cached: 'skip',
+    warn: 'warn',
   };
+  return (e) => line(kinds[e.kind], `${e.image.padEnd(27)} ${e.message}`);
 }
 
 interface BuildFlags {
@@ -158,12 +163,11 @@ Cache: ~/.cache/stackanetes/guest ($STACKANETES_CACHE/guest). \`stackanetes up\`
     )
     .action(async (flags: { release: string; cache: boolean; json?: boolean }) => {
       checkRelease(flags.release);
-      const t0 = Date.now();
+      const line = progressLines();
       const img = await buildGuestImage({
         release: flags.release,
         noCache: !flags.cache,
-        onProgress: (m) =>
-          process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] › ${m}\n`),
+        onProgress: (m) => line('note', m),
       });
       if (flags.json) {
         process.stdout.write(JSON.stringify(img, null, 2) + '\n');

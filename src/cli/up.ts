@@ -17,14 +17,14 @@ import { validateText } from '../api/v1alpha1/validate.ts';
 import { clusterIps, endpointTable, openstack, publicEndpoints } from '../openstack/endpoints.ts';
 import { prepareForGuests } from '../openstack/guest-setup.ts';
 import { run } from '../util/exec.ts';
+import { progressLines, runSteps } from '../util/progress.ts';
 import { CliError } from './errors.ts';
 import { readText } from './spec-file.ts';
 
 const bin = fileURLToPath(new URL('../../bin/stackanetes.js', import.meta.url));
 
-function step(title: string): void {
-  process.stderr.write(`\n== ${title}\n`);
-}
+/** Lines a step writes about its own work, under its title. */
+const indented = (line: string) => process.stderr.write(`  ${line}\n`);
 
 /** Runs `stackanetes <args>` with this Node, its output passed through. */
 async function stackanetes(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
@@ -89,14 +89,12 @@ Then prints the public endpoints and how to use the \`openstack\` command line.
         KUBECONFIG: l.kubeconfig,
         PATH: `${l.pathDir}:${process.env.PATH ?? ''}`,
       };
+      // One step at a time, as lines (the commands it runs write to the terminal themselves); the
+      // next step's title depends on what the one before made.
       const times: string[] = [];
-      const timed = async (title: string, f: () => Promise<string | void>) => {
-        step(title);
-        const t = Date.now();
-        const note = await f();
-        const secs = ((Date.now() - t) / 1000).toFixed(1);
-        if (note) process.stderr.write(`${note}\n`);
-        times.push(`${title}: ${secs} s`);
+      const timed = async (title: string, work: () => Promise<string | void>) => {
+        for (const t of await runSteps([{ title, run: work }], { redraw: false, start: t0 }))
+          times.push(`${t.title}: ${t.seconds} s`);
       };
       await timed(`cluster up${opts.nodes ? ` --nodes ${opts.nodes}` : ''}`, () =>
         stackanetes(['cluster', 'up', ...(opts.nodes ? ['--nodes', opts.nodes] : [])], env),
@@ -106,7 +104,7 @@ Then prints the public endpoints and how to use the \`openstack\` command line.
       const operatorDigest = await builtOperatorImage();
       await timed(operatorDigest ? 'operator (in the cluster, from deploy/)' : 'operator', () =>
         operatorDigest
-          ? installOperator(env, operatorDigest, (line) => process.stderr.write(`  ${line}\n`))
+          ? installOperator(env, operatorDigest, indented)
           : startHostOperator(l.kubeconfig),
       );
       if (!opts.cloud) {
@@ -123,12 +121,10 @@ Then prints the public endpoints and how to use the \`openstack\` command line.
       let guests: string | undefined;
       if (valid.ok && valid.cloud.spec.services.nova.computeDriver === 'libvirt')
         await timed('guests: image, flavor, networks', async () => {
-          guests = await prepareForGuests(valid.cloud.spec, namespace, env, (l) =>
-            process.stderr.write(`  ${l}\n`),
-          );
+          guests = await prepareForGuests(valid.cloud.spec, namespace, env, indented);
         });
 
-      step('endpoints');
+      progressLines(t0)('start', 'endpoints');
       const client = await KubeClient.create();
       try {
         const ips = await clusterIps(client, namespace);

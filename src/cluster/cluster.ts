@@ -45,6 +45,7 @@ import {
 } from './nodes.ts';
 import { aptInstall, missingPackages } from '../util/apt.ts';
 import { run } from '../util/exec.ts';
+import { secondsSince, type Step } from '../util/progress.ts';
 import { waitFor } from './wait.ts';
 import { downloadModule } from './gobuild.ts';
 import { adminTls, isOk } from './health.ts';
@@ -71,12 +72,6 @@ import {
 import { ensureCa, ensureCert, ensureServiceAccountKey } from './pki.ts';
 import { isAlive, listRecords, running, startProcess, stopProcess, tail } from './processes.ts';
 import { debianPackages, pauseImage, testImage, versions } from './versions.ts';
-
-export interface Step {
-  title: string;
-  /** Returns a short note shown after the title (e.g. "cached"). */
-  run: () => Promise<string | void>;
-}
 
 export { apiServerUrl };
 
@@ -334,6 +329,8 @@ export function planTopology(opts: UpOptions, l: Layout = layout()) {
   return { count, budget: nodeBudget(count, memTotalMiB()), nodes: planNodes(count) };
 }
 
+type Topo = ReturnType<typeof planTopology>;
+
 /** The node containers that exist on disk (whatever the recorded count says). */
 function existingNodeContainers(l: Layout): NodeSpec[] {
   if (!existsSync(l.nodes)) return [];
@@ -387,10 +384,7 @@ async function deleteVolumesOf(l: Layout, nodes: readonly string[]): Promise<Map
  * configured and booted; then every real node must be Ready with a heartbeat from the kubelet
  * that runs now.
  */
-async function ensureNodeContainers(
-  l: Layout,
-  topo: ReturnType<typeof planTopology>,
-): Promise<string> {
+async function ensureNodeContainers(l: Layout, topo: Topo): Promise<string> {
   const wanted = topo.nodes.filter((n) => n.kind === 'container');
   const wantedNames = new Set(wanted.map((n) => n.name));
   const removed: string[] = [];
@@ -452,36 +446,38 @@ async function ensureNodeContainers(
   return notes.length ? notes.join('; ') : 'one node: no node containers';
 }
 
-export function upSteps(opts: UpOptions = {}, l: Layout = layout()): Step[] {
-  const tls = () => adminTls(l.pki);
-  const topo = planTopology(opts, l);
-  let kubeletStartedAt = 0;
-  const steps: Step[] = [
+/**
+ * Builds a cached component with `build`, records how long it took under `recordAs` (for
+ * bench/cluster.ts) and says so: `built in 312 s`.
+ */
+async function timedBuild(l: Layout, recordAs: string, build: () => Promise<unknown>) {
+  const t = Date.now();
+  await build();
+  const secs = Math.round((Date.now() - t) / 1000);
+  recordBuildTime(l, recordAs, secs);
+  return `built in ${secs} s`;
+}
+
+/** The cluster's directories and the Debian packages it runs on. */
+async function installDebianPackages(l: Layout) {
+  dirs(l);
+  const missing = await missingPackages(debianPackages);
+  if (!missing.length) return 'installed';
+  await aptInstall(missing, { logFile: join(l.logs, 'apt.log') });
+  return `installed ${missing.join(' ')}`;
+}
+
+/** What `up` builds or installs on this machine, each cached once made. */
+function buildSteps(l: Layout, topo: Topo): Step[] {
+  return [
     {
       title: 'Debian packages (containerd, runc, CNI plugins, debootstrap, iptables)',
-      run: async () => {
-        dirs(l);
-        const missing = await missingPackages(debianPackages);
-        if (!missing.length) return 'installed';
-        await aptInstall(missing, { logFile: join(l.logs, 'apt.log') });
-        return `installed ${missing.join(' ')}`;
-      },
+      run: () => installDebianPackages(l),
     },
-  ];
-  for (const s of goBuildSteps(l)) {
-    steps.push({
+    ...goBuildSteps(l).map((s) => ({
       title: `build ${s.title}`,
-      run: async () => {
-        if (s.done()) return 'cached';
-        const t = Date.now();
-        await s.run();
-        const secs = Math.round((Date.now() - t) / 1000);
-        recordBuildTime(l, s.title, secs);
-        return `built in ${secs} s`;
-      },
-    });
-  }
-  steps.push(
+      run: async () => (s.done() ? 'cached' : timedBuild(l, s.title, () => s.run())),
+    })),
     {
       title: `pause image ${pauseImage}`,
       run: async () => {
@@ -493,11 +489,9 @@ export function upSteps(opts: UpOptions = {}, l: Layout = layout()): Step[] {
       title: `test image ${testImage} (debootstrap)`,
       run: async () => {
         if (existsSync(imageArchives(l).test)) return 'cached';
-        const t = Date.now();
-        await buildTestImage(l, join(l.logs, 'build-test-image.log'));
-        const secs = Math.round((Date.now() - t) / 1000);
-        recordBuildTime(l, 'test image (debootstrap)', secs);
-        return `built in ${secs} s`;
+        return timedBuild(l, 'test image (debootstrap)', () =>
+          buildTestImage(l, join(l.logs, 'build-test-image.log')),
+        );
       },
     },
     {
@@ -505,13 +499,17 @@ export function upSteps(opts: UpOptions = {}, l: Layout = layout()): Step[] {
       run: async () => {
         if (topo.count < 2) return 'not needed for one node';
         if (nodeRootfsReady(l)) return 'cached';
-        const t = Date.now();
-        await buildNodeRootfs(l, join(l.logs, 'build-node-rootfs.log'));
-        const secs = Math.round((Date.now() - t) / 1000);
-        recordBuildTime(l, 'node root file system (debootstrap)', secs);
-        return `built in ${secs} s`;
+        return timedBuild(l, 'node root file system (debootstrap)', () =>
+          buildNodeRootfs(l, join(l.logs, 'build-node-rootfs.log')),
+        );
       },
     },
+  ];
+}
+
+/** This machine made ready for the cluster: certificates, the bridge, a shared /run/netns. */
+function hostSteps(l: Layout): Step[] {
+  return [
     {
       title: 'certificates, keys and kubeconfigs',
       run: async () => {
@@ -521,6 +519,44 @@ export function upSteps(opts: UpOptions = {}, l: Layout = layout()): Step[] {
     },
     { title: `network (bridge ${net.bridge}, ${net.nodeIp})`, run: () => setUpNetwork() },
     { title: 'shared mount /run/netns (network namespaces made by pods)', run: sharedNetns },
+  ];
+}
+
+/**
+ * The cluster objects `up` keeps (DNS Service, default StorageClass, RBAC). A StorageClass cannot
+ * be changed in place: one whose binding mode changed is replaced (volumes already made from it
+ * are not touched).
+ */
+async function applyClusterObjects(l: Layout) {
+  const objects = clusterObjects();
+  const replaced: string[] = [];
+  for (const o of objects.filter((x) => x.kind === 'StorageClass')) {
+    const name = (o.metadata as { name: string }).name;
+    const live = await kubectl(l, [
+      'get',
+      'storageclass',
+      name,
+      '--ignore-not-found',
+      '-o',
+      'jsonpath={.volumeBindingMode}',
+    ]);
+    if (live.stdout && live.stdout !== o.volumeBindingMode) {
+      await kubectl(l, ['delete', 'storageclass', name]);
+      replaced.push(`${name} (${live.stdout} → ${String(o.volumeBindingMode)})`);
+    }
+  }
+  await kubectl(
+    l,
+    ['apply', '--server-side', '--force-conflicts', '--field-manager=stackanetes', '-f', '-'],
+    toYamlStream(objects),
+  );
+  return replaced.length ? `StorageClass replaced: ${replaced.join(', ')}` : undefined;
+}
+
+/** The image registry, etcd, the API server, the controller manager, the scheduler. */
+function controlPlaneSteps(l: Layout): Step[] {
+  const tls = () => adminTls(l.pki);
+  return [
     {
       title: `registry ${versions.registry} (${registry.name} → ${registry.address})`,
       run: () => {
@@ -549,101 +585,95 @@ export function upSteps(opts: UpOptions = {}, l: Layout = layout()): Step[] {
     },
     {
       title: 'cluster objects (DNS Service, default StorageClass, RBAC)',
-      run: async () => {
-        const objects = clusterObjects();
-        // A StorageClass cannot be changed in place: one whose binding mode changed is replaced
-        // (volumes already made from it are not touched).
-        const replaced: string[] = [];
-        for (const o of objects.filter((x) => x.kind === 'StorageClass')) {
-          const name = (o.metadata as { name: string }).name;
-          const live = await kubectl(l, [
-            'get',
-            'storageclass',
-            name,
-            '--ignore-not-found',
-            '-o',
-            'jsonpath={.volumeBindingMode}',
-          ]);
-          if (live.stdout && live.stdout !== o.volumeBindingMode) {
-            await kubectl(l, ['delete', 'storageclass', name]);
-            replaced.push(`${name} (${live.stdout} → ${String(o.volumeBindingMode)})`);
-          }
-        }
-        await kubectl(
-          l,
-          ['apply', '--server-side', '--force-conflicts', '--field-manager=stackanetes', '-f', '-'],
-          toYamlStream(objects),
-        );
-        return replaced.length ? `StorageClass replaced: ${replaced.join(', ')}` : undefined;
-      },
+      run: () => applyClusterObjects(l),
     },
-    {
-      title: 'containerd (with runc and CNI bridge)',
-      run: async () => {
-        containerdConfig(l);
-        cniConfig(l);
-        const note = await startAndWait(
-          l,
-          'containerd',
-          // Its CRI service, not only its own API: containerd answers `ctr version` while the CRI
-          // plugin is still loading its state (many images: seconds), and a kubelet started then
-          // exits with "server is not initialized yet".
-          async () =>
-            existsSync(l.containerdSocket) &&
-            (
-              await run(
-                binaryPaths(l).crictl,
-                ['--runtime-endpoint', `unix://${l.containerdSocket}`, 'info'],
-                { allowFailure: true },
-              )
-            ).code === 0,
-          120_000,
-        );
-        const containerd = { ctr: 'ctr', address: l.containerdSocket };
-        const have = await importedImages(containerd);
-        const imported: string[] = [];
-        for (const [name, archive] of [
-          [pauseImage, imageArchives(l).pause],
-          [testImage, imageArchives(l).test],
-        ] as const) {
-          if (!have.has(name)) {
-            await importArchive(containerd, archive, join(l.logs, 'image-import.log'));
-            imported.push(name);
-          }
-        }
-        return imported.length ? `${note}; imported ${imported.join(', ')}` : note;
-      },
-    },
+  ];
+}
+
+/** containerd, waited for until its CRI service answers; then the pause and test images in it. */
+async function startContainerd(l: Layout) {
+  containerdConfig(l);
+  cniConfig(l);
+  const note = await startAndWait(
+    l,
+    'containerd',
+    // Its CRI service, not only its own API: containerd answers `ctr version` while the CRI
+    // plugin is still loading its state (many images: seconds), and a kubelet started then
+    // exits with "server is not initialized yet".
+    async () =>
+      existsSync(l.containerdSocket) &&
+      (
+        await run(
+          binaryPaths(l).crictl,
+          ['--runtime-endpoint', `unix://${l.containerdSocket}`, 'info'],
+          { allowFailure: true },
+        )
+      ).code === 0,
+    120_000,
+  );
+  const containerd = { ctr: 'ctr', address: l.containerdSocket };
+  const have = await importedImages(containerd);
+  const imported: string[] = [];
+  for (const [name, archive] of [
+    [pauseImage, imageArchives(l).pause],
+    [testImage, imageArchives(l).test],
+  ] as const) {
+    if (!have.has(name)) {
+      await importArchive(containerd, archive, join(l.logs, 'image-import.log'));
+      imported.push(name);
+    }
+  }
+  return imported.length ? `${note}; imported ${imported.join(', ')}` : note;
+}
+
+/**
+ * The kubelet of this machine's node, restarted when its configuration changed, until its node
+ * is registered and labelled. `startedAt` is when a kubelet started now began (0 when one was
+ * running already): only its heartbeats count for Ready.
+ */
+async function startKubelet(l: Layout, topo: Topo) {
+  const before = existsSync(join(l.config, 'kubelet.yaml'))
+    ? readFileSync(join(l.config, 'kubelet.yaml'), 'utf8')
+    : '';
+  kubeletConfig(l, topo.budget.systemReservedMiB);
+  // The kubelet reads its configuration once: a changed one (another node count) restarts it.
+  if (before !== readFileSync(join(l.config, 'kubelet.yaml'), 'utf8'))
+    await stopProcess(l.pids, 'kubelet');
+  const started = Date.now();
+  const note = await startAndWait(l, 'kubelet', () => isOk('http://127.0.0.1:10248/healthz'));
+  const startedAt = note.startsWith('already') ? 0 : Math.floor(started / 1000) * 1000 - 1000;
+  await waitFor(
+    `node ${nodeName} to be registered`,
+    async () =>
+      (await kubectl(l, ['get', 'node', nodeName], undefined).catch(() => undefined)) !== undefined,
+    60_000,
+    500,
+  );
+  await kubectl(l, [
+    'label',
+    'node',
+    nodeName,
+    '--overwrite',
+    'node-role.kubernetes.io/control-plane=',
+    'node-role.kubernetes.io/compute=',
+  ]);
+  return { note, startedAt };
+}
+
+/**
+ * This machine's node: containerd, the kubelet, kube-proxy and CoreDNS, until the node is Ready;
+ * then its NetworkPolicy (kube-router) and the ingress (Traefik).
+ */
+function hostNodeSteps(l: Layout, topo: Topo): Step[] {
+  // Set by the kubelet's step, read by the Ready step after it.
+  let kubeletStartedAt = 0;
+  return [
+    { title: 'containerd (with runc and CNI bridge)', run: () => startContainerd(l) },
     {
       title: `kubelet (node ${nodeName})`,
       run: async () => {
-        const before = existsSync(join(l.config, 'kubelet.yaml'))
-          ? readFileSync(join(l.config, 'kubelet.yaml'), 'utf8')
-          : '';
-        kubeletConfig(l, topo.budget.systemReservedMiB);
-        // The kubelet reads its configuration once: a changed one (another node count) restarts it.
-        if (before !== readFileSync(join(l.config, 'kubelet.yaml'), 'utf8'))
-          await stopProcess(l.pids, 'kubelet');
-        const started = Date.now();
-        const note = await startAndWait(l, 'kubelet', () => isOk('http://127.0.0.1:10248/healthz'));
-        if (!note.startsWith('already'))
-          kubeletStartedAt = Math.floor(started / 1000) * 1000 - 1000;
-        await waitFor(
-          `node ${nodeName} to be registered`,
-          async () =>
-            (await kubectl(l, ['get', 'node', nodeName], undefined).catch(() => undefined)) !==
-            undefined,
-          60_000,
-          500,
-        );
-        await kubectl(l, [
-          'label',
-          'node',
-          nodeName,
-          '--overwrite',
-          'node-role.kubernetes.io/control-plane=',
-          'node-role.kubernetes.io/compute=',
-        ]);
+        const { note, startedAt } = await startKubelet(l, topo);
+        kubeletStartedAt = startedAt;
         return note;
       },
     },
@@ -690,6 +720,12 @@ export function upSteps(opts: UpOptions = {}, l: Layout = layout()): Step[] {
         return installPublicHosts() ? `${note}; /etc/hosts updated` : note;
       },
     },
+  ];
+}
+
+/** The other real nodes, the volume provisioner, kwok and the simulated nodes asked for. */
+function otherNodeSteps(opts: UpOptions, l: Layout, topo: Topo): Step[] {
+  const steps: Step[] = [
     {
       title: `${topo.count} real node${topo.count > 1 ? 's' : ''} (${topo.nodes.map((n) => n.name).join(', ')})`,
       run: () => ensureNodeContainers(l, topo),
@@ -714,12 +750,27 @@ export function upSteps(opts: UpOptions = {}, l: Layout = layout()): Step[] {
         return startAndWait(l, 'kwok', () => isOk('http://127.0.0.1:10247/healthz'));
       },
     },
-  );
+  ];
   if (opts.fakeNodes !== undefined) {
     const n = opts.fakeNodes;
     steps.push({ title: `${n} simulated nodes`, run: () => ensureFakeNodes(l, n) });
   }
   return steps;
+}
+
+/**
+ * `cluster up`, in order: builds, this machine, the control plane, this machine's node until
+ * Ready, then the other nodes and what runs on them. Each step is idempotent.
+ */
+export function upSteps(opts: UpOptions = {}, l: Layout = layout()): Step[] {
+  const topo = planTopology(opts, l);
+  return [
+    ...buildSteps(l, topo),
+    ...hostSteps(l),
+    ...controlPlaneSteps(l),
+    ...hostNodeSteps(l, topo),
+    ...otherNodeSteps(opts, l, topo),
+  ];
 }
 
 /** Processes our containerd started (the shims) that outlive it: found by our socket in their command line. */
@@ -743,19 +794,74 @@ export interface DownOptions {
   purge?: boolean;
 }
 
-export function downSteps(opts: DownOptions = {}, l: Layout = layout()): Step[] {
-  const stop = (name: string) => async () =>
-    (await stopProcess(l.pids, name)) ? 'stopped' : 'not running';
-  return [
+/** Every node container's power cut, one after the other (each node's processes die at once). */
+async function powerOffNodeContainers(l: Layout) {
+  const nodes = existingNodeContainers(l);
+  const notes: string[] = [];
+  for (const n of nodes) notes.push(`${n.name}: ${await killNode(l, n)}`);
+  return nodes.length ? notes.join('; ') : 'none';
+}
+
+/**
+ * Stops a component, then runs its own clean-up (`args`) when its binary is built: the rules and
+ * sets it left in the kernel.
+ */
+async function stopAndCleanUp(
+  l: Layout,
+  name: string,
+  bin: string,
+  args: string[],
+  timeoutMs?: number,
+) {
+  const note = await stopProcess(l.pids, name);
+  if (existsSync(bin))
+    await run(bin, args, {
+      allowFailure: true,
+      logFile: join(l.logs, `${name}.log`),
+      ...(timeoutMs ? { timeoutMs } : {}),
+    });
+  return note ? 'stopped' : 'not running';
+}
+
+/** Every pod sandbox, removed through containerd (while it runs). */
+async function removePods(l: Layout) {
+  const crictl = binaryPaths(l).crictl;
+  if (!running(l.pids, 'containerd') || !existsSync(crictl)) return 'containerd not running';
+  const r = await run(
+    crictl,
+    ['--config', join(l.config, 'crictl.yaml'), 'rmp', '--all', '--force'],
     {
-      title: 'node containers (power off)',
-      run: async () => {
-        const nodes = existingNodeContainers(l);
-        const notes: string[] = [];
-        for (const n of nodes) notes.push(`${n.name}: ${await killNode(l, n)}`);
-        return nodes.length ? notes.join('; ') : 'none';
-      },
+      allowFailure: true,
+      timeoutMs: 120_000,
     },
+  );
+  return r.code === 0 ? 'removed' : `crictl rmp failed: ${r.stderr.trim().split('\n').pop() ?? ''}`;
+}
+
+/** containerd, and the shims that outlive it. */
+async function stopContainerd(l: Layout) {
+  const note = await stopProcess(l.pids, 'containerd');
+  const shims = shimPids(l);
+  for (const pid of shims) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+  return (
+    (note ? 'stopped' : 'not running') + (shims.length ? `; killed ${shims.length} shims` : '')
+  );
+}
+
+const stopper = (l: Layout) => (name: string) => async () =>
+  (await stopProcess(l.pids, name)) ? 'stopped' : 'not running';
+
+/** What runs on the nodes, from the node containers down to this machine's kubelet and containerd. */
+function nodeDownSteps(l: Layout): Step[] {
+  const stop = stopper(l);
+  return [
+    { title: 'node containers (power off)', run: () => powerOffNodeContainers(l) },
     { title: 'kwok', run: stop('kwok') },
     {
       title: `Traefik (and the *.${publicDomain} names in /etc/hosts)`,
@@ -766,79 +872,36 @@ export function downSteps(opts: DownOptions = {}, l: Layout = layout()): Step[] 
     },
     {
       title: 'kube-router (and its iptables rules and ipsets)',
-      run: async () => {
-        const note = await stopProcess(l.pids, 'kube-router');
-        const bin = binaryPaths(l).kubeRouter;
-        if (existsSync(bin))
-          await run(bin, ['--cleanup-config'], {
-            allowFailure: true,
-            logFile: join(l.logs, 'kube-router.log'),
-            timeoutMs: 60_000,
-          });
-        return note ? 'stopped' : 'not running';
-      },
+      run: () =>
+        stopAndCleanUp(l, 'kube-router', binaryPaths(l).kubeRouter, ['--cleanup-config'], 60_000),
     },
     { title: 'local-path-provisioner', run: stop('local-path-provisioner') },
     { title: 'CoreDNS', run: stop('coredns') },
     {
       title: 'kube-proxy (and its iptables rules)',
-      run: async () => {
-        const note = await stopProcess(l.pids, 'kube-proxy');
-        const bin = binaryPaths(l).kubeProxy;
-        if (existsSync(bin))
-          await run(bin, ['--cleanup'], {
-            allowFailure: true,
-            logFile: join(l.logs, 'kube-proxy.log'),
-          });
-        return note ? 'stopped' : 'not running';
-      },
+      run: () => stopAndCleanUp(l, 'kube-proxy', binaryPaths(l).kubeProxy, ['--cleanup']),
     },
     { title: 'kubelet', run: stop('kubelet') },
     {
       title: 'iptables chains of kube-proxy and the kubelet',
       run: async () => `${await removeKubeChains()} removed`,
     },
-    {
-      title: 'pods (crictl rmp)',
-      run: async () => {
-        const crictl = binaryPaths(l).crictl;
-        if (!running(l.pids, 'containerd') || !existsSync(crictl)) return 'containerd not running';
-        const r = await run(
-          crictl,
-          ['--config', join(l.config, 'crictl.yaml'), 'rmp', '--all', '--force'],
-          {
-            allowFailure: true,
-            timeoutMs: 120_000,
-          },
-        );
-        return r.code === 0
-          ? 'removed'
-          : `crictl rmp failed: ${r.stderr.trim().split('\n').pop() ?? ''}`;
-      },
-    },
-    {
-      title: 'containerd (and its shims)',
-      run: async () => {
-        const note = await stopProcess(l.pids, 'containerd');
-        const shims = shimPids(l);
-        for (const pid of shims) {
-          try {
-            process.kill(pid, 'SIGKILL');
-          } catch {
-            /* gone */
-          }
-        }
-        return (
-          (note ? 'stopped' : 'not running') +
-          (shims.length ? `; killed ${shims.length} shims` : '')
-        );
-      },
-    },
-    { title: 'registry', run: stop('registry') },
-    { title: 'kube-scheduler', run: stop('kube-scheduler') },
-    { title: 'kube-controller-manager', run: stop('kube-controller-manager') },
-    { title: 'kube-apiserver', run: stop('kube-apiserver') },
-    { title: 'etcd', run: stop('etcd') },
+    { title: 'pods (crictl rmp)', run: () => removePods(l) },
+    { title: 'containerd (and its shims)', run: () => stopContainerd(l) },
+  ];
+}
+
+/** The registry, then the control plane in the reverse of its start order. */
+function controlPlaneDownSteps(l: Layout): Step[] {
+  const stop = stopper(l);
+  return ['registry', 'kube-scheduler', 'kube-controller-manager', 'kube-apiserver', 'etcd'].map(
+    (name) => ({ title: name, run: stop(name) }),
+  );
+}
+
+/** What is left on the machine: stray processes, mounts, cgroups, the network; the state if asked. */
+function cleanUpSteps(opts: DownOptions, l: Layout): Step[] {
+  return [
     {
       title: 'stray processes',
       run: async () => {
@@ -874,6 +937,11 @@ export function downSteps(opts: DownOptions = {}, l: Layout = layout()): Step[] 
         ]
       : []),
   ];
+}
+
+/** `cluster down`, in order: the nodes and what runs on them, the control plane, what is left. */
+export function downSteps(opts: DownOptions = {}, l: Layout = layout()): Step[] {
+  return [...nodeDownSteps(l), ...controlPlaneDownSteps(l), ...cleanUpSteps(opts, l)];
 }
 
 /**
@@ -1079,7 +1147,7 @@ export async function nodeAction(
         180_000,
         1000,
       );
-      return `${note}; Ready after ${((Date.now() - t) / 1000).toFixed(1)} s`;
+      return `${note}; Ready after ${secondsSince(t)} s`;
     }
   }
 }
