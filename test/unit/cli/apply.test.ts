@@ -15,7 +15,7 @@ test('apply -f - applies the spec read from standard input', async () => {
   const api = await FakeApi.start();
   try {
     api.put(crds, {
-      ...(crd() as unknown as KubeObj),
+      ...crd(),
       status: { conditions: [{ type: 'Established', status: 'True' }] },
     });
     api.put('/api/v1/namespaces', {
