@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
 import { render } from '../../../src/render/index.ts';
 import { secretAsData } from '../../../src/controller/compare.ts';
-import type { KubeClient, KubeObj } from '../../../src/kube/client.ts';
+import type { KubeClient } from '../../../src/kube/client.ts';
+import type { KubeObject } from '../../../src/render/kube.ts';
 import { client, deleteNamespace, makeNamespace, skip } from '../kube/helpers.ts';
 import { fixedSecrets, loadExample } from '../../unit/render/fixtures.ts';
 
@@ -31,7 +32,7 @@ test(
   async () => {
     const docs = ['namespace', 'rbac', 'deployment'].flatMap((f) =>
       parseAllDocuments(readFileSync(`deploy/operator/${f}.yaml`, 'utf8')).map(
-        (d) => d.toJS() as KubeObj,
+        (d) => d.toJS() as KubeObject,
       ),
     );
     const refused: string[] = [];

@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { render } from '../../../src/render/index.ts';
 import { secretAsData } from '../../../src/controller/compare.ts';
-import type { KubeClient, KubeObj } from '../../../src/kube/client.ts';
+import type { KubeClient } from '../../../src/kube/client.ts';
 import type { KubeObject } from '../../../src/render/kube.ts';
 import { client, deleteNamespace, skip } from '../kube/helpers.ts';
 import { fixedSecrets, loadExample } from '../../unit/render/fixtures.ts';
@@ -59,7 +59,7 @@ after(async () => {
 });
 
 /** A pod as its workload's controller would make it, for admission. */
-function podFrom(o: KubeObject, ns: string): KubeObj {
+function podFrom(o: KubeObject, ns: string): KubeObject {
   const t = podTemplateOf(o)!;
   const spec = structuredClone(t.spec);
   // The PriorityClasses are cluster-wide and may not exist yet; Pod Security does not read them.
@@ -148,7 +148,7 @@ test(
   'a deliberately privileged pod is refused where "restricted" is enforced, naming what it violates',
   { skip },
   async () => {
-    const pod = (ns: string): KubeObj => ({
+    const pod = (ns: string): KubeObject => ({
       apiVersion: 'v1',
       kind: 'Pod',
       metadata: { name: 'privileged', namespace: ns },
