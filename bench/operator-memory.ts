@@ -84,7 +84,7 @@ if (values.child) {
 
 const { FakeApi } = await import('../test/unit/fake-api.ts');
 const { collectionPath } = await import('../src/kube/client.ts');
-const { render } = await import('../src/render/index.ts');
+const { cloudObjects } = await import('../src/cli/render.ts');
 const { redactedSecrets } = await import('../src/render/secrets.ts');
 const { validateText } = await import('../src/api/v1alpha1/validate.ts');
 const { saveResult } = await import('./results.ts');
@@ -113,7 +113,7 @@ function managedFields(obj: object, managers: string[]): object[] {
 
 const parsed = validateText(readFileSync('examples/ha.yaml', 'utf8'));
 if (!parsed.ok) throw new Error('examples/ha.yaml does not validate');
-const objects = render(parsed.cloud, redactedSecrets(), { namespace });
+const objects = cloudObjects(parsed.cloud, redactedSecrets(), { namespace });
 const daemonSets = objects.filter((o) => o.kind === 'DaemonSet');
 
 const api = await FakeApi.start();

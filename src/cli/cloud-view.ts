@@ -4,7 +4,7 @@
 import type { Condition, OpenStackCloud } from '../api/v1alpha1/spec.ts';
 import { getCatalog } from '../catalog/index.ts';
 import { jobState, unscheduledNote, workloadReadiness } from '../controller/cloud.ts';
-import { buildPlan } from '../plan/graph.ts';
+import { componentSteps, planComponents } from '../plan/graph.ts';
 import { enabledComponents } from '../plan/components.ts';
 import { render } from '../render/index.ts';
 import { jobTaskLabel } from '../render/jobs.ts';
@@ -103,8 +103,10 @@ export function liveComponents(
   namespace: string,
   live: readonly KubeObject[],
 ): LiveComponent[] {
-  const objects = render(cloud, redactedSecrets(), { namespace });
-  const plan = buildPlan(enabledComponents(cloud), objects, getCatalog(cloud.spec.release));
+  const components = enabledComponents(cloud);
+  const planned = planComponents(components, getCatalog(cloud.spec.release));
+  const rendered = render(cloud, redactedSecrets(), components, { namespace });
+  const plan = planned.map((c) => componentSteps(c, rendered.get(c.name) ?? []));
   const byName = new Map(live.map((o) => [`${o.kind}/${o.metadata.name}`, o]));
   return plan.map((step) => {
     const problems: string[] = [];

@@ -10,8 +10,8 @@ import { validateObject } from '../api/v1alpha1/validate.ts';
 import { getCatalog } from '../catalog/index.ts';
 import type { ComponentName } from '../catalog/types.ts';
 import { enabledComponents } from '../plan/components.ts';
-import { buildPlan, type ComponentPlan } from '../plan/graph.ts';
-import { render } from '../render/index.ts';
+import { componentSteps, planComponents, type ComponentPlan } from '../plan/graph.ts';
+import { flatten, render } from '../render/index.ts';
 import { jobTaskLabel } from '../render/jobs.ts';
 import { selectorTerm } from '../render/context.ts';
 import { createOnlyAnnotation, type KubeObject } from '../render/kube.ts';
@@ -186,9 +186,9 @@ export class CloudReconciler {
 
     const secrets = await this.#ensureSecrets(live);
     const components = enabledComponents(cloud);
-    const objects = render(cloud, secrets, { namespace });
-    const catalog = getCatalog(cloud.spec.release);
-    const plan = buildPlan(components, objects, catalog);
+    const planned = planComponents(components, getCatalog(cloud.spec.release));
+    const rendered = render(cloud, secrets, components, { namespace });
+    const plan = planned.map((c) => componentSteps(c, rendered.get(c.name) ?? []));
 
     const ready = new Set<ComponentName>();
     const componentStatus: Record<
@@ -218,7 +218,7 @@ export class CloudReconciler {
         conditions.splice(conditions.indexOf(c), 1);
       }
     }
-    await this.#prune(cloud, namespace, objects);
+    await this.#prune(cloud, namespace, flatten(rendered));
     const summary = summarise(
       plan.map((p) => ({
         name: p.name,

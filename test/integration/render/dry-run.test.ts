@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
-import { render } from '../../../src/render/index.ts';
+import { cloudObjects } from '../../../src/cli/render.ts';
 import { secretAsData } from '../../../src/controller/compare.ts';
 import type { KubeClient } from '../../../src/kube/client.ts';
 import type { KubeObject } from '../../../src/render/kube.ts';
@@ -59,7 +59,7 @@ for (const name of ['minimal', 'ha', 'production'] as const) {
     `the API server accepts every object of examples/${name}.yaml (server-side dry run, strict)`,
     { skip },
     async () => {
-      const objects = render(loadExample(name), fixedSecrets(), { namespace: ns });
+      const objects = cloudObjects(loadExample(name), fixedSecrets(), { namespace: ns });
       const refused: string[] = [];
       for (const o of objects) {
         try {

@@ -9,7 +9,7 @@ import { operatorState, type LeaseView } from '../../../src/controller/liveness.
 import { componentNames } from '../../../src/catalog/types.ts';
 import { collectionPath } from '../../../src/kube/client.ts';
 import type { KubeObject } from '../../../src/render/kube.ts';
-import { render } from '../../../src/render/index.ts';
+import { cloudObjects } from '../../../src/cli/render.ts';
 import { redactedSecrets } from '../../../src/render/secrets.ts';
 import { FakeApi } from '../fake-api.ts';
 import { runCli } from '../helpers.ts';
@@ -91,7 +91,7 @@ test('a cloud nobody reconciled for a minute after its creation says so', () => 
 
 /** The workloads and Jobs of examples/minimal.yaml, as their controllers report them when done. */
 function liveObjects(): KubeObject[] {
-  return render(loadExample('minimal'), redactedSecrets(), { namespace: 'openstack' })
+  return cloudObjects(loadExample('minimal'), redactedSecrets(), { namespace: 'openstack' })
     .filter((o) => ['Deployment', 'StatefulSet', 'DaemonSet', 'Job', 'CronJob'].includes(o.kind))
     .map((o) => {
       const obj = structuredClone(o);
