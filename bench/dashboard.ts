@@ -4,7 +4,7 @@
 // Usage: npm run bench:dashboard [-- --nodes 1000 --pods 4033]
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import type { KubeObj } from '../src/kube/client.ts';
+import type { KubeObject } from '../src/render/kube.ts';
 import { fixedSecrets, renderExample } from '../test/unit/render/fixtures.ts';
 import { slimPod } from '../src/server/dashboard-informers.ts';
 import { snapshot } from '../src/server/dashboard-view.ts';
@@ -27,7 +27,7 @@ const templates = renderExample('minimal', fixedSecrets())
   .filter((o) => ['Deployment', 'StatefulSet', 'DaemonSet'].includes(o.kind))
   .map((o) => (o as unknown as { spec: { template: { metadata: any; spec: any } } }).spec.template);
 
-function pod(i: number): KubeObj {
+function pod(i: number): KubeObject {
   const t = templates[i % templates.length]!;
   const name = `${t.metadata.labels['app.kubernetes.io/name']}-${i.toString(36).padStart(5, '0')}`;
   const node = `kwok-node-${i % nodes}`;
@@ -90,13 +90,13 @@ function pod(i: number): KubeObj {
         })),
       },
     }),
-  ) as KubeObj;
+  ) as KubeObject;
 }
 
-function heapWith(make: (i: number) => KubeObj): { mib: number; held: Map<string, KubeObj> } {
+function heapWith(make: (i: number) => KubeObject): { mib: number; held: Map<string, KubeObject> } {
   gc!();
   const before = process.memoryUsage().heapUsed;
-  const held = new Map<string, KubeObj>();
+  const held = new Map<string, KubeObject>();
   for (let i = 0; i < count; i++) {
     const p = make(i);
     held.set(p.metadata.name, p);
@@ -111,7 +111,7 @@ full.held.clear();
 const slim = heapWith((i) => slimPod(pod(i)));
 const slimBytes = JSON.stringify([...slim.held.values()]).length;
 
-const cloud: KubeObj = {
+const cloud: KubeObject = {
   apiVersion: 'stackanetes.io/v1alpha1',
   kind: 'OpenStackCloud',
   metadata: { name: 'minimal', namespace: 'openstack', generation: 1 },

@@ -16,7 +16,7 @@ import { basename } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse } from 'yaml';
-import type { KubeObj } from '../src/kube/client.ts';
+import type { KubeObject } from '../src/render/kube.ts';
 import { fakeNodeAnnotation } from '../src/cluster/components.ts';
 import {
   client,
@@ -168,7 +168,7 @@ async function whereTheTimeWent(): Promise<{
   components: Record<string, number>;
   jobs: Record<string, number>;
 }> {
-  const cloud = await c.get<KubeObj>(
+  const cloud = await c.get<KubeObject>(
     'stackanetes.io/v1alpha1',
     'OpenStackCloud',
     doc.metadata.name,
@@ -192,7 +192,7 @@ async function whereTheTimeWent(): Promise<{
       )
       .sort((a, b) => a[1] - b[1]),
   );
-  const { items } = await c.list<KubeObj>('batch/v1', 'Job', { namespace });
+  const { items } = await c.list<KubeObject>('batch/v1', 'Job', { namespace });
   const jobs = Object.fromEntries(
     items
       .map((j) => {

@@ -26,7 +26,7 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import type { KubeObj } from '../src/kube/client.ts';
+import type { KubeObject } from '../src/render/kube.ts';
 import {
   client,
   cloudName,
@@ -117,7 +117,7 @@ async function loadPhase(withHog: boolean): Promise<Record<string, unknown>> {
     const cpuAfter = nodeCpu();
     let hogCores: number | undefined;
     if (hog) {
-      const pod = await (await client()).get<KubeObj>('v1', 'Pod', hog.name, hog.namespace);
+      const pod = await (await client()).get<KubeObject>('v1', 'Pod', hog.name, hog.namespace);
       hogCores = await hogUsage(pod);
     }
     out = {
@@ -159,7 +159,7 @@ async function loadPhase(withHog: boolean): Promise<Record<string, unknown>> {
 }
 
 /** The hog's CPU use over 5 s, in cores: does it really take what the cloud leaves? */
-async function hogUsage(pod: KubeObj): Promise<number> {
+async function hogUsage(pod: KubeObject): Promise<number> {
   const usage = cgroupReader(await hostPid(pod));
   const a = usage();
   await sleep(5000);

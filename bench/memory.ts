@@ -6,7 +6,7 @@
 // Usage: eval "$(npx stackanetes cluster env)"; node bench/memory.ts [--samples 30] [--every 10]
 //   (run while the cloud does its usual work, e.g. during or after `npm run bench:load`)
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { KubeObj } from '../src/kube/client.ts';
+import type { KubeObject } from '../src/render/kube.ts';
 import { memoryBytes } from '../src/render/quantity.ts';
 import { client, cloudName, namespace } from '../test/e2e/helpers.ts';
 import { saveResult } from './results.ts';
@@ -70,7 +70,7 @@ for (let i = 0; i < samples; i++) {
 }
 process.stdout.write('\n');
 
-const { items } = await c.list<KubeObj>('v1', 'Pod', {
+const { items } = await c.list<KubeObject>('v1', 'Pod', {
   namespace,
   labelSelector: `app.kubernetes.io/instance=${cloudName}`,
 });

@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import type { KubeObj } from '../src/kube/client.ts';
+import type { KubeObject } from '../src/render/kube.ts';
 
 const { values } = parseArgs({
   options: {
@@ -40,7 +40,7 @@ if (values.child) {
   const { slimPod } = await import('../src/kube/slim.ts');
   const variant = values.child;
   const client = await KubeClient.create();
-  const keep = (o: KubeObj) => o;
+  const keep = (o: KubeObject) => o;
   const pods = new Informer(client, {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -84,7 +84,7 @@ if (values.child) {
 
 const { FakeApi } = await import('../test/unit/fake-api.ts');
 const { collectionPath } = await import('../src/kube/client.ts');
-const { render } = await import('../src/render/index.ts');
+const { cloudObjects } = await import('../src/cli/render.ts');
 const { redactedSecrets } = await import('../src/render/secrets.ts');
 const { validateText } = await import('../src/api/v1alpha1/validate.ts');
 const { saveResult } = await import('./results.ts');
@@ -113,13 +113,13 @@ function managedFields(obj: object, managers: string[]): object[] {
 
 const parsed = validateText(readFileSync('examples/ha.yaml', 'utf8'));
 if (!parsed.ok) throw new Error('examples/ha.yaml does not validate');
-const objects = render(parsed.cloud, redactedSecrets(), { namespace });
+const objects = cloudObjects(parsed.cloud, redactedSecrets(), { namespace });
 const daemonSets = objects.filter((o) => o.kind === 'DaemonSet');
 
 const api = await FakeApi.start();
-const put = (o: KubeObj) => api.put(collectionPath(o.apiVersion, o.kind), o);
+const put = (o: KubeObject) => api.put(collectionPath(o.apiVersion, o.kind), o);
 for (const o of objects) {
-  const obj = structuredClone(o) as KubeObj;
+  const obj = structuredClone(o);
   obj.metadata = { ...obj.metadata, namespace, generation: 1, creationTimestamp: t };
   obj.metadata.managedFields = managedFields(obj, ['stackanetes']);
   put(obj);
@@ -127,7 +127,7 @@ for (const o of objects) {
 let podCount = 0;
 for (let n = 0; n < nodeCount; n++) {
   const node = `kwok-node-${n}`;
-  const nodeObj: KubeObj = {
+  const nodeObj: KubeObject = {
     apiVersion: 'v1',
     kind: 'Node',
     metadata: {
@@ -180,9 +180,9 @@ for (let n = 0; n < nodeCount; n++) {
   for (let p = 0; p < perNode; p++) {
     const ds = daemonSets[p % daemonSets.length]!;
     const template = (
-      ds as unknown as { spec: { template: { metadata: KubeObj['metadata']; spec: object } } }
+      ds as unknown as { spec: { template: { metadata: KubeObject['metadata']; spec: object } } }
     ).spec.template;
-    const pod: KubeObj = {
+    const pod: KubeObject = {
       apiVersion: 'v1',
       kind: 'Pod',
       metadata: {

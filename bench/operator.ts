@@ -20,7 +20,7 @@ import {
   writes,
 } from '../test/integration/operator/helpers.ts';
 import { spawnSync } from 'node:child_process';
-import type { KubeObj } from '../src/kube/client.ts';
+import type { KubeObject } from '../src/render/kube.ts';
 import { saveResult } from './results.ts';
 
 if (!process.env.KUBECONFIG) {
@@ -71,8 +71,9 @@ function pauseInClusterOperator(): () => void {
 
 const c = await client();
 const resume = pauseInClusterOperator();
-const nodes = (await c.list<KubeObj>('v1', 'Node', { labelSelector: 'stackanetes.io/fake=true' }))
-  .items.length;
+const nodes = (
+  await c.list<KubeObject>('v1', 'Node', { labelSelector: 'stackanetes.io/fake=true' })
+).items.length;
 const ns = await makeNamespace(c, 'bench');
 const drop = await kwokVolumes(c, ns);
 const op = startOperator(ns);
@@ -89,7 +90,7 @@ try {
   await waitReady(c, ns, 'bench', op, 20 * 60_000);
   const readyAfter = (performance.now() - started) / 1000;
   // When did the last pod become Ready? The operator's share is the time after that.
-  const pods = (await c.list<KubeObj>('v1', 'Pod', { namespace: ns })).items;
+  const pods = (await c.list<KubeObject>('v1', 'Pod', { namespace: ns })).items;
   const lastPodReady = Math.max(
     ...pods.map((p) => {
       const cond = (
@@ -99,7 +100,7 @@ try {
       return cond ? Date.parse(cond.lastTransitionTime) : 0;
     }),
   );
-  const cloud = await c.get<KubeObj>('stackanetes.io/v1alpha1', 'OpenStackCloud', 'bench', ns);
+  const cloud = await c.get<KubeObject>('stackanetes.io/v1alpha1', 'OpenStackCloud', 'bench', ns);
   const readyCond = (
     cloud.status as { conditions: { type: string; lastTransitionTime: string }[] }
   ).conditions.find((x) => x.type === 'Ready')!;

@@ -6,7 +6,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import type { KubeObj } from '../src/kube/client.ts';
+import type { KubeObject } from '../src/render/kube.ts';
 import { client, cloudName, containerStatus, hostPid, namespace } from '../test/e2e/helpers.ts';
 
 const run = promisify(execFile);
@@ -102,7 +102,7 @@ function describe(p: ProbeSpec): string {
   return 'unknown';
 }
 
-function namedPort(pod: KubeObj, port: number | string): number {
+function namedPort(pod: KubeObject, port: number | string): number {
   if (typeof port === 'number') return port;
   const spec = pod.spec as { containers: { ports?: { name?: string; containerPort: number }[] }[] };
   for (const c of spec.containers)
@@ -111,7 +111,11 @@ function namedPort(pod: KubeObj, port: number | string): number {
 }
 
 /** Runs a probe once the way the kubelet does; true when it passed. */
-export async function runProbe(pod: KubeObj, containerId: string, p: ProbeSpec): Promise<boolean> {
+export async function runProbe(
+  pod: KubeObject,
+  containerId: string,
+  p: ProbeSpec,
+): Promise<boolean> {
   const timeoutS = p.timeoutSeconds ?? 1;
   const ip = (pod.status as { podIP?: string }).podIP!;
   if (p.exec) {
@@ -158,7 +162,7 @@ export async function runProbe(pod: KubeObj, containerId: string, p: ProbeSpec):
 }
 
 export async function measureProbe(
-  pod: KubeObj,
+  pod: KubeObject,
   container: string,
   kind: 'readiness' | 'liveness',
   p: ProbeSpec,
@@ -205,7 +209,7 @@ export async function probeCosts(
   percentOfOneCore: number;
 }> {
   const c = await client();
-  const { items } = await c.list<KubeObj>('v1', 'Pod', {
+  const { items } = await c.list<KubeObject>('v1', 'Pod', {
     namespace,
     labelSelector: `app.kubernetes.io/instance=${cloudName}`,
   });

@@ -9,8 +9,7 @@ import { saveResult } from './results.ts';
 
 const t0 = performance.now();
 const { validateText } = await import('../src/api/v1alpha1/validate.ts');
-const { render } = await import('../src/render/index.ts');
-const { toYaml } = await import('../src/cli/render.ts');
+const { cloudObjects, toYaml } = await import('../src/cli/render.ts');
 const { generateSecrets } = await import('../src/secrets/cloud-secrets.ts');
 const startup = performance.now() - t0;
 
@@ -38,7 +37,7 @@ function measure(label: string, text: string) {
     const start = performance.now();
     const r = validateText(text);
     if (!r.ok) throw new Error(`${label}: ${JSON.stringify(r.problems)}`);
-    const objs = render(r.cloud, secrets);
+    const objs = cloudObjects(r.cloud, secrets);
     const yaml = toYaml(objs);
     const took = performance.now() - start;
     if (i >= 5) times.push(took); // the first few runs warm the JIT up

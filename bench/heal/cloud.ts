@@ -2,7 +2,7 @@
 // how a request failed), a Glance marker image, a flavor and servers booted and deleted, Keystone
 // processes stopped and continued, and the clean-up of everything a run created.
 import http from 'node:http';
-import type { KubeObj } from '../../src/kube/client.ts';
+import type { KubeObject } from '../../src/render/kube.ts';
 import {
   client,
   containerStatus,
@@ -100,7 +100,7 @@ export function watchRestart(name: string, restarts: number, everyMs: number): W
 /** When the kubelet's first "Killing" event for `pod` at or after `since` was recorded. */
 export async function killingEventAt(pod: string, since: number): Promise<number | undefined> {
   const c = await client();
-  const { items } = await c.list<KubeObj>('v1', 'Event', {
+  const { items } = await c.list<KubeObject>('v1', 'Event', {
     namespace,
     fieldSelector: `involvedObject.name=${pod}`,
   });

@@ -3,7 +3,7 @@
 // changed through the OpenStackCloud and restored. Used by one module per scenario (main.ts).
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { KubeObj } from '../../src/kube/client.ts';
+import type { KubeObject } from '../../src/render/kube.ts';
 import {
   client,
   cloudName,
@@ -205,7 +205,7 @@ export async function waitRecovered(
 
 // ---- Kubernetes and the node ------------------------------------------------------------------
 
-export function podIP(pod: KubeObj): string | undefined {
+export function podIP(pod: KubeObject): string | undefined {
   return (pod.status as { podIP?: string } | undefined)?.podIP;
 }
 
@@ -230,14 +230,14 @@ export function watchExit(pid: number): Watch {
 }
 
 /** Ready Keystone pods, not being deleted. */
-export async function keystonePods(): Promise<KubeObj[]> {
+export async function keystonePods(): Promise<KubeObject[]> {
   return (await pods('keystone-api')).filter(isReady);
 }
 
 /** The Deployment keystone-api has `n` replicas, all updated and Ready, and no other pods. */
 export async function keystoneSettled(n: number): Promise<boolean> {
   const c = await client();
-  const d = await c.get<KubeObj>('apps/v1', 'Deployment', 'keystone-api', namespace);
+  const d = await c.get<KubeObject>('apps/v1', 'Deployment', 'keystone-api', namespace);
   const spec = d.spec as { replicas: number };
   const st = d.status as { replicas?: number; readyReplicas?: number; updatedReplicas?: number };
   if (spec.replicas !== n || st.replicas !== n) return false;
@@ -248,7 +248,7 @@ export async function keystoneSettled(n: number): Promise<boolean> {
 
 export async function specReplicas(): Promise<number> {
   const c = await client();
-  const cloud = await c.get<KubeObj>(
+  const cloud = await c.get<KubeObject>(
     'stackanetes.io/v1alpha1',
     'OpenStackCloud',
     cloudName,

@@ -4,7 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { parse } from 'yaml';
 import { apiVersion, kind } from '../api/v1alpha1/spec.ts';
-import { KubeClient, type KubeObj } from '../kube/client.ts';
+import { KubeClient } from '../kube/client.ts';
+import type { KubeObject } from '../render/kube.ts';
 import { ApiError } from '../kube/errors.ts';
 import { ensureCrd, ensureNamespace } from '../controller/install.ts';
 import { operatorState } from '../controller/liveness.ts';
@@ -33,14 +34,14 @@ Exits 0 when Ready, 1 when a component fails (its reason and last log line are s
     .action(async (opts: { file: string; namespace?: string; wait: boolean; timeout: string }) => {
       const { text, cloud } = readSpec(opts.file);
       // Apply what the user wrote; the API server fills defaults from the CRD schema.
-      const doc = parse(text) as KubeObj;
+      const doc = parse(text) as KubeObject;
       const namespace = opts.namespace ?? cloud.metadata.namespace ?? 'openstack';
       doc.metadata = { ...doc.metadata, namespace };
       const client = await KubeClient.create();
       try {
         await ensureCrd(client);
         await ensureNamespace(client, namespace);
-        let applied: KubeObj;
+        let applied: KubeObject;
         try {
           applied = await client.apply(doc);
         } catch (err) {
@@ -79,9 +80,9 @@ async function follow(
   let last = '';
   let lines = 0;
   while (Date.now() < deadline) {
-    let cloud: KubeObj;
+    let cloud: KubeObject;
     try {
-      cloud = await client.get<KubeObj>(apiVersion, kind, name, namespace);
+      cloud = await client.get<KubeObject>(apiVersion, kind, name, namespace);
     } catch (err) {
       // The API server restarting or a dropped connection is no reason to stop following.
       if (!(err instanceof ApiError && err.retriable)) throw err;

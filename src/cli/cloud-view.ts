@@ -4,12 +4,11 @@
 import type { Condition, OpenStackCloud } from '../api/v1alpha1/spec.ts';
 import { getCatalog } from '../catalog/index.ts';
 import { jobState, unscheduledNote, workloadReadiness } from '../controller/cloud.ts';
-import type { KubeObj } from '../kube/client.ts';
-import { buildPlan } from '../plan/graph.ts';
+import { componentSteps, planComponents } from '../plan/graph.ts';
 import { enabledComponents } from '../plan/components.ts';
 import { render } from '../render/index.ts';
 import { jobTaskLabel } from '../render/jobs.ts';
-import { componentLabel } from '../render/kube.ts';
+import { componentLabel, type KubeObject } from '../render/kube.ts';
 import { redactedSecrets } from '../render/secrets.ts';
 import type { OperatorState } from '../controller/liveness.ts';
 
@@ -26,7 +25,7 @@ export interface CloudStatus {
   components: { name: string; cond: Cond; replicas?: number; readyReplicas?: number }[];
 }
 
-export function readStatus(cloud: KubeObj): CloudStatus {
+export function readStatus(cloud: KubeObject): CloudStatus {
   const st = (cloud.status ?? {}) as {
     observedGeneration?: number;
     conditions?: Condition[];
@@ -102,10 +101,12 @@ export interface LiveComponent {
 export function liveComponents(
   cloud: OpenStackCloud,
   namespace: string,
-  live: readonly KubeObj[],
+  live: readonly KubeObject[],
 ): LiveComponent[] {
-  const objects = render(cloud, redactedSecrets(), { namespace });
-  const plan = buildPlan(enabledComponents(cloud), objects, getCatalog(cloud.spec.release));
+  const components = enabledComponents(cloud);
+  const planned = planComponents(components, getCatalog(cloud.spec.release));
+  const rendered = render(cloud, redactedSecrets(), components, { namespace });
+  const plan = planned.map((c) => componentSteps(c, rendered.get(c.name) ?? []));
   const byName = new Map(live.map((o) => [`${o.kind}/${o.metadata.name}`, o]));
   return plan.map((step) => {
     const problems: string[] = [];

@@ -6,7 +6,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Command } from 'commander';
 import { hostOperatorDashboard } from '../cluster/hostoperator.ts';
-import { KubeClient, type KubeObj } from '../kube/client.ts';
+import { KubeClient } from '../kube/client.ts';
+import type { KubeObject } from '../render/kube.ts';
 import { CliError } from './errors.ts';
 
 const operatorLabel = 'app.kubernetes.io/name=stackanetes-operator';
@@ -19,7 +20,7 @@ interface Flags {
   open?: boolean;
 }
 
-function isReady(p: KubeObj): boolean {
+function isReady(p: KubeObject): boolean {
   const conds = (p.status as { conditions?: { type: string; status: string }[] } | undefined)
     ?.conditions;
   return (
@@ -29,7 +30,7 @@ function isReady(p: KubeObj): boolean {
 }
 
 /** The dashboard's container port of an operator pod (the port named `dashboard`). */
-export function dashboardPort(pod: KubeObj): number | undefined {
+export function dashboardPort(pod: KubeObject): number | undefined {
   const containers = (
     pod.spec as { containers?: { ports?: { name?: string; containerPort: number }[] }[] }
   ).containers;
@@ -111,7 +112,7 @@ The dashboard is read-only. Stop the forward with Ctrl-C.`,
     )
     .action(async (flags: Flags) => {
       const client = await KubeClient.create();
-      let pods: KubeObj[];
+      let pods: KubeObject[];
       try {
         pods = (
           await client.list('v1', 'Pod', {

@@ -4,7 +4,9 @@ import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:f
 import { dirname, join, resolve, basename } from 'node:path';
 import type { Command } from 'commander';
 import { dump } from 'js-yaml';
-import { render } from '../render/index.ts';
+import type { OpenStackCloud } from '../api/v1alpha1/spec.ts';
+import { enabledComponents } from '../plan/components.ts';
+import { flatten, render, type RenderOptions } from '../render/index.ts';
 import type { KubeObject } from '../render/kube.ts';
 import { redactedSecrets, type CloudSecrets } from '../render/secrets.ts';
 import {
@@ -14,6 +16,15 @@ import {
 } from '../secrets/cloud-secrets.ts';
 import { CliError } from './errors.ts';
 import { readCloud, readText } from './spec-file.ts';
+
+/** Every object of a cloud in one list: the components its spec enables, rendered. */
+export function cloudObjects(
+  cloud: OpenStackCloud,
+  secrets: CloudSecrets,
+  opts: RenderOptions = {},
+): KubeObject[] {
+  return flatten(render(cloud, secrets, enabledComponents(cloud), opts));
+}
 
 /** One YAML document per object (js-yaml's emitter: several times faster than `yaml`'s). */
 export function objectYaml(o: KubeObject): string {
@@ -117,7 +128,11 @@ Nothing is written if the spec is invalid.`,
             'note: Secret values are REDACTED; pass --secrets FILE to render deployable Secrets\n',
           );
         }
-        const objects = render(cloud, secrets, opts.namespace ? { namespace: opts.namespace } : {});
+        const objects = cloudObjects(
+          cloud,
+          secrets,
+          opts.namespace ? { namespace: opts.namespace } : {},
+        );
         if (opts.output) {
           writeDir(opts.output, objects);
           process.stderr.write(`wrote ${objects.length} objects to ${opts.output}\n`);

@@ -4,7 +4,8 @@
 import type { Command } from 'commander';
 import { apiVersion, kind, type OpenStackCloud } from '../api/v1alpha1/spec.ts';
 import { validateObject } from '../api/v1alpha1/validate.ts';
-import { KubeClient, type KubeObj } from '../kube/client.ts';
+import { KubeClient } from '../kube/client.ts';
+import type { KubeObject } from '../render/kube.ts';
 import { isNotFound } from '../kube/errors.ts';
 import { liveOperatorState } from '../controller/liveness.ts';
 import { cloudView, liveComponents, readStatus, viewText } from './cloud-view.ts';
@@ -20,7 +21,7 @@ const liveKinds: readonly [string, string][] = [
 ];
 
 /** The cloud as validated (defaults filled), or undefined when its spec is invalid. */
-function specOf(c: KubeObj): OpenStackCloud | undefined {
+function specOf(c: KubeObject): OpenStackCloud | undefined {
   const { status: _s, ...doc } = c;
   const r = validateObject({
     ...doc,
@@ -50,7 +51,7 @@ line says whether an operator still holds its Lease and has reconciled the cloud
       const client = await KubeClient.create();
       try {
         const ns = opts.namespace;
-        let clouds: KubeObj[];
+        let clouds: KubeObject[];
         if (name) {
           try {
             clouds = [await client.get(apiVersion, kind, name, ns)];
@@ -62,7 +63,7 @@ line says whether an operator still holds its Lease and has reconciled the cloud
           clouds = (await client.list(apiVersion, kind, { namespace: ns })).items;
           if (clouds.length === 0) throw new CliError(`no OpenStackCloud in namespace ${ns}`);
         }
-        const live: KubeObj[] = [];
+        const live: KubeObject[] = [];
         for (const [a, k] of liveKinds) {
           const { items } = await client.list(a, k, {
             namespace: ns,

@@ -12,7 +12,8 @@ import { layout } from '../cluster/layout.ts';
 import { startHostOperator } from '../cluster/hostoperator.ts';
 import { builtOperatorImage, installOperator } from '../cluster/operator.ts';
 import { publicDomain } from '../cluster/publichosts.ts';
-import { KubeClient, type KubeObj } from '../kube/client.ts';
+import { KubeClient } from '../kube/client.ts';
+import type { KubeObject } from '../render/kube.ts';
 import { validateText } from '../api/v1alpha1/validate.ts';
 import { clusterIps, endpointTable, openstack, publicEndpoints } from '../openstack/endpoints.ts';
 import { prepareForGuests } from '../openstack/guest-setup.ts';
@@ -79,7 +80,7 @@ Then prints the public endpoints and how to use the \`openstack\` command line.
         throw new CliError('the local cluster runs containerd and the kubelet: run it as root');
       // --no-cloud deploys no spec: the file is neither needed nor read.
       if (opts.cloud && !existsSync(opts.file)) throw new CliError(`${opts.file}: no such file`);
-      const doc = opts.cloud ? (parse(readText(opts.file)) as KubeObj) : undefined;
+      const doc = opts.cloud ? (parse(readText(opts.file)) as KubeObject) : undefined;
       const namespace = doc?.metadata?.namespace ?? 'openstack';
       const name = doc?.metadata?.name;
       const t0 = Date.now();

@@ -10,14 +10,14 @@ import { validateObject } from '../api/v1alpha1/validate.ts';
 import { getCatalog } from '../catalog/index.ts';
 import type { ComponentName } from '../catalog/types.ts';
 import { enabledComponents } from '../plan/components.ts';
-import { buildPlan, type ComponentPlan } from '../plan/graph.ts';
-import { render } from '../render/index.ts';
+import { componentSteps, planComponents, type ComponentPlan } from '../plan/graph.ts';
+import { flatten, render } from '../render/index.ts';
 import { jobTaskLabel } from '../render/jobs.ts';
 import { selectorTerm } from '../render/context.ts';
 import { createOnlyAnnotation, type KubeObject } from '../render/kube.ts';
 import type { CloudSecrets } from '../render/secrets.ts';
 import { loadOrCreateSecrets, UnusableSecrets } from '../secrets/cloud-secrets.ts';
-import { resourceInfo, type KubeClient, type KubeObj } from '../kube/client.ts';
+import { resourceInfo, type KubeClient } from '../kube/client.ts';
 import { defaultIdentity } from '../kube/leader.ts';
 import { isConflict, isNotFound } from '../kube/errors.ts';
 import { contains, secretAsData } from './compare.ts';
@@ -38,19 +38,19 @@ export interface ObjectStore {
     kind: string,
     namespace: string | undefined,
     name: string,
-  ): KubeObj | undefined;
+  ): KubeObject | undefined;
   /** Objects of a kind in a namespace carrying every given label. */
   list(
     apiVersion: string,
     kind: string,
     namespace: string,
     labels: Record<string, string>,
-  ): KubeObj[];
+  ): KubeObject[];
 }
 
 export interface EventRecorder {
   record(
-    cloud: KubeObj,
+    cloud: KubeObject,
     type: 'Normal' | 'Warning',
     reason: string,
     message: string,
@@ -186,9 +186,9 @@ export class CloudReconciler {
 
     const secrets = await this.#ensureSecrets(live);
     const components = enabledComponents(cloud);
-    const objects = render(cloud, secrets, { namespace });
-    const catalog = getCatalog(cloud.spec.release);
-    const plan = buildPlan(components, objects, catalog);
+    const planned = planComponents(components, getCatalog(cloud.spec.release));
+    const rendered = render(cloud, secrets, components, { namespace });
+    const plan = planned.map((c) => componentSteps(c, rendered.get(c.name) ?? []));
 
     const ready = new Set<ComponentName>();
     const componentStatus: Record<
@@ -218,7 +218,7 @@ export class CloudReconciler {
         conditions.splice(conditions.indexOf(c), 1);
       }
     }
-    await this.#prune(cloud, namespace, objects);
+    await this.#prune(cloud, namespace, flatten(rendered));
     const summary = summarise(
       plan.map((p) => ({
         name: p.name,
@@ -237,7 +237,7 @@ export class CloudReconciler {
    * next reconcile, hundreds of writes a minute. It takes over once that operator's Lease is gone
    * or no longer renewed. Said once per cloud and rival, in the log and as an Event.
    */
-  async #rival(live: KubeObj): Promise<string | undefined> {
+  async #rival(live: KubeObject): Promise<string | undefined> {
     const record = live.status as ReconcileRecord | undefined;
     const lease = record?.reconciledBy?.lease;
     const mine = this.#reconciledBy.lease;
@@ -259,7 +259,7 @@ export class CloudReconciler {
   }
 
   /** The cloud's generated secrets: created once, read back ever after. */
-  async #ensureSecrets(cloud: KubeObj): Promise<CloudSecrets> {
+  async #ensureSecrets(cloud: KubeObject): Promise<CloudSecrets> {
     const namespace = cloud.metadata.namespace!;
     const name = secretsSecretName(cloud.metadata.name);
     try {
@@ -311,7 +311,7 @@ export class CloudReconciler {
     kind: string,
     namespace: string,
     name: string,
-  ): Promise<KubeObj | undefined> {
+  ): Promise<KubeObject | undefined> {
     try {
       return await this.#client.get(apiVersion, kind, name, namespace);
     } catch (err) {
@@ -482,7 +482,7 @@ export class CloudReconciler {
   }
 
   async #finish(
-    live: KubeObj,
+    live: KubeObject,
     conditions: Condition[],
     generation: number,
     transitions: { type: 'Normal' | 'Warning'; reason: string; message: string }[],
@@ -530,7 +530,7 @@ export class CloudReconciler {
   }
 }
 
-export function ownerRef(cloud: KubeObj) {
+export function ownerRef(cloud: KubeObject) {
   return {
     apiVersion: cloudApiVersion,
     kind: cloudKind,
@@ -545,7 +545,9 @@ function cap(s: string): string {
   return s.charAt(0).toUpperCase() + s.slice(1);
 }
 
-export function jobState(job: KubeObj | undefined): 'absent' | 'running' | 'complete' | 'failed' {
+export function jobState(
+  job: KubeObject | undefined,
+): 'absent' | 'running' | 'complete' | 'failed' {
   if (!job) return 'absent';
   const conds =
     (job.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions ??
@@ -555,7 +557,7 @@ export function jobState(job: KubeObj | undefined): 'absent' | 'running' | 'comp
   return 'running';
 }
 
-export function workloadReadiness(live: KubeObj | undefined): {
+export function workloadReadiness(live: KubeObject | undefined): {
   ready: boolean;
   want: number;
   have: number;

@@ -1,5 +1,6 @@
 // Kubernetes Events on the OpenStackCloud for every step, as `kubectl describe` shows them.
-import type { KubeClient, KubeObj } from '../kube/client.ts';
+import type { KubeClient } from '../kube/client.ts';
+import type { KubeObject } from '../render/kube.ts';
 import type { EventRecorder } from './cloud.ts';
 
 export class EventsRecorder implements EventRecorder {
@@ -12,7 +13,7 @@ export class EventsRecorder implements EventRecorder {
   }
 
   async record(
-    cloud: KubeObj,
+    cloud: KubeObject,
     type: 'Normal' | 'Warning',
     reason: string,
     message: string,

@@ -2,13 +2,13 @@
 // this version, served, and the namespace the cloud lives in.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { crd } from '../api/v1alpha1/crd.ts';
-import type { KubeClient, KubeObj } from '../kube/client.ts';
+import type { KubeClient } from '../kube/client.ts';
 import { isNotFound } from '../kube/errors.ts';
 import { contains } from './compare.ts';
 
 /** Installs or updates the CRD when the cluster's differs from this version's, and waits until it is served. */
 export async function ensureCrd(client: KubeClient): Promise<void> {
-  const def = crd() as unknown as KubeObj;
+  const def = crd();
   try {
     const live = await client.get(def.apiVersion, def.kind, def.metadata.name);
     if (contains(live, def)) return;

@@ -2,7 +2,8 @@
 // which Lease) and that Lease as read now (`operatorState` is pure; `liveOperatorState` reads the
 // Lease). `stackanetes status` and `apply` show it; the reconciler asks it before touching a cloud
 // another operator's status names.
-import type { KubeClient, KubeObj } from '../kube/client.ts';
+import type { KubeClient } from '../kube/client.ts';
+import type { KubeObject } from '../render/kube.ts';
 import { ApiError, isNotFound } from '../kube/errors.ts';
 
 /** The part of a cloud's status that says who reconciled it and when. */
@@ -118,7 +119,7 @@ export async function readLease(
   const [namespace, name] = ref?.split('/') ?? [];
   if (!namespace || !name) return undefined;
   try {
-    return await client.get<KubeObj & LeaseView>(
+    return await client.get<KubeObject & LeaseView>(
       'coordination.k8s.io/v1',
       'Lease',
       name,
@@ -134,7 +135,7 @@ export async function readLease(
 /** `operatorState` of a cloud as the API server has it now: its status, its Lease, its clock. */
 export async function liveOperatorState(
   client: KubeClient,
-  cloud: KubeObj,
+  cloud: KubeObject,
 ): Promise<OperatorState> {
   const status = cloud.status as ReconcileRecord | undefined;
   return operatorState({

@@ -4,7 +4,8 @@
 // start (as controller-runtime's do), so a replica is ready once they are synced and a new leader
 // starts from warm caches; the queue and the reconciler run only while leading.
 import { apiVersion as cloudApiVersion, kind as cloudKind } from '../api/v1alpha1/spec.ts';
-import type { KubeClient, KubeObj } from '../kube/client.ts';
+import type { KubeClient } from '../kube/client.ts';
+import type { KubeObject } from '../render/kube.ts';
 import { Informer } from '../kube/informer.ts';
 import { slimPod } from '../kube/slim.ts';
 import { WorkQueue } from '../kube/workqueue.ts';
@@ -70,13 +71,13 @@ export class Manager {
       return inf;
     };
     const clouds = watch(cloudApiVersion, cloudKind);
-    const enqueueCloud = (c: KubeObj) =>
+    const enqueueCloud = (c: KubeObject) =>
       this.#queue?.add(`${c.metadata.namespace}/${c.metadata.name}`);
     clouds
       .onAdd(enqueueCloud)
       .onUpdate((_old, c) => enqueueCloud(c))
       .onDelete(enqueueCloud);
-    const enqueueOwner = (o: KubeObj) => {
+    const enqueueOwner = (o: KubeObject) => {
       const owner = o.metadata.labels?.['app.kubernetes.io/instance'];
       if (owner && o.metadata.namespace) this.#queue?.add(`${o.metadata.namespace}/${owner}`);
       // A cluster-scoped object (a PriorityClass) is every cloud's.

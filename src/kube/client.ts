@@ -11,20 +11,6 @@ import type { KubeObject } from '../render/kube.ts';
 
 export const fieldManager = 'stackanetes';
 
-/**
- * An object as the API server returns it: the shape render produces, with the fields this
- * client does not name (spec, status, data, …) left for the reader to narrow.
- */
-export interface KubeObj extends KubeObject {
-  [field: string]: unknown;
-}
-
-/**
- * What a write takes: a rendered object (typed by kubernetes-models, so without KubeObj's open
- * fields) or one written out in place with fields of its own (a Lease, an Event, a status).
- */
-type Writable = KubeObject | KubeObj;
-
 interface ResourceInfo {
   readonly plural: string;
   readonly namespaced: boolean;
@@ -274,7 +260,7 @@ export class KubeClient {
     throw apiErrorFrom(method, path, code, text);
   }
 
-  get<T extends KubeObj>(
+  get<T extends KubeObject>(
     apiVersion: string,
     kind: string,
     name: string,
@@ -288,7 +274,7 @@ export class KubeClient {
    * `transform` is applied to each object as its page arrives, so that only one page of whole
    * objects is held at a time.
    */
-  async list<T extends KubeObj>(
+  async list<T extends KubeObject>(
     apiVersion: string,
     kind: string,
     opts: {
@@ -296,7 +282,7 @@ export class KubeClient {
       labelSelector?: string;
       fieldSelector?: string;
       pageSize?: number;
-      transform?: (obj: KubeObj) => KubeObj;
+      transform?: (obj: KubeObject) => KubeObject;
     } = {},
   ): Promise<{ items: T[]; resourceVersion: string }> {
     const items: T[] = [];
@@ -325,8 +311,8 @@ export class KubeClient {
   }
 
   /** Server-side apply with the Stackanetes field manager, forcing ownership, strict fields. */
-  apply<T extends KubeObj>(
-    obj: Writable,
+  apply<T extends KubeObject>(
+    obj: KubeObject,
     opts: { dryRun?: boolean; force?: boolean } = {},
   ): Promise<T> {
     const { apiVersion, kind, metadata } = obj;
@@ -343,7 +329,7 @@ export class KubeClient {
   }
 
   /** Applies only the status (through the status subresource). */
-  applyStatus<T extends KubeObj>(obj: Writable): Promise<T> {
+  applyStatus<T extends KubeObject>(obj: KubeObject): Promise<T> {
     const { apiVersion, kind, metadata } = obj;
     return this.request<T>(
       'PATCH',
@@ -356,7 +342,7 @@ export class KubeClient {
     );
   }
 
-  create<T extends KubeObj>(obj: Writable, opts: { dryRun?: boolean } = {}): Promise<T> {
+  create<T extends KubeObject>(obj: KubeObject, opts: { dryRun?: boolean } = {}): Promise<T> {
     return this.request<T>(
       'POST',
       collectionPath(obj.apiVersion, obj.kind, obj.metadata.namespace),
@@ -368,7 +354,7 @@ export class KubeClient {
     );
   }
 
-  replace<T extends KubeObj>(obj: Writable): Promise<T> {
+  replace<T extends KubeObject>(obj: KubeObject): Promise<T> {
     const { apiVersion, kind, metadata } = obj;
     return this.request<T>('PUT', objectPath(apiVersion, kind, metadata.name, metadata.namespace), {
       body: obj,
@@ -377,7 +363,7 @@ export class KubeClient {
   }
 
   /** A JSON merge patch (for small edits such as labels or annotations). */
-  mergePatch<T extends KubeObj>(
+  mergePatch<T extends KubeObject>(
     apiVersion: string,
     kind: string,
     name: string,

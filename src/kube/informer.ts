@@ -5,7 +5,8 @@
 // other failures back off (capped exponential) and retry. Every `resyncMs` each cached object
 // is reported again as an update, so level-based reconcilers get to look at everything. What is
 // cached of each object is `transform`'s result (default: without managedFields; ./slim.ts).
-import { collectionPath, type KubeClient, type KubeObj, type WatchEvent } from './client.ts';
+import { collectionPath, type KubeClient, type WatchEvent } from './client.ts';
+import type { KubeObject } from '../render/kube.ts';
 import { isGone } from './errors.ts';
 import { slim } from './slim.ts';
 import { abortableSleep } from './sleep.ts';
@@ -38,7 +39,7 @@ export interface InformerOptions {
    * What to keep of each object, before it is cached or handed to handlers (default: `slim`,
    * everything but managedFields and kubectl's last-applied annotation).
    */
-  transform?: (obj: KubeObj) => KubeObj;
+  transform?: (obj: KubeObject) => KubeObject;
 }
 
 /** Counters, for metrics and for tests. */
@@ -62,7 +63,7 @@ function cacheKey(namespace: string | undefined, name: string): string {
   return `${namespace ?? ''}/${name}`;
 }
 
-export class Informer<T extends KubeObj = KubeObj> {
+export class Informer<T extends KubeObject = KubeObject> {
   readonly apiVersion: string;
   readonly kind: string;
   readonly namespace: string | undefined;
@@ -77,7 +78,7 @@ export class Informer<T extends KubeObj = KubeObj> {
   };
   readonly #client: ListWatchClient;
   readonly #opts: InformerOptions;
-  readonly #transform: (obj: KubeObj) => T;
+  readonly #transform: (obj: KubeObject) => T;
   readonly #cache = new Map<string, T>();
   readonly #onAdd: AddHandler<T>[] = [];
   readonly #onUpdate: UpdateHandler<T>[] = [];
@@ -93,7 +94,7 @@ export class Informer<T extends KubeObj = KubeObj> {
     collectionPath(opts.apiVersion, opts.kind, opts.namespace); // fails early on an unknown kind
     this.#client = client;
     this.#opts = opts;
-    this.#transform = (opts.transform ?? slim) as (obj: KubeObj) => T;
+    this.#transform = (opts.transform ?? slim) as (obj: KubeObject) => T;
     this.apiVersion = opts.apiVersion;
     this.kind = opts.kind;
     this.namespace = opts.namespace;

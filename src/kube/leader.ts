@@ -9,14 +9,15 @@
 // renew deadline steps down (its signal aborts) before the lease can expire and be taken by
 // another; stopping gracefully releases the Lease so the next leader takes over at once.
 import { hostname } from 'node:os';
-import type { KubeClient, KubeObj } from './client.ts';
+import type { KubeClient } from './client.ts';
+import type { KubeObject } from '../render/kube.ts';
 import { isConflict, isNotFound } from './errors.ts';
 import { abortableSleep } from './sleep.ts';
 
 /** The part of KubeClient leader election uses (a fake can stand in for it in unit tests). */
 export type LeaseClient = Pick<KubeClient, 'get' | 'create' | 'replace'>;
 
-export interface Lease extends KubeObj {
+export interface Lease extends KubeObject {
   spec?: {
     holderIdentity?: string;
     leaseDurationSeconds?: number;

@@ -2,12 +2,12 @@
 // most of what the API server sends is never read by a controller: managedFields (often a third
 // of an object or more), kubectl's last-applied copy of the whole object, and for Pods nearly
 // all of their spec. Dropping it at the door keeps memory flat when clouds grow.
-import type { KubeObj } from './client.ts';
+import type { KubeObject } from '../render/kube.ts';
 
 const lastApplied = 'kubectl.kubernetes.io/last-applied-configuration';
 
 /** The object without metadata.managedFields and kubectl's last-applied annotation. */
-export function slim<T extends KubeObj>(obj: T): T {
+export function slim<T extends KubeObject>(obj: T): T {
   const { managedFields: _m, ...metadata } = obj.metadata;
   if (metadata.annotations?.[lastApplied] !== undefined) {
     const { [lastApplied]: _l, ...annotations } = metadata.annotations;
@@ -30,7 +30,7 @@ function pick<T extends Raw>(o: T | undefined, keys: readonly (keyof T)[]): Part
  * it runs on, and its phase, conditions and container states (restart counts, why it waits or
  * ended). Its spec (containers, volumes, env) is dropped.
  */
-export function slimPod(obj: KubeObj): KubeObj {
+export function slimPod(obj: KubeObject): KubeObject {
   const pod = slim(obj);
   const spec = pod.spec as Raw | undefined;
   const status = pod.status as Raw | undefined;

@@ -2,7 +2,8 @@
 // reaches them: through the cluster's ingress when their names are public, else by the cluster IP
 // of the Service an in-cluster name stands for. The dashboard's address is Horizon's entry in the
 // catalog, like every other service's.
-import type { KubeClient, KubeObj } from '../kube/client.ts';
+import type { KubeClient } from '../kube/client.ts';
+import type { KubeObject } from '../render/kube.ts';
 import { capture } from '../util/exec.ts';
 
 export interface Endpoint {
@@ -37,7 +38,7 @@ export async function clusterIps(
   client: KubeClient,
   namespace: string,
 ): Promise<Map<string, string>> {
-  const { items: services } = await client.list<KubeObj>('v1', 'Service', { namespace });
+  const { items: services } = await client.list<KubeObject>('v1', 'Service', { namespace });
   const m = new Map<string, string>();
   for (const s of services) {
     const ip = (s.spec as { clusterIP?: string }).clusterIP;

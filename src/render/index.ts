@@ -1,10 +1,9 @@
-// render(cloud, secrets) → objects: pure and deterministic. No I/O, no clock, no randomness;
-// the same input gives byte-identical output. The CLI, the operator and the tests all call this.
+// render(cloud, secrets, components) → each component's objects: pure and deterministic. No
+// I/O, no clock, no randomness; the same input gives byte-identical output. The components come
+// from the plan; the CLI, the operator and the tests all call this.
 import type { OpenStackCloud } from '../api/v1alpha1/spec.ts';
-export { enabledComponents } from '../plan/components.ts';
 import { getCatalog } from '../catalog/index.ts';
 import type { ComponentName } from '../catalog/types.ts';
-import { enabledComponents } from '../plan/components.ts';
 import { makeCtx, type Ctx } from './context.ts';
 import { componentLabel, type KubeObject } from './kube.ts';
 import type { CloudSecrets } from './secrets.ts';
@@ -55,32 +54,51 @@ const kindOrder = [
   'Ingress',
 ];
 
-/** Every object of a cloud, grouped by component in plan order, then by kind and name. */
+/** Each component's objects, sorted by kind and name, in the order of `components`. */
+export type RenderedComponents = ReadonlyMap<ComponentName, readonly KubeObject[]>;
+
+/** The objects of the given components of a cloud (the plan says which). */
 export function render(
   cloud: OpenStackCloud,
   secrets: CloudSecrets,
+  components: readonly ComponentName[],
   opts: RenderOptions = {},
-): KubeObject[] {
+): RenderedComponents {
   const ctx = makeCtx(cloud, getCatalog(cloud.spec.release), secrets, opts.namespace);
-  const out: KubeObject[] = [];
-  const components = enabledComponents(cloud);
-  for (const c of components) {
-    const objs = renderers[c](ctx);
-    // Cluster-scoped, shared by every cloud; applied with the first component of every plan.
-    if (c === 'database') objs.push(...priorityClasses(ctx));
-    out.push(...sorted(objs));
+  const groups = new Map(components.map((c) => [c, renderers[c](ctx)]));
+  // Cluster-scoped, shared by every cloud; applied with the first component of every plan.
+  groups.get('database')?.push(...priorityClasses(ctx));
+  // Who may reach whom: each NetworkPolicy and Ingress goes with the component it serves.
+  for (const p of renderPolicies(ctx, components)) {
+    const c = componentOf(p);
+    const group = c && groups.get(c);
+    if (!group) throw new Error(`render produced ${p.kind}/${p.metadata.name} for no component`);
+    group.push(p);
   }
-  out.push(...sorted(renderPolicies(ctx, components)));
   const seen = new Set<string>();
-  for (const o of out) {
+  for (const o of [...groups.values()].flat()) {
     const key = `${o.kind}/${o.metadata.name}`;
     if (seen.has(key)) throw new Error(`render produced ${key} twice`);
     seen.add(key);
   }
-  return out;
+  return new Map([...groups].map(([c, objs]) => [c, sorted(objs)]));
 }
 
-function sorted(objs: KubeObject[]): KubeObject[] {
+const policyKinds = new Set(['NetworkPolicy', 'Ingress']);
+
+/**
+ * Every object in one list, as `stackanetes render` prints it: component by component, then the
+ * NetworkPolicies and Ingresses of all of them, by kind and name.
+ */
+export function flatten(rendered: RenderedComponents): KubeObject[] {
+  const all = [...rendered.values()].flat();
+  return [
+    ...all.filter((o) => !policyKinds.has(o.kind)),
+    ...sorted(all.filter((o) => policyKinds.has(o.kind))),
+  ];
+}
+
+function sorted(objs: readonly KubeObject[]): KubeObject[] {
   const rank = (k: string) => {
     const i = kindOrder.indexOf(k);
     return i < 0 ? kindOrder.length : i;

@@ -76,7 +76,7 @@ export function job(ctx: Ctx, o: JobOpts): KubeObject[] {
   // fails, and the reason with it).
   template.spec.restartPolicy = 'Never';
   const name = `${base}-${hash}`;
-  const j: Job & { metadata: { name: string } } = {
+  const j: Job & KubeObject = {
     apiVersion: 'batch/v1',
     kind: 'Job',
     metadata: meta(ctx, name, o.component, o.task, { [inputHashAnnotation]: hash }),

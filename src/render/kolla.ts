@@ -6,7 +6,7 @@
 import type { ComponentName } from '../catalog/types.ts';
 import { meta, type Ctx } from './context.ts';
 import { contentHash } from './hash.ts';
-import type { Secret, Volume, VolumeMount } from './kube.ts';
+import type { Secret, Volume, VolumeMount, KubeObject } from './kube.ts';
 
 export const kollaConfigDir = '/var/lib/kolla/config_files';
 
@@ -48,7 +48,7 @@ export function configJson(
 }
 
 export interface KollaConfig {
-  readonly secret: Secret & { metadata: { name: string } };
+  readonly secret: Secret & KubeObject;
   /** Hash of everything in the Secret: goes on the pod template so a change rolls the pods. */
   readonly hash: string;
   readonly volume: Volume;

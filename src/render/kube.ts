@@ -26,11 +26,16 @@ export type { IIngress as Ingress } from 'kubernetes-models/networking.k8s.io/v1
 export type { IRole as Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
 export type { IRoleBinding as RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
 
-/** Any object render emits. */
+/**
+ * Any Kubernetes object: what render emits and what the API server returns. The fields it does
+ * not name (spec, status, data, …) are left for the reader to narrow; a renderer types its
+ * objects by kind, e.g. `Deployment & KubeObject`.
+ */
 export interface KubeObject {
   apiVersion: string;
   kind: string;
   metadata: IObjectMeta & { name: string };
+  [field: string]: unknown;
 }
 
 /** Annotation: the applier creates this object if absent and never overwrites it. */

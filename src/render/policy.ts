@@ -38,7 +38,7 @@ export function renderPolicies(ctx: Ctx, components: readonly ComponentName[]): 
   for (const [backend, name, clientPorts, peerPorts] of backends) {
     const users = backendClients(ctx.catalog, backend).filter((c) => components.includes(c));
     const own = selectorLabels(ctx, backend, name);
-    const np: NetworkPolicy & { metadata: { name: string } } = {
+    const np: NetworkPolicy & KubeObject = {
       apiVersion: 'networking.k8s.io/v1',
       kind: 'NetworkPolicy',
       metadata: meta(ctx, `${name}-clients`, backend, name),
@@ -90,7 +90,7 @@ function ingresses(ctx: Ctx, components: readonly ComponentName[]): KubeObject[]
     const port = portOf(processOf(ctx, service, process));
     const host = publicHost(ctx, key);
     if (!host) continue;
-    const ing: Ingress & { metadata: { name: string } } = {
+    const ing: Ingress & KubeObject = {
       apiVersion: 'networking.k8s.io/v1',
       kind: 'Ingress',
       metadata: meta(ctx, svc, component, 'public'),

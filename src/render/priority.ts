@@ -37,11 +37,7 @@ export function priorityClassOf(component: ComponentName, part: string): string 
 }
 
 export function priorityClasses(_ctx: Ctx): KubeObject[] {
-  const pc = (
-    name: string,
-    value: number,
-    description: string,
-  ): PriorityClass & { metadata: { name: string } } => ({
+  const pc = (name: string, value: number, description: string): PriorityClass & KubeObject => ({
     apiVersion: 'scheduling.k8s.io/v1',
     kind: 'PriorityClass',
     metadata: {

@@ -14,13 +14,13 @@ export function accountRole(
   part: string,
   rules: PolicyRule[],
 ): KubeObject[] {
-  const role: Role & { metadata: { name: string } } = {
+  const role: Role & KubeObject = {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'Role',
     metadata: meta(ctx, account, component, part),
     rules,
   };
-  const binding: RoleBinding & { metadata: { name: string } } = {
+  const binding: RoleBinding & KubeObject = {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'RoleBinding',
     metadata: meta(ctx, account, component, part),

@@ -2,7 +2,7 @@
 // each keeping a data volume of its own where it has one.
 import type { ComponentName } from '../catalog/types.ts';
 import { meta, selectorLabels, type Ctx } from './context.ts';
-import type { PersistentVolumeClaim, StatefulSet } from './kube.ts';
+import type { PersistentVolumeClaim, StatefulSet, KubeObject } from './kube.ts';
 import type { podTemplate } from './workload.ts';
 
 /** A member's volume claim, as a StatefulSet's template holds it. */
@@ -30,10 +30,7 @@ export interface StatefulSetOpts {
   readonly claim?: ClaimTemplate;
 }
 
-export function statefulSet(
-  ctx: Ctx,
-  o: StatefulSetOpts,
-): StatefulSet & { metadata: { name: string } } {
+export function statefulSet(ctx: Ctx, o: StatefulSetOpts): StatefulSet & KubeObject {
   const part = o.part ?? o.name;
   return {
     apiVersion: 'apps/v1',

@@ -25,6 +25,7 @@ import {
   type ServiceAccount,
   type Volume,
   type VolumeMount,
+  type KubeObject,
 } from './kube.ts';
 import { configFileMounts, type KollaConfig } from './kolla.ts';
 import { probes } from './probes.ts';
@@ -313,7 +314,7 @@ export function deployment(
   name: string,
   replicas: number,
   o: PodOpts,
-): Deployment & { metadata: { name: string } } {
+): Deployment & KubeObject {
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -328,11 +329,7 @@ export function deployment(
   };
 }
 
-export function daemonSet(
-  ctx: Ctx,
-  name: string,
-  o: PodOpts,
-): DaemonSet & { metadata: { name: string } } {
+export function daemonSet(ctx: Ctx, name: string, o: PodOpts): DaemonSet & KubeObject {
   return {
     apiVersion: 'apps/v1',
     kind: 'DaemonSet',
@@ -353,7 +350,7 @@ export function service(
   part: string,
   ports: readonly { name: string; port: number }[],
   opts: { headless?: boolean; publishNotReady?: boolean } = {},
-): Service & { metadata: { name: string } } {
+): Service & KubeObject {
   return {
     apiVersion: 'v1',
     kind: 'Service',
@@ -378,7 +375,7 @@ export function disruptionBudget(
   name: string,
   component: ComponentName,
   part: string,
-): PodDisruptionBudget & { metadata: { name: string } } {
+): PodDisruptionBudget & KubeObject {
   return {
     apiVersion: 'policy/v1',
     kind: 'PodDisruptionBudget',
@@ -391,7 +388,7 @@ export function serviceAccount(
   ctx: Ctx,
   name: string,
   component: ComponentName,
-): ServiceAccount & { metadata: { name: string } } {
+): ServiceAccount & KubeObject {
   return {
     apiVersion: 'v1',
     kind: 'ServiceAccount',

@@ -7,7 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import type { IOwnerReference } from '@kubernetes-models/apimachinery/apis/meta/v1/OwnerReference';
 import { apiVersion as cloudApiVersion, kind as cloudKind } from '../api/v1alpha1/spec.ts';
-import type { KubeClient, KubeObj } from '../kube/client.ts';
+import type { KubeClient } from '../kube/client.ts';
+import type { KubeObject } from '../render/kube.ts';
 import { isConflict, isNotFound } from '../kube/errors.ts';
 import { Informer } from '../kube/informer.ts';
 import { slim } from '../kube/slim.ts';
@@ -33,11 +34,11 @@ export interface RunningDashboard {
   close(): Promise<void>;
 }
 
-type Slim = (o: KubeObj) => KubeObj;
+type Slim = (o: KubeObject) => KubeObject;
 
-function meta(o: KubeObj, extra: (keyof KubeObj['metadata'])[] = []): KubeObj['metadata'] {
+function meta(o: KubeObject, extra: (keyof KubeObject['metadata'])[] = []): KubeObject['metadata'] {
   const m = o.metadata;
-  const out: KubeObj['metadata'] = { name: m.name };
+  const out: KubeObject['metadata'] = { name: m.name };
   for (const k of [
     'namespace',
     'uid',

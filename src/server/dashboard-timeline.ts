@@ -4,9 +4,8 @@
 // node fenced, instances evacuated, rollout steps and remediation findings as the healing
 // controllers write them: `eventReasonKinds` maps their reasons). Kept in memory, a fixed number,
 // each with an increasing id so that a reconnecting page asks only for what it missed.
-import type { KubeObj } from '../kube/client.ts';
 import { jobState } from '../controller/cloud.ts';
-import { componentLabel } from '../render/kube.ts';
+import { componentLabel, type KubeObject } from '../render/kube.ts';
 import { jobTaskLabel } from '../render/jobs.ts';
 
 /** Every kind of entry, with the words the page shows for it. */
@@ -66,7 +65,7 @@ export interface TimelineEntry {
 export type NewEntry = Omit<TimelineEntry, 'id' | 'title'>;
 
 /** The part of an informer the dashboard uses; a fake stands in for it in unit tests. */
-export interface Source<T extends KubeObj = KubeObj> {
+export interface Source<T extends KubeObject = KubeObject> {
   /** False while the first list is being reported (its adds are history, not news). */
   readonly hasSynced: boolean;
   list(): T[];
@@ -106,7 +105,7 @@ export class Timeline {
 }
 
 /** `namespace/name` of the cloud an object belongs to (label app.kubernetes.io/instance). */
-export function cloudOf(o: KubeObj): string | undefined {
+export function cloudOf(o: KubeObject): string | undefined {
   const name = o.metadata.labels?.['app.kubernetes.io/instance'];
   return name && o.metadata.namespace ? `${o.metadata.namespace}/${name}` : undefined;
 }
@@ -124,26 +123,26 @@ interface PodStatus {
   }[];
 }
 
-const podStatus = (p: KubeObj) => (p.status ?? {}) as PodStatus;
-const nodeOf = (p: KubeObj) => (p.spec as { nodeName?: string } | undefined)?.nodeName;
+const podStatus = (p: KubeObject) => (p.status ?? {}) as PodStatus;
+const nodeOf = (p: KubeObject) => (p.spec as { nodeName?: string } | undefined)?.nodeName;
 
-export function podReady(p: KubeObj): boolean {
+export function podReady(p: KubeObject): boolean {
   return (
     !p.metadata.deletionTimestamp &&
     (podStatus(p).conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')
   );
 }
 
-export function podRestarts(p: KubeObj): number {
+export function podRestarts(p: KubeObject): number {
   return (podStatus(p).containerStatuses ?? []).reduce((n, c) => n + (c.restartCount ?? 0), 0);
 }
 
-function controllerOf(p: KubeObj): { uid: string; kind: string } | undefined {
+function controllerOf(p: KubeObject): { uid: string; kind: string } | undefined {
   return (p.metadata.ownerReferences ?? []).find((r) => r.controller);
 }
 
 /** Why a pod went away, as the end of a sentence ("keystone-api-x … was evicted"). */
-function departure(p: KubeObj): string {
+function departure(p: KubeObject): string {
   const st = podStatus(p);
   const disruption = st.conditions?.find(
     (c) => c.type === 'DisruptionTarget' && c.status === 'True',
@@ -192,7 +191,7 @@ export function narratePods(
   const seen = new Map<string, number>(); // uids already counted as departed → when
   const awaitingReady = new Map<string, Departed>(); // replacement uid → the pod it replaced
 
-  const depart = (p: KubeObj) => {
+  const depart = (p: KubeObject) => {
     const owner = controllerOf(p);
     const uid = p.metadata.uid;
     if (!owner || owner.kind === 'Job' || !uid || seen.has(uid) || !cloudOf(p)) return;
@@ -204,7 +203,7 @@ export function narratePods(
     departed.set(owner.uid, list);
   };
 
-  const arrive = (p: KubeObj) => {
+  const arrive = (p: KubeObject) => {
     const owner = controllerOf(p);
     const cloud = cloudOf(p);
     if (!owner || !cloud || !p.metadata.uid) return;
@@ -283,7 +282,7 @@ export function narratePods(
   });
 }
 
-function component(o: KubeObj): { component?: string } {
+function component(o: KubeObject): { component?: string } {
   const c = o.metadata.labels?.[componentLabel];
   return c ? { component: c } : {};
 }
@@ -304,7 +303,7 @@ export function narrateJobs(
   timeline: Timeline,
   now: () => Date = () => new Date(),
 ): void {
-  const tell = (j: KubeObj, state: ReturnType<typeof jobState>, history: boolean) => {
+  const tell = (j: KubeObject, state: ReturnType<typeof jobState>, history: boolean) => {
     const cloud = cloudOf(j);
     if (!cloud || state === 'absent') return;
     const st = (j.status ?? {}) as JobStatus;
@@ -369,8 +368,8 @@ const conditionMessage = /^([A-Z][A-Za-z]*)?Ready: /;
  * (Kubernetes keeps them an hour), at the time it happened.
  */
 export function narrateEvents(events: Source, timeline: Timeline): void {
-  const tell = (e: KubeObj) => {
-    const f = e as KubeObj & EventFields;
+  const tell = (e: KubeObject) => {
+    const f = e as KubeObject & EventFields;
     const ns = f.involvedObject?.namespace ?? e.metadata.namespace;
     if (!ns || !f.involvedObject?.name) return;
     const message = f.message ?? '';

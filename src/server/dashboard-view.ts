@@ -4,8 +4,7 @@
 import type { OpenStackCloudSpec } from '../api/v1alpha1/spec.ts';
 import { getCatalog } from '../catalog/index.ts';
 import { readStatus } from '../cli/cloud-view.ts';
-import type { KubeObj } from '../kube/client.ts';
-import { componentLabel } from '../render/kube.ts';
+import { componentLabel, type KubeObject } from '../render/kube.ts';
 import { horizonUrl } from '../render/openstack/horizon.ts';
 import { cloudOf, podReady, podRestarts } from './dashboard-timeline.ts';
 
@@ -76,7 +75,7 @@ function condition(c: {
   };
 }
 
-function podView(p: KubeObj): PodView {
+function podView(p: KubeObject): PodView {
   const st = (p.status ?? {}) as {
     phase?: string;
     containerStatuses?: { state?: { waiting?: { reason?: string } } }[];
@@ -97,7 +96,7 @@ function podView(p: KubeObj): PodView {
   };
 }
 
-function horizonOf(cloud: KubeObj): string | undefined {
+function horizonOf(cloud: KubeObject): string | undefined {
   const spec = cloud.spec as OpenStackCloudSpec | undefined;
   if (!spec || spec.services?.horizon?.enabled === false) return undefined;
   try {
@@ -111,7 +110,7 @@ function horizonOf(cloud: KubeObj): string | undefined {
   }
 }
 
-export function cloudView(cloud: KubeObj, pods: readonly KubeObj[]): CloudView {
+export function cloudView(cloud: KubeObject, pods: readonly KubeObject[]): CloudView {
   const s = readStatus(cloud);
   const key = `${cloud.metadata.namespace}/${cloud.metadata.name}`;
   const byNode = new Map<string, PodView[]>();
@@ -153,8 +152,8 @@ export function cloudView(cloud: KubeObj, pods: readonly KubeObj[]): CloudView {
 }
 
 export function snapshot(
-  clouds: readonly KubeObj[],
-  pods: readonly KubeObj[],
+  clouds: readonly KubeObject[],
+  pods: readonly KubeObject[],
   now: Date = new Date(),
 ): Snapshot {
   return {

@@ -4,10 +4,10 @@
 // checks of cloud.test.ts run against this cloud too: STACKANETES_E2E_CLOUD=ha.)
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { KubeObj } from '../../src/kube/client.ts';
+import type { KubeObject } from '../../src/render/kube.ts';
 import { client, galeraStatus, kubectl, namespace, skip } from './helpers.ts';
 
-interface Pod extends KubeObj {
+interface Pod extends KubeObject {
   spec: { nodeName?: string };
   status: { phase?: string; conditions?: { type: string; status: string }[] };
 }
@@ -21,7 +21,7 @@ async function pods(selector: string): Promise<Pod[]> {
 
 async function realNodes(): Promise<string[]> {
   const c = await client();
-  return (await c.list<KubeObj>('v1', 'Node')).items
+  return (await c.list<KubeObject>('v1', 'Node')).items
     .filter((n) => n.metadata.labels?.type !== 'kwok')
     .map((n) => n.metadata.name);
 }
@@ -58,9 +58,9 @@ void test('every replicated API runs one pod on each node', { skip }, async () =
   const nodes = await realNodes();
   assert.equal(nodes.length, 3, `real nodes: ${nodes.join(', ')}`);
   const c = await client();
-  const deployments = (await c.list<KubeObj>('apps/v1', 'Deployment', { namespace })).items.filter(
-    (d) => ((d.spec as { replicas?: number }).replicas ?? 1) === 3,
-  );
+  const deployments = (
+    await c.list<KubeObject>('apps/v1', 'Deployment', { namespace })
+  ).items.filter((d) => ((d.spec as { replicas?: number }).replicas ?? 1) === 3);
   assert.ok(
     deployments.length >= 6,
     `replicated Deployments: ${deployments.map((d) => d.metadata.name).join(', ')}`,
@@ -84,7 +84,7 @@ void test('every replicated API runs one pod on each node', { skip }, async () =
 void test('compute and network agents run on every node', { skip }, async () => {
   const nodes = await realNodes();
   const c = await client();
-  const daemonSets = (await c.list<KubeObj>('apps/v1', 'DaemonSet', { namespace })).items;
+  const daemonSets = (await c.list<KubeObject>('apps/v1', 'DaemonSet', { namespace })).items;
   assert.ok(
     daemonSets.length >= 3,
     `DaemonSets: ${daemonSets.map((d) => d.metadata.name).join(', ')}`,

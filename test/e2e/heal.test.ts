@@ -33,7 +33,7 @@ import {
   uwsgiProcesses,
   watchCloudReady,
 } from './helpers.ts';
-import type { KubeObj } from '../../src/kube/client.ts';
+import type { KubeObject } from '../../src/render/kube.ts';
 
 const stamp = Date.now().toString(36);
 const marker = `heal-marker-${stamp}`;
@@ -52,7 +52,7 @@ async function deletePod(name: string): Promise<string> {
   return pod.metadata.uid!;
 }
 
-async function keystonePod(): Promise<KubeObj> {
+async function keystonePod(): Promise<KubeObject> {
   return until(
     async () => (await pods('keystone-api')).find(isReady),
     'a Ready keystone pod',
@@ -61,7 +61,10 @@ async function keystonePod(): Promise<KubeObj> {
 }
 
 /** The same Keystone pod, its container restarted (more restarts than before), Ready, serving. */
-async function restartedInPlace(pod: KubeObj, restartsBefore: number): Promise<KubeObj | false> {
+async function restartedInPlace(
+  pod: KubeObject,
+  restartsBefore: number,
+): Promise<KubeObject | false> {
   const now = (await pods('keystone-api')).find((p) => p.metadata.uid === pod.metadata.uid);
   const s = now && containerStatus(now);
   return !!s && s.restartCount > restartsBefore && s.ready && (await tokenWorks()) && now;
@@ -263,7 +266,7 @@ describe('self-healing', { skip }, () => {
     // What the user sees in `kubectl describe pod`: the kubelet killed it for its liveness probe.
     const { items } = await (
       await client()
-    ).list<KubeObj>('v1', 'Event', {
+    ).list<KubeObject>('v1', 'Event', {
       namespace,
       fieldSelector: `involvedObject.name=${pod.metadata.name}`,
     });

@@ -9,7 +9,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { testImage } from '../../src/cluster/versions.ts';
-import { KubeClient, type KubeObj } from '../../src/kube/client.ts';
+import { KubeClient } from '../../src/kube/client.ts';
+import type { KubeObject } from '../../src/render/kube.ts';
 import { isNotFound } from '../../src/kube/errors.ts';
 import { Informer } from '../../src/kube/informer.ts';
 import { livenessBudgetSeconds } from '../../src/render/probes.ts';
@@ -291,7 +292,7 @@ export async function issueToken(
 }
 
 /** Pods of one part of the cloud (label app.kubernetes.io/name), e.g. `keystone-api`. */
-export async function pods(name: string): Promise<KubeObj[]> {
+export async function pods(name: string): Promise<KubeObject[]> {
   const c = await client();
   const { items } = await c.list('v1', 'Pod', {
     namespace,
@@ -301,10 +302,10 @@ export async function pods(name: string): Promise<KubeObj[]> {
 }
 
 /** The pod of that name in the cloud's namespace, or undefined when there is none. */
-export async function getPod(name: string): Promise<KubeObj | undefined> {
+export async function getPod(name: string): Promise<KubeObject | undefined> {
   const c = await client();
   try {
-    return await c.get<KubeObj>('v1', 'Pod', name, namespace);
+    return await c.get<KubeObject>('v1', 'Pod', name, namespace);
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw err;
@@ -317,7 +318,7 @@ export async function replacedAndReady(name: string, oldUid: string | undefined)
   return p !== undefined && p.metadata.uid !== oldUid && isReady(p);
 }
 
-export function isReady(pod: KubeObj): boolean {
+export function isReady(pod: KubeObject): boolean {
   const status = pod.status as { conditions?: { type: string; status: string }[] } | undefined;
   return (
     pod.metadata.deletionTimestamp === undefined &&
@@ -391,7 +392,7 @@ export async function watchCloudReady(): Promise<{
     namespace,
     fieldSelector: `metadata.name=${cloudName}`,
   });
-  const look = (o: KubeObj) => {
+  const look = (o: KubeObject) => {
     const conds = (o.status as { conditions?: CloudCondition[] } | undefined)?.conditions ?? [];
     const ready = conds.find((x) => x.type === 'Ready') ?? {
       type: 'Ready',
@@ -429,14 +430,14 @@ export interface ContainerStatus {
   lastState?: { terminated?: { startedAt: string; finishedAt: string; exitCode: number } };
 }
 
-export function containerStatus(pod: KubeObj, name?: string): ContainerStatus | undefined {
+export function containerStatus(pod: KubeObject, name?: string): ContainerStatus | undefined {
   const all = (pod.status as { containerStatuses?: ContainerStatus[] } | undefined)
     ?.containerStatuses;
   return name ? all?.find((c) => c.name === name) : all?.[0];
 }
 
 /** The host PID of a container's main process (`crictl inspect` → info.pid). */
-export async function hostPid(pod: KubeObj, container?: string): Promise<number> {
+export async function hostPid(pod: KubeObject, container?: string): Promise<number> {
   const id = containerStatus(pod, container)?.containerID?.replace(/^[a-z]+:\/\//, '');
   if (!id) throw new Error(`pod ${pod.metadata.name} has no running container`);
   const { stdout } = await run('crictl', ['inspect', id], { maxBuffer: 64 * 1024 * 1024 });
@@ -459,7 +460,7 @@ export function procInfo(pid: number): { ppid: number; comm: string; state: stri
  * init, dumb-init) and its workers. The container's own PID 1 is dumb-init, not the service.
  */
 export async function uwsgiProcesses(
-  pod: KubeObj,
+  pod: KubeObject,
   container?: string,
 ): Promise<{ init: number; master: number; workers: number[] }> {
   const init = await hostPid(pod, container);
@@ -548,7 +549,7 @@ export interface LivenessProbe {
  * rendered and applied): the probe's failure budget, then the grace before SIGKILL.
  */
 export function livenessRestartBudget(
-  pod: KubeObj,
+  pod: KubeObject,
   container?: string,
 ): { probe: LivenessProbe; grace: number; seconds: number; text: string } {
   const spec = pod.spec as {

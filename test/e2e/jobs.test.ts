@@ -23,7 +23,7 @@ import {
   until,
   type CloudCondition,
 } from './helpers.ts';
-import type { KubeObj } from '../../src/kube/client.ts';
+import type { KubeObject } from '../../src/render/kube.ts';
 
 const stamp = Date.now().toString(36);
 /** Tries of a failing Job here (spec.jobs.retries, patched for this test; 6 by default, ~10 min). */
@@ -42,9 +42,9 @@ function patchCloud(patch: object): Promise<string> {
 }
 
 /** The cloud's Jobs for a component's task (one per set of inputs), newest first, not being deleted. */
-async function jobsOf(component: string, task: string): Promise<KubeObj[]> {
+async function jobsOf(component: string, task: string): Promise<KubeObject[]> {
   const c = await client();
-  const { items } = await c.list<KubeObj>('batch/v1', 'Job', {
+  const { items } = await c.list<KubeObject>('batch/v1', 'Job', {
     namespace,
     labelSelector: `stackanetes.io/component=${component},stackanetes.io/job-task=${task}`,
   });
@@ -55,7 +55,7 @@ async function jobsOf(component: string, task: string): Promise<KubeObj[]> {
     );
 }
 
-function jobFinished(job: KubeObj): 'Complete' | 'Failed' | undefined {
+function jobFinished(job: KubeObject): 'Complete' | 'Failed' | undefined {
   const conds = (job.status as { conditions?: { type: string; status: string }[] } | undefined)
     ?.conditions;
   return conds?.find((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True')
@@ -81,7 +81,7 @@ function conditionBecomes(type: string, reason: string): Promise<CloudCondition>
 
 async function configHash(deployment: string): Promise<string | undefined> {
   const c = await client();
-  const d = await c.get<KubeObj>('apps/v1', 'Deployment', deployment, namespace);
+  const d = await c.get<KubeObject>('apps/v1', 'Deployment', deployment, namespace);
   return (d.spec as { template: { metadata: { annotations?: Record<string, string> } } }).template
     .metadata.annotations?.['stackanetes.io/config-hash'];
 }
@@ -125,7 +125,7 @@ describe('Fernet key rotation', { skip }, () => {
     const c = await client();
     const done = await until(
       async () => {
-        const j = await c.get<KubeObj>('batch/v1', 'Job', job, namespace).catch(() => undefined);
+        const j = await c.get<KubeObject>('batch/v1', 'Job', job, namespace).catch(() => undefined);
         if (!j) throw new Error(`Job ${job} is gone before it finished`);
         return jobFinished(j);
       },

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { testImage } from '../../src/cluster/versions.ts';
-import type { KubeObj } from '../../src/kube/client.ts';
+import type { KubeObject } from '../../src/render/kube.ts';
 import { isNotFound } from '../../src/kube/errors.ts';
 import {
   adminCredentials,
@@ -62,7 +62,7 @@ test(
   { skip },
   async () => {
     const c = await client();
-    const { items } = await c.list<KubeObj>('v1', 'Pod', {
+    const { items } = await c.list<KubeObject>('v1', 'Pod', {
       namespace,
       labelSelector: `app.kubernetes.io/instance=${cloudName}`,
     });
@@ -160,7 +160,7 @@ test(
     try {
       await until(
         async () => {
-          const p = await c.get<KubeObj>('v1', 'Pod', leak, namespace);
+          const p = await c.get<KubeObject>('v1', 'Pod', leak, namespace);
           last = (p.status as { containerStatuses?: Status[] }).containerStatuses?.[0];
           return (
             (last?.restartCount ?? 0) >= 2 && last?.lastState?.terminated?.reason === 'OOMKilled'

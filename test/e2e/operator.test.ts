@@ -5,14 +5,14 @@
 // operator runs as a host process (no operator image built).
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import type { KubeObj } from '../../src/kube/client.ts';
+import type { KubeObject } from '../../src/render/kube.ts';
 import { isNotFound } from '../../src/kube/errors.ts';
 import { client, cloudReady, isReady, kubectl, namespace, skip, until } from './helpers.ts';
 
 const ns = process.env.STACKANETES_OPERATOR_NAMESPACE ?? 'stackanetes-system';
 const deployment = 'stackanetes-operator';
 
-async function operatorPods(): Promise<KubeObj[]> {
+async function operatorPods(): Promise<KubeObject[]> {
   const c = await client();
   return (
     await c.list('v1', 'Pod', {

@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import type { KubeObj } from '../../src/kube/client.ts';
+import type { KubeObject } from '../../src/render/kube.ts';
 
 export interface Recorded {
   method: string;
@@ -52,7 +52,7 @@ export function parsePath(path: string): {
   };
 }
 
-function matches(obj: KubeObj, selector: string | null): boolean {
+function matches(obj: KubeObject, selector: string | null): boolean {
   if (!selector) return true;
   return selector.split(',').every((term) => {
     const [k, v] = term.split('=') as [string, string | undefined];
@@ -75,7 +75,7 @@ function status(code: number, reason: string, message: string): string {
 export class FakeApi {
   readonly requests: Recorded[] = [];
   /** Objects by `collection|namespace|name`. */
-  readonly objects = new Map<string, KubeObj>();
+  readonly objects = new Map<string, KubeObject>();
   /** When set, a request whose Authorization header it refuses is answered 401. */
   accept: ((authorization: string | undefined) => boolean) | undefined;
   /** When set, what a status write keeps (as an API server prunes fields its CRD lacks). */
@@ -156,7 +156,7 @@ export class FakeApi {
   }
 
   /** Stores an object as if created through the API (watches are told). */
-  put(collection: string, obj: KubeObj): KubeObj {
+  put(collection: string, obj: KubeObject): KubeObject {
     const key = `${collection}|${obj.metadata.namespace ?? ''}|${obj.metadata.name}`;
     const stored = structuredClone(obj);
     const before = this.objects.get(key);
@@ -167,7 +167,7 @@ export class FakeApi {
     return stored;
   }
 
-  get(collection: string, namespace: string | undefined, name: string): KubeObj | undefined {
+  get(collection: string, namespace: string | undefined, name: string): KubeObject | undefined {
     return this.objects.get(`${collection}|${namespace ?? ''}|${name}`);
   }
 
@@ -192,7 +192,7 @@ export class FakeApi {
     await new Promise<void>((r) => this.#server.close(() => r()));
   }
 
-  #notify(collection: string, type: string, obj: KubeObj): void {
+  #notify(collection: string, type: string, obj: KubeObject): void {
     for (const w of this.#watches) {
       if (w.collection !== collection) continue;
       if (w.namespace !== undefined && w.namespace !== obj.metadata.namespace) continue;
@@ -272,9 +272,9 @@ export class FakeApi {
       this.remove(collection, namespace, name!);
       return send(200, status(200, '', 'deleted'));
     }
-    const obj = JSON.parse(r.body || '{}') as KubeObj;
+    const obj = JSON.parse(r.body || '{}') as KubeObject;
     if (r.method === 'POST') {
-      const metadata: KubeObj['metadata'] = { ...obj.metadata, namespace };
+      const metadata: KubeObject['metadata'] = { ...obj.metadata, namespace };
       if (!metadata.name && typeof metadata.generateName === 'string')
         metadata.name = `${metadata.generateName}${this.#rv + 1}`;
       if (this.get(collection, namespace, metadata.name))
@@ -292,7 +292,7 @@ export class FakeApi {
     }
     if (r.method === 'PATCH') {
       const base = existing ?? { ...obj, metadata: { ...obj.metadata, namespace, generation: 0 } };
-      const merged: KubeObj =
+      const merged: KubeObject =
         sub === 'status'
           ? { ...base, status: this.pruneStatus ? this.pruneStatus(obj.status) : obj.status }
           : {

@@ -1,6 +1,8 @@
 // The CustomResourceDefinition, generated from the same TypeBox definitions the CLI validates
 // with, turned into a structural OpenAPI v3 schema (as apiextensions.k8s.io/v1 requires).
+import type { ICustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1/CustomResourceDefinition';
 import { stringify } from 'yaml';
+import type { KubeObject } from '../../render/kube.ts';
 import {
   OpenStackCloudMetadata,
   OpenStackCloudSpec,
@@ -85,7 +87,10 @@ function plain(schema: unknown): Json {
   return JSON.parse(JSON.stringify(schema)) as Json;
 }
 
-export function crd(): Json {
+/** The OpenStackCloud CRD: an object Stackanetes applies like any other. */
+export type CustomResourceDefinition = ICustomResourceDefinition & KubeObject;
+
+export function crd(): CustomResourceDefinition {
   const spec = structural(plain(OpenStackCloudSpec));
   const status = structural(plain(OpenStackCloudStatus));
   return {

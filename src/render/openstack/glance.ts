@@ -6,7 +6,7 @@ import { wsgiService } from './wsgi.ts';
 export function renderGlance(ctx: Ctx): KubeObject[] {
   const spec = ctx.spec.services.glance;
   const store = spec.store;
-  const pvc: PersistentVolumeClaim & { metadata: { name: string } } = {
+  const pvc: PersistentVolumeClaim & KubeObject = {
     apiVersion: 'v1',
     kind: 'PersistentVolumeClaim',
     metadata: meta(ctx, 'glance-images', 'glance', 'images'),

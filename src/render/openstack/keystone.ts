@@ -119,7 +119,7 @@ function openstackClient(ctx: Ctx): KubeObject[] {
 }
 
 function keySecret(ctx: Ctx, name: string, keys: Readonly<Record<string, string>>): KubeObject {
-  const s: Secret & { metadata: { name: string } } = {
+  const s: Secret & KubeObject = {
     apiVersion: 'v1',
     kind: 'Secret',
     metadata: meta(ctx, name, 'keystone', 'keys', { [createOnlyAnnotation]: 'true' }),
@@ -131,7 +131,7 @@ function keySecret(ctx: Ctx, name: string, keys: Readonly<Record<string, string>
 
 /** The admin credentials, as environment variables and as clouds.yaml, for people and checks. */
 function adminCredentials(ctx: Ctx): KubeObject {
-  const s: Secret & { metadata: { name: string } } = {
+  const s: Secret & KubeObject = {
     apiVersion: 'v1',
     kind: 'Secret',
     metadata: meta(ctx, adminSecret, 'keystone', 'admin'),
@@ -193,7 +193,7 @@ function rotation(ctx: Ctx, conf: ConfigFile): KubeObject[] {
   // would take the pod template's, `managed-by: stackanetes` among them, and the operator would
   // prune them as objects the spec does not name, in the middle of a rotation.
   const { [managedByLabel]: _managed, ...jobLabels } = labels(ctx, 'keystone', 'rotate');
-  const cron: CronJob & { metadata: { name: string } } = {
+  const cron: CronJob & KubeObject = {
     apiVersion: 'batch/v1',
     kind: 'CronJob',
     metadata: meta(ctx, 'keystone-fernet-rotate', 'keystone', 'rotate'),

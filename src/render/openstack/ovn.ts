@@ -198,7 +198,7 @@ const nodeEnv: EnvVar[] = [
   { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
 ];
 
-function dataPlane(ds: DaemonSet & { metadata: { name: string } }, ctx: Ctx): KubeObject {
+function dataPlane(ds: DaemonSet & KubeObject, ctx: Ctx): KubeObject {
   const pod = ds.spec!.template.spec!;
   pod.affinity = placement(ctx, dataPlaneRoles);
   return ds;

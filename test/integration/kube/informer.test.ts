@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { KubeClient, KubeObj } from '../../../src/kube/client.ts';
+import type { KubeClient } from '../../../src/kube/client.ts';
+import type { KubeObject } from '../../../src/render/kube.ts';
 import { isGone } from '../../../src/kube/errors.ts';
 import { Informer, type ListWatchClient } from '../../../src/kube/informer.ts';
 import { client, deleteNamespace, makeNamespace, seconds, skip, until } from './helpers.ts';
@@ -27,7 +28,7 @@ const cm = (
   name: string,
   data: Record<string, string>,
   labels?: Record<string, string>,
-): KubeObj => ({
+): KubeObject => ({
   apiVersion: 'v1',
   kind: 'ConfigMap',
   metadata: { name, namespace: ns, ...(labels ? { labels } : {}) },
@@ -35,7 +36,7 @@ const cm = (
 });
 
 /** name → resourceVersion, of the informer's cache and of a fresh list. */
-function versions(objs: KubeObj[]): Record<string, string> {
+function versions(objs: KubeObject[]): Record<string, string> {
   return Object.fromEntries(
     objs
       .map((o) => [o.metadata.name, o.metadata.resourceVersion ?? ''])

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
-import type { KubeClient, KubeObj } from '../../../src/kube/client.ts';
+import type { KubeClient } from '../../../src/kube/client.ts';
+import type { KubeObject } from '../../../src/render/kube.ts';
 
 import { client, deleteNamespace, makeNamespace } from '../kube/helpers.ts';
 
@@ -175,7 +176,12 @@ interface Cond {
 }
 
 export async function cloudStatus(c: KubeClient, namespace: string, name: string) {
-  const cloud = await c.get<KubeObj>('stackanetes.io/v1alpha1', 'OpenStackCloud', name, namespace);
+  const cloud = await c.get<KubeObject>(
+    'stackanetes.io/v1alpha1',
+    'OpenStackCloud',
+    name,
+    namespace,
+  );
   const st = (cloud.status ?? {}) as { observedGeneration?: number; conditions?: Cond[] };
   return {
     cloud,

@@ -4,9 +4,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { KubeClient, KubeObj } from '../../../src/kube/client.ts';
+import type { KubeClient } from '../../../src/kube/client.ts';
 import { ApiError } from '../../../src/kube/errors.ts';
-import { configHashAnnotation } from '../../../src/render/kube.ts';
+import { configHashAnnotation, type KubeObject } from '../../../src/render/kube.ts';
 import { getCatalog } from '../../../src/catalog/index.ts';
 import {
   client,
@@ -55,7 +55,7 @@ describe('operator', { skip, concurrency: 1 }, () => {
     assert.match(r.stdout, /is Ready/);
     console.log(`apply to Ready: ${seconds(Date.now() - started)}`);
 
-    const events = (await c.list<KubeObj>('v1', 'Event', { namespace: ns })).items
+    const events = (await c.list<KubeObject>('v1', 'Event', { namespace: ns })).items
       .filter((e) => (e.involvedObject as { name?: string }).name === cloudName)
       .sort((a, b) => Number(a.metadata.resourceVersion) - Number(b.metadata.resourceVersion));
     const readyAt = new Map<string, number>();
@@ -111,7 +111,7 @@ describe('operator', { skip, concurrency: 1 }, () => {
     const hashes = async () => {
       const out: Record<string, string> = {};
       for (const kind of ['Deployment', 'StatefulSet', 'DaemonSet']) {
-        for (const w of (await c.list<KubeObj>('apps/v1', kind, { namespace: ns })).items) {
+        for (const w of (await c.list<KubeObject>('apps/v1', kind, { namespace: ns })).items) {
           const t = (w.spec as { template: { metadata: { annotations?: Record<string, string> } } })
             .template;
           out[`${kind}/${w.metadata.name}`] = t.metadata.annotations?.[configHashAnnotation] ?? '';
@@ -145,7 +145,7 @@ describe('operator', { skip, concurrency: 1 }, () => {
     const started = Date.now();
     await until(
       async () => {
-        const d = await c.get<KubeObj>('apps/v1', 'Deployment', 'glance-api', ns);
+        const d = await c.get<KubeObject>('apps/v1', 'Deployment', 'glance-api', ns);
         return (d.spec as { replicas: number }).replicas === 1;
       },
       'glance-api back to 1 replica',
@@ -191,8 +191,8 @@ describe('operator killed at random points', { skip, concurrency: 1 }, () => {
       } finally {
         await op.stop();
       }
-      const jobs = (await c.list<KubeObj>('batch/v1', 'Job', { namespace: ns })).items;
-      const pods = (await c.list<KubeObj>('v1', 'Pod', { namespace: ns })).items;
+      const jobs = (await c.list<KubeObject>('batch/v1', 'Job', { namespace: ns })).items;
+      const pods = (await c.list<KubeObject>('v1', 'Pod', { namespace: ns })).items;
       const byTask = new Map<string, string[]>();
       for (const j of jobs) {
         const key = `${j.metadata.labels?.['stackanetes.io/component']}/${j.metadata.labels?.['stackanetes.io/job-task']}`;

@@ -4,9 +4,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
-import { render } from '../../../src/render/index.ts';
+import { cloudObjects } from '../../../src/cli/render.ts';
 import { secretAsData } from '../../../src/controller/compare.ts';
-import type { KubeClient, KubeObj } from '../../../src/kube/client.ts';
+import type { KubeClient } from '../../../src/kube/client.ts';
+import type { KubeObject } from '../../../src/render/kube.ts';
 import { client, deleteNamespace, makeNamespace, skip } from '../kube/helpers.ts';
 import { fixedSecrets, loadExample } from '../../unit/render/fixtures.ts';
 
@@ -31,7 +32,7 @@ test(
   async () => {
     const docs = ['namespace', 'rbac', 'deployment'].flatMap((f) =>
       parseAllDocuments(readFileSync(`deploy/operator/${f}.yaml`, 'utf8')).map(
-        (d) => d.toJS() as KubeObj,
+        (d) => d.toJS() as KubeObject,
       ),
     );
     const refused: string[] = [];
@@ -58,7 +59,7 @@ for (const name of ['minimal', 'ha', 'production'] as const) {
     `the API server accepts every object of examples/${name}.yaml (server-side dry run, strict)`,
     { skip },
     async () => {
-      const objects = render(loadExample(name), fixedSecrets(), { namespace: ns });
+      const objects = cloudObjects(loadExample(name), fixedSecrets(), { namespace: ns });
       const refused: string[] = [];
       for (const o of objects) {
         try {

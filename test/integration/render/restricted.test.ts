@@ -8,9 +8,9 @@
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { render } from '../../../src/render/index.ts';
+import { cloudObjects } from '../../../src/cli/render.ts';
 import { secretAsData } from '../../../src/controller/compare.ts';
-import type { KubeClient, KubeObj } from '../../../src/kube/client.ts';
+import type { KubeClient } from '../../../src/kube/client.ts';
 import type { KubeObject } from '../../../src/render/kube.ts';
 import { client, deleteNamespace, skip } from '../kube/helpers.ts';
 import { fixedSecrets, loadExample } from '../../unit/render/fixtures.ts';
@@ -59,7 +59,7 @@ after(async () => {
 });
 
 /** A pod as its workload's controller would make it, for admission. */
-function podFrom(o: KubeObject, ns: string): KubeObj {
+function podFrom(o: KubeObject, ns: string): KubeObject {
   const t = podTemplateOf(o)!;
   const spec = structuredClone(t.spec);
   // The PriorityClasses are cluster-wide and may not exist yet; Pod Security does not read them.
@@ -112,7 +112,7 @@ for (const name of ['minimal', 'ha', 'production'] as const) {
     `examples/${name}.yaml: the control plane's objects, and a pod of each of its templates, are admitted where "restricted" is enforced`,
     { skip },
     async () => {
-      const objects = render(loadExample(name), fixedSecrets(), { namespace: restricted });
+      const objects = cloudObjects(loadExample(name), fixedSecrets(), { namespace: restricted });
       const control = objects.filter((o) => !dataPlane.has(o.metadata.name));
       await createServiceAccounts(control);
       const pods = control.filter((o) => podTemplateOf(o)).map((o) => podFrom(o, restricted));
@@ -130,7 +130,7 @@ test(
   { skip },
   async () => {
     for (const ns of [restricted, privileged]) {
-      const objects = render(loadExample('production'), fixedSecrets(), { namespace: ns });
+      const objects = cloudObjects(loadExample('production'), fixedSecrets(), { namespace: ns });
       await createServiceAccounts(objects);
       const hosts = objects.filter((o) => dataPlane.has(o.metadata.name));
       assert.equal(hosts.length, dataPlane.size);
@@ -148,7 +148,7 @@ test(
   'a deliberately privileged pod is refused where "restricted" is enforced, naming what it violates',
   { skip },
   async () => {
-    const pod = (ns: string): KubeObj => ({
+    const pod = (ns: string): KubeObject => ({
       apiVersion: 'v1',
       kind: 'Pod',
       metadata: { name: 'privileged', namespace: ns },

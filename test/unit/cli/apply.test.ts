@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { parse } from 'yaml';
 import { crd } from '../../../src/api/v1alpha1/crd.ts';
-import type { KubeObj } from '../../../src/kube/client.ts';
+import type { KubeObject } from '../../../src/render/kube.ts';
 import { FakeApi } from '../fake-api.ts';
 import { runCli } from '../helpers.ts';
 
@@ -15,7 +15,7 @@ test('apply -f - applies the spec read from standard input', async () => {
   const api = await FakeApi.start();
   try {
     api.put(crds, {
-      ...(crd() as unknown as KubeObj),
+      ...crd(),
       status: { conditions: [{ type: 'Established', status: 'True' }] },
     });
     api.put('/api/v1/namespaces', {
@@ -30,7 +30,7 @@ test('apply -f - applies the spec read from standard input', async () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /openstackcloud openstack\/minimal applied/);
     const applied = api.get(clouds, 'openstack', 'minimal');
-    assert.deepEqual(applied?.spec, (parse(spec) as KubeObj).spec);
+    assert.deepEqual(applied?.spec, (parse(spec) as KubeObject).spec);
   } finally {
     await api.close();
   }

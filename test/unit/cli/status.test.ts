@@ -7,8 +7,9 @@ import { parse } from 'yaml';
 import { cloudView, liveComponents, readStatus, viewText } from '../../../src/cli/cloud-view.ts';
 import { operatorState, type LeaseView } from '../../../src/controller/liveness.ts';
 import { componentNames } from '../../../src/catalog/types.ts';
-import { collectionPath, type KubeObj } from '../../../src/kube/client.ts';
-import { render } from '../../../src/render/index.ts';
+import { collectionPath } from '../../../src/kube/client.ts';
+import type { KubeObject } from '../../../src/render/kube.ts';
+import { cloudObjects } from '../../../src/cli/render.ts';
 import { redactedSecrets } from '../../../src/render/secrets.ts';
 import { FakeApi } from '../fake-api.ts';
 import { runCli } from '../helpers.ts';
@@ -89,11 +90,11 @@ test('a cloud nobody reconciled for a minute after its creation says so', () => 
 });
 
 /** The workloads and Jobs of examples/minimal.yaml, as their controllers report them when done. */
-function liveObjects(): KubeObj[] {
-  return render(loadExample('minimal'), redactedSecrets(), { namespace: 'openstack' })
+function liveObjects(): KubeObject[] {
+  return cloudObjects(loadExample('minimal'), redactedSecrets(), { namespace: 'openstack' })
     .filter((o) => ['Deployment', 'StatefulSet', 'DaemonSet', 'Job', 'CronJob'].includes(o.kind))
     .map((o) => {
-      const obj = structuredClone(o) as KubeObj;
+      const obj = structuredClone(o);
       obj.metadata = {
         ...obj.metadata,
         namespace: 'openstack',
@@ -124,8 +125,8 @@ function liveObjects(): KubeObj[] {
 }
 
 /** examples/minimal.yaml with the status an operator wrote when it was Ready. */
-function readyCloud(): KubeObj {
-  const doc = parse(readFileSync('examples/minimal.yaml', 'utf8')) as KubeObj;
+function readyCloud(): KubeObject {
+  const doc = parse(readFileSync('examples/minimal.yaml', 'utf8')) as KubeObject;
   const names = componentNames;
   const cond = (type: string) => ({
     type,

@@ -10,7 +10,8 @@ import {
   type ReconciledBy,
 } from '../../../src/controller/cloud.ts';
 import type { Condition } from '../../../src/api/v1alpha1/spec.ts';
-import { KubeClient, type KubeObj } from '../../../src/kube/client.ts';
+import { KubeClient } from '../../../src/kube/client.ts';
+import type { KubeObject } from '../../../src/render/kube.ts';
 import { FakeApi } from '../fake-api.ts';
 import { KubeConfig } from '@kubernetes/client-node';
 
@@ -18,8 +19,8 @@ const clouds = '/apis/stackanetes.io/v1alpha1/openstackclouds';
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 /** Live objects as their controllers would report them once done; `edit` changes one. */
-function doneStore(api: FakeApi, edit: (o: KubeObj) => KubeObj = (o) => o): ObjectStore {
-  const live = (kind: string, name: string, namespace?: string): KubeObj | undefined => {
+function doneStore(api: FakeApi, edit: (o: KubeObject) => KubeObject = (o) => o): ObjectStore {
+  const live = (kind: string, name: string, namespace?: string): KubeObject | undefined => {
     const metadata = { name, namespace, generation: 1 };
     switch (kind) {
       case 'OpenStackCloud':
@@ -80,13 +81,13 @@ async function fakeClient(api: FakeApi): Promise<KubeClient> {
 }
 
 async function withReconciler<T>(
-  opts: { edit?: (o: KubeObj) => KubeObj; now?: () => Date; reconciledBy?: ReconciledBy },
+  opts: { edit?: (o: KubeObject) => KubeObject; now?: () => Date; reconciledBy?: ReconciledBy },
   body: (r: CloudReconciler, api: FakeApi) => Promise<T>,
 ): Promise<T> {
   const api = await FakeApi.start();
   const client = await fakeClient(api);
   try {
-    const doc = parse(readFileSync('examples/minimal.yaml', 'utf8')) as KubeObj;
+    const doc = parse(readFileSync('examples/minimal.yaml', 'utf8')) as KubeObject;
     api.put(clouds, { ...doc, metadata: { ...doc.metadata, generation: 1 } });
     const r = new CloudReconciler({
       client,
@@ -107,7 +108,7 @@ function cloudStatus(api: FakeApi): Record<string, any> {
   return api.get(clouds, 'openstack', 'minimal')?.status as Record<string, any>;
 }
 
-function reconciledConditions(edit?: (o: KubeObj) => KubeObj): Promise<Condition[]> {
+function reconciledConditions(edit?: (o: KubeObject) => KubeObject): Promise<Condition[]> {
   return withReconciler({ ...(edit ? { edit } : {}) }, async (r, api) => {
     await r.reconcile('openstack', 'minimal');
     return cloudStatus(api).conditions as Condition[];
@@ -197,7 +198,7 @@ test('a cloud whose status names another live operator is left alone until that 
   const api = await FakeApi.start();
   const client = await fakeClient(api);
   try {
-    const doc = parse(readFileSync('examples/minimal.yaml', 'utf8')) as KubeObj;
+    const doc = parse(readFileSync('examples/minimal.yaml', 'utf8')) as KubeObject;
     api.put(clouds, { ...doc, metadata: { ...doc.metadata, generation: 1 } });
     const said: string[] = [];
     const operator = (lease: string) =>

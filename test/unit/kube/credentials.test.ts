@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeConfig } from '@kubernetes/client-node';
-import { KubeClient, type KubeObj } from '../../../src/kube/client.ts';
+import { KubeClient } from '../../../src/kube/client.ts';
+import type { KubeObject } from '../../../src/render/kube.ts';
 import { Credentials, inClusterTarget, serviceAccountDir } from '../../../src/kube/config.ts';
 import { FakeApi } from '../fake-api.ts';
 
@@ -43,7 +44,7 @@ function rotate(dir: string, to: string): void {
 }
 
 async function namespace(c: KubeClient): Promise<string> {
-  return (await c.get<KubeObj>('v1', 'Namespace', 'default')).metadata.name;
+  return (await c.get<KubeObject>('v1', 'Namespace', 'default')).metadata.name;
 }
 
 test('an in-cluster client follows a rotated service-account token', async () => {

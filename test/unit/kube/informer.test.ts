@@ -4,13 +4,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { KubeObj, WatchEvent } from '../../../src/kube/client.ts';
+import type { WatchEvent } from '../../../src/kube/client.ts';
+import type { KubeObject } from '../../../src/render/kube.ts';
 import { ApiError } from '../../../src/kube/errors.ts';
 import { Informer, type ListWatchClient } from '../../../src/kube/informer.ts';
 import { slimPod } from '../../../src/kube/slim.ts';
 
 interface Watcher {
-  onEvent: (e: WatchEvent<KubeObj>) => void;
+  onEvent: (e: WatchEvent<KubeObject>) => void;
   resolve: () => void;
   reject: (err: Error) => void;
 }
@@ -18,8 +19,8 @@ interface Watcher {
 /** A tiny API server in memory: ConfigMaps in one namespace, a history, compaction. */
 class FakeApi {
   rv = 100;
-  readonly objects = new Map<string, KubeObj>();
-  readonly history: WatchEvent<KubeObj>[] = [];
+  readonly objects = new Map<string, KubeObject>();
+  readonly history: WatchEvent<KubeObject>[] = [];
   compactedTo = 0;
   readonly watchers = new Set<Watcher>();
   readonly watchFrom: string[] = [];
@@ -29,10 +30,10 @@ class FakeApi {
   put(
     name: string,
     data: Record<string, string>,
-    metadata: Partial<KubeObj['metadata']> = {},
+    metadata: Partial<KubeObject['metadata']> = {},
   ): void {
     const type = this.objects.has(name) ? 'MODIFIED' : 'ADDED';
-    const obj: KubeObj = {
+    const obj: KubeObject = {
       apiVersion: 'v1',
       kind: 'ConfigMap',
       metadata: { ...metadata, name, namespace: 'ns', resourceVersion: String(++this.rv) },
@@ -79,7 +80,7 @@ class FakeApi {
     this.watchers.clear();
   }
 
-  #emit(e: WatchEvent<KubeObj>): void {
+  #emit(e: WatchEvent<KubeObject>): void {
     this.history.push(e);
     for (const w of this.watchers) w.onEvent(e);
   }
@@ -88,12 +89,12 @@ class FakeApi {
     list: (
       _a: string,
       _k: string,
-      o: { transform?: (obj: KubeObj) => KubeObj } = {},
-    ): Promise<{ items: KubeObj[]; resourceVersion: string }> => {
+      o: { transform?: (obj: KubeObject) => KubeObject } = {},
+    ): Promise<{ items: KubeObject[]; resourceVersion: string }> => {
       this.lists++;
       const fail = this.failNext.shift();
       if (fail) return Promise.reject(fail);
-      const keep = o.transform ?? ((obj: KubeObj) => obj);
+      const keep = o.transform ?? ((obj: KubeObject) => obj);
       return Promise.resolve({
         items: [...this.objects.values()].map((obj) => keep(structuredClone(obj))),
         resourceVersion: String(this.rv),
@@ -102,7 +103,7 @@ class FakeApi {
     watch: (
       _path: string,
       query: Record<string, string | number | boolean | undefined>,
-      onEvent: (e: WatchEvent<KubeObj>) => void,
+      onEvent: (e: WatchEvent<KubeObject>) => void,
       signal?: AbortSignal,
     ): Promise<void> => {
       const from = Number(query.resourceVersion);
@@ -316,7 +317,7 @@ void test('cached objects keep no managedFields or last-applied copy, from the l
   };
   api.put('listed', { v: '1' }, heavy);
   const inf = new Informer(api.client, opts);
-  const seen: KubeObj[] = [];
+  const seen: KubeObject[] = [];
   inf.onAdd((o) => seen.push(o));
   inf.start();
   await inf.waitForSync();
@@ -353,7 +354,7 @@ void test('a transform decides what is cached', async () => {
 });
 
 void test('a slim Pod keeps its node, phase, conditions and container states, not its spec', () => {
-  const pod: KubeObj = {
+  const pod: KubeObject = {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: {

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { KubeObj } from '../../../src/kube/client.ts';
+import type { KubeObject } from '../../../src/render/kube.ts';
 import { ApiError } from '../../../src/kube/errors.ts';
 import {
   LeaderElector,
@@ -23,14 +23,14 @@ class FakeLeases {
     const path = '/apis/coordination.k8s.io/v1/leases';
     const c = {
       down: false,
-      get: (_a: string, _k: string, name: string, ns?: string): Promise<KubeObj> => {
+      get: (_a: string, _k: string, name: string, ns?: string): Promise<KubeObject> => {
         if (c.down)
           return Promise.reject(new ApiError('GET', path, 0, 'ConnectionFailed', 'ECONNREFUSED'));
         const l = this.leases.get(`${ns}/${name}`);
         if (!l) return Promise.reject(new ApiError('GET', path, 404, 'NotFound', 'not found'));
         return Promise.resolve(structuredClone(l));
       },
-      create: (obj: KubeObj): Promise<KubeObj> => {
+      create: (obj: KubeObject): Promise<KubeObject> => {
         if (c.down)
           return Promise.reject(new ApiError('POST', path, 0, 'ConnectionFailed', 'ECONNREFUSED'));
         const k = `${obj.metadata.namespace}/${obj.metadata.name}`;
@@ -38,7 +38,7 @@ class FakeLeases {
           return Promise.reject(new ApiError('POST', path, 409, 'AlreadyExists', 'exists'));
         return Promise.resolve(this.#store(k, obj));
       },
-      replace: (obj: KubeObj): Promise<KubeObj> => {
+      replace: (obj: KubeObject): Promise<KubeObject> => {
         if (c.down)
           return Promise.reject(new ApiError('PUT', path, 0, 'ConnectionFailed', 'ECONNREFUSED'));
         const k = `${obj.metadata.namespace}/${obj.metadata.name}`;
@@ -55,7 +55,7 @@ class FakeLeases {
     return c as unknown as LeaseClient & { down: boolean };
   }
 
-  #store(k: string, obj: KubeObj): Lease {
+  #store(k: string, obj: KubeObject): Lease {
     this.writes++;
     const stored = structuredClone(obj) as Lease;
     stored.metadata.resourceVersion = String(++this.rv);

@@ -1,7 +1,7 @@
 // What an operator of the cloud would notice in the rendered objects.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { render } from '../../../src/render/index.ts';
+import { cloudObjects } from '../../../src/cli/render.ts';
 import type { KubeObject } from '../../../src/render/kube.ts';
 import { configHashAnnotation } from '../../../src/render/kube.ts';
 import { cloudOf, find, fixedSecrets, loadExample } from './fixtures.ts';
@@ -25,7 +25,7 @@ function secretValues(s: CloudSecrets): string[] {
 test('secret values appear only in Secrets, never in ConfigMaps or other objects', () => {
   const values = secretValues(secrets);
   for (const name of ['minimal', 'ha'] as const) {
-    for (const o of render(loadExample(name), secrets)) {
+    for (const o of cloudObjects(loadExample(name), secrets)) {
       if (o.kind === 'Secret') continue;
       const text = JSON.stringify(o);
       for (const v of values)
@@ -35,7 +35,7 @@ test('secret values appear only in Secrets, never in ConfigMaps or other objects
 });
 
 test('each service connects to the database as its own user with its own password', () => {
-  const objs = render(loadExample('minimal'), secrets);
+  const objs = cloudObjects(loadExample('minimal'), secrets);
   for (const [svc, secretName, file] of [
     ['keystone', 'keystone-api-config', 'keystone.conf'],
     ['glance', 'glance-api-config', 'glance-api.conf'],
@@ -75,8 +75,11 @@ function haOnHosts(hosts: string[]) {
 
 test('compute on 1 node or on 1000 nodes renders the same objects: only the node selector grows', () => {
   const host = (i: number) => `compute-${String(i).padStart(4, '0')}`;
-  const one = render(haOnHosts([host(0)]), secrets);
-  const thousand = render(haOnHosts(Array.from({ length: 1000 }, (_, i) => host(i))), secrets);
+  const one = cloudObjects(haOnHosts([host(0)]), secrets);
+  const thousand = cloudObjects(
+    haOnHosts(Array.from({ length: 1000 }, (_, i) => host(i))),
+    secrets,
+  );
   const names = (objs: KubeObject[]) => objs.map((o) => `${o.kind}/${o.metadata.name}`);
   assert.deepEqual(names(thousand), names(one), 'the same objects, by kind and name');
   for (const ds of ['nova-compute', 'ovn-controller']) {
@@ -89,8 +92,8 @@ test('compute on 1 node or on 1000 nodes renders the same objects: only the node
 });
 
 test('changing a service config override rolls only that service’s pods', () => {
-  const base = render(loadExample('minimal'), secrets);
-  const changed = render(
+  const base = cloudObjects(loadExample('minimal'), secrets);
+  const changed = cloudObjects(
     cloudOf(
       {
         ...loadExample('minimal').spec,
@@ -130,11 +133,11 @@ test('jobs are named by their inputs: a change renames only the affected jobs', 
       .filter((o) => o.kind === 'Job')
       .map((o) => o.metadata.name)
       .sort();
-  const a = jobs(render(cloudOf(spec, 'minimal'), secrets));
-  const again = jobs(render(cloudOf(spec, 'minimal'), secrets));
+  const a = jobs(cloudObjects(cloudOf(spec, 'minimal'), secrets));
+  const again = jobs(cloudObjects(cloudOf(spec, 'minimal'), secrets));
   assert.deepEqual(a, again);
   const b = jobs(
-    render(
+    cloudObjects(
       cloudOf(
         {
           ...spec,
@@ -160,7 +163,7 @@ test('jobs are named by their inputs: a change renames only the affected jobs', 
 test("spec.jobs.retries is every Job's backoffLimit and renames none of them (no task runs again)", () => {
   const spec = loadExample('minimal').spec;
   const jobs = (retries?: number) =>
-    render(
+    cloudObjects(
       cloudOf(retries === undefined ? spec : { ...spec, jobs: { retries } }, 'minimal'),
       secrets,
     )
@@ -193,7 +196,7 @@ test("spec.jobs.retries is every Job's backoffLimit and renames none of them (no
 // Which containers have readiness and liveness probes, and why: test/unit/render/probes.test.ts.
 test('every long-running container has a startup probe and resource requests', () => {
   for (const name of ['minimal', 'ha'] as const) {
-    for (const w of workloads(render(loadExample(name), secrets))) {
+    for (const w of workloads(cloudObjects(loadExample(name), secrets))) {
       for (const c of w.spec.template.spec.containers) {
         const where = `${w.kind}/${w.metadata.name}/${c.name}`;
         assert.ok(c.startupProbe, `${where} has no startup probe`);
@@ -207,7 +210,7 @@ test('every long-running container has a startup probe and resource requests', (
 });
 
 test('replicated control services spread over nodes and keep a disruption budget', () => {
-  const objs = render(loadExample('ha'), secrets);
+  const objs = cloudObjects(loadExample('ha'), secrets);
   for (const d of objs.filter((o) => o.kind === 'Deployment') as Record<string, any>[]) {
     if (d.spec.replicas < 2) continue;
     assert.ok(
@@ -226,13 +229,13 @@ test('replicated control services spread over nodes and keep a disruption budget
 });
 
 test('a single-replica cloud has no disruption budgets that would block node drains', () => {
-  const objs = render(loadExample('minimal'), secrets);
+  const objs = cloudObjects(loadExample('minimal'), secrets);
   assert.equal(objs.filter((o) => o.kind === 'PodDisruptionBudget').length, 0);
 });
 
 test('images follow spec.images: registry, release tag, per-image tag or digest', () => {
   const digest = `sha256:${'a'.repeat(64)}`;
-  const objs = render(
+  const objs = cloudObjects(
     cloudOf({
       images: {
         registry: 'quay.io/acme/',
@@ -249,7 +252,7 @@ test('images follow spec.images: registry, release tag, per-image tag or digest'
 });
 
 test('only the services that use the database, queue and cache may reach them', () => {
-  const objs = render(loadExample('minimal'), secrets);
+  const objs = cloudObjects(loadExample('minimal'), secrets);
   const allowed = (name: string) =>
     find(objs, 'NetworkPolicy', name).spec.ingress[0].from[0].podSelector.matchExpressions[1]
       .values as string[];
@@ -265,7 +268,7 @@ test('only the services that use the database, queue and cache may reach them', 
 });
 
 test('Fernet keys are created once and left to the rotation CronJob', () => {
-  const objs = render(loadExample('minimal'), secrets);
+  const objs = cloudObjects(loadExample('minimal'), secrets);
   const keys = find(objs, 'Secret', 'keystone-fernet-keys');
   assert.equal(keys.metadata.annotations['stackanetes.io/create-only'], 'true');
   find(objs, 'CronJob', 'keystone-fernet-rotate');
@@ -274,7 +277,11 @@ test('Fernet keys are created once and left to the rotation CronJob', () => {
 });
 
 test('the Jobs the rotation CronJob creates are not labelled as the operator’s, so it never prunes them', () => {
-  const cron = find(render(loadExample('minimal'), secrets), 'CronJob', 'keystone-fernet-rotate');
+  const cron = find(
+    cloudObjects(loadExample('minimal'), secrets),
+    'CronJob',
+    'keystone-fernet-rotate',
+  );
   // A Job without labels takes its pod template's, managed-by included (batch/v1 defaulting).
   const jobLabels =
     cron.spec.jobTemplate.metadata?.labels ?? cron.spec.jobTemplate.spec.template.metadata.labels;
@@ -283,7 +290,7 @@ test('the Jobs the rotation CronJob creates are not labelled as the operator’s
 });
 
 test('public host names become Ingresses and the Keystone public endpoint', () => {
-  const objs = render(loadExample('production'), secrets);
+  const objs = cloudObjects(loadExample('production'), secrets);
   const ing = find(objs, 'Ingress', 'keystone-api');
   assert.equal(ing.spec.rules[0].host, 'keystone.cloud.example.com');
   assert.equal(ing.spec.tls[0].secretName, 'cloud-example-com-tls');
@@ -294,7 +301,7 @@ test('public host names become Ingresses and the Keystone public endpoint', () =
 test('API Deployments roll with a Ready pod behind the Service at all times and drain the old pod before it stops', () => {
   // The rendered half of "no refused connection during a roll"; the connections themselves are
   // counted under load by bench/heal (keystone-2).
-  const objs = render(loadExample('ha'), secrets);
+  const objs = cloudObjects(loadExample('ha'), secrets);
   for (const name of [
     'keystone-api',
     'glance-api',
@@ -325,7 +332,7 @@ test('API Deployments roll with a Ready pod behind the Service at all times and 
 });
 
 test('Keystone is loaded once by the uWSGI master and its workers are forked from it', () => {
-  const objs = render(loadExample('minimal'), secrets);
+  const objs = cloudObjects(loadExample('minimal'), secrets);
   const ini = (secret: string, file: string) =>
     find(objs, 'Secret', secret).stringData[file] as string;
   const keystone = ini('keystone-api-config', 'keystone-api-uwsgi.ini');

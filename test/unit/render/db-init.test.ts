@@ -6,10 +6,10 @@ import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { render } from '../../../src/render/index.ts';
+import { cloudObjects } from '../../../src/cli/render.ts';
 import { find, fixedSecrets, loadExample } from './fixtures.ts';
 
-const objs = render(loadExample('minimal'), fixedSecrets());
+const objs = cloudObjects(loadExample('minimal'), fixedSecrets());
 const job = objs.find((o) => o.kind === 'Job' && o.metadata.name.startsWith('keystone-db-init-'))!;
 const script = find(objs, 'Secret', `${job.metadata.name}-config`).stringData['job.sh'] as string;
 

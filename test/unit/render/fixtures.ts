@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import type { OpenStackCloud } from '../../../src/api/v1alpha1/spec.ts';
 import { validateObject, validateText } from '../../../src/api/v1alpha1/validate.ts';
-import { render } from '../../../src/render/index.ts';
+import { cloudObjects } from '../../../src/cli/render.ts';
 import type { KubeObject } from '../../../src/render/kube.ts';
 import { redactedSecrets, type CloudSecrets } from '../../../src/render/secrets.ts';
 import { generateSecrets } from '../../../src/secrets/cloud-secrets.ts';
@@ -41,7 +41,7 @@ export function renderExample(
   name: 'minimal' | 'ha' | 'production',
   secrets = redactedSecrets(),
 ): KubeObject[] {
-  return render(loadExample(name), secrets);
+  return cloudObjects(loadExample(name), secrets);
 }
 
 export function find(objs: KubeObject[], kind: string, name: string): Record<string, any> {

@@ -2,7 +2,7 @@
 // container the examples render. (health.test.ts runs the shipped check script itself.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { render } from '../../../src/render/index.ts';
+import { cloudObjects } from '../../../src/cli/render.ts';
 import type { KubeObject } from '../../../src/render/kube.ts';
 import {
   healthScript,
@@ -71,9 +71,9 @@ function allContainers(objs: KubeObject[]): Found[] {
 }
 
 const clouds = {
-  minimal: () => render(loadExample('minimal'), secrets),
+  minimal: () => cloudObjects(loadExample('minimal'), secrets),
   // three replicas, Galera, a RabbitMQ cluster, libvirt beside nova-compute (host PID namespace)
-  ha: () => render(loadExample('ha'), secrets),
+  ha: () => cloudObjects(loadExample('ha'), secrets),
 };
 
 /** The words a probe runs: its command, and the text of a script it runs from the config Secret. */
@@ -343,7 +343,7 @@ test('PriorityClasses: the database, queue, cache and Keystone are the last to b
 test('the core four request more CPU than any other container, in the example and by default', () => {
   const milli = (v: string) => (v.endsWith('m') ? Number(v.slice(0, -1)) : Number(v) * 1000);
   const core = new Set(['mariadb', 'rabbitmq', 'memcached', 'keystone-api']);
-  for (const objs of [clouds.minimal(), render(cloudOf({}), secrets)]) {
+  for (const objs of [clouds.minimal(), cloudObjects(cloudOf({}), secrets)]) {
     let minCore = Infinity;
     let maxOther = 0;
     for (const f of containers(objs)) {

@@ -19,7 +19,7 @@ import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
 import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
 import type { KubeObject } from '../../../src/render/kube.ts';
 import { cloudOf, fixedSecrets, renderExample } from './fixtures.ts';
-import { render } from '../../../src/render/index.ts';
+import { cloudObjects } from '../../../src/cli/render.ts';
 
 const models: Record<string, new (data: never) => { validate(): void }> = {
   'v1/ServiceAccount': ServiceAccount,
@@ -76,7 +76,7 @@ test('a cloud with only keystone renders valid objects', () => {
       horizon: { enabled: false },
     },
   });
-  const objs = render(cloud, fixedSecrets());
+  const objs = cloudObjects(cloud, fixedSecrets());
   check(objs);
   assert.ok(!objs.some((o) => o.metadata.name.startsWith('nova')));
 });

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parse, stringify } from 'yaml';
-import { render } from '../../../src/render/index.ts';
+import { cloudObjects } from '../../../src/cli/render.ts';
 import { generateSecrets } from '../../../src/secrets/cloud-secrets.ts';
 import { runCli } from '../helpers.ts';
 import { cloudOf, find, fixedSecrets } from './fixtures.ts';
@@ -47,7 +47,7 @@ test('render --secrets accepts a file it generated itself', async () => {
 
 test('clouds.yaml keeps the region and password strings for a YAML 1.1 reader (openstacksdk)', () => {
   for (const region of ['yes', '2025', '1_000', 'null']) {
-    const objs = render(cloudOf({ region }), fixedSecrets());
+    const objs = cloudObjects(cloudOf({ region }), fixedSecrets());
     const admin = find(objs, 'Secret', 'keystone-admin');
     const clouds = parse(admin.stringData['clouds.yaml'] as string, { version: '1.1' });
     assert.equal(clouds.clouds.admin.region_name, region);

@@ -4,7 +4,7 @@
 // every container has a memory limit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { render } from '../../../src/render/index.ts';
+import { cloudObjects } from '../../../src/cli/render.ts';
 import type { KubeObject } from '../../../src/render/kube.ts';
 import { resources } from '../../../src/render/workload.ts';
 import { memoryBytes } from '../../../src/render/quantity.ts';
@@ -104,7 +104,9 @@ test('the checker refuses what the API server refuses under "restricted"', () =>
 
 for (const name of examples) {
   test(`examples/${name}.yaml: every control-plane pod meets Pod Security "restricted"`, () => {
-    const control = pods(render(loadExample(name), secrets)).filter((p) => !dataPlane.has(p.name));
+    const control = pods(cloudObjects(loadExample(name), secrets)).filter(
+      (p) => !dataPlane.has(p.name),
+    );
     assert.ok(control.length > 20, `${control.length} control-plane pods`);
     const refused = control.flatMap((p) =>
       restrictedViolations(p.spec, p.metadata.annotations).map((v) => `${p.where}: ${v}`),
@@ -130,7 +132,7 @@ test('only the data plane asks for privileges, and each of its pods only for wha
     ['production', loadExample('production'), libvirt],
   ] as const;
   for (const [name, cloud, extra] of clouds) {
-    const all = pods(render(cloud, secrets));
+    const all = pods(cloudObjects(cloud, secrets));
     const unrestricted = all
       .filter((p) => restrictedViolations(p.spec).length > 0)
       .map((p) => p.name);
@@ -158,10 +160,10 @@ test('only the data plane asks for privileges, and each of its pods only for wha
     }
   }
   // ovn-controller brings the node's external interface up: NET_ADMIN, nothing else.
-  const production = pods(render(loadExample('production'), secrets));
+  const production = pods(cloudObjects(loadExample('production'), secrets));
   const controller = production.find((p) => p.name === 'ovn-controller')!.spec.containers[0];
   assert.deepEqual(controller.securityContext.capabilities, { drop: ['ALL'], add: ['NET_ADMIN'] });
-  const fake = pods(render(clouds[0][1], secrets));
+  const fake = pods(cloudObjects(clouds[0][1], secrets));
   assert.deepEqual(
     fake.find((p) => p.name === 'ovn-controller')!.spec.containers[0].securityContext.capabilities,
     { drop: ['ALL'] },
@@ -178,7 +180,7 @@ test('only the data plane asks for privileges, and each of its pods only for wha
 });
 
 test('control-plane pods run as their Kolla user, with a read-only root file system', () => {
-  const objs = render(loadExample('minimal'), secrets);
+  const objs = cloudObjects(loadExample('minimal'), secrets);
   const uid = (workload: string) => {
     const p = pods(objs).find((x) => x.name === workload)!;
     return p.spec.securityContext.runAsUser as number;
@@ -204,7 +206,7 @@ test('control-plane pods run as their Kolla user, with a read-only root file sys
 
 test('without root or sudo, each control-plane container finds its config files where kolla_set_configs would have copied them, and runs config.json’s command', () => {
   for (const name of ['minimal', 'production'] as const) {
-    const objs = render(loadExample(name), secrets);
+    const objs = cloudObjects(loadExample(name), secrets);
     for (const p of pods(objs).filter((x) => !dataPlane.has(x.name))) {
       for (const c of p.spec.containers) {
         const where = `${p.where}/${c.name}`;
@@ -230,7 +232,7 @@ test('without root or sudo, each control-plane container finds its config files 
 });
 
 test('RabbitMQ’s cookie is copied readable by its owner only, by the rabbitmq user itself', () => {
-  const objs = render(loadExample('minimal'), secrets);
+  const objs = cloudObjects(loadExample('minimal'), secrets);
   const config = find(objs, 'Secret', 'messaging-rabbitmq-config').stringData;
   assert.equal(config['erlang.cookie'], secrets.erlangCookie);
   assert.match(
@@ -246,7 +248,7 @@ test('RabbitMQ’s cookie is copied readable by its owner only, by the rabbitmq 
 
 test('every container has a memory limit no smaller than its request (libvirtd, whose cgroup holds the guests, excepted)', () => {
   for (const name of examples) {
-    for (const p of pods(render(loadExample(name), secrets))) {
+    for (const p of pods(cloudObjects(loadExample(name), secrets))) {
       for (const c of allContainers(p.spec)) {
         const where = `${name}: ${p.where}/${c.name}`;
         const request = c.resources?.requests?.memory;
@@ -269,7 +271,7 @@ test('the minimal cloud’s memory requests cover what it was measured to use, t
   const core = new Set(['mariadb', 'rabbitmq', 'memcached', 'keystone-api']);
   let total = 0;
   const coreRequests: Record<string, number> = {};
-  for (const p of pods(render(loadExample('minimal'), secrets))) {
+  for (const p of pods(cloudObjects(loadExample('minimal'), secrets))) {
     if (p.where.startsWith('Job/') || p.where.startsWith('CronJob/')) continue;
     for (const c of p.spec.containers) {
       const bytes = memoryBytes(c.resources.requests.memory);
@@ -297,7 +299,7 @@ test('memory from the spec: a request above the catalog’s limit raises the lim
     requests: { cpu: '100m', memory: '128Mi' },
     limits: { memory: '128Mi' },
   });
-  const production = render(loadExample('production'), secrets);
+  const production = cloudObjects(loadExample('production'), secrets);
   const db = find(production, 'StatefulSet', 'mariadb').spec.template.spec.containers[0];
   assert.deepEqual(db.resources.limits, { memory: '8Gi' });
   const mq = find(production, 'StatefulSet', 'rabbitmq').spec.template.spec.containers[0];
@@ -312,7 +314,7 @@ test('RabbitMQ is told its memory limit, so that it blocks publishers before the
       '3Gi',
     ],
   ] as const) {
-    const objs = render(cloud, secrets);
+    const objs = cloudObjects(cloud, secrets);
     const c = find(objs, 'StatefulSet', 'rabbitmq').spec.template.spec.containers[0];
     assert.equal(c.resources.limits.memory, limit);
     const conf = find(objs, 'Secret', 'messaging-rabbitmq-config').stringData['rabbitmq.conf'];

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { validateObject } from '../../../src/api/v1alpha1/validate.ts';
-import { render } from '../../../src/render/index.ts';
+import { cloudObjects } from '../../../src/cli/render.ts';
 import type { KubeObject } from '../../../src/render/kube.ts';
 import { kvmProbeKernel, novaVirtConfig } from '../../../src/render/openstack/nova.ts';
 import { cloudOf, find, fixedSecrets, loadExample } from './fixtures.ts';
@@ -35,7 +35,7 @@ function configJsonOf(objs: KubeObject[], secret: string, file = 'config.json') 
 }
 
 test('libvirt: nova-compute runs beside libvirtd and virtlogd from the nova-libvirt image', () => {
-  const objs = render(loadExample('minimal'), secrets);
+  const objs = cloudObjects(loadExample('minimal'), secrets);
   const pod = podOf(objs, 'DaemonSet', 'nova-compute');
   assert.deepEqual(
     pod.containers.map((c) => c.name),
@@ -81,7 +81,7 @@ test('libvirt: an init container writes the node virt_type; nova-compute reads i
     ['kvm', 'kvm'],
     ['qemu', 'qemu'],
   ] as const) {
-    const objs = render(
+    const objs = cloudObjects(
       cloudOf({
         services: { nova: { computeDriver: 'libvirt', ...(virtType ? { virtType } : {}) } },
       }),
@@ -104,7 +104,7 @@ test('libvirt: an init container writes the node virt_type; nova-compute reads i
 });
 
 test('fake driver: no libvirt, no nova-libvirt image, no virt_type file (kwok scale tests)', () => {
-  const objs = render(cloudOf({ services: { nova: { computeDriver: 'fake' } } }), secrets);
+  const objs = cloudObjects(cloudOf({ services: { nova: { computeDriver: 'fake' } } }), secrets);
   const pod = podOf(objs, 'DaemonSet', 'nova-compute');
   assert.deepEqual(
     pod.containers.map((c) => c.name),
@@ -124,7 +124,7 @@ test('fake driver: no libvirt, no nova-libvirt image, no virt_type file (kwok sc
 
 /** Runs the rendered virt-type.sh with a fake qemu-system-x86_64 that prints `out`, exits `rc`. */
 function virtType(mode: string, out: string, rc: number): { conf: string; log: string } {
-  const objs = render(loadExample('minimal'), secrets);
+  const objs = cloudObjects(loadExample('minimal'), secrets);
   const script = (
     find(objs, 'Secret', 'nova-libvirt-config') as { stringData: Record<string, string> }
   ).stringData['virt-type.sh']!;
@@ -182,7 +182,7 @@ test('virt-type.sh kvm and qemu do not probe', () => {
 });
 
 test('OVN: every chassis maps the physical network to the external bridge and is a gateway', () => {
-  const objs = render(
+  const objs = cloudObjects(
     cloudOf({
       services: { neutron: { provider: { physicalNetwork: 'extnet', bridge: 'br-public' } } },
     }),
@@ -207,7 +207,7 @@ test('OVN: every chassis maps the physical network to the external bridge and is
 });
 
 test('OVN: the local external network is a namespace on the node, joined to br-ex, forwarding nothing', () => {
-  const objs = render(loadExample('minimal'), secrets);
+  const objs = cloudObjects(loadExample('minimal'), secrets);
   const start = (
     find(objs, 'Secret', 'ovn-controller-config') as { stringData: Record<string, string> }
   ).stringData['start.sh']!;
@@ -226,7 +226,7 @@ test('OVN: the local external network is a namespace on the node, joined to br-e
 });
 
 test('Open vSwitch: TSO (virtio-net headers on packet sockets) only with the userspace datapath', () => {
-  const objs = render(loadExample('minimal'), secrets);
+  const objs = cloudObjects(loadExample('minimal'), secrets);
   const start = (
     find(objs, 'Secret', 'ovn-openvswitch-vswitchd-config') as {
       stringData: Record<string, string>;

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Readable } from 'node:stream';
-import type { KubeObj } from '../../../src/kube/client.ts';
+import type { KubeObject } from '../../../src/render/kube.ts';
 import { ApiError } from '../../../src/kube/errors.ts';
 import { Informer } from '../../../src/kube/informer.ts';
 import { buildDashboard, type Dashboard } from '../../../src/server/dashboard.ts';
@@ -14,28 +14,28 @@ import type { Source } from '../../../src/server/dashboard-timeline.ts';
 /** An informer stand-in: the test says what the API server would have reported. */
 class FakeSource implements Source {
   hasSynced = false;
-  readonly #objs = new Map<string, KubeObj>();
-  readonly #add: ((o: KubeObj) => void)[] = [];
-  readonly #update: ((a: KubeObj, b: KubeObj) => void)[] = [];
-  readonly #delete: ((o: KubeObj) => void)[] = [];
-  list(): KubeObj[] {
+  readonly #objs = new Map<string, KubeObject>();
+  readonly #add: ((o: KubeObject) => void)[] = [];
+  readonly #update: ((a: KubeObject, b: KubeObject) => void)[] = [];
+  readonly #delete: ((o: KubeObject) => void)[] = [];
+  list(): KubeObject[] {
     return [...this.#objs.values()];
   }
-  onAdd(fn: (o: KubeObj) => void) {
+  onAdd(fn: (o: KubeObject) => void) {
     this.#add.push(fn);
   }
-  onUpdate(fn: (a: KubeObj, b: KubeObj) => void) {
+  onUpdate(fn: (a: KubeObject, b: KubeObject) => void) {
     this.#update.push(fn);
   }
-  onDelete(fn: (o: KubeObj) => void) {
+  onDelete(fn: (o: KubeObject) => void) {
     this.#delete.push(fn);
   }
   /** The first list: its objects, then synced. */
-  sync(...objs: KubeObj[]): void {
+  sync(...objs: KubeObject[]): void {
     for (const o of objs) this.put(o);
     this.hasSynced = true;
   }
-  put(o: KubeObj): void {
+  put(o: KubeObject): void {
     const key = `${o.metadata.namespace}/${o.metadata.name}`;
     const before = this.#objs.get(key);
     this.#objs.set(key, o);
@@ -73,7 +73,10 @@ function setup(now = () => t0) {
 
 const auth = { authorization: `Bearer ${token}` };
 
-function cloud(status: Record<string, unknown> = {}, spec: Record<string, unknown> = {}): KubeObj {
+function cloud(
+  status: Record<string, unknown> = {},
+  spec: Record<string, unknown> = {},
+): KubeObject {
   return {
     apiVersion: 'stackanetes.io/v1alpha1',
     kind: 'OpenStackCloud',
@@ -134,7 +137,7 @@ function pod(
     lastExit?: { reason: string; exitCode: number };
     jobName?: string;
   } = {},
-): KubeObj {
+): KubeObject {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -176,7 +179,7 @@ function pod(
   };
 }
 
-function job(name: string, status: Record<string, unknown>, task = 'db-sync'): KubeObj {
+function job(name: string, status: Record<string, unknown>, task = 'db-sync'): KubeObject {
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',
@@ -195,7 +198,7 @@ function job(name: string, status: Record<string, unknown>, task = 'db-sync'): K
   };
 }
 
-function operatorEvent(name: string, reason: string, message: string, type = 'Normal'): KubeObj {
+function operatorEvent(name: string, reason: string, message: string, type = 'Normal'): KubeObject {
   return {
     apiVersion: 'v1',
     kind: 'Event',
@@ -617,14 +620,14 @@ test('informers of the dashboard keep only the fields it reads', async () => {
 });
 
 test('the token Secret is created with a random token when missing, and left alone when present', async () => {
-  const created: KubeObj[] = [];
+  const created: KubeObject[] = [];
   let exists = false;
   const client = {
     get: () =>
       exists
-        ? Promise.resolve({} as KubeObj)
+        ? Promise.resolve({} as KubeObject)
         : Promise.reject(new ApiError('GET', '/api/v1/…', 404, 'NotFound', 'not found')),
-    create: (o: KubeObj) => {
+    create: (o: KubeObject) => {
       created.push(o);
       return Promise.resolve(o);
     },
