@@ -10,13 +10,21 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { guestMarkers } from '../../src/images/guest.ts';
 import { guestSetup } from '../../src/openstack/guest-setup.ts';
+import { ensureHostPrograms } from '../../src/util/apt.ts';
 import { client, cloudName, inClient, kubectl, namespace, osJson, pods, until } from './helpers.ts';
 
 const run = promisify(execFile);
 export { guestMarkers, guestSetup };
 
-/** The external network's namespace on the node, from the cloud's spec. */
+/**
+ * The external network's namespace on the node, from the cloud's spec; the clients used in it
+ * (ping, ssh, ssh-keygen) are installed on this machine first when missing.
+ */
 export async function externalNamespace(): Promise<string> {
+  await ensureHostPrograms(
+    { ping: 'iputils-ping', ssh: 'openssh-client', 'ssh-keygen': 'openssh-client' },
+    (p) => console.log(`# installing ${p.join(' ')} (the guests are reached with them)`),
+  );
   const c = await client();
   const cloud = await c.get('stackanetes.io/v1alpha1', 'OpenStackCloud', cloudName, namespace);
   const ns = (

@@ -1,6 +1,8 @@
 // The guest image builder's pure parts (building and booting it: test/integration/images/guest.test.ts).
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import {
@@ -96,8 +98,6 @@ test("the guest's scripts write the markers the tests wait for", () => {
     /say\(\) \{ echo "stackanetes-guest: \$\*" > \/dev\/console; \}/,
   );
   assert.ok(read('init').includes(`echo '${guestMarkers.init}' > /dev/console`));
-  // `dhcp $1 …` with $1 = bound on the first lease.
-  assert.match(read('udhcpc.script'), /bound \| renew\)[\s\S]*say "dhcp \$1 \$interface \$ip\//);
   assert.ok(read('rc.boot').includes('say "metadata hostname $h"'));
   assert.ok(read('rc.boot').includes('say "metadata ssh-key '));
   assert.ok(read('rc.ready').includes(`echo '${guestMarkers.ready}' > /dev/console`));
@@ -107,4 +107,43 @@ test("the guest's scripts write the markers the tests wait for", () => {
   assert.equal(guestMarkers.dhcp, 'stackanetes-guest: dhcp bound');
   // Tempest renews the lease with SIGUSR1 to the pid in /var/run/udhcpc.<nic>.pid.
   assert.match(read('rc.boot'), /-p \/run\/udhcpc\.eth0\.pid/);
+});
+
+// The DHCP event script run by sh as udhcpc runs it (environment of a lease), with `ip` recorded
+// instead of run and the console and resolv.conf as files here.
+test('a lease with classless static routes (as OVN gives) is written to the console as "dhcp bound" with its address, and applied', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'stackanetes-udhcpc-'));
+  try {
+    const script = readFileSync(join(assets, 'udhcpc.script'), 'utf8')
+      .replaceAll('/dev/console', join(dir, 'console'))
+      .replaceAll('/etc/resolv.conf', join(dir, 'resolv.conf'));
+    writeFileSync(join(dir, 'script'), script);
+    writeFileSync(join(dir, 'ip'), `#!/bin/sh\necho "ip $*" >> '${join(dir, 'ip.log')}'\n`);
+    chmodSync(join(dir, 'ip'), 0o755);
+    execFileSync('sh', [join(dir, 'script'), 'bound'], {
+      env: {
+        PATH: `${dir}:/usr/bin:/bin`,
+        interface: 'eth0',
+        ip: '192.168.100.21',
+        mask: '24',
+        mtu: '1442',
+        router: '192.168.100.1',
+        serverid: '192.168.100.1',
+        dns: '192.168.100.2',
+        staticroutes: '169.254.169.254/32 192.168.100.2 0.0.0.0/0 192.168.100.1',
+      },
+    });
+    const console = readFileSync(join(dir, 'console'), 'utf8');
+    assert.ok(
+      console.includes(`${guestMarkers.dhcp} eth0 192.168.100.21/24 `),
+      `console: ${console}`,
+    );
+    const ip = readFileSync(join(dir, 'ip.log'), 'utf8');
+    assert.match(ip, /^ip addr add 192\.168\.100\.21\/24 dev eth0$/m);
+    assert.match(ip, /^ip route replace 169\.254\.169\.254\/32 via 192\.168\.100\.2 dev eth0$/m);
+    assert.match(ip, /^ip route replace 0\.0\.0\.0\/0 via 192\.168\.100\.1 dev eth0$/m);
+    assert.equal(readFileSync(join(dir, 'resolv.conf'), 'utf8'), 'nameserver 192.168.100.2\n');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
