@@ -16,6 +16,7 @@
 # Needs root, KUBECONFIG (eval "$(npx stackanetes cluster env)"), and the cloud of
 # examples/minimal.yaml (or STACKANETES_E2E_NAMESPACE).
 set -euo pipefail
+trap 'echo "tempest.sh: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 cd "$(dirname "$0")/../.."
 node=node_modules/.bin/node
 ns_k8s=${STACKANETES_E2E_NAMESPACE:-openstack}
@@ -23,7 +24,13 @@ cloud=${STACKANETES_E2E_CLOUD:-minimal}
 tempest_version=${STACKANETES_TEMPEST_VERSION:-43.0.0}
 tempestconf_version=${STACKANETES_TEMPESTCONF_VERSION:-3.5.4}
 cache=${STACKANETES_CACHE:-$HOME/.cache/stackanetes}/tempest
-venv=$cache/venv-$tempest_version
+# The libraries under Tempest at the versions OpenStack 2025.1 was released and tested with (the
+# stable/2025.1 upper constraints): pip's newest oslo.utils (10.x) no longer has the md5 that
+# Tempest 43 imports, and its `run` command does not load at all.
+pins=(oslo.utils==8.2.0 oslo.config==9.7.2 oslo.log==7.1.0 oslo.serialization==5.7.0
+  oslo.concurrency==7.1.0 oslo.context==5.7.1 oslo.i18n==6.5.1 keystoneauth1==5.10.0
+  openstacksdk==4.4.0 stestr==4.1.0 cliff==4.9.1 stevedore==5.4.1)
+venv=$cache/venv-$tempest_version-$(echo "${pins[*]} $tempestconf_version" | sha256sum | cut -c1-8)
 work=$cache/workspace
 exclude=$PWD/test/e2e/tempest-exclude.txt
 t0=$(date +%s)
@@ -35,13 +42,13 @@ if [ -z "$extns" ] || [ ! -e "/run/netns/$extns" ]; then
 fi
 
 # 1. Tempest and python-tempestconf in a virtualenv (once).
-if [ ! -x "$venv/bin/tempest" ]; then
+if ! "$venv/bin/tempest" run --help >/dev/null 2>&1; then
   python3 -m venv --help >/dev/null 2>&1 && python3 -c 'import ensurepip' 2>/dev/null ||
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-venv
   rm -rf "$venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --upgrade pip
-  "$venv/bin/pip" install -q "tempest==$tempest_version" "python-tempestconf==$tempestconf_version"
+  "$venv/bin/pip" install -q "tempest==$tempest_version" "python-tempestconf==$tempestconf_version" "${pins[@]}"
 fi
 echo "== $("$venv/bin/tempest" --version 2>&1 | tail -n 1), python-tempestconf $tempestconf_version"
 
@@ -72,7 +79,10 @@ inns() { ip netns exec "$extns" "$@"; }
 # 4. tempest.conf from the cloud (python-tempestconf), with what this cloud's guests need.
 rm -rf "$work"
 mkdir -p "$work"
-(cd "$work" && "$venv/bin/tempest" init . >/dev/null)
+# A workspace registry of its own (the default, ~/.tempest/workspace.yaml, refuses a second
+# `init` of the same directory, so the script ran once per machine).
+rm -f "$cache/workspaces.yaml"
+(cd "$work" && "$venv/bin/tempest" init --workspace-path "$cache/workspaces.yaml" --name stackanetes . >/dev/null)
 (
   cd "$work"
   inns "$venv/bin/discover-tempest-config" --create --out etc/tempest.conf \
