@@ -77,6 +77,8 @@ ip netns exec "$extns" ip route replace "$ingress/32" via 169.254.244.1
 inns() { ip netns exec "$extns" "$@"; }
 
 # 4. tempest.conf from the cloud (python-tempestconf), with what this cloud's guests need.
+# Tempest's option groups are hyphenated (`compute-feature-enabled`): `compute_feature_enabled.…`
+# would write a section Tempest never reads (and its config drive check ran with the default, on).
 rm -rf "$work"
 mkdir -p "$work"
 # A workspace registry of its own (the default, ~/.tempest/workspace.yaml, refuses a second
@@ -98,9 +100,9 @@ rm -f "$cache/workspaces.yaml"
     validation.connect_timeout 120 \
     validation.ping_timeout 300 \
     compute.build_timeout 900 \
-    compute_feature_enabled.metadata_service true \
-    compute_feature_enabled.config_drive false \
-    compute_feature_enabled.console_output true \
+    compute-feature-enabled.metadata_service true \
+    compute-feature-enabled.config_drive false \
+    compute-feature-enabled.console_output true \
     network.build_timeout 600 \
     scenario.dhcp_client udhcpc
 )
