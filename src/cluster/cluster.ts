@@ -973,9 +973,11 @@ async function sharedNetns(): Promise<string> {
  * Network namespaces of the node's pods: left by pods whose sandbox was never stopped (e.g. after
  * a crash), and the ones the cloud's data plane made on the node (`stackanetes-…`, such as the
  * external network's `stackanetes-ext`, which holds the other end of a veth on a bridge that goes
- * with the cluster).
+ * with the cluster), and the OVN metadata agent's `ovnmeta-<network id>` (one per network with a
+ * guest port on the node, where its haproxy answers 169.254.169.254).
  */
-const podNetns = (name: string) => name.startsWith('cni-') || name.startsWith('stackanetes-');
+const podNetns = (name: string) =>
+  name.startsWith('cni-') || name.startsWith('stackanetes-') || name.startsWith('ovnmeta-');
 
 async function unmountPodNetns(): Promise<number> {
   const dir = '/run/netns';
