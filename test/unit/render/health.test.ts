@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,6 +97,11 @@ test('alive: a busy service that is stopped (SIGSTOP, as if hung) fails once it 
   const env = { HEALTH_ROOT_PID: String(busy.pid), HEALTH_MIN_INTERVAL: '0' };
   assert.equal(health(['alive'], env).code, 0);
   process.kill(busy.pid!, 'SIGSTOP');
+  // The signal is delivered when the kernel next schedules it: wait until it is stopped (state T)
+  // — on a busy machine the verdict that absorbs its last run could otherwise come first.
+  const state = () => readFileSync(`/proc/${busy.pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0];
+  for (let i = 0; i < 1000 && state() !== 'T'; i++) spawnSync('sleep', ['0.01']);
+  assert.equal(state(), 'T', 'the service stopped');
   health(['alive'], env); // it may have run between the first verdict and the stop
   const r = health(['alive'], env);
   process.kill(busy.pid!, 'SIGCONT');
