@@ -16,15 +16,18 @@ import { client, cloudName, inClient, kubectl, namespace, osJson, pods, until } 
 const run = promisify(execFile);
 export { guestMarkers, guestSetup };
 
-/**
- * The external network's namespace on the node, from the cloud's spec; the clients used in it
- * (ping, ssh, ssh-keygen) are installed on this machine first when missing.
- */
-export async function externalNamespace(): Promise<string> {
-  await ensureHostPrograms(
+let clientsInstalled: Promise<void> | undefined;
+/** ping, ssh and ssh-keygen on this machine (installed once when missing): guests are reached with them. */
+function hostClients(): Promise<void> {
+  clientsInstalled ??= ensureHostPrograms(
     { ping: 'iputils-ping', ssh: 'openssh-client', 'ssh-keygen': 'openssh-client' },
     (p) => console.log(`# installing ${p.join(' ')} (the guests are reached with them)`),
   );
+  return clientsInstalled;
+}
+
+/** The external network's namespace on the node, from the cloud's spec. */
+export async function externalNamespace(): Promise<string> {
   const c = await client();
   const cloud = await c.get('stackanetes.io/v1alpha1', 'OpenStackCloud', cloudName, namespace);
   const ns = (
@@ -42,6 +45,7 @@ export interface Keypair {
 
 /** An SSH key made here, its public half given to Nova as a keypair. */
 export async function keypair(name: string): Promise<Keypair> {
+  await hostClients();
   const dir = mkdtempSync(join(tmpdir(), 'stackanetes-e2e-key-'));
   const file = join(dir, 'id_ed25519');
   const r = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', file]);
@@ -174,6 +178,7 @@ export async function inNamespace(
   argv: string[],
   timeoutMs = 60_000,
 ): Promise<{ code: number; out: string }> {
+  await hostClients();
   try {
     const { stdout, stderr } = await run('ip', ['netns', 'exec', ns, ...argv], {
       timeout: timeoutMs,
