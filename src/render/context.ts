@@ -97,6 +97,18 @@ export function pullPolicy(ctx: Ctx): 'IfNotPresent' | 'Always' | 'Never' {
   return ctx.spec.images.pullPolicy;
 }
 
+/**
+ * The directory on each node where this cloud keeps what must outlive its pods: Nova's node
+ * identity, libvirt's domain definitions, the instances' disks. One per cloud, named after its
+ * UID when it has one, so that a cloud deleted and created again under the same name starts
+ * clean instead of meeting the guests of the one before (nova-compute refuses to start when its
+ * hypervisor has instances that its database does not know). Rendered without a UID (`stackanetes
+ * render`), it is named after the namespace and the name.
+ */
+export function nodeStateDir(ctx: Ctx): string {
+  return `/var/lib/stackanetes/clouds/${ctx.uid ?? `${ctx.namespace}_${ctx.name}`}`;
+}
+
 export function selectorTerm(sel: LabelSelector) {
   type Op = 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
   const exprs: { key: string; operator: Op; values: string[] }[] = Object.entries(

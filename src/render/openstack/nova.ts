@@ -6,7 +6,7 @@
 // cell0 and creates cell1.
 import type { IniSections } from '../../catalog/types.ts';
 import { kollaUids } from '../../catalog/images.ts';
-import { publicUrl, type Ctx } from '../context.ts';
+import { nodeStateDir, publicUrl, type Ctx } from '../context.ts';
 import { configJson, kollaConfig, kollaConfigDir, type ConfigFile } from '../kolla.ts';
 import { contentHash } from '../hash.ts';
 import {
@@ -137,7 +137,8 @@ function compute(ctx: Ctx, files: readonly ConfigFile[]): KubeObject[] {
   // nova-compute keeps its node identity (compute_id) in its state path and refuses to start
   // without it once it has registered: the state lives on the node, across pod restarts.
   const stateMount: VolumeMount = { name: 'nova-state', mountPath: '/var/lib/nova' };
-  const volumes: Volume[] = [hostConf, hostPathVolume('nova-state', '/var/lib/nova')];
+  const state = nodeStateDir(ctx);
+  const volumes: Volume[] = [hostConf, hostPathVolume('nova-state', `${state}/nova`)];
   const mounts: VolumeMount[] = [hostConfMount, stateMount];
   const extraContainers: Container[] = [];
   const extraObjects: KubeObject[] = [];
@@ -147,9 +148,9 @@ function compute(ctx: Ctx, files: readonly ConfigFile[]): KubeObject[] {
     const hp = hostPathVolume;
     volumes.push(
       hp('libvirt-run', libvirtRunDir),
-      hp('libvirt-lib', '/var/lib/libvirt'),
-      hp('libvirt-qemu', '/var/lib/stackanetes/libvirt/qemu'),
-      hp('nova-instances', '/var/lib/nova/instances'),
+      hp('libvirt-lib', `${state}/libvirt`),
+      hp('libvirt-qemu', `${state}/libvirt-qemu`),
+      hp('nova-instances', `${state}/nova/instances`),
       hp('openvswitch-run', ovsRunDir),
       hp('modules', '/lib/modules'),
       hp('dev', '/dev', 'Directory'),

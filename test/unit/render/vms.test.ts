@@ -254,3 +254,33 @@ test('a malformed external address is refused with its field path', () => {
   const text = JSON.stringify(r);
   assert.match(text, /spec\.services\.neutron\.provider\.hostNamespace\.address/);
 });
+
+test('a cloud created again under the same name keeps nothing of the one before on its nodes', () => {
+  // Nova refuses to start when the hypervisor has guests its (new, empty) database does not know.
+  const hostPaths = (uid: string | undefined) => {
+    const cloud = loadExample('minimal');
+    if (uid) Object.assign(cloud.metadata, { uid });
+    const pod = find(cloudObjects(cloud, secrets), 'DaemonSet', 'nova-compute') as {
+      spec: { template: { spec: { volumes: { name: string; hostPath?: { path: string } }[] } } };
+    };
+    const byName = new Map<string, string>();
+    for (const v of pod.spec.template.spec.volumes)
+      if (v.hostPath) byName.set(v.name, v.hostPath.path);
+    return byName;
+  };
+  const first = hostPaths('0b8f1c3e-1111-4c1e-9d1a-000000000001');
+  const second = hostPaths('0b8f1c3e-2222-4c1e-9d1a-000000000002');
+  const state = ['nova-state', 'libvirt-lib', 'libvirt-qemu', 'nova-instances'];
+  for (const name of state) {
+    assert.match(first.get(name) ?? '', /^\/var\/lib\/stackanetes\/clouds\/0b8f1c3e-1111-/, name);
+    assert.notEqual(first.get(name), second.get(name), `${name} differs between the two clouds`);
+  }
+  // What is the node's, not the cloud's, stays where the node has it.
+  for (const [name, path] of first)
+    if (!state.includes(name)) assert.equal(second.get(name), path, `${name}: the node's own`);
+  // Rendered without a UID (stackanetes render), the directory is named after namespace and name.
+  assert.equal(
+    hostPaths(undefined).get('nova-state'),
+    '/var/lib/stackanetes/clouds/openstack_minimal/nova',
+  );
+});
