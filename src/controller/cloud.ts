@@ -17,10 +17,11 @@ import { selectorTerm } from '../render/context.ts';
 import { createOnlyAnnotation, type KubeObject } from '../render/kube.ts';
 import type { CloudSecrets } from '../render/secrets.ts';
 import { loadOrCreateSecrets, UnusableSecrets } from '../secrets/cloud-secrets.ts';
-import { resourceInfo, type KubeClient } from '../kube/client.ts';
+import { collectionPath, resourceInfo, type KubeClient } from '../kube/client.ts';
 import { defaultIdentity } from '../kube/leader.ts';
 import { isConflict, isNotFound } from '../kube/errors.ts';
 import { contains, secretAsData } from './compare.ts';
+import { crashingContainer, crashNote, dyingLine } from './crashloop.ts';
 import { liveOperatorState, type ReconcileRecord } from './liveness.ts';
 import {
   componentConditionType,
@@ -366,7 +367,9 @@ export class CloudReconciler {
       const r = workloadReadiness(live);
       replicas += r.want;
       readyReplicas += r.have;
-      const note = r.unscheduled ? unscheduledNote(w, nodeRoles) : r.note;
+      const note = r.unscheduled
+        ? unscheduledNote(w, nodeRoles)
+        : (r.note ?? (!r.ready && live ? await this.#crashNote(namespace, live) : undefined));
       noNode ||= r.unscheduled === true;
       if (!r.ready)
         notReady.push(
@@ -431,6 +434,36 @@ export class CloudReconciler {
     const text = await this.#client.podLog(namespace, pod.metadata.name, undefined, 5);
     const lines = text.trim().split('\n').filter(Boolean);
     return (lines[lines.length - 1] ?? '').slice(0, 300);
+  }
+
+  /**
+   * A container of a workload that is not ready which keeps restarting, with the line its last run
+   * died with. The reconciler caches no workload pods (hundreds of nodes would fill the cache):
+   * one list of at most 100, only for a workload that is not ready, and one log read if one is
+   * crash-looping.
+   */
+  async #crashNote(namespace: string, live: KubeObject): Promise<string | undefined> {
+    const sel = (live.spec as { selector?: { matchLabels?: Record<string, string> } } | undefined)
+      ?.selector?.matchLabels;
+    if (!sel) return undefined;
+    const labelSelector = Object.entries(sel)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',');
+    let pods: KubeObject[];
+    try {
+      const list = await this.#client.request<{ items: KubeObject[] }>(
+        'GET',
+        collectionPath('v1', 'Pod', namespace),
+        { query: { labelSelector, limit: 100 } },
+      );
+      pods = list.items;
+    } catch {
+      return undefined;
+    }
+    const c = crashingContainer(pods);
+    if (!c) return undefined;
+    const log = await this.#client.podLog(namespace, c.pod, c.container, 40, true);
+    return crashNote(c, dyingLine(log));
   }
 
   /** Deletes what this cloud owns and no longer wants: found by label, never by guess. */

@@ -389,19 +389,23 @@ export class KubeClient {
     });
   }
 
-  /** The text a container printed last (for failure reasons); empty if it cannot be read. */
+  /**
+   * The text a container printed last (for failure reasons), or its previous run's when
+   * `previous` (a container that restarted); empty if it cannot be read.
+   */
   async podLog(
     namespace: string,
     pod: string,
     container?: string,
     tailLines = 20,
+    previous = false,
   ): Promise<string> {
     const path = `/api/v1/namespaces/${namespace}/pods/${encodeURIComponent(pod)}/log`;
     this.#count('GET', false, path);
     try {
       const { code, text } = await this.#send(
         'GET',
-        `${path}${qs({ container, tailLines })}`,
+        `${path}${qs({ container, tailLines, previous: previous || undefined })}`,
         {},
         undefined,
       );
