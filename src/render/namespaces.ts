@@ -1,0 +1,26 @@
+// A cloud's two namespaces. Pod Security is enforced per namespace, so the pods that need
+// privileges and the node's network — the data plane: the DaemonSets on compute and network nodes
+// (Open vSwitch, ovn-controller, the OVN metadata agent, nova-compute) — run apart from the control
+// plane (databases, queue, cache, every API, the Jobs), which stays in the cloud's own namespace,
+// labelled to enforce "restricted". The data plane's namespace, `<namespace>-dataplane`, allows
+// "privileged". Owner references cannot cross namespaces: the data plane's objects name their
+// cloud by labels (its name as `app.kubernetes.io/instance`, its namespace as cloudNamespaceLabel)
+// and the operator deletes them itself when the cloud goes.
+
+export const dataPlaneSuffix = '-dataplane';
+
+/** The data plane's namespace of a cloud in `namespace`. */
+export function dataPlaneNamespace(namespace: string): string {
+  return `${namespace}${dataPlaneSuffix}`;
+}
+
+/** Kubernetes limits namespace names to 63 characters: the cloud's can have 63 minus the suffix. */
+export const maxCloudNamespaceLength = 63 - dataPlaneSuffix.length;
+
+/** On the data plane's objects: the namespace of the cloud they belong to. */
+export const cloudNamespaceLabel = 'stackanetes.io/cloud-namespace';
+
+/** Pod Security admission's label, and the levels the two namespaces enforce. */
+export const podSecurityEnforceLabel = 'pod-security.kubernetes.io/enforce';
+export const controlPlaneLevel = 'restricted';
+export const dataPlaneLevel = 'privileged';
