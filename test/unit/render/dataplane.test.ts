@@ -212,3 +212,18 @@ test('the cloud’s two namespaces come first: its own enforcing "restricted", i
   for (const c of ['messaging', 'cache', 'keystone'] as const)
     assert.ok(!rendered.get(c)!.some((o) => o.kind === 'Namespace'), c);
 });
+
+test('the database, the queue and the cache admit their clients from the data plane’s namespace too', () => {
+  const objs = cloudObjects(loadExample('minimal'), secrets, { namespace: ns });
+  const policies = objs.filter((o) => o.kind === 'NetworkPolicy') as Record<string, any>[];
+  assert.equal(policies.length, 3);
+  for (const np of policies) {
+    const clients = np.spec.ingress[0].from;
+    assert.equal(clients.length, 2, np.metadata.name);
+    assert.equal(clients[0].namespaceSelector, undefined, 'the cloud’s own namespace');
+    assert.deepEqual(clients[1].namespaceSelector, {
+      matchLabels: { 'kubernetes.io/metadata.name': dp },
+    });
+    assert.deepEqual(clients[1].podSelector, clients[0].podSelector, np.metadata.name);
+  }
+});
