@@ -12,6 +12,7 @@ import {
   controlPlaneLevel,
   dataPlaneLevel,
   dataPlaneNamespace,
+  maxCloudNamespaceLength,
   podSecurityEnforceLabel,
 } from './namespaces.ts';
 
@@ -125,6 +126,15 @@ export function splitDataPlane(ctx: Ctx, groups: Map<ComponentName, KubeObject[]
       }
     });
     groups.set(component, [...objs, ...copies]);
+  }
+}
+
+/** Refuses a namespace too long to have a data plane's namespace beside it. */
+export function checkNamespace(namespace: string): void {
+  if (namespace.length > maxCloudNamespaceLength) {
+    throw new Error(
+      `a cloud's namespace may have at most ${maxCloudNamespaceLength} characters, so that its data plane's namespace ${JSON.stringify(dataPlaneNamespace(namespace))} is a valid name (at most 63); ${JSON.stringify(namespace)} has ${namespace.length}`,
+    );
   }
 }
 

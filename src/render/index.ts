@@ -16,7 +16,7 @@ import { renderNeutron, renderOvn } from './openstack/neutron.ts';
 import { renderHorizon } from './openstack/horizon.ts';
 import { renderPolicies } from './policy.ts';
 import { priorityClasses } from './priority.ts';
-import { namespaces, splitDataPlane } from './dataplane.ts';
+import { checkNamespace, namespaces, splitDataPlane } from './dataplane.ts';
 
 export interface RenderOptions {
   /**
@@ -70,6 +70,7 @@ export function render(
   opts: RenderOptions = {},
 ): RenderedComponents {
   const ctx = makeCtx(cloud, getCatalog(cloud.spec.release), secrets, opts.namespace);
+  checkNamespace(ctx.namespace);
   const groups = new Map(components.map((c) => [c, renderers[c](ctx)]));
   // The data plane (the DaemonSets and what their pods name) to its own namespace.
   splitDataPlane(ctx, groups);

@@ -5,6 +5,7 @@
 // control plane's Services by names that carry their namespace.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { validateObject } from '../../../src/api/v1alpha1/validate.ts';
 import type { OpenStackCloud } from '../../../src/api/v1alpha1/spec.ts';
 import { cloudObjects } from '../../../src/cli/render.ts';
 import { render } from '../../../src/render/index.ts';
@@ -12,6 +13,7 @@ import type { KubeObject } from '../../../src/render/kube.ts';
 import {
   cloudNamespaceLabel,
   dataPlaneNamespace,
+  maxCloudNamespaceLength,
   podSecurityEnforceLabel,
 } from '../../../src/render/namespaces.ts';
 import { podTemplateOf } from '../podsecurity.ts';
@@ -226,4 +228,30 @@ test('the database, the queue and the cache admit their clients from the data pl
     });
     assert.deepEqual(clients[1].podSelector, clients[0].podSelector, np.metadata.name);
   }
+});
+
+test('a namespace that leaves no room for its data plane’s is refused, by validation and by render', () => {
+  const at = (namespace: string) =>
+    validateObject({
+      apiVersion: 'stackanetes.io/v1alpha1',
+      kind: 'OpenStackCloud',
+      metadata: { name: 'test', namespace },
+      spec: { release: '2025.1' },
+    });
+  assert.equal(maxCloudNamespaceLength, 53);
+  assert.equal(at('a'.repeat(maxCloudNamespaceLength)).ok, true);
+  const r = at('a'.repeat(maxCloudNamespaceLength + 1));
+  assert.equal(r.ok, false);
+  if (!r.ok) {
+    assert.equal(r.problems.length, 1);
+    assert.equal(r.problems[0]!.path, 'metadata.namespace');
+    assert.match(r.problems[0]!.message, /at most 53 characters \(got 54\)/);
+    assert.match(r.problems[0]!.message, /-dataplane/);
+  }
+  // A namespace given to render (`stackanetes render -n`) is not validated with the spec.
+  assert.throws(
+    () => cloudObjects(loadExample('minimal'), secrets, { namespace: 'b'.repeat(54) }),
+    /at most 53 characters/,
+  );
+  cloudObjects(loadExample('minimal'), secrets, { namespace: 'b'.repeat(53) });
 });
