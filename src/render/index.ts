@@ -16,9 +16,13 @@ import { renderNeutron, renderOvn } from './openstack/neutron.ts';
 import { renderHorizon } from './openstack/horizon.ts';
 import { renderPolicies } from './policy.ts';
 import { priorityClasses } from './priority.ts';
+import { checkNamespace, namespaces, splitDataPlane } from './dataplane.ts';
 
 export interface RenderOptions {
-  /** Namespace for every object; the cloud's own namespace, else `openstack`. */
+  /**
+   * The cloud's namespace, for the control plane; the data plane goes to `<namespace>-dataplane`
+   * (namespaces.ts). Default: the cloud's own namespace, else `openstack`.
+   */
   readonly namespace?: string;
 }
 
@@ -36,6 +40,7 @@ const renderers: Record<ComponentName, (ctx: Ctx) => KubeObject[]> = {
 };
 
 const kindOrder = [
+  'Namespace',
   'PriorityClass',
   'ServiceAccount',
   'Role',
@@ -54,7 +59,7 @@ const kindOrder = [
   'Ingress',
 ];
 
-/** Each component's objects, sorted by kind and name, in the order of `components`. */
+/** Each component's objects, sorted by kind, name and namespace, in the order of `components`. */
 export type RenderedComponents = ReadonlyMap<ComponentName, readonly KubeObject[]>;
 
 /** The objects of the given components of a cloud (the plan says which). */
@@ -65,9 +70,13 @@ export function render(
   opts: RenderOptions = {},
 ): RenderedComponents {
   const ctx = makeCtx(cloud, getCatalog(cloud.spec.release), secrets, opts.namespace);
+  checkNamespace(ctx.namespace);
   const groups = new Map(components.map((c) => [c, renderers[c](ctx)]));
-  // Cluster-scoped, shared by every cloud; applied with the first component of every plan.
-  groups.get('database')?.push(...priorityClasses(ctx));
+  // The data plane (the DaemonSets and what their pods name) to its own namespace.
+  splitDataPlane(ctx, groups);
+  // Cluster-scoped, applied with the first component of every plan: the cloud's two namespaces
+  // (Pod Security's levels), and the PriorityClasses shared by every cloud.
+  groups.get('database')?.push(...namespaces(ctx), ...priorityClasses(ctx));
   // Who may reach whom: each NetworkPolicy and Ingress goes with the component it serves.
   for (const p of renderPolicies(ctx, components)) {
     const c = componentOf(p);
@@ -77,7 +86,7 @@ export function render(
   }
   const seen = new Set<string>();
   for (const o of [...groups.values()].flat()) {
-    const key = `${o.kind}/${o.metadata.name}`;
+    const key = `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
     if (seen.has(key)) throw new Error(`render produced ${key} twice`);
     seen.add(key);
   }
@@ -103,10 +112,12 @@ function sorted(objs: readonly KubeObject[]): KubeObject[] {
     const i = kindOrder.indexOf(k);
     return i < 0 ? kindOrder.length : i;
   };
+  const cmp = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
   return [...objs].sort(
     (a, b) =>
       rank(a.kind) - rank(b.kind) ||
-      (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0),
+      cmp(a.metadata.name, b.metadata.name) ||
+      cmp(a.metadata.namespace ?? '', b.metadata.namespace ?? ''),
   );
 }
 

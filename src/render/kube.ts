@@ -17,6 +17,7 @@ export type { IJob as Job } from 'kubernetes-models/batch/v1/Job';
 export type { ICronJob as CronJob } from 'kubernetes-models/batch/v1/CronJob';
 export type { IService as Service } from 'kubernetes-models/v1/Service';
 export type { ISecret as Secret } from 'kubernetes-models/v1/Secret';
+export type { INamespace as Namespace } from 'kubernetes-models/v1/Namespace';
 export type { IServiceAccount as ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 export type { IPersistentVolumeClaim as PersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClaim';
 export type { IPodDisruptionBudget as PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';

@@ -4,6 +4,10 @@ import type { ComponentName, ReleaseCatalog } from '../catalog/types.ts';
 import { meta, publicHost, selectorLabels, type Ctx } from './context.ts';
 import { componentLabel, type Ingress, type KubeObject, type NetworkPolicy } from './kube.ts';
 import { portOf, processName, processOf, publicProcesses } from './openstack/endpoints.ts';
+import { dataPlaneNamespace } from './namespaces.ts';
+
+/** The label Kubernetes puts on every namespace: its name. */
+const namespaceNameLabel = 'kubernetes.io/metadata.name';
 
 type Backend = 'database' | 'messaging' | 'cache';
 
@@ -38,6 +42,12 @@ export function renderPolicies(ctx: Ctx, components: readonly ComponentName[]): 
   for (const [backend, name, clientPorts, peerPorts] of backends) {
     const users = backendClients(ctx.catalog, backend).filter((c) => components.includes(c));
     const own = selectorLabels(ctx, backend, name);
+    const clients = {
+      matchExpressions: [
+        { key: 'app.kubernetes.io/instance', operator: 'In', values: [ctx.name] },
+        { key: componentLabel, operator: 'In', values: users.length > 0 ? users : [backend] },
+      ],
+    };
     const np: NetworkPolicy & KubeObject = {
       apiVersion: 'networking.k8s.io/v1',
       kind: 'NetworkPolicy',
@@ -47,18 +57,15 @@ export function renderPolicies(ctx: Ctx, components: readonly ComponentName[]): 
         policyTypes: ['Ingress'],
         ingress: [
           {
+            // The cloud's pods in its own namespace, and in its data plane's (the agents;
+            // those on the host's network are not pods to a NetworkPolicy, the others are).
             from: [
+              { podSelector: clients },
               {
-                podSelector: {
-                  matchExpressions: [
-                    { key: 'app.kubernetes.io/instance', operator: 'In', values: [ctx.name] },
-                    {
-                      key: componentLabel,
-                      operator: 'In',
-                      values: users.length > 0 ? users : [backend],
-                    },
-                  ],
+                namespaceSelector: {
+                  matchLabels: { [namespaceNameLabel]: dataPlaneNamespace(ctx.namespace) },
                 },
+                podSelector: clients,
               },
             ],
             ports: clientPorts.map((port) => ({ port, protocol: 'TCP' as const })),

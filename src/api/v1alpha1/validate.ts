@@ -13,6 +13,7 @@ import {
   type ServiceName,
 } from './spec.ts';
 import { getCatalog, knownReleases } from '../../catalog/index.ts';
+import { dataPlaneNamespace, maxCloudNamespaceLength } from '../../render/namespaces.ts';
 
 export interface Problem {
   /** Dotted field path, e.g. `spec.services.nova.replicas`; empty for the document itself. */
@@ -192,7 +193,19 @@ const semanticRules: readonly ((spec: OpenStackCloud['spec']) => Problem[])[] = 
 ];
 
 function semanticProblems(cloud: OpenStackCloud): Problem[] {
-  return semanticRules.flatMap((rule) => rule(cloud.spec));
+  return [...namespaceProblems(cloud), ...semanticRules.flatMap((rule) => rule(cloud.spec))];
+}
+
+/** The namespace leaves room for the data plane's, `<namespace>-dataplane`, in 63 characters. */
+function namespaceProblems(cloud: OpenStackCloud): Problem[] {
+  const ns = cloud.metadata.namespace;
+  if (ns === undefined || ns.length <= maxCloudNamespaceLength) return [];
+  return [
+    {
+      path: 'metadata.namespace',
+      message: `must be at most ${maxCloudNamespaceLength} characters (got ${ns.length}): the cloud's data plane runs in ${JSON.stringify(dataPlaneNamespace(ns))}, and a namespace name has at most 63`,
+    },
+  ];
 }
 
 /** The release is one the catalog knows. */

@@ -1,10 +1,12 @@
-// Pod Security as the real API server (Kubernetes 1.33) enforces it: in a namespace labelled
-// `pod-security.kubernetes.io/enforce: restricted`, every object rendered for the control plane of
-// each example is accepted, and so is a pod made from each of its pod templates (admission checks
-// pods, not the workloads that make them: a Deployment is accepted whatever its template says);
-// a deliberately privileged pod, and the data plane's pods, are refused there and accepted where
-// the namespace allows privileged pods. Server-side dry runs; only the ServiceAccounts, which pod
-// admission looks up, are created for real (in namespaces of the test's own, deleted after).
+// Pod Security as the real API server (Kubernetes 1.33) enforces it, on the two namespaces render
+// makes for a cloud (src/render/namespaces.ts): its own, labelled to enforce "restricted", and its
+// data plane's, `<namespace>-dataplane`, "privileged". Every object rendered for each example is
+// accepted in the namespace it names, and so is a pod made from each of its pod templates
+// (admission checks pods, not the workloads that make them: a Deployment is accepted whatever its
+// template says); a deliberately privileged pod, and the data plane's pods, are refused in the
+// cloud's namespace and accepted in the data plane's. Server-side dry runs; only the two
+// namespaces and the ServiceAccounts, which pod admission looks up, are created for real (under a
+// name of the test's own, deleted after).
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +14,7 @@ import { cloudObjects } from '../../../src/cli/render.ts';
 import { secretAsData } from '../../../src/controller/compare.ts';
 import type { KubeClient } from '../../../src/kube/client.ts';
 import type { KubeObject } from '../../../src/render/kube.ts';
+import { dataPlaneNamespace, podSecurityEnforceLabel } from '../../../src/render/namespaces.ts';
 import { client, deleteNamespace, skip } from '../kube/helpers.ts';
 import { fixedSecrets, loadExample } from '../../unit/render/fixtures.ts';
 import { podTemplateOf } from '../../unit/podsecurity.ts';
@@ -25,30 +28,28 @@ const dataPlane = new Set([
 ]);
 
 let c: KubeClient;
+/** The cloud's namespace, enforcing "restricted", and its data plane's, allowing privileged pods. */
 let restricted = '';
 let privileged = '';
-
-async function namespace(prefix: string, level: 'restricted' | 'privileged'): Promise<string> {
-  const name = `${prefix}-${randomBytes(3).toString('hex')}`;
-  await c.create({
-    apiVersion: 'v1',
-    kind: 'Namespace',
-    metadata: {
-      name,
-      labels: {
-        'pod-security.kubernetes.io/enforce': level,
-        'pod-security.kubernetes.io/enforce-version': 'latest',
-      },
-    },
-  });
-  return name;
-}
 
 before(async () => {
   if (skip) return;
   c = await client();
-  restricted = await namespace('psa-restricted', 'restricted');
-  privileged = await namespace('psa-privileged', 'privileged');
+  restricted = `psa-${randomBytes(3).toString('hex')}`;
+  privileged = dataPlaneNamespace(restricted);
+  // The two namespaces as render makes them (applied for real: the dry runs need them), with
+  // the enforce labels of its own, which this test checks.
+  const namespaces = cloudObjects(loadExample('minimal'), fixedSecrets(), {
+    namespace: restricted,
+  }).filter((o) => o.kind === 'Namespace');
+  assert.deepEqual(
+    namespaces.map((n) => [n.metadata.name, n.metadata.labels?.[podSecurityEnforceLabel]]),
+    [
+      [restricted, 'restricted'],
+      [privileged, 'privileged'],
+    ],
+  );
+  for (const n of namespaces) await c.apply(n);
 });
 
 after(async () => {
@@ -109,16 +110,32 @@ async function refusals(objects: readonly KubeObject[]): Promise<string[]> {
 
 for (const name of ['minimal', 'ha', 'production'] as const) {
   test(
-    `examples/${name}.yaml: the control plane's objects, and a pod of each of its templates, are admitted where "restricted" is enforced`,
+    `examples/${name}.yaml: every object, and a pod of each of its templates, is admitted in the namespace it names (the cloud's enforcing "restricted", the data plane's "privileged")`,
     { skip },
     async () => {
       const objects = cloudObjects(loadExample(name), fixedSecrets(), { namespace: restricted });
-      const control = objects.filter((o) => !dataPlane.has(o.metadata.name));
-      await createServiceAccounts(control);
-      const pods = control.filter((o) => podTemplateOf(o)).map((o) => podFrom(o, restricted));
-      const refused = await refusals([...control.map((o) => secretAsData(o)), ...pods]);
+      const inNamespace = (ns: string) => objects.filter((o) => o.metadata.namespace === ns);
+      const hosts = inNamespace(privileged).filter((o) => podTemplateOf(o));
+      assert.deepEqual(
+        hosts.map((o) => `${o.kind}/${o.metadata.name}`).sort(),
+        [...dataPlane].map((d) => `DaemonSet/${d}`).sort(),
+        'the data plane, in its own namespace',
+      );
+      assert.deepEqual(
+        objects
+          .filter((o) => o.metadata.namespace !== restricted && o.metadata.namespace !== privileged)
+          .map((o) => o.kind)
+          .sort(),
+        ['Namespace', 'Namespace', 'PriorityClass', 'PriorityClass'],
+        'cluster-scoped: the two namespaces and the PriorityClasses only',
+      );
+      await createServiceAccounts(objects);
+      const pods = objects
+        .filter((o) => podTemplateOf(o))
+        .map((o) => podFrom(o, o.metadata.namespace!));
+      const refused = await refusals([...objects.map((o) => secretAsData(o)), ...pods]);
       console.log(
-        `${name}: ${control.length} objects and ${pods.length} pods; ${refused.length} refused`,
+        `${name}: ${objects.length} objects (${inNamespace(restricted).length} in ${restricted}, ${inNamespace(privileged).length} in ${privileged}) and ${pods.length} pods; ${refused.length} refused`,
       );
       assert.deepEqual(refused, []);
     },
@@ -126,21 +143,20 @@ for (const name of ['minimal', 'ha', 'production'] as const) {
 }
 
 test(
-  'the data plane is refused where "restricted" is enforced, and admitted where privileged pods are allowed',
+  'the data plane’s pods are refused where "restricted" is enforced: they need their own namespace',
   { skip },
   async () => {
-    for (const ns of [restricted, privileged]) {
-      const objects = cloudObjects(loadExample('production'), fixedSecrets(), { namespace: ns });
-      await createServiceAccounts(objects);
-      const hosts = objects.filter((o) => dataPlane.has(o.metadata.name));
-      assert.equal(hosts.length, dataPlane.size);
-      const refused = await refusals(hosts.map((o) => podFrom(o, ns)));
-      if (ns === privileged) assert.deepEqual(refused, []);
-      else {
-        assert.equal(refused.length, dataPlane.size, refused.join('\n'));
-        for (const r of refused) assert.match(r, /violates PodSecurity "restricted/);
-      }
-    }
+    const objects = cloudObjects(loadExample('production'), fixedSecrets(), {
+      namespace: restricted,
+    });
+    await createServiceAccounts(objects);
+    const hosts = objects.filter((o) => o.metadata.namespace === privileged && podTemplateOf(o));
+    assert.equal(hosts.length, dataPlane.size);
+    // Each of them put in the cloud's namespace (its ServiceAccount is there too: the services
+    // share theirs with their APIs).
+    const refused = await refusals(hosts.map((o) => podFrom(o, restricted)));
+    assert.equal(refused.length, dataPlane.size, refused.join('\n'));
+    for (const r of refused) assert.match(r, /violates PodSecurity "restricted/);
   },
 );
 
@@ -171,7 +187,8 @@ test(
     assert.match(err.message, /403/);
     assert.match(err.message, /violates PodSecurity "restricted:latest"/);
     assert.match(err.message, /privileged/);
-    // The same pod where privileged pods are allowed: the refusal was Pod Security's.
+    // The same pod in the data plane's namespace, where privileged pods are allowed: the refusal
+    // was Pod Security's.
     await c.create(pod(privileged), { dryRun: true });
   },
 );

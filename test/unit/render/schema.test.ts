@@ -1,6 +1,7 @@
 // Every rendered object passes the Kubernetes OpenAPI schema (kubernetes-models' validators).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
@@ -22,6 +23,7 @@ import { cloudOf, fixedSecrets, renderExample } from './fixtures.ts';
 import { cloudObjects } from '../../../src/cli/render.ts';
 
 const models: Record<string, new (data: never) => { validate(): void }> = {
+  'v1/Namespace': Namespace,
   'v1/ServiceAccount': ServiceAccount,
   'v1/Secret': Secret,
   'v1/Service': Service,

@@ -1,7 +1,7 @@
-// Least privilege, as the API server and the kernel would enforce it: the control plane's pods
-// meet Pod Security "restricted" (checked as Kubernetes 1.33's admission does), only the data
-// plane asks for privileges, each container finds its config files without root or sudo, and
-// every container has a memory limit.
+// Least privilege, as the API server and the kernel would enforce it: the control plane's pods,
+// in the cloud's namespace, meet Pod Security "restricted" (checked as Kubernetes 1.33's
+// admission does), only the data plane, in its own namespace, asks for privileges, each
+// container finds its config files without root or sudo, and every container has a memory limit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cloudObjects } from '../../../src/cli/render.ts';
@@ -9,6 +9,7 @@ import type { KubeObject } from '../../../src/render/kube.ts';
 import { resources } from '../../../src/render/workload.ts';
 import { memoryBytes } from '../../../src/render/quantity.ts';
 import { kollaUids } from '../../../src/catalog/images.ts';
+import { dataPlaneNamespace } from '../../../src/render/namespaces.ts';
 import { podTemplateOf, restrictedViolations } from '../podsecurity.ts';
 import { cloudOf, find, fixedSecrets, loadExample } from './fixtures.ts';
 
@@ -27,6 +28,7 @@ interface Pod {
   /** Kind/name of the workload. */
   where: string;
   name: string;
+  namespace: string | undefined;
   metadata: Record<string, any>;
   spec: Record<string, any>;
 }
@@ -39,6 +41,7 @@ function pods(objs: KubeObject[]): Pod[] {
           {
             where: `${o.kind}/${o.metadata.name}`,
             name: o.metadata.name,
+            namespace: o.metadata.namespace,
             metadata: t.metadata ?? {},
             spec: t.spec,
           },
@@ -103,15 +106,27 @@ test('the checker refuses what the API server refuses under "restricted"', () =>
 });
 
 for (const name of examples) {
-  test(`examples/${name}.yaml: every control-plane pod meets Pod Security "restricted"`, () => {
-    const control = pods(cloudObjects(loadExample(name), secrets)).filter(
-      (p) => !dataPlane.has(p.name),
-    );
+  test(`examples/${name}.yaml: every pod in the cloud's namespace meets Pod Security "restricted"; the data plane's, and only they, are in the privileged namespace`, () => {
+    const cloud = loadExample(name);
+    const ns = cloud.metadata.namespace!;
+    const all = pods(cloudObjects(cloud, secrets));
+    const control = all.filter((p) => p.namespace === ns);
     assert.ok(control.length > 20, `${control.length} control-plane pods`);
     const refused = control.flatMap((p) =>
       restrictedViolations(p.spec, p.metadata.annotations).map((v) => `${p.where}: ${v}`),
     );
     assert.deepEqual(refused, []);
+    // Whatever needs more than "restricted" (privileges, the host's network, its paths) is the
+    // data plane, in the namespace that allows it; nothing else is there, and no pod is elsewhere.
+    for (const p of all) {
+      if (restrictedViolations(p.spec).length > 0 || p.spec.hostNetwork)
+        assert.equal(p.namespace, dataPlaneNamespace(ns), `${p.where} is in ${p.namespace}`);
+    }
+    const elsewhere = all.filter((p) => p.namespace !== ns);
+    assert.deepEqual(
+      elsewhere.map((p) => `${p.where} in ${p.namespace}`).sort(),
+      [...dataPlane].map((d) => `DaemonSet/${d} in ${dataPlaneNamespace(ns)}`).sort(),
+    );
   });
 }
 
