@@ -22,6 +22,7 @@ import { defaultIdentity } from '../kube/leader.ts';
 import { isConflict, isNotFound } from '../kube/errors.ts';
 import { contains, secretAsData } from './compare.ts';
 import { crashingContainer, crashNote, dyingLine } from './crashloop.ts';
+import { cloudNamespaceLabel, dataPlaneNamespace } from '../render/namespaces.ts';
 import { liveOperatorState, type ReconcileRecord } from './liveness.ts';
 import {
   componentConditionType,
@@ -94,7 +95,16 @@ export const ownedKinds: readonly [string, string][] = [
  */
 export const clusterKinds: readonly [string, string][] = [
   ['scheduling.k8s.io/v1', 'PriorityClass'],
+  // The cloud's namespace (its Pod Security label) and its data plane's: applied, never pruned;
+  // the data plane's is deleted with the cloud (dataPlaneFinalizer).
+  ['v1', 'Namespace'],
 ];
+
+/**
+ * On every cloud: its data plane lives in a second namespace (src/render/namespaces.ts), where
+ * owner references cannot reach, so the operator deletes it before the cloud may go.
+ */
+export const dataPlaneFinalizer = 'stackanetes.io/data-plane';
 
 export const secretsKey = 'secrets.yaml';
 export const secretsSecretName = (cloud: string) => `${cloud}-stackanetes-secrets`;
@@ -150,9 +160,12 @@ export class CloudReconciler {
 
   async reconcile(namespace: string, name: string): Promise<ReconcileResult> {
     const live = this.#store.get(cloudApiVersion, cloudKind, namespace, name);
-    if (!live || live.metadata.deletionTimestamp) return { ready: false };
+    if (!live) return { ready: false };
+    if (live.metadata.deletionTimestamp) return this.#deleteDataPlane(live);
     const rival = await this.#rival(live);
     if (rival) return { ready: false, requeueAfterMs: rivalRecheckMs };
+    if (!(live.metadata.finalizers ?? []).includes(dataPlaneFinalizer))
+      await this.#setFinalizers(live, [...(live.metadata.finalizers ?? []), dataPlaneFinalizer]);
     const status = (live.status ?? {}) as { conditions?: Condition[]; observedGeneration?: number };
     const conditions: Condition[] = structuredClone(status.conditions ?? []);
     const generation = live.metadata.generation ?? 0;
@@ -259,6 +272,80 @@ export class CloudReconciler {
     return lease;
   }
 
+  /**
+   * A cloud being deleted: its data plane's objects (found by label in the data plane's
+   * namespace), then that namespace when no other cloud has objects there, then the finalizer,
+   * which lets the cloud go. Its own namespace's objects go by their owner references.
+   */
+  async #deleteDataPlane(live: KubeObject): Promise<ReconcileResult> {
+    const finalizers = live.metadata.finalizers ?? [];
+    if (!finalizers.includes(dataPlaneFinalizer)) return { ready: false };
+    const cloudNamespace = live.metadata.namespace!;
+    const namespace = dataPlaneNamespace(cloudNamespace);
+    const mine = {
+      'app.kubernetes.io/instance': live.metadata.name,
+      'app.kubernetes.io/managed-by': 'stackanetes',
+      [cloudNamespaceLabel]: cloudNamespace,
+    };
+    let others = 0;
+    for (const [apiVersion, kind] of ownedKinds) {
+      const all = this.#store.list(apiVersion, kind, namespace, {
+        'app.kubernetes.io/managed-by': 'stackanetes',
+      });
+      for (const o of all) {
+        const labels = o.metadata.labels ?? {};
+        if (Object.entries(mine).some(([k, v]) => labels[k] !== v)) {
+          others++;
+          continue;
+        }
+        if (o.metadata.deletionTimestamp) continue;
+        try {
+          await this.#client.delete(apiVersion, kind, o.metadata.name, namespace);
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+        }
+      }
+    }
+    const ns = this.#store.get('v1', 'Namespace', undefined, namespace);
+    if (others === 0 && ns?.metadata.labels?.['app.kubernetes.io/managed-by'] === 'stackanetes') {
+      try {
+        await this.#client.delete('v1', 'Namespace', namespace);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    }
+    this.#log.info(
+      { cloud: `${cloudNamespace}/${live.metadata.name}`, namespace },
+      'cloud deleted: its data plane deleted',
+    );
+    await this.#setFinalizers(
+      live,
+      finalizers.filter((f) => f !== dataPlaneFinalizer),
+    );
+    return { ready: false };
+  }
+
+  /** Sets the cloud's finalizers, refused if the cloud changed since it was read (409). */
+  async #setFinalizers(live: KubeObject, finalizers: string[]): Promise<void> {
+    try {
+      await this.#client.mergePatch(
+        cloudApiVersion,
+        cloudKind,
+        live.metadata.name,
+        live.metadata.namespace,
+        {
+          metadata: {
+            finalizers: finalizers.length > 0 ? finalizers : null,
+            resourceVersion: live.metadata.resourceVersion,
+          },
+        },
+      );
+    } catch (err) {
+      // Gone already, or changed meanwhile: the next reconcile sees the new state.
+      if (!isNotFound(err) && !isConflict(err)) throw err;
+    }
+  }
+
   /** The cloud's generated secrets: created once, read back ever after. */
   async #ensureSecrets(cloud: KubeObject): Promise<CloudSecrets> {
     const namespace = cloud.metadata.namespace!;
@@ -363,13 +450,14 @@ export class CloudReconciler {
     const notReady: string[] = [];
     let noNode = false;
     for (const w of step.workloads) {
-      const live = this.#store.get(w.apiVersion, w.kind, namespace, w.metadata.name);
+      const ns = w.metadata.namespace ?? namespace;
+      const live = this.#store.get(w.apiVersion, w.kind, ns, w.metadata.name);
       const r = workloadReadiness(live);
       replicas += r.want;
       readyReplicas += r.have;
       const note = r.unscheduled
         ? unscheduledNote(w, nodeRoles)
-        : (r.note ?? (!r.ready && live ? await this.#crashNote(namespace, live) : undefined));
+        : (r.note ?? (!r.ready && live ? await this.#crashNote(ns, live) : undefined));
       noNode ||= r.unscheduled === true;
       if (!r.ready)
         notReady.push(
@@ -400,8 +488,9 @@ export class CloudReconciler {
 
   /** Apply one object unless the live one already matches; create-only objects once. */
   async #ensure(desired: KubeObject, cloudNamespace: string): Promise<void> {
+    // The data plane's objects name their own namespace; the rest go in the cloud's.
     const namespace = resourceInfo(desired.apiVersion, desired.kind).namespaced
-      ? cloudNamespace
+      ? (desired.metadata.namespace ?? cloudNamespace)
       : undefined;
     const want = secretAsData({
       ...desired,
@@ -472,8 +561,11 @@ export class CloudReconciler {
     namespace: string,
     objects: readonly KubeObject[],
   ): Promise<void> {
-    const wanted = new Set(objects.map((o) => `${o.kind}/${o.metadata.name}`));
-    wanted.add(`Secret/${secretsSecretName(cloud.metadata.name)}`);
+    const key = (kind: string, ns: string, name: string) => `${kind}/${ns}/${name}`;
+    const wanted = new Set(
+      objects.map((o) => key(o.kind, o.metadata.namespace ?? namespace, o.metadata.name)),
+    );
+    wanted.add(key('Secret', namespace, secretsSecretName(cloud.metadata.name)));
     const currentJobs = new Map<string, string>();
     for (const o of objects) {
       const task = o.metadata.labels?.[jobTaskLabel];
@@ -487,29 +579,46 @@ export class CloudReconciler {
       'app.kubernetes.io/instance': cloud.metadata.name,
       'app.kubernetes.io/managed-by': 'stackanetes',
     };
+    // The cloud's namespace, and its data plane's (where the label names the cloud's namespace).
+    const places: [string, Record<string, string>][] = [
+      [namespace, labels],
+      [dataPlaneNamespace(namespace), { ...labels, [cloudNamespaceLabel]: namespace }],
+    ];
     for (const [apiVersion, kind] of ownedKinds) {
       if (kind === 'PersistentVolumeClaim' && cloud.spec.retainVolumesOnDelete) continue;
-      for (const o of this.#store.list(apiVersion, kind, namespace, labels)) {
-        if (wanted.has(`${kind}/${o.metadata.name}`) || o.metadata.deletionTimestamp) continue;
-        if (kind === 'Job') {
-          // An old Job goes once the Job that replaced it has finished.
-          const key = `${o.metadata.labels?.['stackanetes.io/component']}/${o.metadata.labels?.[jobTaskLabel]}`;
-          const current = currentJobs.get(key);
-          if (
-            current &&
-            jobState(this.#store.get('batch/v1', 'Job', namespace, current)) !== 'complete'
-          )
-            continue;
-        }
-        this.#log.info(
-          { kind, name: o.metadata.name },
-          'pruning an object the spec no longer wants',
-        );
-        try {
-          await this.#client.delete(apiVersion, kind, o.metadata.name, namespace);
-        } catch (err) {
-          if (!isNotFound(err)) throw err;
-        }
+      for (const [ns, selector] of places)
+        await this.#pruneIn(apiVersion, kind, ns, selector, wanted, key, currentJobs);
+    }
+  }
+
+  /** Prunes one kind in one namespace: what carries the cloud's labels and is not wanted. */
+  async #pruneIn(
+    apiVersion: string,
+    kind: string,
+    namespace: string,
+    labels: Record<string, string>,
+    wanted: ReadonlySet<string>,
+    key: (kind: string, ns: string, name: string) => string,
+    currentJobs: ReadonlyMap<string, string>,
+  ): Promise<void> {
+    for (const o of this.#store.list(apiVersion, kind, namespace, labels)) {
+      if (wanted.has(key(kind, namespace, o.metadata.name)) || o.metadata.deletionTimestamp)
+        continue;
+      if (kind === 'Job') {
+        // An old Job goes once the Job that replaced it has finished.
+        const task = `${o.metadata.labels?.['stackanetes.io/component']}/${o.metadata.labels?.[jobTaskLabel]}`;
+        const current = currentJobs.get(task);
+        if (
+          current &&
+          jobState(this.#store.get('batch/v1', 'Job', namespace, current)) !== 'complete'
+        )
+          continue;
+      }
+      this.#log.info({ kind, name: o.metadata.name }, 'pruning an object the spec no longer wants');
+      try {
+        await this.#client.delete(apiVersion, kind, o.metadata.name, namespace);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
       }
     }
   }

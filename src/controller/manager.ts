@@ -18,6 +18,7 @@ import {
   type ReconcilerOptions,
 } from './cloud.ts';
 import { EventsRecorder } from './events.ts';
+import { cloudNamespaceLabel, dataPlaneNamespace } from '../render/namespaces.ts';
 
 export interface ManagerHooks {
   onReconcile?: (key: string, seconds: number, outcome: 'ready' | 'progressing' | 'error') => void;
@@ -26,7 +27,7 @@ export interface ManagerHooks {
 export interface ManagerOptions {
   readonly client: KubeClient;
   readonly log: Logger;
-  /** Watch one namespace only (default: all). */
+  /** Watch one namespace only (default: all), and its clouds' data-plane namespace. */
   readonly namespace?: string;
   readonly workers?: number;
   readonly resyncMs?: number;
@@ -40,6 +41,10 @@ export const defaultResyncMs = 10 * 60_000;
 
 const managed = 'app.kubernetes.io/managed-by=stackanetes';
 
+function informerKey(apiVersion: string, kind: string, dataPlane = false): string {
+  return `${apiVersion}/${kind}${dataPlane ? ' (data plane)' : ''}`;
+}
+
 export class Manager {
   readonly informers = new Map<string, Informer>();
   readonly reconciler: CloudReconciler;
@@ -49,25 +54,29 @@ export class Manager {
   /** The queue while leading with synced caches; changes seen otherwise are not queued. */
   #queue: WorkQueue | undefined;
   #started = false;
+  #namespace: string | undefined;
 
   constructor(o: ManagerOptions) {
     this.#log = o.log;
     this.#hooks = o.hooks ?? {};
     this.#workers = o.workers ?? 2;
-    const watch = (apiVersion: string, kind: string, labelSelector?: string) => {
+    this.#namespace = o.namespace;
+    // Watching one namespace: its clouds' data plane lives in a second one, watched beside it.
+    const watch = (apiVersion: string, kind: string, labelSelector?: string, dataPlane = false) => {
       const clusterScoped = clusterKinds.some(([a, k]) => a === apiVersion && k === kind);
+      const namespace = o.namespace && (dataPlane ? dataPlaneNamespace(o.namespace) : o.namespace);
       const inf = new Informer(o.client, {
         apiVersion,
         kind,
         // Of Pods the reconciler reads names, labels and creation times only.
         ...(kind === 'Pod' ? { transform: slimPod } : {}),
-        ...(o.namespace && !clusterScoped ? { namespace: o.namespace } : {}),
+        ...(namespace && !clusterScoped ? { namespace } : {}),
         ...(labelSelector ? { labelSelector } : {}),
         resyncMs: kind === cloudKind ? (o.resyncMs ?? defaultResyncMs) : 0,
         onError: (err, context) =>
           this.#log.warn({ kind, context, err: String(err) }, 'watch trouble; retrying'),
       });
-      this.informers.set(`${apiVersion}/${kind}`, inf);
+      this.informers.set(informerKey(apiVersion, kind, dataPlane), inf);
       return inf;
     };
     const clouds = watch(cloudApiVersion, cloudKind);
@@ -79,25 +88,33 @@ export class Manager {
       .onDelete(enqueueCloud);
     const enqueueOwner = (o: KubeObject) => {
       const owner = o.metadata.labels?.['app.kubernetes.io/instance'];
-      if (owner && o.metadata.namespace) this.#queue?.add(`${o.metadata.namespace}/${owner}`);
-      // A cluster-scoped object (a PriorityClass) is every cloud's.
-      else if (!o.metadata.namespace) for (const c of clouds.list()) enqueueCloud(c);
+      // The data plane's objects name their cloud's namespace in a label.
+      const namespace = o.metadata.labels?.[cloudNamespaceLabel] ?? o.metadata.namespace;
+      if (owner && namespace) this.#queue?.add(`${namespace}/${owner}`);
+      // A cluster-scoped object (a PriorityClass) is every cloud's; a Namespace no cloud labelled
+      // is none's.
+      else if (!o.metadata.namespace && o.kind !== 'Namespace')
+        for (const c of clouds.list()) enqueueCloud(c);
     };
     // Pods only of Jobs (for a failed Job's last log line): DaemonSet pods on hundreds of nodes
     // would fill the cache and trigger reconciles their controllers already report.
-    const kinds: [string, string, string][] = [
-      ...[...ownedKinds, ...clusterKinds].map(([a, k]): [string, string, string] => [
+    const kinds: [string, string, string | undefined][] = [
+      ...[...ownedKinds, ...clusterKinds].map(([a, k]): [string, string, string | undefined] => [
         a,
         k,
-        managed,
+        // Namespaces: the cloud's own is not the operator's and has no label of it.
+        k === 'Namespace' ? undefined : managed,
       ]),
       ['v1', 'Pod', `${managed},job-name`],
     ];
     for (const [apiVersion, kind, selector] of kinds) {
-      watch(apiVersion, kind, selector)
-        .onAdd(enqueueOwner)
-        .onUpdate((_old, n) => enqueueOwner(n))
-        .onDelete(enqueueOwner);
+      const planes = o.namespace && kind !== 'Pod' && !clusterKinds.some(([, k]) => k === kind);
+      for (const dataPlane of planes ? [false, true] : [false]) {
+        watch(apiVersion, kind, selector, dataPlane)
+          .onAdd(enqueueOwner)
+          .onUpdate((_old, n) => enqueueOwner(n))
+          .onDelete(enqueueOwner);
+      }
     }
     this.reconciler = new CloudReconciler({
       client: o.client,
@@ -112,9 +129,9 @@ export class Manager {
   store(): ObjectStore {
     return {
       get: (apiVersion, kind, namespace, name) =>
-        this.informers.get(`${apiVersion}/${kind}`)?.get(namespace, name),
+        this.#informerFor(apiVersion, kind, namespace)?.get(namespace, name),
       list: (apiVersion, kind, namespace, labels) => {
-        const inf = this.informers.get(`${apiVersion}/${kind}`);
+        const inf = this.#informerFor(apiVersion, kind, namespace);
         if (!inf) throw new Error(`no informer for ${apiVersion} ${kind}`);
         return inf
           .list()
@@ -125,6 +142,15 @@ export class Manager {
           );
       },
     };
+  }
+
+  /** The informer that caches `kind` in `namespace` (one per kind unless watching one namespace). */
+  #informerFor(apiVersion: string, kind: string, namespace: string | undefined) {
+    const dataPlane =
+      this.#namespace !== undefined &&
+      namespace !== undefined &&
+      namespace === dataPlaneNamespace(this.#namespace);
+    return this.informers.get(informerKey(apiVersion, kind, dataPlane));
   }
 
   /** True once every informer has filled its cache (what /readyz reports). */

@@ -302,7 +302,8 @@ export class FakeApi {
                 ...base.metadata,
                 ...obj.metadata,
                 namespace,
-                generation: (base.metadata.generation ?? 0) + 1,
+                // As the API server: metadata alone (finalizers, labels) is no new generation.
+                generation: (base.metadata.generation ?? 0) + (obj.spec === undefined ? 0 : 1),
               },
             };
       return send(existing ? 200 : 201, JSON.stringify(this.put(collection, merged)));

@@ -11,9 +11,35 @@ import { stringify } from 'yaml';
 import type { KubeClient } from '../../../src/kube/client.ts';
 import type { KubeObject } from '../../../src/render/kube.ts';
 
-import { client, deleteNamespace, makeNamespace } from '../kube/helpers.ts';
+import {
+  apiVersion as cloudApiVersion,
+  kind as cloudKind,
+} from '../../../src/api/v1alpha1/spec.ts';
+import { dataPlaneNamespace } from '../../../src/render/namespaces.ts';
+import { client, deleteNamespace as deleteOne, makeNamespace } from '../kube/helpers.ts';
 
-export { client, deleteNamespace, makeNamespace, seconds, skip, until } from '../kube/helpers.ts';
+export { client, makeNamespace, seconds, skip, until } from '../kube/helpers.ts';
+
+/**
+ * Deletes a test's namespace and its clouds' data-plane namespace. The clouds' finalizers are
+ * released first: the operator that would delete their data plane may be stopped already, and the
+ * namespace would stay Terminating for ever.
+ */
+export async function deleteNamespace(c: KubeClient, ns: string): Promise<void> {
+  if (!ns) return;
+  const clouds = await c
+    .list(cloudApiVersion, cloudKind, { namespace: ns })
+    .then((l) => l.items)
+    .catch(() => []);
+  for (const cloud of clouds)
+    await c
+      .mergePatch(cloudApiVersion, cloudKind, cloud.metadata.name, ns, {
+        metadata: { finalizers: null },
+      })
+      .catch(() => undefined);
+  await deleteOne(c, ns);
+  await deleteOne(c, dataPlaneNamespace(ns));
+}
 
 /**
  * Volumes for pods on kwok nodes: no provisioner can run a helper pod there, so the test makes

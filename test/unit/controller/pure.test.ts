@@ -6,7 +6,13 @@ import { setCondition, summarise } from '../../../src/controller/conditions.ts';
 import { contains, secretAsData } from '../../../src/controller/compare.ts';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import { CloudReconciler, jobState, workloadReadiness } from '../../../src/controller/cloud.ts';
+import {
+  CloudReconciler,
+  dataPlaneFinalizer,
+  jobState,
+  workloadReadiness,
+} from '../../../src/controller/cloud.ts';
+import { cloudNamespaceLabel, dataPlaneNamespace } from '../../../src/render/namespaces.ts';
 import { ApiError } from '../../../src/kube/errors.ts';
 
 test('a condition keeps its transition time until its status changes', () => {
@@ -182,6 +188,11 @@ test('PriorityClasses are applied cluster-wide, once: not into the cloud’s nam
     applyStatus: (o: Obj) => Promise.resolve(o),
     delete: () => Promise.resolve(),
     podLog: () => Promise.resolve(''),
+    mergePatch: (_a: string, kind: string, name: string, ns: string, patch: { metadata: Obj }) => {
+      const o = live.get(key(kind, ns, name))!;
+      o.metadata = { ...o.metadata, finalizers: patch.metadata.finalizers };
+      return Promise.resolve(o);
+    },
   };
   const r = new CloudReconciler({
     client: client as never,
@@ -206,4 +217,104 @@ test('PriorityClasses are applied cluster-wide, once: not into the cloud’s nam
     [],
     'unchanged classes are not written again',
   );
+});
+
+test('a deleted cloud: its data plane goes (objects, then its namespace), then the finalizer that held the cloud', async () => {
+  type Obj = { apiVersion: string; kind: string; metadata: Record<string, any> } & Record<
+    string,
+    any
+  >;
+  const dp = dataPlaneNamespace('openstack');
+  const labels = (cloud: string) => ({
+    'app.kubernetes.io/instance': cloud,
+    'app.kubernetes.io/managed-by': 'stackanetes',
+    [cloudNamespaceLabel]: 'openstack',
+  });
+  const run = async (otherCloudThere: boolean) => {
+    const cloud = parse(readFileSync('examples/minimal.yaml', 'utf8')) as Obj;
+    cloud.metadata = {
+      ...cloud.metadata,
+      uid: 'u1',
+      generation: 1,
+      deletionTimestamp: '2026-12-01T18:00:00Z',
+      finalizers: ['example.com/other', dataPlaneFinalizer],
+    };
+    const objects: Obj[] = [
+      {
+        apiVersion: 'apps/v1',
+        kind: 'DaemonSet',
+        metadata: { name: 'nova-compute', namespace: dp, labels: labels('minimal') },
+      },
+      {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'nova-compute-config', namespace: dp, labels: labels('minimal') },
+      },
+      ...(otherCloudThere
+        ? [
+            {
+              apiVersion: 'apps/v1',
+              kind: 'DaemonSet',
+              metadata: { name: 'other-compute', namespace: dp, labels: labels('other') },
+            },
+          ]
+        : []),
+    ];
+    const namespace: Obj = {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: dp, labels: labels('minimal') },
+    };
+    const deleted: string[] = [];
+    const patches: unknown[] = [];
+    const store = {
+      get: (_a: string, kind: string, _ns: string | undefined, name: string) =>
+        (kind === 'OpenStackCloud'
+          ? cloud
+          : kind === 'Namespace' && name === dp
+            ? namespace
+            : undefined) as never,
+      list: (_a: string, kind: string, ns: string, sel: Record<string, string>) =>
+        objects.filter(
+          (o) =>
+            o.kind === kind &&
+            o.metadata.namespace === ns &&
+            Object.entries(sel).every(([k, v]) => o.metadata.labels[k] === v),
+        ) as never,
+    };
+    const client = {
+      delete: (_a: string, kind: string, name: string, ns?: string) => {
+        deleted.push(`${kind}/${ns ?? ''}/${name}`);
+        return Promise.resolve();
+      },
+      mergePatch: (_a: string, _k: string, _n: string, _ns: string, patch: unknown) => {
+        patches.push(patch);
+        return Promise.resolve(cloud);
+      },
+    };
+    const r = new CloudReconciler({
+      client: client as never,
+      store,
+      events: { record: () => Promise.resolve() },
+      log: { info: () => undefined, warn: () => undefined, error: () => undefined },
+    });
+    await r.reconcile('openstack', 'minimal');
+    return { deleted, patches };
+  };
+  const alone = await run(false);
+  assert.deepEqual(alone.deleted.sort(), [
+    `DaemonSet/${dp}/nova-compute`,
+    `Namespace//${dp}`,
+    `Secret/${dp}/nova-compute-config`,
+  ]);
+  assert.deepEqual(alone.patches, [
+    { metadata: { finalizers: ['example.com/other'], resourceVersion: undefined } },
+  ]);
+  // Another cloud of the same namespace still has its data plane there: the namespace stays.
+  const shared = await run(true);
+  assert.deepEqual(shared.deleted.sort(), [
+    `DaemonSet/${dp}/nova-compute`,
+    `Secret/${dp}/nova-compute-config`,
+  ]);
+  assert.equal(shared.patches.length, 1);
 });
