@@ -8,6 +8,7 @@ import { cloudObjects } from '../../../src/cli/render.ts';
 import { secretAsData } from '../../../src/controller/compare.ts';
 import type { KubeClient } from '../../../src/kube/client.ts';
 import type { KubeObject } from '../../../src/render/kube.ts';
+import { dataPlaneNamespace } from '../../../src/render/namespaces.ts';
 import { client, deleteNamespace, makeNamespace, skip } from '../kube/helpers.ts';
 import { fixedSecrets, loadExample } from '../../unit/render/fixtures.ts';
 
@@ -18,11 +19,18 @@ before(async () => {
   if (skip) return;
   c = await client();
   ns = await makeNamespace(c, 'dry');
+  // The cloud's data plane goes in a namespace of its own (src/render/namespaces.ts).
+  await c.create({
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name: dataPlaneNamespace(ns) },
+  });
 });
 
 after(async () => {
   if (skip) return;
   await deleteNamespace(c, ns);
+  await deleteNamespace(c, dataPlaneNamespace(ns));
   c.close();
 });
 
