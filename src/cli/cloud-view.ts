@@ -96,7 +96,10 @@ export interface LiveComponent {
 
 /**
  * Each component as the cluster has it now: the workloads the spec calls for (rendered, so a
- * deleted one shows as missing) and the newest Job of each of its tasks, read live.
+ * deleted one shows as missing) and the newest Job of each of its tasks, read live. `live` holds
+ * the cloud's objects from both its namespaces (the data plane's DaemonSets run in their own): a
+ * workload is the one in the namespace the render puts it in, else one of its kind and name in
+ * the other (where an older operator left it).
  */
 export function liveComponents(
   cloud: OpenStackCloud,
@@ -108,13 +111,18 @@ export function liveComponents(
   const rendered = render(cloud, redactedSecrets(), components, { namespace });
   const plan = planned.map((c) => componentSteps(c, rendered.get(c.name) ?? []));
   const byName = new Map(live.map((o) => [`${o.kind}/${o.metadata.name}`, o]));
+  const byPlace = new Map(
+    live.map((o) => [`${o.metadata.namespace}/${o.kind}/${o.metadata.name}`, o]),
+  );
   return plan.map((step) => {
     const problems: string[] = [];
     let missing = false;
     let replicas = 0;
     let readyReplicas = 0;
     for (const w of step.workloads) {
-      const obj = byName.get(`${w.kind}/${w.metadata.name}`);
+      const obj =
+        byPlace.get(`${w.metadata.namespace ?? namespace}/${w.kind}/${w.metadata.name}`) ??
+        byName.get(`${w.kind}/${w.metadata.name}`);
       const id = `${w.kind.toLowerCase()}/${w.metadata.name}`;
       const r = workloadReadiness(obj);
       replicas += r.want;

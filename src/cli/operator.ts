@@ -14,7 +14,10 @@ export function register(program: Command): void {
   program
     .command('operator')
     .description('Run the OpenStackCloud controller (in-cluster config, else KUBECONFIG)')
-    .option('-n, --namespace <ns>', 'watch only this namespace (default: all)')
+    .option(
+      '-n, --namespace <ns>',
+      'watch only the clouds of this namespace, and their data plane in <ns>-dataplane (default: all)',
+    )
     .option('--metrics-port <port>', 'port for /metrics, /healthz, /readyz', '8080')
     .option('--metrics-host <host>', 'address to listen on', '0.0.0.0')
     .option(

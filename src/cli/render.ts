@@ -100,7 +100,7 @@ export function register(program: Command): void {
     )
     .option(
       '-n, --namespace <ns>',
-      'namespace for every object (default: the spec’s, else openstack)',
+      'the cloud’s namespace (default: the spec’s, else openstack); its data plane’s is <ns>-dataplane',
     )
     .addHelpText(
       'after',

@@ -6,6 +6,7 @@ import { apiVersion, kind, type OpenStackCloud } from '../api/v1alpha1/spec.ts';
 import { validateObject } from '../api/v1alpha1/validate.ts';
 import { KubeClient } from '../kube/client.ts';
 import type { KubeObject } from '../render/kube.ts';
+import { dataPlaneNamespace } from '../render/namespaces.ts';
 import { isNotFound } from '../kube/errors.ts';
 import { liveOperatorState } from '../controller/liveness.ts';
 import { cloudView, liveComponents, readStatus, viewText } from './cloud-view.ts';
@@ -19,6 +20,9 @@ const liveKinds: readonly [string, string][] = [
   ['batch/v1', 'Job'],
   ['batch/v1', 'CronJob'],
 ];
+
+/** The data plane's kinds: its workloads run in `<namespace>-dataplane` (src/render/namespaces.ts). */
+const dataPlaneKinds: readonly [string, string][] = [['apps/v1', 'DaemonSet']];
 
 /** The cloud as validated (defaults filled), or undefined when its spec is invalid. */
 function specOf(c: KubeObject): OpenStackCloud | undefined {
@@ -43,9 +47,10 @@ Examples:
   $ npx stackanetes status
   $ npx stackanetes status minimal -n openstack
 
-READY and PODS come from the workloads in the cluster now; REASON and MESSAGE are the
-operator's where they explain (a Job running, waiting for another component). The Operator
-line says whether an operator still holds its Lease and has reconciled the cloud recently.`,
+READY and PODS come from the workloads in the cluster now (the data plane's DaemonSets from
+the namespace <namespace>-dataplane); REASON and MESSAGE are the operator's where they explain
+(a Job running, waiting for another component). The Operator line says whether an operator
+still holds its Lease and has reconciled the cloud recently.`,
     )
     .action(async (name: string | undefined, opts: { namespace: string }) => {
       const client = await KubeClient.create();
@@ -63,13 +68,19 @@ line says whether an operator still holds its Lease and has reconciled the cloud
           clouds = (await client.list(apiVersion, kind, { namespace: ns })).items;
           if (clouds.length === 0) throw new CliError(`no OpenStackCloud in namespace ${ns}`);
         }
+        // The workloads in both of the clouds' namespaces.
         const live: KubeObject[] = [];
-        for (const [a, k] of liveKinds) {
-          const { items } = await client.list(a, k, {
-            namespace: ns,
-            labelSelector: 'app.kubernetes.io/managed-by=stackanetes',
-          });
-          live.push(...items);
+        for (const [namespace, kinds] of [
+          [ns, liveKinds],
+          [dataPlaneNamespace(ns), dataPlaneKinds],
+        ] as const) {
+          for (const [a, k] of kinds) {
+            const { items } = await client.list(a, k, {
+              namespace,
+              labelSelector: 'app.kubernetes.io/managed-by=stackanetes',
+            });
+            live.push(...items);
+          }
         }
         for (const c of clouds) {
           const recorded = readStatus(c);

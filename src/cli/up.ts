@@ -14,6 +14,7 @@ import { builtOperatorImage, installOperator } from '../cluster/operator.ts';
 import { publicDomain } from '../cluster/publichosts.ts';
 import { KubeClient } from '../kube/client.ts';
 import type { KubeObject } from '../render/kube.ts';
+import { dataPlaneNamespace } from '../render/namespaces.ts';
 import { validateText } from '../api/v1alpha1/validate.ts';
 import { clusterIps, endpointTable, openstack, publicEndpoints } from '../openstack/endpoints.ts';
 import { prepareForGuests } from '../openstack/guest-setup.ts';
@@ -144,6 +145,9 @@ Then prints the public endpoints and how to use the \`openstack\` command line.
             `  kubectl -n ${namespace} exec -it deploy/openstack-client -- bash    # then: openstack …`,
             '',
             ...(guests ? [guests, ''] : []),
+            'The data plane (Open vSwitch, ovn-controller, the OVN metadata agent, nova-compute) runs in a namespace of its own:',
+            `  kubectl -n ${dataPlaneNamespace(namespace)} get pods -o wide`,
+            '',
             "The operator's dashboard (components, pods per node, a live timeline of what it did):",
             '  npx stackanetes dashboard',
             '',

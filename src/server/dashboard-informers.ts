@@ -9,18 +9,20 @@ import type { IOwnerReference } from '@kubernetes-models/apimachinery/apis/meta/
 import { apiVersion as cloudApiVersion, kind as cloudKind } from '../api/v1alpha1/spec.ts';
 import type { KubeClient } from '../kube/client.ts';
 import type { KubeObject } from '../render/kube.ts';
+import { dataPlaneNamespace } from '../render/namespaces.ts';
 import { isConflict, isNotFound } from '../kube/errors.ts';
 import { Informer } from '../kube/informer.ts';
 import { slim } from '../kube/slim.ts';
 import type { Logger } from '../controller/cloud.ts';
 import { buildDashboard, type Dashboard, type DashboardSources } from './dashboard.ts';
+import { unionSource } from './dashboard-timeline.ts';
 
 export const dashboardTokenKey = 'token';
 
 export interface StartDashboardOptions {
   readonly client: KubeClient;
   readonly log: Logger;
-  /** Watch one namespace only (default: all). */
+  /** Watch the clouds of one namespace only (default: all), and its data plane's pods. */
   readonly namespace?: string;
   readonly port: number;
   readonly host: string;
@@ -190,9 +192,20 @@ export async function startDashboard(o: StartDashboardOptions): Promise<RunningD
   };
   const ns = o.namespace ? { namespace: o.namespace } : {};
   const managed = 'app.kubernetes.io/managed-by=stackanetes';
+  const pods = watch('v1', 'Pod', slimPod, { ...ns, labelSelector: managed });
   const sources: DashboardSources = {
     clouds: watch(cloudApiVersion, cloudKind, slimCloud, ns),
-    pods: watch('v1', 'Pod', slimPod, { ...ns, labelSelector: managed }),
+    // The data plane's pods run in a namespace of their own (src/render/namespaces.ts): watched
+    // there too when one namespace is.
+    pods: o.namespace
+      ? unionSource(
+          pods,
+          watch('v1', 'Pod', slimPod, {
+            namespace: dataPlaneNamespace(o.namespace),
+            labelSelector: managed,
+          }),
+        )
+      : pods,
     jobs: watch('batch/v1', 'Job', slimJob, { ...ns, labelSelector: managed }),
     events: watch('v1', 'Event', slimEvent, {
       ...ns,

@@ -7,6 +7,7 @@
 import { jobState } from '../controller/cloud.ts';
 import { componentLabel, type KubeObject } from '../render/kube.ts';
 import { jobTaskLabel } from '../render/jobs.ts';
+import { cloudNamespaceLabel } from '../render/namespaces.ts';
 
 /** Every kind of entry, with the words the page shows for it. */
 export const timelineKinds = {
@@ -104,10 +105,32 @@ export class Timeline {
   }
 }
 
-/** `namespace/name` of the cloud an object belongs to (label app.kubernetes.io/instance). */
+/**
+ * `namespace/name` of the cloud an object belongs to: its name is the label
+ * app.kubernetes.io/instance, its namespace the object's own or, for the data plane (which runs
+ * in a namespace of its own), the label stackanetes.io/cloud-namespace.
+ */
 export function cloudOf(o: KubeObject): string | undefined {
-  const name = o.metadata.labels?.['app.kubernetes.io/instance'];
-  return name && o.metadata.namespace ? `${o.metadata.namespace}/${name}` : undefined;
+  const labels = o.metadata.labels;
+  const name = labels?.['app.kubernetes.io/instance'];
+  const namespace = labels?.[cloudNamespaceLabel] ?? o.metadata.namespace;
+  return name && namespace ? `${namespace}/${name}` : undefined;
+}
+
+/**
+ * Several sources as one (the pods of a cloud's namespace and of its data plane's): everything
+ * each lists and reports; synced once all are.
+ */
+export function unionSource<T extends KubeObject>(...sources: readonly Source<T>[]): Source<T> {
+  return {
+    get hasSynced() {
+      return sources.every((s) => s.hasSynced);
+    },
+    list: () => sources.flatMap((s) => s.list()),
+    onAdd: (fn) => sources.forEach((s) => s.onAdd(fn)),
+    onUpdate: (fn) => sources.forEach((s) => s.onUpdate(fn)),
+    onDelete: (fn) => sources.forEach((s) => s.onDelete(fn)),
+  };
 }
 
 interface PodStatus {

@@ -21,7 +21,10 @@ import {
 export interface DashboardSources {
   /** OpenStackClouds. */
   readonly clouds: Source;
-  /** The clouds' pods (label app.kubernetes.io/managed-by=stackanetes). */
+  /**
+   * The clouds' pods (label app.kubernetes.io/managed-by=stackanetes), their data planes' too (in
+   * `<namespace>-dataplane`, labelled with their cloud's namespace).
+   */
   readonly pods: Source;
   /** The clouds' Jobs. */
   readonly jobs: Source;

@@ -10,7 +10,17 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { client, cloudName, cloudReady, isReady, namespace, pods, skip, until } from './helpers.ts';
+import {
+  client,
+  cloudName,
+  cloudReady,
+  dataPlaneNamespace,
+  isReady,
+  namespace,
+  pods,
+  skip,
+  until,
+} from './helpers.ts';
 
 const executablePath = '/usr/bin/chromium';
 const screenshots = 'test/e2e/screenshots';
@@ -136,8 +146,12 @@ describe('the operator dashboard', { skip, timeout: 1_800_000 }, () => {
       assert.equal(await cloud.locator('.cloud-head .badge').innerText(), 'Ready');
       const horizon = await cloud.locator('a.horizon').getAttribute('href');
       assert.match(horizon ?? '', /^https?:\/\/.*horizon/, 'a link to Horizon');
-      const keystonePods = await pods('keystone-api');
-      for (const p of keystonePods.filter(isReady)) {
+      // The control plane's pods and the data plane's (nova-compute, in its own namespace).
+      const keystonePods = (await pods('keystone-api')).filter(isReady);
+      const computePods = (await pods('nova-compute')).filter(isReady);
+      assert.ok(keystonePods.length > 0, 'a Ready keystone-api pod');
+      assert.ok(computePods.length > 0, `a Ready nova-compute pod in ${dataPlaneNamespace}`);
+      for (const p of [...keystonePods, ...computePods]) {
         const node = (p.spec as { nodeName: string }).nodeName;
         assert.equal(
           await cloud

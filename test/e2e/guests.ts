@@ -11,7 +11,17 @@ import { promisify } from 'node:util';
 import { guestMarkers } from '../../src/images/guest.ts';
 import { guestSetup } from '../../src/openstack/guest-setup.ts';
 import { ensureHostPrograms } from '../../src/util/apt.ts';
-import { client, cloudName, inClient, kubectl, namespace, osJson, pods, until } from './helpers.ts';
+import {
+  client,
+  cloudName,
+  inClient,
+  kubectl,
+  dataPlaneNamespace,
+  namespace,
+  osJson,
+  pods,
+  until,
+} from './helpers.ts';
 
 const run = promisify(execFile);
 export { guestMarkers, guestSetup };
@@ -235,13 +245,13 @@ export function tapExists(portId: string): boolean {
   return spawnSync('ip', ['link', 'show', `tap${portId.slice(0, 11)}`]).status === 0;
 }
 
-/** The ports on br-int, from the node's Open vSwitch. */
+/** The ports on br-int, from the node's Open vSwitch (in the data plane's namespace). */
 export async function brIntPorts(): Promise<string[]> {
   const ovs = (await pods('ovn-openvswitch'))[0];
-  if (!ovs) throw new Error('no ovn-openvswitch pod');
+  if (!ovs) throw new Error(`no ovn-openvswitch pod in namespace ${dataPlaneNamespace}`);
   const out = await kubectl([
     '-n',
-    namespace,
+    dataPlaneNamespace,
     'exec',
     ovs.metadata.name,
     '-c',

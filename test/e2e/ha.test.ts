@@ -5,7 +5,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { KubeObject } from '../../src/render/kube.ts';
-import { client, galeraStatus, kubectl, namespace, skip } from './helpers.ts';
+import {
+  client,
+  cloudName,
+  dataPlaneNamespace,
+  galeraStatus,
+  kubectl,
+  namespace,
+  skip,
+} from './helpers.ts';
 
 interface Pod extends KubeObject {
   spec: { nodeName?: string };
@@ -84,10 +92,16 @@ void test('every replicated API runs one pod on each node', { skip }, async () =
 void test('compute and network agents run on every node', { skip }, async () => {
   const nodes = await realNodes();
   const c = await client();
-  const daemonSets = (await c.list<KubeObject>('apps/v1', 'DaemonSet', { namespace })).items;
+  // The data plane's DaemonSets, in its own namespace.
+  const daemonSets = (
+    await c.list<KubeObject>('apps/v1', 'DaemonSet', {
+      namespace: dataPlaneNamespace,
+      labelSelector: `app.kubernetes.io/instance=${cloudName}`,
+    })
+  ).items;
   assert.ok(
     daemonSets.length >= 3,
-    `DaemonSets: ${daemonSets.map((d) => d.metadata.name).join(', ')}`,
+    `DaemonSets in ${dataPlaneNamespace}: ${daemonSets.map((d) => d.metadata.name).join(', ')}`,
   );
   for (const ds of daemonSets) {
     const st = ds.status as { numberReady?: number; desiredNumberScheduled?: number };

@@ -1,5 +1,8 @@
 // Shared by the end-to-end suite and the benches (heal, load): the cloud that `npx stackanetes up` deployed
 // (examples/minimal.yaml, namespace `openstack`) on the local cluster, checked with real clients.
+// The cloud has two namespaces (src/render/namespaces.ts): its control plane in `namespace`, which
+// enforces Pod Security "restricted", and its data plane — the DaemonSets on the nodes and their
+// pods — in `dataPlaneNamespace` (`openstack-dataplane`).
 // The `openstack` command line runs in the cloud's own openstack-client pod (admin clouds.yaml);
 // HTTP checks from this host go to the Services' cluster IPs (kube-proxy routes them here too).
 import { execFile, spawn } from 'node:child_process';
@@ -13,12 +16,31 @@ import { KubeClient } from '../../src/kube/client.ts';
 import type { KubeObject } from '../../src/render/kube.ts';
 import { isNotFound } from '../../src/kube/errors.ts';
 import { Informer } from '../../src/kube/informer.ts';
+import { dataPlaneNamespace as dataPlaneNamespaceOf } from '../../src/render/namespaces.ts';
 import { livenessBudgetSeconds } from '../../src/render/probes.ts';
 
 const run = promisify(execFile);
 
 export const namespace = process.env.STACKANETES_E2E_NAMESPACE ?? 'openstack';
+/** Where the cloud's data plane runs: its DaemonSets and their pods, Secrets and ServiceAccounts. */
+export const dataPlaneNamespace = dataPlaneNamespaceOf(namespace);
 export const cloudName = process.env.STACKANETES_E2E_CLOUD ?? 'minimal';
+
+/**
+ * The data plane's workloads: the DaemonSets on the nodes, each its pods' app.kubernetes.io/name.
+ * They run in `dataPlaneNamespace`, may run as root and with privileges; nothing else does.
+ */
+export const dataPlaneWorkloads: readonly string[] = [
+  'ovn-openvswitch',
+  'ovn-controller',
+  'neutron-ovn-metadata-agent',
+  'nova-compute',
+];
+
+/** The namespace of a part of the cloud (app.kubernetes.io/name, e.g. `nova-compute`). */
+export function namespaceOf(name: string): string {
+  return dataPlaneWorkloads.includes(name) ? dataPlaneNamespace : namespace;
+}
 
 /** Why the suite skips, or false when a cluster is configured. */
 export const skip: string | false = process.env.KUBECONFIG
@@ -291,21 +313,38 @@ export async function issueToken(
   return 'status' in a ? a.status : 0;
 }
 
-/** Pods of one part of the cloud (label app.kubernetes.io/name), e.g. `keystone-api`. */
+/**
+ * Pods of one part of the cloud (label app.kubernetes.io/name), e.g. `keystone-api`, or
+ * `nova-compute` (in the data plane's namespace).
+ */
 export async function pods(name: string): Promise<KubeObject[]> {
   const c = await client();
   const { items } = await c.list('v1', 'Pod', {
-    namespace,
+    namespace: namespaceOf(name),
     labelSelector: `app.kubernetes.io/name=${name}`,
   });
   return items;
 }
 
-/** The pod of that name in the cloud's namespace, or undefined when there is none. */
-export async function getPod(name: string): Promise<KubeObject | undefined> {
+/** Every pod of the cloud, in both its namespaces (label app.kubernetes.io/instance). */
+export async function cloudPods(): Promise<KubeObject[]> {
+  const c = await client();
+  const lists = await Promise.all(
+    [namespace, dataPlaneNamespace].map((ns) =>
+      c.list<KubeObject>('v1', 'Pod', {
+        namespace: ns,
+        labelSelector: `app.kubernetes.io/instance=${cloudName}`,
+      }),
+    ),
+  );
+  return lists.flatMap((l) => l.items);
+}
+
+/** The pod of that name in the cloud's namespace (or `ns`), or undefined when there is none. */
+export async function getPod(name: string, ns = namespace): Promise<KubeObject | undefined> {
   const c = await client();
   try {
-    return await c.get<KubeObject>('v1', 'Pod', name, namespace);
+    return await c.get<KubeObject>('v1', 'Pod', name, ns);
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw err;
@@ -571,15 +610,13 @@ export function livenessRestartBudget(
 
 // ---- the cloud's pods --------------------------------------------------------------------------
 
-/** Every container of every pod of the cloud: `pod/container` → [pod uid, restartCount]. */
+/**
+ * Every container of every pod of the cloud, in both its namespaces: `pod/container` → [pod uid,
+ * restartCount].
+ */
 export async function restartCounts(): Promise<Map<string, { uid: string; restarts: number }>> {
-  const c = await client();
-  const { items } = await c.list('v1', 'Pod', {
-    namespace,
-    labelSelector: `app.kubernetes.io/instance=${cloudName}`,
-  });
   const out = new Map<string, { uid: string; restarts: number }>();
-  for (const p of items) {
+  for (const p of await cloudPods()) {
     if (p.metadata.labels?.['job-name']) continue; // one-shot Jobs come and go
     const all = (p.status as { containerStatuses?: ContainerStatus[] } | undefined)
       ?.containerStatuses;
@@ -611,11 +648,65 @@ export function restartsBetween(
   return { restarted, replaced, total };
 }
 
+// ---- pods the suite runs -----------------------------------------------------------------------
+
+/** The test image's unprivileged user (Debian's nobody), which the suite's own pods run as. */
+export const testUser = 65534;
+
+/**
+ * A pod of the test image that Pod Security "restricted" admits, as the cloud's namespace
+ * enforces it: as nobody (runAsNonRoot, a numeric user), no privilege escalation, every capability
+ * dropped, the runtime's seccomp profile; a read-only root file system too. Deleted at once (no
+ * grace period).
+ */
+export function testPod(o: {
+  name: string;
+  namespace: string;
+  labels: Record<string, string>;
+  command: string[];
+  container?: string;
+  restartPolicy?: 'Always' | 'Never';
+  nodeName?: string;
+  resources?: Record<string, unknown>;
+}): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: o.name, namespace: o.namespace, labels: o.labels },
+    spec: {
+      ...(o.nodeName ? { nodeName: o.nodeName } : {}),
+      restartPolicy: o.restartPolicy ?? 'Never',
+      terminationGracePeriodSeconds: 0,
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: testUser,
+        runAsGroup: testUser,
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
+      containers: [
+        {
+          name: o.container ?? o.name,
+          image: testImage,
+          imagePullPolicy: 'Never',
+          command: o.command,
+          ...(o.resources ? { resources: o.resources } : {}),
+          securityContext: {
+            allowPrivilegeEscalation: false,
+            readOnlyRootFilesystem: true,
+            capabilities: { drop: ['ALL'] },
+          },
+        },
+      ],
+    },
+  };
+}
+
 // ---- a CPU hog beside the cloud ----------------------------------------------------------------
 
 /**
  * A best-effort pod (no requests, no limits) on the cloud's node that keeps `cores` cores busy:
- * the mixed workload the cloud must stand beside. Deleted by `stop()`.
+ * the mixed workload the cloud must stand beside. Deleted by `stop()`. It meets Pod Security
+ * "restricted", so that it may run in the cloud's namespace too.
  */
 export async function startCpuHog(
   cores = 2,
@@ -639,28 +730,20 @@ export async function startCpuHog(
     );
   };
   await stop();
-  await c.create({
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, namespace: hogNamespace, labels: { 'app.kubernetes.io/name': name } },
-    spec: {
+  await c.create(
+    testPod({
+      name,
+      namespace: hogNamespace,
+      labels: { 'app.kubernetes.io/name': name },
+      container: 'hog',
       nodeName,
-      restartPolicy: 'Never',
-      terminationGracePeriodSeconds: 0,
-      containers: [
-        {
-          name: 'hog',
-          image: testImage,
-          imagePullPolicy: 'Never',
-          command: [
-            'sh',
-            '-c',
-            `i=0; while [ $i -lt ${cores} ]; do (while :; do :; done) & i=$((i + 1)); done; wait`,
-          ],
-        },
+      command: [
+        'sh',
+        '-c',
+        `i=0; while [ $i -lt ${cores} ]; do (while :; do :; done) & i=$((i + 1)); done; wait`,
       ],
-    },
-  });
+    }),
+  );
   await until(
     async () => {
       const p = await c.get('v1', 'Pod', name, hogNamespace);

@@ -5,14 +5,20 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { testImage } from '../../src/cluster/versions.ts';
 import type { KubeObject } from '../../src/render/kube.ts';
 import { isNotFound } from '../../src/kube/errors.ts';
 import {
+  controlPlaneLevel,
+  dataPlaneLevel,
+  podSecurityEnforceLabel,
+} from '../../src/render/namespaces.ts';
+import {
   adminCredentials,
   client,
-  cloudName,
+  cloudPods,
   cloudReady,
+  dataPlaneNamespace,
+  dataPlaneWorkloads,
   issueToken,
   kubectl,
   namespace,
@@ -20,18 +26,12 @@ import {
   restartsBetween,
   serviceUrl,
   skip,
+  testPod,
   tokenRequest,
   until,
 } from './helpers.ts';
 
 const leak = 'memory-leak-test';
-/** The workloads on the hosts, which may run as root (see README, "Least privilege"). */
-const dataPlane = [
-  'ovn-openvswitch',
-  'ovn-controller',
-  'neutron-ovn-metadata-agent',
-  'nova-compute',
-];
 
 interface Status {
   name: string;
@@ -58,29 +58,62 @@ after(async () => {
 });
 
 test(
-  "the control plane's containers run as their Kolla users, without root and with a read-only root file system; every container has a memory limit",
+  'the control plane runs in a namespace that enforces "restricted", the data plane alone in its own',
   { skip },
   async () => {
     const c = await client();
-    const { items } = await c.list<KubeObject>('v1', 'Pod', {
-      namespace,
-      labelSelector: `app.kubernetes.io/instance=${cloudName}`,
-    });
+    const level = async (ns: string) =>
+      (await c.get('v1', 'Namespace', ns)).metadata.labels?.[podSecurityEnforceLabel];
+    assert.equal(await level(namespace), controlPlaneLevel, `namespace ${namespace}`);
+    assert.equal(
+      await level(dataPlaneNamespace),
+      dataPlaneLevel,
+      `namespace ${dataPlaneNamespace}`,
+    );
+    const where = (await cloudPods())
+      .filter((p) => !p.metadata.labels?.['job-name'])
+      .map((p) => ({
+        pod: `${p.metadata.namespace}/${p.metadata.name}`,
+        dataPlane: dataPlaneWorkloads.includes(p.metadata.labels?.['app.kubernetes.io/name'] ?? ''),
+        inDataPlaneNamespace: p.metadata.namespace === dataPlaneNamespace,
+      }));
+    assert.ok(
+      where.some((p) => p.dataPlane),
+      `the data plane's pods: ${where.map((p) => p.pod).join(', ')}`,
+    );
+    assert.deepEqual(
+      where.filter((p) => p.dataPlane !== p.inDataPlaneNamespace).map((p) => p.pod),
+      [],
+      `the data plane's pods (${dataPlaneWorkloads.join(', ')}) in ${dataPlaneNamespace}, no other pod there`,
+    );
+  },
+);
+
+test(
+  "the control plane's containers run as their Kolla users, without root and with a read-only root file system; every container has a memory limit",
+  { skip },
+  async () => {
+    // Both namespaces: the memory limits hold on the data plane too.
+    const items = await cloudPods();
     const running = items.filter((p) => (p.status as { phase?: string }).phase === 'Running');
     assert.ok(running.length >= 20, `${running.length} running pods`);
+    assert.ok(
+      running.some((p) => p.metadata.namespace === dataPlaneNamespace),
+      `no running pod of the cloud in ${dataPlaneNamespace}`,
+    );
     for (const p of running) {
       const name = p.metadata.labels?.['app.kubernetes.io/name'] ?? '';
       const spec = p.spec as { containers: Record<string, any>[] };
       for (const ct of spec.containers) {
-        const where = `${p.metadata.name}/${ct.name}`;
+        const where = `${p.metadata.namespace}/${p.metadata.name}/${ct.name}`;
         if (ct.name !== 'libvirt') assert.ok(ct.resources?.limits?.memory, `${where}: no limit`);
-        if (dataPlane.includes(name)) continue;
+        if (dataPlaneWorkloads.includes(name)) continue;
         // What the process really is, not what the spec asked for.
         const exec = async (...command: string[]) =>
           (
             await kubectl([
               '-n',
-              namespace,
+              p.metadata.namespace!,
               'exec',
               p.metadata.name,
               '-c',
@@ -114,36 +147,18 @@ test(
     const body = tokenRequest(admin.username, admin.password);
     const restartsBefore = await restartCounts();
     // A leaking service: `tail` keeps the current line of /dev/zero, which never ends, in memory.
-    // It meets Pod Security "restricted", like the cloud's own pods.
-    await c.create({
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: leak, namespace, labels: { 'app.kubernetes.io/name': leak } },
-      spec: {
+    // In the cloud's namespace, which admits it: it meets Pod Security "restricted", as nobody.
+    await c.create(
+      testPod({
+        name: leak,
+        namespace,
+        labels: { 'app.kubernetes.io/name': leak },
+        container: 'leak',
         restartPolicy: 'Always',
-        terminationGracePeriodSeconds: 0,
-        securityContext: {
-          runAsNonRoot: true,
-          runAsUser: 65534,
-          runAsGroup: 65534,
-          seccompProfile: { type: 'RuntimeDefault' },
-        },
-        containers: [
-          {
-            name: 'leak',
-            image: testImage,
-            imagePullPolicy: 'Never',
-            command: ['sh', '-c', 'sleep 2; exec tail /dev/zero'],
-            resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '64Mi' } },
-            securityContext: {
-              allowPrivilegeEscalation: false,
-              readOnlyRootFilesystem: true,
-              capabilities: { drop: ['ALL'] },
-            },
-          },
-        ],
-      },
-    });
+        command: ['sh', '-c', 'sleep 2; exec tail /dev/zero'],
+        resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '64Mi' } },
+      }),
+    );
     // Tokens asked for all the while, twice a second.
     let asked = 0;
     const failed: number[] = [];

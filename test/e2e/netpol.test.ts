@@ -4,8 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { testImage } from '../../src/cluster/versions.ts';
-import { client, kubectl, namespace, skip } from './helpers.ts';
+import { client, kubectl, namespace, skip, testPod } from './helpers.ts';
 
 const stranger = 'netpol-stranger';
 const targets = [
@@ -21,20 +20,17 @@ function connectScript(host: string, port: number): string {
 
 before(async () => {
   if (skip) return;
-  await kubectl([
-    '-n',
-    namespace,
-    'run',
-    stranger,
-    `--image=${testImage}`,
-    '--image-pull-policy=Never',
-    '--restart=Never',
-    '--labels=app=netpol-test',
-    '--command',
-    '--',
-    'sleep',
-    'infinity',
-  ]);
+  // In the cloud's namespace, which enforces Pod Security "restricted": the stranger meets it
+  // (as nobody; bash's /dev/tcp needs no privilege).
+  const c = await client();
+  await c.create(
+    testPod({
+      name: stranger,
+      namespace,
+      labels: { app: 'netpol-test' },
+      command: ['sleep', 'infinity'],
+    }),
+  );
   await kubectl([
     '-n',
     namespace,

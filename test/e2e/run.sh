@@ -2,7 +2,8 @@
 # End-to-end tier: the main job (`stackanetes up`: local cluster, images, operator, and
 # examples/minimal.yaml deployed until Ready), then the suite against that real cloud with real
 # clients (openstack CLI, HTTP, headless Chromium for Horizon and the operator's dashboard). The
-# cloud is deployed from an empty namespace: one left by an earlier run is deleted first, unless
+# cloud is deployed from an empty namespace: one left by an earlier run is deleted first, with its
+# data plane's (openstack-dataplane; test/e2e/cloud-namespaces.sh), unless
 # STACKANETES_REUSE_CLOUD=1, and then the tier says that it reused it. The files it runs, in
 # order, are the e2e tier's in test/ci/tiers.ts; its counts, or why it did not run, go to
 # $STACKANETES_TEST_RESULTS.
@@ -10,6 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 node=node_modules/.bin/node
 tiers() { "$node" test/ci/tiers.ts "$@"; }
+# shellcheck source=test/e2e/cloud-namespaces.sh
+. test/e2e/cloud-namespaces.sh
 t0=$(date +%s)
 tiers begin e2e
 started=${STACKANETES_CI_STARTED:-$t0}
@@ -39,14 +42,13 @@ step "cluster up" "$node" bin/stackanetes.js cluster up
 eval "$("$node" bin/stackanetes.js cluster env)"
 export KUBECONFIG
 deploy="deploy from an empty namespace"
-if kubectl get namespace openstack >/dev/null 2>&1; then
-  if [ "${STACKANETES_REUSE_CLOUD:-}" = 1 ]; then
-    deploy="REUSED the cloud already deployed (STACKANETES_REUSE_CLOUD=1): not a deploy time"
-    echo "== reusing the cloud already in namespace openstack"
-  else
-    echo "== deleting the cloud an earlier run left (namespace openstack): this tier deploys from empty"
-    step "deleting the earlier cloud" kubectl delete namespace openstack --wait=true --timeout=10m
-  fi
+dataplane=$(dataplane_of openstack)
+if namespace_exists openstack && [ "${STACKANETES_REUSE_CLOUD:-}" = 1 ]; then
+  deploy="REUSED the cloud already deployed (STACKANETES_REUSE_CLOUD=1): not a deploy time"
+  echo "== reusing the cloud already in namespace openstack"
+elif namespace_exists openstack || namespace_exists "$dataplane"; then
+  echo "== deleting the cloud an earlier run left (namespaces openstack and $dataplane): this tier deploys from empty"
+  step "deleting the earlier cloud" delete_cloud openstack
 fi
 t1=$(date +%s)
 step "stackanetes up" "$node" bin/stackanetes.js up
@@ -63,12 +65,13 @@ fi
 if [ "$rc" -ne 0 ]; then
   "$node" bin/stackanetes.js status -n openstack minimal || true
   kubectl -n openstack get pods -o wide || true
+  kubectl -n "$dataplane" get pods -o wide || true
 fi
 # The next run of the integration tiers should not share 2 cores with a whole cloud: remove it
 # (its volumes too) unless asked to keep it. `npx stackanetes up` brings it back.
 if [ "${STACKANETES_KEEP_CLOUD:-}" != 1 ]; then
   t2=$(date +%s)
-  kubectl delete namespace openstack --wait=true --timeout=10m || true
+  delete_cloud openstack || true
   echo "== cloud removed in $(( $(date +%s) - t2 )) s (STACKANETES_KEEP_CLOUD=1 keeps it)"
 fi
 echo "== end-to-end tier took $(( $(date +%s) - t0 )) s (exit $rc)"

@@ -10,6 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../../.."
 node=node_modules/.bin/node
 tiers() { "$node" test/ci/tiers.ts "$@"; }
+# shellcheck source=test/e2e/cloud-namespaces.sh
+. test/e2e/cloud-namespaces.sh
 t0=$(date +%s)
 started=${STACKANETES_CI_STARTED:-$t0}
 tiers begin multinode
@@ -40,10 +42,12 @@ fi
 echo "== cluster up --nodes 3 took $(( $(date +%s) - t0 )) s"
 eval "$("$node" bin/stackanetes.js cluster env)"
 export KUBECONFIG
-# The one-node cloud of the e2e tier, if it was kept, goes: the HA cloud is deployed from empty.
-if kubectl get namespace openstack >/dev/null 2>&1; then
-  echo "== deleting the cloud in namespace openstack: the ha tier deploys from empty"
-  kubectl delete namespace openstack --wait=true --timeout=10m || true
+# The one-node cloud of the e2e tier, if it was kept, goes with its data plane's namespace: the
+# HA cloud is deployed from empty.
+dataplane=$(dataplane_of openstack)
+if namespace_exists openstack || namespace_exists "$dataplane"; then
+  echo "== deleting the cloud in namespaces openstack and $dataplane: the ha tier deploys from empty"
+  delete_cloud openstack || true
 fi
 tiers run multinode || rc=$?
 echo "== multinode tier took $(( $(date +%s) - t0 )) s (exit $rc)"
@@ -72,6 +76,7 @@ if [ "$up" -ne 0 ]; then
   tiers skip ha "stackanetes up --nodes 3 -f examples/ha.yaml failed (exit $up)"
   "$node" bin/stackanetes.js status -n openstack ha || true
   kubectl -n openstack get pods -o wide || true
+  kubectl -n "$dataplane" get pods -o wide || true
   exit "$up"
 fi
 echo "== stackanetes up -f examples/ha.yaml took $(( $(date +%s) - t1 )) s (deploy from an empty namespace)"
@@ -80,11 +85,12 @@ STACKANETES_E2E_CLOUD=ha tiers run ha || ha=$?
 if [ "$ha" -ne 0 ]; then
   "$node" bin/stackanetes.js status -n openstack ha || true
   kubectl -n openstack get pods -o wide || true
+  kubectl -n "$dataplane" get pods -o wide || true
   rc=$ha
 fi
 if [ "${STACKANETES_KEEP_CLOUD:-}" != 1 ]; then
   t2=$(date +%s)
-  kubectl delete namespace openstack --wait=true --timeout=10m || true
+  delete_cloud openstack || true
   "$node" bin/stackanetes.js cluster up --nodes 1 || true
   echo "== HA cloud removed and the cluster back to one node in $(( $(date +%s) - t2 )) s (STACKANETES_KEEP_CLOUD=1 keeps them)"
 fi

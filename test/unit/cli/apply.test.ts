@@ -35,3 +35,24 @@ test('apply -f - applies the spec read from standard input', async () => {
     await api.close();
   }
 });
+
+test("apply refuses a namespace too long for its data plane's, <namespace>-dataplane, before asking the API server", async () => {
+  const api = await FakeApi.start();
+  try {
+    const spec = readFileSync('examples/minimal.yaml', 'utf8');
+    const long = 'n'.repeat(54);
+    const r = await runCli(['apply', '-f', '-', '--no-wait', '-n', long], spec, {
+      KUBECONFIG: api.kubeconfig(),
+    });
+    assert.notEqual(r.code, 0);
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `namespace ${long} is 54 characters long: a cloud's namespace has at most 53, so that its data plane's \\(${long}-dataplane\\) has at most 63`,
+      ),
+    );
+    assert.deepEqual(api.requests, []);
+  } finally {
+    await api.close();
+  }
+});

@@ -10,6 +10,7 @@ import { componentNames } from '../../../src/catalog/types.ts';
 import { collectionPath } from '../../../src/kube/client.ts';
 import type { KubeObject } from '../../../src/render/kube.ts';
 import { cloudObjects } from '../../../src/cli/render.ts';
+import { cloudNamespaceLabel, dataPlaneNamespace } from '../../../src/render/namespaces.ts';
 import { redactedSecrets } from '../../../src/render/secrets.ts';
 import { FakeApi } from '../fake-api.ts';
 import { runCli } from '../helpers.ts';
@@ -89,7 +90,10 @@ test('a cloud nobody reconciled for a minute after its creation says so', () => 
   assert.equal(fresh.reconciling, undefined);
 });
 
-/** The workloads and Jobs of examples/minimal.yaml, as their controllers report them when done. */
+/**
+ * The workloads and Jobs of examples/minimal.yaml, as their controllers report them when done, in
+ * the namespaces the render puts them in.
+ */
 function liveObjects(): KubeObject[] {
   return cloudObjects(loadExample('minimal'), redactedSecrets(), { namespace: 'openstack' })
     .filter((o) => ['Deployment', 'StatefulSet', 'DaemonSet', 'Job', 'CronJob'].includes(o.kind))
@@ -97,7 +101,7 @@ function liveObjects(): KubeObject[] {
       const obj = structuredClone(o);
       obj.metadata = {
         ...obj.metadata,
-        namespace: 'openstack',
+        namespace: obj.metadata.namespace ?? 'openstack',
         generation: 1,
         creationTimestamp: at(600),
       };
@@ -232,4 +236,71 @@ test('stackanetes status reads the live workloads and the Lease, not the recorde
   } finally {
     await api.close();
   }
+});
+
+/** The live objects with the data plane's DaemonSets in the data plane's namespace, labelled as its own. */
+function splitLiveObjects(): KubeObject[] {
+  return liveObjects().map((o) =>
+    o.kind === 'DaemonSet'
+      ? {
+          ...o,
+          metadata: {
+            ...o.metadata,
+            namespace: dataPlaneNamespace('openstack'),
+            labels: { ...o.metadata.labels, [cloudNamespaceLabel]: 'openstack' },
+          },
+        }
+      : o,
+  );
+}
+
+test("stackanetes status finds the data plane's DaemonSets in the data plane's namespace", async () => {
+  const api = await FakeApi.start();
+  try {
+    api.put(collectionPath('stackanetes.io/v1alpha1', 'OpenStackCloud'), readyCloud());
+    const live = splitLiveObjects();
+    assert.deepEqual(
+      live
+        .filter((o) => o.metadata.namespace === 'openstack-dataplane')
+        .map((o) => o.metadata.name)
+        .sort(),
+      ['neutron-ovn-metadata-agent', 'nova-compute', 'ovn-controller', 'ovn-openvswitch'],
+    );
+    for (const o of live) {
+      // One DaemonSet deleted by hand.
+      if (o.kind === 'DaemonSet' && o.metadata.name === 'ovn-controller') continue;
+      api.put(collectionPath(o.apiVersion, o.kind), o);
+    }
+    const r = await runCli(['status', 'minimal', '-n', 'openstack'], '', {
+      KUBECONFIG: api.kubeconfig(),
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^nova +True +\d+\/\d+ /m, 'nova-compute is found');
+    assert.match(r.stdout, /^neutron +True /m, 'the metadata agent is found');
+    assert.match(r.stdout, /^ovn +False +\d+\/\d+ +Missing +daemonset\/ovn-controller missing/m);
+    assert.doesNotMatch(r.stdout, /ovn-openvswitch|nova-compute|metadata-agent/);
+  } finally {
+    await api.close();
+  }
+});
+
+test('a workload is taken from the namespace the render puts it in, else from the other one', () => {
+  const cloud = loadExample('minimal');
+  const rendered = liveObjects();
+  const ds = rendered.find((o) => o.kind === 'DaemonSet' && o.metadata.name === 'nova-compute')!;
+  const notReady = (o: KubeObject, namespace: string): KubeObject => ({
+    ...o,
+    metadata: { ...o.metadata, namespace },
+    status: { ...(o.status as object), numberReady: 0 },
+  });
+  const nova = (live: KubeObject[]) =>
+    liveComponents(cloud, 'openstack', live).find((c) => c.name === 'nova')!;
+  const other =
+    ds.metadata.namespace === 'openstack' ? dataPlaneNamespace('openstack') : 'openstack';
+  // The same DaemonSet in both namespaces, Ready only where the render puts it: that one counts.
+  const both = [...rendered, notReady(ds, other)];
+  assert.deepEqual(nova(both).problems, []);
+  // Only in the other namespace: found there.
+  const moved = [...rendered.filter((o) => o !== ds), notReady(ds, other)];
+  assert.deepEqual(nova(moved).problems, ['daemonset/nova-compute 0/1 ready']);
 });

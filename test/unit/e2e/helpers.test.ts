@@ -1,11 +1,25 @@
 // The end-to-end suite's own instruments, checked on this machine's processes and sockets: how a
 // failed request is classified (the hung-Keystone test needs a timeout, not a refusal) and how
-// connections shared across a fork are found in /proc.
+// connections shared across a fork are found in /proc; and, without a cluster, where the suite
+// looks for the cloud's pods and that the pods it runs itself are admitted beside the cloud.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { test } from 'node:test';
-import { postToken, procInfo, sharedConnections } from '../../e2e/helpers.ts';
+import {
+  dataPlaneNamespace,
+  dataPlaneWorkloads,
+  namespace,
+  namespaceOf,
+  postToken,
+  procInfo,
+  sharedConnections,
+  testPod,
+} from '../../e2e/helpers.ts';
+import { dataPlaneNamespace as dataPlaneNamespaceOf } from '../../../src/render/namespaces.ts';
+import { restrictedViolations } from '../podsecurity.ts';
+import { cloudObjects } from '../../../src/cli/render.ts';
+import { fixedSecrets, loadExample } from '../render/fixtures.ts';
 
 async function listen(onConnection: (s: net.Socket) => void = () => {}): Promise<net.Server> {
   const server = net.createServer(onConnection).listen(0, '127.0.0.1');
@@ -71,5 +85,44 @@ test('sharedConnections finds a TCP connection a child inherited, not a listenin
     inherited.destroy();
     alone.destroy();
     server.close();
+  }
+});
+
+test("the data plane's pods are looked for in the data plane's namespace, every other pod in the cloud's", () => {
+  assert.equal(dataPlaneNamespace, dataPlaneNamespaceOf(namespace));
+  for (const name of dataPlaneWorkloads) assert.equal(namespaceOf(name), dataPlaneNamespace, name);
+  for (const name of ['keystone-api', 'database-mariadb', 'messaging-rabbitmq', 'nova-conductor'])
+    assert.equal(namespaceOf(name), namespace, name);
+  // The suite's list is the rendered DaemonSets, by their pods' app.kubernetes.io/name.
+  for (const example of ['minimal', 'ha', 'production'] as const) {
+    const daemonSets = cloudObjects(loadExample(example), fixedSecrets())
+      .filter((o) => o.kind === 'DaemonSet')
+      .map(
+        (o) =>
+          (o.spec as { template: { metadata: { labels: Record<string, string> } } }).template
+            .metadata.labels['app.kubernetes.io/name'],
+      );
+    assert.deepEqual(daemonSets.sort(), [...dataPlaneWorkloads].sort(), example);
+  }
+});
+
+test('the pods the suite runs (CPU hog, leaking service, network policy stranger) meet Pod Security "restricted"', () => {
+  const pods = [
+    testPod({ name: 'hog', namespace, labels: {}, nodeName: 'n', command: ['sh', '-c', ':'] }),
+    testPod({
+      name: 'leak',
+      namespace,
+      labels: {},
+      restartPolicy: 'Always',
+      command: ['sh', '-c', 'exec tail /dev/zero'],
+      resources: { limits: { memory: '64Mi' } },
+    }),
+    testPod({ name: 'stranger', namespace, labels: {}, command: ['sleep', 'infinity'] }),
+  ];
+  for (const p of pods) {
+    assert.deepEqual(restrictedViolations(p.spec as Record<string, unknown>), [], p.metadata.name);
+    const spec = p.spec as { securityContext: { runAsUser: unknown } };
+    assert.equal(typeof spec.securityContext.runAsUser, 'number', 'a numeric, non-root user');
+    assert.notEqual(spec.securityContext.runAsUser, 0);
   }
 });

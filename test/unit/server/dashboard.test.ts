@@ -5,11 +5,20 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Readable } from 'node:stream';
 import type { KubeObject } from '../../../src/render/kube.ts';
+import { KubeConfig } from '@kubernetes/client-node';
+import { KubeClient, collectionPath } from '../../../src/kube/client.ts';
 import { ApiError } from '../../../src/kube/errors.ts';
 import { Informer } from '../../../src/kube/informer.ts';
+import { cloudNamespaceLabel } from '../../../src/render/namespaces.ts';
 import { buildDashboard, type Dashboard } from '../../../src/server/dashboard.ts';
-import { ensureTokenSecret, slimEvent, slimPod } from '../../../src/server/dashboard-informers.ts';
-import type { Source } from '../../../src/server/dashboard-timeline.ts';
+import {
+  ensureTokenSecret,
+  slimEvent,
+  slimPod,
+  startDashboard,
+} from '../../../src/server/dashboard-informers.ts';
+import { unionSource, type Source } from '../../../src/server/dashboard-timeline.ts';
+import { FakeApi } from '../fake-api.ts';
 
 /** An informer stand-in: the test says what the API server would have reported. */
 class FakeSource implements Source {
@@ -559,6 +568,116 @@ test('a container restart is an entry with how the container ended; the initial 
     entries[0].message,
     'container keystone of rabbitmq-0 restarted (it ended: OOMKilled, exit code 137); 3 restarts in all',
   );
+});
+
+/** A pod of the cloud's data plane: in `openstack-dataplane`, labelled with its cloud's namespace. */
+function dataPlanePod(name: string, o: Parameters<typeof pod>[1] = {}): KubeObject {
+  const p = pod(name, { app: 'nova-compute', component: 'nova', ...o });
+  return {
+    ...p,
+    metadata: {
+      ...p.metadata,
+      namespace: 'openstack-dataplane',
+      labels: { ...p.metadata.labels, [cloudNamespaceLabel]: 'openstack' },
+      ownerReferences: [
+        { apiVersion: 'apps/v1', kind: 'DaemonSet', name: 'nova-compute', uid: 'ds-uid' },
+      ],
+    },
+  };
+}
+
+test("the data plane's pods, in a namespace of their own, are the cloud's: on its nodes and in its timeline", async (t) => {
+  const { d, sources } = setup();
+  t.after(() => d.app.close());
+  sources.clouds.sync(cloud(readyStatus));
+  sources.pods.sync(
+    pod('keystone-api-a', { node: 'node-1', ready: true }),
+    dataPlanePod('nova-compute-x', { node: 'node-1', ready: true, restarts: 1 }),
+  );
+  const c = (await d.app.inject({ url: '/api/clouds', headers: auth })).json().clouds[0];
+  assert.deepEqual(
+    c.nodes.map((n: any) => [n.name, n.pods.map((p: any) => `${p.name} ${p.component}`)]),
+    [['node-1', ['keystone-api-a keystone', 'nova-compute-x nova']]],
+  );
+  sources.pods.put(
+    dataPlanePod('nova-compute-x', {
+      node: 'node-1',
+      restarts: 2,
+      lastExit: { reason: 'Error', exitCode: 1 },
+    }),
+  );
+  const entries = (await d.app.inject({ url: '/api/timeline', headers: auth })).json().entries;
+  assert.deepEqual(
+    entries.map((e: any) => [e.cloud, e.kind, e.component, e.node]),
+    [['openstack/minimal', 'container-restarted', 'nova', 'node-1']],
+  );
+});
+
+test('sources as one: what each lists and reports, synced once all are', () => {
+  const a = new FakeSource();
+  const b = new FakeSource();
+  const u = unionSource(a, b);
+  const added: string[] = [];
+  const deleted: string[] = [];
+  u.onAdd((o) => added.push(o.metadata.name));
+  u.onUpdate((_o, n) => added.push(`${n.metadata.name}'`));
+  u.onDelete((o) => deleted.push(o.metadata.name));
+  a.sync(pod('a-1'));
+  assert.equal(u.hasSynced, false, 'one source is still listing');
+  b.sync(dataPlanePod('b-1'));
+  assert.equal(u.hasSynced, true);
+  b.put(dataPlanePod('b-1', { ready: true }));
+  b.remove('b-1', 'openstack-dataplane');
+  assert.deepEqual(added, ['a-1', 'b-1', "b-1'"]);
+  assert.deepEqual(deleted, ['b-1']);
+  assert.deepEqual(
+    u.list().map((o) => o.metadata.name),
+    ['a-1'],
+  );
+});
+
+test("a dashboard of one namespace watches its data plane's pods too, and no other namespace's", async (t) => {
+  const api = await FakeApi.start();
+  t.after(() => api.close());
+  const pods = collectionPath('v1', 'Pod');
+  api.put(collectionPath('stackanetes.io/v1alpha1', 'OpenStackCloud'), cloud(readyStatus));
+  api.put(pods, pod('keystone-api-a', { node: 'node-1', ready: true }));
+  api.put(pods, dataPlanePod('nova-compute-x', { node: 'node-1', ready: true }));
+  const elsewhere = pod('keystone-api-z', { node: 'node-1', ready: true });
+  api.put(pods, { ...elsewhere, metadata: { ...elsewhere.metadata, namespace: 'other' } });
+  const kc = new KubeConfig();
+  kc.loadFromFile(api.kubeconfig());
+  const client = await KubeClient.create(kc);
+  const quiet = { info() {}, warn() {}, error() {} };
+  const running = await startDashboard({
+    client,
+    log: quiet,
+    namespace: 'openstack',
+    port: 0,
+    host: '127.0.0.1',
+    tokenSecret: { namespace: 'stackanetes-system', name: 'stackanetes-dashboard' },
+  });
+  t.after(async () => {
+    await running.close();
+    client.close();
+  });
+  const deadline = Date.now() + 10_000;
+  while (!running.dashboard.snapshot().synced && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 20));
+  const snap = running.dashboard.snapshot();
+  assert.equal(snap.synced, true);
+  assert.deepEqual(
+    snap.clouds.map((c) => c.nodes.map((n) => n.pods.map((p) => p.name))),
+    [[['keystone-api-a', 'nova-compute-x']]],
+  );
+  const watched = api.requests
+    .filter((r) => r.method === 'GET' && r.path.includes('/pods'))
+    .map((r) => r.path);
+  assert.ok(
+    watched.some((p) => p.startsWith('/api/v1/namespaces/openstack-dataplane/pods')),
+    watched.join(' '),
+  );
+  assert.ok(!watched.some((p) => p.startsWith('/api/v1/pods')), 'not every namespace');
 });
 
 test('informers of the dashboard keep only the fields it reads', async () => {
