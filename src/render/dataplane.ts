@@ -80,9 +80,14 @@ function referencesOf(objects: readonly KubeObject[]): Set<string> {
   return out;
 }
 
-/** The object as the data plane has it: in its namespace, no owner, its cloud's as a label. */
+/**
+ * The object as the data plane has it: in its namespace, no owner, its cloud's as a label — on its
+ * pods too, which is how the dashboard and `status` tell whose they are.
+ */
 function inDataPlane<T extends KubeObject>(ctx: Ctx, o: T): T {
   const { ownerReferences: _owners, ...metadata } = o.metadata;
+  const template = (o.spec as { template?: { metadata?: { labels?: Record<string, string> } } })
+    ?.template;
   return {
     ...o,
     metadata: {
@@ -90,6 +95,20 @@ function inDataPlane<T extends KubeObject>(ctx: Ctx, o: T): T {
       namespace: dataPlaneNamespace(ctx.namespace),
       labels: { ...metadata.labels, [cloudNamespaceLabel]: ctx.namespace },
     },
+    ...(template
+      ? {
+          spec: {
+            ...(o.spec as object),
+            template: {
+              ...template,
+              metadata: {
+                ...template.metadata,
+                labels: { ...template.metadata?.labels, [cloudNamespaceLabel]: ctx.namespace },
+              },
+            },
+          },
+        }
+      : {}),
   };
 }
 

@@ -13,7 +13,11 @@ import {
   type ServiceName,
 } from './spec.ts';
 import { getCatalog, knownReleases } from '../../catalog/index.ts';
-import { dataPlaneNamespace, maxCloudNamespaceLength } from '../../render/namespaces.ts';
+import {
+  dataPlaneNamespace,
+  dataPlaneSuffix,
+  maxCloudNamespaceLength,
+} from '../../render/namespaces.ts';
 
 export interface Problem {
   /** Dotted field path, e.g. `spec.services.nova.replicas`; empty for the document itself. */
@@ -196,9 +200,19 @@ function semanticProblems(cloud: OpenStackCloud): Problem[] {
   return [...namespaceProblems(cloud), ...semanticRules.flatMap((rule) => rule(cloud.spec))];
 }
 
-/** The namespace leaves room for the data plane's, `<namespace>-dataplane`, in 63 characters. */
+/**
+ * The namespace leaves room for the data plane's, `<namespace>-dataplane`, in 63 characters, and
+ * is not itself a data plane's (a cloud there would share it with the cloud it belongs to).
+ */
 function namespaceProblems(cloud: OpenStackCloud): Problem[] {
   const ns = cloud.metadata.namespace;
+  if (ns?.endsWith(dataPlaneSuffix))
+    return [
+      {
+        path: 'metadata.namespace',
+        message: `must not end in ${JSON.stringify(dataPlaneSuffix)}: ${JSON.stringify(ns)} is where the data plane of a cloud in ${JSON.stringify(ns.slice(0, -dataPlaneSuffix.length))} runs`,
+      },
+    ];
   if (ns === undefined || ns.length <= maxCloudNamespaceLength) return [];
   return [
     {

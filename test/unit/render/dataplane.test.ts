@@ -88,6 +88,17 @@ test('the data plane is in its own namespace: every DaemonSet, without owners, n
         assert.equal(o.metadata.labels?.[cloudNamespaceLabel], ns, where);
         assert.equal(o.metadata.labels?.['app.kubernetes.io/instance'], cloud.metadata.name, where);
         assert.equal(o.metadata.labels?.['app.kubernetes.io/managed-by'], 'stackanetes', where);
+        // Their pods too: the dashboard and `status` tell a pod's cloud by it.
+        const template = (o.spec as { template?: { metadata?: { labels?: object } } } | undefined)
+          ?.template;
+        if (template)
+          assert.equal(
+            (template.metadata?.labels as Record<string, string> | undefined)?.[
+              cloudNamespaceLabel
+            ],
+            ns,
+            `${where}: its pods`,
+          );
       } else {
         assert.equal(o.metadata.namespace, ns, where);
         // Glance's images outlive the cloud when the spec retains volumes: no owner, as before.
@@ -254,4 +265,11 @@ test('a namespace that leaves no room for its data plane’s is refused, by vali
     /at most 53 characters/,
   );
   cloudObjects(loadExample('minimal'), secrets, { namespace: 'b'.repeat(53) });
+  // Nor is a data plane's namespace a cloud's: the two clouds would share it.
+  const inDataPlane = at('openstack-dataplane');
+  assert.equal(inDataPlane.ok, false);
+  if (!inDataPlane.ok) {
+    assert.equal(inDataPlane.problems[0]!.path, 'metadata.namespace');
+    assert.match(inDataPlane.problems[0]!.message, /must not end in "-dataplane".*"openstack"/);
+  }
 });
