@@ -18,6 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parse } from 'yaml';
 import type { KubeObject } from '../src/render/kube.ts';
 import { fakeNodeAnnotation } from '../src/cluster/components.ts';
+import { dataPlaneNamespace } from '../src/render/namespaces.ts';
 import {
   client,
   cloudName,
@@ -72,6 +73,12 @@ spawnSync(
   {
     stdio: 'inherit',
   },
+);
+// The cloud's data plane has a namespace of its own, which the operator deletes with the cloud.
+spawnSync(
+  'kubectl',
+  ['wait', '--for=delete', `namespace/${dataPlaneNamespace(namespace)}`, '--timeout=5m'],
+  { stdio: 'inherit' },
 );
 await until(
   async () => {

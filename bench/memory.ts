@@ -6,9 +6,14 @@
 // Usage: eval "$(npx stackanetes cluster env)"; node bench/memory.ts [--samples 30] [--every 10]
 //   (run while the cloud does its usual work, e.g. during or after `npm run bench:load`)
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { KubeObject } from '../src/render/kube.ts';
 import { memoryBytes } from '../src/render/quantity.ts';
-import { client, cloudName, namespace } from '../test/e2e/helpers.ts';
+import {
+  client,
+  cloudName,
+  cloudPods,
+  dataPlaneNamespace,
+  namespace,
+} from '../test/e2e/helpers.ts';
 import { saveResult } from './results.ts';
 
 if (!process.env.KUBECONFIG) {
@@ -55,7 +60,8 @@ for (let i = 0; i < samples; i++) {
       .request<Summary>('GET', `/api/v1/nodes/${node}/proxy/stats/summary`)
       .catch(() => undefined); // kwok nodes have no kubelet
     for (const p of s?.pods ?? []) {
-      if (p.podRef.namespace !== namespace) continue;
+      // The cloud's two namespaces: its control plane's and its data plane's.
+      if (p.podRef.namespace !== namespace && p.podRef.namespace !== dataPlaneNamespace) continue;
       for (const ct of p.containers ?? []) {
         const key = `${p.podRef.name}/${ct.name}`;
         const entry = seen.get(key) ?? { ws: [], rss: [] };
@@ -70,10 +76,7 @@ for (let i = 0; i < samples; i++) {
 }
 process.stdout.write('\n');
 
-const { items } = await c.list<KubeObject>('v1', 'Pod', {
-  namespace,
-  labelSelector: `app.kubernetes.io/instance=${cloudName}`,
-});
+const items = await cloudPods();
 const figures: Figures[] = [];
 for (const p of items) {
   const spec = p.spec as {

@@ -7,7 +7,7 @@ import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { KubeObject } from '../src/render/kube.ts';
-import { client, cloudName, containerStatus, hostPid, namespace } from '../test/e2e/helpers.ts';
+import { cloudPods, containerStatus, hostPid } from '../test/e2e/helpers.ts';
 
 const run = promisify(execFile);
 
@@ -208,11 +208,8 @@ export async function probeCosts(
   msPerMin: number;
   percentOfOneCore: number;
 }> {
-  const c = await client();
-  const { items } = await c.list<KubeObject>('v1', 'Pod', {
-    namespace,
-    labelSelector: `app.kubernetes.io/instance=${cloudName}`,
-  });
+  // The cloud's pods in both its namespaces (the data plane's probes too).
+  const items = await cloudPods();
   const out: ProbeCost[] = [];
   for (const pod of items) {
     if (pod.metadata.labels?.['job-name']) continue;

@@ -31,6 +31,7 @@ import {
   type Keypair,
 } from '../test/e2e/guests.ts';
 import { client, cloudReady, inClient, until } from '../test/e2e/helpers.ts';
+import { dataPlaneNamespace } from '../src/render/namespaces.ts';
 import { saveResult } from './results.ts';
 
 if (!process.env.KUBECONFIG) {
@@ -102,6 +103,12 @@ if (deploy) {
   spawnSync('kubectl', ['delete', 'namespace', namespace, '--ignore-not-found', '--wait=true'], {
     stdio: 'inherit',
   });
+  // The cloud's data plane has a namespace of its own, which the operator deletes with the cloud.
+  spawnSync(
+    'kubectl',
+    ['wait', '--for=delete', `namespace/${dataPlaneNamespace(namespace)}`, '--timeout=5m'],
+    { stdio: 'inherit' },
+  );
   const t0 = performance.now();
   const r = spawnSync(process.execPath, ['bin/stackanetes.js', 'apply', '-f', file, '--no-wait'], {
     encoding: 'utf8',
