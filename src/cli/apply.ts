@@ -6,7 +6,7 @@ import { parse } from 'yaml';
 import { apiVersion, kind } from '../api/v1alpha1/spec.ts';
 import { KubeClient } from '../kube/client.ts';
 import type { KubeObject } from '../render/kube.ts';
-import { dataPlaneNamespace, maxCloudNamespaceLength } from '../render/namespaces.ts';
+import { cloudNamespaceProblem } from '../render/namespaces.ts';
 import { ApiError } from '../kube/errors.ts';
 import { ensureCrd, ensureNamespace } from '../controller/install.ts';
 import { operatorState } from '../controller/liveness.ts';
@@ -37,11 +37,9 @@ Exits 0 when Ready, 1 when a component fails (its reason and last log line are s
       // Apply what the user wrote; the API server fills defaults from the CRD schema.
       const doc = parse(text) as KubeObject;
       const namespace = opts.namespace ?? cloud.metadata.namespace ?? 'openstack';
-      // The data plane runs in a namespace named after the cloud's, which must fit in 63 too.
-      if (namespace.length > maxCloudNamespaceLength)
-        throw new CliError(
-          `namespace ${namespace} is ${namespace.length} characters long: a cloud's namespace has at most ${maxCloudNamespaceLength}, so that its data plane's (${dataPlaneNamespace(namespace)}) has at most 63`,
-        );
+      // The data plane runs in a namespace named after the cloud's (-n is not validated with the spec).
+      const problem = cloudNamespaceProblem(namespace);
+      if (problem) throw new CliError(`namespace ${namespace}: ${problem}`);
       doc.metadata = { ...doc.metadata, namespace };
       const client = await KubeClient.create();
       try {

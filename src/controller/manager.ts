@@ -18,7 +18,7 @@ import {
   type ReconcilerOptions,
 } from './cloud.ts';
 import { EventsRecorder } from './events.ts';
-import { cloudNamespaceLabel, dataPlaneNamespace } from '../render/namespaces.ts';
+import { cloudNamespaceOf, dataPlaneNamespace } from '../render/namespaces.ts';
 
 export interface ManagerHooks {
   onReconcile?: (key: string, seconds: number, outcome: 'ready' | 'progressing' | 'error') => void;
@@ -88,8 +88,7 @@ export class Manager {
       .onDelete(enqueueCloud);
     const enqueueOwner = (o: KubeObject) => {
       const owner = o.metadata.labels?.['app.kubernetes.io/instance'];
-      // The data plane's objects name their cloud's namespace in a label.
-      const namespace = o.metadata.labels?.[cloudNamespaceLabel] ?? o.metadata.namespace;
+      const namespace = cloudNamespaceOf(o.metadata);
       if (owner && namespace) this.#queue?.add(`${namespace}/${owner}`);
       // A cluster-scoped object (a PriorityClass) is every cloud's; a Namespace no cloud labelled
       // is none's.

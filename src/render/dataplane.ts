@@ -11,8 +11,8 @@ import {
   cloudNamespaceLabel,
   controlPlaneLevel,
   dataPlaneLevel,
+  cloudNamespaceProblem,
   dataPlaneNamespace,
-  maxCloudNamespaceLength,
   podSecurityEnforceLabel,
 } from './namespaces.ts';
 
@@ -148,13 +148,10 @@ export function splitDataPlane(ctx: Ctx, groups: Map<ComponentName, KubeObject[]
   }
 }
 
-/** Refuses a namespace too long to have a data plane's namespace beside it. */
+/** Refuses a namespace that cannot hold a cloud (given to render, not validated with the spec). */
 export function checkNamespace(namespace: string): void {
-  if (namespace.length > maxCloudNamespaceLength) {
-    throw new Error(
-      `a cloud's namespace may have at most ${maxCloudNamespaceLength} characters, so that its data plane's namespace ${JSON.stringify(dataPlaneNamespace(namespace))} is a valid name (at most 63); ${JSON.stringify(namespace)} has ${namespace.length}`,
-    );
-  }
+  const problem = cloudNamespaceProblem(namespace);
+  if (problem) throw new Error(`a cloud's namespace ${JSON.stringify(namespace)}: ${problem}`);
 }
 
 /**

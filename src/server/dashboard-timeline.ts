@@ -7,7 +7,7 @@
 import { jobState } from '../controller/cloud.ts';
 import { componentLabel, type KubeObject } from '../render/kube.ts';
 import { jobTaskLabel } from '../render/jobs.ts';
-import { cloudNamespaceLabel } from '../render/namespaces.ts';
+import { cloudNamespaceOf } from '../render/namespaces.ts';
 
 /** Every kind of entry, with the words the page shows for it. */
 export const timelineKinds = {
@@ -111,9 +111,8 @@ export class Timeline {
  * in a namespace of its own), the label stackanetes.io/cloud-namespace.
  */
 export function cloudOf(o: KubeObject): string | undefined {
-  const labels = o.metadata.labels;
-  const name = labels?.['app.kubernetes.io/instance'];
-  const namespace = labels?.[cloudNamespaceLabel] ?? o.metadata.namespace;
+  const name = o.metadata.labels?.['app.kubernetes.io/instance'];
+  const namespace = cloudNamespaceOf(o.metadata);
   return name && namespace ? `${namespace}/${name}` : undefined;
 }
 

@@ -13,11 +13,7 @@ import {
   type ServiceName,
 } from './spec.ts';
 import { getCatalog, knownReleases } from '../../catalog/index.ts';
-import {
-  dataPlaneNamespace,
-  dataPlaneSuffix,
-  maxCloudNamespaceLength,
-} from '../../render/namespaces.ts';
+import { cloudNamespaceProblem } from '../../render/namespaces.ts';
 
 export interface Problem {
   /** Dotted field path, e.g. `spec.services.nova.replicas`; empty for the document itself. */
@@ -200,26 +196,11 @@ function semanticProblems(cloud: OpenStackCloud): Problem[] {
   return [...namespaceProblems(cloud), ...semanticRules.flatMap((rule) => rule(cloud.spec))];
 }
 
-/**
- * The namespace leaves room for the data plane's, `<namespace>-dataplane`, in 63 characters, and
- * is not itself a data plane's (a cloud there would share it with the cloud it belongs to).
- */
+/** The namespace can hold a cloud beside its data plane's (namespaces.ts). */
 function namespaceProblems(cloud: OpenStackCloud): Problem[] {
   const ns = cloud.metadata.namespace;
-  if (ns?.endsWith(dataPlaneSuffix))
-    return [
-      {
-        path: 'metadata.namespace',
-        message: `must not end in ${JSON.stringify(dataPlaneSuffix)}: ${JSON.stringify(ns)} is where the data plane of a cloud in ${JSON.stringify(ns.slice(0, -dataPlaneSuffix.length))} runs`,
-      },
-    ];
-  if (ns === undefined || ns.length <= maxCloudNamespaceLength) return [];
-  return [
-    {
-      path: 'metadata.namespace',
-      message: `must be at most ${maxCloudNamespaceLength} characters (got ${ns.length}): the cloud's data plane runs in ${JSON.stringify(dataPlaneNamespace(ns))}, and a namespace name has at most 63`,
-    },
-  ];
+  const problem = ns === undefined ? undefined : cloudNamespaceProblem(ns);
+  return problem ? [{ path: 'metadata.namespace', message: problem }] : [];
 }
 
 /** The release is one the catalog knows. */

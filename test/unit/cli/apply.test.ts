@@ -48,7 +48,7 @@ test("apply refuses a namespace too long for its data plane's, <namespace>-datap
     assert.match(
       r.stderr,
       new RegExp(
-        `namespace ${long} is 54 characters long: a cloud's namespace has at most 53, so that its data plane's \\(${long}-dataplane\\) has at most 63`,
+        `namespace ${long}: must be at most 53 characters \\(got 54\\): the cloud's data plane runs in "${long}-dataplane", and a namespace name has at most 63`,
       ),
     );
     assert.deepEqual(api.requests, []);
