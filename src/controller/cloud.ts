@@ -107,6 +107,11 @@ export const clusterKinds: readonly [string, string][] = [
 export const dataPlaneFinalizer = 'stackanetes.io/data-plane';
 
 export const secretsKey = 'secrets.yaml';
+
+/** An object's place among a cloud's: kind, namespace and name (a cloud has two namespaces). */
+function placeKey(kind: string, namespace: string, name: string): string {
+  return `${kind}/${namespace}/${name}`;
+}
 export const secretsSecretName = (cloud: string) => `${cloud}-stackanetes-secrets`;
 
 const progressRequeueMs = 5_000;
@@ -298,22 +303,13 @@ export class CloudReconciler {
           others++;
           continue;
         }
-        if (o.metadata.deletionTimestamp) continue;
-        try {
-          await this.#client.delete(apiVersion, kind, o.metadata.name, namespace);
-        } catch (err) {
-          if (!isNotFound(err)) throw err;
-        }
+        if (!o.metadata.deletionTimestamp)
+          await this.#deleteIfThere(apiVersion, kind, o.metadata.name, namespace);
       }
     }
     const ns = this.#store.get('v1', 'Namespace', undefined, namespace);
-    if (others === 0 && ns?.metadata.labels?.['app.kubernetes.io/managed-by'] === 'stackanetes') {
-      try {
-        await this.#client.delete('v1', 'Namespace', namespace);
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
-    }
+    if (others === 0 && ns?.metadata.labels?.['app.kubernetes.io/managed-by'] === 'stackanetes')
+      await this.#deleteIfThere('v1', 'Namespace', namespace);
     this.#log.info(
       { cloud: `${cloudNamespace}/${live.metadata.name}`, namespace },
       'cloud deleted: its data plane deleted',
@@ -561,11 +557,10 @@ export class CloudReconciler {
     namespace: string,
     objects: readonly KubeObject[],
   ): Promise<void> {
-    const key = (kind: string, ns: string, name: string) => `${kind}/${ns}/${name}`;
     const wanted = new Set(
-      objects.map((o) => key(o.kind, o.metadata.namespace ?? namespace, o.metadata.name)),
+      objects.map((o) => placeKey(o.kind, o.metadata.namespace ?? namespace, o.metadata.name)),
     );
-    wanted.add(key('Secret', namespace, secretsSecretName(cloud.metadata.name)));
+    wanted.add(placeKey('Secret', namespace, secretsSecretName(cloud.metadata.name)));
     const currentJobs = new Map<string, string>();
     for (const o of objects) {
       const task = o.metadata.labels?.[jobTaskLabel];
@@ -587,7 +582,7 @@ export class CloudReconciler {
     for (const [apiVersion, kind] of ownedKinds) {
       if (kind === 'PersistentVolumeClaim' && cloud.spec.retainVolumesOnDelete) continue;
       for (const [ns, selector] of places)
-        await this.#pruneIn(apiVersion, kind, ns, selector, wanted, key, currentJobs);
+        await this.#pruneIn(apiVersion, kind, ns, selector, wanted, currentJobs);
     }
   }
 
@@ -598,11 +593,10 @@ export class CloudReconciler {
     namespace: string,
     labels: Record<string, string>,
     wanted: ReadonlySet<string>,
-    key: (kind: string, ns: string, name: string) => string,
     currentJobs: ReadonlyMap<string, string>,
   ): Promise<void> {
     for (const o of this.#store.list(apiVersion, kind, namespace, labels)) {
-      if (wanted.has(key(kind, namespace, o.metadata.name)) || o.metadata.deletionTimestamp)
+      if (wanted.has(placeKey(kind, namespace, o.metadata.name)) || o.metadata.deletionTimestamp)
         continue;
       if (kind === 'Job') {
         // An old Job goes once the Job that replaced it has finished.
@@ -615,11 +609,21 @@ export class CloudReconciler {
           continue;
       }
       this.#log.info({ kind, name: o.metadata.name }, 'pruning an object the spec no longer wants');
-      try {
-        await this.#client.delete(apiVersion, kind, o.metadata.name, namespace);
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
+      await this.#deleteIfThere(apiVersion, kind, o.metadata.name, namespace);
+    }
+  }
+
+  /** Deletes an object; one already gone is fine. */
+  async #deleteIfThere(
+    apiVersion: string,
+    kind: string,
+    name: string,
+    namespace?: string,
+  ): Promise<void> {
+    try {
+      await this.#client.delete(apiVersion, kind, name, namespace);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
     }
   }
 

@@ -11,6 +11,7 @@ import {
   dataPlaneFinalizer,
   jobState,
   workloadReadiness,
+  type ObjectStore,
 } from '../../../src/controller/cloud.ts';
 import { cloudNamespaceLabel, dataPlaneNamespace } from '../../../src/render/namespaces.ts';
 import { ApiError } from '../../../src/kube/errors.ts';
@@ -158,6 +159,16 @@ test('job and workload readiness read status the way kubectl does', () => {
   assert.equal(ds.unscheduled, true);
 });
 
+/** A reconciler over a hand-made client and store, recording no Events and logging nothing. */
+function quietReconciler(client: object, store: ObjectStore): CloudReconciler {
+  return new CloudReconciler({
+    client: client as never,
+    store,
+    events: { record: () => Promise.resolve() },
+    log: { info: () => undefined, warn: () => undefined, error: () => undefined },
+  });
+}
+
 test('PriorityClasses are applied cluster-wide, once: not into the cloud’s namespace, not rewritten', async () => {
   type Obj = { apiVersion: string; kind: string; metadata: Record<string, any> } & Record<
     string,
@@ -194,12 +205,7 @@ test('PriorityClasses are applied cluster-wide, once: not into the cloud’s nam
       return Promise.resolve(o);
     },
   };
-  const r = new CloudReconciler({
-    client: client as never,
-    store,
-    events: { record: () => Promise.resolve() },
-    log: { info: () => undefined, warn: () => undefined, error: () => undefined },
-  });
+  const r = quietReconciler(client, store);
   await r.reconcile('openstack', 'minimal');
   const classes = applied.filter((o) => o.kind === 'PriorityClass');
   assert.deepEqual(classes.map((o) => o.metadata.name).sort(), [
@@ -292,12 +298,7 @@ test('a deleted cloud: its data plane goes (objects, then its namespace), then t
         return Promise.resolve(cloud);
       },
     };
-    const r = new CloudReconciler({
-      client: client as never,
-      store,
-      events: { record: () => Promise.resolve() },
-      log: { info: () => undefined, warn: () => undefined, error: () => undefined },
-    });
+    const r = quietReconciler(client, store);
     await r.reconcile('openstack', 'minimal');
     return { deleted, patches };
   };
