@@ -18,6 +18,7 @@ import { isNotFound } from '../../src/kube/errors.ts';
 import { Informer } from '../../src/kube/informer.ts';
 import { dataPlaneNamespace as dataPlaneNamespaceOf } from '../../src/render/namespaces.ts';
 import { livenessBudgetSeconds } from '../../src/render/probes.ts';
+import { restrictedSecurityContext, runtimeDefaultSeccomp } from '../../src/render/workload.ts';
 
 const run = promisify(execFile);
 
@@ -681,7 +682,7 @@ export function testPod(o: {
         runAsNonRoot: true,
         runAsUser: testUser,
         runAsGroup: testUser,
-        seccompProfile: { type: 'RuntimeDefault' },
+        seccompProfile: { ...runtimeDefaultSeccomp },
       },
       containers: [
         {
@@ -690,11 +691,8 @@ export function testPod(o: {
           imagePullPolicy: 'Never',
           command: o.command,
           ...(o.resources ? { resources: o.resources } : {}),
-          securityContext: {
-            allowPrivilegeEscalation: false,
-            readOnlyRootFilesystem: true,
-            capabilities: { drop: ['ALL'] },
-          },
+          // What the cloud's own containers get (render/workload.ts), as nobody.
+          securityContext: restrictedSecurityContext(testUser),
         },
       ],
     },
