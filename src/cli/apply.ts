@@ -2,6 +2,7 @@
 // progress component by component until the cloud is Ready or something fails.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
+import { Listr } from 'listr2';
 import { parse } from 'yaml';
 import { apiVersion, kind } from '../api/v1alpha1/spec.ts';
 import { KubeClient } from '../kube/client.ts';
@@ -10,9 +11,10 @@ import { cloudNamespaceProblem } from '../render/namespaces.ts';
 import { ApiError } from '../kube/errors.ts';
 import { ensureCrd, ensureNamespace } from '../controller/install.ts';
 import { operatorState } from '../controller/liveness.ts';
-import { failure, readStatus, statusTable } from './cloud-view.ts';
+import { failure, readStatus, type CloudStatus } from './cloud-view.ts';
 import { CliError } from './errors.ts';
 import { readSpec } from './spec-file.ts';
+import { listRenderer, secondsSince } from '../util/progress.ts';
 
 export function register(program: Command): void {
   program
@@ -72,6 +74,102 @@ Exits 0 when Ready, 1 when a component fails (its reason and last log line are s
     });
 }
 
+/**
+ * The cloud's status, read every 2 s while anything waits on it. `until(pick)` resolves with the
+ * first reading `pick` gives a value for. Every waiter is rejected at once when a component fails
+ * or the time is up: the user sees the reason, not a list still spinning.
+ */
+class StatusFeed {
+  readonly #waiters = new Set<{
+    pick: (s: CloudStatus, cloud: KubeObject) => boolean;
+    resolve: () => void;
+    reject: (e: Error) => void;
+  }>();
+  #error: Error | undefined;
+  #latest: [CloudStatus, KubeObject] | undefined;
+  #stopped = false;
+
+  readonly client: KubeClient;
+  readonly namespace: string;
+  readonly name: string;
+  readonly deadline: number;
+  /** Told of each failed read the API server may recover from. */
+  readonly onRetry: (why: string) => void;
+
+  constructor(
+    client: KubeClient,
+    namespace: string,
+    name: string,
+    deadline: number,
+    onRetry: (why: string) => void,
+  ) {
+    this.client = client;
+    this.namespace = namespace;
+    this.name = name;
+    this.deadline = deadline;
+    this.onRetry = onRetry;
+  }
+
+  async run(): Promise<void> {
+    while (!this.#stopped) {
+      let cloud: KubeObject | undefined;
+      try {
+        cloud = await this.client.get<KubeObject>(apiVersion, kind, this.name, this.namespace);
+      } catch (err) {
+        // The API server restarting or a dropped connection is no reason to stop following.
+        if (!(err instanceof ApiError && err.retriable)) this.#fail(err as Error);
+        else this.onRetry(err.reason);
+      }
+      if (cloud) this.#offer(readStatus(cloud), cloud);
+      if (!this.#error && Date.now() > this.deadline)
+        this.#fail(
+          new CliError(
+            `openstackcloud ${this.namespace}/${this.name} was not Ready in time; see \`stackanetes status ${this.name}\``,
+          ),
+        );
+      if (this.#error) return;
+      await sleep(2000);
+    }
+  }
+
+  stop(): void {
+    this.#stopped = true;
+  }
+
+  /** Waits for a reading that `check` accepts (it may also note progress as it looks). */
+  until(check: (s: CloudStatus, cloud: KubeObject) => boolean): Promise<void> {
+    if (this.#error) return Promise.reject(this.#error);
+    // A waiter that comes after a reading sees it at once: tasks started by the reading that
+    // ended the one before them need not wait 2 s for the next.
+    if (this.#latest && check(...this.#latest)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.#waiters.add({ pick: check, resolve, reject });
+    });
+  }
+
+  #offer(s: CloudStatus, cloud: KubeObject): void {
+    const f = s.observedGeneration >= s.generation ? failure(s) : undefined;
+    if (f) return this.#fail(new CliError(`${f.name}: ${f.reason}: ${f.message}`));
+    this.#latest = [s, cloud];
+    for (const w of [...this.#waiters]) {
+      if (!w.pick(s, cloud)) continue;
+      this.#waiters.delete(w);
+      w.resolve();
+    }
+  }
+
+  #fail(e: Error): void {
+    this.#error = e;
+    for (const w of this.#waiters) w.reject(e);
+    this.#waiters.clear();
+  }
+}
+
+/**
+ * Follows the cloud until Ready as one list: the operator picking up this generation, then every
+ * component at once, each done when Ready (its condition's message shown meanwhile), then the
+ * cloud. Redrawn in a terminal; elsewhere a line per component as it becomes Ready.
+ */
 async function follow(
   client: KubeClient,
   namespace: string,
@@ -79,55 +177,86 @@ async function follow(
   generation: number,
   timeoutMs: number,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  const tty = process.stderr.isTTY;
-  let last = '';
-  let lines = 0;
-  while (Date.now() < deadline) {
-    let cloud: KubeObject;
-    try {
-      cloud = await client.get<KubeObject>(apiVersion, kind, name, namespace);
-    } catch (err) {
-      // The API server restarting or a dropped connection is no reason to stop following.
-      if (!(err instanceof ApiError && err.retriable)) throw err;
-      process.stderr.write(`(API server: ${err.reason}; retrying)\n`);
-      lines = 0;
-      await sleep(3000);
-      continue;
-    }
-    const s = readStatus(cloud);
-    const current = s.observedGeneration >= generation;
-    // Say so when nothing will ever pick the spec up (no operator running, or a dead one).
-    const operator = current
-      ? undefined
-      : operatorState({
-          status: cloud.status as Parameters<typeof operatorState>[0]['status'],
-          createdAt: cloud.metadata.creationTimestamp,
-          lease: undefined,
-          serverNow: client.serverNow(),
-        });
-    const table = current
-      ? statusTable(s, process.stderr.columns ?? 120)
-      : operator?.reconciling === false
-        ? `waiting for the operator to observe the new spec: ${operator.summary}; is \`stackanetes operator\` (or its Deployment) running?`
-        : 'waiting for the operator to observe the new spec…';
-    if (table !== last) {
-      if (tty && lines > 0) process.stderr.write(`\x1b[${lines}A\x1b[J`);
-      process.stderr.write(`${table}\n`);
-      lines = table.split('\n').length;
-      last = table;
-    }
-    if (current) {
-      const f = failure(s);
-      if (f) throw new CliError(`${f.name}: ${f.reason}: ${f.message}`);
-      if (s.ready?.status === 'True') {
-        process.stdout.write(`openstackcloud ${namespace}/${name} is Ready\n`);
-        return;
-      }
-    }
-    await sleep(2000);
-  }
-  throw new CliError(
-    `openstackcloud ${namespace}/${name} was not Ready after ${Math.round(timeoutMs / 60000)} minutes; see \`stackanetes status ${name}\``,
+  const start = Date.now();
+  let outage = false;
+  const feed = new StatusFeed(client, namespace, name, start + timeoutMs, (why) => {
+    if (!outage) process.stderr.write(`(API server: ${why}; retrying)\n`);
+    outage = true;
+  });
+  const polling = feed.run();
+  const took = () => `${secondsSince(start)} s`;
+  let components: CloudStatus['components'] = [];
+  const list = new Listr(
+    [
+      {
+        title: `the operator observes generation ${generation}`,
+        task: async (_ctx, task) => {
+          await feed.until((s, cloud) => {
+            outage = false;
+            if (s.observedGeneration >= generation) {
+              components = s.components;
+              return true;
+            }
+            // Say so when nothing will ever pick the spec up (no operator running, or a dead one).
+            const operator = operatorState({
+              status: cloud.status as Parameters<typeof operatorState>[0]['status'],
+              createdAt: cloud.metadata.creationTimestamp,
+              lease: undefined,
+              serverNow: client.serverNow(),
+            });
+            if (operator.reconciling === false)
+              task.output = `${operator.summary}; is \`stackanetes operator\` (or its Deployment) running?`;
+            return false;
+          });
+          task.title = `the operator observed generation ${generation} (${took()})`;
+        },
+      },
+      {
+        title: 'components',
+        task: (_ctx, task) =>
+          task.newListr(
+            components.map((c) => ({
+              title: c.name,
+              task: async (_c, sub) => {
+                let shown = '';
+                await feed.until((s) => {
+                  const now = s.components.find((x) => x.name === c.name);
+                  if (now?.cond.status === 'True') {
+                    const pods =
+                      now.replicas !== undefined
+                        ? `, ${now.readyReplicas ?? 0}/${now.replicas} pods`
+                        : '';
+                    sub.title = `${c.name} Ready (${took()}${pods})`;
+                    return true;
+                  }
+                  const msg = now ? `${now.cond.reason}: ${now.cond.message}` : 'not in the status';
+                  if (msg !== shown) sub.output = shown = msg;
+                  return false;
+                });
+              },
+            })),
+            { concurrent: true, exitOnError: true },
+          ),
+      },
+      {
+        title: 'the cloud',
+        task: async (_ctx, task) => {
+          await feed.until((s) => s.ready?.status === 'True');
+          task.title = `the cloud is Ready (${took()})`;
+        },
+      },
+    ],
+    {
+      concurrent: false,
+      exitOnError: true,
+      ...listRenderer({ redraw: process.stderr.isTTY === true, start }),
+    },
   );
+  try {
+    await list.run();
+  } finally {
+    feed.stop();
+    await polling;
+  }
+  process.stdout.write(`openstackcloud ${namespace}/${name} is Ready\n`);
 }

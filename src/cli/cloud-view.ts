@@ -2,11 +2,8 @@
 // the live workloads beside what the operator recorded (pure: no API calls here; whether an
 // operator is still reconciling is src/controller/liveness.ts).
 import type { Condition, OpenStackCloud } from '../api/v1alpha1/spec.ts';
-import { getCatalog } from '../catalog/index.ts';
 import { jobState, unscheduledNote, workloadReadiness } from '../controller/cloud.ts';
-import { componentSteps, planComponents } from '../plan/graph.ts';
-import { enabledComponents } from '../plan/components.ts';
-import { render } from '../render/index.ts';
+import { cloudPlan } from '../plan/steps.ts';
 import { jobTaskLabel } from '../render/jobs.ts';
 import { componentLabel, type KubeObject } from '../render/kube.ts';
 import { redactedSecrets } from '../render/secrets.ts';
@@ -106,10 +103,7 @@ export function liveComponents(
   namespace: string,
   live: readonly KubeObject[],
 ): LiveComponent[] {
-  const components = enabledComponents(cloud);
-  const planned = planComponents(components, getCatalog(cloud.spec.release));
-  const rendered = render(cloud, redactedSecrets(), components, { namespace });
-  const plan = planned.map((c) => componentSteps(c, rendered.get(c.name) ?? []));
+  const plan = cloudPlan(cloud, redactedSecrets(), namespace);
   const byName = new Map(live.map((o) => [`${o.kind}/${o.metadata.name}`, o]));
   const byPlace = new Map(
     live.map((o) => [`${o.metadata.namespace}/${o.kind}/${o.metadata.name}`, o]),

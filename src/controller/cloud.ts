@@ -7,11 +7,9 @@
 import type { Condition, OpenStackCloud } from '../api/v1alpha1/spec.ts';
 import { apiVersion as cloudApiVersion, kind as cloudKind } from '../api/v1alpha1/spec.ts';
 import { validateObject } from '../api/v1alpha1/validate.ts';
-import { getCatalog } from '../catalog/index.ts';
 import type { ComponentName } from '../catalog/types.ts';
-import { enabledComponents } from '../plan/components.ts';
-import { componentSteps, planComponents, type ComponentPlan } from '../plan/graph.ts';
-import { flatten, render } from '../render/index.ts';
+import { planObjects, type ComponentPlan } from '../plan/graph.ts';
+import { cloudPlan } from '../plan/steps.ts';
 import { jobTaskLabel } from '../render/jobs.ts';
 import { selectorTerm } from '../render/context.ts';
 import { createOnlyAnnotation, type KubeObject } from '../render/kube.ts';
@@ -204,10 +202,7 @@ export class CloudReconciler {
     };
 
     const secrets = await this.#ensureSecrets(live);
-    const components = enabledComponents(cloud);
-    const planned = planComponents(components, getCatalog(cloud.spec.release));
-    const rendered = render(cloud, secrets, components, { namespace });
-    const plan = planned.map((c) => componentSteps(c, rendered.get(c.name) ?? []));
+    const plan = cloudPlan(cloud, secrets, namespace);
 
     const ready = new Set<ComponentName>();
     const componentStatus: Record<
@@ -237,7 +232,7 @@ export class CloudReconciler {
         conditions.splice(conditions.indexOf(c), 1);
       }
     }
-    await this.#prune(cloud, namespace, flatten(rendered));
+    await this.#prune(cloud, namespace, planObjects(plan));
     const summary = summarise(
       plan.map((p) => ({
         name: p.name,

@@ -76,6 +76,11 @@ export function componentSteps(
   return { ...component, base, jobs, workloads };
 }
 
+/** Every object of a plan (in step order). */
+export function planObjects(plan: readonly ComponentPlan[]): KubeObject[] {
+  return plan.flatMap((c) => [...c.base, ...c.jobs.flatMap((j) => j.objects), ...c.workloads]);
+}
+
 /** Dependency order (stable: ties keep the catalog's component order). */
 export function topoSort<T extends PlannedComponent>(plans: readonly T[]): T[] {
   const done = new Set<ComponentName>();

@@ -60,22 +60,24 @@ export async function runSteps(
         task.title = `${s.title}${note ? ` — ${note}` : ''} (${seconds} s)`;
       },
     })),
-    redraw
-      ? {
-          concurrent: false,
-          exitOnError: true,
-          renderer: 'default',
-          rendererOptions: { logger: logger() },
-        }
-      : {
-          concurrent: false,
-          exitOnError: true,
-          renderer: 'simple',
-          rendererOptions: { logger: logger(), timestamp: sinceStart(opts.start ?? Date.now()) },
-        },
+    { concurrent: false, exitOnError: true, ...listRenderer({ redraw, start: opts.start }) },
   );
   await list.run();
   return times;
+}
+
+/**
+ * How a listr2 list is drawn: redrawn in place when `redraw` (a terminal); else as lines, each
+ * stamped with the seconds since `start`. For lists built elsewhere (`apply` waits on its
+ * components at once), so that every long command looks the same.
+ */
+export function listRenderer(opts: { redraw: boolean; start?: number }) {
+  return opts.redraw
+    ? ({ renderer: 'default', rendererOptions: { logger: logger() } } as const)
+    : ({
+        renderer: 'simple',
+        rendererOptions: { logger: logger(), timestamp: sinceStart(opts.start ?? Date.now()) },
+      } as const);
 }
 
 /** What a progress line says of its subject; each kind has its listr2 icon. */

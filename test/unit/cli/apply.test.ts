@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parse } from 'yaml';
 import { crd } from '../../../src/api/v1alpha1/crd.ts';
 import type { KubeObject } from '../../../src/render/kube.ts';
@@ -55,4 +56,85 @@ test("apply refuses a namespace too long for its data plane's, <namespace>-datap
   } finally {
     await api.close();
   }
+});
+
+/** Runs `apply -f examples/minimal.yaml` (waiting) while `steps` set the cloud's status in turn. */
+async function applyWhile(
+  statuses: Record<string, unknown>[],
+): Promise<Awaited<ReturnType<typeof runCli>>> {
+  const api = await FakeApi.start();
+  try {
+    api.put(crds, { ...crd(), status: { conditions: [{ type: 'Established', status: 'True' }] } });
+    api.put('/api/v1/namespaces', {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: 'openstack' },
+    });
+    const run = runCli(['apply', '-f', 'examples/minimal.yaml', '--timeout', '1'], '', {
+      KUBECONFIG: api.kubeconfig(),
+    });
+    while (!api.get(clouds, 'openstack', 'minimal')) await sleep(100);
+    // apply reads the status every 2 s: each status is seen before the next replaces it.
+    for (const status of statuses) {
+      await sleep(2500);
+      api.put(clouds, { ...api.get(clouds, 'openstack', 'minimal')!, status });
+    }
+    return await run;
+  } finally {
+    await api.close();
+  }
+}
+
+const cond = (type: string, status: string, reason: string, message = '') => ({
+  type,
+  status,
+  reason,
+  message,
+  lastTransitionTime: '2026-12-01T00:00:00Z',
+});
+
+test('apply follows each component to Ready, one line each, then the cloud', async () => {
+  const r = await applyWhile([
+    {
+      observedGeneration: 1,
+      conditions: [
+        cond('Ready', 'False', 'Progressing'),
+        cond('DatabaseReady', 'True', 'Ready'),
+        cond('KeystoneReady', 'False', 'JobRunning', 'job keystone-db-sync running'),
+      ],
+    },
+    {
+      observedGeneration: 1,
+      conditions: [
+        cond('Ready', 'True', 'Ready'),
+        cond('DatabaseReady', 'True', 'Ready'),
+        cond('KeystoneReady', 'True', 'Ready'),
+      ],
+      components: { keystone: { replicas: 1, readyReplicas: 1 } },
+    },
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /openstackcloud openstack\/minimal is Ready/);
+  assert.match(r.stderr, /the operator observed generation 1/);
+  assert.match(r.stderr, /database Ready \(/);
+  assert.match(r.stderr, /JobRunning: job keystone-db-sync running/);
+  assert.match(r.stderr, /keystone Ready \([\d.]+ s, 1\/1 pods\)/);
+  assert.match(r.stderr, /the cloud is Ready/);
+  assert.ok(r.stderr.indexOf('database Ready') < r.stderr.indexOf('keystone Ready'), r.stderr);
+});
+
+test('apply stops at a failed component with its reason and message, exit 1', async () => {
+  const r = await applyWhile([
+    {
+      observedGeneration: 1,
+      conditions: [
+        cond('Ready', 'False', 'Progressing'),
+        cond('DatabaseReady', 'True', 'Ready'),
+        cond('KeystoneReady', 'False', 'JobFailed', 'job keystone-db-sync failed: Access denied'),
+      ],
+    },
+  ]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /keystone: JobFailed: job keystone-db-sync failed: Access denied/);
+  assert.doesNotMatch(r.stdout, /is Ready/);
 });
