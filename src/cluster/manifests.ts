@@ -177,7 +177,10 @@ export function toYamlStream(objs: Obj[]): string {
   return objs.map((o) => stringify(o)).join('---\n');
 }
 
-/** kwok's stage definitions, as shipped in its module: node setup and lease heartbeat, pod lifecycle. */
+/**
+ * kwok's stage definitions, as shipped in its module (node setup and lease heartbeat, pod
+ * lifecycle), and one of the project's: a running pod that lost its readiness is ready again.
+ */
 export function kwokStages(kwokModuleDir: string): string {
   const stage = join(kwokModuleDir, 'kustomize', 'stage');
   const files = [
@@ -187,5 +190,52 @@ export function kwokStages(kwokModuleDir: string): string {
     'pod/fast/pod-complete.yaml',
     'pod/fast/pod-delete.yaml',
   ];
-  return files.map((f) => readFileSync(join(stage, f), 'utf8').trim() + '\n').join('---\n');
+  return [
+    ...files.map((f) => readFileSync(join(stage, f), 'utf8').trim() + '\n'),
+    stringify(podReadyAgainStage),
+  ].join('---\n');
 }
+
+/**
+ * What a kubelet does when its node is back, kwok does not: when kwok's lease renewals fall behind
+ * the controller manager's grace period (1000 simulated nodes on 2 cores: 100 renewals a second),
+ * the node lifecycle controller marks the node's pods not ready, and kwok's own stages only make
+ * Pending pods ready. This one makes a running pod of a simulated node ready again, a second later.
+ */
+const podReadyAgainStage = {
+  apiVersion: 'kwok.x-k8s.io/v1alpha1',
+  kind: 'Stage',
+  metadata: { name: 'stackanetes-pod-ready-again' },
+  spec: {
+    resourceRef: { apiGroup: 'v1', kind: 'Pod' },
+    selector: {
+      matchExpressions: [
+        { key: '.metadata.deletionTimestamp', operator: 'DoesNotExist' },
+        { key: '.status.phase', operator: 'In', values: ['Running'] },
+        {
+          key: '.status.conditions.[] | select( .type == "Ready" ) | .status',
+          operator: 'NotIn',
+          values: ['True'],
+        },
+      ],
+    },
+    delay: { durationMilliseconds: 1000 },
+    next: {
+      statusTemplate: [
+        '{{ $now := Now }}',
+        'conditions:',
+        ...['Initialized', 'PodScheduled', 'ContainersReady', 'Ready'].flatMap((type) => [
+          '- lastTransitionTime: {{ $now | Quote }}',
+          '  status: "True"',
+          `  type: ${type}`,
+        ]),
+        '{{ range .spec.readinessGates }}',
+        '- lastTransitionTime: {{ $now | Quote }}',
+        '  status: "True"',
+        '  type: {{ .conditionType | Quote }}',
+        '{{ end }}',
+        '',
+      ].join('\n'),
+    },
+  },
+};
