@@ -100,15 +100,25 @@ export function kubectl(l: Layout, args: string[], input?: string) {
   });
 }
 
+/**
+ * Starts a component and waits until `ready`. One already running is kept, unless it was started
+ * with another command line (another version of this code, or other simulated nodes): it is
+ * stopped and started again, so that `cluster up` always leaves what it says running.
+ */
 async function startAndWait(
   l: Layout,
   name: (typeof startOrder)[number],
   ready: () => Promise<boolean>,
   timeoutMs = 60_000,
+  fakeNodes?: number,
 ) {
-  const c = components(l)[name];
+  const c = components(l, fakeNodes)[name];
   if (!c) throw new Error(`unknown component ${name}`);
-  const wasRunning = running(l.pids, name);
+  const before = running(l.pids, name);
+  const changed =
+    before !== undefined && before.command.join('\0') !== [c.command, ...c.args].join('\0');
+  if (changed) await stopProcess(l.pids, name);
+  const wasRunning = before !== undefined && !changed;
   const rec = await startProcess({
     name,
     command: c.command,
@@ -131,7 +141,9 @@ async function startAndWait(
     }
     throw err;
   });
-  return wasRunning ? `already running, pid ${rec.pid}` : `pid ${rec.pid}`;
+  return wasRunning
+    ? `already running, pid ${rec.pid}`
+    : `${changed ? 'restarted (its command line changed), ' : ''}pid ${rec.pid}`;
 }
 
 async function writePki(l: Layout) {
@@ -219,6 +231,14 @@ export async function readyNodes(l: Layout): Promise<{ ready: number; total: num
   ]);
   const lines = r.stdout.split('\n').filter(Boolean);
   return { ready: lines.filter((s) => s === 'True').length, total: lines.length };
+}
+
+/** How many simulated nodes the cluster has (0 when the API server does not answer). */
+async function countFakeNodes(l: Layout): Promise<number> {
+  const r = await kubectl(l, ['get', 'nodes', '-l', 'type=kwok', '-o', 'name']).catch(
+    () => undefined,
+  );
+  return r ? r.stdout.split('\n').filter(Boolean).length : 0;
 }
 
 async function ensureFakeNodes(l: Layout, count: number): Promise<string> {
@@ -554,7 +574,7 @@ async function applyClusterObjects(l: Layout) {
 }
 
 /** The image registry, etcd, the API server, the controller manager, the scheduler. */
-function controlPlaneSteps(l: Layout): Step[] {
+function controlPlaneSteps(opts: UpOptions, l: Layout): Step[] {
   const tls = () => adminTls(l.pki);
   return [
     {
@@ -576,8 +596,14 @@ function controlPlaneSteps(l: Layout): Step[] {
     },
     {
       title: 'kube-controller-manager',
-      run: () =>
-        startAndWait(l, 'kube-controller-manager', () => isOk('https://127.0.0.1:10257/healthz')),
+      run: async () =>
+        startAndWait(
+          l,
+          'kube-controller-manager',
+          () => isOk('https://127.0.0.1:10257/healthz'),
+          60_000,
+          opts.fakeNodes ?? (await countFakeNodes(l)),
+        ),
     },
     {
       title: 'kube-scheduler',
@@ -746,8 +772,20 @@ function otherNodeSteps(opts: UpOptions, l: Layout, topo: Topo): Step[] {
       title: `kwok ${versions.kwok}`,
       run: async () => {
         const mod = await downloadModule(l, 'sigs.k8s.io/kwok', versions.kwok);
-        writeFileSync(join(l.config, 'kwok.yaml'), kwokStages(mod.Dir));
-        return startAndWait(l, 'kwok', () => isOk('http://127.0.0.1:10247/healthz'));
+        // Its stages are read at start: new ones (another version of this code) restart it.
+        const config = join(l.config, 'kwok.yaml');
+        const stages = kwokStages(mod.Dir);
+        if (!existsSync(config) || readFileSync(config, 'utf8') !== stages) {
+          writeFileSync(config, stages);
+          await stopProcess(l.pids, 'kwok');
+        }
+        return startAndWait(
+          l,
+          'kwok',
+          () => isOk('http://127.0.0.1:10247/healthz'),
+          60_000,
+          opts.fakeNodes ?? (await countFakeNodes(l)),
+        );
       },
     },
   ];
@@ -767,7 +805,7 @@ export function upSteps(opts: UpOptions = {}, l: Layout = layout()): Step[] {
   return [
     ...buildSteps(l, topo),
     ...hostSteps(l),
-    ...controlPlaneSteps(l),
+    ...controlPlaneSteps(opts, l),
     ...hostNodeSteps(l, topo),
     ...otherNodeSteps(opts, l, topo),
   ];

@@ -29,7 +29,24 @@ export interface Component {
   env?: Record<string, string>;
 }
 
-export function components(l: Layout): Record<string, Component> {
+/**
+ * How often simulated nodes renew their Leases, and how long the controller manager waits for a
+ * renewal before it calls a node NotReady. A real kubelet renews every 10 s; the grace period is
+ * 20 s so that a dead node of the local cluster is seen within seconds. kwok renews every
+ * simulated node's Lease itself: 1000 of them every 10 s is 100 writes a second, which on 2
+ * cores (API server, etcd, controller manager and kwok on them) fell tens of seconds behind, and
+ * every late renewal made a node NotReady and its pods unready. Past 200 simulated nodes they
+ * renew every 30 s and the grace period is 90 s, which also applies to the real nodes then.
+ */
+export function heartbeats(fakeNodes: number): { leaseSeconds: number; graceSeconds: number } {
+  return fakeNodes > 200
+    ? { leaseSeconds: 120, graceSeconds: 90 }
+    : { leaseSeconds: 40, graceSeconds: 20 };
+}
+
+/** The cluster's processes; `fakeNodes` (simulated nodes, 0 if none) sets their heartbeats. */
+export function components(l: Layout, fakeNodes = 0): Record<string, Component> {
+  const beat = heartbeats(fakeNodes);
   const b = binaryPaths(l);
   const pki = (f: string) => join(l.pki, f);
   const kc = (f: string) => join(l.config, `${f}.kubeconfig`);
@@ -111,7 +128,7 @@ export function components(l: Layout): Record<string, Component> {
         '--allocate-node-cidrs=false',
         '--controllers=*,bootstrapsigner,tokencleaner',
         '--node-monitor-period=2s',
-        '--node-monitor-grace-period=20s',
+        `--node-monitor-grace-period=${beat.graceSeconds}s`,
         '--terminated-pod-gc-threshold=500',
         '--v=1',
       ],
@@ -216,7 +233,7 @@ export function components(l: Layout): Record<string, Component> {
         `--cidr=${net.fakePodCidr}`,
         '--node-ip=10.245.0.1',
         '--server-address=127.0.0.1:10247',
-        '--node-lease-duration-seconds=40',
+        `--node-lease-duration-seconds=${beat.leaseSeconds}`,
       ],
     },
   };
