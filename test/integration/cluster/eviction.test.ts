@@ -34,7 +34,7 @@ before(async () => {
   );
   assert.ok(
     candidates.length > 0,
-    'needs simulated nodes: run `stackanetes cluster up --fake-nodes 100`',
+    'needs simulated nodes: run `stackanetes cluster up --fake-nodes 20`',
   );
   node = candidates[candidates.length - 1]?.metadata.name ?? '';
   ns = await makeNamespace('stk-evict');

@@ -1,5 +1,5 @@
 // Shared by the cluster's integration tests: they talk to the running local cluster (started with
-// `stackanetes cluster up --fake-nodes 100`) through its own kubectl.
+// `stackanetes cluster up --fake-nodes 20`) through its own kubectl.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { stringify } from 'yaml';
@@ -16,7 +16,7 @@ export const l = layout();
 export async function kubectl(args: string[], input?: string): Promise<string> {
   if (!existsSync(l.kubeconfig)) {
     throw new Error(
-      `no cluster: ${l.kubeconfig} is missing; run \`npx stackanetes cluster up --fake-nodes 100\` first`,
+      `no cluster: ${l.kubeconfig} is missing; run \`npx stackanetes cluster up --fake-nodes 20\` first`,
     );
   }
   const r = await run(binaryPaths(l).kubectl, ['--kubeconfig', l.kubeconfig, ...args], {

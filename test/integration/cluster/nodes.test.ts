@@ -6,7 +6,7 @@ import { versions } from '../../../src/cluster/versions.ts';
 import { fakeNodePrefix } from '../../../src/cluster/manifests.ts';
 import { getJson, isReady, kubectl, nodeName, type Condition } from './helpers.ts';
 
-const fakeNodes = Number(process.env.STACKANETES_FAKE_NODES ?? '100');
+const fakeNodes = Number(process.env.STACKANETES_FAKE_NODES ?? '20');
 
 interface NodeList {
   items: {
