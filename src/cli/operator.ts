@@ -91,7 +91,10 @@ releases its Lease so another takes over at once.`,
             onReconcile: (key, seconds, outcome) => {
               metrics.reconciles.inc({ outcome });
               metrics.reconcileSeconds.observe(seconds);
-              log.info({ cloud: key, seconds: Number(seconds.toFixed(3)), outcome }, 'reconciled');
+              // A deleted cloud's key, queued again by the deletion of its objects: not news.
+              const line = { cloud: key, seconds: Number(seconds.toFixed(3)), outcome };
+              if (outcome === 'gone') log.debug(line, 'reconciled');
+              else log.info(line, 'reconciled');
             },
           },
         });

@@ -67,6 +67,11 @@ export interface ReconcileResult {
   /** Come back after this long even if nothing changes (work in progress). */
   readonly requeueAfterMs?: number;
   readonly ready: boolean;
+  /**
+   * No such cloud (deleted): nothing was done. Events of its objects still queue its key while
+   * they go (thousands of pods on a large cloud), and each is one of these.
+   */
+  readonly gone?: boolean;
 }
 
 /** The kinds Stackanetes owns and prunes. */
@@ -163,7 +168,7 @@ export class CloudReconciler {
 
   async reconcile(namespace: string, name: string): Promise<ReconcileResult> {
     const live = this.#store.get(cloudApiVersion, cloudKind, namespace, name);
-    if (!live) return { ready: false };
+    if (!live) return { ready: false, gone: true };
     if (live.metadata.deletionTimestamp) return this.#deleteDataPlane(live);
     const rival = await this.#rival(live);
     if (rival) return { ready: false, requeueAfterMs: rivalRecheckMs };

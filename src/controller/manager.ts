@@ -21,7 +21,11 @@ import { EventsRecorder } from './events.ts';
 import { cloudNamespaceOf, dataPlaneNamespace } from '../render/namespaces.ts';
 
 export interface ManagerHooks {
-  onReconcile?: (key: string, seconds: number, outcome: 'ready' | 'progressing' | 'error') => void;
+  onReconcile?: (
+    key: string,
+    seconds: number,
+    outcome: 'ready' | 'progressing' | 'gone' | 'error',
+  ) => void;
 }
 
 export interface ManagerOptions {
@@ -208,7 +212,7 @@ export class Manager {
           this.#hooks.onReconcile?.(
             key,
             (performance.now() - started) / 1000,
-            r.ready ? 'ready' : 'progressing',
+            r.gone ? 'gone' : r.ready ? 'ready' : 'progressing',
           );
           return r.requeueAfterMs ? { requeueAfterMs: r.requeueAfterMs } : undefined;
         } catch (err) {

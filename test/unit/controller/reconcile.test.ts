@@ -252,3 +252,12 @@ test('a cloud whose status names another live operator is left alone until that 
     await api.close();
   }
 });
+
+test('a cloud that is gone is reported gone, and nothing is asked of the API server', async () => {
+  await withReconciler({}, async (r, api) => {
+    const before = api.requests.length;
+    const result = await r.reconcile('openstack', 'deleted-long-ago');
+    assert.deepEqual(result, { ready: false, gone: true });
+    assert.equal(api.requests.length, before);
+  });
+});
