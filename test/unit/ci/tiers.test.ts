@@ -3,11 +3,14 @@
 // summary line over all tiers with a line per tier that did not run.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { countTests } from '../../ci/count.ts';
 import type { TierCounts } from '../../ci/reporter.ts';
-import { summarise, tiers, type TierRecord } from '../../ci/tiers.ts';
+import { addCounts, summarise, tierFiles, tiers, type TierRecord } from '../../ci/tiers.ts';
 
 const sample = 'test/fixtures/ci/sample-tests.ts';
 
@@ -36,7 +39,7 @@ test('a run is counted per declared test: subtests fold into their test, cancell
 test('the tests of files that do not run are counted without running them', async () => {
   assert.deepEqual(await countTests([sample]), { tests: 9, files: 1 });
   // Every tier's files can be counted (none needs a cluster to be imported).
-  for (const t of tiers) assert.ok((await countTests(t.files)).tests > 0, t.name);
+  for (const t of tiers) assert.ok((await countTests(tierFiles(t))).tests > 0, t.name);
 });
 
 test('the summary: one line over all tiers, then each tier that did not run and why', () => {
@@ -89,4 +92,52 @@ test('a tier whose run failed with no failed test (a file that would not load) c
   );
   assert.equal(s.failed, 1);
   assert.match(s.lines.join('\n'), /tier unit: node --test exited 1 with no failed test/);
+});
+
+test("a tier's counts add up over its runs (files, beside, after); a run without counts leaves none", () => {
+  const a: TierCounts = { passed: 3, failed: 1, skipped: 0, failures: ['x'] };
+  const b: TierCounts = { passed: 2, failed: 0, skipped: 1, failures: [] };
+  assert.deepEqual(addCounts([a, b]), { passed: 5, failed: 1, skipped: 1, failures: ['x'] });
+  assert.equal(addCounts([a, undefined]), undefined);
+  // Every file of the integration tier runs in exactly one of its three runs.
+  const integration = tiers.find((t) => t.name === 'integration')!;
+  const all = tierFiles(integration);
+  assert.equal(new Set(all).size, all.length);
+  assert.ok(
+    integration.after?.some((f) => f.includes('cluster/')),
+    'the cluster tests run last',
+  );
+});
+
+test('a tier with files beside and after runs all three and records their counts together', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'stackanetes-tier-'));
+  try {
+    const tier = {
+      name: 'phased',
+      about: 'test',
+      files: [sample],
+      beside: [sample],
+      after: [sample],
+      serial: true,
+    };
+    const r = spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `const m = await import(${JSON.stringify(new URL('../../ci/tiers.ts', import.meta.url).href)}); process.exit(await m.runTier(${JSON.stringify(tier)}));`,
+      ],
+      { encoding: 'utf8', env: { ...outsideThisRun(), STACKANETES_TEST_RESULTS: dir } },
+    );
+    assert.equal(r.status, 1, `the sample has failing tests: ${r.stderr}`);
+    assert.match(r.stdout, /== phased: run beside the tests above/);
+    const record = JSON.parse(readFileSync(join(dir, 'phased.result.json'), 'utf8')) as TierRecord;
+    assert.ok(record.ran);
+    assert.deepEqual(
+      { passed: record.passed, failed: record.failed, skipped: record.skipped },
+      { passed: 12, failed: 9, skipped: 6 },
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
