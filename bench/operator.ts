@@ -21,6 +21,7 @@ import {
 } from '../test/integration/operator/helpers.ts';
 import { spawnSync } from 'node:child_process';
 import type { KubeObject } from '../src/render/kube.ts';
+import { dataPlaneNamespace } from '../src/render/namespaces.ts';
 import { saveResult } from './results.ts';
 
 if (!process.env.KUBECONFIG) {
@@ -90,7 +91,11 @@ try {
   await waitReady(c, ns, 'bench', op, 20 * 60_000);
   const readyAfter = (performance.now() - started) / 1000;
   // When did the last pod become Ready? The operator's share is the time after that.
-  const pods = (await c.list<KubeObject>('v1', 'Pod', { namespace: ns })).items;
+  // The cloud's pods are in its namespace and its data plane's (the node agents, one per node).
+  const pods = [
+    ...(await c.list<KubeObject>('v1', 'Pod', { namespace: ns })).items,
+    ...(await c.list<KubeObject>('v1', 'Pod', { namespace: dataPlaneNamespace(ns) })).items,
+  ];
   const lastPodReady = Math.max(
     ...pods.map((p) => {
       const cond = (

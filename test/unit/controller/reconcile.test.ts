@@ -261,3 +261,32 @@ test('a cloud that is gone is reported gone, and nothing is asked of the API ser
     assert.equal(api.requests.length, before);
   });
 });
+
+test("a not-ready workload's pods are looked at for a crash-looping container once per 30 s, not on every pass", async () => {
+  let now = Date.parse('2026-12-01T12:00:00Z');
+  const notReady = (o: KubeObject) =>
+    o.kind === 'DaemonSet' && o.metadata.name === 'nova-compute'
+      ? {
+          ...o,
+          spec: { selector: { matchLabels: { 'app.kubernetes.io/name': 'nova-compute' } } },
+          status: {
+            observedGeneration: 1,
+            desiredNumberScheduled: 2,
+            numberReady: 1,
+            updatedNumberScheduled: 2,
+          },
+        }
+      : o;
+  await withReconciler({ edit: notReady, now: () => new Date(now) }, async (r, api) => {
+    const podLists = () =>
+      api.requests.filter((q) => q.method === 'GET' && q.path.endsWith('/pods')).length;
+    await r.reconcile('openstack', 'minimal');
+    assert.equal(podLists(), 1);
+    now += 10_000;
+    await r.reconcile('openstack', 'minimal');
+    assert.equal(podLists(), 1, 'a second pass 10 s later reuses what the first found');
+    now += 25_000;
+    await r.reconcile('openstack', 'minimal');
+    assert.equal(podLists(), 2, '35 s after the first look, another');
+  });
+});
