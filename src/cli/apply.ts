@@ -230,7 +230,7 @@ async function follow(
                     return true;
                   }
                   const msg = now ? `${now.cond.reason}: ${now.cond.message}` : 'not in the status';
-                  if (msg !== shown) sub.output = shown = msg;
+                  if (msg !== shown) sub.output = `${c.name}: ${(shown = msg)}`;
                   return false;
                 });
               },

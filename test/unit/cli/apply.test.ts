@@ -117,7 +117,7 @@ test('apply follows each component to Ready, one line each, then the cloud', asy
   assert.match(r.stdout, /openstackcloud openstack\/minimal is Ready/);
   assert.match(r.stderr, /the operator observed generation 1/);
   assert.match(r.stderr, /database Ready \(/);
-  assert.match(r.stderr, /JobRunning: job keystone-db-sync running/);
+  assert.match(r.stderr, /keystone: JobRunning: job keystone-db-sync running/);
   assert.match(r.stderr, /keystone Ready \([\d.]+ s, 1\/1 pods\)/);
   assert.match(r.stderr, /the cloud is Ready/);
   assert.ok(r.stderr.indexOf('database Ready') < r.stderr.indexOf('keystone Ready'), r.stderr);
