@@ -35,6 +35,16 @@ function procStartTime(pid: number): string | undefined {
   }
 }
 
+/** The recorded process has left the process table (or its PID is another process's now). */
+function reaped(rec: ProcessRecord): boolean {
+  try {
+    const stat = readFileSync(`/proc/${rec.pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] !== rec.startTime;
+  } catch {
+    return true;
+  }
+}
+
 export function isAlive(rec: ProcessRecord): boolean {
   return procStartTime(rec.pid) === rec.startTime;
 }
@@ -139,6 +149,11 @@ export async function stopProcess(
       }
       while (isAlive(rec)) await sleep(50);
     }
+    // Dead is not yet gone: a multi-threaded process's main thread is a zombie while its other
+    // threads still hold its files, its listening sockets among them. A controller manager
+    // started again at that moment failed: "bind: address already in use".
+    const until = Date.now() + 5000;
+    while (!reaped(rec) && Date.now() < until) await sleep(50);
   }
   rmSync(join(pidDir, `${name}.json`), { force: true });
   return stopped;
