@@ -21,6 +21,7 @@ import {
   kubeProxyConfig,
   localPathConfig,
   registryConfig,
+  writeChanged,
 } from './config.ts';
 import { removeCgroupTree, setCgroupValue, workingSetBytes } from './cgroups.ts';
 import {
@@ -233,19 +234,16 @@ export async function readyNodes(l: Layout): Promise<{ ready: number; total: num
   return { ready: lines.filter((s) => s === 'True').length, total: lines.length };
 }
 
-/** How many simulated nodes the cluster has (0 when the API server does not answer). */
-async function countFakeNodes(l: Layout): Promise<number> {
-  const r = await kubectl(l, ['get', 'nodes', '-l', 'type=kwok', '-o', 'name']).catch(
-    () => undefined,
-  );
-  return r ? r.stdout.split('\n').filter(Boolean).length : 0;
-}
-
-async function ensureFakeNodes(l: Layout, count: number): Promise<string> {
-  const existing = (await kubectl(l, ['get', 'nodes', '-l', 'type=kwok', '-o', 'name'])).stdout
+/** The simulated nodes the cluster has. */
+async function fakeNodeNames(l: Layout): Promise<string[]> {
+  return (await kubectl(l, ['get', 'nodes', '-l', 'type=kwok', '-o', 'name'])).stdout
     .split('\n')
     .filter(Boolean)
     .map((n) => n.replace(/^node\//, ''));
+}
+
+async function ensureFakeNodes(l: Layout, count: number): Promise<string> {
+  const existing = await fakeNodeNames(l);
   const wanted = new Set(Array.from({ length: count }, (_, i) => `${fakeNodePrefix}${i}`));
   const extra = existing.filter((n) => !wanted.has(n));
   // In batches: kubectl deletes one by one, and hundreds at once outlast its time limit.
@@ -574,7 +572,7 @@ async function applyClusterObjects(l: Layout) {
 }
 
 /** The image registry, etcd, the API server, the controller manager, the scheduler. */
-function controlPlaneSteps(opts: UpOptions, l: Layout): Step[] {
+function controlPlaneSteps(l: Layout, fakeNodes: () => Promise<number>): Step[] {
   const tls = () => adminTls(l.pki);
   return [
     {
@@ -602,7 +600,7 @@ function controlPlaneSteps(opts: UpOptions, l: Layout): Step[] {
           'kube-controller-manager',
           () => isOk('https://127.0.0.1:10257/healthz'),
           60_000,
-          opts.fakeNodes ?? (await countFakeNodes(l)),
+          await fakeNodes(),
         ),
     },
     {
@@ -750,7 +748,12 @@ function hostNodeSteps(l: Layout, topo: Topo): Step[] {
 }
 
 /** The other real nodes, the volume provisioner, kwok and the simulated nodes asked for. */
-function otherNodeSteps(opts: UpOptions, l: Layout, topo: Topo): Step[] {
+function otherNodeSteps(
+  opts: UpOptions,
+  l: Layout,
+  topo: Topo,
+  fakeNodes: () => Promise<number>,
+): Step[] {
   const steps: Step[] = [
     {
       title: `${topo.count} real node${topo.count > 1 ? 's' : ''} (${topo.nodes.map((n) => n.name).join(', ')})`,
@@ -773,18 +776,14 @@ function otherNodeSteps(opts: UpOptions, l: Layout, topo: Topo): Step[] {
       run: async () => {
         const mod = await downloadModule(l, 'sigs.k8s.io/kwok', versions.kwok);
         // Its stages are read at start: new ones (another version of this code) restart it.
-        const config = join(l.config, 'kwok.yaml');
-        const stages = kwokStages(mod.Dir);
-        if (!existsSync(config) || readFileSync(config, 'utf8') !== stages) {
-          writeFileSync(config, stages);
+        if (writeChanged(join(l.config, 'kwok.yaml'), kwokStages(mod.Dir)))
           await stopProcess(l.pids, 'kwok');
-        }
         return startAndWait(
           l,
           'kwok',
           () => isOk('http://127.0.0.1:10247/healthz'),
           60_000,
-          opts.fakeNodes ?? (await countFakeNodes(l)),
+          await fakeNodes(),
         );
       },
     },
@@ -802,12 +801,22 @@ function otherNodeSteps(opts: UpOptions, l: Layout, topo: Topo): Step[] {
  */
 export function upSteps(opts: UpOptions = {}, l: Layout = layout()): Step[] {
   const topo = planTopology(opts, l);
+  // How many simulated nodes the processes are started for (their heartbeats): those asked for,
+  // else those the cluster has, counted once (none when the API server does not answer).
+  let counted: Promise<number> | undefined;
+  const fakeNodes = () =>
+    opts.fakeNodes !== undefined
+      ? Promise.resolve(opts.fakeNodes)
+      : (counted ??= fakeNodeNames(l).then(
+          (names) => names.length,
+          () => 0,
+        ));
   return [
     ...buildSteps(l, topo),
     ...hostSteps(l),
-    ...controlPlaneSteps(opts, l),
+    ...controlPlaneSteps(l, fakeNodes),
     ...hostNodeSteps(l, topo),
-    ...otherNodeSteps(opts, l, topo),
+    ...otherNodeSteps(opts, l, topo, fakeNodes),
   ];
 }
 
