@@ -22,27 +22,27 @@ export interface ProcessRecord {
   log: string;
 }
 
-function procStartTime(pid: number): string | undefined {
+/** A process's state letter and start time, from /proc; undefined when it is not in the table. */
+function procStat(pid: number): { state: string; startTime: string } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the command name (which may contain spaces) start at ") ".
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const state = rest[0];
-    if (state === 'Z' || state === 'X') return undefined;
-    return rest[19];
+    return { state: rest[0] ?? '', startTime: rest[19] ?? '' };
   } catch {
     return undefined;
   }
 }
 
+/** A running process's start time (none for a zombie or a dead one). */
+function procStartTime(pid: number): string | undefined {
+  const st = procStat(pid);
+  return st && st.state !== 'Z' && st.state !== 'X' ? st.startTime : undefined;
+}
+
 /** The recorded process has left the process table (or its PID is another process's now). */
 function reaped(rec: ProcessRecord): boolean {
-  try {
-    const stat = readFileSync(`/proc/${rec.pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] !== rec.startTime;
-  } catch {
-    return true;
-  }
+  return procStat(rec.pid)?.startTime !== rec.startTime;
 }
 
 export function isAlive(rec: ProcessRecord): boolean {
