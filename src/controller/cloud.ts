@@ -535,7 +535,7 @@ export class CloudReconciler {
   async #crashNote(namespace: string, live: KubeObject): Promise<string | undefined> {
     // At most one look per workload per crashNoteMs: a DaemonSet on 1000 nodes is not ready for
     // minutes of a deploy, with a reconcile every few seconds (316 pod lists in one bench run).
-    const key = `${namespace}/${live.kind}/${live.metadata.name}`;
+    const key = placeKey(live.kind, namespace, live.metadata.name);
     const now = this.#now().getTime();
     const seen = this.#crashNotes.get(key);
     if (seen && now - seen.at < crashNoteMs) return seen.note;
