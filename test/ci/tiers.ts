@@ -268,27 +268,22 @@ export function addCounts(parts: readonly (TierCounts | undefined)[]): TierCount
 export async function runTier(tier: Tier): Promise<number> {
   const counts = (part: string) =>
     resultsDir ? join(resultsDir, `${tier.name}.counts${part}.json`) : undefined;
-  const parts: string[] = [];
   if (begunAt(tier.name) === undefined) write(tier.name, 'begin', { at: Date.now() });
-  let exitCode = 0;
   const besideSpec = join(resultsDir ?? tmpdir(), `${tier.name}.beside.spec.txt`);
   const main = runFiles(tier, tier.files, counts(''));
-  parts.push(counts('') ?? '');
   const beside = tier.beside?.length
     ? runFiles(tier, tier.beside, counts('.beside'), besideSpec)
     : undefined;
-  if (beside) parts.push(counts('.beside') ?? '');
-  exitCode = Math.max(exitCode, await main);
+  const codes = [await main];
   if (beside) {
-    exitCode = Math.max(exitCode, await beside);
+    codes.push(await beside);
     console.log(`== ${tier.name}: run beside the tests above: ${tier.beside!.join(' ')}`);
     if (existsSync(besideSpec)) process.stdout.write(readFileSync(besideSpec, 'utf8'));
   }
-  if (tier.after?.length) {
-    exitCode = Math.max(exitCode, await runFiles(tier, tier.after, counts('.after')));
-    parts.push(counts('.after') ?? '');
-  }
-  const c = resultsDir ? addCounts(parts.map((f) => readJson<TierCounts>(f))) : undefined;
+  if (tier.after?.length) codes.push(await runFiles(tier, tier.after, counts('.after')));
+  const exitCode = Math.max(...codes);
+  const parts = ['', ...(beside ? ['.beside'] : []), ...(tier.after?.length ? ['.after'] : [])];
+  const c = resultsDir ? addCounts(parts.map((p) => readJson<TierCounts>(counts(p)!))) : undefined;
   const record: TierRecord = c
     ? {
         tier: tier.name,
