@@ -75,13 +75,13 @@ Exits 0 when Ready, 1 when a component fails (its reason and last log line are s
 }
 
 /**
- * The cloud's status, read every 2 s while anything waits on it. `until(pick)` resolves with the
- * first reading `pick` gives a value for. Every waiter is rejected at once when a component fails
- * or the time is up: the user sees the reason, not a list still spinning.
+ * The cloud's status, read every 2 s while anything waits on it. `until(check)` resolves at the
+ * first reading `check` accepts. Every waiter is rejected at once when a component fails or the
+ * time is up: the user sees the reason, not a list still spinning.
  */
 class StatusFeed {
   readonly #waiters = new Set<{
-    pick: (s: CloudStatus, cloud: KubeObject) => boolean;
+    check: (s: CloudStatus, cloud: KubeObject) => boolean;
     resolve: () => void;
     reject: (e: Error) => void;
   }>();
@@ -89,12 +89,12 @@ class StatusFeed {
   #latest: [CloudStatus, KubeObject] | undefined;
   #stopped = false;
 
-  readonly client: KubeClient;
-  readonly namespace: string;
-  readonly name: string;
-  readonly deadline: number;
+  readonly #client: KubeClient;
+  readonly #namespace: string;
+  readonly #name: string;
+  readonly #deadline: number;
   /** Told of each failed read the API server may recover from. */
-  readonly onRetry: (why: string) => void;
+  readonly #onRetry: (why: string) => void;
 
   constructor(
     client: KubeClient,
@@ -103,28 +103,28 @@ class StatusFeed {
     deadline: number,
     onRetry: (why: string) => void,
   ) {
-    this.client = client;
-    this.namespace = namespace;
-    this.name = name;
-    this.deadline = deadline;
-    this.onRetry = onRetry;
+    this.#client = client;
+    this.#namespace = namespace;
+    this.#name = name;
+    this.#deadline = deadline;
+    this.#onRetry = onRetry;
   }
 
   async run(): Promise<void> {
     while (!this.#stopped) {
       let cloud: KubeObject | undefined;
       try {
-        cloud = await this.client.get<KubeObject>(apiVersion, kind, this.name, this.namespace);
+        cloud = await this.#client.get<KubeObject>(apiVersion, kind, this.#name, this.#namespace);
       } catch (err) {
         // The API server restarting or a dropped connection is no reason to stop following.
         if (!(err instanceof ApiError && err.retriable)) this.#fail(err as Error);
-        else this.onRetry(err.reason);
+        else this.#onRetry(err.reason);
       }
       if (cloud) this.#offer(readStatus(cloud), cloud);
-      if (!this.#error && Date.now() > this.deadline)
+      if (!this.#error && Date.now() > this.#deadline)
         this.#fail(
           new CliError(
-            `openstackcloud ${this.namespace}/${this.name} was not Ready in time; see \`stackanetes status ${this.name}\``,
+            `openstackcloud ${this.#namespace}/${this.#name} was not Ready in time; see \`stackanetes status ${this.#name}\``,
           ),
         );
       if (this.#error) return;
@@ -143,7 +143,7 @@ class StatusFeed {
     // ended the one before them need not wait 2 s for the next.
     if (this.#latest && check(...this.#latest)) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      this.#waiters.add({ pick: check, resolve, reject });
+      this.#waiters.add({ check, resolve, reject });
     });
   }
 
@@ -152,7 +152,7 @@ class StatusFeed {
     if (f) return this.#fail(new CliError(`${f.name}: ${f.reason}: ${f.message}`));
     this.#latest = [s, cloud];
     for (const w of [...this.#waiters]) {
-      if (!w.pick(s, cloud)) continue;
+      if (!w.check(s, cloud)) continue;
       this.#waiters.delete(w);
       w.resolve();
     }
