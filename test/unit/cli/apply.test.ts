@@ -58,7 +58,7 @@ test("apply refuses a namespace too long for its data plane's, <namespace>-datap
   }
 });
 
-/** Runs `apply -f examples/minimal.yaml` (waiting) while `steps` set the cloud's status in turn. */
+/** Runs `apply -f examples/minimal.yaml` (waiting) while `statuses` set the cloud's status in turn. */
 async function applyWhile(
   statuses: Record<string, unknown>[],
 ): Promise<Awaited<ReturnType<typeof runCli>>> {
@@ -93,16 +93,19 @@ const cond = (type: string, status: string, reason: string, message = '') => ({
   lastTransitionTime: '2026-12-01T00:00:00Z',
 });
 
+/** Observed, the database Ready, Keystone not yet: `reason` and `message` say why. */
+const keystoneNotReady = (reason: string, message: string) => ({
+  observedGeneration: 1,
+  conditions: [
+    cond('Ready', 'False', 'Progressing'),
+    cond('DatabaseReady', 'True', 'Ready'),
+    cond('KeystoneReady', 'False', reason, message),
+  ],
+});
+
 test('apply follows each component to Ready, one line each, then the cloud', async () => {
   const r = await applyWhile([
-    {
-      observedGeneration: 1,
-      conditions: [
-        cond('Ready', 'False', 'Progressing'),
-        cond('DatabaseReady', 'True', 'Ready'),
-        cond('KeystoneReady', 'False', 'JobRunning', 'job keystone-db-sync running'),
-      ],
-    },
+    keystoneNotReady('JobRunning', 'job keystone-db-sync running'),
     {
       observedGeneration: 1,
       conditions: [
@@ -125,14 +128,7 @@ test('apply follows each component to Ready, one line each, then the cloud', asy
 
 test('apply stops at a failed component with its reason and message, exit 1', async () => {
   const r = await applyWhile([
-    {
-      observedGeneration: 1,
-      conditions: [
-        cond('Ready', 'False', 'Progressing'),
-        cond('DatabaseReady', 'True', 'Ready'),
-        cond('KeystoneReady', 'False', 'JobFailed', 'job keystone-db-sync failed: Access denied'),
-      ],
-    },
+    keystoneNotReady('JobFailed', 'job keystone-db-sync failed: Access denied'),
   ]);
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stderr, /keystone: JobFailed: job keystone-db-sync failed: Access denied/);
