@@ -134,6 +134,7 @@ const vmPaths = [
   'src/images/guest.ts',
   'src/images/assets/guest',
   'src/openstack/guest-setup.ts',
+  'src/openstack/guest-setup.py',
   'examples/minimal.yaml',
   'bench/vm.ts',
   'test/e2e/guests.ts',

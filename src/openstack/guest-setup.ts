@@ -1,10 +1,11 @@
 // After a cloud with the libvirt driver is Ready: what a new user needs to boot a server that
 // answers at once — the project's guest image in Glance, a small flavor, a tenant network behind
 // a router on the external network, and the default security group opened to ping and SSH.
-// Everything is done with the `openstack` client in the cloud's openstack-client pod (admin
-// credentials), idempotently: a second run changes nothing.
+// Everything is done in the cloud's openstack-client pod (admin credentials) by one Python process
+// with openstacksdk, the library under the `openstack` command line (src/openstack/guest-setup.py),
+// idempotently: a second run changes nothing.
 import { spawn } from 'node:child_process';
-import { createReadStream } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
 import type { OpenStackCloudSpec } from '../api/v1alpha1/spec.ts';
 import { buildGuestImage, guestImageName, guestSshUser, type GuestImage } from '../images/guest.ts';
 
@@ -60,69 +61,52 @@ export function externalRange(spec: OpenStackCloudSpec): ExternalRange | undefin
   };
 }
 
-function q(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
+/** The settings src/openstack/guest-setup.py is run with (its one argument, as JSON). */
+export interface SetupSettings {
+  readonly image: { name: string; sha256: string; kernelVersion: string; file: string };
+  readonly flavor: { name: string; vcpus: number; ramMb: number; diskGb: number };
+  readonly external?: {
+    network: string;
+    subnet: string;
+    physnet: string;
+    cidr: string;
+    gateway: string;
+    poolStart: string;
+    poolEnd: string;
+  };
+  readonly tenant: { network: string; subnet: string; cidr: string; router: string };
 }
 
-/**
- * The bash script run in the openstack-client pod (after the image file was copied to `file`
- * there). Each step checks before it creates.
- */
-export function setupScript(
+export function setupSettings(
   spec: OpenStackCloudSpec,
   image: Pick<GuestImage, 'diskSha256' | 'kernelVersion'>,
   file: string,
-): string {
+): SetupSettings {
   const s = guestSetup;
   const ext = externalRange(spec);
-  const physnet = spec.services.neutron.provider.physicalNetwork;
-  const lines = [
-    'set -euo pipefail',
-    'say() { echo "$*"; }',
-    'os() { openstack "$@"; }',
-    // The image: replaced when the project's build changed (another sha256).
-    `have="$(os image list --name ${s.image} --property stackanetes_guest_sha256=${image.diskSha256} --status active -f value -c ID | head -n 1)"`,
-    'if [ -z "$have" ]; then',
-    `  for old in $(os image list --name ${s.image} -f value -c ID); do os image set --name ${s.image}-old-$old $old; done`,
-    `  os image create ${s.image} --disk-format raw --container-format bare --public --file ${q(file)} \\`,
-    `    --property stackanetes_guest_sha256=${image.diskSha256} --property os_distro=stackanetes-guest \\`,
-    `    --property os_type=linux --property kernel_version=${q(image.kernelVersion)} \\`,
-    // Nova waits this long for the ACPI power button before it stops a guest hard.
-    '    --property os_shutdown_timeout=30 -f value -c id > /dev/null',
-    `  say "image ${s.image}: uploaded"`,
-    'else',
-    `  say "image ${s.image}: already there ($have)"`,
-    'fi',
-    `rm -f ${q(file)}`,
-    `os flavor show ${s.flavor} > /dev/null 2>&1 || { os flavor create ${s.flavor} --public --vcpus ${s.flavorSpec.vcpus} --ram ${s.flavorSpec.ramMb} --disk ${s.flavorSpec.diskGb} > /dev/null; say "flavor ${s.flavor}: created"; }`,
-  ];
-  if (ext) {
-    lines.push(
-      `os network show ${s.externalNetwork} > /dev/null 2>&1 || { os network create ${s.externalNetwork} --external --share --provider-network-type flat --provider-physical-network ${physnet} > /dev/null; say "network ${s.externalNetwork}: created (flat, ${physnet})"; }`,
-      `os subnet show ${s.externalSubnet} > /dev/null 2>&1 || { os subnet create ${s.externalSubnet} --network ${s.externalNetwork} --subnet-range ${ext.cidr} --gateway ${ext.gateway} --allocation-pool start=${ext.poolStart},end=${ext.poolEnd} --no-dhcp > /dev/null; say "subnet ${s.externalSubnet}: ${ext.cidr}, floating IPs ${ext.poolStart}-${ext.poolEnd}"; }`,
-    );
-  }
-  lines.push(
-    `os network show ${s.network} > /dev/null 2>&1 || { os network create ${s.network} > /dev/null; say "network ${s.network}: created"; }`,
-    `os subnet show ${s.subnet} > /dev/null 2>&1 || { os subnet create ${s.subnet} --network ${s.network} --subnet-range ${s.subnetRange} > /dev/null; say "subnet ${s.subnet}: ${s.subnetRange}"; }`,
-    `os router show ${s.router} > /dev/null 2>&1 || { os router create ${s.router} > /dev/null; say "router ${s.router}: created"; }`,
-  );
-  if (ext) {
-    lines.push(
-      `[ -n "$(os router show ${s.router} -f value -c external_gateway_info | grep -v '^None$' || true)" ] || { os router set ${s.router} --external-gateway ${s.externalNetwork} > /dev/null; say "router ${s.router}: gateway on ${s.externalNetwork}"; }`,
-    );
-  }
-  lines.push(
-    `os router show ${s.router} -f json -c interfaces_info | grep -q "$(os subnet show ${s.subnet} -f value -c id)" || { os router add subnet ${s.router} ${s.subnet}; say "router ${s.router}: interface on ${s.subnet}"; }`,
-    // The admin project's default security group: ping and SSH from anywhere.
-    'project="$(os project show admin -f value -c id)"',
-    'sg="$(os security group list --project "$project" -f value -c ID -c Name | awk \'$2 == "default" { print $1; exit }\')"',
-    'rules="$(os security group rule list "$sg" -f value -c "IP Protocol" -c "Port Range" -c Direction)"',
-    `echo "$rules" | grep -q '^icmp .*ingress' || { os security group rule create "$sg" --ingress --protocol icmp > /dev/null; say 'security group default: ICMP in'; }`,
-    `echo "$rules" | grep -q '^tcp 22:22 ingress' || { os security group rule create "$sg" --ingress --protocol tcp --dst-port 22 > /dev/null; say 'security group default: SSH in'; }`,
-  );
-  return lines.join('\n') + '\n';
+  return {
+    image: { name: s.image, sha256: image.diskSha256, kernelVersion: image.kernelVersion, file },
+    flavor: { name: s.flavor, ...s.flavorSpec },
+    ...(ext && {
+      external: {
+        network: s.externalNetwork,
+        subnet: s.externalSubnet,
+        physnet: spec.services.neutron.provider.physicalNetwork,
+        cidr: ext.cidr,
+        gateway: ext.gateway,
+        poolStart: ext.poolStart,
+        poolEnd: ext.poolEnd,
+      },
+    }),
+    tenant: { network: s.network, subnet: s.subnet, cidr: s.subnetRange, router: s.router },
+  };
 }
+
+/** The set-up script (Python, openstacksdk), run in the openstack-client pod. */
+export const setupScript = readFileSync(new URL('./guest-setup.py', import.meta.url), 'utf8');
+
+/** The script's exit code when the image file must be copied into the pod first. */
+export const needsImageFile = 3;
 
 /** What to tell a user who wants a server now. */
 export function bootHint(spec: OpenStackCloudSpec, namespace: string): string[] {
@@ -164,20 +148,24 @@ function kubectl(
     });
     child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', reject);
-    child.on('close', (code) =>
-      code === 0
-        ? resolve(out)
-        : reject(
-            new Error(`kubectl ${args.slice(0, 6).join(' ')} …: ${err.trim() || `exit ${code}`}`),
-          ),
-    );
+    child.on('close', (code) => {
+      if (code === 0) return resolve(out);
+      const what = args.slice(0, args.indexOf('--') + 2).join(' ');
+      reject(
+        Object.assign(new Error(`kubectl ${what} …: ${err.trim() || `exit ${code}`}`), {
+          exitCode: code,
+        }),
+      );
+    });
     if (stdinFile && child.stdin) createReadStream(stdinFile).pipe(child.stdin);
   });
 }
 
 /**
  * Uploads the guest image and creates the flavor, networks, router and security group rules in
- * the cloud of `namespace`; `onLine` hears what was done.
+ * the cloud of `namespace`; `onLine` hears what was done. One Python process does it all
+ * (src/openstack/guest-setup.py); the image file is copied into the pod only when the script
+ * says Glance lacks this build, and the script is then run again.
  */
 export async function setUpForGuests(
   spec: OpenStackCloudSpec,
@@ -188,33 +176,23 @@ export async function setUpForGuests(
 ): Promise<void> {
   const exec = ['-n', namespace, 'exec', '-i', 'deploy/openstack-client', '--'];
   const file = `/tmp/${guestImageName}-${image.diskSha256.slice(0, 12)}.raw`;
-  // Copied only when Glance does not have this build already.
-  const have = await kubectl(
-    [
-      ...exec,
-      'openstack',
-      'image',
-      'list',
-      '--name',
-      guestImageName,
-      '--property',
-      `stackanetes_guest_sha256=${image.diskSha256}`,
-      '--status',
-      'active',
-      '-f',
-      'value',
-      '-c',
-      'ID',
-    ],
-    env,
-  );
-  if (!have.trim()) {
+  const run = () =>
+    kubectl(
+      [...exec, 'python3', '-c', setupScript, JSON.stringify(setupSettings(spec, image, file))],
+      env,
+      undefined,
+      onLine,
+    );
+  try {
+    await run();
+  } catch (e) {
+    if ((e as { exitCode?: number }).exitCode !== needsImageFile) throw e;
     onLine(
       `copying the guest image (${(image.diskBytes / 1e6).toFixed(0)} MB) into the client pod`,
     );
     await kubectl([...exec, 'sh', '-c', `cat > ${file}`], env, image.disk);
+    await run();
   }
-  await kubectl([...exec, 'bash', '-c', setupScript(spec, image, file)], env, undefined, onLine);
 }
 
 /**
