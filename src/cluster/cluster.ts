@@ -29,6 +29,7 @@ import {
   killNode,
   nodeCpuShares,
   nodePower,
+  plugNodeTunnel,
   restartInNode,
   startNode,
   stopNode,
@@ -38,6 +39,7 @@ import { buildNodeRootfs, nodeRootfsReady } from './noderootfs.ts';
 import { installPublicHosts, publicDomain, removePublicHosts } from './publichosts.ts';
 import {
   containerNode,
+  hostNode,
   nodeBudget,
   nodeCgroup,
   nodeDirs,
@@ -68,7 +70,10 @@ import {
   registry,
   removeKubeChains,
   setUpNetwork,
+  setUpTunnelNetwork,
   tearDownNetwork,
+  tearDownTunnelNetwork,
+  tunnelNet,
 } from './network.ts';
 import { ensureCa, ensureCert, ensureServiceAccountKey } from './pki.ts';
 import { isAlive, listRecords, running, startProcess, stopProcess, tail } from './processes.ts';
@@ -419,6 +424,8 @@ async function ensureNodeContainers(l: Layout, topo: Topo): Promise<string> {
   for (const n of wanted) {
     const { changed, bundleChanged } = await writeNodeConfig(l, n, topo.budget, nodeLabels);
     const running = (await nodePower(l, n)) === 'running';
+    // One booted before nodes had a tunnel interface gets it now: an interface added, no reboot.
+    if (running) await plugNodeTunnel(n);
     if (running && bundleChanged) {
       // The node itself changed (its mounts, namespaces, root). Rebooting nodes behind the
       // cloud's back can take a replicated service below quorum: say so, and let the user roll
@@ -536,6 +543,13 @@ function hostSteps(l: Layout): Step[] {
       },
     },
     { title: `network (bridge ${net.bridge}, ${net.nodeIp})`, run: () => setUpNetwork() },
+    {
+      title: `tunnel network (bridge ${tunnelNet.bridge}, ${tunnelNet.interface} ${hostNode.tunnelIp})`,
+      run: async () => {
+        await setUpTunnelNetwork();
+        await plugNodeTunnel(hostNode);
+      },
+    },
     { title: 'shared mount /run/netns (network namespaces made by pods)', run: sharedNetns },
   ];
 }
@@ -972,6 +986,7 @@ function cleanUpSteps(opts: DownOptions, l: Layout): Step[] {
         ),
     },
     { title: `network (bridge ${net.bridge})`, run: () => tearDownNetwork() },
+    { title: `tunnel network (bridge ${tunnelNet.bridge})`, run: () => tearDownTunnelNetwork() },
     ...(opts.purge
       ? [
           {

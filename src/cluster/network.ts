@@ -1,6 +1,7 @@
 // The node's network: one bridge that the CNI bridge plugin attaches pods to, whose address is
 // the node's address (API server, kubelet and cluster DNS listen there). Pod traffic may only stay
-// on that bridge: forwarding from it to any other interface is dropped.
+// on that bridge: forwarding from it to any other interface is dropped. A second bridge carries
+// the tunnels between nodes (OVN's Geneve) and nothing else.
 import { readFileSync } from 'node:fs';
 import { localRegistry } from '../catalog/images.ts';
 import { run } from '../util/exec.ts';
@@ -33,6 +34,30 @@ export const registry = localRegistry;
 /** The node containers' subnet on the same bridge; the host's address there is their gateway. */
 export const nodeSubnet = { hostIp: '10.243.0.1', prefix: 24 } as const;
 
+/**
+ * The network for tunnels between nodes: a second bridge, with no address on the host (the
+ * machine does not route it), and on every node, the host node included, a second interface on
+ * it: `interface`, holding 10.242.0.<node index>/24. Open vSwitch's userspace datapath sends
+ * tunnel packets out through the OVS bridge that holds the tunnel address, so the cloud's Open
+ * vSwitch moves that address onto its br-phy (`spec.services.neutron.tunnelInterface`); the
+ * node's own address, which its kubelet needs, never goes into OVS.
+ */
+export const tunnelNet = {
+  bridge: 'stackanetes-tun',
+  /**
+   * The tunnel interface, named alike on every node. Not `tun0`: the host node's is in the
+   * machine's own namespace, where `tun0` is often a VPN's.
+   */
+  interface: 'stkntun0',
+  subnet: '10.242.0.0/24',
+  prefix: 24,
+} as const;
+
+/** A node's tunnel address, numbered by its index as its node address is. */
+export function tunnelAddress(index: number): string {
+  return tunnelNet.subnet.replace(/\.0\/\d+$/, `.${index}`);
+}
+
 /** The API server's URL, from the host and from every node. */
 export const apiServerUrl = `https://${net.nodeIp}:${net.apiPort}`;
 
@@ -56,12 +81,35 @@ function guardRule(): string[] {
   ];
 }
 
+const tunnelComment = 'stackanetes: tunnels between nodes';
+
+/**
+ * The iptables rule that lets frames between nodes' tunnel interfaces across the tunnel bridge
+ * (bridged frames pass the FORWARD chain with br_netfilter): node-to-node traffic, not pods', so
+ * neither the pod guard nor a DROP policy or a NetworkPolicy chain ahead of it may stop it.
+ */
+function tunnelRule(): string[] {
+  return [
+    'FORWARD',
+    '-i',
+    tunnelNet.bridge,
+    '-o',
+    tunnelNet.bridge,
+    '-m',
+    'comment',
+    '--comment',
+    tunnelComment,
+    '-j',
+    'ACCEPT',
+  ];
+}
+
 async function sysctl(key: string, value: string) {
   await run('sysctl', ['-qw', `${key}=${value}`], { allowFailure: true });
 }
 
-export async function bridgeExists(): Promise<boolean> {
-  return (await run('ip', ['link', 'show', net.bridge], { allowFailure: true })).code === 0;
+export async function bridgeExists(bridge: string = net.bridge): Promise<boolean> {
+  return (await run('ip', ['link', 'show', bridge], { allowFailure: true })).code === 0;
 }
 
 /**
@@ -113,20 +161,74 @@ export async function setUpNetwork(): Promise<void> {
   }
 }
 
-/** Removes the bridge, the pods' veth ends still attached to it, and the guard rule. */
-export async function tearDownNetwork(): Promise<void> {
-  const links = await run('ip', ['-o', 'link', 'show', 'master', net.bridge], {
+/** Removes a bridge and the veth ends still attached to it (their peers go with them). */
+async function removeBridge(bridge: string): Promise<void> {
+  const links = await run('ip', ['-o', 'link', 'show', 'master', bridge], {
     allowFailure: true,
   });
   for (const line of links.stdout.split('\n')) {
     const name = /^\d+:\s+([^@:\s]+)/.exec(line)?.[1];
     if (name) await run('ip', ['link', 'del', name], { allowFailure: true });
   }
-  if (await bridgeExists()) await run('ip', ['link', 'del', net.bridge]);
-  const guard = guardRule();
-  while ((await run('iptables', ['-D', ...guard], { allowFailure: true })).code === 0) {
+  if (await bridgeExists(bridge)) await run('ip', ['link', 'del', bridge]);
+}
+
+/** Deletes every copy of an iptables rule. */
+async function removeRule(rule: string[]): Promise<void> {
+  while ((await run('iptables', ['-D', ...rule], { allowFailure: true })).code === 0) {
     /* remove every copy */
   }
+}
+
+/** Removes the bridge, the pods' veth ends still attached to it, and the guard rule. */
+export async function tearDownNetwork(): Promise<void> {
+  await removeBridge(net.bridge);
+  await removeRule(guardRule());
+}
+
+/** The tunnel bridge, with no address, and the rule that lets tunnels across it. Idempotent. */
+export async function setUpTunnelNetwork(): Promise<void> {
+  if (!(await bridgeExists(tunnelNet.bridge))) {
+    await run('ip', ['link', 'add', tunnelNet.bridge, 'type', 'bridge']);
+  }
+  await run('ip', ['link', 'set', tunnelNet.bridge, 'up']);
+  const accept = tunnelRule();
+  if ((await run('iptables', ['-C', ...accept], { allowFailure: true })).code !== 0) {
+    await run('iptables', ['-I', ...accept]);
+  }
+}
+
+/**
+ * A node's tunnel cable: a veth pair, `hostVeth` on the tunnel bridge and `tunnelNet.interface`
+ * in the node's network namespace (`netns`; none for the host node, whose namespace is the
+ * machine's), holding the node's tunnel address unless an interface there already holds it: once
+ * the cloud's Open vSwitch has moved the address onto br-phy it stays there, and a second copy on
+ * the interface would give the kernel two routes to the tunnel subnet. Idempotent, so that a
+ * running node gets it too.
+ */
+export async function plugTunnel(hostVeth: string, address: string, netns?: string): Promise<void> {
+  const inNs = (args: string[]) =>
+    netns ? run('ip', ['netns', 'exec', netns, 'ip', ...args]) : run('ip', args);
+  if ((await run('ip', ['link', 'show', hostVeth], { allowFailure: true })).code !== 0) {
+    const peer = ['peer', 'name', tunnelNet.interface, ...(netns ? ['netns', netns] : [])];
+    await run('ip', ['link', 'add', hostVeth, 'type', 'veth', ...peer]);
+  }
+  await run('ip', ['link', 'set', hostVeth, 'master', tunnelNet.bridge, 'up']);
+  const held = await inNs(['-4', '-o', 'addr', 'show']);
+  if (!held.stdout.includes(`inet ${address}/`))
+    await inNs(['addr', 'add', `${address}/${tunnelNet.prefix}`, 'dev', tunnelNet.interface]);
+  await inNs(['link', 'set', tunnelNet.interface, 'up']);
+}
+
+/**
+ * Removes the tunnel bridge with the veth ends on it (the host node's tunnel interface is one's
+ * peer) and its rule. What the cloud's Open vSwitch made (br-phy holding the host node's tunnel
+ * address) is Open vSwitch's, and stays.
+ */
+export async function tearDownTunnelNetwork(): Promise<void> {
+  await removeBridge(tunnelNet.bridge);
+  await run('ip', ['link', 'del', tunnelNet.interface], { allowFailure: true });
+  await removeRule(tunnelRule());
 }
 
 /**

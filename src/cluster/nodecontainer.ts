@@ -1,5 +1,6 @@
 // A node container's life: its configuration (what /etc/kubernetes holds on that server), its
-// runc bundle, its network (a named network namespace with a veth on the host bridge), and
+// runc bundle, its network (a named network namespace with a veth on the host bridge and one on
+// the tunnel bridge), and
 // power: start boots it, stop shuts it down cleanly, kill cuts the power.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
@@ -41,7 +42,7 @@ import {
   type NodeBudget,
   type NodeSpec,
 } from './nodes.ts';
-import { apiServerUrl, net, nodeSubnet } from './network.ts';
+import { apiServerUrl, net, nodeSubnet, plugTunnel } from './network.ts';
 import { ensureCert } from './pki.ts';
 
 const initScript = join(dirname(fileURLToPath(import.meta.url)), 'assets', 'stackanetes-node');
@@ -420,7 +421,10 @@ export async function nodePower(l: Layout, n: NodeSpec): Promise<NodePower> {
   return state === 'running' || state === 'paused' || state === 'created' ? 'running' : 'off';
 }
 
-/** The node's cable: a network namespace with eth0 on the node subnet, its host end on the bridge. */
+/**
+ * The node's cables: a network namespace with eth0 on the node subnet, its host end on the bridge,
+ * and the tunnel interface on the tunnel bridge.
+ */
 async function plugNetwork(n: NodeSpec): Promise<void> {
   const { netns, hostVeth } = nodeNetns(n);
   const inNs = (args: string[]) => run('ip', ['netns', 'exec', netns, ...args]);
@@ -448,12 +452,23 @@ async function plugNetwork(n: NodeSpec): Promise<void> {
   await inNs(['ip', 'route', 'replace', 'default', 'via', nodeSubnet.hostIp]);
   // The host is the network's router: each node's pod subnet is reached through that node.
   await run('ip', ['route', 'replace', n.podCidr, 'via', n.ip, 'dev', net.bridge]);
+  await plugNodeTunnel(n);
 }
 
-/** Pulls the cable: the veth pair and the namespace go; the host's route to the pods stays. */
+/**
+ * The node's tunnel cable (network.ts `plugTunnel`). Idempotent: `cluster up` plugs it into a
+ * running node container too, which adds an interface and reboots nothing.
+ */
+export async function plugNodeTunnel(n: NodeSpec): Promise<void> {
+  const { netns, tunnelVeth } = nodeNetns(n);
+  await plugTunnel(tunnelVeth, n.tunnelIp, n.kind === 'container' ? netns : undefined);
+}
+
+/** Pulls the cables: the veth pairs and the namespace go; the host's route to the pods stays. */
 async function unplugNetwork(n: NodeSpec): Promise<void> {
-  const { netns, hostVeth } = nodeNetns(n);
+  const { netns, hostVeth, tunnelVeth } = nodeNetns(n);
   await run('ip', ['link', 'del', hostVeth], { allowFailure: true });
+  await run('ip', ['link', 'del', tunnelVeth], { allowFailure: true });
   if (existsSync(`/run/netns/${netns}`))
     await run('ip', ['netns', 'del', netns], { allowFailure: true });
 }

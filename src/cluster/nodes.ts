@@ -7,10 +7,12 @@
 //
 // Addresses: node containers sit on the host's bridge in their own subnet (10.243.0.0/24, the
 // host is 10.243.0.1 there); node i has address 10.243.0.i and pods 10.244.i.0/24. The host
-// routes each pod subnet to its node, so the machine plays the network's router.
+// routes each pod subnet to its node, so the machine plays the network's router. Tunnels between
+// nodes have a network of their own (network.ts `tunnelNet`): node i, the host node too, has
+// 10.242.0.i on a second interface, on a second bridge.
 import { join } from 'node:path';
 import type { Layout } from './layout.ts';
-import { net, nodeSubnet } from './network.ts';
+import { net, nodeSubnet, tunnelAddress } from './network.ts';
 
 export const hostNodeName = 'stackanetes-node';
 export const nodeNamePrefix = 'stackanetes-node-';
@@ -25,6 +27,8 @@ export interface NodeSpec {
   readonly podCidr: string;
   /** The pods' gateway on this node (the node's own address on its pod bridge). */
   readonly podGateway: string;
+  /** The node's address on the tunnel network (its `tunnelNet.interface`). */
+  readonly tunnelIp: string;
 }
 
 /** The bridge inside each node container that its pods attach to. */
@@ -40,6 +44,7 @@ export const hostNode: NodeSpec = {
   ip: net.nodeIp,
   podCidr: net.podSubnet,
   podGateway: net.nodeIp,
+  tunnelIp: tunnelAddress(1),
 };
 
 export function containerNode(index: number): NodeSpec {
@@ -52,6 +57,7 @@ export function containerNode(index: number): NodeSpec {
     ip: nodeSubnet.hostIp.replace(/\.1$/, `.${index}`),
     podCidr: `10.244.${index}.0/24`,
     podGateway: `10.244.${index}.1`,
+    tunnelIp: tunnelAddress(index),
   };
 }
 
@@ -140,7 +146,10 @@ export function nodeCgroup(name: string): string {
   return `/stackanetes/${name}`;
 }
 
-/** The named network namespace and the host end of its veth pair. */
-export function nodeNetns(n: NodeSpec): { netns: string; hostVeth: string } {
-  return { netns: `stkn-${n.index}`, hostVeth: `stknv${n.index}` };
+/**
+ * The named network namespace, the host end of its veth pair, and the host end of its tunnel
+ * cable (for the host node, whose namespace is the machine's, only the last is used).
+ */
+export function nodeNetns(n: NodeSpec): { netns: string; hostVeth: string; tunnelVeth: string } {
+  return { netns: `stkn-${n.index}`, hostVeth: `stknv${n.index}`, tunnelVeth: `stkntv${n.index}` };
 }

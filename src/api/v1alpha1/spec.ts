@@ -112,6 +112,11 @@ const serviceCommon = (replicas: number) => ({
   config: ConfigOverrides,
 });
 
+/** A Linux network interface name (at most 15 characters, IFNAMSIZ less its NUL). */
+export const interfaceNamePattern = '^[A-Za-z0-9_.-]{1,15}$';
+const InterfaceName = (description: string) =>
+  Type.String({ pattern: interfaceNamePattern, description });
+
 const Service = <T extends TProperties>(extra: T, description: string) =>
   Type.Object({ ...serviceCommon(1), ...extra }, { ...strict, default: {}, description });
 
@@ -165,11 +170,9 @@ export const ServicesSpec = Type.Object(
                 'The Open vSwitch bridge every compute and network node makes for it (OVN bridge mapping); those nodes are gateway chassis.',
             }),
             interface: Type.Optional(
-              Type.String({
-                pattern: '^[A-Za-z0-9_.-]{1,15}$',
-                description:
-                  "A node's network interface put on the bridge: the physical external network.",
-              }),
+              InterfaceName(
+                "A node's network interface put on the bridge: the physical external network.",
+              ),
             ),
             hostNamespace: Type.Optional(
               Type.Object(
@@ -198,6 +201,11 @@ export const ServicesSpec = Type.Object(
             default: {},
             description: 'The external (provider) network routers and floating IPs use.',
           },
+        ),
+        tunnelInterface: Type.Optional(
+          InterfaceName(
+            "The network interface, on every compute and network node, that carries the Geneve tunnels between chassis. Open vSwitch's userspace (netdev) datapath sends tunnel packets only through an OVS bridge that holds the endpoint's address, so each node's Open vSwitch makes a bridge br-phy, puts this interface on it, moves the interface's IPv4 address onto br-phy and ends tunnels there (ovn-encap-ip). Give an interface of its own, not the one holding the node's address (its kubelet's). Unset: tunnels end on the node's address, as the kernel datapath needs no more.",
+          ),
         ),
       },
       'Networking with ML2/OVN.',

@@ -14,6 +14,7 @@ import {
 } from './spec.ts';
 import { getCatalog, knownReleases } from '../../catalog/index.ts';
 import { cloudNamespaceProblem } from '../../render/namespaces.ts';
+import { tunnelBridge } from '../../render/openstack/ovn.ts';
 
 export interface Problem {
   /** Dotted field path, e.g. `spec.services.nova.replicas`; empty for the document itself. */
@@ -175,6 +176,9 @@ function patternHint(pointer: string): string {
   if (/size/.test(pointer)) return 'expected a size such as 10Gi';
   if (/images/.test(pointer))
     return 'expected an image tag such as 2025.1 or a digest sha256:<64 hex>';
+  if (/[iI]nterface$/.test(pointer)) {
+    return 'expected a Linux interface name: 1 to 15 of A-Z a-z 0-9 _ . -';
+  }
   if (/metadata\/name|namespace/.test(pointer)) {
     return 'expected a DNS label: lower-case letters, digits and -';
   }
@@ -190,6 +194,7 @@ const semanticRules: readonly ((spec: OpenStackCloud['spec']) => Problem[])[] = 
   configProblems,
   horizonProblems,
   imageOverrideProblems,
+  tunnelProblems,
 ];
 
 function semanticProblems(cloud: OpenStackCloud): Problem[] {
@@ -400,4 +405,30 @@ function firstLine(s: string): string {
 
 function fail(path: string, message: string): Validated {
   return { ok: false, problems: [{ path, message }] };
+}
+
+/**
+ * The tunnel interface goes onto br-phy: it cannot also be the external network's uplink (on
+ * br-ex), nor carry the name of a bridge Open vSwitch makes on the node.
+ */
+function tunnelProblems(s: OpenStackCloud['spec']): Problem[] {
+  const { tunnelInterface, provider } = s.services.neutron;
+  if (tunnelInterface === undefined) return [];
+  const path = 'spec.services.neutron.tunnelInterface';
+  if (tunnelInterface === provider.interface)
+    return [
+      {
+        path,
+        message: `${tunnelInterface} is also spec.services.neutron.provider.interface (the external network's uplink on ${provider.bridge}); tunnels need an interface of their own`,
+      },
+    ];
+  const bridges = ['br-int', tunnelBridge, provider.bridge];
+  if (bridges.includes(tunnelInterface))
+    return [
+      {
+        path,
+        message: `${tunnelInterface} is the name of a bridge Open vSwitch makes on each node (${bridges.join(', ')}); name the node's interface that carries tunnels`,
+      },
+    ];
+  return [];
 }

@@ -306,10 +306,12 @@ function openvswitch(ctx: Ctx): KubeObject[] {
 /**
  * ovn-controller on each compute and network node. Before it starts, the node's Open vSwitch is
  * told where the southbound database is and which address tunnels (Geneve) end on: the node's
- * IP, from the downward API. The chassis is named after the node, so it is stable.
+ * IP, from the downward API, or with `tunnelInterface` that interface's address, moved onto
+ * br-phy (tunnelSetup). The chassis is named after the node, so it is stable.
  */
 function controller(ctx: Ctx): KubeObject[] {
   const { controller: def, sb } = ctx.catalog.ovn;
+  const tunnels = ctx.spec.services.neutron.tunnelInterface !== undefined;
   const start = script([
     resolveFn,
     `until ovs-vsctl --db=${ovsSock} --timeout=5 --no-wait show >/dev/null 2>&1; do echo 'waiting for Open vSwitch'; sleep 2; done`,
@@ -317,11 +319,12 @@ function controller(ctx: Ctx): KubeObject[] {
     `ovs-vsctl --db=${ovsSock} --no-wait set open_vswitch . \\`,
     `  external_ids:ovn-remote="tcp:$sb:${sb.ports.ovsdb}" \\`,
     '  external_ids:ovn-encap-type=geneve \\',
-    '  external_ids:ovn-encap-ip="$NODE_IP" \\',
+    ...(tunnels ? [] : ['  external_ids:ovn-encap-ip="$NODE_IP" \\']),
     '  external_ids:system-id="$NODE_NAME" \\',
     // Neutron binds ports to the chassis whose hostname is Nova's host: the node name.
     '  external_ids:hostname="$NODE_NAME"',
     ...providerSetup(ctx),
+    ...tunnelSetup(ctx),
     // ovn-controller 25.03 dereferences the southbound SB_Global row without checking that it
     // exists: started against a new database before ovn-northd has written the row, it dies of
     // SIGSEGV (seen twice on a fresh deploy). Wait for the row.
@@ -365,14 +368,16 @@ function controller(ctx: Ctx): KubeObject[] {
 /**
  * How ovn-controller runs: root, for Open vSwitch's root-owned sockets (OVSDB and OpenFlow),
  * through which it does its work, with no capabilities; NET_ADMIN too when it brings the external
- * network's node interface up; privileged when it makes the external network's namespace on the
+ * network's node interface up, or moves the tunnel interface's address onto br-phy; privileged when it makes the external network's namespace on the
  * node (a network namespace, a veth pair, and the namespace shared with the host through
  * Bidirectional mount propagation, which Kubernetes allows privileged containers only).
  */
 function controllerSecurity(ctx: Ctx): ContainerSecurity {
-  const p = ctx.spec.services.neutron.provider;
+  const { provider: p, tunnelInterface } = ctx.spec.services.neutron;
   if (p.hostNamespace) return { kind: 'privileged' };
-  return p.interface ? { kind: 'root', capabilities: ['NET_ADMIN'] } : { kind: 'root' };
+  return p.interface || tunnelInterface
+    ? { kind: 'root', capabilities: ['NET_ADMIN'] }
+    : { kind: 'root' };
 }
 
 /** The veth end on the external bridge when the external network is a namespace on the node. */
@@ -391,7 +396,8 @@ export function providerSetup(ctx: Ctx): string[] {
   const p = ctx.spec.services.neutron.provider;
   const vsctl = `ovs-vsctl --db=${ovsSock} --no-wait`;
   const lines = [
-    // ovs-vswitchd starts once its container has chosen the datapath: read it after that.
+    // ovs-vswitchd starts once its container has chosen the datapath: read it after that (into
+    // $dp, which tunnelSetup uses too).
     `until ovs-appctl -t ${ovsRun}/ovs-vswitchd.ctl version >/dev/null 2>&1; do echo 'waiting for ovs-vswitchd'; sleep 2; done`,
     `dp="$(ovs-vsctl --db=${ovsSock} --if-exists get open_vswitch . external_ids:ovn-bridge-datapath-type | tr -d '"')"`,
     `${vsctl} --may-exist add-br ${p.bridge} -- set bridge ${p.bridge} datapath_type="\${dp:-system}"`,
@@ -421,4 +427,44 @@ export function providerSetup(ctx: Ctx): string[] {
     );
   }
   return lines;
+}
+
+/** The Open vSwitch bridge that holds the tunnel interface and the tunnel endpoint's address. */
+export const tunnelBridge = 'br-phy';
+
+/**
+ * Geneve between chassis through a node interface of their own (spec `tunnelInterface`), laid out
+ * as Open vSwitch's userspace tunnelling guide does (Documentation/howto/userspace-tunneling.rst):
+ * the userspace datapath sends tunnel packets by its own routing table, which knows only routes
+ * through OVS bridges, so the endpoint's address must be on the internal port of a bridge holding
+ * the interface. br-phy gets the node's datapath type ($dp, read by providerSetup above), the
+ * interface's MAC address (fixed, whatever ports come and go) and the interface as its port; then
+ * the interface's first IPv4 address moves onto br-phy (the kernel's route to its subnet goes with
+ * it) and becomes ovn-encap-ip. On a later start the address is already on br-phy, and is read
+ * from there: br-phy outlives ovs-vswitchd's restarts (a persistent tap with the userspace
+ * datapath, a kernel port with the kernel one). ovs-vsctl waits here (no --no-wait) until
+ * ovs-vswitchd has made br-phy's port, which the address goes on.
+ */
+export function tunnelSetup(ctx: Ctx): string[] {
+  const dev = ctx.spec.services.neutron.tunnelInterface;
+  if (dev === undefined) return [];
+  const br = tunnelBridge;
+  const firstAddress = (d: string) =>
+    `ip -4 -o addr show dev ${d} scope global | awk '{ print $4; exit }'`;
+  return [
+    `ip link set ${dev} up`,
+    `mac="$(cat /sys/class/net/${dev}/address)"`,
+    `ovs-vsctl --db=${ovsSock} --timeout=60 --may-exist add-br ${br} -- set bridge ${br} datapath_type="\${dp:-system}" fail-mode=standalone other_config:hwaddr="\\"$mac\\"" -- --may-exist add-port ${br} ${dev}`,
+    `tunnel_cidr="$(${firstAddress(dev)})"`,
+    'if [ -n "$tunnel_cidr" ]; then',
+    `  ip addr del "$tunnel_cidr" dev ${dev}`,
+    `  ip addr replace "$tunnel_cidr" dev ${br}`,
+    'else',
+    `  tunnel_cidr="$(${firstAddress(br)})"`,
+    'fi',
+    `[ -n "$tunnel_cidr" ] || { echo "no IPv4 address on ${dev} or ${br}: nothing for tunnels to end on" >&2; exit 1; }`,
+    `ip link set ${br} up`,
+    `ovs-vsctl --db=${ovsSock} --no-wait set open_vswitch . external_ids:ovn-encap-ip="\${tunnel_cidr%/*}"`,
+    `echo "tunnels: $tunnel_cidr on ${br}, through ${dev}"`,
+  ];
 }

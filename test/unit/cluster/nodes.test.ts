@@ -8,10 +8,13 @@ import { heldCapabilities, runcSpec } from '../../../src/cluster/nodecontainer.t
 import {
   containerNode,
   hostNode,
+  maxNodes,
   minNodeMiB,
   nodeBudget,
+  nodeNetns,
   planNodes,
 } from '../../../src/cluster/nodes.ts';
+import { net, tunnelNet } from '../../../src/cluster/network.ts';
 import { splitReference } from '../../../src/images/registry.ts';
 import { hostsBlock, publicHostNames, withBlock } from '../../../src/cluster/publichosts.ts';
 import { runCli } from '../helpers.ts';
@@ -29,6 +32,27 @@ test('a cluster of 3 is the host node and two node containers, each with its own
   assert.equal(planNodes(1).length, 1);
   assert.equal(planNodes(1)[0], hostNode);
   assert.throws(() => containerNode(1), /outside 2\.\./);
+});
+
+test('every node, the host node too, has a tunnel address by its index on a network of its own', () => {
+  assert.deepEqual(
+    planNodes(3).map((n) => n.tunnelIp),
+    ['10.242.0.1', '10.242.0.2', '10.242.0.3'],
+  );
+  assert.equal(containerNode(maxNodes).tunnelIp, `10.242.0.${maxNodes}`);
+  assert.notEqual(tunnelNet.bridge, net.bridge);
+  assert.deepEqual(nodeNetns(containerNode(3)), {
+    netns: 'stkn-3',
+    hostVeth: 'stknv3',
+    tunnelVeth: 'stkntv3',
+  });
+  // Linux interface names are at most 15 characters.
+  for (const name of [
+    tunnelNet.bridge,
+    tunnelNet.interface,
+    nodeNetns(containerNode(maxNodes)).tunnelVeth,
+  ])
+    assert.ok(name.length <= 15, `${name} is a valid interface name`);
 });
 
 test('nodes share the machine: the allocatable memory of all nodes adds up to what it has', () => {

@@ -240,6 +240,77 @@ test('Open vSwitch: TSO (virtio-net headers on packet sockets) only with the use
   assert.ok(start.indexOf('remove open_vswitch . other_config userspace-tso-enable') < elseAt);
 });
 
+const startOf = (objs: KubeObject[], secret: string) =>
+  (find(objs, 'Secret', secret) as { stringData: Record<string, string> }).stringData['start.sh']!;
+
+test('OVN tunnels: with tunnelInterface, the interface and its address go onto br-phy, where tunnels end', () => {
+  const objs = cloudObjects(
+    cloudOf({ services: { neutron: { tunnelInterface: 'stkntun0' } } }),
+    secrets,
+  );
+  const start = startOf(objs, 'ovn-controller-config');
+  const lines = [
+    'ip link set stkntun0 up',
+    'mac="$(cat /sys/class/net/stkntun0/address)"',
+    // No --no-wait: ovs-vswitchd has made br-phy's port when it returns. The node's datapath.
+    'ovs-vsctl --db=unix:/run/openvswitch/db.sock --timeout=60 --may-exist add-br br-phy -- set bridge br-phy datapath_type="${dp:-system}" fail-mode=standalone other_config:hwaddr="\\"$mac\\"" -- --may-exist add-port br-phy stkntun0',
+    `tunnel_cidr="$(ip -4 -o addr show dev stkntun0 scope global | awk '{ print $4; exit }')"`,
+    '  ip addr del "$tunnel_cidr" dev stkntun0',
+    '  ip addr replace "$tunnel_cidr" dev br-phy',
+    // On a restart the address is already on br-phy.
+    `  tunnel_cidr="$(ip -4 -o addr show dev br-phy scope global | awk '{ print $4; exit }')"`,
+    'ip link set br-phy up',
+    'ovs-vsctl --db=unix:/run/openvswitch/db.sock --no-wait set open_vswitch . external_ids:ovn-encap-ip="${tunnel_cidr%/*}"',
+  ];
+  let at = -1;
+  for (const line of lines) {
+    const i = start.indexOf(`${line}\n`);
+    assert.ok(i > at, `in order: ${line}`);
+    at = i;
+  }
+  assert.ok(start.indexOf('dp="$(') < start.indexOf('add-br br-phy'), 'the datapath is read first');
+  assert.ok(at < start.indexOf('exec ovn-controller'), 'before ovn-controller starts');
+  assert.ok(!start.includes('ovn-encap-ip="$NODE_IP"'), 'tunnels do not end on the node address');
+  // Moving addresses takes NET_ADMIN, and nothing more.
+  const pod = podOf(objs, 'DaemonSet', 'ovn-controller') as unknown as {
+    containers: { securityContext: { capabilities?: { add?: string[] } } }[];
+  };
+  assert.deepEqual(pod.containers[0]!.securityContext.capabilities?.add, ['NET_ADMIN']);
+  // Without it, nothing of this: tunnels end on the node's address.
+  const plain = cloudObjects(cloudOf({}), secrets);
+  const before = startOf(plain, 'ovn-controller-config');
+  assert.ok(!before.includes('br-phy') && !before.includes('tunnel_cidr'));
+  assert.ok(before.includes('  external_ids:ovn-encap-ip="$NODE_IP" \\\n'));
+  assert.equal(
+    startOf(objs, 'ovn-openvswitch-vswitchd-config'),
+    startOf(plain, 'ovn-openvswitch-vswitchd-config'),
+    'ovs-vswitchd starts as before',
+  );
+});
+
+test('a tunnel interface that is no interface name, or the external uplink, is refused with its field path', () => {
+  const problems = (neutron: Record<string, unknown>) => {
+    const r = validateObject({
+      apiVersion: 'stackanetes.io/v1alpha1',
+      kind: 'OpenStackCloud',
+      metadata: { name: 'x', namespace: 'openstack' },
+      spec: { release: '2025.1', services: { neutron } },
+    });
+    assert.equal(r.ok, false);
+    return r.ok ? [] : r.problems;
+  };
+  for (const name of ['', 'tunnel-interface0', 'eth 1', 'eth1/2']) {
+    const [p] = problems({ tunnelInterface: name });
+    assert.equal(p?.path, 'spec.services.neutron.tunnelInterface', name);
+    assert.match(p.message, /Linux interface name: 1 to 15/, name);
+  }
+  assert.match(
+    problems({ tunnelInterface: 'eth1', provider: { interface: 'eth1' } })[0]!.message,
+    /also spec\.services\.neutron\.provider\.interface/,
+  );
+  assert.match(problems({ tunnelInterface: 'br-phy' })[0]!.message, /name of a bridge/);
+});
+
 test('a malformed external address is refused with its field path', () => {
   const r = validateObject({
     apiVersion: 'stackanetes.io/v1alpha1',
