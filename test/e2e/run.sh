@@ -88,12 +88,8 @@ if [ "$rc" -ne 0 ]; then
   kubectl -n "$dataplane" get pods -o wide || true
 fi
 # The next run of the integration tiers should not share 2 cores with a whole cloud: remove it
-# (its volumes too) unless asked to keep it. `npx stackanetes up` brings it back. Under CI, after
-# a tier that passed, the multi-node tier removes it instead, while its two node containers start
-# (STACKANETES_MULTINODE_DELETES_CLOUD=1, set by .ci/run): the ~55 s of deleting overlap them.
-if [ "${STACKANETES_MULTINODE_DELETES_CLOUD:-}" = 1 ] && [ "$rc" -eq 0 ]; then
-  echo "== the cloud is left for the multi-node tier to remove while its nodes start"
-elif [ "${STACKANETES_KEEP_CLOUD:-}" != 1 ]; then
+# (its volumes too) unless asked to keep it. `npx stackanetes up` brings it back.
+if [ "${STACKANETES_KEEP_CLOUD:-}" != 1 ]; then
   t2=$(date +%s)
   delete_cloud openstack || true
   echo "== cloud removed in $(( $(date +%s) - t2 )) s (STACKANETES_KEEP_CLOUD=1 keeps it)"

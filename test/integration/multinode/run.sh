@@ -30,36 +30,25 @@ if ! fits "${STACKANETES_MULTINODE_MIN:-8}"; then
   why="$(left): three nodes and their tier take about 8, the HA cloud about 27 more. Run: npm run test:multinode"
   tiers skip multinode "$why"
   tiers skip ha "$why"
-  if [ "${STACKANETES_MULTINODE_DELETES_CLOUD:-}" = 1 ]; then
-    eval "$("$node" bin/stackanetes.js cluster env)"
-    export KUBECONFIG
-    delete_cloud openstack || true
-  fi
   exit 0
 fi
 rc=0
-eval "$("$node" bin/stackanetes.js cluster env)"
-export KUBECONFIG
-# The one-node cloud of the e2e tier, if it is there, goes with its data plane's namespace while
-# the two node containers start (the HA cloud is deployed from empty, and the node tests should
-# not share the cores with a cloud's shutdown): it is waited for before the tier runs.
-dataplane=$(dataplane_of openstack)
-deleting=
-if kubectl get --raw /readyz >/dev/null 2>&1 && { namespace_exists openstack || namespace_exists "$dataplane"; }; then
-  echo "== deleting the cloud in namespaces openstack and $dataplane beside cluster up --nodes 3"
-  delete_cloud openstack &
-  deleting=$!
-fi
 "$node" bin/stackanetes.js cluster up --nodes 3 --fake-nodes 0 || rc=$?
-if [ -n "$deleting" ]; then
-  wait "$deleting" || echo "== the earlier cloud was not fully removed (see above)"
-fi
 if [ "$rc" -ne 0 ]; then
   tiers skip multinode "cluster up --nodes 3 failed (exit $rc)"
   tiers skip ha "the three nodes did not come up"
   exit "$rc"
 fi
-echo "== cluster up --nodes 3 took $(( $(date +%s) - t0 )) s (with the earlier cloud's removal beside it)"
+echo "== cluster up --nodes 3 took $(( $(date +%s) - t0 )) s"
+eval "$("$node" bin/stackanetes.js cluster env)"
+export KUBECONFIG
+# The one-node cloud of the e2e tier, if it was kept, goes with its data plane's namespace: the
+# HA cloud is deployed from empty.
+dataplane=$(dataplane_of openstack)
+if namespace_exists openstack || namespace_exists "$dataplane"; then
+  echo "== deleting the cloud in namespaces openstack and $dataplane: the ha tier deploys from empty"
+  delete_cloud openstack || true
+fi
 tiers run multinode || rc=$?
 echo "== multinode tier took $(( $(date +%s) - t0 )) s (exit $rc)"
 
