@@ -103,11 +103,13 @@ export const tiers: readonly Tier[] = [
     name: 'ha',
     about: 'the HA cloud of examples/ha.yaml on three real nodes, checked with real clients',
     // cloud.test.ts asks the HA cloud what it asks the one-node cloud (STACKANETES_E2E_CLOUD=ha).
-    // galera-outage.test.ts last: it kills every database server at once.
+    // tunnels.test.ts pins two guests to different nodes. galera-outage.test.ts last: it kills
+    // every database server at once.
     files: [
       'test/e2e/ha.test.ts',
       'test/e2e/netpol.test.ts',
       'test/e2e/cloud.test.ts',
+      'test/e2e/tunnels.test.ts',
       'test/e2e/galera-outage.test.ts',
     ],
     serial: true,

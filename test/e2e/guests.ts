@@ -91,6 +91,8 @@ export async function createServer(
     key?: string;
     securityGroup?: string;
     userData?: string;
+    /** `nova:<host>` pins the server to a compute host (admin only). */
+    availabilityZone?: string;
   } = {},
 ): Promise<string> {
   const args = [
@@ -99,6 +101,7 @@ export async function createServer(
     opts.network === 'none' ? '--nic none' : `--network ${opts.network ?? guestSetup.network}`,
     opts.key ? `--key-name ${opts.key}` : '',
     opts.securityGroup ? `--security-group ${opts.securityGroup}` : '',
+    opts.availabilityZone ? `--availability-zone ${opts.availabilityZone}` : '',
   ].join(' ');
   const script = opts.userData
     ? `printf '%s' '${opts.userData.replace(/'/g, `'\\''`)}' > /tmp/${name}.ud && openstack server create ${args} --user-data /tmp/${name}.ud ${name} -f value -c id`
