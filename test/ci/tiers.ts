@@ -46,11 +46,17 @@ export const tiers: readonly Tier[] = [
     files: [
       'test/integration/render/*.test.ts',
       'test/integration/kube/leader.test.ts',
-      'test/integration/operator/*.test.ts',
+      'test/integration/operator/operator.test.ts',
     ],
     // The informer's real 410 waits about 2 minutes for the API server's watch cache to drop
-    // its version, with the cores mostly idle: beside the operator's tests (own namespaces).
-    beside: ['test/integration/kube/informer.test.ts'],
+    // its version, with the cores mostly idle; the operator's role and status tests (about 100 s)
+    // run an operator of their own on a namespace of their own, with its own Lease and metrics
+    // port, as operator.test.ts does: beside it.
+    beside: [
+      'test/integration/kube/informer.test.ts',
+      'test/integration/operator/roles.test.ts',
+      'test/integration/operator/status.test.ts',
+    ],
     // The cluster's own tests, last: one of them takes the whole cluster down and up again.
     after: ['test/integration/cluster/*.test.ts'],
     serial: true,
