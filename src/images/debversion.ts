@@ -64,7 +64,5 @@ export function compareDebianVersions(a: string, b: string): number {
   const pa = parts(a);
   const pb = parts(b);
   if (pa.epoch !== pb.epoch) return pa.epoch - pb.epoch;
-  return (
-    compareFragment(pa.upstream, pb.upstream) || compareFragment(pa.revision, pb.revision)
-  );
+  return compareFragment(pa.upstream, pb.upstream) || compareFragment(pa.revision, pb.revision);
 }

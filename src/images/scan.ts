@@ -208,8 +208,7 @@ export async function readSbom(file: string): Promise<InstalledPackage[]> {
     if (typeof c?.name !== 'string' || typeof c.version !== 'string' || !c.name || !c.version) {
       throw new ScanError(`malformed SBOM ${file}: components[${i}] has no name or version`);
     }
-    const prop = (n: string): string | undefined =>
-      c.properties?.find((p) => p.name === n)?.value;
+    const prop = (n: string): string | undefined => c.properties?.find((p) => p.name === n)?.value;
     return {
       name: c.name,
       version: c.version,
@@ -315,7 +314,9 @@ function unxz(data: Uint8Array, what: string): Promise<Buffer> {
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
     child.stdin.on('error', () => undefined);
     child.on('error', (e) =>
-      reject(new ScanError(`cannot run xz to read ${what} (apt-get install xz-utils): ${e.message}`)),
+      reject(
+        new ScanError(`cannot run xz to read ${what} (apt-get install xz-utils): ${e.message}`),
+      ),
     );
     child.on('close', (code) =>
       code === 0
