@@ -389,16 +389,21 @@ class Scanner {
   /**
    * The changelog of a source package at a version, from the smallest of its binaries that has
    * one (a binary whose doc directory is a link to another's has none); undefined if none of the
-   * three smallest has.
+   * three smallest has (remembered: they are not downloaded again).
    */
-  async changelog(index: SuiteIndex, entry: IndexEntry): Promise<string | undefined> {
+  async changelog(
+    index: SuiteIndex,
+    entry: IndexEntry,
+  ): Promise<{ text: string | undefined; cached: boolean }> {
     const file = join(
       this.cache,
       'changelogs',
       `${entry.source}_${entry.sourceVersion.replace(/:/g, '%3a')}.changelog`,
     );
     const cached = await readFile(file, 'utf8').catch(() => undefined);
-    if (cached !== undefined) return cached;
+    if (cached !== undefined) return { text: cached, cached: true };
+    // its binaries had none last time: not downloaded again
+    if (existsSync(`${file}.none`)) return { text: undefined, cached: true };
     const binaries = index.entries
       .filter((e) => e.source === entry.source && e.sourceVersion === entry.sourceVersion)
       .sort((a, b) => a.size - b.size || a.package.localeCompare(b.package))
@@ -412,10 +417,11 @@ class Scanner {
       const text = await debChangelog(deb, bin.package);
       if (text !== undefined) {
         await writeAtomic(file, text);
-        return text;
+        return { text, cached: false };
       }
     }
-    return undefined;
+    await writeAtomic(`${file}.none`, binaries.map((b) => b.filename).join('\n') + '\n');
+    return { text: undefined, cached: false };
   }
 }
 
@@ -499,10 +505,10 @@ export async function scanImages(opts: ScanOptions): Promise<ScanReport> {
   const changelogs = new Map<string, ChangelogEntry[] | undefined>();
   let done = 0;
   await pool([...wanted], 4, async ([key, { entry, index }]) => {
-    const text = await scanner.changelog(index, entry);
+    const { text, cached } = await scanner.changelog(index, entry);
     changelogs.set(key, text === undefined ? undefined : parseChangelog(text));
     scanner.progress(
-      `changelog ${entry.source} ${entry.sourceVersion} (${++done}/${wanted.size})${text === undefined ? ': none found' : ''}`,
+      `changelog ${entry.source} ${entry.sourceVersion} (${++done}/${wanted.size})${cached ? ' cached' : ''}${text === undefined ? ': none in its packages' : ''}`,
     );
   });
 
