@@ -16,7 +16,7 @@ import { run } from '../util/exec.ts';
 import { compareDebianVersions } from './debversion.ts';
 import { defaultCacheRoot } from './paths.ts';
 import type { AptSource } from './rootfs.ts';
-import type { CycloneDx } from './sbom.ts';
+import { sbomPackages, type CycloneDx } from './sbom.ts';
 
 /** The scan could not be done (exit 2): an unreadable SBOM, an unreachable mirror, … */
 export class ScanError extends Error {
@@ -179,13 +179,7 @@ function sortCves(cves: Iterable<string>): string[] {
 
 // ---- SBOMs ----
 
-export interface InstalledPackage {
-  readonly name: string;
-  readonly version: string;
-  readonly arch: string;
-  readonly source: string;
-  readonly sourceVersion: string;
-}
+export type InstalledPackage = ReturnType<typeof sbomPackages>[number];
 
 /** The packages of an SBOM written by `images build`; a ScanError names the file when it is not one. */
 export async function readSbom(file: string): Promise<InstalledPackage[]> {
@@ -204,19 +198,15 @@ export async function readSbom(file: string): Promise<InstalledPackage[]> {
   if (!bom || typeof bom !== 'object' || !Array.isArray(bom.components)) {
     throw new ScanError(`malformed SBOM ${file}: no "components" list (CycloneDX expected)`);
   }
-  return bom.components.map((c, i) => {
+  bom.components.forEach((c, i) => {
     if (typeof c?.name !== 'string' || typeof c.version !== 'string' || !c.name || !c.version) {
       throw new ScanError(`malformed SBOM ${file}: components[${i}] has no name or version`);
     }
-    const prop = (n: string): string | undefined => c.properties?.find((p) => p.name === n)?.value;
-    return {
-      name: c.name,
-      version: c.version,
-      arch: prop('debian:arch') ?? '',
-      source: prop('debian:source') ?? c.name,
-      sourceVersion: prop('debian:source-version') ?? c.version,
-    };
+    if (c.properties !== undefined && !Array.isArray(c.properties)) {
+      throw new ScanError(`malformed SBOM ${file}: components[${i}].properties is not a list`);
+    }
   });
+  return sbomPackages(bom);
 }
 
 // ---- the scan ----

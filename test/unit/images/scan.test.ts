@@ -473,23 +473,20 @@ test('a malformed SBOM stops the scan with a ScanError naming the file, before a
   const bad = join(work, 'bad.cdx.json');
   writeFileSync(bad, '{"bomFormat": "CycloneDX", "components": [');
   const fetch = fakeFetcher(files);
-  await assert.rejects(
+  const scan = () =>
     scanImages({
       images: [{ name: 'keystone', reference: 'k', sbom: bad }],
       source: fakeSource,
       fetch,
       cacheDir: join(work, 'cache-bad'),
-    }),
+    });
+  await assert.rejects(
+    scan(),
     (err: Error) => err instanceof ScanError && err.message.includes(bad),
   );
   writeFileSync(bad, '{"bomFormat": "CycloneDX", "components": [{"name": "bash"}]}');
   await assert.rejects(
-    scanImages({
-      images: [{ name: 'keystone', reference: 'k', sbom: bad }],
-      source: fakeSource,
-      fetch,
-      cacheDir: join(work, 'cache-bad'),
-    }),
+    scan(),
     /malformed SBOM .*bad\.cdx\.json: components\[0\] has no name or version/,
   );
   assert.deepEqual(fetch.urls, []);
