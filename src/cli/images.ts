@@ -308,6 +308,8 @@ Cache: ~/.cache/stackanetes/guest ($STACKANETES_CACHE/guest). \`stackanetes up\`
     .argument('[images...]', 'image names (default: every built image of the release)')
     .option('--release <release>', 'OpenStack release', defaultRelease)
     .option('--json', 'print the report as JSON')
+    // a mistyped option is "could not scan" (2), not "findings" (1); help is 0
+    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
     .addHelpText(
       'after',
       `

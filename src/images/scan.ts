@@ -3,8 +3,9 @@
 // come from each image's CycloneDX SBOM; newer versions from the suites' binary Packages
 // indexes (found through their InRelease); CVE IDs from the fixed package's own
 // changelog.Debian.gz, the entries after the installed version. Downloads are cached under
-// ~/.cache/stackanetes/scan/: an index by the sha256 its InRelease gives it (a changed index is
-// fetched again), a changelog by source package and version. Nothing else is written.
+// ~/.cache/stackanetes/scan/: an index by suite and the sha256 its InRelease gives it (a changed
+// index is fetched again and replaces the old one), a changelog by source package and version.
+// Nothing else is written.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -351,7 +352,9 @@ class Scanner {
     }
     const url = `${dists}/${path}`;
     const want = release.files.get(path)!;
-    const file = join(this.cache, 'indexes', `${want.sha256}.Packages`);
+    const dir = join(this.cache, 'indexes');
+    const prefix = `${suite}_${arch}_`;
+    const file = join(dir, `${prefix}${want.sha256}.Packages`);
     let text: string | undefined;
     if (existsSync(file)) text = await readFile(file, 'utf8').catch(() => undefined);
     const cached = text !== undefined;
@@ -365,6 +368,11 @@ class Scanner {
       }
       text = (path.endsWith('.gz') ? gunzipSync(data) : await unxz(data, url)).toString('utf8');
       await writeAtomic(file, text);
+      // the index this one replaces
+      for (const old of await readdir(dir)) {
+        if (old.startsWith(prefix) && join(dir, old) !== file)
+          await rm(join(dir, old), { force: true });
+      }
       this.progress(`${suite}: ${path} downloaded (${kb(data.length)}), dated ${release.date}`);
     } else {
       this.progress(`${suite}: ${path} cached, dated ${release.date}`);

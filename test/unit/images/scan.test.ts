@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -467,6 +467,14 @@ test('a second scan fetches only the InRelease files; a changed index is fetched
   assert.equal(third.indexes.find((i) => i.suite === 'trixie-security')!.cached, false);
   assert.equal(third.indexes.find((i) => i.suite === 'trixie-security')!.packages, 5);
   assert.ok(!fetch3.urls.some((u) => u.endsWith('.deb')), 'changelogs stay cached');
+  assert.deepEqual(
+    readdirSync(join(cacheDir, 'indexes')).sort(),
+    [
+      `trixie-security_amd64_${sha(newIndex)}.Packages`,
+      `trixie-updates_amd64_${sha(files.get('debian/dists/trixie-updates/main/binary-amd64/Packages.xz')!)}.Packages`,
+    ],
+    'the replaced index is removed',
+  );
 });
 
 test('a malformed SBOM stops the scan with a ScanError naming the file, before any download', async () => {
@@ -616,7 +624,7 @@ test('images scan exits 2 on an unreachable mirror, naming the URL', async () =>
   );
 });
 
-test('images scan exits 2 for an unknown image (listing the known ones), one not built, or none built', async () => {
+test('images scan exits 2 for an unknown image (listing the known ones), one not built, none built, or a mistyped option', async () => {
   const cache = builtCache({ keystone: outdated });
   const unknown = await scanCli(['keystone', 'nova-apix'], cache);
   assert.equal(unknown.code, 2);
@@ -627,4 +635,10 @@ test('images scan exits 2 for an unknown image (listing the known ones), one not
   const none = await scanCli([], mkdtempSync(join(work, 'empty-')));
   assert.equal(none.code, 2);
   assert.match(none.stderr, /no image of 2025\.1 has been built/);
+  const typo = await scanCli(['--jsno'], cache);
+  assert.equal(typo.code, 2);
+  assert.match(typo.stderr, /unknown option '--jsno'/);
+  const help = await scanCli(['--help'], cache);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /Exit status: 0 no package has a newer version, 1 some have/);
 });
