@@ -21,7 +21,7 @@ import { prune } from '../images/prune.ts';
 import { buildGuestImage } from '../images/guest.ts';
 import { releaseRecipes } from '../images/recipes.ts';
 import { aptSource } from '../images/rootfs.ts';
-import { scanImages, ScanError, type ScanImage, type ScanReport } from '../images/scan.ts';
+import { scanImages, type ScanImage, type ScanReport } from '../images/scan.ts';
 import { progressLines, type LineKind } from '../util/progress.ts';
 
 const defaultRelease = '2025.1';
@@ -342,8 +342,8 @@ beside it, or $STACKANETES_DEBIAN_SECURITY_MIRROR). Indexes and changelogs are c
           onProgress: (m) => line('note', m),
         });
       } catch (err) {
-        if (err instanceof ScanError) throw new CliError(err.message, 2);
-        throw err;
+        // whatever stopped it (a ScanError, or e.g. a cache that cannot be written): 2, not 1
+        throw new CliError(err instanceof Error ? err.message : String(err), 2);
       }
       if (flags.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
       else printScan(report);
