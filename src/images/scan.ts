@@ -36,7 +36,9 @@ export const httpFetcher: Fetcher = async (url) => {
     res = await fetch(url, { signal: AbortSignal.timeout(120_000) });
   } catch (err) {
     const cause = err instanceof Error ? (err.cause as Error | undefined) : undefined;
-    throw new Error(cause?.message ?? (err instanceof Error ? err.message : String(err)));
+    throw new Error(cause?.message ?? (err instanceof Error ? err.message : String(err)), {
+      cause: err,
+    });
   }
   if (!res.ok) throw new Error(`HTTP ${res.status} ${res.statusText}`);
   return new Uint8Array(await res.arrayBuffer());
