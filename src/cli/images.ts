@@ -1,9 +1,9 @@
 // `stackanetes images …`: build Kolla-compatible images from Debian packages, list them, show
-// their SBOMs, export them as an OCI archive.
+// their SBOMs, scan them for packages with security fixes, export them as an OCI archive.
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { defaultImageRegistry } from '../catalog/images.ts';
-import { releaseSources } from '../catalog/releases.ts';
+import { releaseSource, releaseSources } from '../catalog/releases.ts';
 import { CliError } from './errors.ts';
 import {
   buildableImages,
@@ -19,6 +19,9 @@ import { OciLayout } from '../images/oci.ts';
 import { sbomPackages, type CycloneDx } from '../images/sbom.ts';
 import { prune } from '../images/prune.ts';
 import { buildGuestImage } from '../images/guest.ts';
+import { releaseRecipes } from '../images/recipes.ts';
+import { aptSource } from '../images/rootfs.ts';
+import { scanImages, type ScanImage, type ScanReport } from '../images/scan.ts';
 import { progressLines, type LineKind } from '../util/progress.ts';
 
 const defaultRelease = '2025.1';
@@ -34,20 +37,73 @@ function parseList(value: string): string[] {
     .filter(Boolean);
 }
 
-function checkRelease(release: string): void {
+function checkRelease(release: string, exitCode = 1): void {
   if (!releaseSources[release]) {
     throw new CliError(
       `--release ${JSON.stringify(release)} is not known; known releases: ${Object.keys(releaseSources).join(', ')}`,
+      exitCode,
     );
   }
 }
 
-function checkImages(names: readonly string[], flag: string): void {
+function checkImages(names: readonly string[], flag: string, exitCode = 1): void {
   const unknown = names.filter((n) => !buildableImages.includes(n));
   if (unknown.length) {
     throw new CliError(
       `${flag}: unknown image ${unknown.join(', ')}; images: ${buildableImages.join(', ')}`,
+      exitCode,
     );
+  }
+}
+
+function notBuilt(image: string, release: string, exitCode = 1): CliError {
+  return new CliError(
+    `${image} (${release}) has not been built; run \`stackanetes images build --only ${image}\``,
+    exitCode,
+  );
+}
+
+/** The images `images scan` looks at: the names given, else every built image of the release. */
+async function scanTargets(names: readonly string[], release: string): Promise<ScanImage[]> {
+  const cache = cachePaths();
+  const target = (r: { name: string; reference: string }): ScanImage => ({
+    name: r.name,
+    reference: r.reference,
+    sbom: recordPaths(cache, release, r.name).sbom,
+  });
+  if (!names.length) {
+    const records = (await listRecords(cache)).filter((r) => r.release === release);
+    if (!records.length) {
+      throw new CliError(
+        `no image of ${release} has been built (${cache.root}); run \`stackanetes images build\``,
+        2,
+      );
+    }
+    return records.map(target);
+  }
+  checkImages(names, 'image', 2);
+  const out: ScanImage[] = [];
+  for (const name of new Set(names)) {
+    const record = await readRecord(cache, release, name);
+    if (!record) throw notBuilt(name, release, 2);
+    out.push(target(record));
+  }
+  return out;
+}
+
+function printScan(report: ScanReport): void {
+  for (const img of report.images) {
+    process.stdout.write(
+      `${img.name} (${img.reference}): ${img.findings.length} packages with fixes, ${img.cves.length} CVEs\n`,
+    );
+    const width = Math.max(0, ...img.findings.map((f) => f.package.length));
+    const from = Math.max(0, ...img.findings.map((f) => f.installed.length));
+    const to = Math.max(0, ...img.findings.map((f) => f.fixed.length));
+    for (const f of img.findings) {
+      process.stdout.write(
+        `  ${f.package.padEnd(width)}  ${f.installed.padEnd(from)} → ${f.fixed.padEnd(to)}  ${f.suite}  ${f.cves.join(' ') || (f.note ?? 'no CVE named')}\n`,
+      );
+    }
   }
 }
 
@@ -79,6 +135,11 @@ interface ListFlags {
 }
 
 interface SbomFlags {
+  release: string;
+  json?: boolean;
+}
+
+interface ScanFlags {
   release: string;
   json?: boolean;
 }
@@ -221,11 +282,7 @@ Cache: ~/.cache/stackanetes/guest ($STACKANETES_CACHE/guest). \`stackanetes up\`
       checkImages([image], 'image');
       const cache = cachePaths();
       const record = await readRecord(cache, flags.release, image);
-      if (!record) {
-        throw new CliError(
-          `${image} (${flags.release}) has not been built; run \`stackanetes images build --only ${image}\``,
-        );
-      }
+      if (!record) throw notBuilt(image, flags.release);
       const text = await readFile(recordPaths(cache, flags.release, image).sbom, 'utf8');
       if (flags.json) {
         process.stdout.write(text);
@@ -241,6 +298,63 @@ Cache: ~/.cache/stackanetes/guest ($STACKANETES_CACHE/guest). \`stackanetes up\`
           `${p.name.padEnd(44)} ${p.version.padEnd(36)} ${p.arch.padEnd(6)} ${p.source}\n`,
         );
       }
+    });
+
+  images
+    .command('scan')
+    .description(
+      "report the Debian packages of built images that have a newer version in the release's -security or -updates suite, with the CVEs the newer version's changelog names",
+    )
+    .argument('[images...]', 'image names (default: every built image of the release)')
+    .option('--release <release>', 'OpenStack release', defaultRelease)
+    .option('--json', 'print the report as JSON')
+    // a mistyped option is "could not scan" (2), not "findings" (1); help is 0
+    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ npx stackanetes images scan
+  $ npx stackanetes images scan keystone mariadb
+  $ npx stackanetes images scan --json | jq '.images[].findings[].cves[]'
+Exit status: 0 no package has a newer version, 1 some have (findings), 2 could not scan.
+Reads the SBOMs \`images build\` wrote and the suites' InRelease and Packages indexes from
+$STACKANETES_DEBIAN_MIRROR (default http://deb.debian.org/debian; security: debian-security
+beside it, or $STACKANETES_DEBIAN_SECURITY_MIRROR). Indexes and changelogs are cached in
+~/.cache/stackanetes/scan ($STACKANETES_CACHE/scan); the InRelease files are fetched every time.`,
+    )
+    .action(async (names: string[], flags: ScanFlags) => {
+      checkRelease(flags.release, 2);
+      const targets = await scanTargets(names, flags.release);
+      const recipes = releaseRecipes(flags.release);
+      if (!recipes.extraSuites.length) {
+        throw new CliError(
+          `${flags.release} has no -security or -updates suite to compare with`,
+          2,
+        );
+      }
+      const line = progressLines();
+      let report: ScanReport;
+      try {
+        report = await scanImages({
+          images: targets,
+          source: aptSource(releaseSource(flags.release).debianSuite, recipes.extraSuites),
+          onProgress: (m) => line('note', m),
+        });
+      } catch (err) {
+        // whatever stopped it (a ScanError, or e.g. a cache that cannot be written): 2, not 1
+        throw new CliError(err instanceof Error ? err.message : String(err), 2);
+      }
+      if (flags.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+      else printScan(report);
+      const packages = report.images.reduce((n, i) => n + i.packages, 0);
+      const suites = report.indexes
+        .map((i) => `${i.suite} of ${i.date}${i.cached ? ' (cached)' : ''}`)
+        .join(', ');
+      process.stderr.write(
+        `${report.images.length} images, ${packages} packages against ${suites}: ${report.findings} findings, ${report.cves} CVEs (${report.seconds.toFixed(1)} s)\n`,
+      );
+      if (report.findings) process.exitCode = 1;
     });
 
   images

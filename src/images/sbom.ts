@@ -125,11 +125,15 @@ export function cycloneDx(subject: SbomSubject, packages: readonly DebPackage[])
 /** The packages listed in an SBOM written by `cycloneDx`. */
 export function sbomPackages(
   bom: CycloneDx,
-): { name: string; version: string; arch: string; source: string }[] {
-  return bom.components.map((c) => ({
-    name: c.name,
-    version: c.version,
-    arch: c.properties?.find((p) => p.name === 'debian:arch')?.value ?? '',
-    source: c.properties?.find((p) => p.name === 'debian:source')?.value ?? c.name,
-  }));
+): { name: string; version: string; arch: string; source: string; sourceVersion: string }[] {
+  return bom.components.map((c) => {
+    const prop = (n: string): string | undefined => c.properties?.find((p) => p.name === n)?.value;
+    return {
+      name: c.name,
+      version: c.version,
+      arch: prop('debian:arch') ?? '',
+      source: prop('debian:source') ?? c.name,
+      sourceVersion: prop('debian:source-version') ?? c.version,
+    };
+  });
 }
