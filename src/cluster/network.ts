@@ -132,10 +132,20 @@ async function pinBridgeAddress(bridge: string): Promise<void> {
   ]);
 }
 
-export async function setUpNetwork(): Promise<void> {
-  if (!(await bridgeExists())) {
-    await run('ip', ['link', 'add', net.bridge, 'type', 'bridge']);
+/** Adds a Linux bridge unless it is there. */
+async function ensureBridge(bridge: string): Promise<void> {
+  if (!(await bridgeExists(bridge))) await run('ip', ['link', 'add', bridge, 'type', 'bridge']);
+}
+
+/** Inserts an iptables rule at the head of its chain unless it is there. */
+async function ensureRule(rule: string[]): Promise<void> {
+  if ((await run('iptables', ['-C', ...rule], { allowFailure: true })).code !== 0) {
+    await run('iptables', ['-I', ...rule]);
   }
+}
+
+export async function setUpNetwork(): Promise<void> {
+  await ensureBridge(net.bridge);
   const addr = await run('ip', ['-4', '-o', 'addr', 'show', 'dev', net.bridge]);
   if (!addr.stdout.includes(`${net.nodeIp}/`)) {
     await run('ip', ['addr', 'add', `${net.nodeIp}/24`, 'dev', net.bridge]);
@@ -155,10 +165,7 @@ export async function setUpNetwork(): Promise<void> {
   await sysctl('net.bridge.bridge-nf-call-iptables', '1');
   await sysctl('net.bridge.bridge-nf-call-ip6tables', '1');
   await sysctl('net.ipv4.ip_forward', '1');
-  const guard = guardRule();
-  if ((await run('iptables', ['-C', ...guard], { allowFailure: true })).code !== 0) {
-    await run('iptables', ['-I', ...guard]);
-  }
+  await ensureRule(guardRule());
 }
 
 /** Removes a bridge and the veth ends still attached to it (their peers go with them). */
@@ -188,14 +195,9 @@ export async function tearDownNetwork(): Promise<void> {
 
 /** The tunnel bridge, with no address, and the rule that lets tunnels across it. Idempotent. */
 export async function setUpTunnelNetwork(): Promise<void> {
-  if (!(await bridgeExists(tunnelNet.bridge))) {
-    await run('ip', ['link', 'add', tunnelNet.bridge, 'type', 'bridge']);
-  }
+  await ensureBridge(tunnelNet.bridge);
   await run('ip', ['link', 'set', tunnelNet.bridge, 'up']);
-  const accept = tunnelRule();
-  if ((await run('iptables', ['-C', ...accept], { allowFailure: true })).code !== 0) {
-    await run('iptables', ['-I', ...accept]);
-  }
+  await ensureRule(tunnelRule());
 }
 
 /**
