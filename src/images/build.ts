@@ -41,6 +41,7 @@ import {
 import { cycloneDx, parseDpkgQuery } from './sbom.ts';
 import { withLock } from './lock.ts';
 import { pushImages, registryAnswers } from './registry.ts';
+import { sha256 } from '../util/hash.ts';
 
 /** Bump when the build procedure changes in a way that changes image content. */
 export const buildScriptVersion = 4;
@@ -124,10 +125,6 @@ export class ImageBuildError extends Error {
     this.image = image;
     this.logFile = logFile;
   }
-}
-
-function sha256(text: string | Buffer): string {
-  return createHash('sha256').update(text).digest('hex');
 }
 
 /** Records are kept per release and image name. */

@@ -9,7 +9,6 @@
 // (no chroot, no debootstrap); the result is cached under ~/.cache/stackanetes/guest/<key>/,
 // keyed by everything that goes in (package names, suite, mirror, the assets, this file's
 // version): nothing changed → nothing rebuilt.
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import {
   chmod,
@@ -31,6 +30,7 @@ import { withLock } from './lock.ts';
 import { defaultCacheRoot } from './paths.ts';
 import { releaseRecipes } from './recipes.ts';
 import { aptSource, sourcesFile, type AptSource } from './rootfs.ts';
+import { sha256 } from '../util/hash.ts';
 
 /** Bump when the way the image is assembled changes. */
 export const guestBuilderVersion = 2;
@@ -127,10 +127,6 @@ export interface GuestBuildOptions {
 
 export function guestCacheRoot(): string {
   return join(dirname(defaultCacheRoot()), 'guest');
-}
-
-function sha256(data: string | Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
 }
 
 /** The cache key: everything the image is made from, not the time it was made. */

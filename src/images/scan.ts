@@ -7,7 +7,6 @@
 // index is fetched again and replaces the old one), a changelog by source package and version.
 // Nothing else is written.
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -18,6 +17,7 @@ import { compareDebianVersions } from './debversion.ts';
 import { defaultCacheRoot } from './paths.ts';
 import type { AptSource } from './rootfs.ts';
 import { sbomPackages, type CycloneDx } from './sbom.ts';
+import { sha256 } from '../util/hash.ts';
 
 /** The scan could not be done (exit 2): an unreadable SBOM, an unreachable mirror, … */
 export class ScanError extends Error {
@@ -291,10 +291,6 @@ async function writeAtomic(file: string, data: string | Uint8Array): Promise<voi
   const tmp = `${file}.${process.pid}.tmp`;
   await writeFile(tmp, data);
   await rename(tmp, file);
-}
-
-function sha256(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
 }
 
 /** `xz -dc`, bytes in, bytes out. */
