@@ -36,7 +36,7 @@ async function podsByNode(name: string): Promise<Map<string, string>> {
 }
 
 describe(
-  'tenant traffic between nodes goes through Geneve on the tunnel interface',
+  'between nodes: Geneve endpoints on the tunnel interface, guests on different nodes reach each other',
   { skip },
   () => {
     const names = [`tun-a-${stamp}`, `tun-b-${stamp}`];
