@@ -16,6 +16,7 @@ export const commands: Record<string, () => Promise<{ register: Register }>> = {
   images: () => import('./images.ts'),
   cluster: () => import('./cluster.ts'),
   up: () => import('./up.ts'),
+  rollout: () => import('./remediate.ts'),
 };
 
 /** The modules to load for these arguments: the named command's, or all of them. */

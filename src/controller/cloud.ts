@@ -28,6 +28,7 @@ import {
   setCondition,
   summarise,
   type ComponentState,
+  foreignConditionTypes,
 } from './conditions.ts';
 
 /** Cached reads: the reconciler never lists from the API server itself. */
@@ -656,14 +657,26 @@ export class CloudReconciler {
     // says why the spec is invalid would never be written.
     const observed = {
       observedGeneration: generation,
-      conditions,
+      conditions: conditions.filter((c) => !foreignConditionTypes.has(c.type)),
       ...(Object.keys(components).length > 0 ? { components } : {}),
     };
+    // What other writers own (`stackanetes remediate`'s status.remediation and its condition)
+    // is neither compared nor applied: the conditions are a map keyed by type, so each writer
+    // keeps its own entries.
     const {
       lastReconcileTime,
       reconciledBy,
-      ...before
-    }: { lastReconcileTime?: string; reconciledBy?: object } = live.status ?? {};
+      remediation: _remediation,
+      ...rest
+    }: {
+      lastReconcileTime?: string;
+      reconciledBy?: object;
+      remediation?: object;
+      conditions?: Condition[];
+    } = live.status ?? {};
+    const before = rest.conditions
+      ? { ...rest, conditions: rest.conditions.filter((c) => !foreignConditionTypes.has(c.type)) }
+      : rest;
     const now = this.#now();
     const changed = !live.status || !contains(before, observed) || !contains(observed, before);
     // Also when never written (NaN compares false).

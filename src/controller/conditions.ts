@@ -6,6 +6,12 @@ import type { ComponentName } from '../catalog/types.ts';
 /** What a reconcile pass decides about one condition; the times are setCondition's. */
 export type ComponentState = Readonly<Pick<Condition, 'status' | 'reason' | 'message'>>;
 
+/**
+ * Condition types other writers own: the operator neither writes nor removes them, and does not
+ * count them in Ready (`Remediation` is `stackanetes remediate`'s, see src/controller/rollout.ts).
+ */
+export const foreignConditionTypes: ReadonlySet<string> = new Set(['Remediation']);
+
 export function componentConditionType(c: ComponentName): string {
   return `${c.charAt(0).toUpperCase()}${c.slice(1)}Ready`;
 }

@@ -328,8 +328,11 @@ export class KubeClient {
     );
   }
 
-  /** Applies only the status (through the status subresource). */
-  applyStatus<T extends KubeObject>(obj: KubeObject): Promise<T> {
+  /**
+   * Applies only the status (through the status subresource). `manager` names another field
+   * manager, for a writer that owns its own part of the status (`stackanetes remediate`).
+   */
+  applyStatus<T extends KubeObject>(obj: KubeObject, manager: string = fieldManager): Promise<T> {
     const { apiVersion, kind, metadata } = obj;
     return this.request<T>(
       'PATCH',
@@ -337,7 +340,7 @@ export class KubeClient {
       {
         body: obj,
         contentType: 'application/apply-patch+yaml',
-        query: { fieldManager, force: true },
+        query: { fieldManager: manager, force: true },
       },
     );
   }

@@ -40,6 +40,8 @@ export const eventReasonKinds: Readonly<Record<string, TimelineKind>> = {
   RolloutStep: 'rollout-step',
   RolloutPaused: 'rollout-step',
   RolledBack: 'rollout-step',
+  CanaryFailed: 'rollout-step',
+  RolloutSucceeded: 'rollout-step',
   RemediationFinding: 'remediation',
 };
 

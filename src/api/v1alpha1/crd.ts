@@ -39,6 +39,11 @@ export function structural(schema: Json): Json {
   if (schema['x-kubernetes-preserve-unknown-fields']) {
     return { 'x-kubernetes-preserve-unknown-fields': true };
   }
+  // A list of objects keyed by a field (conditions by type): several field managers may each own
+  // their own entries, as Kubernetes declares its own condition lists.
+  for (const k of ['x-kubernetes-list-type', 'x-kubernetes-list-map-keys']) {
+    if (schema[k] !== undefined) out[k] = schema[k];
+  }
   const anyOf = schema.anyOf as Json[] | undefined;
   if (anyOf) {
     const consts = anyOf.map((b) => b.const);

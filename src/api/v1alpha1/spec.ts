@@ -396,6 +396,19 @@ export const OpenStackCloudSpec = Type.Object(
       },
       { ...strict, default: {} },
     ),
+    remediation: Type.Object(
+      {
+        policy: Type.Union(
+          [Type.Literal('off'), Type.Literal('report'), Type.Literal('automatic')],
+          {
+            default: 'report',
+            description:
+              'What `stackanetes remediate` may do to this cloud: off (nothing), report (scan the images it runs and record the findings), automatic (also rebuild the affected images with the fixes and roll them out, one canary pod and a health gate first, rolled back when the gate fails).',
+          },
+        ),
+      },
+      { ...strict, default: {} },
+    ),
     retainVolumesOnDelete: Type.Boolean({
       default: true,
       description: 'Keep database, queue and image volumes when the cloud is deleted.',
@@ -424,10 +437,54 @@ export const Condition = Type.Object(
 );
 export type Condition = Static<typeof Condition>;
 
+/** What `stackanetes remediate` last did to this cloud (written by it, not by the operator). */
+export const RemediationStatus = Type.Object(
+  {
+    state: Type.Union([
+      Type.Literal('Scanning'),
+      Type.Literal('Building'),
+      Type.Literal('RollingOut'),
+      Type.Literal('Succeeded'),
+      Type.Literal('Clean'),
+      Type.Literal('Reported'),
+      Type.Literal('RolledBack'),
+      Type.Literal('Failed'),
+    ]),
+    startedAt: Type.String({ format: 'date-time' }),
+    finishedAt: Type.Optional(Type.String({ format: 'date-time' })),
+    message: Type.String(),
+    /** The image being rolled (or the last one), with the references before and after. */
+    image: Type.Optional(Type.String()),
+    from: Type.Optional(Type.String()),
+    to: Type.Optional(Type.String()),
+    step: Type.Optional(Type.String({ description: 'canary, gate, roll, verify, rollback' })),
+    failedCheck: Type.Optional(Type.String()),
+    findings: Type.Optional(
+      Type.Integer({ minimum: 0, description: 'Findings of the last scan, over all images.' }),
+    ),
+    rolled: Type.Optional(
+      Type.Array(
+        Type.Object(
+          { image: Type.String(), from: Type.String(), to: Type.String(), at: Type.String() },
+          strict,
+        ),
+      ),
+    ),
+  },
+  strict,
+);
+export type RemediationStatus = Static<typeof RemediationStatus>;
+
 export const OpenStackCloudStatus = Type.Object(
   {
     observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
-    conditions: Type.Optional(Type.Array(Condition)),
+    conditions: Type.Optional(
+      Type.Array(Condition, {
+        'x-kubernetes-list-type': 'map',
+        'x-kubernetes-list-map-keys': ['type'],
+      }),
+    ),
+    remediation: Type.Optional(RemediationStatus),
     components: Type.Optional(
       Type.Record(
         Type.String(),

@@ -290,3 +290,40 @@ test("a not-ready workload's pods are looked at for a crash-looping container on
     assert.equal(podLists(), 2, '35 s after the first look, another');
   });
 });
+
+test("the Remediation condition and status.remediation (stackanetes remediate's) are neither written nor counted by the operator", async () => {
+  const now = new Date('2026-01-01T10:00:00Z');
+  await withReconciler({ now: () => now }, async (r, api) => {
+    const statusPatches = () =>
+      api.requests.filter((q) => q.method === 'PATCH' && q.path.endsWith('/status'));
+    await r.reconcile('openstack', 'minimal');
+    // What `stackanetes rollout` writes under its own field manager: a failed gate.
+    const cloud = api.get(clouds, 'openstack', 'minimal')!;
+    const status = cloud.status as { conditions: Condition[] };
+    api.put(clouds, {
+      ...cloud,
+      status: {
+        ...status,
+        conditions: [
+          ...status.conditions,
+          {
+            type: 'Remediation',
+            status: 'False',
+            reason: 'GateFailed',
+            message: 'keystone: gate failed',
+            lastTransitionTime: '2026-01-01T10:00:00Z',
+          },
+        ],
+        remediation: { state: 'RolledBack', startedAt: '2026-01-01T10:00:00Z', message: 'x' },
+      },
+    });
+    const before = statusPatches().length;
+    await r.reconcile('openstack', 'minimal');
+    assert.equal(statusPatches().length, before, 'only the foreign entries differ: no write');
+    const ready = (cloudStatus(api).conditions as Condition[]).find((c) => c.type === 'Ready')!;
+    assert.equal(ready.status, 'True', 'a failed remediation does not make the cloud not Ready');
+    for (const p of statusPatches()) {
+      assert.doesNotMatch(p.body, /Remediation|remediation/, 'the operator never applies them');
+    }
+  });
+});

@@ -1,0 +1,573 @@
+// A gated roll-out of one image to a running cloud: one canary pod first, a health gate that
+// proves the service works (API calls, src/openstack/gate.ts), then the rest through the spec
+// (the operator rolls each workload with maxUnavailable 0), the gate again on the Service, and
+// the previous image back by itself when any step fails.
+//
+// The canary is a copy of each Deployment that runs the image, with one replica of the new
+// image. Its pods keep the labels the backends' network policies admit (instance, component)
+// but not the name the Service selects, so no user request reaches a canary that may be broken:
+// the gate calls the pod's own address. Workloads with no copy that could run beside them
+// (StatefulSets, DaemonSets) and images with no API have no canary; they are judged after the
+// roll by their pods and by the API checks of the Deployments that do.
+import { apiVersion as cloudApiVersion, kind as cloudKind } from '../api/v1alpha1/spec.ts';
+import type { ImageName } from '../catalog/images.ts';
+import type { KubeClient } from '../kube/client.ts';
+import type { EventRecorder } from './cloud.ts';
+import { isNotFound } from '../kube/errors.ts';
+import type { KubeObject } from '../render/kube.ts';
+import { dataPlaneNamespace } from '../render/namespaces.ts';
+import { gateKind, type GateCheck, type GateResult } from '../openstack/gate.ts';
+
+/** The field manager of what `stackanetes remediate` writes (never the operator's). */
+export const remediationManager = 'stackanetes-remediate';
+/** Label on a canary Deployment and its pods: the Deployment it is a canary of. */
+export const canaryLabel = 'stackanetes.io/canary-of';
+
+export interface Container {
+  name: string;
+  image: string;
+  ports?: { containerPort: number; name?: string }[];
+}
+interface PodSpec {
+  containers: Container[];
+  initContainers?: Container[];
+}
+interface Template {
+  metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec: PodSpec;
+}
+type Workload = KubeObject & {
+  spec: {
+    replicas?: number;
+    selector: { matchLabels?: Record<string, string> };
+    template: Template;
+  };
+  status?: Record<string, unknown>;
+};
+
+/** The repository's last path segment: `localhost:5001/stackanetes/keystone@sha256:…` → keystone. */
+export function repositoryName(reference: string): string {
+  const noDigest = reference.split('@')[0]!;
+  const last = noDigest.split('/').pop()!;
+  return last.split(':')[0]!;
+}
+
+/** The spec's image override that names `reference` exactly (registry, name, tag or digest). */
+export function overrideFor(reference: string): {
+  registry: string;
+  name: string;
+  tag?: string;
+  digest?: string;
+} {
+  const [path, digest] = reference.split('@') as [string, string | undefined];
+  const slash = path.lastIndexOf('/');
+  if (slash < 0) throw new Error(`${reference}: not registry/name:tag or registry/name@digest`);
+  const registry = path.slice(0, slash);
+  const [name, tag] = path.slice(slash + 1).split(':') as [string, string | undefined];
+  if (digest) return { registry, name, digest };
+  if (!tag) throw new Error(`${reference}: names no tag or digest`);
+  return { registry, name, tag };
+}
+
+/** A JSON merge patch that turns override `current` into `next` exactly (absent → removed). */
+export function overridePatch(
+  image: string,
+  current: Record<string, unknown> | undefined,
+  next: Record<string, unknown> | undefined,
+): unknown {
+  let value: Record<string, unknown> | null = null;
+  if (next) {
+    value = {};
+    for (const k of new Set([...Object.keys(current ?? {}), ...Object.keys(next)])) {
+      value[k] = next[k] ?? null;
+    }
+  }
+  return { spec: { images: { overrides: { [image]: value } } } };
+}
+
+function containersOf(w: Workload): Container[] {
+  return [...(w.spec.template.spec.initContainers ?? []), ...w.spec.template.spec.containers];
+}
+
+/** Whether a workload runs `image` in any of its containers. */
+export function runsImage(w: Workload, image: string): boolean {
+  return containersOf(w).some((c) => repositoryName(c.image) === image);
+}
+
+/** The canary Deployment of `d` running `to` in place of the image (pure). */
+export function canaryOf(d: Workload, image: string, to: string): Workload {
+  const name = `${d.metadata.name}-canary`;
+  const tmplLabels = d.spec.template.metadata?.labels ?? {};
+  const podLabels = {
+    ...tmplLabels,
+    // Not the name the Service and the disruption budget select: no traffic, not counted.
+    'app.kubernetes.io/name': name,
+    [canaryLabel]: d.metadata.name,
+  };
+  const swap = (cs: Container[] | undefined) =>
+    cs?.map((c) => (repositoryName(c.image) === image ? { ...c, image: to } : c));
+  const spec = d.spec.template.spec;
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: {
+      name,
+      namespace: d.metadata.namespace,
+      labels: {
+        ...(d.metadata.labels ?? {}),
+        'app.kubernetes.io/name': name,
+        'app.kubernetes.io/managed-by': remediationManager,
+        [canaryLabel]: d.metadata.name,
+      },
+      annotations: { 'stackanetes.io/canary-image': to },
+      ...(d.metadata.ownerReferences
+        ? {
+            ownerReferences: d.metadata.ownerReferences.map((o) => ({ ...o, controller: false })),
+          }
+        : {}),
+    },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { [canaryLabel]: d.metadata.name } },
+      template: {
+        metadata: { labels: podLabels, annotations: d.spec.template.metadata?.annotations ?? {} },
+        spec: {
+          ...spec,
+          containers: swap(spec.containers)!,
+          ...(spec.initContainers ? { initContainers: swap(spec.initContainers) } : {}),
+        },
+      },
+    },
+  };
+}
+
+/** The API checks of a pod of `w` at `host` (its address, or its Service's name). */
+export function checksFor(w: Workload, image: string, host: string, what: string): GateCheck[] {
+  const out: GateCheck[] = [];
+  for (const c of w.spec.template.spec.containers) {
+    if (repositoryName(c.image) !== image) continue;
+    for (const p of c.ports ?? []) {
+      const kind = gateKind(image, p.containerPort);
+      if (kind)
+        out.push({
+          name: `${what} ${c.name}:${p.containerPort}`,
+          kind,
+          url: `http://${host}:${p.containerPort}`,
+        });
+    }
+  }
+  return out;
+}
+
+/** Whether a workload has rolled every pod to its template and they are available. */
+export function rolledOut(w: Workload): boolean {
+  const s = (w.status ?? {}) as Record<string, number | string | undefined>;
+  const gen = w.metadata.generation ?? 0;
+  if (Number(s.observedGeneration ?? -1) < gen) return false;
+  if (w.kind === 'Deployment') {
+    const want = w.spec.replicas ?? 1;
+    return (
+      s.updatedReplicas === want &&
+      s.availableReplicas === want &&
+      (s.replicas ?? want) === want &&
+      !s.unavailableReplicas
+    );
+  }
+  if (w.kind === 'StatefulSet') {
+    const want = w.spec.replicas ?? 1;
+    return (
+      s.updateRevision === s.currentRevision &&
+      s.readyReplicas === want &&
+      s.updatedReplicas === want
+    );
+  }
+  if (w.kind === 'DaemonSet') {
+    const want = Number(s.desiredNumberScheduled ?? 0);
+    return s.updatedNumberScheduled === want && s.numberAvailable === want;
+  }
+  return true;
+}
+
+interface PodStatus {
+  podIP?: string;
+  conditions?: { type: string; status: string }[];
+  containerStatuses?: {
+    name: string;
+    restartCount: number;
+    state?: {
+      waiting?: { reason?: string; message?: string };
+      terminated?: { reason?: string; exitCode?: number };
+    };
+    lastState?: { terminated?: { reason?: string; exitCode?: number } };
+  }[];
+}
+
+/** Why a pod will not become Ready by waiting longer, if it will not. */
+export function podFailure(pod: KubeObject): string | undefined {
+  const st = (pod.status ?? {}) as PodStatus;
+  for (const c of st.containerStatuses ?? []) {
+    const w = c.state?.waiting?.reason;
+    if (
+      w &&
+      [
+        'CrashLoopBackOff',
+        'ErrImagePull',
+        'ImagePullBackOff',
+        'InvalidImageName',
+        'CreateContainerConfigError',
+        'CreateContainerError',
+      ].includes(w)
+    ) {
+      const last = c.lastState?.terminated;
+      return `container ${c.name}: ${w}${last ? ` (last exit ${last.exitCode}, ${last.reason})` : ''}${c.state?.waiting?.message ? `: ${c.state.waiting.message.slice(0, 200)}` : ''}`;
+    }
+    if (c.restartCount >= 2) {
+      const last = c.lastState?.terminated;
+      return `container ${c.name} restarted ${c.restartCount} times${last ? ` (last exit ${last.exitCode}, ${last.reason})` : ''}`;
+    }
+  }
+  return undefined;
+}
+
+function podReady(pod: KubeObject): boolean {
+  const st = (pod.status ?? {}) as PodStatus;
+  return !!st.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+}
+
+export interface RolloutDeps {
+  readonly client: KubeClient;
+  readonly events: EventRecorder;
+  /** Runs API checks from inside the cloud (src/openstack/gate.ts runGate). */
+  readonly gate: (checks: readonly GateCheck[]) => Promise<GateResult[]>;
+  readonly log: (line: string) => void;
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** Waits; the defaults suit a loaded 2-core machine. */
+  readonly canaryReadyMs?: number;
+  readonly rollMs?: number;
+  readonly pollMs?: number;
+}
+
+export type RolloutOutcome =
+  | { ok: true; image: string; from: string; to: string; seconds: number; checks: GateResult[] }
+  | {
+      ok: false;
+      image: string;
+      from: string;
+      to: string;
+      seconds: number;
+      step: 'canary' | 'gate' | 'roll' | 'verify';
+      failedCheck: string;
+      message: string;
+      /** Whether the spec had been changed and was put back (else nothing but a canary ran). */
+      rolledBack: boolean;
+      checks: GateResult[];
+    };
+
+class StepFailed extends Error {
+  readonly step: 'canary' | 'gate' | 'roll' | 'verify';
+  readonly failedCheck: string;
+  readonly checks: GateResult[];
+  constructor(
+    step: 'canary' | 'gate' | 'roll' | 'verify',
+    failedCheck: string,
+    message: string,
+    checks: GateResult[] = [],
+  ) {
+    super(message);
+    this.step = step;
+    this.failedCheck = failedCheck;
+    this.checks = checks;
+  }
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** The workloads of the cloud in `namespace` (and its data plane) that run `image`. */
+export async function workloadsRunning(
+  client: KubeClient,
+  namespace: string,
+  image: string,
+): Promise<Workload[]> {
+  const out: Workload[] = [];
+  for (const ns of [namespace, dataPlaneNamespace(namespace)]) {
+    for (const kind of ['Deployment', 'StatefulSet', 'DaemonSet']) {
+      let items: Workload[] = [];
+      try {
+        ({ items } = await client.list<Workload>('apps/v1', kind, {
+          namespace: ns,
+          labelSelector: 'app.kubernetes.io/managed-by=stackanetes',
+        }));
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+      out.push(
+        ...items
+          .map((w) => ({ ...w, apiVersion: 'apps/v1', kind }))
+          .filter((w) => runsImage(w, image)),
+      );
+    }
+  }
+  return out;
+}
+
+/** The Service that sends traffic to `d`'s pods (its selector is within their labels). */
+async function serviceOf(client: KubeClient, d: Workload): Promise<string | undefined> {
+  const labels = d.spec.template.metadata?.labels ?? {};
+  const { items } = await client.list<KubeObject & { spec: { selector?: Record<string, string> } }>(
+    'v1',
+    'Service',
+    { namespace: d.metadata.namespace },
+  );
+  const svc = items.find(
+    (s) =>
+      s.spec.selector &&
+      Object.keys(s.spec.selector).length > 0 &&
+      Object.entries(s.spec.selector).every(([k, v]) => labels[k] === v),
+  );
+  return svc ? `${svc.metadata.name}.${d.metadata.namespace}.svc` : undefined;
+}
+
+/**
+ * Rolls `image` of the cloud `name` in `namespace` to the reference `to`: canary, gate, roll,
+ * verify; on a failure, back to the override the spec had. Never throws for a failed step: the
+ * outcome says which step and check failed. Throws only when it cannot start (no such cloud).
+ */
+export async function rollOutImage(
+  name: string,
+  namespace: string,
+  image: ImageName,
+  to: string,
+  deps: RolloutDeps,
+): Promise<RolloutOutcome> {
+  const { client, log } = deps;
+  const sleep = deps.sleep ?? defaultSleep;
+  const pollMs = deps.pollMs ?? 2000;
+  const started = Date.now();
+  const cloud = await client.get(cloudApiVersion, cloudKind, name, namespace);
+  const spec = cloud.spec as { images?: { overrides?: Record<string, Record<string, unknown>> } };
+  const previous = spec.images?.overrides?.[image];
+  const workloads = await workloadsRunning(client, namespace, image);
+  if (workloads.length === 0)
+    throw new Error(`no workload of cloud ${namespace}/${name} runs the image ${image}`);
+  const from =
+    containersOf(workloads[0]!).find((c) => repositoryName(c.image) === image)?.image ?? '';
+  const elapsed = () => (Date.now() - started) / 1000;
+  const canaries: Workload[] = [];
+  let specChanged = false;
+  const allChecks: GateResult[] = [];
+  const gate = async (checks: GateCheck[], step: 'gate' | 'verify') => {
+    if (checks.length === 0) return;
+    const results = await deps.gate(checks);
+    allChecks.push(...results);
+    for (const r of results)
+      log(`  ${r.ok ? '✔' : '✖'} ${r.name}: ${r.status} ${r.detail} (${r.ms} ms)`);
+    const bad = results.find((r) => !r.ok);
+    if (bad)
+      throw new StepFailed(
+        step,
+        bad.name,
+        `${bad.name}: HTTP ${bad.status}, ${bad.detail}`,
+        results,
+      );
+  };
+  try {
+    // 1. Canary: one pod of the new image beside each Deployment that runs it.
+    for (const d of workloads.filter((w) => w.kind === 'Deployment')) {
+      const c = canaryOf(d, image, to);
+      log(`canary ${c.metadata.name}: 1 pod of ${to}`);
+      await client
+        .delete('apps/v1', 'Deployment', c.metadata.name, c.metadata.namespace)
+        .catch((e: unknown) => {
+          if (!isNotFound(e)) throw e;
+        });
+      await waitGone(client, c, sleep, pollMs);
+      await client.create(c);
+      canaries.push(c);
+    }
+    for (const c of canaries) {
+      const pod = await waitCanaryPod(client, c, deps.canaryReadyMs ?? 300_000, sleep, pollMs);
+      const ip = (pod.status as PodStatus).podIP!;
+      log(`canary ${c.metadata.name}: pod ${pod.metadata.name} Ready at ${ip}`);
+      const original = workloads.find((w) => w.metadata.name === c.metadata.labels![canaryLabel])!;
+      await gate(checksFor(original, image, ip, `${c.metadata.name} (${ip})`), 'gate');
+    }
+    await deps.events.record(
+      cloud,
+      'Normal',
+      'RolloutStep',
+      `${image}: canary of ${to} passed its health gate${canaries.length === 0 ? ' (no Deployment runs it: no canary)' : ''}`,
+    );
+    // 2. The rest, through the spec: the operator renders and rolls every workload.
+    log(`spec.images.overrides.${image} → ${to}`);
+    await client.mergePatch(
+      cloudApiVersion,
+      cloudKind,
+      name,
+      namespace,
+      overridePatch(image, previous, overrideFor(to)),
+    );
+    specChanged = true;
+    await waitRolled(client, namespace, image, to, deps.rollMs ?? 900_000, sleep, pollMs, log);
+    // 3. Verify through the Services.
+    const verify: GateCheck[] = [];
+    for (const d of workloads.filter((w) => w.kind === 'Deployment')) {
+      const host = await serviceOf(client, d);
+      if (host) verify.push(...checksFor(d, image, host, `${d.metadata.name} service`));
+    }
+    await gate(verify, 'verify');
+    await deleteCanaries(client, canaries);
+    return { ok: true, image, from, to, seconds: elapsed(), checks: allChecks };
+  } catch (err) {
+    const f =
+      err instanceof StepFailed
+        ? err
+        : new StepFailed(
+            specChanged ? 'roll' : 'canary',
+            specChanged ? 'rollout' : 'canary',
+            (err as Error).message,
+          );
+    log(`✖ ${f.step}: ${f.message}`);
+    await deleteCanaries(client, canaries).catch(() => undefined);
+    if (specChanged) {
+      log(`rolling ${image} back to ${from}`);
+      await client.mergePatch(
+        cloudApiVersion,
+        cloudKind,
+        name,
+        namespace,
+        overridePatch(image, overrideFor(to), previous),
+      );
+      await waitRolled(
+        client,
+        namespace,
+        image,
+        from,
+        deps.rollMs ?? 900_000,
+        sleep,
+        pollMs,
+        log,
+      ).catch((e: unknown) => log(`rollback of ${image} not finished: ${(e as Error).message}`));
+    }
+    return {
+      ok: false,
+      image,
+      from,
+      to,
+      seconds: elapsed(),
+      step: f.step,
+      failedCheck: f.failedCheck,
+      message: f.message,
+      rolledBack: specChanged,
+      checks: allChecks,
+    };
+  }
+}
+
+async function waitGone(
+  client: KubeClient,
+  w: Workload,
+  sleep: (ms: number) => Promise<void>,
+  pollMs: number,
+): Promise<void> {
+  for (let i = 0; i < 60; i++) {
+    try {
+      await client.get('apps/v1', 'Deployment', w.metadata.name, w.metadata.namespace);
+    } catch (e) {
+      if (isNotFound(e)) return;
+      throw e;
+    }
+    await sleep(pollMs);
+  }
+}
+
+async function deleteCanaries(client: KubeClient, canaries: readonly Workload[]): Promise<void> {
+  for (const c of canaries) {
+    await client
+      .delete('apps/v1', 'Deployment', c.metadata.name, c.metadata.namespace)
+      .catch((e: unknown) => {
+        if (!isNotFound(e)) throw e;
+      });
+  }
+}
+
+async function waitCanaryPod(
+  client: KubeClient,
+  c: Workload,
+  timeoutMs: number,
+  sleep: (ms: number) => Promise<void>,
+  pollMs: number,
+): Promise<KubeObject> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no pod yet';
+  while (Date.now() < deadline) {
+    const { items } = await client.list('v1', 'Pod', {
+      namespace: c.metadata.namespace,
+      labelSelector: `${canaryLabel}=${c.metadata.labels![canaryLabel]}`,
+    });
+    const pod = items.find((p) => !p.metadata.deletionTimestamp);
+    if (pod) {
+      if (podReady(pod)) return pod;
+      const why = podFailure(pod);
+      if (why) throw new StepFailed('canary', 'canary pod', `canary ${c.metadata.name}: ${why}`);
+      last = `pod ${pod.metadata.name} not Ready`;
+    }
+    await sleep(pollMs);
+  }
+  throw new StepFailed(
+    'canary',
+    'canary pod',
+    `canary ${c.metadata.name}: ${last} after ${timeoutMs / 1000} s`,
+  );
+}
+
+/** Waits until every workload that runs the image runs `to` and has rolled out. */
+async function waitRolled(
+  client: KubeClient,
+  namespace: string,
+  image: string,
+  to: string,
+  timeoutMs: number,
+  sleep: (ms: number) => Promise<void>,
+  pollMs: number,
+  log: (line: string) => void,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let said = '';
+  for (;;) {
+    const ws = await workloadsRunning(client, namespace, image);
+    const pending = ws.filter(
+      (w) =>
+        !containersOf(w).every((c) => repositoryName(c.image) !== image || c.image === to) ||
+        !rolledOut(w),
+    );
+    if (pending.length === 0) return;
+    // A new pod that cannot start will not start by waiting.
+    for (const w of pending) {
+      const { items } = await client.list('v1', 'Pod', {
+        namespace: w.metadata.namespace,
+        labelSelector: Object.entries(w.spec.selector.matchLabels ?? {})
+          .map(([k, v]) => `${k}=${v}`)
+          .join(','),
+      });
+      for (const p of items) {
+        const spec = p.spec as PodSpec;
+        if (!spec.containers.some((c) => c.image === to)) continue;
+        const why = podFailure(p);
+        if (why)
+          throw new StepFailed(
+            'roll',
+            'rollout',
+            `${w.kind} ${w.metadata.name}: pod ${p.metadata.name}: ${why}`,
+          );
+      }
+    }
+    const now = pending.map((w) => `${w.kind} ${w.metadata.name}`).join(', ');
+    if (now !== said) {
+      log(`  waiting for ${now}`);
+      said = now;
+    }
+    if (Date.now() > deadline)
+      throw new StepFailed('roll', 'rollout', `not rolled out after ${timeoutMs / 1000} s: ${now}`);
+    await sleep(pollMs);
+  }
+}

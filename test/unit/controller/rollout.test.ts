@@ -1,0 +1,236 @@
+// The pieces of a gated roll-out that need no cluster: which workloads run an image, the canary
+// copy (no Service traffic, still admitted to the backends), the spec override and its exact
+// undo, when a workload has rolled out, when a pod will not become Ready; and the gate script
+// (src/openstack/gate.py) run by the machine's python3 against a stand-in OpenStack API on
+// localhost (a fake: a real cloud runs it in the e2e tier).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { test } from 'node:test';
+import {
+  canaryOf,
+  checksFor,
+  overrideFor,
+  overridePatch,
+  podFailure,
+  repositoryName,
+  rolledOut,
+  runsImage,
+} from '../../../src/controller/rollout.ts';
+import { gateScript, parseGateOutput } from '../../../src/openstack/gate.ts';
+import { parseImageArg } from '../../../src/cli/remediate.ts';
+import type { KubeObject } from '../../../src/render/kube.ts';
+import { find, renderExample } from '../render/fixtures.ts';
+
+const digest = `sha256:${'ab'.repeat(32)}`;
+const to = `localhost:5001/stackanetes/keystone@${digest}`;
+
+test('image references: repository name, the override that names one, its exact undo', () => {
+  assert.equal(repositoryName('localhost:5001/stackanetes/keystone:2025.1'), 'keystone');
+  assert.equal(repositoryName(to), 'keystone');
+  assert.equal(repositoryName('quay.io/x/nova-api'), 'nova-api');
+  assert.deepEqual(overrideFor(to), {
+    registry: 'localhost:5001/stackanetes',
+    name: 'keystone',
+    digest,
+  });
+  assert.deepEqual(overrideFor('localhost:5001/stackanetes/keystone:2025.1-x'), {
+    registry: 'localhost:5001/stackanetes',
+    name: 'keystone',
+    tag: '2025.1-x',
+  });
+  assert.throws(() => overrideFor('keystone'), /not registry\/name/);
+  // From a tag override to a digest: the tag is removed, not left to compete.
+  assert.deepEqual(overridePatch('keystone', { tag: 'old' }, overrideFor(to)), {
+    spec: {
+      images: {
+        overrides: {
+          keystone: {
+            tag: null,
+            registry: 'localhost:5001/stackanetes',
+            name: 'keystone',
+            digest,
+          },
+        },
+      },
+    },
+  });
+  // Back to no override at all.
+  assert.deepEqual(overridePatch('keystone', overrideFor(to), undefined), {
+    spec: { images: { overrides: { keystone: null } } },
+  });
+});
+
+test('--image is checked before anything is asked of the cluster', () => {
+  assert.deepEqual(parseImageArg(`keystone=${to}`), { image: 'keystone', to });
+  assert.throws(() => parseImageArg('keystone'), /expected IMAGE=REFERENCE/);
+  assert.throws(() => parseImageArg(`keystonee=${to}`), /unknown image keystonee/);
+  assert.throws(() => parseImageArg('keystone=localhost:5001/x/keystone@sha256:12'), /is not/);
+});
+
+test('the canary of keystone-api: one pod of the new image that the Service does not select but the backends admit', () => {
+  const objects = renderExample('minimal');
+  const w = find(objects, 'Deployment', 'keystone-api') as Parameters<typeof canaryOf>[0];
+  const svc = find(objects, 'Service', 'keystone-api') as {
+    spec: { selector: Record<string, string> };
+  };
+  assert.ok(runsImage(w, 'keystone'));
+  assert.ok(!runsImage(w, 'glance-api'));
+  const c = canaryOf(w, 'keystone', to);
+  assert.equal(c.metadata.name, 'keystone-api-canary');
+  assert.equal(c.spec.replicas, 1);
+  const labels = c.spec.template.metadata!.labels!;
+  const selected = Object.entries(svc.spec.selector).every(([k, v]) => labels[k] === v);
+  assert.equal(selected, false, 'the Service sends it no request');
+  assert.equal(labels['app.kubernetes.io/instance'], 'minimal');
+  assert.equal(labels['stackanetes.io/component'], 'keystone', 'the database policy admits it');
+  assert.notEqual(
+    c.metadata.labels!['app.kubernetes.io/managed-by'],
+    'stackanetes',
+    'the operator does not prune it',
+  );
+  const images = c.spec.template.spec.containers.map((x) => x.image);
+  assert.ok(images.includes(to));
+  assert.ok(images.every((i) => repositoryName(i) !== 'keystone' || i === to));
+  const checks = checksFor(w, 'keystone', '10.88.0.9', 'canary');
+  assert.deepEqual(
+    checks.map((x) => [x.kind, x.url]),
+    [['identity', 'http://10.88.0.9:5000']],
+  );
+});
+
+test('rolled out: every replica updated and available, for the generation asked', () => {
+  const dep = (
+    status: Record<string, number>,
+    generation = 2,
+  ): Parameters<typeof rolledOut>[0] => ({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'd', generation },
+    spec: { replicas: 2, selector: {}, template: { spec: { containers: [] } } },
+    status,
+  });
+  const done = { observedGeneration: 2, replicas: 2, updatedReplicas: 2, availableReplicas: 2 };
+  assert.equal(rolledOut(dep(done)), true);
+  assert.equal(rolledOut(dep({ ...done, observedGeneration: 1 })), false, 'not seen yet');
+  assert.equal(rolledOut(dep({ ...done, updatedReplicas: 1, replicas: 3 })), false, 'surging');
+  assert.equal(rolledOut(dep({ ...done, unavailableReplicas: 1 })), false);
+});
+
+test('a pod that crash-loops or cannot pull its image will not become Ready; one that starts will', () => {
+  const pod = (cs: unknown): KubeObject => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'p' },
+    status: { containerStatuses: cs },
+  });
+  assert.match(
+    podFailure(
+      pod([
+        {
+          name: 'api',
+          restartCount: 1,
+          state: { waiting: { reason: 'CrashLoopBackOff' } },
+          lastState: { terminated: { exitCode: 1, reason: 'Error' } },
+        },
+      ]),
+    )!,
+    /api: CrashLoopBackOff \(last exit 1, Error\)/,
+  );
+  assert.match(
+    podFailure(
+      pod([{ name: 'api', restartCount: 0, state: { waiting: { reason: 'ImagePullBackOff' } } }]),
+    )!,
+    /ImagePullBackOff/,
+  );
+  assert.equal(
+    podFailure(
+      pod([{ name: 'api', restartCount: 0, state: { waiting: { reason: 'ContainerCreating' } } }]),
+    ),
+    undefined,
+  );
+});
+
+/** A stand-in Keystone and Glance on localhost: what gate.py is checked against here. */
+async function fakeOpenStack(opts: { glanceStatus: number }): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.method === 'POST' && req.url === '/v3/auth/tokens') {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        const ok =
+          (JSON.parse(body) as { auth: { identity: { password: { user: { password: string } } } } })
+            .auth.identity.password.user.password === 'secret';
+        res.writeHead(ok ? 201 : 401, ok ? { 'X-Subject-Token': 'tok' } : {});
+        res.end('{}');
+      });
+      return;
+    }
+    if (req.url === '/v2/images') {
+      const authed = req.headers['x-auth-token'] === 'tok';
+      res.writeHead(authed ? opts.glanceStatus : 401, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ images: [{ id: 'x' }] }));
+      return;
+    }
+    res.writeHead(404);
+    res.end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return server;
+}
+
+function runGateScript(
+  checks: unknown[],
+  password = 'secret',
+): Promise<{ code: number; stdout: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('python3', ['-c', gateScript, JSON.stringify({ timeout: 3, checks })], {
+      env: {
+        PATH: process.env.PATH,
+        OS_AUTH_URL: checks.length ? `${(checks[0] as { url: string }).url}/v3` : '',
+        OS_USERNAME: 'admin',
+        OS_PASSWORD: password,
+        OS_PROJECT_NAME: 'admin',
+      },
+    });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout }));
+  });
+}
+
+test('the gate script passes a working API and fails a broken one, a refused connection or a bad password', async () => {
+  for (const [glanceStatus, password, expectCode, expectOk] of [
+    [200, 'secret', 0, [true, true]],
+    [500, 'secret', 1, [true, false]],
+    [200, 'wrong', 1, [false, false]],
+  ] as const) {
+    const server = await fakeOpenStack({ glanceStatus });
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const r = await runGateScript(
+        [
+          { name: 'keystone canary', kind: 'identity', url },
+          { name: 'glance canary', kind: 'image', url },
+        ],
+        password,
+      );
+      const results = parseGateOutput(r.stdout);
+      assert.equal(r.code, expectCode, r.stdout);
+      assert.deepEqual(
+        results.map((x) => x.ok),
+        expectOk,
+      );
+    } finally {
+      server.close();
+    }
+  }
+  // Nothing listens: the check fails with the reason, it does not pass.
+  const r = await runGateScript([{ name: 'gone', kind: 'identity', url: 'http://127.0.0.1:9' }]);
+  assert.equal(r.code, 1);
+  const [gone] = parseGateOutput(r.stdout);
+  assert.equal(gone!.ok, false);
+  assert.equal(gone!.status, 0);
+  assert.match(gone!.detail, /refused|URLError/i);
+});
