@@ -2,7 +2,12 @@
 // (a deleted Deployment shows as missing whatever the recorded status says), the operator's
 // conditions where they explain, and whether an operator is still reconciling at all.
 import type { Command } from 'commander';
-import { apiVersion, kind, type OpenStackCloud } from '../api/v1alpha1/spec.ts';
+import {
+  apiVersion,
+  kind,
+  type OpenStackCloud,
+  type RemediationStatus,
+} from '../api/v1alpha1/spec.ts';
 import { validateObject } from '../api/v1alpha1/validate.ts';
 import { KubeClient } from '../kube/client.ts';
 import type { KubeObject } from '../render/kube.ts';
@@ -32,6 +37,15 @@ function specOf(c: KubeObject): OpenStackCloud | undefined {
     metadata: { name: c.metadata.name, namespace: c.metadata.namespace },
   });
   return r.ok ? r.cloud : undefined;
+}
+
+/** What `stackanetes remediate`/`rollout` last did, as one line (empty when never run). */
+export function remediationLine(c: KubeObject): string {
+  const r = (c.status as { remediation?: RemediationStatus } | undefined)?.remediation;
+  if (!r) return '';
+  const when = r.finishedAt ? `finished ${r.finishedAt}` : `since ${r.startedAt}`;
+  const failed = r.failedCheck ? ` (failed: ${r.failedCheck}${r.step ? ` at ${r.step}` : ''})` : '';
+  return `Remediation: ${r.state}${failed}, ${when}: ${r.message}\n`;
 }
 
 export function register(program: Command): void {
@@ -100,7 +114,7 @@ still holds its Lease and has reconciled the cloud recently.`,
               ? ' (the operator has not seen the latest spec yet)'
               : '';
           process.stdout.write(
-            `${viewText(`${c.metadata.namespace}/${c.metadata.name}  release ${release}${stale}`, view, process.stdout.columns ?? 160)}\n\n`,
+            `${viewText(`${c.metadata.namespace}/${c.metadata.name}  release ${release}${stale}`, view, process.stdout.columns ?? 160)}\n${remediationLine(c)}\n`,
           );
         }
       } finally {
