@@ -1,6 +1,7 @@
 # The health gate of a roll-out (src/controller/rollout.ts): API calls that prove a service
 # works, not only that its process answers. Run in a cloud's openstack-client pod, which holds the
-# admin credentials (OS_* environment variables), with one argument, JSON:
+# admin credentials (OS_* environment variables, or OS_CLOUD in clouds.yaml), with one argument,
+# JSON:
 #   {"timeout": 10, "checks": [{"name": "keystone-api canary", "kind": "identity",
 #                               "url": "http://10.88.0.12:5000"}, …]}
 # kinds: identity (a token issued by that address: 201), image (GET /v2/images), placement
@@ -39,12 +40,36 @@ def request(method, url, timeout, body=None, headers=None):
         return e.code, dict(e.headers), e.read()
 
 
+def credentials():
+    """OS_* variables; else the OS_CLOUD entry of clouds.yaml, as the openstack client reads it."""
+    env = os.environ
+    if "OS_USERNAME" in env:
+        return env
+    import yaml  # PyYAML: the openstack client's own dependency
+
+    paths = [env.get("OS_CLIENT_CONFIG_FILE"), os.path.expanduser("~/.config/openstack/clouds.yaml"),
+             "/etc/openstack/clouds.yaml"]
+    for path in [p for p in paths if p and os.path.exists(p)]:
+        with open(path) as f:
+            cloud = yaml.safe_load(f)["clouds"][env.get("OS_CLOUD", "admin")]
+        a = cloud["auth"]
+        return {
+            "OS_AUTH_URL": a["auth_url"],
+            "OS_USERNAME": a["username"],
+            "OS_PASSWORD": a["password"],
+            "OS_PROJECT_NAME": a["project_name"],
+            "OS_USER_DOMAIN_NAME": a.get("user_domain_name", "Default"),
+            "OS_PROJECT_DOMAIN_NAME": a.get("project_domain_name", "Default"),
+        }
+    raise KeyError("no OS_USERNAME and no clouds.yaml")
+
+
 def issue_token(base, timeout):
     """POST /v3/auth/tokens at `base` (with or without its /v3) with the admin's password."""
     base = base.rstrip("/")
     if not base.endswith("/v3"):
         base += "/v3"
-    env = os.environ
+    env = credentials()
     body = {
         "auth": {
             "identity": {
@@ -85,9 +110,10 @@ def check(c, timeout, token_cache):
     if kind not in PATHS:
         raise ValueError("unknown check kind %r" % kind)
     if "token" not in token_cache:
-        status, token = issue_token(os.environ["OS_AUTH_URL"], timeout)
+        auth_url = credentials()["OS_AUTH_URL"]
+        status, token = issue_token(auth_url, timeout)
         if not token:
-            return False, status, "no token from %s" % os.environ["OS_AUTH_URL"]
+            return False, status, "no token from %s" % auth_url
         token_cache["token"] = token
     path, key = PATHS[kind]
     headers = {"X-Auth-Token": token_cache["token"]}
