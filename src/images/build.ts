@@ -171,6 +171,13 @@ export function recordDir(cache: CachePaths, release: string, tag?: string): str
   return join(dir, 'tags', tag);
 }
 
+/** A failed step as an ImageBuildError naming the image (and the package, when apt said which). */
+export function buildError(err: unknown, image: string, logFile: string): unknown {
+  if (!(err instanceof CommandError)) return err;
+  const apt = explainAptFailure(err.output);
+  return new ImageBuildError(image, apt ? `installing ${apt}` : err.message, logFile);
+}
+
 /** Records are kept per release, tag and image name. */
 export function recordPaths(
   cache: CachePaths,
@@ -611,11 +618,7 @@ async function buildLayer(ctx: Context, recipe: ImageRecipe): Promise<LayerRecor
     return rec;
   } catch (err) {
     log.end();
-    if (err instanceof CommandError) {
-      const apt = explainAptFailure(err.output);
-      throw new ImageBuildError(recipe.name, apt ? `installing ${apt}` : err.message, logFile);
-    }
-    throw err;
+    throw buildError(err, recipe.name, logFile);
   } finally {
     log.end();
     // Never leave a half-mounted tree behind (the namespace is gone, but be sure).

@@ -17,6 +17,7 @@ import {
 import { cachePaths } from '../../../src/images/paths.ts';
 import { aptSource, sourcesFile } from '../../../src/images/rootfs.ts';
 import { releaseRecipes } from '../../../src/images/recipes.ts';
+import { runCli } from '../helpers.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'stackanetes-tags-test-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -124,4 +125,15 @@ test('the base layer upgrades to -security and -updates after writing the source
     'Types: deb\nURIs: http://mirror/debian\nSuites: trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n',
   );
   assert.doesNotMatch(baseSetupScript(bare, assets), /apt-get (update|-y .*upgrade)/);
+});
+
+test('images build --without-updates refuses the release tag before building anything', async () => {
+  const r = await runCli(['images', 'build', '--without-updates', '--tag', '2025.1'], undefined, {
+    STACKANETES_CACHE: join(work, 'cli'),
+  });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /cannot take the tag 2025\.1: it would replace the release's images/);
+  const help = await runCli(['images', 'build', '--help']);
+  assert.match(help.stdout, /--without-updates/);
+  assert.match(help.stdout, /images build --only keystone --without-updates/);
 });
