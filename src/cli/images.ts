@@ -8,12 +8,17 @@ import { CliError } from './errors.ts';
 import {
   buildableImages,
   buildImages,
+  buildTag,
+  checkTag,
+  findRecord,
   ImageBuildError,
   listRecords,
   readRecord,
   recordPaths,
   type BuildEvent,
+  type ImageRecord,
 } from '../images/build.ts';
+import { fixImage, type DerivedImage } from '../images/fix.ts';
 import { cachePaths } from '../images/paths.ts';
 import { OciLayout } from '../images/oci.ts';
 import { sbomPackages, type CycloneDx } from '../images/sbom.ts';
@@ -56,39 +61,116 @@ function checkImages(names: readonly string[], flag: string, exitCode = 1): void
   }
 }
 
-function notBuilt(image: string, release: string, exitCode = 1): CliError {
+function notBuilt(image: string, release: string, tag: string, exitCode = 1): CliError {
+  const normal = releaseSources[release]?.imageTag;
   return new CliError(
-    `${image} (${release}) has not been built; run \`stackanetes images build --only ${image}\``,
+    `${image} (${release}${tag === normal ? '' : `, tag ${tag}`}) has not been built; run \`stackanetes images build --only ${image}${tag === normal ? '' : tag === `${normal}-without-updates` ? ' --without-updates' : ` --tag ${tag}`}\``,
     exitCode,
   );
 }
 
-/** The images `images scan` looks at: the names given, else every built image of the release. */
-async function scanTargets(names: readonly string[], release: string): Promise<ScanImage[]> {
+/** --tag, checked; the release's own tag when absent. */
+function tagFlag(release: string, tag: string | undefined, exitCode = 1): string {
+  if (tag === undefined) return releaseSource(release).imageTag;
+  try {
+    checkTag(tag);
+  } catch (err) {
+    throw new CliError(`--tag: ${(err as Error).message}`, exitCode);
+  }
+  return tag;
+}
+
+/** An argument that names an image by reference or manifest digest rather than by name. */
+function isReference(arg: string): boolean {
+  return arg.includes(':') || arg.includes('@');
+}
+
+interface Target {
+  readonly record: ImageRecord;
+  readonly sbom: string;
+}
+
+/**
+ * The images a command works on: each argument an image name (of the release and tag), a
+ * reference or a manifest digest; none → every built image of the release and tag.
+ */
+async function imageTargets(
+  args: readonly string[],
+  release: string,
+  tag: string,
+  exitCode: number,
+): Promise<Target[]> {
   const cache = cachePaths();
-  const target = (r: { name: string; reference: string }): ScanImage => ({
-    name: r.name,
-    reference: r.reference,
-    sbom: recordPaths(cache, release, r.name).sbom,
-  });
-  if (!names.length) {
-    const records = (await listRecords(cache)).filter((r) => r.release === release);
+  const sbomOf = (r: ImageRecord): string => recordPaths(cache, release, r.name, tag).sbom;
+  if (!args.length) {
+    const records = (await listRecords(cache, { tag })).filter((r) => r.release === release);
     if (!records.length) {
+      const normal = releaseSource(release).imageTag;
       throw new CliError(
-        `no image of ${release} has been built (${cache.root}); run \`stackanetes images build\``,
-        2,
+        `no image of ${release}${tag === normal ? '' : ` tagged ${tag}`} has been built (${cache.root}); run \`stackanetes images build\``,
+        exitCode,
       );
     }
-    return records.map(target);
+    return records.map((record) => ({ record, sbom: sbomOf(record) }));
   }
-  checkImages(names, 'image', 2);
-  const out: ScanImage[] = [];
-  for (const name of new Set(names)) {
-    const record = await readRecord(cache, release, name);
-    if (!record) throw notBuilt(name, release, 2);
-    out.push(target(record));
+  checkImages(
+    args.filter((a) => !isReference(a)),
+    'image',
+    exitCode,
+  );
+  const out: Target[] = [];
+  for (const arg of new Set(args)) {
+    if (isReference(arg)) {
+      const record = await findRecord(cache, arg);
+      if (!record)
+        throw new CliError(
+          `no built image has the reference or manifest digest ${arg} (\`stackanetes images list --all-tags\` lists them)`,
+          exitCode,
+        );
+      out.push({ record, sbom: record.sbom });
+      continue;
+    }
+    const record = await readRecord(cache, release, arg, tag);
+    if (!record) throw notBuilt(arg, release, tag, exitCode);
+    out.push({ record, sbom: sbomOf(record) });
   }
   return out;
+}
+
+const scanTarget = (t: Target): ScanImage => ({
+  name: t.record.name,
+  reference: t.record.reference,
+  sbom: t.sbom,
+});
+
+/** Scans the images against the release's -updates and -security; any failure is a CliError 2. */
+async function scanOrExit(
+  release: string,
+  targets: readonly ScanImage[],
+  onProgress: (m: string) => void,
+): Promise<ScanReport> {
+  const recipes = releaseRecipes(release);
+  if (!recipes.extraSuites.length) {
+    throw new CliError(`${release} has no -security or -updates suite to compare with`, 2);
+  }
+  try {
+    return await scanImages({
+      images: targets,
+      source: aptSource(releaseSource(release).debianSuite, recipes.extraSuites),
+      onProgress,
+    });
+  } catch (err) {
+    // whatever stopped it (a ScanError, or e.g. a cache that cannot be written): 2, not 1
+    throw new CliError(err instanceof Error ? err.message : String(err), 2);
+  }
+}
+
+function scanSummary(report: ScanReport): string {
+  const packages = report.images.reduce((n, i) => n + i.packages, 0);
+  const suites = report.indexes
+    .map((i) => `${i.suite} of ${i.date}${i.cached ? ' (cached)' : ''}`)
+    .join(', ');
+  return `${report.images.length} images, ${packages} packages against ${suites}: ${report.findings} findings, ${report.cves} CVEs (${report.seconds.toFixed(1)} s)`;
 }
 
 function printScan(report: ScanReport): void {
@@ -128,20 +210,32 @@ interface BuildFlags {
   tag?: string;
   cache: boolean;
   push: boolean;
+  withoutUpdates?: boolean;
 }
 
 interface ListFlags {
   json?: boolean;
+  tag?: string;
+  allTags?: boolean;
 }
 
 interface SbomFlags {
   release: string;
+  tag?: string;
   json?: boolean;
 }
 
 interface ScanFlags {
   release: string;
+  tag?: string;
   json?: boolean;
+}
+
+interface FixFlags {
+  release: string;
+  tag?: string;
+  json?: boolean;
+  push: boolean;
 }
 
 interface ExportFlags {
@@ -170,26 +264,40 @@ export function register(program: Command): void {
     .option('--tag <tag>', "image tag (default: the release's tag)")
     .option('--no-cache', 'build every layer again')
     .option('--no-push', "do not push to the local cluster's registry")
+    .option(
+      '--without-updates',
+      "build from the release's Debian suite as released: no -updates or -security sources, no upgrade (images with known fixes missing, for tests); tag <release>-without-updates unless --tag says otherwise",
+    )
     .addHelpText(
       'after',
       `
 Examples:
   $ sudo npx stackanetes images build
   $ sudo npx stackanetes images build --release 2025.1 --only keystone,mariadb
+  $ sudo npx stackanetes images build --only keystone --without-updates   # keystone:2025.1-without-updates
+The base layer gets the -security and -updates versions of what debootstrap installed.
 Cache: ~/.cache/stackanetes/images ($STACKANETES_CACHE/images); logs under logs/.
+Records: images/<release>/ for the release's tag, images/<release>/tags/<tag>/ for any other.
 Mirror: $STACKANETES_DEBIAN_MIRROR (default http://deb.debian.org/debian).`,
     )
     .action(async (flags: BuildFlags) => {
       checkRelease(flags.release);
       if (flags.only) checkImages(flags.only, '--only');
+      let tag: string;
+      try {
+        tag = buildTag(flags.release, flags);
+      } catch (err) {
+        throw new CliError(`--tag: ${(err as Error).message}`);
+      }
       try {
         const result = await buildImages({
           release: flags.release,
           ...(flags.only ? { only: flags.only } : {}),
           registry: flags.registry,
-          ...(flags.tag ? { tag: flags.tag } : {}),
+          tag,
           noCache: !flags.cache,
           push: flags.push,
+          ...(flags.withoutUpdates ? { withoutUpdates: true } : {}),
           onEvent: progressPrinter(),
         });
         for (const i of result.images) {
@@ -244,9 +352,18 @@ Cache: ~/.cache/stackanetes/guest ($STACKANETES_CACHE/guest). \`stackanetes up\`
     .command('list')
     .description('list the built images with their size, package count and digest')
     .option('--json', 'print the image records as JSON')
-    .addHelpText('after', '\nExample:\n  $ npx stackanetes images list')
+    .option('--tag <tag>', "the images of this tag (default: each release's own tag)")
+    .option('--all-tags', 'the images of every tag (-without-updates, fixed images, …)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ npx stackanetes images list\n  $ npx stackanetes images list --tag 2025.1-without-updates\n  $ npx stackanetes images list --all-tags',
+    )
     .action(async (flags: ListFlags) => {
-      const records = await listRecords(cachePaths());
+      if (flags.tag !== undefined) tagFlag(defaultRelease, flags.tag);
+      const records = await listRecords(cachePaths(), {
+        ...(flags.tag !== undefined ? { tag: flags.tag } : {}),
+        ...(flags.allTags ? { allTags: true } : {}),
+      });
       if (flags.json) {
         process.stdout.write(JSON.stringify(records, null, 2) + '\n');
         return;
@@ -270,20 +387,20 @@ Cache: ~/.cache/stackanetes/guest ($STACKANETES_CACHE/guest). \`stackanetes up\`
     .description(
       'print the Debian packages of an image with their exact versions (CycloneDX with --json)',
     )
-    .argument('<image>', 'image name, e.g. keystone')
+    .argument('<image>', 'image name (e.g. keystone), reference or manifest digest')
     .option('--release <release>', 'OpenStack release', defaultRelease)
+    .option('--tag <tag>', "the image's tag (default: the release's)")
     .option('--json', 'print the CycloneDX 1.5 document')
     .addHelpText(
       'after',
-      '\nExamples:\n  $ npx stackanetes images sbom keystone | grep python3-keystone\n  $ npx stackanetes images sbom mariadb --json > mariadb.cdx.json',
+      '\nExamples:\n  $ npx stackanetes images sbom keystone | grep python3-keystone\n  $ npx stackanetes images sbom mariadb --json > mariadb.cdx.json\n  $ npx stackanetes images sbom keystone --tag 2025.1-without-updates\n  $ npx stackanetes images sbom localhost:5001/stackanetes/keystone:2025.1-fix-3f2a9c01',
     )
     .action(async (image: string, flags: SbomFlags) => {
       checkRelease(flags.release);
-      checkImages([image], 'image');
-      const cache = cachePaths();
-      const record = await readRecord(cache, flags.release, image);
-      if (!record) throw notBuilt(image, flags.release);
-      const text = await readFile(recordPaths(cache, flags.release, image).sbom, 'utf8');
+      const tag = tagFlag(flags.release, flags.tag);
+      const [target] = await imageTargets([image], flags.release, tag, 1);
+      const { record, sbom } = target!;
+      const text = await readFile(sbom, 'utf8');
       if (flags.json) {
         process.stdout.write(text);
         return;
@@ -305,8 +422,12 @@ Cache: ~/.cache/stackanetes/guest ($STACKANETES_CACHE/guest). \`stackanetes up\`
     .description(
       "report the Debian packages of built images that have a newer version in the release's -security or -updates suite, with the CVEs the newer version's changelog names",
     )
-    .argument('[images...]', 'image names (default: every built image of the release)')
+    .argument(
+      '[images...]',
+      'image names, references or manifest digests (default: every built image of the release and tag)',
+    )
     .option('--release <release>', 'OpenStack release', defaultRelease)
+    .option('--tag <tag>', "the images' tag (default: the release's)")
     .option('--json', 'print the report as JSON')
     // a mistyped option is "could not scan" (2), not "findings" (1); help is 0
     .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
@@ -316,6 +437,7 @@ Cache: ~/.cache/stackanetes/guest ($STACKANETES_CACHE/guest). \`stackanetes up\`
 Examples:
   $ npx stackanetes images scan
   $ npx stackanetes images scan keystone mariadb
+  $ npx stackanetes images scan keystone --tag 2025.1-without-updates
   $ npx stackanetes images scan --json | jq '.images[].findings[].cves[]'
 Exit status: 0 no package has a newer version, 1 some have (findings), 2 could not scan.
 Reads the SBOMs \`images build\` wrote and the suites' InRelease and Packages indexes from
@@ -325,36 +447,122 @@ beside it, or $STACKANETES_DEBIAN_SECURITY_MIRROR). Indexes and changelogs are c
     )
     .action(async (names: string[], flags: ScanFlags) => {
       checkRelease(flags.release, 2);
-      const targets = await scanTargets(names, flags.release);
-      const recipes = releaseRecipes(flags.release);
-      if (!recipes.extraSuites.length) {
-        throw new CliError(
-          `${flags.release} has no -security or -updates suite to compare with`,
-          2,
-        );
-      }
+      const tag = tagFlag(flags.release, flags.tag, 2);
+      const targets = await imageTargets(names, flags.release, tag, 2);
       const line = progressLines();
-      let report: ScanReport;
-      try {
-        report = await scanImages({
-          images: targets,
-          source: aptSource(releaseSource(flags.release).debianSuite, recipes.extraSuites),
-          onProgress: (m) => line('note', m),
-        });
-      } catch (err) {
-        // whatever stopped it (a ScanError, or e.g. a cache that cannot be written): 2, not 1
-        throw new CliError(err instanceof Error ? err.message : String(err), 2);
-      }
+      const report = await scanOrExit(flags.release, targets.map(scanTarget), (m) =>
+        line('note', m),
+      );
       if (flags.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
       else printScan(report);
-      const packages = report.images.reduce((n, i) => n + i.packages, 0);
-      const suites = report.indexes
-        .map((i) => `${i.suite} of ${i.date}${i.cached ? ' (cached)' : ''}`)
-        .join(', ');
-      process.stderr.write(
-        `${report.images.length} images, ${packages} packages against ${suites}: ${report.findings} findings, ${report.cves} CVEs (${report.seconds.toFixed(1)} s)\n`,
-      );
+      process.stderr.write(`${scanSummary(report)}\n`);
       if (report.findings) process.exitCode = 1;
+    });
+
+  images
+    .command('fix')
+    .description(
+      'make new images of built ones in which the packages `images scan` finds are upgraded to their fixed versions (the same layers plus one), and scan the results',
+    )
+    .argument(
+      '[images...]',
+      'image names, references or manifest digests (default: every built image of the release and tag)',
+    )
+    .option('--release <release>', 'OpenStack release', defaultRelease)
+    .option('--tag <tag>', "the images' tag (default: the release's)")
+    .option('--no-push', "do not push the new images to the local cluster's registry")
+    .option('--json', 'print what was made and the scan of the results as JSON')
+    // a mistyped option is "could not" (2), not "findings remain" (1); help is 0
+    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ sudo npx stackanetes images fix                      # every image of the release's tag
+  $ sudo npx stackanetes images fix keystone --tag 2025.1-without-updates
+  $ sudo npx stackanetes images fix localhost:5001/stackanetes/keystone:2025.1 --json
+Each image with findings gets one more layer in which
+  apt-get install --only-upgrade <package>=<fixed version> …
+ran (the release's suite, -updates and -security) on its root file system. The new image is
+<repository>:<tag>-fix-<8 hex of the layer's key> (the key: the image's manifest digest, the
+packages, the build script version; cached), recorded under images/<release>/tags/<that tag>/
+with its SBOM, and pushed to the local registry when it answers. Images without findings stay.
+Prints old → new reference and digest per image, then the scan of the results.
+Exit status: 0 the results have no findings, 1 some remain, 2 could not (the reason is printed).`,
+    )
+    .action(async (names: string[], flags: FixFlags) => {
+      checkRelease(flags.release, 2);
+      const tag = tagFlag(flags.release, flags.tag, 2);
+      const targets = await imageTargets(names, flags.release, tag, 2);
+      const line = progressLines();
+      const before = await scanOrExit(flags.release, targets.map(scanTarget), (m) =>
+        line('note', m),
+      );
+      const onEvent = progressPrinter();
+      const made: { target: Target; upgraded: number; fixed?: DerivedImage }[] = [];
+      const started = Date.now();
+      for (const [i, target] of targets.entries()) {
+        const findings = before.images[i]?.findings ?? [];
+        if (!findings.length) {
+          made.push({ target, upgraded: 0 });
+          continue;
+        }
+        try {
+          const fixed = await fixImage(target.record, findings, { push: flags.push, onEvent });
+          made.push({ target, upgraded: fixed.record.upgraded?.length ?? 0, fixed });
+        } catch (err) {
+          throw new CliError(
+            `could not fix ${target.record.reference}: ${err instanceof Error ? err.message : String(err)}`,
+            2,
+          );
+        }
+      }
+      const after = await scanOrExit(
+        flags.release,
+        made.map((m) =>
+          m.fixed
+            ? { name: m.target.record.name, reference: m.fixed.reference, sbom: m.fixed.sbom }
+            : scanTarget(m.target),
+        ),
+        (m) => line('note', m),
+      );
+      if (flags.json) {
+        const images = made.map((m) => ({
+          name: m.target.record.name,
+          from: {
+            reference: m.target.record.reference,
+            manifestDigest: m.target.record.manifestDigest,
+          },
+          ...(m.fixed
+            ? {
+                to: {
+                  reference: m.fixed.reference,
+                  manifestDigest: m.fixed.manifestDigest,
+                  sbom: m.fixed.sbom,
+                  cached: m.fixed.cached,
+                  registry: m.fixed.registry,
+                },
+                upgraded: m.fixed.record.upgraded ?? [],
+              }
+            : {}),
+        }));
+        process.stdout.write(JSON.stringify({ images, scan: after }, null, 2) + '\n');
+      } else {
+        for (const m of made) {
+          const from = `${m.target.record.reference} (${m.target.record.manifestDigest.slice(0, 19)})`;
+          process.stdout.write(
+            m.fixed
+              ? `${m.target.record.name}: ${from} → ${m.fixed.reference} (${m.fixed.manifestDigest.slice(0, 19)}), ${m.upgraded} packages upgraded${m.fixed.cached ? ' (cached)' : ''}\n`
+              : `${m.target.record.name}: ${from} has no findings: not changed\n`,
+          );
+        }
+        printScan(after);
+      }
+      const fixed = made.filter((m) => m.fixed).length;
+      process.stderr.write(
+        `fixed ${fixed} of ${made.length} images in ${((Date.now() - started) / 1000).toFixed(1)} s; results: ${scanSummary(after)}\n`,
+      );
+      if (after.findings) process.exitCode = 1;
     });
 
   images

@@ -12,7 +12,7 @@ import {
   defaultImageRegistry,
   localRegistry,
 } from '../catalog/images.ts';
-import { releaseSource } from '../catalog/releases.ts';
+import { releaseSource, releaseSources } from '../catalog/releases.ts';
 import { CommandError, openLog, run } from '../util/exec.ts';
 import { ensureHostPrograms } from '../util/apt.ts';
 import { exists } from '../util/fs.ts';
@@ -33,7 +33,9 @@ import {
   debootstrap,
   explainAptFailure,
   layerExcludes,
+  aptGetUpdate,
   aptSource,
+  dpkgKeepConfig,
   runStep,
   sourcesFile,
   type AptSource,
@@ -44,7 +46,7 @@ import { pushImages, registryAnswers } from './registry.ts';
 import { sha256 } from '../util/hash.ts';
 
 /** Bump when the build procedure changes in a way that changes image content. */
-export const buildScriptVersion = 4;
+export const buildScriptVersion = 5;
 
 const assetsDir = join(dirname(fileURLToPath(import.meta.url)), 'assets');
 
@@ -69,6 +71,12 @@ export interface BuildOptions {
   readonly onEvent?: (e: BuildEvent) => void;
   /** Replaces the release's recipes (tests use it to build a deliberately broken image). */
   readonly recipes?: ReleaseRecipes;
+  /**
+   * Build from the release's Debian suite alone, as it was released: no -updates or -security
+   * sources, no upgrade. Such images have known fixes missing (tests scan and fix them); they get
+   * their own tag, `<release>-without-updates` unless `tag` names another.
+   */
+  readonly withoutUpdates?: boolean;
 }
 
 export interface LayerRecord {
@@ -105,6 +113,10 @@ export interface ImageRecord {
   readonly builtAt: string;
   readonly inputHash: string;
   readonly sbom: string;
+  /** Set on images `images fix` (or deriveImage) made: the image they add a layer to. */
+  readonly derivedFrom?: { readonly reference: string; readonly manifestDigest: string };
+  /** `package=version` that layer upgraded (images fix). */
+  readonly upgraded?: readonly string[];
 }
 
 export interface BuildResult {
@@ -127,13 +139,53 @@ export class ImageBuildError extends Error {
   }
 }
 
-/** Records are kept per release and image name. */
+/** What an image tag may be (the OCI distribution spec's rule); it also names a directory. */
+export function checkTag(tag: string): void {
+  if (!/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/.test(tag))
+    throw new Error(
+      `tag ${JSON.stringify(tag)} is not a valid image tag (letters, digits, _ . -; at most 128, not starting with . or -)`,
+    );
+}
+
+/** The tag a build gives its images: the one asked for, else the release's (…-without-updates). */
+export function buildTag(release: string, o: { tag?: string; withoutUpdates?: boolean }): string {
+  const normal = releaseSource(release).imageTag;
+  const tag = o.tag ?? (o.withoutUpdates ? `${normal}-without-updates` : normal);
+  checkTag(tag);
+  if (o.withoutUpdates && tag === normal)
+    throw new Error(
+      `images built without updates cannot take the tag ${normal}: it would replace the release's images`,
+    );
+  return tag;
+}
+
+/**
+ * Where the records of a tag's images are: the release's own tag (or none) keeps the
+ * directory records always had, images/<release>/; every other tag its own,
+ * images/<release>/tags/<tag>/.
+ */
+export function recordDir(cache: CachePaths, release: string, tag?: string): string {
+  const dir = join(cache.root, 'images', release);
+  if (tag === undefined || tag === releaseSources[release]?.imageTag) return dir;
+  checkTag(tag);
+  return join(dir, 'tags', tag);
+}
+
+/** A failed step as an ImageBuildError naming the image (and the package, when apt said which). */
+export function buildError(err: unknown, image: string, logFile: string): unknown {
+  if (!(err instanceof CommandError)) return err;
+  const apt = explainAptFailure(err.output);
+  return new ImageBuildError(image, apt ? `installing ${apt}` : err.message, logFile);
+}
+
+/** Records are kept per release, tag and image name. */
 export function recordPaths(
   cache: CachePaths,
   release: string,
   name: string,
+  tag?: string,
 ): { record: string; sbom: string } {
-  const dir = join(cache.root, 'images', release);
+  const dir = recordDir(cache, release, tag);
   return { record: join(dir, `${name}.json`), sbom: join(dir, `${name}.cdx.json`) };
 }
 
@@ -141,31 +193,69 @@ export async function readRecord(
   cache: CachePaths,
   release: string,
   name: string,
+  tag?: string,
 ): Promise<ImageRecord | undefined> {
   try {
     return JSON.parse(
-      await readFile(recordPaths(cache, release, name).record, 'utf8'),
+      await readFile(recordPaths(cache, release, name, tag).record, 'utf8'),
     ) as ImageRecord;
   } catch {
     return undefined;
   }
 }
 
-export async function listRecords(cache: CachePaths): Promise<ImageRecord[]> {
+async function readRecordsIn(dir: string): Promise<ImageRecord[]> {
+  const out: ImageRecord[] = [];
+  for (const f of (await readdir(dir).catch(() => [] as string[])).sort()) {
+    if (!f.endsWith('.json') || f.endsWith('.cdx.json')) continue;
+    try {
+      out.push(JSON.parse(await readFile(join(dir, f), 'utf8')) as ImageRecord);
+    } catch {
+      // a half-written record is skipped; the next build rewrites it
+    }
+  }
+  return out;
+}
+
+/**
+ * The records of every release: those of the release's own tag, or of `tag`, or (`allTags`)
+ * all of them, the release's own tag first.
+ */
+export async function listRecords(
+  cache: CachePaths,
+  o: { tag?: string; allTags?: boolean } = {},
+): Promise<ImageRecord[]> {
   const out: ImageRecord[] = [];
   const root = join(cache.root, 'images');
   const releases = await readdir(root).catch(() => [] as string[]);
   for (const rel of releases.sort()) {
-    for (const f of (await readdir(join(root, rel))).sort()) {
-      if (!f.endsWith('.json') || f.endsWith('.cdx.json')) continue;
-      try {
-        out.push(JSON.parse(await readFile(join(root, rel, f), 'utf8')) as ImageRecord);
-      } catch {
-        // a half-written record is skipped; the next build rewrites it
-      }
+    if (!o.allTags) {
+      out.push(...(await readRecordsIn(recordDir(cache, rel, o.tag))));
+      continue;
     }
+    out.push(...(await readRecordsIn(join(root, rel))));
+    const tags = await readdir(join(root, rel, 'tags')).catch(() => [] as string[]);
+    for (const t of tags.sort()) out.push(...(await readRecordsIn(join(root, rel, 'tags', t))));
   }
   return out;
+}
+
+/**
+ * The record of an image named by its reference (registry/name:tag), by its manifest digest
+ * (sha256:…), or by both (registry/name@sha256:…), over every release and tag.
+ */
+export async function findRecord(
+  cache: CachePaths,
+  referenceOrDigest: string,
+): Promise<ImageRecord | undefined> {
+  const want = referenceOrDigest.trim();
+  const at = want.lastIndexOf('@');
+  const byDigest = (r: ImageRecord): boolean =>
+    at > 0
+      ? r.manifestDigest === want.slice(at + 1) && r.reference.startsWith(`${want.slice(0, at)}:`)
+      : r.manifestDigest === want;
+  const records = await listRecords(cache, { allTags: true });
+  return records.find((r) => r.reference === want) ?? records.find(byDigest);
 }
 
 /** Which recipes an image list needs, parents first. */
@@ -192,7 +282,10 @@ async function assetHash(): Promise<string> {
   return h.digest('hex');
 }
 
-function baseSetupScript(src: AptSource, assets: { start: string; setConfigs: string }): string {
+export function baseSetupScript(
+  src: AptSource,
+  assets: { start: string; setConfigs: string },
+): string {
   const groups = kollaUsers.map(
     (u) => `getent group ${u.name} >/dev/null || groupadd -g ${u.uid} ${u.name}`,
   );
@@ -207,6 +300,16 @@ function baseSetupScript(src: AptSource, assets: { start: string; setConfigs: st
     `printf '%s\\n' 'APT::Install-Recommends "false";' 'APT::Install-Suggests "false";' 'Acquire::Retries "3";' > /etc/apt/apt.conf.d/90stackanetes`,
     `printf '%s\\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*/copyright' 'path-exclude /usr/share/man/*' 'path-exclude /usr/share/info/*' 'path-exclude /usr/share/locale/*' 'path-include /usr/share/locale/locale.alias' > /etc/dpkg/dpkg.cfg.d/90stackanetes-nodoc`,
     `printf '#!/bin/sh\\n# Services are started by kolla_start, never by package scripts.\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d`,
+    // debootstrap installs the suite as released: its packages get the -security and -updates
+    // versions here (lists and .debs live in the shared apt caches mounted over /var, not here).
+    ...(src.extraSuites.length
+      ? [
+          'echo "@@ apt-get update"',
+          aptGetUpdate,
+          'echo "@@ apt-get upgrade"',
+          `apt-get -y -q ${dpkgKeepConfig} upgrade`,
+        ]
+      : []),
     ...groups,
     ...users,
     `echo ${b64(assets.start)} | base64 -d > /usr/local/bin/kolla_start && chmod 0755 /usr/local/bin/kolla_start`,
@@ -215,10 +318,15 @@ function baseSetupScript(src: AptSource, assets: { start: string; setConfigs: st
     `install -d -m 0755 /var/lib/kolla /var/lib/kolla/config_files`,
     `install -d -m 0755 -g kolla /var/log/kolla`,
     `echo localhost > /etc/hostname`,
-    `rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/*.log /var/log/apt/*`,
+    // /var/lib/apt/lists is the shared lists cache mounted here (never tarred): left alone.
+    `rm -rf /var/cache/apt/*.bin /var/log/*.log /var/log/apt/*`,
     `visudo -c >/dev/null`,
   ].join('\n');
 }
+
+/** Log files written by package scripts (after the base layer) belong to no image. */
+export const dropNewLogs =
+  'find /var/log -type f -newer /usr/local/bin/kolla_start \\( -name "*.log" -o -path "/var/log/apt/*" \\) -delete 2>/dev/null || true';
 
 async function fileContent(f: ImageFile): Promise<string> {
   return 'asset' in f ? readFile(join(assetsDir, f.asset), 'utf8') : f.content;
@@ -234,16 +342,15 @@ async function serviceScript(recipe: ImageRecipe): Promise<string> {
   }
   return [
     'echo "@@ apt-get update"',
-    'apt-get update -q -o Acquire::Languages=none -o APT::Update::Error-Mode=any',
+    aptGetUpdate,
     `echo "@@ apt-get install ${recipe.packages.join(' ')}"`,
     recipe.packages.length
-      ? `apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold ${recipe.packages.join(' ')}`
+      ? `apt-get install -y -q --no-install-recommends ${dpkgKeepConfig} ${recipe.packages.join(' ')}`
       : ':',
     'echo "@@ setup"',
     ...files,
     recipe.setup ?? ':',
-    // Log files written by package scripts belong to no image.
-    'find /var/log -type f -newer /usr/local/bin/kolla_start \\( -name "*.log" -o -path "/var/log/apt/*" \\) -delete 2>/dev/null || true',
+    dropNewLogs,
   ].join('\n');
 }
 
@@ -269,7 +376,7 @@ function layerDir(ctx: Context, recipe: ImageRecipe): string {
 }
 
 async function computeKeys(
-  ctx: Omit<Context, 'keys'>,
+  ctx: Pick<Context, 'recipes' | 'suite' | 'src'>,
   plan: readonly ImageRecipe[],
 ): Promise<Map<string, string>> {
   const keys = new Map<string, string>();
@@ -344,7 +451,25 @@ interface LayerWork {
   /** Where the step writes dpkg-query's list of the installed packages. */
   packagesOut: string;
   /** apt's archives and lists for the suite, shared by every build. */
-  aptDir: string;
+  apt: AptCaches;
+}
+
+export interface AptCaches {
+  readonly aptArchives: string;
+  readonly aptLists: string;
+}
+
+/**
+ * apt's caches for a suite, shared by every build: one directory of .debs, and lists for the
+ * suite with its -updates and -security (or, `withoutUpdates`, for the suite alone: an update
+ * there would drop the others' lists).
+ */
+export function aptCaches(cache: CachePaths, suite: string, withoutUpdates = false): AptCaches {
+  const dir = join(cache.apt, suite);
+  return {
+    aptArchives: join(dir, 'archives'),
+    aptLists: join(dir, withoutUpdates ? 'lists-without-updates' : 'lists'),
+  };
 }
 
 /**
@@ -352,7 +477,7 @@ interface LayerWork {
  * Returns the tree to write as the layer.
  */
 async function buildBaseTree(ctx: Context, recipe: ImageRecipe, w: LayerWork): Promise<string> {
-  const { dir, log, packagesOut, aptDir } = w;
+  const { dir, log, packagesOut, apt } = w;
   ctx.emit({
     image: recipe.name,
     kind: 'progress',
@@ -365,14 +490,16 @@ async function buildBaseTree(ctx: Context, recipe: ImageRecipe, w: LayerWork): P
       mirror: ctx.src.mirror,
       target: rootfs,
       packages: ctx.recipes.basePackages,
-      cacheDir: join(aptDir, 'archives'),
+      cacheDir: apt.aptArchives,
     },
     log,
   );
   ctx.emit({
     image: recipe.name,
     kind: 'progress',
-    message: 'kolla_start, service users, apt configuration',
+    message: ctx.src.extraSuites.length
+      ? 'kolla_start, service users, apt configuration, apt-get upgrade (-security, -updates)'
+      : `kolla_start, service users, apt configuration (${ctx.suite} alone: no upgrade)`,
   });
   const script = baseSetupScript(ctx.src, {
     start: await readFile(join(assetsDir, 'kolla_start'), 'utf8'),
@@ -383,8 +510,7 @@ async function buildBaseTree(ctx: Context, recipe: ImageRecipe, w: LayerWork): P
       upper: rootfs,
       work: join(dir, 'work'),
       merged: join(dir, 'merged'),
-      aptArchives: join(aptDir, 'archives'),
-      aptLists: join(aptDir, 'lists'),
+      ...apt,
       packagesOut,
     },
     script,
@@ -405,7 +531,7 @@ async function buildChildTree(
   w: LayerWork,
   o: { resume: boolean; needRootfs: boolean; stepDone: string },
 ): Promise<string> {
-  const { dir, log, packagesOut, aptDir } = w;
+  const { dir, log, packagesOut, apt } = w;
   const { resume, needRootfs, stepDone } = o;
   const parentDir = recipe.parent
     ? layerDir(ctx, ctx.recipes.recipes.find((r) => r.name === recipe.parent) as ImageRecipe)
@@ -424,8 +550,7 @@ async function buildChildTree(
         upper,
         work: join(dir, 'work'),
         merged: join(dir, 'merged'),
-        aptArchives: join(aptDir, 'archives'),
-        aptLists: join(aptDir, 'lists'),
+        ...apt,
         packagesOut,
         ...(needRootfs ? { materialize: join(dir, 'rootfs') } : {}),
       },
@@ -464,13 +589,14 @@ async function buildLayer(ctx: Context, recipe: ImageRecipe): Promise<LayerRecor
   if (!resume) await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
   await mkdir(ctx.cache.logs, { recursive: true });
-  const logFile = join(ctx.cache.logs, `${ctx.recipes.release}-${recipe.name}.log`);
+  const variant = ctx.src.extraSuites.length ? '' : '-without-updates';
+  const logFile = join(ctx.cache.logs, `${ctx.recipes.release}${variant}-${recipe.name}.log`);
   await rm(logFile, { force: true });
   const log = openLog(logFile);
-  const aptDir = join(ctx.cache.apt, ctx.suite);
+  const apt = aptCaches(ctx.cache, ctx.suite, !ctx.src.extraSuites.length);
   const packagesOut = join(dir, 'packages.tsv');
   try {
-    const w: LayerWork = { dir, log, packagesOut, aptDir };
+    const w: LayerWork = { dir, log, packagesOut, apt };
     const tarRoot = recipe.parent
       ? await buildChildTree(ctx, recipe, w, { resume, needRootfs, stepDone })
       : await buildBaseTree(ctx, recipe, w);
@@ -492,11 +618,7 @@ async function buildLayer(ctx: Context, recipe: ImageRecipe): Promise<LayerRecor
     return rec;
   } catch (err) {
     log.end();
-    if (err instanceof CommandError) {
-      const apt = explainAptFailure(err.output);
-      throw new ImageBuildError(recipe.name, apt ? `installing ${apt}` : err.message, logFile);
-    }
-    throw err;
+    throw buildError(err, recipe.name, logFile);
   } finally {
     log.end();
     // Never leave a half-mounted tree behind (the namespace is gone, but be sure).
@@ -519,7 +641,13 @@ async function assembleImage(
   const version = recipe.versionPackage
     ? (packages.find((p) => p.name === recipe.versionPackage)?.version ?? '')
     : (recipe.tag ?? '');
-  const reference = imageReference(registry, name, recipe.tag ?? tag);
+  // A recipe's own tag (the operator's version) names the release's images; any other build tag
+  // names all of that build's images, so that they never replace the release's.
+  const reference = imageReference(
+    registry,
+    name,
+    recipe.tag && tag === releaseSource(ctx.recipes.release).imageTag ? recipe.tag : tag,
+  );
   const user = kollaUsers.find((u) => u.name === recipe.user);
   const labels: Record<string, string> = {
     'org.opencontainers.image.title': name,
@@ -550,7 +678,7 @@ async function assembleImage(
       created_by: `stackanetes images build: ${l.recipe}`,
       comment:
         l.recipe === 'base'
-          ? `debootstrap --variant=minbase ${ctx.suite}`
+          ? `debootstrap --variant=minbase ${ctx.suite}${ctx.src.extraSuites.length ? ', apt-get upgrade' : ''}`
           : `apt-get install (${l.recipe})`,
     })),
   };
@@ -564,7 +692,7 @@ async function assembleImage(
       'org.opencontainers.image.created': top.createdAt,
     },
   );
-  const paths = recordPaths(ctx.cache, ctx.recipes.release, name);
+  const paths = recordPaths(ctx.cache, ctx.recipes.release, name, tag);
   await mkdir(dirname(paths.record), { recursive: true });
   const sbom = cycloneDx(
     {
@@ -655,7 +783,7 @@ async function buildLayers(
  * Pushes the images to the local cluster's registry when they are named after it and it answers;
  * says what happened either way.
  */
-async function pushToLocalRegistry(
+export async function pushToLocalRegistry(
   oci: OciLayout,
   images: readonly ImageRecord[],
   registry: string,
@@ -692,12 +820,14 @@ async function pushToLocalRegistry(
   return pushed;
 }
 
-export async function buildImages(opts: BuildOptions): Promise<BuildResult> {
-  const started = Date.now();
-  const emit = opts.onEvent ?? ((): void => undefined);
-  if (process.getuid?.() !== 0) {
-    throw new Error('images build needs root: it runs debootstrap, chroot and overlay mounts');
-  }
+/** What a build of `opts` works from: its recipes, images, apt source and tag. */
+function buildInputs(opts: BuildOptions): {
+  suite: string;
+  recipes: ReleaseRecipes;
+  targets: string[];
+  src: AptSource;
+  tag: string;
+} {
   const source = releaseSource(opts.release);
   const recipes = opts.recipes ?? releaseRecipes(opts.release);
   const targets = opts.only?.length ? [...opts.only] : knownImages(opts.release);
@@ -706,8 +836,28 @@ export async function buildImages(opts: BuildOptions): Promise<BuildResult> {
       throw new Error(`unknown image ${JSON.stringify(t)}; images: ${buildableImages.join(', ')}`);
     }
   }
+  const src = aptSource(
+    source.debianSuite,
+    opts.withoutUpdates ? [] : recipes.extraSuites,
+    opts.mirror,
+  );
+  return { suite: source.debianSuite, recipes, targets, src, tag: buildTag(opts.release, opts) };
+}
+
+/** The cache key of every layer a build of `opts` needs (nothing is built; no root needed). */
+export async function layerKeys(opts: BuildOptions): Promise<Map<string, string>> {
+  const { suite, recipes, targets, src } = buildInputs(opts);
+  return computeKeys({ recipes, suite, src }, planRecipes(recipes, targets));
+}
+
+export async function buildImages(opts: BuildOptions): Promise<BuildResult> {
+  const started = Date.now();
+  const emit = opts.onEvent ?? ((): void => undefined);
+  if (process.getuid?.() !== 0) {
+    throw new Error('images build needs root: it runs debootstrap, chroot and overlay mounts');
+  }
+  const { suite, recipes, targets, src, tag } = buildInputs(opts);
   const cache = opts.cache ?? cachePaths();
-  const src = aptSource(source.debianSuite, recipes.extraSuites, opts.mirror);
   return withLock(
     join(cache.root, 'build.lock'),
     (pid) =>
@@ -724,21 +874,11 @@ export async function buildImages(opts: BuildOptions): Promise<BuildResult> {
       const hasChildren = new Set(
         plan.map((r) => r.parent).filter((p): p is NonNullable<typeof p> => !!p),
       );
-      const partial = {
-        opts,
-        cache,
-        recipes,
-        suite: source.debianSuite,
-        src,
-        oci,
-        hasChildren,
-        emit,
-      };
+      const partial = { opts, cache, recipes, suite, src, oci, hasChildren, emit };
       const keys = await computeKeys(partial, plan);
       const ctx: Context = { ...partial, keys };
       const { layers, built, cached } = await buildLayers(ctx, plan);
       const registry = opts.registry ?? defaultImageRegistry;
-      const tag = opts.tag ?? source.imageTag;
       const images: ImageRecord[] = [];
       for (const name of targets) {
         const chain = lineage(recipes, name).map((r) => layers.get(r.name) as LayerRecord);

@@ -48,6 +48,14 @@ export function sourcesFile(src: AptSource): string {
   );
 }
 
+/** `apt-get update` as every step runs it: no translations, a failed index is an error. */
+export const aptGetUpdate =
+  'apt-get update -q -o Acquire::Languages=none -o APT::Update::Error-Mode=any';
+
+/** dpkg keeps a configuration file that is there and takes the package's default otherwise. */
+export const dpkgKeepConfig =
+  '-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold';
+
 /** Directories excluded from every layer tar: kernel file systems and apt's caches. */
 export const layerExcludes = [
   './proc/*',

@@ -16,10 +16,17 @@ export interface UnpackedImage {
   readonly config: ImageConfig;
 }
 
-/** Unpacks an image from the OCI layout (once per manifest digest) and returns its root. */
+/**
+ * Unpacks an image from the OCI layout (once per manifest digest) and returns its root. The
+ * image is named by its reference or by its manifest digest (sha256:…).
+ */
 export async function unpackImage(cache: CachePaths, reference: string): Promise<UnpackedImage> {
   const oci = new OciLayout(cache.oci);
-  const desc = await oci.resolve(reference);
+  const desc = /^sha256:[0-9a-f]{64}$/.test(reference)
+    ? (await oci.hasBlob(reference))
+      ? { digest: reference }
+      : undefined
+    : await oci.resolve(reference);
   if (!desc) throw new Error(`${reference} is not built (stackanetes images build)`);
   const manifest = await oci.readJsonBlob<ImageManifest>(desc.digest);
   const config = await oci.readJsonBlob<ImageConfig>(manifest.config.digest);

@@ -463,8 +463,9 @@ export async function scanImages(opts: ScanOptions): Promise<ScanReport> {
   const arch = opts.arch ?? 'amd64';
   const scanner = new Scanner(opts);
   // SBOMs first: a malformed one stops the scan before anything is downloaded.
-  const sboms = new Map<string, InstalledPackage[]>();
-  for (const img of opts.images) sboms.set(img.name, await readSbom(img.sbom));
+  // (by position: two images of one name, e.g. an image and its fix, are scanned side by side)
+  const sboms: InstalledPackage[][] = [];
+  for (const img of opts.images) sboms.push(await readSbom(img.sbom));
 
   const indexes: [SuiteIndex, ScannedIndex][] = [];
   for (const s of opts.source.extraSuites) {
@@ -481,16 +482,13 @@ export async function scanImages(opts: ScanOptions): Promise<ScanReport> {
     }
   }
 
-  const pending = opts.images.map((img) => ({
+  const pending = opts.images.map((img, i) => ({
     img,
-    packages: sboms.get(img.name)!,
-    updates: sboms
-      .get(img.name)!
-      .filter((p) => p.arch === arch || p.arch === 'all')
-      .flatMap((p) => {
-        const n = newest.get(p.name);
-        return n && compareDebianVersions(n.entry.version, p.version) > 0 ? [{ p, ...n }] : [];
-      }),
+    packages: sboms[i]!,
+    updates: sboms[i]!.filter((p) => p.arch === arch || p.arch === 'all').flatMap((p) => {
+      const n = newest.get(p.name);
+      return n && compareDebianVersions(n.entry.version, p.version) > 0 ? [{ p, ...n }] : [];
+    }),
   }));
 
   // one changelog per source package and fixed version

@@ -530,16 +530,30 @@ before(async () => {
 });
 after(() => server.close());
 
-/** A cache with built-image records and their SBOMs, as `images build` leaves them. */
-function builtCache(images: Record<string, DebPackage[] | string>): string {
-  const root = mkdtempSync(join(work, 'cli-'));
-  const dir = join(root, 'images', 'images', '2025.1');
+/**
+ * A cache with built-image records and their SBOMs, as `images build` leaves them (of the
+ * release's tag, or of `tag` under tags/); none of the images is in the image store.
+ */
+function builtCache(
+  images: Record<string, DebPackage[] | string>,
+  o: { root?: string; tag?: string } = {},
+): string {
+  const root = o.root ?? mkdtempSync(join(work, 'cli-'));
+  const tag = o.tag ?? '2025.1';
+  const dir = join(root, 'images', 'images', '2025.1', ...(o.tag ? ['tags', tag] : []));
   mkdirSync(dir, { recursive: true });
   for (const [name, content] of Object.entries(images)) {
-    const reference = `localhost:5001/stackanetes/${name}:2025.1`;
+    const reference = `localhost:5001/stackanetes/${name}:${tag}`;
+    const manifestDigest = `sha256:${createHash('sha256').update(reference).digest('hex')}`;
     writeFileSync(
       join(dir, `${name}.json`),
-      JSON.stringify({ name, reference, release: '2025.1' }),
+      JSON.stringify({
+        name,
+        reference,
+        release: '2025.1',
+        manifestDigest,
+        sbom: join(dir, `${name}.cdx.json`),
+      }),
     );
     if (typeof content === 'string') writeFileSync(join(dir, `${name}.cdx.json`), content);
     else sbomFile(name, content, dir);
@@ -547,8 +561,8 @@ function builtCache(images: Record<string, DebPackage[] | string>): string {
   return root;
 }
 
-function scanCli(args: string[], cache: string, mirror = mirrorUrl) {
-  return runCli(['images', 'scan', ...args], undefined, {
+function scanCli(args: string[], cache: string, mirror = mirrorUrl, command = 'scan') {
+  return runCli(['images', command, ...args], undefined, {
     STACKANETES_CACHE: cache,
     STACKANETES_DEBIAN_MIRROR: `${mirror}/debian`,
     STACKANETES_DEBIAN_SECURITY_MIRROR: `${mirror}/debian-security`,
@@ -641,4 +655,92 @@ test('images scan exits 2 for an unknown image (listing the known ones), one not
   const help = await scanCli(['--help'], cache);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /Exit status: 0 no package has a newer version, 1 some have/);
+});
+
+test('images scan --tag scans the images of that tag; a reference or a digest names one image', async () => {
+  const cache = builtCache({ keystone: upToDate });
+  builtCache({ keystone: outdated }, { root: cache, tag: '2025.1-without-updates' });
+  const normal = await scanCli([], cache);
+  assert.equal(normal.code, 0, normal.stderr);
+  const old = await scanCli(['--tag', '2025.1-without-updates'], cache);
+  assert.equal(old.code, 1, old.stderr);
+  assert.match(
+    old.stdout,
+    /^keystone \(localhost:5001\/stackanetes\/keystone:2025\.1-without-updates\): 3 packages with fixes/m,
+  );
+  const byRef = await scanCli(
+    ['localhost:5001/stackanetes/keystone:2025.1-without-updates'],
+    cache,
+  );
+  assert.equal(byRef.code, 1, byRef.stderr);
+  const digest = `sha256:${createHash('sha256').update('localhost:5001/stackanetes/keystone:2025.1').digest('hex')}`;
+  const byDigest = await scanCli([digest, '--json'], cache);
+  assert.equal(byDigest.code, 0, byDigest.stderr);
+  assert.equal(
+    JSON.parse(byDigest.stdout).images[0].reference,
+    'localhost:5001/stackanetes/keystone:2025.1',
+  );
+  const unknown = await scanCli([`sha256:${'0'.repeat(64)}`], cache);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /no built image has the reference or manifest digest sha256:0{64}/);
+  const notThere = await scanCli(['mariadb', '--tag', '2025.1-without-updates'], cache);
+  assert.equal(notThere.code, 2);
+  assert.match(
+    notThere.stderr,
+    /mariadb \(2025\.1, tag 2025\.1-without-updates\) has not been built; run `stackanetes images build --only mariadb --without-updates`/,
+  );
+});
+
+test('images fix leaves images without findings as they are and exits 0', async () => {
+  const cache = builtCache({ mariadb: upToDate });
+  const r = await scanCli(['mariadb'], cache, mirrorUrl, 'fix');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(
+    r.stdout,
+    /^mariadb: localhost:5001\/stackanetes\/mariadb:2025\.1 \(sha256:[0-9a-f]{12}\) has no findings: not changed$/m,
+  );
+  assert.match(r.stdout, /^mariadb .*: 0 packages with fixes, 0 CVEs$/m);
+  assert.match(r.stderr, /fixed 0 of 1 images in .*; results: 1 images, .*: 0 findings/);
+  const json = await scanCli(['mariadb', '--json'], cache, mirrorUrl, 'fix');
+  assert.equal(json.code, 0, json.stderr);
+  const doc = JSON.parse(json.stdout);
+  assert.equal(doc.images[0].to, undefined);
+  assert.equal(doc.scan.findings, 0);
+});
+
+test('images fix exits 2 saying why when it cannot: bad arguments, nothing built, an image not in the store', async () => {
+  const cache = builtCache({ keystone: outdated });
+  const fix = (args: string[], c = cache) => scanCli(args, c, mirrorUrl, 'fix');
+  const unknown = await fix(['nova-apix']);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /unknown image nova-apix; images: .*keystone/);
+  const missing = await fix(['mariadb']);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /mariadb \(2025\.1\) has not been built/);
+  const none = await fix(['--tag', '2025.1-without-updates']);
+  assert.equal(none.code, 2);
+  assert.match(none.stderr, /no image of 2025\.1 tagged 2025\.1-without-updates has been built/);
+  const badTag = await fix(['--tag', '../../etc']);
+  assert.equal(badTag.code, 2);
+  assert.match(badTag.stderr, /--tag: tag "..\/..\/etc" is not a valid image tag/);
+  const release = await fix(['--release', '1999.1']);
+  assert.equal(release.code, 2);
+  assert.match(release.stderr, /--release "1999\.1" is not known/);
+  const typo = await fix(['--jsno']);
+  assert.equal(typo.code, 2);
+  assert.match(typo.stderr, /unknown option '--jsno'/);
+  // the record is there, its layers are not (or this is not root): the fix cannot be made
+  const store = await fix(['keystone']);
+  assert.equal(store.code, 2, store.stdout);
+  assert.match(
+    store.stderr,
+    /could not fix localhost:5001\/stackanetes\/keystone:2025\.1: (.* is not in the image store|making an image needs root)/,
+  );
+  const help = await fix(['--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /images fix keystone --tag 2025\.1-without-updates/);
+  assert.match(
+    help.stdout,
+    /Exit status: 0 the results have no findings, 1 some remain, 2 could not/,
+  );
 });
