@@ -17,6 +17,7 @@ export const commands: Record<string, () => Promise<{ register: Register }>> = {
   cluster: () => import('./cluster.ts'),
   up: () => import('./up.ts'),
   rollout: () => import('./remediate.ts'),
+  remediate: () => import('./remediate.ts'),
 };
 
 /** The modules to load for these arguments: the named command's, or all of them. */
@@ -24,5 +25,6 @@ export async function load(argv: readonly string[]): Promise<Register[]> {
   const name = argv.find((a) => !a.startsWith('-'));
   const one = name ? commands[name] : undefined;
   const loaders = one ? [one] : Object.values(commands);
-  return (await Promise.all(loaders.map((l) => l()))).map((m) => m.register);
+  // A module may register two commands (rollout and remediate): register it once.
+  return [...new Set((await Promise.all(loaders.map((l) => l()))).map((m) => m.register))];
 }

@@ -7,13 +7,28 @@ import { apiVersion, kind, type RemediationStatus } from '../api/v1alpha1/spec.t
 import { imageNames, type ImageName } from '../catalog/images.ts';
 import { EventsRecorder } from '../controller/events.ts';
 import { writeRemediation } from '../controller/remediation-status.ts';
-import { remediationManager, rollOutImage, type RolloutOutcome } from '../controller/rollout.ts';
+import {
+  remediationManager,
+  canaryLabel,
+  repositoryName,
+  rollOutImage,
+  type RolloutOutcome,
+} from '../controller/rollout.ts';
 import { KubeClient } from '../kube/client.ts';
 import { isNotFound } from '../kube/errors.ts';
 import { runGate } from '../openstack/gate.ts';
 import type { KubeObject } from '../render/kube.ts';
+import { dataPlaneNamespace } from '../render/namespaces.ts';
 import { rfc3339 } from '../controller/conditions.ts';
 import { CliError } from './errors.ts';
+import { validateObject } from '../api/v1alpha1/validate.ts';
+import { findRecord, type ImageRecord } from '../images/build.ts';
+import { fixImage } from '../images/fix.ts';
+import { cachePaths } from '../images/paths.ts';
+import { releaseRecipes } from '../images/recipes.ts';
+import { aptSource } from '../images/rootfs.ts';
+import { scanImages, type ImageScan, type ScanReport } from '../images/scan.ts';
+import { releaseSource } from '../catalog/releases.ts';
 
 /** The cloud named, or the only one in the namespace. Exit 2 when there is none. */
 export async function findCloud(
@@ -143,7 +158,262 @@ function say(line: string): void {
   process.stderr.write(`${line}\n`);
 }
 
+/**
+ * What the cloud's pods run now, by image name (in catalog order): the digest each container
+ * started from (`imageID`), not the tag in its spec, which may have been pushed over since.
+ */
+export async function runningImages(
+  client: KubeClient,
+  namespace: string,
+  cloudName: string,
+): Promise<Map<ImageName, string[]>> {
+  const found = new Map<string, Set<string>>();
+  for (const ns of [namespace, dataPlaneNamespace(namespace)]) {
+    const { items } = await client.list('v1', 'Pod', {
+      namespace: ns,
+      labelSelector: `app.kubernetes.io/instance=${cloudName},!${canaryLabel}`,
+    });
+    for (const pod of items) {
+      const st = pod.status as
+        | { initContainerStatuses?: ContainerState[]; containerStatuses?: ContainerState[] }
+        | undefined;
+      for (const c of [...(st?.initContainerStatuses ?? []), ...(st?.containerStatuses ?? [])]) {
+        const ref = c.imageID.includes('@sha256:') ? c.imageID : c.image;
+        const name = repositoryName(c.image);
+        if (!found.has(name)) found.set(name, new Set());
+        found.get(name)!.add(ref);
+      }
+    }
+  }
+  const out = new Map<ImageName, string[]>();
+  for (const image of imageNames) {
+    const refs = found.get(image);
+    if (refs?.size) out.set(image, [...refs]);
+  }
+  return out;
+}
+
+interface ContainerState {
+  image: string;
+  imageID: string;
+}
+
+interface Scanned {
+  image: ImageName;
+  record: ImageRecord;
+  scan: ImageScan;
+}
+
+/** Scans what the cloud runs from the SBOMs of the builds here; exit 2 when one cannot be. */
+async function scanCloud(
+  client: KubeClient,
+  namespace: string,
+  cloudName: string,
+  log: (line: string) => void,
+): Promise<{ scanned: Scanned[]; report: ScanReport }> {
+  const cache = cachePaths();
+  const running = await runningImages(client, namespace, cloudName);
+  const targets: { image: ImageName; record: ImageRecord }[] = [];
+  const missing: string[] = [];
+  for (const [image, refs] of running) {
+    for (const ref of refs) {
+      const record = await findRecord(cache, ref);
+      if (record) targets.push({ image, record });
+      else missing.push(ref);
+    }
+  }
+  if (missing.length) {
+    throw new CliError(
+      `no SBOM for ${missing.join(', ')}: not built on this machine (\`stackanetes images build\` writes one per image, under ${cache.root}); nothing was changed`,
+      2,
+    );
+  }
+  const releases = new Set(targets.map((t) => t.record.release));
+  if (releases.size !== 1) {
+    throw new CliError(`the cloud runs images of ${[...releases].join(' and ')}: scan each`, 2);
+  }
+  const release = [...releases][0]!;
+  const recipes = releaseRecipes(release);
+  let report: ScanReport;
+  try {
+    report = await scanImages({
+      images: targets.map((t) => ({
+        name: t.image,
+        reference: t.record.reference,
+        sbom: t.record.sbom,
+      })),
+      source: aptSource(releaseSource(release).debianSuite, recipes.extraSuites),
+      onProgress: log,
+    });
+  } catch (err) {
+    throw new CliError(`could not scan: ${(err as Error).message}; nothing was changed`, 2);
+  }
+  return {
+    scanned: targets.map((t, i) => ({ ...t, scan: report.images[i]! })),
+    report,
+  };
+}
+
+function findingLines(scanned: readonly Scanned[]): string[] {
+  return scanned
+    .filter((s) => s.scan.findings.length)
+    .map(
+      (s) =>
+        `${s.image} (${s.record.reference}): ${s.scan.findings.map((f) => `${f.package} ${f.installed} → ${f.fixed}`).join(', ')}; CVEs: ${s.scan.cves.join(' ') || 'none named'}`,
+    );
+}
+
 export function register(program: Command): void {
+  program
+    .command('remediate')
+    .description(
+      "scan the images a running cloud runs for Debian packages with security fixes and, as the cloud's spec.remediation.policy allows, rebuild them with the fixes and roll each out with a canary and a health gate (rolled back by itself when a check fails)",
+    )
+    .argument('[name]', 'the OpenStackCloud (default: the only one in the namespace)')
+    .option('-n, --namespace <ns>', 'namespace', 'openstack')
+    .option('--dry-run', 'scan and report only, whatever the policy')
+    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ npx stackanetes remediate --dry-run            # what would be fixed, nothing changed
+  $ sudo npx stackanetes remediate minimal -n openstack
+
+spec.remediation.policy: off (nothing is scanned), report (the findings are recorded on the cloud:
+status.remediation, the Remediation condition, a RemediationFinding Event per image), automatic
+(also: each affected image is rebuilt with one more layer that upgrades exactly the fixed packages
+— \`images fix\`, needs root — pushed, and rolled out in catalog order as \`stackanetes rollout\`
+does; the first failed gate rolls that image back and stops the run).
+The images are scanned from the SBOMs \`images build\` wrote on this machine, against the release's
+-security and -updates suites ($STACKANETES_DEBIAN_MIRROR).
+Exit status: 0 clean (or all fixed and rolled out), 1 findings left or a roll-out rolled back,
+2 could not scan (an image with no SBOM here, an unreadable SBOM, an unreachable mirror): then
+nothing is changed.`,
+    )
+    .action(async (name: string | undefined, opts: { namespace: string; dryRun?: boolean }) => {
+      const client = await KubeClient.create();
+      const cloud = await findCloud(client, name, opts.namespace);
+      const checked = validateObject({
+        ...cloud,
+        status: undefined,
+        metadata: { name: cloud.metadata.name, namespace: cloud.metadata.namespace },
+      });
+      if (!checked.ok) throw new CliError(`the cloud's spec is not valid; fix it first`, 2);
+      const policy = checked.cloud.spec.remediation.policy;
+      const where = `${opts.namespace}/${cloud.metadata.name}`;
+      if (policy === 'off') {
+        say(`${where}: spec.remediation.policy is off: nothing scanned, nothing changed`);
+        return;
+      }
+      const events = new EventsRecorder(client, remediationManager);
+      const startedAt = rfc3339(new Date());
+      const t0 = Date.now();
+      say(
+        `${where}: scanning the images it runs (policy ${policy}${opts.dryRun ? ', dry run' : ''})`,
+      );
+      const { scanned, report } = await scanCloud(
+        client,
+        opts.namespace,
+        cloud.metadata.name,
+        (l) => say(`  ${l}`),
+      );
+      for (const l of findingLines(scanned)) say(`  ${l}`);
+      say(
+        `${scanned.length} images, ${report.findings} findings, ${report.cves} CVEs (${report.seconds.toFixed(1)} s)`,
+      );
+      const affected = scanned.filter((s) => s.scan.findings.length);
+      const findings = report.findings;
+      if (!affected.length || policy === 'report' || opts.dryRun) {
+        for (const s of affected) {
+          await events.record(
+            cloud,
+            'Warning',
+            'RemediationFinding',
+            `${s.image} (${s.record.reference}): ${s.scan.findings.length} packages with fixes, CVEs ${s.scan.cves.join(' ') || 'none named'}`,
+          );
+        }
+        const msg = affected.length
+          ? `${affected.length} images with ${findings} fixable packages: ${affected.map((s) => s.image).join(', ')}`
+          : `${scanned.length} images scanned, no package has a fix pending`;
+        if (!opts.dryRun) {
+          await writeRemediation(
+            client,
+            cloud,
+            {
+              state: affected.length ? 'Reported' : 'Clean',
+              startedAt,
+              finishedAt: rfc3339(new Date()),
+              message: msg,
+              findings,
+            },
+            affected.length
+              ? { status: 'False', reason: 'VulnerableImages', message: msg }
+              : { status: 'True', reason: 'NoFindings', message: msg },
+          );
+        }
+        say(msg);
+        if (affected.length) process.exitCode = 1;
+        return;
+      }
+      if (process.getuid?.() !== 0) {
+        throw new CliError('remediate with policy automatic rebuilds images: it needs root', 2);
+      }
+      const rolled: NonNullable<RemediationStatus['rolled']> = [];
+      for (const s of affected) {
+        await writeRemediation(
+          client,
+          cloud,
+          {
+            state: 'Building',
+            startedAt,
+            message: `rebuilding ${s.image} with ${s.scan.findings.length} fixed packages`,
+            image: s.image,
+            from: s.record.reference,
+            findings,
+            rolled,
+          },
+          { status: 'Unknown', reason: 'Building', message: `rebuilding ${s.image}` },
+        );
+        say(`${s.image}: rebuilding with ${s.scan.findings.length} fixed packages`);
+        const fixed = await fixImage(s.record, s.scan.findings, {
+          onEvent: (e) => say(`  ${e.image}: ${e.message}`),
+        });
+        const repo = fixed.reference.slice(0, fixed.reference.lastIndexOf(':'));
+        const to = `${repo}@${fixed.manifestDigest}`;
+        say(
+          `${s.image}: ${fixed.reference} (${fixed.cached ? 'cached' : `${fixed.seconds.toFixed(0)} s`}); ${fixed.registry}`,
+        );
+        const outcome = await rollAndRecord(client, cloud, s.image, to, say, { findings, rolled });
+        if (!outcome.ok) {
+          say(`✖ stopped: ${s.image} was rolled back; the images after it were not touched`);
+          process.exitCode = 1;
+          return;
+        }
+        rolled.push({ image: s.image, from: outcome.from, to, at: rfc3339(new Date()) });
+      }
+      const after = await scanCloud(client, opts.namespace, cloud.metadata.name, () => undefined);
+      const left = after.report.findings;
+      const msg = `${rolled.length} images rebuilt and rolled out in ${((Date.now() - t0) / 1000).toFixed(0)} s (${rolled.map((r) => r.image).join(', ')}); scan now: ${left} findings`;
+      await writeRemediation(
+        client,
+        cloud,
+        {
+          state: left ? 'Reported' : 'Succeeded',
+          startedAt,
+          finishedAt: rfc3339(new Date()),
+          message: msg,
+          findings: left,
+          rolled,
+        },
+        left
+          ? { status: 'False', reason: 'VulnerableImages', message: msg }
+          : { status: 'True', reason: 'Remediated', message: msg },
+      );
+      say(`✔ ${msg}`);
+      if (left) process.exitCode = 1;
+    });
+
   program
     .command('rollout')
     .description(

@@ -1,0 +1,286 @@
+// Security remediation on the real cloud, as its operator sees it:
+// - Keystone built without Debian's security and stable updates (the suite as released, a real
+//   older state of the archive: today krb5's libraries, libzstd1, passwd and login.defs, with
+//   their CVEs; python3-keystone's fix went into trixie itself with 13.8) is rolled onto the
+//   cloud; `stackanetes remediate --dry-run` names those packages and CVEs; `stackanetes
+//   remediate` (policy automatic) rebuilds the image with the fixed packages, rolls it to every
+//   Keystone pod through a canary and a health gate, and the scan of what the cloud runs is then
+//   clean.
+// - Two deliberately broken Keystone images — one whose service cannot start, one that starts and
+//   answers its probes but cannot issue a token — are each stopped at the canary and never reach
+//   the cloud: the Keystone pods keep their image, tokens keep being issued, the cloud stays Ready
+//   throughout, and the failed check is in `stackanetes status`, status.remediation and an Event.
+// At the end the cloud is put back on the release's own Keystone image. Runs after the steady
+// checks (it rolls Keystone); needs root (image builds) like heal.test.ts.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { after, before, describe, test, type TestContext } from 'node:test';
+import { promisify } from 'node:util';
+import {
+  client,
+  cloudName,
+  isReady,
+  issueToken,
+  keystoneAdmin,
+  kubectl,
+  namespace,
+  pods,
+  skip,
+  watchCloudReady,
+} from './helpers.ts';
+import { findRecord, type ImageRecord } from '../../src/images/build.ts';
+import { deriveImage } from '../../src/images/fix.ts';
+import { cachePaths } from '../../src/images/paths.ts';
+import { readSbom } from '../../src/images/scan.ts';
+import type { KubeObject } from '../../src/render/kube.ts';
+
+const run = promisify(execFile);
+
+interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function cli(args: string[], timeoutMs = 1_800_000): Promise<CliResult> {
+  try {
+    const r = await run(process.execPath, ['bin/stackanetes.js', ...args], {
+      timeout: timeoutMs,
+      maxBuffer: 64 << 20,
+    });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return {
+      code: typeof e.code === 'number' ? e.code : -1,
+      stdout: e.stdout ?? '',
+      stderr: e.stderr ?? '',
+    };
+  }
+}
+
+function byDigest(record: Pick<ImageRecord, 'reference' | 'manifestDigest'>): string {
+  return `${record.reference.slice(0, record.reference.lastIndexOf(':'))}@${record.manifestDigest}`;
+}
+
+async function cloud(): Promise<KubeObject> {
+  return (await client()).get('stackanetes.io/v1alpha1', 'OpenStackCloud', cloudName, namespace);
+}
+
+function remediation(c: KubeObject): Record<string, any> {
+  return (c.status as { remediation?: Record<string, any> } | undefined)?.remediation ?? {};
+}
+
+/** The images the Keystone pods run (spec) and the digests their containers started from. */
+async function keystoneImages(): Promise<{ images: string[]; imageIds: string[] }> {
+  const ps = (await pods('keystone-api')).filter((p) => !p.metadata.deletionTimestamp);
+  const images = ps.flatMap((p) =>
+    (p.spec as { containers: { name: string; image: string }[] }).containers
+      .filter((c) => c.image.includes('/keystone'))
+      .map((c) => c.image),
+  );
+  const imageIds = ps.flatMap((p) =>
+    (
+      (p.status as { containerStatuses?: { image: string; imageID: string }[] })
+        .containerStatuses ?? []
+    )
+      .filter((c) => c.image.includes('/keystone'))
+      .map((c) => c.imageID),
+  );
+  return { images: [...new Set(images)], imageIds: [...new Set(imageIds)] };
+}
+
+async function events(reason: string): Promise<string[]> {
+  const { items } = await (
+    await client()
+  ).list('v1', 'Event', {
+    namespace,
+    fieldSelector: `involvedObject.name=${cloudName},reason=${reason}`,
+  });
+  return items.map((e) => String((e as { message?: string }).message));
+}
+
+function patchCloud(patch: object): Promise<string> {
+  return kubectl([
+    ...['-n', namespace, 'patch', 'openstackcloud', cloudName, '--type', 'merge'],
+    ...['-p', JSON.stringify(patch)],
+  ]);
+}
+
+describe('security remediation on the real cloud', { skip }, () => {
+  let keystone = '';
+  let body = '';
+  let release: ImageRecord | undefined;
+  let unpatched: ImageRecord | undefined;
+
+  before(async () => {
+    ({ url: keystone, body } = await keystoneAdmin());
+    const running = (await keystoneImages()).images;
+    assert.equal(running.length, 1, `one Keystone image runs: ${running.join(', ')}`);
+    release = await findRecord(cachePaths(), running[0]!);
+    assert.ok(release, `the running Keystone image ${running[0]} was built here`);
+  });
+
+  after(async () => {
+    // The cloud back on the release's image, whatever happened above.
+    if (release)
+      await cli([
+        'rollout',
+        cloudName,
+        '-n',
+        namespace,
+        '--image',
+        `keystone=${release.reference}`,
+      ]);
+    await patchCloud({ spec: { remediation: { policy: 'report' } } }).catch(() => undefined);
+  });
+
+  test('keystone without security updates: remediate names its fixable packages and CVEs, rolls the fix to every pod, and the scan is clean', async (t: TestContext) => {
+    const build = await cli(['images', 'build', '--only', 'keystone', '--without-updates']);
+    assert.equal(build.code, 0, build.stderr.slice(-2000));
+    unpatched = await findRecord(
+      cachePaths(),
+      'localhost:5001/stackanetes/keystone:2025.1-without-updates',
+    );
+    assert.ok(unpatched, 'the build without updates has a record');
+    const onto = await cli([
+      'rollout',
+      cloudName,
+      '-n',
+      namespace,
+      '--image',
+      `keystone=${byDigest(unpatched)}`,
+    ]);
+    assert.equal(onto.code, 0, onto.stderr.slice(-3000));
+    assert.deepEqual((await keystoneImages()).images, [byDigest(unpatched)]);
+
+    const dry = await cli(['remediate', cloudName, '-n', namespace, '--dry-run']);
+    assert.equal(dry.code, 1, `findings: exit 1\n${dry.stderr.slice(-3000)}`);
+    assert.match(dry.stderr, /keystone \(.*without-updates.*\): .+ → .+; CVEs: .*CVE-\d{4}-\d+/);
+
+    await patchCloud({ spec: { remediation: { policy: 'automatic' } } });
+    const fix = await cli(['remediate', cloudName, '-n', namespace]);
+    t.diagnostic(
+      fix.stderr
+        .split('\n')
+        .filter((l) => /✔|✖|rolled|rebuil|scan/.test(l))
+        .join('\n'),
+    );
+    assert.equal(fix.code, 0, fix.stderr.slice(-4000));
+    const now = await keystoneImages();
+    assert.equal(
+      now.images.length,
+      1,
+      `every Keystone pod runs one image: ${now.images.join(', ')}`,
+    );
+    assert.notEqual(now.images[0], byDigest(unpatched));
+    const fixed = await findRecord(cachePaths(), now.images[0]!);
+    assert.ok(fixed, `the image the pods run (${now.images[0]}) is the fix built here`);
+    assert.ok(
+      now.imageIds.every((id) => id.endsWith(fixed.manifestDigest)),
+      `the pods started from ${fixed.manifestDigest}: ${now.imageIds.join(', ')}`,
+    );
+    // Every package the fix upgraded is at its fixed version in the SBOM of what the pods run.
+    assert.ok(fixed.upgraded?.length, 'the fix upgraded packages');
+    const installed = new Map((await readSbom(fixed.sbom)).map((p) => [p.name, p.version]));
+    const before = new Map((await readSbom(unpatched.sbom)).map((p) => [p.name, p.version]));
+    for (const pv of fixed.upgraded) {
+      const [name, version] = pv.split('=') as [string, string];
+      assert.equal(installed.get(name), version, `${name} in the running image`);
+      assert.notEqual(before.get(name), version, `${name} was older before`);
+    }
+    const after = await cli(['remediate', cloudName, '-n', namespace, '--dry-run']);
+    assert.equal(after.code, 0, `clean: exit 0\n${after.stderr.slice(-3000)}`);
+    const r = remediation(await cloud());
+    assert.equal(r.state, 'Succeeded', JSON.stringify(r));
+    assert.equal(await issueToken(keystone, body), 201);
+  });
+
+  for (const broken of [
+    {
+      what: 'whose service cannot start',
+      tag: '2025.1-broken-start',
+      script: 'rm -f /usr/bin/keystone-wsgi-public',
+      failed: /canary pod/,
+    },
+    {
+      what: 'that starts and answers its probes but cannot issue a token',
+      tag: '2025.1-broken-token',
+      script: [
+        'f=/usr/lib/python3/dist-packages/keystone/identity/backends/sql.py',
+        `python3 - "$f" <<'EOF'`,
+        'import sys',
+        'p = sys.argv[1]',
+        's = open(p).read()',
+        'd = "    def authenticate(self, user_id, password):\\n"',
+        'assert d in s',
+        `open(p, "w").write(s.replace(d, d + "        raise RuntimeError('broken on purpose by the remediation test')\\n", 1))`,
+        'EOF',
+        'find /usr/lib/python3/dist-packages/keystone/identity -name "*.pyc" -delete',
+      ].join('\n'),
+      failed: /identity|:5000/,
+    },
+  ]) {
+    test(`a keystone image ${broken.what} is stopped at the canary: pods keep their image, tokens keep working, the cloud stays Ready`, async (t: TestContext) => {
+      const base = await findRecord(cachePaths(), (await keystoneImages()).images[0]!);
+      assert.ok(base);
+      const derived = await deriveImage(base, {
+        script: broken.script,
+        tag: broken.tag,
+        description: `keystone ${broken.what} (the remediation test)`,
+      });
+      const before = await keystoneImages();
+      const ready = await watchCloudReady();
+      let tokens = 0;
+      let tokenFailures = 0;
+      let polling = true;
+      const poller = (async () => {
+        while (polling) {
+          const s = await issueToken(keystone, body);
+          tokens++;
+          if (s !== 201) tokenFailures++;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      })();
+      const r = await cli([
+        'rollout',
+        cloudName,
+        '-n',
+        namespace,
+        '--image',
+        `keystone=${byDigest(derived)}`,
+      ]);
+      polling = false;
+      await poller;
+      await ready.stop();
+      t.diagnostic(r.stderr.split('\n').slice(-6).join('\n'));
+      assert.equal(r.code, 1, `a failed gate exits 1\n${r.stderr.slice(-3000)}`);
+      assert.deepEqual((await keystoneImages()).images, before.images, 'the pods keep their image');
+      assert.deepEqual(ready.notReady, [], 'the cloud stayed Ready');
+      assert.ok(tokens > 0);
+      assert.equal(
+        tokenFailures,
+        0,
+        `${tokenFailures} of ${tokens} token requests failed during the roll-out`,
+      );
+      const rem = remediation(await cloud());
+      assert.equal(rem.state, 'RolledBack');
+      assert.match(String(rem.failedCheck), broken.failed);
+      const status = await cli(['status', cloudName, '-n', namespace]);
+      assert.match(status.stdout, /Remediation: RolledBack \(failed: /);
+      assert.ok((await events('CanaryFailed')).some((m) => m.includes(derived.manifestDigest)));
+      const canaries = await (
+        await client()
+      ).list('apps/v1', 'Deployment', {
+        namespace,
+        labelSelector: 'stackanetes.io/canary-of',
+      });
+      assert.deepEqual(
+        canaries.items.map((d) => d.metadata.name),
+        [],
+        'no canary is left behind',
+      );
+      assert.ok((await pods('keystone-api')).some(isReady));
+    });
+  }
+});
