@@ -226,6 +226,39 @@ export const figures: readonly Figure[] = [
     paths: ['src/images', 'src/catalog', 'bench/images.ts'],
   },
   {
+    what: 'remediate under load: Keystone built without updates → fixed image on every pod (canary, gate, roll)',
+    bench: 'remediate',
+    text: orError(
+      (d) =>
+        `${n(d.remediate?.seconds)} s from the scan to every pod on the fix (${n(d.replicas)} replicas); failed requests ${n(d.remediate?.totals?.failed)} of ${n(d.remediate?.totals?.sent)} at ${n(d.rate)}/s`,
+    ),
+    goal: '0 failed requests with 2 replicas',
+    how: '`sudo npm run bench:remediate`',
+    paths: [
+      'src/controller/rollout.ts',
+      'src/cli/remediate.ts',
+      'src/openstack/gate.py',
+      'src/images',
+      'bench/remediate.ts',
+    ],
+  },
+  {
+    what: 'a Keystone image that cannot issue tokens, rolled out under load: stopped at the canary',
+    bench: 'remediate',
+    text: orError(
+      (d) =>
+        `stopped and cleaned up in ${n(d.badImage?.seconds)} s (exit ${n(d.badImage?.exit)}); failed requests ${n(d.badImage?.totals?.failed)} of ${n(d.badImage?.totals?.sent)} at ${n(d.rate)}/s`,
+    ),
+    goal: '0 failed requests',
+    how: '`sudo npm run bench:remediate`',
+    paths: [
+      'src/controller/rollout.ts',
+      'src/cli/remediate.ts',
+      'src/openstack/gate.py',
+      'bench/remediate.ts',
+    ],
+  },
+  {
     what: 'cluster: cold build (as recorded) and warm `cluster up`',
     bench: 'cluster',
     variant: 'warm',

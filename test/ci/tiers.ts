@@ -86,7 +86,14 @@ export const tiers: readonly Tier[] = [
       'test/e2e/netpol.test.ts',
     ],
     beside: ['test/e2e/vm.test.ts'],
-    after: ['test/e2e/jobs.test.ts', 'test/e2e/limits.test.ts', 'test/e2e/heal.test.ts'],
+    // remediate rolls Keystone (images built without updates, fixed, and two broken ones stopped at
+    // the canary) and puts the release's image back.
+    after: [
+      'test/e2e/jobs.test.ts',
+      'test/e2e/remediate.test.ts',
+      'test/e2e/limits.test.ts',
+      'test/e2e/heal.test.ts',
+    ],
     serial: true,
   },
   {

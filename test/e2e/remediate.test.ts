@@ -26,6 +26,7 @@ import {
   namespace,
   pods,
   skip,
+  until,
   watchCloudReady,
 } from './helpers.ts';
 import { findRecord, type ImageRecord } from '../../src/images/build.ts';
@@ -122,17 +123,22 @@ describe('security remediation on the real cloud', { skip }, () => {
   });
 
   after(async () => {
-    // The cloud back on the release's image, whatever happened above.
-    if (release)
-      await cli([
-        'rollout',
-        cloudName,
-        '-n',
-        namespace,
-        '--image',
-        `keystone=${release.reference}`,
-      ]);
-    await patchCloud({ spec: { remediation: { policy: 'report' } } }).catch(() => undefined);
+    // The cloud back on the release's own image (no override), whatever happened above.
+    await patchCloud({
+      spec: { images: { overrides: { keystone: null } }, remediation: { policy: 'report' } },
+    });
+    if (release) {
+      const want = release.reference;
+      await until(
+        async () => {
+          const ps = (await pods('keystone-api')).filter((p) => !p.metadata.deletionTimestamp);
+          const { images } = await keystoneImages();
+          return images.length === 1 && images[0] === want && ps.length > 0 && ps.every(isReady);
+        },
+        `every Keystone pod back on ${want} and Ready`,
+        600_000,
+      );
+    }
   });
 
   test('keystone without security updates: remediate names its fixable packages and CVEs, rolls the fix to every pod, and the scan is clean', async (t: TestContext) => {
