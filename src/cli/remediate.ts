@@ -135,7 +135,7 @@ export async function rollAndRecord(
     const what = outcome.rolledBack
       ? `rolled back to ${outcome.from}`
       : 'nothing changed (only the canary ran)';
-    const msg = `${image}: ${outcome.step} failed, ${what}: ${outcome.message}`;
+    const msg = `${image} → ${to}: ${outcome.step} failed, ${what}: ${outcome.message}`;
     await events.record(cloud, 'Warning', outcome.rolledBack ? 'RolledBack' : 'CanaryFailed', msg);
     const gateFailed = outcome.step === 'canary' || outcome.step === 'gate';
     await writeRemediation(
@@ -175,11 +175,21 @@ export async function runningImages(
     });
     for (const pod of items) {
       const st = pod.status as
-        | { initContainerStatuses?: ContainerState[]; containerStatuses?: ContainerState[] }
+        | {
+            phase?: string;
+            initContainerStatuses?: ContainerState[];
+            containerStatuses?: ContainerState[];
+          }
         | undefined;
+      // A finished Job's pod runs nothing; a pod being deleted (a replaced one draining) is on
+      // its way out.
+      if (st?.phase === 'Succeeded' || st?.phase === 'Failed' || pod.metadata.deletionTimestamp)
+        continue;
       for (const c of [...(st?.initContainerStatuses ?? []), ...(st?.containerStatuses ?? [])]) {
+        // A container started by digest reports its config's digest as `image`: the name is
+        // in imageID.
         const ref = c.imageID.includes('@sha256:') ? c.imageID : c.image;
-        const name = repositoryName(c.image);
+        const name = repositoryName(ref);
         if (!found.has(name)) found.set(name, new Set());
         found.get(name)!.add(ref);
       }
