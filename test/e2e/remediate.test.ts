@@ -14,6 +14,9 @@
 // checks (it rolls Keystone); needs root (image builds) like heal.test.ts.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
 import {
@@ -43,11 +46,16 @@ interface CliResult {
   stderr: string;
 }
 
-async function cli(args: string[], timeoutMs = 1_800_000): Promise<CliResult> {
+async function cli(
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 1_800_000,
+): Promise<CliResult> {
   try {
     const r = await run(process.execPath, ['bin/stackanetes.js', ...args], {
       timeout: timeoutMs,
       maxBuffer: 64 << 20,
+      env: { ...process.env, ...env },
     });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (err) {
@@ -139,6 +147,30 @@ describe('security remediation on the real cloud', { skip }, () => {
         600_000,
       );
     }
+  });
+
+  test('a scan that cannot be made (no SBOM on this machine, the mirror unreachable) exits 2 and changes nothing, even with policy automatic', async () => {
+    await patchCloud({ spec: { remediation: { policy: 'automatic' } } });
+    const generation = (await cloud()).metadata.generation;
+    const images = await keystoneImages();
+    const empty = mkdtempSync(join(tmpdir(), 'stackanetes-no-builds-'));
+    try {
+      const noSbom = await cli(['remediate', cloudName, '-n', namespace], {
+        STACKANETES_CACHE: empty,
+      });
+      assert.equal(noSbom.code, 2, noSbom.stderr);
+      assert.match(noSbom.stderr, /no SBOM for .*\/keystone@sha256:.*nothing was changed/);
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
+    const noMirror = await cli(['remediate', cloudName, '-n', namespace], {
+      STACKANETES_DEBIAN_MIRROR: 'http://127.0.0.1:9/debian',
+    });
+    assert.equal(noMirror.code, 2, noMirror.stderr);
+    assert.match(noMirror.stderr, /could not scan: .*127\.0\.0\.1:9.*nothing was changed/);
+    assert.equal((await cloud()).metadata.generation, generation, 'the spec was not changed');
+    assert.deepEqual(await keystoneImages(), images, 'the pods were not touched');
+    await patchCloud({ spec: { remediation: { policy: 'report' } } });
   });
 
   test('keystone without security updates: remediate names its fixable packages and CVEs, rolls the fix to every pod, and the scan is clean', async (t: TestContext) => {
