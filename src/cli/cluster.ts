@@ -7,11 +7,14 @@ import {
   nodeAction,
   nodeForAction,
   planTopology,
+  recordedNodeCount,
   status,
   upSteps,
   type NodeAction,
 } from '../cluster/cluster.ts';
 import { layout } from '../cluster/layout.ts';
+import { bmcApp, bmcCredentials, bmcCredentialsFile, bmcPort, localPower } from '../cluster/bmc.ts';
+import { planNodes } from '../cluster/nodes.ts';
 import { runSteps, secondsSince } from '../util/progress.ts';
 import { CliError } from './errors.ts';
 
@@ -210,6 +213,39 @@ Example:
     });
   }
   cluster.addCommand(node);
+
+  cluster
+    .command('bmc')
+    .description(
+      "serve the node containers' power control as a Redfish BMC (`cluster up` runs it on 10.244.0.1:8000)",
+    )
+    .option('--host <address>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port', String(bmcPort))
+    .addHelpText(
+      'after',
+      `
+Example:
+  $ sudo npx stackanetes cluster bmc --port 8000
+  $ curl -u stackanetes:PASSWORD http://127.0.0.1:8000/redfish/v1/Systems/stackanetes-node-2
+The user and password are generated once into the cluster's state (pki/bmc.json).`,
+    )
+    .action(async (opts: { host: string; port: string }) => {
+      requireRoot();
+      const l = layout();
+      const app = bmcApp({
+        // The node count is read on every request: \`up --nodes N\` may change it.
+        power: localPower(l, () => planNodes(recordedNodeCount(l))),
+        credentials: bmcCredentials(l),
+        log: (line) => process.stdout.write(`${line}\n`),
+      });
+      await app.listen({ host: opts.host, port: Number(opts.port) });
+      process.stdout.write(
+        `BMC on http://${opts.host}:${opts.port}/redfish/v1 (credentials in ${bmcCredentialsFile(l)})\n`,
+      );
+      const stop = () => void app.close().then(() => process.exit(0));
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    });
 
   program.addCommand(cluster);
 }

@@ -11,6 +11,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { bmcCredentials, bmcUrl } from './bmc.ts';
 import { binaryPaths, goBuildSteps } from './build.ts';
 import { components, nodeLabels, nodeName, startOrder } from './components.ts';
 import {
@@ -774,6 +775,13 @@ function otherNodeSteps(
       run: () => ensureNodeContainers(l, topo),
     },
     {
+      title: `BMC (Redfish power control of the node containers, ${bmcUrl})`,
+      run: () => {
+        bmcCredentials(l);
+        return startAndWait(l, 'bmc', () => isOk(`${bmcUrl}/redfish/v1`));
+      },
+    },
+    {
       title: `local-path-provisioner ${versions.localPath} (default StorageClass)`,
       run: async () => {
         if (localPathConfig(l, testImage, topo.nodes).changed)
@@ -923,6 +931,7 @@ function nodeDownSteps(l: Layout): Step[] {
   const stop = stopper(l);
   return [
     { title: 'node containers (power off)', run: () => powerOffNodeContainers(l) },
+    { title: 'BMC', run: stop('bmc') },
     { title: 'kwok', run: stop('kwok') },
     {
       title: `Traefik (and the *.${publicDomain} names in /etc/hosts)`,

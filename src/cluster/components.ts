@@ -1,5 +1,7 @@
 // The cluster's host processes: how each is started and how to tell it is ready.
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { bmcPort } from './bmc.ts';
 import { binaryPaths } from './build.ts';
 import { localPath } from './config.ts';
 import { kubeRouterArgs } from './nodecontainer.ts';
@@ -222,6 +224,20 @@ export function components(l: Layout, fakeNodes = 0): Record<string, Component> 
       // Traefik's Kubernetes client reads a kubeconfig from $KUBECONFIG (client certificates).
       env: { KUBECONFIG: kc('traefik') },
     },
+    // The Redfish power control of the node containers (bmc.ts), this code run by this Node.
+    bmc: {
+      name: 'bmc',
+      command: process.execPath,
+      args: [
+        fileURLToPath(new URL('../../bin/stackanetes.js', import.meta.url)),
+        'cluster',
+        'bmc',
+        '--host',
+        net.nodeIp,
+        '--port',
+        String(bmcPort),
+      ],
+    },
     kwok: {
       name: 'kwok',
       command: b.kwok,
@@ -253,5 +269,6 @@ export const startOrder = [
   'registry',
   'kube-router',
   'traefik',
+  'bmc',
   'kwok',
 ] as const;

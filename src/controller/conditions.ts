@@ -1,16 +1,19 @@
 // status.conditions the Kubernetes way: one per component plus a summarising Ready; a
 // condition's lastTransitionTime moves only when its status does.
-import type { Condition } from '../api/v1alpha1/spec.ts';
+import { apiVersion, kind, type Condition } from '../api/v1alpha1/spec.ts';
+import type { KubeClient } from '../kube/client.ts';
+import type { KubeObject } from '../render/kube.ts';
 import type { ComponentName } from '../catalog/types.ts';
 
 /** What a reconcile pass decides about one condition; the times are setCondition's. */
 export type ComponentState = Readonly<Pick<Condition, 'status' | 'reason' | 'message'>>;
 
 /**
- * Condition types other writers own: the operator neither writes nor removes them, and does not
- * count them in Ready (`Remediation` is `stackanetes remediate`'s, see src/controller/rollout.ts).
+ * Condition types other writers own: the cloud reconciler neither writes nor removes them, and
+ * does not count them in Ready (`Remediation` is `stackanetes remediate`'s, see
+ * src/controller/rollout.ts; `NodesHealthy` the node health reconciler's, ./nodes.ts).
  */
-export const foreignConditionTypes: ReadonlySet<string> = new Set(['Remediation']);
+export const foreignConditionTypes: ReadonlySet<string> = new Set(['Remediation', 'NodesHealthy']);
 
 export function componentConditionType(c: ComponentName): string {
   return `${c.charAt(0).toUpperCase()}${c.slice(1)}Ready`;
@@ -64,4 +67,46 @@ export function summarise(
     reason: first.condition?.reason ?? 'Unknown',
     message: `${first.name}: ${first.condition?.message ?? 'no status yet'} (${components.length - pending.length}/${components.length} components ready)`,
   };
+}
+
+/**
+ * Writes one condition of the cloud (and other status fields it goes with) under a field manager
+ * of its own, so the cloud reconciler's status writes and this one never undo each other
+ * (conditions are a map by type). Its lastTransitionTime stays while its status does.
+ */
+export async function writeOwnCondition(
+  client: KubeClient,
+  cloud: KubeObject,
+  manager: string,
+  condition: Pick<Condition, 'type' | 'status' | 'reason' | 'message'>,
+  status: Record<string, unknown> = {},
+  now: Date = new Date(),
+): Promise<void> {
+  const live = await client.get(apiVersion, kind, cloud.metadata.name, cloud.metadata.namespace);
+  const before = ((live.status as { conditions?: Condition[] } | undefined)?.conditions ?? []).find(
+    (c) => c.type === condition.type,
+  );
+  const lastTransitionTime =
+    before && before.status === condition.status ? before.lastTransitionTime : rfc3339(now);
+  await client.applyStatus(
+    {
+      apiVersion,
+      kind,
+      metadata: { name: cloud.metadata.name, namespace: cloud.metadata.namespace },
+      status: {
+        ...status,
+        conditions: [
+          {
+            ...condition,
+            message: condition.message.slice(0, 1024),
+            lastTransitionTime,
+            ...(live.metadata.generation !== undefined
+              ? { observedGeneration: live.metadata.generation }
+              : {}),
+          },
+        ],
+      },
+    },
+    manager,
+  );
 }

@@ -7,7 +7,7 @@ import { apiVersion as cloudApiVersion, kind as cloudKind } from '../api/v1alpha
 import type { KubeClient } from '../kube/client.ts';
 import type { KubeObject } from '../render/kube.ts';
 import { Informer } from '../kube/informer.ts';
-import { slimPod } from '../kube/slim.ts';
+import { slimLease, slimNode, slimPod } from '../kube/slim.ts';
 import { WorkQueue } from '../kube/workqueue.ts';
 import {
   CloudReconciler,
@@ -18,6 +18,7 @@ import {
   type ReconcilerOptions,
 } from './cloud.ts';
 import { EventsRecorder } from './events.ts';
+import { LeaseClock, NodeHealthReconciler, leaseNamespace } from './nodes.ts';
 import { cloudNamespaceOf, dataPlaneNamespace } from '../render/namespaces.ts';
 
 export interface ManagerHooks {
@@ -52,11 +53,16 @@ function informerKey(apiVersion: string, kind: string, dataPlane = false): strin
 export class Manager {
   readonly informers = new Map<string, Informer>();
   readonly reconciler: CloudReconciler;
+  /** Node health (./nodes.ts): its own queue, one key per cloud, looked at every few seconds. */
+  readonly nodeHealth: NodeHealthReconciler;
+  /** When each node's Lease was last seen to change (fed by the Lease informer on every replica). */
+  readonly leases = new LeaseClock();
   readonly #log: Logger;
   readonly #hooks: ManagerHooks;
   readonly #workers: number;
   /** The queue while leading with synced caches; changes seen otherwise are not queued. */
   #queue: WorkQueue | undefined;
+  #nodeQueue: WorkQueue | undefined;
   #started = false;
   #namespace: string | undefined;
 
@@ -84,8 +90,10 @@ export class Manager {
       return inf;
     };
     const clouds = watch(cloudApiVersion, cloudKind);
-    const enqueueCloud = (c: KubeObject) =>
+    const enqueueCloud = (c: KubeObject) => {
       this.#queue?.add(`${c.metadata.namespace}/${c.metadata.name}`);
+      this.#nodeQueue?.add(`${c.metadata.namespace}/${c.metadata.name}`);
+    };
     clouds
       .onAdd(enqueueCloud)
       .onUpdate((_old, c) => enqueueCloud(c))
@@ -119,6 +127,41 @@ export class Manager {
           .onDelete(enqueueOwner);
       }
     }
+    // Nodes (whichever namespace is watched: they are the cluster's) and their Leases: their
+    // changes queue nothing; node health looks at every cloud every few seconds, and judges a
+    // Lease by when this process saw it change.
+    const nodes = new Informer(o.client, {
+      apiVersion: 'v1',
+      kind: 'Node',
+      transform: slimNode,
+      onError: (err, context) =>
+        this.#log.warn({ kind: 'Node', context, err: String(err) }, 'watch trouble; retrying'),
+    });
+    this.informers.set(informerKey('v1', 'Node'), nodes);
+    const leases = new Informer(o.client, {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      namespace: leaseNamespace,
+      transform: slimLease,
+      onError: (err, context) =>
+        this.#log.warn({ kind: 'Lease', context, err: String(err) }, 'watch trouble; retrying'),
+    });
+    this.informers.set(
+      `${informerKey('coordination.k8s.io/v1', 'Lease')} (${leaseNamespace})`,
+      leases,
+    );
+    leases
+      .onAdd((l) => this.leases.observe(l))
+      .onUpdate((_old, l) => this.leases.observe(l))
+      .onDelete((l) => this.leases.forget(l.metadata.name));
+    this.nodeHealth = new NodeHealthReconciler({
+      client: o.client,
+      cloud: (namespace, name) => clouds.get(namespace, name),
+      nodes: () => nodes.list(),
+      leases: this.leases,
+      events: new EventsRecorder(o.client),
+      log: o.log,
+    });
     this.reconciler = new CloudReconciler({
       client: o.client,
       store: this.store(),
@@ -189,17 +232,40 @@ export class Manager {
     }
     const queue = this.#newQueue();
     this.#queue = queue;
+    const nodeQueue = this.#newNodeQueue();
+    this.#nodeQueue = nodeQueue;
     this.#log.info({ informers: this.informers.size }, 'caches synced; reconciling');
     // Every cloud once: changes before now were not queued.
     for (const c of this.informers.get(`${cloudApiVersion}/${cloudKind}`)!.list()) {
       queue.add(`${c.metadata.namespace}/${c.metadata.name}`);
+      nodeQueue.add(`${c.metadata.namespace}/${c.metadata.name}`);
     }
     await new Promise<void>((resolve) => {
       if (signal.aborted) return resolve();
       signal.addEventListener('abort', () => resolve(), { once: true });
     });
     this.#queue = undefined;
-    await queue.shutDown();
+    this.#nodeQueue = undefined;
+    await Promise.all([queue.shutDown(), nodeQueue.shutDown()]);
+  }
+
+  /** Node health per cloud: each pass says when to look again (a few seconds). */
+  #newNodeQueue(): WorkQueue {
+    return new WorkQueue(
+      async (key) => {
+        const [namespace, name] = key.split('/') as [string, string];
+        const r = await this.nodeHealth.reconcile(namespace, name);
+        return r.requeueAfterMs ? { requeueAfterMs: r.requeueAfterMs } : undefined;
+      },
+      {
+        workers: 1,
+        onError: (key, err, retryInMs) =>
+          this.#log.error(
+            { cloud: key, err: err instanceof Error ? err.message : String(err), retryInMs },
+            'node health pass failed',
+          ),
+      },
+    );
   }
 
   #newQueue(): WorkQueue {

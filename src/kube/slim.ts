@@ -53,3 +53,41 @@ export function slimPod(obj: KubeObject): KubeObject {
     },
   };
 }
+
+/**
+ * A Node reduced to what node health reads: identity, labels, Stackanetes' own annotations, taints
+ * and the Ready condition (nodes carry large images lists and capacity tables otherwise).
+ */
+export function slimNode(obj: KubeObject): KubeObject {
+  const { name, uid, resourceVersion, labels, annotations } = obj.metadata;
+  const ours = Object.entries(annotations ?? {}).filter(([k]) => k.startsWith('stackanetes.io/'));
+  const status = obj.status as Raw | undefined;
+  return {
+    apiVersion: obj.apiVersion,
+    kind: obj.kind,
+    metadata: {
+      name,
+      ...(uid ? { uid } : {}),
+      ...(resourceVersion ? { resourceVersion } : {}),
+      ...(labels ? { labels } : {}),
+      ...(ours.length ? { annotations: Object.fromEntries(ours) } : {}),
+    },
+    spec: pick(obj.spec as Raw | undefined, ['taints']) ?? {},
+    status: {
+      conditions: (status?.conditions as Raw[] | undefined)
+        ?.filter((c) => c.type === 'Ready')
+        .map((c) => pick(c, ['type', 'status', 'lastHeartbeatTime'])),
+    },
+  };
+}
+
+/** A Lease reduced to its identity and what changes when it is renewed. */
+export function slimLease(obj: KubeObject): KubeObject {
+  const { name, namespace, resourceVersion } = obj.metadata;
+  return {
+    apiVersion: obj.apiVersion,
+    kind: obj.kind,
+    metadata: { name, namespace, ...(resourceVersion ? { resourceVersion } : {}) },
+    spec: pick(obj.spec as Raw | undefined, ['holderIdentity', 'renewTime']) ?? {},
+  };
+}

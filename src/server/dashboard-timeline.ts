@@ -19,6 +19,7 @@ export const timelineKinds = {
   'job-failed': 'job failed',
   condition: 'condition changed',
   'node-fenced': 'node fenced',
+  'node-returned': 'node back in service',
   'instances-evacuated': 'instances evacuated',
   'rollout-step': 'rollout step',
   remediation: 'remediation finding',
@@ -35,6 +36,7 @@ export type TimelineKind = keyof typeof timelineKinds;
 export const eventReasonKinds: Readonly<Record<string, TimelineKind>> = {
   NodeFenced: 'node-fenced',
   FencingFailed: 'node-fenced',
+  NodeReturned: 'node-returned',
   InstancesEvacuated: 'instances-evacuated',
   EvacuationFailed: 'instances-evacuated',
   RolloutStep: 'rollout-step',

@@ -4,7 +4,7 @@
 // server-sent events (/api/stream: a `clouds` event whenever the caches change, at most once per
 // `snapshotEveryMs`, and an `entry` event, with its id, per timeline entry; a reconnecting client
 // sends Last-Event-ID and gets what it missed). The page itself carries no data and needs no token.
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { sameSecret } from '../util/hash.ts';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -72,8 +72,7 @@ const securityHeaders = {
 export function authorized(header: string | undefined, token: string | undefined): boolean {
   const m = /^Bearer +(\S+) *$/i.exec(header ?? '');
   if (!m || !token) return false;
-  const digest = (s: string) => createHash('sha256').update(s).digest();
-  return timingSafeEqual(digest(m[1]!), digest(token));
+  return sameSecret(m[1]!, token);
 }
 
 function escapeHtml(s: string): string {

@@ -76,11 +76,13 @@ test('the kustomization lists files that exist, and every file under deploy/', (
 });
 
 test('every object passes the Kubernetes schema and names a namespace that is installed too', () => {
-  const namespaces = new Set(
-    objects()
+  const namespaces = new Set([
+    ...objects()
       .filter((o) => o.obj.kind === 'Namespace')
       .map((o) => o.obj.metadata.name),
-  );
+    // Kubernetes makes this one itself (the kubelets' Leases).
+    'kube-node-lease',
+  ]);
   for (const { file, obj } of objects()) {
     const Model = models[`${obj.apiVersion}/${obj.kind}`];
     assert.ok(Model, `${file}: no validator for ${obj.apiVersion} ${obj.kind}`);
@@ -156,4 +158,32 @@ test('the ClusterRole lets the operator and its dashboard watch and write what t
   allows('v1', 'Event', ['create', 'list', 'watch']);
   // The dashboard's token Secret: created when missing, watched for rotation.
   allows('v1', 'Secret', ['get', 'create', 'list', 'watch']);
+});
+
+test('node health: nodes patched (the taint), Leases read in kube-node-lease only', () => {
+  const role = find('ClusterRole', 'stackanetes-operator');
+  assert.ok(role);
+  const rules = role.rules as { apiGroups: string[]; resources: string[]; verbs: string[] }[];
+  const verbs = (group: string, resource: string) =>
+    new Set(
+      rules
+        .filter((r) => r.apiGroups.includes(group) && r.resources.includes(resource))
+        .flatMap((r) => r.verbs),
+    );
+  for (const v of ['get', 'list', 'watch', 'patch']) assert.ok(verbs('', 'nodes').has(v), v);
+  assert.ok(!verbs('', 'nodes').has('delete'));
+  // Cluster-wide, Leases are only read one by one (another operator's); listed and watched
+  // only where the kubelets keep theirs.
+  assert.deepEqual([...verbs('coordination.k8s.io', 'leases')], ['get']);
+  const leases = find('Role', 'stackanetes-operator-node-leases');
+  assert.ok(leases);
+  assert.equal(leases.metadata.namespace, 'kube-node-lease');
+  assert.deepEqual(leases.rules, [
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'list', 'watch'] },
+  ]);
+  const binding = find('RoleBinding', 'stackanetes-operator-node-leases');
+  assert.ok(binding);
+  assert.deepEqual(binding.subjects, [
+    { kind: 'ServiceAccount', name: 'stackanetes-operator', namespace: 'stackanetes-system' },
+  ]);
 });

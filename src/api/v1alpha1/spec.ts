@@ -351,6 +351,77 @@ export const EndpointsSpec = Type.Object(
   { ...strict, default: {} },
 );
 
+/**
+ * What `{node}` stands for in the Redfish URL and system id: the Kubernetes node's name, so one
+ * template covers a BMC per server (`https://{node}-bmc.example`) or one service for many systems.
+ */
+export const nodePlaceholder = '{node}';
+
+export const RedfishFencing = Type.Object(
+  {
+    url: Type.String({
+      pattern: '^https?://[^\\s/]+(/.*)?$',
+      description:
+        "The Redfish service: http(s)://host[:port]; `{node}` is replaced by the node name (one BMC per server). The local cluster's is http://10.244.0.1:8000 (src/cluster/bmc.ts).",
+    }),
+    systemId: Type.String({
+      default: nodePlaceholder,
+      minLength: 1,
+      description:
+        "The ComputerSystem to power off, /redfish/v1/Systems/<systemId>; `{node}` is replaced by the node name (the local cluster's BMC names systems after nodes; a Dell iDRAC calls its own System.Embedded.1).",
+    }),
+    secretName: Type.String({
+      minLength: 1,
+      description:
+        "A Secret in the cloud's namespace with the BMC's `username` and `password` (HTTP basic auth).",
+    }),
+    timeoutSeconds: Type.Integer({
+      minimum: 5,
+      maximum: 300,
+      default: 30,
+      description:
+        'How long a power-off may take to show PowerState Off before fencing counts as failed (InstanceHA: 30 s).',
+    }),
+  },
+  { ...strict, description: "Fencing through each server's BMC over Redfish." },
+);
+
+export const HealingSpec = Type.Object(
+  {
+    nodeDeadSeconds: Type.Integer({
+      minimum: 20,
+      maximum: 3600,
+      default: 30,
+      description:
+        "A node whose Lease (kube-node-lease) has not changed for this long, by the operator's own clock, is dead: it is fenced, then marked out of service. Kubelets renew every 10 s, so 30 s is three missed renewals, seen 20 to 30 s after the power cut; fencing and the release of its pods follow within seconds, leaving most of the 120 s goal for guests to start elsewhere.",
+    }),
+    maxDeadFraction: Type.Number({
+      minimum: 0,
+      maximum: 1,
+      default: 0.5,
+      description:
+        "When more than this fraction of the cloud's nodes are dead at once, nothing is fenced or moved: that many at once is more likely the network than the servers (InstanceHA's rule).",
+    }),
+    fencing: Type.Object(
+      {
+        method: Type.Union([Type.Literal('none'), Type.Literal('redfish')], {
+          default: 'none',
+          description:
+            "How a dead node is powered off before its work moves: redfish (its BMC; set redfish), or none: nothing is ever moved off a dead node, and the NodesHealthy condition says so. Kubernetes' own eviction still runs.",
+        }),
+        redfish: Type.Optional(RedfishFencing),
+      },
+      { ...strict, default: {} },
+    ),
+  },
+  {
+    ...strict,
+    default: {},
+    description:
+      'What the operator does when a node dies: detect (its Lease), fence (power it off and confirm), then mark it out of service so its pods and volumes are released.',
+  },
+);
+
 export const OpenStackCloudSpec = Type.Object(
   {
     release: Type.String({
@@ -409,6 +480,7 @@ export const OpenStackCloudSpec = Type.Object(
       },
       { ...strict, default: {} },
     ),
+    healing: HealingSpec,
     retainVolumesOnDelete: Type.Boolean({
       default: true,
       description: 'Keep database, queue and image volumes when the cloud is deleted.',
@@ -422,6 +494,7 @@ export type ServiceName = keyof Static<typeof ServicesSpec>;
 export const serviceNames = Object.keys(ServicesSpec.properties) as ServiceName[];
 export type LabelSelector = Static<typeof LabelSelector>;
 export type Resources = Static<typeof Resources>;
+export type HealingSpec = Static<typeof HealingSpec>;
 export type ConfigOverrides = Static<typeof ConfigOverrides>;
 
 export const Condition = Type.Object(

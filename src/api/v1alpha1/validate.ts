@@ -179,6 +179,7 @@ function patternHint(pointer: string): string {
   if (/[iI]nterface$/.test(pointer)) {
     return 'expected a Linux interface name: 1 to 15 of A-Z a-z 0-9 _ . -';
   }
+  if (/\/url$/.test(pointer)) return 'expected http(s)://host[:port][/path]';
   if (/metadata\/name|namespace/.test(pointer)) {
     return 'expected a DNS label: lower-case letters, digits and -';
   }
@@ -195,6 +196,7 @@ const semanticRules: readonly ((spec: OpenStackCloud['spec']) => Problem[])[] = 
   horizonProblems,
   imageOverrideProblems,
   tunnelProblems,
+  fencingProblems,
 ];
 
 function semanticProblems(cloud: OpenStackCloud): Problem[] {
@@ -428,6 +430,28 @@ function tunnelProblems(s: OpenStackCloud['spec']): Problem[] {
       {
         path,
         message: `${tunnelInterface} is the name of a bridge Open vSwitch makes on each node (${bridges.join(', ')}); name the node's interface that carries tunnels`,
+      },
+    ];
+  return [];
+}
+
+/** Fencing by Redfish needs its settings; settings for a method not chosen would be ignored. */
+function fencingProblems(s: OpenStackCloud['spec']): Problem[] {
+  const { method, redfish } = s.healing.fencing;
+  const path = 'spec.healing.fencing.redfish';
+  if (method === 'redfish' && !redfish)
+    return [
+      {
+        path,
+        message:
+          'method is redfish: give url, secretName (a Secret with username and password) and optionally systemId',
+      },
+    ];
+  if (method !== 'redfish' && redfish)
+    return [
+      {
+        path,
+        message: `method is ${method}, so these settings would be ignored: set spec.healing.fencing.method: redfish, or remove them`,
       },
     ];
   return [];

@@ -100,3 +100,43 @@ spec:
     matchLabels: { 'stackanetes.io/control-plane': 'true' },
   });
 });
+
+test('healing: unset, nothing is fenced (method none) and the thresholds have their defaults; redfish settings get theirs', () => {
+  const doc = (healing: string) => `apiVersion: stackanetes.io/v1alpha1
+kind: OpenStackCloud
+metadata: {name: c}
+spec:
+  release: '2025.1'
+${healing}`;
+  const plain = validateText(doc(''));
+  assert.ok(plain.ok);
+  if (!plain.ok) return;
+  assert.deepEqual(plain.cloud.spec.healing, {
+    nodeDeadSeconds: 30,
+    maxDeadFraction: 0.5,
+    fencing: { method: 'none' },
+  });
+  const redfish = validateText(
+    doc(
+      `  healing: {fencing: {method: redfish, redfish: {url: 'http://10.244.0.1:8000', secretName: bmc}}}`,
+    ),
+  );
+  assert.ok(redfish.ok);
+  if (!redfish.ok) return;
+  assert.deepEqual(redfish.cloud.spec.healing.fencing.redfish, {
+    url: 'http://10.244.0.1:8000',
+    secretName: 'bmc',
+    systemId: '{node}',
+    timeoutSeconds: 30,
+  });
+  // Settings for a method not chosen are refused, with the field's path.
+  const stray = validateText(
+    doc(`  healing: {fencing: {redfish: {url: 'http://10.244.0.1:8000', secretName: bmc}}}`),
+  );
+  assert.ok(!stray.ok);
+  if (stray.ok) return;
+  assert.deepEqual(
+    stray.problems.map((p) => p.path),
+    ['spec.healing.fencing.redfish'],
+  );
+});
