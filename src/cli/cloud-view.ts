@@ -33,8 +33,10 @@ export function readStatus(cloud: KubeObject): CloudStatus {
     generation: cloud.metadata.generation ?? 0,
     observedGeneration: st.observedGeneration ?? 0,
     ready: conds.find((c) => c.type === 'Ready'),
+    // One `<Component>Ready` condition per component; others (Remediation, NodesHealthy) are not
+    // components.
     components: conds
-      .filter((c) => c.type !== 'Ready')
+      .filter((c) => c.type !== 'Ready' && c.type.endsWith('Ready'))
       .map((c) => {
         const name = c.type.replace(/Ready$/, '').toLowerCase();
         const r = st.components?.[name];

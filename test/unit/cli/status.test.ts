@@ -304,3 +304,26 @@ test('a workload is taken from the namespace the render puts it in, else from th
   const moved = [...rendered.filter((o) => o !== ds), notReady(ds, other)];
   assert.deepEqual(nova(moved).problems, ['daemonset/nova-compute 0/1 ready']);
 });
+
+test('conditions that are not a component (Remediation, NodesHealthy) are not listed as components', () => {
+  const cloud = readyCloud();
+  const st = cloud.status as { conditions: Record<string, string>[] };
+  st.conditions.push(
+    {
+      type: 'Remediation',
+      status: 'False',
+      reason: 'GateFailed',
+      message: 'x',
+      lastTransitionTime: at(10),
+    },
+    {
+      type: 'NodesHealthy',
+      status: 'True',
+      reason: 'NodesHealthy',
+      message: 'y',
+      lastTransitionTime: at(10),
+    },
+  );
+  const names = readStatus(cloud).components.map((c) => c.name);
+  assert.deepEqual(names, [...componentNames]);
+});
