@@ -3,6 +3,13 @@ import { Command } from 'commander';
 import { CliError } from './errors.ts';
 import { load } from './commands.ts';
 
+// `stackanetes images sbom keystone | head`: when the reader of standard output goes away, stop
+// quietly, as other command-line tools do, instead of dying of an unhandled EPIPE.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 const program = new Command('stackanetes')
   .description('OpenStack as a Kubernetes application')
   .showHelpAfterError()
