@@ -21,7 +21,7 @@ import type { KubeObject } from '../render/kube.ts';
 import { dataPlaneNamespace } from '../render/namespaces.ts';
 import { rfc3339 } from '../controller/conditions.ts';
 import { CliError } from './errors.ts';
-import { validateObject } from '../api/v1alpha1/validate.ts';
+import { validateLive } from '../api/v1alpha1/validate.ts';
 import { findRecord, type ImageRecord } from '../images/build.ts';
 import { fixImage } from '../images/fix.ts';
 import { cachePaths } from '../images/paths.ts';
@@ -304,11 +304,7 @@ nothing is changed.`,
     .action(async (name: string | undefined, opts: { namespace: string; dryRun?: boolean }) => {
       const client = await KubeClient.create();
       const cloud = await findCloud(client, name, opts.namespace);
-      const checked = validateObject({
-        ...cloud,
-        status: undefined,
-        metadata: { name: cloud.metadata.name, namespace: cloud.metadata.namespace },
-      });
+      const checked = validateLive(cloud);
       if (!checked.ok) throw new CliError(`the cloud's spec is not valid; fix it first`, 2);
       const policy = checked.cloud.spec.remediation.policy;
       const where = `${opts.namespace}/${cloud.metadata.name}`;

@@ -8,7 +8,7 @@ import {
   type OpenStackCloud,
   type RemediationStatus,
 } from '../api/v1alpha1/spec.ts';
-import { validateObject } from '../api/v1alpha1/validate.ts';
+import { validateLive } from '../api/v1alpha1/validate.ts';
 import { KubeClient } from '../kube/client.ts';
 import type { KubeObject } from '../render/kube.ts';
 import { dataPlaneNamespace } from '../render/namespaces.ts';
@@ -31,11 +31,7 @@ const dataPlaneKinds: readonly [string, string][] = [['apps/v1', 'DaemonSet']];
 
 /** The cloud as validated (defaults filled), or undefined when its spec is invalid. */
 function specOf(c: KubeObject): OpenStackCloud | undefined {
-  const { status: _s, ...doc } = c;
-  const r = validateObject({
-    ...doc,
-    metadata: { name: c.metadata.name, namespace: c.metadata.namespace },
-  });
+  const r = validateLive(c);
   return r.ok ? r.cloud : undefined;
 }
 

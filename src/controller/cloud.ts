@@ -6,7 +6,7 @@
 // kill at any line: the next pass picks up from what it finds.
 import type { Condition, OpenStackCloud } from '../api/v1alpha1/spec.ts';
 import { apiVersion as cloudApiVersion, kind as cloudKind } from '../api/v1alpha1/spec.ts';
-import { validateObject } from '../api/v1alpha1/validate.ts';
+import { validateLive } from '../api/v1alpha1/validate.ts';
 import type { ComponentName } from '../catalog/types.ts';
 import { planObjects, type ComponentPlan } from '../plan/graph.ts';
 import { cloudPlan } from '../plan/steps.ts';
@@ -195,8 +195,7 @@ export class CloudReconciler {
       }
     };
 
-    const { metadata: _m, status: _s, ...doc } = live;
-    const checked = validateObject({ ...doc, metadata: { name, namespace } });
+    const checked = validateLive(live);
     if (!checked.ok) {
       const message = checked.problems.map((p) => `${p.path}: ${p.message}`).join('; ');
       set('Ready', { status: 'False', reason: 'InvalidSpec', message });

@@ -23,7 +23,7 @@ import type {
   LabelSelector,
   OpenStackCloud,
 } from '../api/v1alpha1/spec.ts';
-import { validateObject } from '../api/v1alpha1/validate.ts';
+import { validateLive } from '../api/v1alpha1/validate.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { isConflict, isNotFound } from '../kube/errors.ts';
 import type { KubeObject } from '../render/kube.ts';
@@ -291,8 +291,7 @@ export class NodeHealthReconciler {
   async reconcile(namespace: string, name: string): Promise<{ requeueAfterMs?: number }> {
     const live = this.#o.cloud(namespace, name);
     if (!live || live.metadata.deletionTimestamp) return {};
-    const { metadata: _m, status: _s, ...doc } = live;
-    const checked = validateObject({ ...doc, metadata: { name, namespace } });
+    const checked = validateLive(live);
     // An invalid spec: the cloud reconciler says so; here nothing is judged.
     if (!checked.ok) return {};
     const spec = checked.cloud.spec;

@@ -63,6 +63,21 @@ export function validateText(text: string): Validated {
   return validateObject(nonEmpty[0]!.toJS({ maxAliasCount: 100 }));
 }
 
+/**
+ * Validates a cloud as read from the cluster: its status and the metadata the API server adds
+ * (uid, generation, managedFields, …) are not the user's and are left out.
+ */
+export function validateLive(cloud: {
+  metadata: { name: string; namespace?: string };
+  status?: unknown;
+}): Validated {
+  const { metadata, status: _status, ...doc } = cloud;
+  return validateObject({
+    ...doc,
+    metadata: { name: metadata.name, namespace: metadata.namespace },
+  });
+}
+
 /** Validates a parsed document; on success returns it with every default filled in. */
 export function validateObject(input: unknown): Validated {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
