@@ -144,7 +144,7 @@ const scanTarget = (t: Target): ScanImage => ({
 });
 
 /** Scans the images against the release's -updates and -security; any failure is a CliError 2. */
-async function scanOrExit(
+export async function scanOrExit(
   release: string,
   targets: readonly ScanImage[],
   onProgress: (m: string) => void,

@@ -25,10 +25,8 @@ import { validateLive } from '../api/v1alpha1/validate.ts';
 import { findRecord, type ImageRecord } from '../images/build.ts';
 import { fixImage } from '../images/fix.ts';
 import { cachePaths } from '../images/paths.ts';
-import { releaseRecipes } from '../images/recipes.ts';
-import { aptSource } from '../images/rootfs.ts';
-import { scanImages, type ImageScan, type ScanReport } from '../images/scan.ts';
-import { releaseSource } from '../catalog/releases.ts';
+import type { ImageScan, ScanReport } from '../images/scan.ts';
+import { scanOrExit } from './images.ts';
 
 /** The cloud named, or the only one in the namespace. Exit 2 when there is none. */
 export async function findCloud(
@@ -242,19 +240,13 @@ async function scanCloud(
   if (releases.size !== 1) {
     throw new CliError(`the cloud runs images of ${[...releases].join(' and ')}: scan each`, 2);
   }
-  const release = [...releases][0]!;
-  const recipes = releaseRecipes(release);
   let report: ScanReport;
   try {
-    report = await scanImages({
-      images: targets.map((t) => ({
-        name: t.image,
-        reference: t.record.reference,
-        sbom: t.record.sbom,
-      })),
-      source: aptSource(releaseSource(release).debianSuite, recipes.extraSuites),
-      onProgress: log,
-    });
+    report = await scanOrExit(
+      [...releases][0]!,
+      targets.map((t) => ({ name: t.image, reference: t.record.reference, sbom: t.record.sbom })),
+      log,
+    );
   } catch (err) {
     throw new CliError(`could not scan: ${(err as Error).message}; nothing was changed`, 2);
   }
