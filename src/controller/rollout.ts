@@ -266,17 +266,10 @@ export type RolloutOutcome =
 class StepFailed extends Error {
   readonly step: 'canary' | 'gate' | 'roll' | 'verify';
   readonly failedCheck: string;
-  readonly checks: GateResult[];
-  constructor(
-    step: 'canary' | 'gate' | 'roll' | 'verify',
-    failedCheck: string,
-    message: string,
-    checks: GateResult[] = [],
-  ) {
+  constructor(step: 'canary' | 'gate' | 'roll' | 'verify', failedCheck: string, message: string) {
     super(message);
     this.step = step;
     this.failedCheck = failedCheck;
-    this.checks = checks;
   }
 }
 
@@ -362,24 +355,15 @@ export async function rollOutImage(
     for (const r of results)
       log(`  ${r.ok ? '✔' : '✖'} ${r.name}: ${r.status} ${r.detail} (${r.ms} ms)`);
     const bad = results.find((r) => !r.ok);
-    if (bad)
-      throw new StepFailed(
-        step,
-        bad.name,
-        `${bad.name}: HTTP ${bad.status}, ${bad.detail}`,
-        results,
-      );
+    if (bad) throw new StepFailed(step, bad.name, `${bad.name}: HTTP ${bad.status}, ${bad.detail}`);
   };
   try {
     // 1. Canary: one pod of the new image beside each Deployment that runs it.
     for (const d of workloads.filter((w) => w.kind === 'Deployment')) {
       const c = canaryOf(d, image, to);
       log(`canary ${c.metadata.name}: 1 pod of ${to}`);
-      await client
-        .delete('apps/v1', 'Deployment', c.metadata.name, c.metadata.namespace)
-        .catch((e: unknown) => {
-          if (!isNotFound(e)) throw e;
-        });
+      // One left by a run that was killed goes first.
+      await deleteCanaries(client, [c]);
       await waitGone(client, c, sleep, pollMs);
       await client.create(c);
       canaries.push(c);
