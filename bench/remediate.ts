@@ -7,29 +7,33 @@
 //      the time until it is stopped and the cloud is as before, and the failed requests.
 // Saves bench/results/remediate-<time>.json. Needs root (image builds) and a deployed cloud.
 //   sudo node bench/remediate.ts [--rate 20] [--replicas 2]
-import { execFile } from 'node:child_process';
-import { parseArgs, promisify } from 'node:util';
+import { parseArgs } from 'node:util';
 import {
-  client,
   cloudName,
+  cloudReady,
+  isReady,
   keystoneAdmin,
-  kubectl,
   namespace,
   newToken,
   pods,
   startLoad,
   summariseLoad,
   until,
-  isReady,
-  cloudReady,
 } from '../test/e2e/helpers.ts';
-import { findRecord, type ImageRecord } from '../src/images/build.ts';
+import {
+  backToRelease,
+  brokenKeystone,
+  byDigest,
+  keystoneImages,
+  patchCloud,
+  stackanetes as cli,
+} from '../test/e2e/remediation.ts';
+import { findRecord } from '../src/images/build.ts';
 import { deriveImage } from '../src/images/fix.ts';
 import { cachePaths } from '../src/images/paths.ts';
 import { progressLog, requireKubeconfig } from './progress.ts';
 import { saveResult } from './results.ts';
 
-const run = promisify(execFile);
 const { values } = parseArgs({
   options: {
     rate: { type: 'string', default: '20' },
@@ -40,44 +44,6 @@ const rate = Number(values.rate);
 const replicas = Number(values.replicas);
 requireKubeconfig();
 const log = progressLog();
-
-async function cli(args: string[]): Promise<{ code: number; stderr: string; seconds: number }> {
-  const t0 = Date.now();
-  try {
-    const r = await run(process.execPath, ['bin/stackanetes.js', ...args], {
-      maxBuffer: 64 << 20,
-      timeout: 3_600_000,
-    });
-    return { code: 0, stderr: r.stderr, seconds: (Date.now() - t0) / 1000 };
-  } catch (err) {
-    const e = err as { code?: number; stderr?: string };
-    return { code: e.code ?? -1, stderr: e.stderr ?? '', seconds: (Date.now() - t0) / 1000 };
-  }
-}
-
-function byDigest(r: Pick<ImageRecord, 'reference' | 'manifestDigest'>): string {
-  return `${r.reference.slice(0, r.reference.lastIndexOf(':'))}@${r.manifestDigest}`;
-}
-
-async function keystoneImages(): Promise<string[]> {
-  const ps = (await pods('keystone-api')).filter((p) => !p.metadata.deletionTimestamp);
-  return [
-    ...new Set(
-      ps.flatMap((p) =>
-        (p.spec as { containers: { image: string }[] }).containers
-          .map((c) => c.image)
-          .filter((i) => i.includes('/keystone')),
-      ),
-    ),
-  ];
-}
-
-function patchCloud(patch: object): Promise<string> {
-  return kubectl([
-    ...['-n', namespace, 'patch', 'openstackcloud', cloudName, '--type', 'merge'],
-    ...['-p', JSON.stringify(patch)],
-  ]);
-}
 
 async function underLoad<T>(what: string, body: () => Promise<T>) {
   const admin = await keystoneAdmin();
@@ -102,7 +68,7 @@ async function underLoad<T>(what: string, body: () => Promise<T>) {
 }
 
 const cache = cachePaths();
-const start = await keystoneImages();
+const start = (await keystoneImages()).images;
 const release = await findRecord(cache, start[0]!);
 if (!release) throw new Error(`the running Keystone image ${start[0]} was not built here`);
 await patchCloud({ spec: { services: { keystone: { replicas } } } });
@@ -134,7 +100,7 @@ if (onto.code !== 0) throw new Error(onto.stderr.slice(-2000));
 await patchCloud({ spec: { remediation: { policy: 'automatic' } } });
 const remediate = await underLoad('remediate', async () => {
   const r = await cli(['remediate', cloudName, '-n', namespace]);
-  const images = await keystoneImages();
+  const { images } = await keystoneImages();
   return { ...r, images };
 });
 if (remediate.result.code !== 0) throw new Error(remediate.result.stderr.slice(-3000));
@@ -143,22 +109,7 @@ log(
 );
 
 const base = (await findRecord(cache, remediate.result.images[0]!))!;
-const broken = await deriveImage(base, {
-  script: [
-    'f=/usr/lib/python3/dist-packages/keystone/identity/backends/sql.py',
-    `python3 - "$f" <<'EOF'`,
-    'import sys',
-    'p = sys.argv[1]',
-    's = open(p).read()',
-    'd = "    def authenticate(self, user_id, password):\\n"',
-    'assert d in s',
-    `open(p, "w").write(s.replace(d, d + "        raise RuntimeError('broken on purpose by the remediation test')\\n", 1))`,
-    'EOF',
-    'find /usr/lib/python3/dist-packages/keystone/identity -name "*.pyc" -delete',
-  ].join('\n'),
-  tag: '2025.1-broken-token',
-  description: 'keystone that cannot issue a token (bench/remediate)',
-});
+const broken = await deriveImage(base, brokenKeystone.token);
 const rollback = await underLoad('a keystone that cannot issue tokens', () =>
   cli(['rollout', cloudName, '-n', namespace, '--image', `keystone=${byDigest(broken)}`]),
 );
@@ -166,11 +117,8 @@ log(
   `bad image stopped in ${rollback.result.seconds.toFixed(0)} s (exit ${rollback.result.code}); failed ${rollback.totals.failed}/${rollback.totals.sent}`,
 );
 
-// Back as it was: the release's image, policy report, one replica.
-await cli(['rollout', cloudName, '-n', namespace, '--image', `keystone=${release.reference}`]);
-await patchCloud({
-  spec: { remediation: { policy: 'report' }, services: { keystone: { replicas: 1 } } },
-});
+// Back as it was: the release's image (no override), policy report, one replica.
+await backToRelease(release, { services: { keystone: { replicas: 1 } } });
 
 const file = saveResult('remediate', {
   rate,
@@ -189,4 +137,3 @@ const file = saveResult('remediate', {
   },
 });
 log(`saved ${file}`);
-void client;

@@ -13,64 +13,34 @@
 // At the end the cloud is put back on the release's own Keystone image. Runs after the steady
 // checks (it rolls Keystone); needs root (image builds) like heal.test.ts.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
-import { promisify } from 'node:util';
 import {
   client,
   cloudName,
   isReady,
   issueToken,
   keystoneAdmin,
-  kubectl,
   namespace,
   pods,
   skip,
-  until,
   watchCloudReady,
 } from './helpers.ts';
+import {
+  backToRelease,
+  brokenKeystone,
+  byDigest,
+  keystoneImages,
+  patchCloud,
+  stackanetes as cli,
+} from './remediation.ts';
 import { findRecord, type ImageRecord } from '../../src/images/build.ts';
 import { deriveImage } from '../../src/images/fix.ts';
 import { cachePaths } from '../../src/images/paths.ts';
 import { readSbom } from '../../src/images/scan.ts';
 import type { KubeObject } from '../../src/render/kube.ts';
-
-const run = promisify(execFile);
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function cli(
-  args: string[],
-  env: Record<string, string> = {},
-  timeoutMs = 1_800_000,
-): Promise<CliResult> {
-  try {
-    const r = await run(process.execPath, ['bin/stackanetes.js', ...args], {
-      timeout: timeoutMs,
-      maxBuffer: 64 << 20,
-      env: { ...process.env, ...env },
-    });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return {
-      code: typeof e.code === 'number' ? e.code : -1,
-      stdout: e.stdout ?? '',
-      stderr: e.stderr ?? '',
-    };
-  }
-}
-
-function byDigest(record: Pick<ImageRecord, 'reference' | 'manifestDigest'>): string {
-  return `${record.reference.slice(0, record.reference.lastIndexOf(':'))}@${record.manifestDigest}`;
-}
 
 async function cloud(): Promise<KubeObject> {
   return (await client()).get('stackanetes.io/v1alpha1', 'OpenStackCloud', cloudName, namespace);
@@ -78,25 +48,6 @@ async function cloud(): Promise<KubeObject> {
 
 function remediation(c: KubeObject): Record<string, any> {
   return (c.status as { remediation?: Record<string, any> } | undefined)?.remediation ?? {};
-}
-
-/** The images the Keystone pods run (spec) and the digests their containers started from. */
-async function keystoneImages(): Promise<{ images: string[]; imageIds: string[] }> {
-  const ps = (await pods('keystone-api')).filter((p) => !p.metadata.deletionTimestamp);
-  const images = ps.flatMap((p) =>
-    (p.spec as { containers: { name: string; image: string }[] }).containers
-      .filter((c) => c.image.includes('/keystone'))
-      .map((c) => c.image),
-  );
-  const imageIds = ps.flatMap((p) =>
-    (
-      (p.status as { containerStatuses?: { image: string; imageID: string }[] })
-        .containerStatuses ?? []
-    )
-      .filter((c) => c.image.includes('/keystone'))
-      .map((c) => c.imageID),
-  );
-  return { images: [...new Set(images)], imageIds: [...new Set(imageIds)] };
 }
 
 async function events(reason: string): Promise<string[]> {
@@ -107,13 +58,6 @@ async function events(reason: string): Promise<string[]> {
     fieldSelector: `involvedObject.name=${cloudName},reason=${reason}`,
   });
   return items.map((e) => String((e as { message?: string }).message));
-}
-
-function patchCloud(patch: object): Promise<string> {
-  return kubectl([
-    ...['-n', namespace, 'patch', 'openstackcloud', cloudName, '--type', 'merge'],
-    ...['-p', JSON.stringify(patch)],
-  ]);
 }
 
 describe('security remediation on the real cloud', { skip }, () => {
@@ -132,21 +76,8 @@ describe('security remediation on the real cloud', { skip }, () => {
 
   after(async () => {
     // The cloud back on the release's own image (no override), whatever happened above.
-    await patchCloud({
-      spec: { images: { overrides: { keystone: null } }, remediation: { policy: 'report' } },
-    });
-    if (release) {
-      const want = release.reference;
-      await until(
-        async () => {
-          const ps = (await pods('keystone-api')).filter((p) => !p.metadata.deletionTimestamp);
-          const { images } = await keystoneImages();
-          return images.length === 1 && images[0] === want && ps.length > 0 && ps.every(isReady);
-        },
-        `every Keystone pod back on ${want} and Ready`,
-        600_000,
-      );
-    }
+    if (release) await backToRelease(release);
+    else await patchCloud({ spec: { remediation: { policy: 'report' } } });
   });
 
   test('a scan that cannot be made (no SBOM on this machine, the mirror unreachable) exits 2 and changes nothing, even with policy automatic', async () => {
@@ -214,6 +145,7 @@ describe('security remediation on the real cloud', { skip }, () => {
     assert.notEqual(now.images[0], byDigest(unpatched));
     const fixed = await findRecord(cachePaths(), now.images[0]!);
     assert.ok(fixed, `the image the pods run (${now.images[0]}) is the fix built here`);
+    assert.ok(now.imageIds.length > 0, 'the pods report the digest they started from');
     assert.ok(
       now.imageIds.every((id) => id.endsWith(fixed.manifestDigest)),
       `the pods started from ${fixed.manifestDigest}: ${now.imageIds.join(', ')}`,
@@ -235,38 +167,17 @@ describe('security remediation on the real cloud', { skip }, () => {
   });
 
   for (const broken of [
-    {
-      what: 'whose service cannot start',
-      tag: '2025.1-broken-start',
-      script: 'rm -f /usr/bin/keystone-wsgi-public',
-      failed: /canary pod/,
-    },
+    { what: 'whose service cannot start', step: brokenKeystone.start, failed: /canary pod/ },
     {
       what: 'that starts and answers its probes but cannot issue a token',
-      tag: '2025.1-broken-token',
-      script: [
-        'f=/usr/lib/python3/dist-packages/keystone/identity/backends/sql.py',
-        `python3 - "$f" <<'EOF'`,
-        'import sys',
-        'p = sys.argv[1]',
-        's = open(p).read()',
-        'd = "    def authenticate(self, user_id, password):\\n"',
-        'assert d in s',
-        `open(p, "w").write(s.replace(d, d + "        raise RuntimeError('broken on purpose by the remediation test')\\n", 1))`,
-        'EOF',
-        'find /usr/lib/python3/dist-packages/keystone/identity -name "*.pyc" -delete',
-      ].join('\n'),
+      step: brokenKeystone.token,
       failed: /identity|:5000/,
     },
   ]) {
     test(`a keystone image ${broken.what} is stopped at the canary: pods keep their image, tokens keep working, the cloud stays Ready`, async (t: TestContext) => {
       const base = await findRecord(cachePaths(), (await keystoneImages()).images[0]!);
       assert.ok(base);
-      const derived = await deriveImage(base, {
-        script: broken.script,
-        tag: broken.tag,
-        description: `keystone ${broken.what} (the remediation test)`,
-      });
+      const derived = await deriveImage(base, broken.step);
       const before = await keystoneImages();
       const ready = await watchCloudReady();
       let tokens = 0;
