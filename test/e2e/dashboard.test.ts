@@ -64,13 +64,16 @@ async function readToken(): Promise<string> {
     .trim();
 }
 
-/** What the cloud's status lists: every component condition but the summarising Ready. */
+/**
+ * What the cloud's status lists as components: every `<Component>Ready` condition but the
+ * summarising Ready. Conditions written by others (Remediation, NodesHealthy) are not components.
+ */
 async function componentNames(): Promise<string[]> {
   const c = await client();
   const cloud = await c.get('stackanetes.io/v1alpha1', 'OpenStackCloud', cloudName, namespace);
   const conds = (cloud.status as { conditions: { type: string }[] }).conditions;
   return conds
-    .filter((x) => x.type !== 'Ready')
+    .filter((x) => x.type !== 'Ready' && x.type.endsWith('Ready'))
     .map((x) => x.type.replace(/Ready$/, '').toLowerCase());
 }
 
