@@ -19,6 +19,7 @@ import {
 } from './cloud.ts';
 import { EventsRecorder } from './events.ts';
 import { LeaseClock, NodeHealthReconciler, leaseNamespace } from './nodes.ts';
+import { NovaHealingReconciler } from './nova-healing.ts';
 import { cloudNamespaceOf, dataPlaneNamespace } from '../render/namespaces.ts';
 
 export interface ManagerHooks {
@@ -55,6 +56,7 @@ export class Manager {
   readonly reconciler: CloudReconciler;
   /** Node health (./nodes.ts): its own queue, one key per cloud, looked at every few seconds. */
   readonly nodeHealth: NodeHealthReconciler;
+  readonly novaHealing: NovaHealingReconciler;
   /** When each node's Lease was last seen to change (fed by the Lease informer on every replica). */
   readonly leases = new LeaseClock();
   readonly #log: Logger;
@@ -62,7 +64,8 @@ export class Manager {
   readonly #workers: number;
   /** The queue while leading with synced caches; changes seen otherwise are not queued. */
   #queue: WorkQueue | undefined;
-  #nodeQueue: WorkQueue | undefined;
+  /** Node health and Nova healing: one pass per cloud, each requeued by the pass itself. */
+  #passQueues: WorkQueue[] = [];
   #started = false;
   #namespace: string | undefined;
 
@@ -92,7 +95,7 @@ export class Manager {
     const clouds = watch(cloudApiVersion, cloudKind);
     const enqueueCloud = (c: KubeObject) => {
       this.#queue?.add(`${c.metadata.namespace}/${c.metadata.name}`);
-      this.#nodeQueue?.add(`${c.metadata.namespace}/${c.metadata.name}`);
+      for (const q of this.#passQueues) q.add(`${c.metadata.namespace}/${c.metadata.name}`);
     };
     clouds
       .onAdd(enqueueCloud)
@@ -159,6 +162,13 @@ export class Manager {
       cloud: (namespace, name) => clouds.get(namespace, name),
       nodes: () => nodes.list(),
       leases: this.leases,
+      events: new EventsRecorder(o.client),
+      log: o.log,
+    });
+    this.novaHealing = new NovaHealingReconciler({
+      client: o.client,
+      cloud: (namespace, name) => clouds.get(namespace, name),
+      nodes: () => nodes.list(),
       events: new EventsRecorder(o.client),
       log: o.log,
     });
@@ -232,29 +242,35 @@ export class Manager {
     }
     const queue = this.#newQueue();
     this.#queue = queue;
-    const nodeQueue = this.#newNodeQueue();
-    this.#nodeQueue = nodeQueue;
+    const passQueues = [
+      this.#newPassQueue('node health', (ns, n) => this.nodeHealth.reconcile(ns, n)),
+      this.#newPassQueue('nova healing', (ns, n) => this.novaHealing.reconcile(ns, n)),
+    ];
+    this.#passQueues = passQueues;
     this.#log.info({ informers: this.informers.size }, 'caches synced; reconciling');
     // Every cloud once: changes before now were not queued.
     for (const c of this.informers.get(`${cloudApiVersion}/${cloudKind}`)!.list()) {
       queue.add(`${c.metadata.namespace}/${c.metadata.name}`);
-      nodeQueue.add(`${c.metadata.namespace}/${c.metadata.name}`);
+      for (const q of passQueues) q.add(`${c.metadata.namespace}/${c.metadata.name}`);
     }
     await new Promise<void>((resolve) => {
       if (signal.aborted) return resolve();
       signal.addEventListener('abort', () => resolve(), { once: true });
     });
     this.#queue = undefined;
-    this.#nodeQueue = undefined;
-    await Promise.all([queue.shutDown(), nodeQueue.shutDown()]);
+    this.#passQueues = [];
+    await Promise.all([queue.shutDown(), ...passQueues.map((q) => q.shutDown())]);
   }
 
-  /** Node health per cloud: each pass says when to look again (a few seconds). */
-  #newNodeQueue(): WorkQueue {
+  /** A pass per cloud that says itself when to look again (node health, Nova healing). */
+  #newPassQueue(
+    what: string,
+    pass: (namespace: string, name: string) => Promise<{ requeueAfterMs?: number }>,
+  ): WorkQueue {
     return new WorkQueue(
       async (key) => {
         const [namespace, name] = key.split('/') as [string, string];
-        const r = await this.nodeHealth.reconcile(namespace, name);
+        const r = await pass(namespace, name);
         return r.requeueAfterMs ? { requeueAfterMs: r.requeueAfterMs } : undefined;
       },
       {
@@ -262,7 +278,7 @@ export class Manager {
         onError: (key, err, retryInMs) =>
           this.#log.error(
             { cloud: key, err: err instanceof Error ? err.message : String(err), retryInMs },
-            'node health pass failed',
+            `${what} pass failed`,
           ),
       },
     );
