@@ -8,7 +8,10 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { parse } from 'yaml';
+import type { OpenStackCloudSpec } from '../api/v1alpha1/spec.ts';
+import { bmcCredentials, bmcUrl } from '../cluster/bmc.ts';
 import { layout } from '../cluster/layout.ts';
+import { isNotFound } from '../kube/errors.ts';
 import { startHostOperator } from '../cluster/hostoperator.ts';
 import { builtOperatorImage, installOperator } from '../cluster/operator.ts';
 import { publicDomain } from '../cluster/publichosts.ts';
@@ -22,6 +25,36 @@ import { run } from '../util/exec.ts';
 import { progressLines, runSteps } from '../util/progress.ts';
 import { CliError } from './errors.ts';
 import { readText } from './spec-file.ts';
+
+/** The Secret a spec's Redfish fencing reads when it points at the local cluster's BMC. */
+export function localRedfish(spec: OpenStackCloudSpec): string | undefined {
+  const { method, redfish } = spec.healing.fencing;
+  if (method !== 'redfish' || !redfish) return undefined;
+  return new URL(redfish.url).origin === new URL(bmcUrl).origin ? redfish.secretName : undefined;
+}
+
+/** The BMC's user and password as Secret `name` (username, password), the namespace made if new. */
+async function storeBmcSecret(
+  namespace: string,
+  name: string,
+  c: { username: string; password: string },
+): Promise<string> {
+  const client = await KubeClient.create();
+  try {
+    await client.get('v1', 'Namespace', namespace);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    await client.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
+  }
+  await client.apply({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name, namespace },
+    type: 'Opaque',
+    stringData: { username: c.username, password: c.password },
+  } as KubeObject);
+  return `user ${c.username} (the password is not shown)`;
+}
 
 const bin = fileURLToPath(new URL('../../bin/stackanetes.js', import.meta.url));
 
@@ -115,11 +148,17 @@ Then prints the public endpoints and how to use the \`openstack\` command line.
         );
         return;
       }
+      const valid = validateText(readText(opts.file));
+      // Fencing through the local cluster's BMC: its credentials go where the spec names them.
+      const redfish = valid.ok ? localRedfish(valid.cloud.spec) : undefined;
+      if (redfish)
+        await timed(`fencing: the local BMC's credentials in Secret ${namespace}/${redfish}`, () =>
+          storeBmcSecret(namespace, redfish, bmcCredentials(l)),
+        );
       await timed(`apply -f ${opts.file}`, () =>
         stackanetes(['apply', '-f', opts.file, '--timeout', opts.timeout], env),
       );
       // With the libvirt driver: the guest image in Glance, a flavor, networks, a router.
-      const valid = validateText(readText(opts.file));
       let guests: string | undefined;
       if (valid.ok && valid.cloud.spec.services.nova.computeDriver === 'libvirt')
         await timed('guests: image, flavor, networks', async () => {
