@@ -372,6 +372,18 @@ export function localPathConfig(
       spec: {
         priorityClassName: 'system-node-critical',
         tolerations: [{ operator: 'Exists' }],
+        // It tolerates every taint (a volume's node may have any), so without this a shared
+        // volume's helper, which the provisioner pins to no node, could land on a simulated (kwok)
+        // node, where it never runs: the claim stayed Pending, retried every 2 minutes.
+        affinity: {
+          nodeAffinity: {
+            requiredDuringSchedulingIgnoredDuringExecution: {
+              nodeSelectorTerms: [
+                { matchExpressions: [{ key: 'stackanetes.io/fake', operator: 'DoesNotExist' }] },
+              ],
+            },
+          },
+        },
         containers: [{ name: 'helper-pod', image: helperImage, imagePullPolicy: 'Never' }],
       },
     }),
