@@ -26,9 +26,10 @@ import type { OpenStackCloud } from '../api/v1alpha1/spec.ts';
 import { validateLive } from '../api/v1alpha1/validate.ts';
 import { getCatalog } from '../catalog/index.ts';
 import type { KubeClient } from '../kube/client.ts';
+import { isNotFound } from '../kube/errors.ts';
 import type { KubeObject } from '../render/kube.ts';
 import { dataPlaneNamespace } from '../render/namespaces.ts';
-import { keystoneInternalUrl } from '../render/openstack/endpoints.ts';
+import { keystoneInternalUrl, processName } from '../render/openstack/endpoints.ts';
 import { adminSecret } from '../render/openstack/keystone.ts';
 import { clusterIps } from '../openstack/endpoints.ts';
 import {
@@ -39,7 +40,6 @@ import {
   type ServerSummary,
 } from '../openstack/api.ts';
 import type { EventRecorder, Logger } from './cloud.ts';
-import { componentConditionType } from './conditions.ts';
 import { fencedAnnotation, outOfServiceTaint } from './nodes.ts';
 
 /** The start of every disabled_reason this controller writes (and the only ones it clears). */
@@ -161,11 +161,14 @@ export class NovaHealingReconciler {
     if (!live || live.metadata.deletionTimestamp) return {};
     const checked = validateLive(live);
     if (!checked.ok || checked.cloud.spec.services.nova.enabled === false) return {};
-    // Until Nova is Ready its API and services are the cloud reconciler's business.
-    const conds = (live.status as { conditions?: { type: string; status: string }[] } | undefined)
-      ?.conditions;
-    if (conds?.find((c) => c.type === componentConditionType('nova'))?.status !== 'True')
-      return again;
+    // Until Keystone and the Nova API serve there is nothing to ask. Not NovaReady: while a node
+    // is dead, Nova's Deployments miss the replicas that ran there and Nova is not Ready, which is
+    // exactly when this pass has work.
+    const catalog = getCatalog(checked.cloud.spec.release);
+    const apis = (['keystone', 'nova'] as const).map((svc) =>
+      processName(svc, catalog.services[svc].endpoints[0]!.process),
+    );
+    if (!(await this.#serving(namespace, apis))) return again;
     const key = `${namespace}/${name}`;
     try {
       const nova = await this.#nova(checked.cloud, namespace);
@@ -283,6 +286,21 @@ export class NovaHealingReconciler {
         `server ${s.name} (${s.id}, ${s['OS-EXT-STS:vm_state']}) from fenced ${service.host}: rebuilt where the scheduler places it`,
       );
     }
+  }
+
+  /** Whether each of these Deployments (the APIs) has a ready pod. */
+  async #serving(namespace: string, deployments: readonly string[]): Promise<boolean> {
+    for (const d of deployments) {
+      try {
+        const dep = await this.#o.client.get('apps/v1', 'Deployment', d, namespace);
+        if (!((dep.status as { readyReplicas?: number } | undefined)?.readyReplicas ?? 0))
+          return false;
+      } catch (err) {
+        if (isNotFound(err)) return false;
+        throw err;
+      }
+    }
+    return true;
   }
 
   /** Nova with the cloud's admin credentials (the keystone-admin Secret the cloud renders). */

@@ -118,14 +118,16 @@ export const tiers: readonly Tier[] = [
     name: 'ha',
     about: 'the HA cloud of examples/ha.yaml on three real nodes, checked with real clients',
     // cloud.test.ts asks the HA cloud what it asks the one-node cloud (STACKANETES_E2E_CLOUD=ha).
-    // tunnels.test.ts pins two guests to different nodes. galera-outage.test.ts last: it kills
-    // every database server at once.
+    // tunnels.test.ts pins two guests to different nodes. galera-outage.test.ts kills every
+    // database server at once; evacuate.test.ts last: it power-cuts a node with a guest on it and
+    // powers it on again.
     files: [
       'test/e2e/ha.test.ts',
       'test/e2e/netpol.test.ts',
       'test/e2e/cloud.test.ts',
       'test/e2e/tunnels.test.ts',
       'test/e2e/galera-outage.test.ts',
+      'test/e2e/evacuate.test.ts',
     ],
     serial: true,
   },
