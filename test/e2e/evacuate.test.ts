@@ -10,10 +10,7 @@
 // there, Keystone issues tokens; when the node is powered on again its compute service comes back
 // enabled, and the old copies do not start (still one QEMU each). Times are printed from the cut.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
 import { isNotFound } from '../../src/kube/errors.ts';
 import {
   consoleLog,
@@ -26,81 +23,29 @@ import {
 } from './guests.ts';
 import {
   client,
-  cloudName,
   cloudReady,
-  getPod,
-  isReady,
   dataPlaneNamespace,
   issueToken,
   keystoneAdmin,
   mariadbSql,
-  namespace,
   osJson,
   skip,
   until,
 } from './helpers.ts';
+import {
+  cli,
+  computeOf,
+  events,
+  leaderPod,
+  memberOff,
+  operatorNamespace,
+  untilFenced,
+  untilUnfenced,
+  victim,
+} from './evacuation.ts';
 
-const run = promisify(execFile);
-const cli = (args: string[]) =>
-  run(process.execPath, [join(import.meta.dirname, '../../bin/stackanetes.js'), ...args], {
-    timeout: 600_000,
-  });
 const stamp = Date.now().toString(36);
 const names = [`e2e-evac-a-${stamp}`, `e2e-evac-b-${stamp}`];
-const victim = process.env.STACKANETES_E2E_VICTIM ?? 'stackanetes-node-3';
-const fencedAnnotation = 'stackanetes.io/fenced';
-
-interface Node {
-  metadata: { name: string; annotations?: Record<string, string> };
-  spec: { taints?: { key: string }[] };
-  status: { conditions?: { type: string; status: string }[] };
-}
-interface Service {
-  Host: string;
-  Binary: string;
-  Status: string;
-  State: string;
-  'Forced Down'?: boolean;
-}
-
-const node = async (n: string) => (await (await client()).get('v1', 'Node', n)) as unknown as Node;
-const computeOf = async (host: string) =>
-  (
-    await osJson<Service[]>(
-      '--os-compute-api-version 2.53 compute service list --long --service nova-compute',
-    )
-  ).find((s) => s.Host === host);
-const operatorNamespace = process.env.STACKANETES_OPERATOR_NAMESPACE ?? 'stackanetes-system';
-async function leaderPod(): Promise<string> {
-  const lease = await (
-    await client()
-  ).get('coordination.k8s.io/v1', 'Lease', 'stackanetes-operator', operatorNamespace);
-  const holder = (lease.spec as { holderIdentity?: string }).holderIdentity;
-  if (!holder) throw new Error('no operator pod holds the Lease');
-  return holder;
-}
-async function events(reason: string): Promise<{ message: string; at: string }[]> {
-  const { items } = await (await client()).list('v1', 'Event', { namespace });
-  return (
-    items as unknown as {
-      reason?: string;
-      message?: string;
-      lastTimestamp?: string;
-      involvedObject?: { name?: string };
-    }[]
-  )
-    .filter((e) => e.reason === reason && e.involvedObject?.name === cloudName)
-    .map((e) => ({ message: e.message ?? '', at: e.lastTimestamp ?? '' }));
-}
-
-/** A Galera member (mariadb-0, -1, -2) that runs and is not on node `n`. */
-async function memberOff(n: string): Promise<string> {
-  for (const m of ['mariadb-0', 'mariadb-1', 'mariadb-2']) {
-    const p = await getPod(m);
-    if (p && (p.spec as { nodeName?: string }).nodeName !== n && isReady(p)) return m;
-  }
-  throw new Error(`no ready Galera member off ${n}`);
-}
 
 describe('a node with a running guest is power-cut', { skip }, () => {
   const instances = new Map<string, string>();
@@ -158,19 +103,8 @@ describe('a node with a running guest is power-cut', { skip }, () => {
     cut = Date.now();
     await cli(['cluster', 'node', 'kill', victim]);
     console.log(`# ${victim} power-cut`);
-    const fenced = await until(
-      async () => {
-        const n = await node(victim);
-        return n.metadata.annotations?.[fencedAnnotation] &&
-          (n.spec.taints ?? []).some((t) => t.key === 'node.kubernetes.io/out-of-service')
-          ? n
-          : undefined;
-      },
-      `${victim} to be fenced and out of service`,
-      180_000,
-      1000,
-    );
-    console.log(`# ${at()}: fenced (${fenced.metadata.annotations?.[fencedAnnotation]})`);
+    const when = await untilFenced(victim);
+    console.log(`# ${at()}: fenced (${when})`);
     const forced = await until(
       async () => {
         const c = await computeOf(victim);
@@ -252,18 +186,7 @@ describe('a node with a running guest is power-cut', { skip }, () => {
     await cli(['cluster', 'node', 'start', victim]);
     const t0 = Date.now();
     const back = () => `${((Date.now() - t0) / 1000).toFixed(0)} s`;
-    await until(
-      async () => {
-        const n = await node(victim);
-        return !n.metadata.annotations?.[fencedAnnotation] &&
-          !(n.spec.taints ?? []).some((t) => t.key === 'node.kubernetes.io/out-of-service')
-          ? n
-          : undefined;
-      },
-      `${victim} to lose the fence and the out-of-service taint`,
-      300_000,
-      2000,
-    );
+    await untilUnfenced(victim);
     console.log(`# ${back()}: ${victim} no longer fenced`);
     const c = await until(
       async () => {
