@@ -20,6 +20,7 @@ import {
 import {
   cloudReady,
   keystoneAdmin,
+  killLoads,
   mariadbSql,
   newToken,
   osJson,
@@ -52,117 +53,123 @@ const log = progressLog();
 
 await until(() => cloudReady(), 'the OpenStackCloud to be Ready', 15 * 60_000, 2000);
 const results = [];
-for (let i = 1; i <= runs; i++) {
-  const name = `bench-evac-${Date.now().toString(36)}`;
-  log(`run ${i}/${runs}: a guest on ${victim}`);
-  await createServer(name, { availabilityZone: `nova:${victim}` });
-  const before = await waitStatus(name, ['ACTIVE']);
-  const instance = before['OS-EXT-SRV-ATTR:instance_name']!;
-  await waitGuestReady(name);
-  const counter = `${Date.now()}`;
-  await mariadbSql(
-    await memberOff(victim),
-    `CREATE DATABASE IF NOT EXISTS bench_evac; CREATE TABLE IF NOT EXISTS bench_evac.counter (id INT PRIMARY KEY, v VARCHAR(32)); REPLACE INTO bench_evac.counter VALUES (1, '${counter}')`,
-  );
+try {
+  for (let i = 1; i <= runs; i++) {
+    const name = `bench-evac-${Date.now().toString(36)}`;
+    log(`run ${i}/${runs}: a guest on ${victim}`);
+    await createServer(name, { availabilityZone: `nova:${victim}` });
+    const before = await waitStatus(name, ['ACTIVE']);
+    const instance = before['OS-EXT-SRV-ATTR:instance_name']!;
+    await waitGuestReady(name);
+    const counter = `${Date.now()}`;
+    await mariadbSql(
+      await memberOff(victim),
+      `CREATE DATABASE IF NOT EXISTS bench_evac; CREATE TABLE IF NOT EXISTS bench_evac.counter (id INT PRIMARY KEY, v VARCHAR(32)); REPLACE INTO bench_evac.counter VALUES (1, '${counter}')`,
+    );
 
-  const admin = await keystoneAdmin();
-  const token = await newToken(admin.url, admin.body);
-  const auth = { 'x-auth-token': token, accept: 'application/json' };
-  const nova = await serviceUrl('nova-api');
-  const load = startLoad(
-    [
-      {
-        kind: 'keystone',
-        method: 'GET',
-        url: `${admin.url}/v3/auth/projects`,
-        headers: auth,
-        expect: 200,
+    const admin = await keystoneAdmin();
+    const token = await newToken(admin.url, admin.body);
+    const auth = { 'x-auth-token': token, accept: 'application/json' };
+    const nova = await serviceUrl('nova-api');
+    const load = startLoad(
+      [
+        {
+          kind: 'keystone',
+          method: 'GET',
+          url: `${admin.url}/v3/auth/projects`,
+          headers: auth,
+          expect: 200,
+        },
+        { kind: 'nova', method: 'GET', url: `${nova}/v2.1/servers`, headers: auth, expect: 200 },
+      ],
+      rate,
+      10_000,
+    );
+    // A few seconds of load before the cut, so that the failures are the cut's.
+    await new Promise((r) => setTimeout(r, 5000));
+    const cut = Date.now();
+    const since = () => (Date.now() - cut) / 1000;
+    await cli(['cluster', 'node', 'kill', victim]);
+    log(`run ${i}: ${victim} power-cut`);
+    await untilFenced(victim);
+    const fencedS = since();
+    await until(
+      async () => {
+        const c = await computeOf(victim);
+        return c?.['Forced Down'] === true ? c : undefined;
       },
-      { kind: 'nova', method: 'GET', url: `${nova}/v2.1/servers`, headers: auth, expect: 200 },
-    ],
-    rate,
-    10_000,
-  );
-  // A few seconds of load before the cut, so that the failures are the cut's.
-  await new Promise((r) => setTimeout(r, 5000));
-  const cut = Date.now();
-  const since = () => (Date.now() - cut) / 1000;
-  await cli(['cluster', 'node', 'kill', victim]);
-  log(`run ${i}: ${victim} power-cut`);
-  await untilFenced(victim);
-  const fencedS = since();
-  await until(
-    async () => {
-      const c = await computeOf(victim);
-      return c?.['Forced Down'] === true ? c : undefined;
-    },
-    'the compute forced down',
-    120_000,
-    1000,
-  );
-  const forcedS = since();
-  const moved = await until(
-    async () => {
-      const s = await osJson<Record<string, string>>(`server show ${name}`);
-      if (s.status === 'ERROR') throw new Error(`${name} in ERROR`);
-      return s['OS-EXT-SRV-ATTR:host'] !== victim && s.status === 'ACTIVE' ? s : undefined;
-    },
-    `${name} ACTIVE on another node`,
-    300_000,
-    1000,
-  );
-  const activeS = since();
-  await waitGuestReady(name, 300_000);
-  const bootedS = since();
-  log(
-    `run ${i}: fenced ${fencedS.toFixed(0)} s, forced down ${forcedS.toFixed(0)} s, ACTIVE on ${moved['OS-EXT-SRV-ATTR:host']} ${activeS.toFixed(0)} s, SSH up ${bootedS.toFixed(0)} s`,
-  );
-  // 30 s more of load after the guest is back, so that a late failure is seen.
-  await new Promise((r) => setTimeout(r, 30_000));
-  const totals = await load.stop();
-  // Each line is one second of load, `t` its start (epoch ms).
-  const last = load.lines
-    .filter((l) => l.failed > 0 && l.t + 1000 > cut)
-    .map((l) => l.t)
-    .at(-1);
-  const servingFullyS = last === undefined ? 0 : (last + 1000 - cut) / 1000;
-  const row = (
-    await mariadbSql(await memberOff(victim), 'SELECT v FROM bench_evac.counter WHERE id = 1')
-  ).trim();
-  const qemu = qemuPids(instance).length;
+      'the compute forced down',
+      600_000,
+      1000,
+    );
+    const forcedS = since();
+    const moved = await until(
+      async () => {
+        const s = await osJson<Record<string, string>>(`server show ${name}`);
+        if (s.status === 'ERROR') throw new Error(`${name} in ERROR`);
+        return s['OS-EXT-SRV-ATTR:host'] !== victim && s.status === 'ACTIVE' ? s : undefined;
+      },
+      `${name} ACTIVE on another node`,
+      600_000,
+      1000,
+    );
+    const activeS = since();
+    await waitGuestReady(name, 600_000);
+    const bootedS = since();
+    log(
+      `run ${i}: fenced ${fencedS.toFixed(0)} s, forced down ${forcedS.toFixed(0)} s, ACTIVE on ${moved['OS-EXT-SRV-ATTR:host']} ${activeS.toFixed(0)} s, SSH up ${bootedS.toFixed(0)} s`,
+    );
+    // 30 s more of load after the guest is back, so that a late failure is seen.
+    await new Promise((r) => setTimeout(r, 30_000));
+    const totals = await load.stop();
+    // Each line is one second of load, `t` its start (epoch ms).
+    const last = load.lines
+      .filter((l) => l.failed > 0 && l.t + 1000 > cut)
+      .map((l) => l.t)
+      .at(-1);
+    const servingFullyS = last === undefined ? 0 : (last + 1000 - cut) / 1000;
+    const row = (
+      await mariadbSql(await memberOff(victim), 'SELECT v FROM bench_evac.counter WHERE id = 1')
+    ).trim();
+    const qemu = qemuPids(instance).length;
 
-  await cli(['cluster', 'node', 'start', victim]);
-  const t0 = Date.now();
-  await untilUnfenced(victim);
-  await until(
-    async () => {
-      const c = await computeOf(victim);
-      return c && c.Status === 'enabled' && c.State === 'up' && !c['Forced Down'] ? c : undefined;
-    },
-    `the compute on ${victim} up and enabled`,
-    600_000,
-    3000,
-  );
-  const computeBackS = (Date.now() - t0) / 1000;
-  const qemuAfter = qemuPids(instance).length;
-  await deleteServers([name]);
-  results.push({
-    fencedS,
-    forcedDownS: forcedS,
-    activeElsewhereS: activeS,
-    sshUpElsewhereS: bootedS,
-    servingFullyS,
-    totals,
-    kinds: summariseLoad(load.lines),
-    committedRowIntact: row === counter,
-    qemuProcesses: qemu,
-    qemuProcessesAfterReturn: qemuAfter,
-    computeBackS,
-  });
-  log(
-    `run ${i}: failed ${totals.failed}/${totals.sent}, serving fully ${servingFullyS.toFixed(0)} s after the cut; row ${row === counter ? 'intact' : 'LOST'}; QEMU ${qemu} (after return ${qemuAfter}); compute back ${computeBackS.toFixed(0)} s`,
-  );
-  await until(() => cloudReady(), 'the OpenStackCloud to be Ready again', 15 * 60_000, 2000);
+    await cli(['cluster', 'node', 'start', victim]);
+    const t0 = Date.now();
+    await untilUnfenced(victim);
+    await until(
+      async () => {
+        const c = await computeOf(victim);
+        return c && c.Status === 'enabled' && c.State === 'up' && !c['Forced Down'] ? c : undefined;
+      },
+      `the compute on ${victim} up and enabled`,
+      600_000,
+      3000,
+    );
+    const computeBackS = (Date.now() - t0) / 1000;
+    const qemuAfter = qemuPids(instance).length;
+    await deleteServers([name]);
+    results.push({
+      fencedS,
+      forcedDownS: forcedS,
+      activeElsewhereS: activeS,
+      sshUpElsewhereS: bootedS,
+      servingFullyS,
+      totals,
+      kinds: summariseLoad(load.lines),
+      committedRowIntact: row === counter,
+      qemuProcesses: qemu,
+      qemuProcessesAfterReturn: qemuAfter,
+      computeBackS,
+    });
+    log(
+      `run ${i}: failed ${totals.failed}/${totals.sent}, serving fully ${servingFullyS.toFixed(0)} s after the cut; row ${row === counter ? 'intact' : 'LOST'}; QEMU ${qemu} (after return ${qemuAfter}); compute back ${computeBackS.toFixed(0)} s`,
+    );
+    await until(() => cloudReady(), 'the OpenStackCloud to be Ready again', 15 * 60_000, 2000);
+  }
+} finally {
+  // A run that failed half-way leaves the node powered on, as it found it.
+  killLoads();
+  await cli(['cluster', 'node', 'start', victim]).catch(() => undefined);
 }
 const file = saveResult('node-failure', { victim, rate, runs: results });
 log(`saved ${file}`);
