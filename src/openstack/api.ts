@@ -80,7 +80,7 @@ export class OpenStackSession {
     const url = this.#rewrite(
       `${c.authUrl.replace(/\/+$/, '').replace(/\/v3$/, '')}/v3/auth/tokens`,
     );
-    const res = await this.#fetch(url, {
+    const res = await this.#send(`keystone POST ${url}`, url, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       signal: AbortSignal.timeout(this.#timeoutMs),
@@ -119,6 +119,22 @@ export class OpenStackSession {
     };
   }
 
+  /** fetch, whose bare "fetch failed" or timeout says what was asked and why (its cause). */
+  async #send(what: string, url: string, init: RequestInit): Promise<Response> {
+    try {
+      return await this.#fetch(url, init);
+    } catch (err) {
+      const e = err as Error & { cause?: { code?: string; message?: string } };
+      const why = e.cause?.code ?? e.cause?.message ?? e.message;
+      throw new Error(
+        `${what}: ${e.name === 'TimeoutError' ? `no answer in ${this.#timeoutMs / 1000} s` : why}`,
+        {
+          cause: err,
+        },
+      );
+    }
+  }
+
   async #valid(): Promise<Token> {
     if (!this.#token || this.#token.expires - this.#now() < 60_000)
       this.#token = await this.#authenticate();
@@ -151,7 +167,7 @@ export class OpenStackSession {
     for (let attempt = 0; ; attempt++) {
       const token = await this.#valid();
       const base = await this.endpoint(type);
-      const res = await this.#fetch(`${base}${path}`, {
+      const res = await this.#send(`${type} ${method} ${base}${path}`, `${base}${path}`, {
         method,
         signal: AbortSignal.timeout(this.#timeoutMs),
         headers: {
