@@ -52,7 +52,7 @@ async function storeBmcSecret(
     metadata: { name, namespace },
     type: 'Opaque',
     stringData: { username: c.username, password: c.password },
-  } as KubeObject);
+  });
   return `user ${c.username} (the password is not shown)`;
 }
 
