@@ -6,7 +6,17 @@
 // belong to a pod that exists.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { client, cloudName, kubectl, namespace, osJson, pods, skip, until } from './helpers.ts';
+import {
+  client,
+  cloudName,
+  cloudReady,
+  kubectl,
+  namespace,
+  osJson,
+  pods,
+  skip,
+  until,
+} from './helpers.ts';
 
 interface Row {
   ID: string;
@@ -85,4 +95,6 @@ void test('a restarted nova-scheduler pod leaves no service row behind', { skip 
     (r) => (r.Binary === 'nova-scheduler' || r.Binary === 'nova-conductor') && !live.has(r.Host),
   );
   assert.deepEqual(strays, [], 'every scheduler and conductor row is a pod that exists');
+  // The restart disturbed Nova: the tests after this one require a Ready cloud throughout.
+  await until(() => cloudReady(), 'the cloud to be Ready again after the restart', 600_000, 2000);
 });
