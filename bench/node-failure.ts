@@ -23,7 +23,6 @@ import {
   killLoads,
   mariadbSql,
   newToken,
-  osJson,
   serviceUrl,
   startLoad,
   summariseLoad,
@@ -31,7 +30,9 @@ import {
 } from '../test/e2e/helpers.ts';
 import {
   cli,
-  computeOf,
+  untilActiveElsewhere,
+  untilComputeBack,
+  untilForcedDown,
   memberOff,
   untilFenced,
   untilUnfenced,
@@ -93,26 +94,9 @@ try {
     log(`run ${i}: ${victim} power-cut`);
     await untilFenced(victim);
     const fencedS = since();
-    await until(
-      async () => {
-        const c = await computeOf(victim);
-        return c?.['Forced Down'] === true ? c : undefined;
-      },
-      'the compute forced down',
-      600_000,
-      1000,
-    );
+    await untilForcedDown(victim, 600_000, 1000);
     const forcedS = since();
-    const moved = await until(
-      async () => {
-        const s = await osJson<Record<string, string>>(`server show ${name}`);
-        if (s.status === 'ERROR') throw new Error(`${name} in ERROR`);
-        return s['OS-EXT-SRV-ATTR:host'] !== victim && s.status === 'ACTIVE' ? s : undefined;
-      },
-      `${name} ACTIVE on another node`,
-      600_000,
-      1000,
-    );
+    const moved = await untilActiveElsewhere(name, victim, 600_000, 1000);
     const activeS = since();
     await waitGuestReady(name, 600_000);
     const bootedS = since();
@@ -136,15 +120,7 @@ try {
     await cli(['cluster', 'node', 'start', victim]);
     const t0 = Date.now();
     await untilUnfenced(victim);
-    await until(
-      async () => {
-        const c = await computeOf(victim);
-        return c && c.Status === 'enabled' && c.State === 'up' && !c['Forced Down'] ? c : undefined;
-      },
-      `the compute on ${victim} up and enabled`,
-      600_000,
-      3000,
-    );
+    await untilComputeBack(victim, 600_000, 3000);
     const computeBackS = (Date.now() - t0) / 1000;
     const qemuAfter = qemuPids(instance).length;
     await deleteServers([name]);

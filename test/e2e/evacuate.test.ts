@@ -34,7 +34,9 @@ import {
 } from './helpers.ts';
 import {
   cli,
-  computeOf,
+  untilActiveElsewhere,
+  untilComputeBack,
+  untilForcedDown,
   events,
   leaderPod,
   memberOff,
@@ -105,15 +107,7 @@ describe('a node with a running guest is power-cut', { skip }, () => {
     console.log(`# ${victim} power-cut`);
     const when = await untilFenced(victim);
     console.log(`# ${at()}: fenced (${when})`);
-    const forced = await until(
-      async () => {
-        const c = await computeOf(victim);
-        return c && c.Status === 'disabled' && c['Forced Down'] === true ? c : undefined;
-      },
-      `nova-compute on ${victim} to be forced down and disabled`,
-      120_000,
-      2000,
-    );
+    const forced = await untilForcedDown(victim, 120_000, 2000);
     console.log(`# ${at()}: nova-compute on ${victim} forced down, ${forced.Status}`);
     // The evacuations have started: the leader operator is deleted; the other replica leads on.
     await until(
@@ -134,16 +128,7 @@ describe('a node with a running guest is power-cut', { skip }, () => {
       if (!isNotFound(err)) throw err;
     });
     for (const n of names) {
-      const moved = await until(
-        async () => {
-          const s = await osJson<Record<string, string>>(`server show ${n}`);
-          if (s.status === 'ERROR') throw new Error(`${n} in ERROR: ${JSON.stringify(s.fault)}`);
-          return s['OS-EXT-SRV-ATTR:host'] !== victim && s.status === 'ACTIVE' ? s : undefined;
-        },
-        `${n} to be ACTIVE on another node`,
-        300_000,
-        2000,
-      );
+      const moved = await untilActiveElsewhere(n, victim, 300_000, 2000);
       console.log(`# ${at()}: ${n} ACTIVE on ${moved['OS-EXT-SRV-ATTR:host']}`);
     }
     for (const n of names) {
@@ -188,17 +173,7 @@ describe('a node with a running guest is power-cut', { skip }, () => {
     const back = () => `${((Date.now() - t0) / 1000).toFixed(0)} s`;
     await untilUnfenced(victim);
     console.log(`# ${back()}: ${victim} no longer fenced`);
-    const c = await until(
-      async () => {
-        const c = await computeOf(victim);
-        return c && c.Status === 'enabled' && c.State === 'up' && c['Forced Down'] === false
-          ? c
-          : undefined;
-      },
-      `nova-compute on ${victim} to be up and enabled`,
-      600_000,
-      3000,
-    );
+    const c = await untilComputeBack(victim, 600_000, 3000);
     console.log(`# ${back()}: nova-compute on ${victim} ${c.State}, ${c.Status}`);
     for (const n of names) {
       const s = await waitStatus(n, ['ACTIVE']);

@@ -69,6 +69,50 @@ export const computeOf = async (host: string) =>
 
 export const operatorNamespace = process.env.STACKANETES_OPERATOR_NAMESPACE ?? 'stackanetes-system';
 
+/** Waits until `host`'s nova-compute is forced down and disabled; its row. */
+export const untilForcedDown = (host: string, timeoutMs: number, everyMs: number) =>
+  until(
+    async () => {
+      const c = await computeOf(host);
+      return c && c.Status === 'disabled' && c['Forced Down'] === true ? c : undefined;
+    },
+    `nova-compute on ${host} to be forced down and disabled`,
+    timeoutMs,
+    everyMs,
+  );
+
+/** Waits until `host`'s nova-compute is up, enabled and no longer forced down; its row. */
+export const untilComputeBack = (host: string, timeoutMs: number, everyMs: number) =>
+  until(
+    async () => {
+      const c = await computeOf(host);
+      return c && c.Status === 'enabled' && c.State === 'up' && c['Forced Down'] === false
+        ? c
+        : undefined;
+    },
+    `nova-compute on ${host} to be up and enabled`,
+    timeoutMs,
+    everyMs,
+  );
+
+/** Waits until server `name` is ACTIVE on a node other than `from` (ERROR ends the wait); `server show`. */
+export const untilActiveElsewhere = (
+  name: string,
+  from: string,
+  timeoutMs: number,
+  everyMs: number,
+) =>
+  until(
+    async () => {
+      const s = await osJson<Record<string, string>>(`server show ${name}`);
+      if (s.status === 'ERROR') throw new Error(`${name} in ERROR: ${JSON.stringify(s.fault)}`);
+      return s['OS-EXT-SRV-ATTR:host'] !== from && s.status === 'ACTIVE' ? s : undefined;
+    },
+    `${name} to be ACTIVE on another node`,
+    timeoutMs,
+    everyMs,
+  );
+
 /** The operator pod holding the leader Lease. */
 export async function leaderPod(): Promise<string> {
   const lease = await (
