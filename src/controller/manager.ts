@@ -169,6 +169,7 @@ export class Manager {
       client: o.client,
       cloud: (namespace, name) => clouds.get(namespace, name),
       nodes: () => nodes.list(),
+      store: this.store(),
       events: new EventsRecorder(o.client),
       log: o.log,
     });

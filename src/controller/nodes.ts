@@ -244,6 +244,11 @@ const taintsOf = (node: KubeObject) =>
 const isOurTaint = (t: Taint) =>
   t.key === outOfServiceTaint.key && t.effect === outOfServiceTaint.effect;
 
+/** Whether this controller fenced the node: its annotation and the out-of-service taint. */
+export function isFenced(node: KubeObject): boolean {
+  return Boolean(node.metadata.annotations?.[fencedAnnotation]) && taintsOf(node).some(isOurTaint);
+}
+
 /** The facts `decideNodeHealth` reads, from a cached Node and the Lease clock. */
 export function nodeFacts(node: KubeObject, leases: LeaseClock): NodeFacts {
   const name = node.metadata.name;

@@ -39,8 +39,8 @@ import {
   type ComputeService,
   type ServerSummary,
 } from '../openstack/api.ts';
-import type { EventRecorder, Logger } from './cloud.ts';
-import { fencedAnnotation, outOfServiceTaint } from './nodes.ts';
+import type { EventRecorder, Logger, ObjectStore } from './cloud.ts';
+import { isFenced } from './nodes.ts';
 
 /** The start of every disabled_reason this controller writes (and the only ones it clears). */
 export const reasonPrefix = 'stackanetes:';
@@ -123,6 +123,8 @@ export interface NovaHealingOptions {
   readonly client: KubeClient;
   readonly cloud: (namespace: string, name: string) => KubeObject | undefined;
   readonly nodes: () => KubeObject[];
+  /** Cached reads (the manager's informers) for the admin Secret and the API Deployments. */
+  readonly store?: ObjectStore;
   readonly events: EventRecorder;
   readonly log: Logger;
   /** Nova for a cloud (default: its admin Secret and Keystone's in-cluster URL). */
@@ -132,14 +134,6 @@ export interface NovaHealingOptions {
   readonly now?: () => Date;
 }
 
-function isFenced(n: KubeObject): boolean {
-  const taints = (n.spec as { taints?: { key: string }[] } | undefined)?.taints ?? [];
-  return (
-    Boolean(n.metadata.annotations?.[fencedAnnotation]) &&
-    taints.some((t) => t.key === outOfServiceTaint.key)
-  );
-}
-
 export class NovaHealingReconciler {
   readonly #o: NovaHealingOptions;
   readonly #now: () => Date;
@@ -147,7 +141,7 @@ export class NovaHealingReconciler {
   readonly #novas = new Map<string, { secret: string; nova: Nova }>();
   /** The last failure told per cloud (an Event when it changes, not every pass). */
   readonly #told = new Map<string, string>();
-  /** The last mass-failure hold told per cloud namespace. */
+  /** The last mass-failure hold told per cloud. */
   readonly #held = new Map<string, string>();
 
   constructor(o: NovaHealingOptions) {
@@ -172,7 +166,7 @@ export class NovaHealingReconciler {
     const key = `${namespace}/${name}`;
     try {
       const nova = await this.#nova(checked.cloud, namespace);
-      await this.#pass(live, checked.cloud, namespace, nova);
+      await this.#pass(live, checked.cloud, key, nova);
       this.#told.delete(key);
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
@@ -185,7 +179,8 @@ export class NovaHealingReconciler {
     return again;
   }
 
-  async #pass(live: KubeObject, cloud: OpenStackCloud, namespace: string, nova: Nova) {
+  async #pass(live: KubeObject, cloud: OpenStackCloud, key: string, nova: Nova) {
+    const namespace = live.metadata.namespace!;
     const services = await nova.services();
     const pods = new Set<string>();
     for (const ns of [namespace, dataPlaneNamespace(namespace)]) {
@@ -197,7 +192,7 @@ export class NovaHealingReconciler {
       { services, pods, nodes, maxDeadFraction: cloud.spec.healing.maxDeadFraction },
       this.#now(),
     );
-    if (!steps.some((s) => s.kind === 'holdMass')) this.#held.delete(namespace);
+    if (!steps.some((s) => s.kind === 'holdMass')) this.#held.delete(key);
     const tell = (type: 'Normal' | 'Warning', reason: string, message: string) =>
       this.#o.events.record(live, type, reason, message);
     for (const step of steps) {
@@ -249,8 +244,8 @@ export class NovaHealingReconciler {
           break;
         case 'holdMass': {
           const why = `${step.down} of ${step.total} compute services are down, more than spec.healing.maxDeadFraction (${cloud.spec.healing.maxDeadFraction}): no server is evacuated (a partition or a site failure looks the same; an administrator decides)`;
-          if (this.#held.get(namespace) !== why) {
-            this.#held.set(namespace, why);
+          if (this.#held.get(key) !== why) {
+            this.#held.set(key, why);
             this.#o.log.warn(step, 'too many compute services down: no evacuation');
             await tell('Warning', 'EvacuationWithheld', why);
           }
@@ -291,22 +286,30 @@ export class NovaHealingReconciler {
   /** Whether each of these Deployments (the APIs) has a ready pod. */
   async #serving(namespace: string, deployments: readonly string[]): Promise<boolean> {
     for (const d of deployments) {
-      try {
-        const dep = await this.#o.client.get('apps/v1', 'Deployment', d, namespace);
-        if (!((dep.status as { readyReplicas?: number } | undefined)?.readyReplicas ?? 0))
-          return false;
-      } catch (err) {
-        if (isNotFound(err)) return false;
-        throw err;
-      }
+      const dep = await this.#read('apps/v1', 'Deployment', namespace, d);
+      if (!((dep?.status as { readyReplicas?: number } | undefined)?.readyReplicas ?? 0))
+        return false;
     }
     return true;
+  }
+
+  /** An object from the cache when there is one, else from the API; undefined when absent. */
+  async #read(apiVersion: string, kind: string, namespace: string, name: string) {
+    if (this.#o.store) return this.#o.store.get(apiVersion, kind, namespace, name);
+    try {
+      return await this.#o.client.get(apiVersion, kind, name, namespace);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
   }
 
   /** Nova with the cloud's admin credentials (the keystone-admin Secret the cloud renders). */
   async #nova(cloud: OpenStackCloud, namespace: string): Promise<Nova> {
     if (this.#o.nova) return this.#o.nova(cloud, namespace);
-    const secret = await this.#o.client.get('v1', 'Secret', adminSecret, namespace);
+    const secret = await this.#read('v1', 'Secret', namespace, adminSecret);
+    if (!secret)
+      throw new Error(`Secret ${namespace}/${adminSecret} (the admin credentials) does not exist`);
     const data = (secret.data ?? {}) as Record<string, string>;
     const field = (k: string) => Buffer.from(data[k] ?? '', 'base64').toString('utf8');
     const key = `${namespace}/${cloud.metadata.name}`;
