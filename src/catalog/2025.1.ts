@@ -2,7 +2,7 @@
 // oslo.config defaults and dependencies. Computed values (database URLs,
 // credentials, endpoints) are added by the renderers; user overrides go on top of both.
 import { releaseSource } from './releases.ts';
-import type { MemoryDef, ProcessDef, ReleaseCatalog } from './types.ts';
+import type { MemoryDef, ProcessDef, ReleaseCatalog, WsgiApp } from './types.ts';
 
 const uwsgi = (file: string) => `uwsgi --ini /etc/${file}`;
 
@@ -28,6 +28,7 @@ const api = (
   port: number,
   path: string,
   memory: MemoryDef,
+  wsgi: WsgiApp,
 ): ProcessDef => ({
   name,
   image,
@@ -35,6 +36,7 @@ const api = (
   configFiles,
   ports: [{ name: 'api', port }],
   probe: { ready: { kind: 'http', path, port }, live: { kind: 'http', path, port } },
+  wsgi,
   workload: 'Deployment',
   role: 'controlPlane',
   memory,
@@ -217,6 +219,7 @@ export const catalog: ReleaseCatalog = {
           5000,
           '/v3',
           mem('256Mi', '768Mi'),
+          { file: '/usr/bin/keystone-wsgi-public' },
         ),
       ],
     },
@@ -253,6 +256,7 @@ export const catalog: ReleaseCatalog = {
           9292,
           '/healthcheck',
           mem('192Mi', '768Mi'),
+          { file: '/usr/bin/glance-wsgi-api' },
         ),
       ],
     },
@@ -283,6 +287,7 @@ export const catalog: ReleaseCatalog = {
           8778,
           '/',
           mem('128Mi', '512Mi'),
+          { file: '/usr/bin/placement-api' },
         ),
       ],
     },
@@ -334,6 +339,7 @@ export const catalog: ReleaseCatalog = {
           8774,
           '/',
           mem('256Mi', '768Mi'),
+          { file: '/usr/bin/nova-api-wsgi' },
         ),
         api(
           'nova-api',
@@ -343,6 +349,7 @@ export const catalog: ReleaseCatalog = {
           8775,
           '/',
           mem('192Mi', '768Mi'),
+          { file: '/usr/bin/nova-metadata-wsgi' },
         ),
         rpc('nova-conductor', 'conductor', ['nova.conf'], mem('256Mi', '1Gi')),
         rpc('nova-scheduler', 'scheduler', ['nova.conf'], mem('192Mi', '768Mi')),
@@ -479,6 +486,7 @@ export const catalog: ReleaseCatalog = {
           image: 'horizon',
           command: uwsgi('openstack-dashboard/horizon-uwsgi.ini'),
           configFiles: ['local_settings.py', 'horizon-uwsgi.ini'],
+          wsgi: { file: '/usr/share/openstack-dashboard/wsgi.py' },
           ports: [{ name: 'http', port: 8080 }],
           // The login page needs Django, its settings and memcached (sessions): readiness. A
           // static file is served by uWSGI's workers without Python or memcached: liveness (all

@@ -73,6 +73,12 @@ export interface UnlimitedMemoryDef {
   readonly unlimited: string;
 }
 
+/**
+ * The WSGI application uWSGI loads: a script file (Debian's packages install one per API), or a
+ * `module:callable` (upstream removed the scripts in 2025.2; source installs have modules only).
+ */
+export type WsgiApp = { readonly file: string } | { readonly module: string };
+
 export interface ProcessDef {
   /** Component-local name: `api`, `conductor`, `compute`, … */
   readonly name: string;
@@ -83,6 +89,8 @@ export interface ProcessDef {
   readonly configFiles: readonly string[];
   readonly ports: readonly { readonly name: string; readonly port: number }[];
   readonly probe: Probe;
+  /** For a WSGI API served by uWSGI: the application it loads. */
+  readonly wsgi?: WsgiApp;
   /** Deployment (control plane, replicated) or DaemonSet (one per selected node). */
   readonly workload: 'Deployment' | 'DaemonSet';
   readonly role: NodeRole;
@@ -162,6 +170,11 @@ export interface ReleaseCatalog {
   readonly toolbox: ImageName;
   /** uWSGI plugin argument for WSGI APIs (`python3` with Debian's uwsgi). */
   readonly uwsgiPlugin: string;
+  /**
+   * The Python virtual environment uWSGI's python3 plugin runs the APIs from (uWSGI's
+   * `virtualenv`): source installs put the release's code there; Debian installs have none.
+   */
+  readonly uwsgiVirtualenv?: string;
   /** Memory of the containers that are not a process of the table above. */
   readonly memory: {
     /** Every one-shot Job (database creation, schema sync, registration) and the Fernet rotation. */

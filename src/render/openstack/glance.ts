@@ -24,7 +24,6 @@ export function renderGlance(ctx: Ctx): KubeObject[] {
     delete pvc.metadata.ownerReferences;
   }
   const { objects } = wsgiService(ctx, 'glance', {
-    wsgiFile: '/usr/bin/glance-wsgi-api',
     volumes: [{ name: 'images', persistentVolumeClaim: { claimName: 'glance-images' } }],
     mounts: [{ name: 'images', mountPath: '/var/lib/glance/images' }],
   });

@@ -7,7 +7,7 @@ import type { KubeObject } from '../kube.ts';
 import { configFile } from './common.ts';
 import { processObjects } from './process.ts';
 import { serviceSetup } from './service-jobs.ts';
-import { uwsgiIni } from './wsgi.ts';
+import { uwsgiIni, wsgiApp } from './wsgi.ts';
 import {
   internalUrl,
   keystoneInternalUrl,
@@ -53,7 +53,7 @@ export function renderHorizon(ctx: Ctx): KubeObject[] {
   const uwsgi = configFile(
     def,
     'horizon-uwsgi.ini',
-    uwsgiIni(ctx, def, 'horizon', '/usr/share/openstack-dashboard/wsgi.py', portOf(server), {
+    uwsgiIni(ctx, def, 'horizon', wsgiApp('horizon', server), portOf(server), {
       'static-map': `${webroot.replace(/\/*$/, '/')}static=${staticRoot}`,
       'offload-threads': '2',
     }),

@@ -40,7 +40,6 @@ export function renderKeystone(ctx: Ctx): KubeObject[] {
     { name: 'credential-keys', secret: { secretName: credentialSecret, defaultMode: 0o440 } },
   ];
   const { conf, objects } = wsgiService(ctx, 'keystone', {
-    wsgiFile: '/usr/bin/keystone-wsgi-public',
     uwsgi: preforked,
     volumes: keyVolumes,
     mounts: keyMounts,

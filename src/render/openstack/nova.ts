@@ -52,15 +52,8 @@ export function renderNova(ctx: Ctx): KubeObject[] {
   };
   for (const section of ['database', 'api_database', 'keystone_authtoken']) delete merged[section];
   const computeConf = configFile(def, 'nova.conf', writeIni(merged));
-  const uwsgi = (proc: string, wsgiFile: string) =>
-    apiUwsgi(ctx, 'nova', processOf(ctx, 'nova', proc), wsgiFile);
-  const files = Object.fromEntries(
-    [
-      conf,
-      uwsgi('api', '/usr/bin/nova-api-wsgi'),
-      uwsgi('metadata', '/usr/bin/nova-metadata-wsgi'),
-    ].map((f) => [f.name, f]),
-  );
+  const uwsgi = (proc: string) => apiUwsgi(ctx, 'nova', processOf(ctx, 'nova', proc));
+  const files = Object.fromEntries([conf, uwsgi('api'), uwsgi('metadata')].map((f) => [f.name, f]));
 
   const out: KubeObject[] = serviceSetup(ctx, 'nova', [conf]);
 

@@ -4,5 +4,5 @@ import type { KubeObject } from '../kube.ts';
 import { wsgiService } from './wsgi.ts';
 
 export function renderPlacement(ctx: Ctx): KubeObject[] {
-  return wsgiService(ctx, 'placement', { wsgiFile: '/usr/bin/placement-api' }).objects;
+  return wsgiService(ctx, 'placement', {}).objects;
 }

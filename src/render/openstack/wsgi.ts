@@ -4,7 +4,7 @@ import type { Ctx } from '../context.ts';
 import type { ConfigFile } from '../kolla.ts';
 import type { KubeObject, Volume, VolumeMount } from '../kube.ts';
 import { writeIni } from '../ini.ts';
-import type { ProcessDef, ServiceDef } from '../../catalog/types.ts';
+import type { ProcessDef, ServiceDef, WsgiApp } from '../../catalog/types.ts';
 import { configFile, mainConfig } from './common.ts';
 import { portOf, processName, type OpenStackService } from './endpoints.ts';
 import { processObjects } from './process.ts';
@@ -15,15 +15,17 @@ export function uwsgiIni(
   ctx: Ctx,
   def: ServiceDef,
   name: string,
-  wsgiFile: string,
+  app: WsgiApp,
   port: number,
   extra: Record<string, string | boolean | string[]> = {},
 ): string {
+  const venv = ctx.catalog.uwsgiVirtualenv;
   return writeIni({
     uwsgi: {
       plugins: ctx.catalog.uwsgiPlugin,
+      ...(venv ? { virtualenv: venv } : {}),
       'http-socket': `:${port}`,
-      'wsgi-file': wsgiFile,
+      ...('file' in app ? { 'wsgi-file': app.file } : { module: app.module }),
       name,
       master: true,
       processes: 2,
@@ -58,7 +60,6 @@ export function apiUwsgi(
   ctx: Ctx,
   service: OpenStackService,
   proc: ProcessDef,
-  wsgiFile: string,
   extra: UwsgiOptions = {},
 ): ConfigFile {
   const def = ctx.catalog.services[service];
@@ -66,13 +67,17 @@ export function apiUwsgi(
   return configFile(
     def,
     `${name}-uwsgi.ini`,
-    uwsgiIni(ctx, def, name, wsgiFile, portOf(proc), extra),
+    uwsgiIni(ctx, def, name, wsgiApp(service, proc), portOf(proc), extra),
   );
 }
 
+/** The application a WSGI process loads, from the catalog. */
+export function wsgiApp(service: string, proc: ProcessDef): WsgiApp {
+  if (!proc.wsgi) throw new Error(`${service} ${proc.name}: the catalog gives no WSGI application`);
+  return proc.wsgi;
+}
+
 export interface WsgiServiceOpts {
-  /** The WSGI application file uWSGI loads. */
-  readonly wsgiFile: string;
   readonly uwsgi?: UwsgiOptions;
   readonly volumes?: Volume[];
   readonly mounts?: VolumeMount[];
@@ -95,7 +100,7 @@ export function wsgiService(
     ...processObjects(ctx, {
       service,
       proc: api,
-      files: [conf, apiUwsgi(ctx, service, api, o.wsgiFile, o.uwsgi)],
+      files: [conf, apiUwsgi(ctx, service, api, o.uwsgi)],
       volumes: o.volumes,
       mounts: o.mounts,
     }),
