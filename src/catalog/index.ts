@@ -1,9 +1,11 @@
 // The release catalogs Stackanetes knows. Adding a release is adding a file here.
 import { catalog as epoxy } from './2025.1.ts';
+import { catalog as gazpacho } from './2026.1.ts';
 import type { ReleaseCatalog, ServiceDef } from './types.ts';
 
 const catalogs: Readonly<Record<string, ReleaseCatalog>> = {
   [epoxy.source.release]: epoxy,
+  [gazpacho.source.release]: gazpacho,
 };
 
 export function knownReleases(): string[] {

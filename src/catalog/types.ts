@@ -109,6 +109,40 @@ export interface EndpointDef {
   readonly path: string;
 }
 
+/**
+ * One step of upgrading a service to this catalog's release, made with this release's images and
+ * config. A `job` runs a command once (a Job named by a hash of its inputs, so a resumed upgrade
+ * finds it done instead of running it again); a `roll` restarts the named processes on this
+ * release, a canary first.
+ */
+export type UpgradeStep =
+  | {
+      readonly kind: 'job';
+      readonly name: string;
+      readonly command: string;
+      /**
+       * Removes what the old release needs from the database (a contract migration): once it
+       * has run, going back to the old release is no longer possible.
+       */
+      readonly contract?: boolean;
+    }
+  | { readonly kind: 'roll'; readonly name: string; readonly processes: readonly string[] };
+
+/** How a service is upgraded to this catalog's release from the release before it. */
+export interface UpgradeDef {
+  /**
+   * The service's own upgrade readiness check (`<service>-status upgrade check`), run with this
+   * release's image before anything changes; its failure stops the upgrade before it starts.
+   */
+  readonly check?: string;
+  readonly steps: readonly UpgradeStep[];
+  /**
+   * oslo.config settings in force from the first step until the step named `until` has finished:
+   * Nova's compute RPC version pin while old and new computes run side by side.
+   */
+  readonly pin?: { readonly config: IniSections; readonly until: string };
+}
+
 export interface ServiceDef {
   readonly component: ComponentName;
   /** The Kolla service user that owns config files and runs the process. */
@@ -129,6 +163,8 @@ export interface ServiceDef {
   readonly endpoints: readonly EndpointDef[];
   /** Shell run by the db-sync job (after the database and user exist). */
   readonly dbSync?: string;
+  /** How it is upgraded to this release (none: this release is no upgrade's target). */
+  readonly upgrade?: UpgradeDef;
   readonly processes: readonly ProcessDef[];
 }
 
@@ -145,11 +181,11 @@ export interface BackendDef<Port extends string = string> extends InfraDef<Port>
   readonly service: string;
 }
 
+export type CatalogService = 'keystone' | 'glance' | 'placement' | 'nova' | 'neutron' | 'horizon';
+
 export interface ReleaseCatalog {
   readonly source: ReleaseSource;
-  readonly services: Readonly<
-    Record<'keystone' | 'glance' | 'placement' | 'nova' | 'neutron' | 'horizon', ServiceDef>
-  >;
+  readonly services: Readonly<Record<CatalogService, ServiceDef>>;
   readonly ovn: {
     readonly northd: ProcessDef;
     readonly nb: BackendDef<'ovsdb'>;
@@ -164,6 +200,8 @@ export interface ReleaseCatalog {
   readonly database: BackendDef<'mysql' | 'galera' | 'ist' | 'sst' | 'position'>;
   readonly messaging: BackendDef<'amqp' | 'management' | 'epmd' | 'dist'>;
   readonly cache: BackendDef<'memcached'>;
+  /** The order in which an upgrade to this release takes the services (upstream's order). */
+  readonly upgradeOrder?: readonly CatalogService[];
   /** Each component lists the components that must be Ready before it is applied. */
   readonly needs: Readonly<Record<ComponentName, readonly ComponentName[]>>;
   /** The image holding the OpenStack command line client, for jobs. */

@@ -1,0 +1,125 @@
+// OpenStack 2026.1 (Gazpacho), installed from its Python packages on PyPI into a virtualenv on
+// Debian trixie (src/images/README.md). What runs is 2025.1's catalog with three differences:
+// uWSGI runs the APIs from the virtualenv and loads them as modules (upstream removed the WSGI
+// scripts in 2025.2), and every service says how it is upgraded to this release.
+import { catalog as epoxy } from './2025.1.ts';
+import { releaseSource } from './releases.ts';
+import type { CatalogService, ReleaseCatalog, ServiceDef, UpgradeDef } from './types.ts';
+
+const venv = '/var/lib/kolla/venv';
+
+/** `module:callable` of each WSGI process (the packages' own wsgi modules). */
+const wsgiModules: Readonly<Record<string, string>> = {
+  'keystone/api': 'keystone.wsgi.api:application',
+  'glance/api': 'glance.wsgi.api:application',
+  'placement/api': 'placement.wsgi.api:application',
+  'nova/api': 'nova.wsgi.osapi_compute:application',
+  'nova/metadata': 'nova.wsgi.metadata:application',
+  'horizon/server': 'openstack_dashboard.wsgi:application',
+};
+
+const neutronDb =
+  'neutron-db-manage --config-file /etc/neutron/neutron.conf --config-file /etc/neutron/plugins/ml2/ml2_conf.ini';
+
+/**
+ * Upstream's upgrade procedure of each service, as its upgrade guide gives it: the database
+ * schema expanded while the old code runs (Keystone, Glance and Neutron split their migrations
+ * into expand and contract; Placement and Nova only add), the processes rolled onto the new code,
+ * then what the old code still needed removed. Nova's computes talk to the new conductors
+ * through the RPC version the oldest compute speaks until all are new (`[upgrade_levels]
+ * compute = auto`); its online data migrations run once every compute is on the new release.
+ */
+const upgrades: Readonly<Record<CatalogService, UpgradeDef>> = {
+  keystone: {
+    check: 'keystone-status upgrade check',
+    steps: [
+      { kind: 'job', name: 'expand', command: 'keystone-manage db_sync --expand' },
+      { kind: 'roll', name: 'roll', processes: ['api'] },
+      {
+        kind: 'job',
+        name: 'contract',
+        command: 'keystone-manage db_sync --contract',
+        contract: true,
+      },
+    ],
+  },
+  glance: {
+    check: 'glance-status upgrade check',
+    steps: [
+      { kind: 'job', name: 'expand', command: 'glance-manage db expand' },
+      { kind: 'job', name: 'migrate', command: 'glance-manage db migrate' },
+      { kind: 'roll', name: 'roll', processes: ['api'] },
+      { kind: 'job', name: 'contract', command: 'glance-manage db contract', contract: true },
+    ],
+  },
+  placement: {
+    check: 'placement-status upgrade check',
+    steps: [
+      { kind: 'job', name: 'db-sync', command: 'placement-manage db sync' },
+      { kind: 'roll', name: 'roll', processes: ['api'] },
+      {
+        kind: 'job',
+        name: 'online-data-migrations',
+        command: 'placement-manage db online_data_migrations',
+      },
+    ],
+  },
+  nova: {
+    check: 'nova-status upgrade check',
+    steps: [
+      { kind: 'job', name: 'db-sync', command: 'nova-manage api_db sync && nova-manage db sync' },
+      {
+        kind: 'roll',
+        name: 'control-plane',
+        processes: ['conductor', 'scheduler', 'api', 'metadata', 'novncproxy'],
+      },
+      { kind: 'roll', name: 'computes', processes: ['compute'] },
+      {
+        kind: 'job',
+        name: 'online-data-migrations',
+        command: 'nova-manage db online_data_migrations',
+      },
+      {
+        kind: 'roll',
+        name: 'unpin',
+        processes: ['conductor', 'scheduler', 'api', 'metadata', 'novncproxy', 'compute'],
+      },
+    ],
+    pin: { config: { upgrade_levels: { compute: 'auto' } }, until: 'online-data-migrations' },
+  },
+  neutron: {
+    check: 'neutron-status upgrade check',
+    steps: [
+      { kind: 'job', name: 'expand', command: `${neutronDb} upgrade --expand` },
+      { kind: 'roll', name: 'roll', processes: ['server', 'ovn-metadata-agent'] },
+      { kind: 'job', name: 'contract', command: `${neutronDb} upgrade --contract`, contract: true },
+    ],
+  },
+  horizon: { steps: [{ kind: 'roll', name: 'roll', processes: ['server'] }] },
+};
+
+function gazpacho(name: CatalogService, def: ServiceDef): ServiceDef {
+  return {
+    ...def,
+    upgrade: upgrades[name],
+    processes: def.processes.map((p) => {
+      if (!p.wsgi) return p;
+      const module = wsgiModules[`${name}/${p.name}`];
+      if (!module) throw new Error(`2026.1: no WSGI module for ${name} ${p.name}`);
+      return { ...p, wsgi: { module } };
+    }),
+  };
+}
+
+export const catalog: ReleaseCatalog = {
+  ...epoxy,
+  source: releaseSource('2026.1'),
+  uwsgiVirtualenv: venv,
+  upgradeOrder: ['keystone', 'glance', 'placement', 'nova', 'neutron', 'horizon'],
+  services: Object.fromEntries(
+    Object.entries(epoxy.services).map(([name, def]) => [
+      name,
+      gazpacho(name as CatalogService, def),
+    ]),
+  ) as ReleaseCatalog['services'],
+};
