@@ -7,9 +7,11 @@
 import type { Condition, OpenStackCloud } from '../api/v1alpha1/spec.ts';
 import { apiVersion as cloudApiVersion, kind as cloudKind } from '../api/v1alpha1/spec.ts';
 import { validateLive } from '../api/v1alpha1/validate.ts';
-import type { ComponentName } from '../catalog/types.ts';
+import type { CatalogService, ComponentName } from '../catalog/types.ts';
 import { planObjects, type ComponentPlan } from '../plan/graph.ts';
 import { cloudPlan } from '../plan/steps.ts';
+import { enabledComponents } from '../plan/components.ts';
+import { decideRelease, upgradedConditionType } from './release.ts';
 import { jobTaskLabel } from '../render/jobs.ts';
 import { selectorTerm } from '../render/context.ts';
 import { createOnlyAnnotation, type KubeObject } from '../render/kube.ts';
@@ -199,9 +201,17 @@ export class CloudReconciler {
     if (!checked.ok) {
       const message = checked.problems.map((p) => `${p.path}: ${p.message}`).join('; ');
       set('Ready', { status: 'False', reason: 'InvalidSpec', message });
-      await this.#finish(live, conditions, generation, transitions, {});
+      const running = (live.status as { release?: string } | undefined)?.release;
+      await this.#finish(live, conditions, generation, transitions, {}, running);
       return { ready: false };
     }
+    // A release change is an upgrade, never a re-render of everything at the new release.
+    const running = (live.status as { release?: string } | undefined)?.release;
+    const release = decideRelease(
+      checked.cloud.spec.release,
+      running,
+      enabledComponents(checked.cloud).filter(isCatalogService),
+    );
     const cloud: OpenStackCloud = {
       ...checked.cloud,
       metadata: {
@@ -209,6 +219,7 @@ export class CloudReconciler {
         namespace,
         uid: live.metadata.uid,
       } as OpenStackCloud['metadata'],
+      spec: { ...checked.cloud.spec, release: release.render },
     };
 
     const secrets = await this.#ensureSecrets(live);
@@ -237,11 +248,13 @@ export class CloudReconciler {
       if (state.ready) ready.add(step.name);
     }
     for (const c of conditions.filter((c) => c.type !== 'Ready')) {
-      // Components no longer in the spec lose their condition.
+      // Components no longer in the spec lose their condition, as does Upgraded once spec and
+      // status agree on the release.
       if (!plan.some((p) => componentConditionType(p.name) === c.type)) {
         conditions.splice(conditions.indexOf(c), 1);
       }
     }
+    if (release.condition) set(upgradedConditionType, release.condition);
     await this.#prune(cloud, namespace, planObjects(plan));
     const summary = summarise(
       plan.map((p) => ({
@@ -250,8 +263,10 @@ export class CloudReconciler {
       })),
     );
     set('Ready', summary);
-    await this.#finish(live, conditions, generation, transitions, componentStatus);
     const allReady = summary.status === 'True';
+    // The release the cloud runs: what it was first Ready at, and kept until an upgrade ends.
+    const runs = running ?? (allReady ? release.render : undefined);
+    await this.#finish(live, conditions, generation, transitions, componentStatus, runs);
     return allReady ? { ready: true } : { ready: false, requeueAfterMs: progressRequeueMs };
   }
 
@@ -650,6 +665,7 @@ export class CloudReconciler {
     generation: number,
     transitions: { type: 'Normal' | 'Warning'; reason: string; message: string }[],
     components: Record<string, { ready: boolean; replicas?: number; readyReplicas?: number }>,
+    release: string | undefined,
   ): Promise<void> {
     // No components (an invalid spec): the field is left out. An empty map in an apply patch
     // reaches the API server as null, which the CRD's schema refuses (422), so the status that
@@ -658,6 +674,7 @@ export class CloudReconciler {
       observedGeneration: generation,
       conditions: conditions.filter((c) => !foreignConditionTypes.has(c.type)),
       ...(Object.keys(components).length > 0 ? { components } : {}),
+      ...(release ? { release } : {}),
     };
     // What other writers own (`stackanetes remediate`'s status.remediation and its condition)
     // is neither compared nor applied: the conditions are a map keyed by type, so each writer
@@ -714,6 +731,18 @@ export function ownerRef(cloud: KubeObject) {
     controller: true,
     blockOwnerDeletion: true,
   };
+}
+
+const catalogServices: readonly string[] = [
+  'keystone',
+  'glance',
+  'placement',
+  'nova',
+  'neutron',
+  'horizon',
+] satisfies CatalogService[];
+function isCatalogService(c: ComponentName): c is CatalogService {
+  return catalogServices.includes(c);
 }
 
 function cap(s: string): string {

@@ -1,7 +1,10 @@
 // The CustomResourceDefinition, generated from the same TypeBox definitions the CLI validates
 // with, turned into a structural OpenAPI v3 schema (as apiextensions.k8s.io/v1 requires).
+import type { IValidationRule } from 'kubernetes-models/apiextensions.k8s.io/v1/ValidationRule';
 import type { ICustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1/CustomResourceDefinition';
 import { stringify } from 'yaml';
+import { knownReleases } from '../../catalog/index.ts';
+import { allowedPairs } from '../../catalog/upgrades.ts';
 import type { KubeObject } from '../../render/kube.ts';
 import {
   OpenStackCloudMetadata,
@@ -95,8 +98,38 @@ function plain(schema: unknown): Json {
 /** The OpenStackCloud CRD: an object Stackanetes applies like any other. */
 export type CustomResourceDefinition = ICustomResourceDefinition & KubeObject;
 
+/**
+ * Admission rules on updates (CEL transition rules, checked by the API server itself): spec.release
+ * moves only along an upgrade path upstream supports to a release the catalog knows, and not at
+ * all while an upgrade runs. `stackanetes apply` and the operator check the same before acting.
+ */
+export function releaseRules(): { spec: IValidationRule[]; root: IValidationRule[] } {
+  const pairs = allowedPairs(knownReleases());
+  const paths = pairs.map((p) => p.replace('>', ' → ')).join(', ');
+  return {
+    spec: [
+      {
+        rule: `self.release == oldSelf.release || (oldSelf.release + '>' + self.release) in ${JSON.stringify(pairs)}`,
+        message: `spec.release may change only along an upgrade path upstream supports (the next release, or SLURP to the next SLURP) to a release Stackanetes knows: ${paths || 'none'}; downgrades are refused`,
+        fieldPath: '.release',
+        reason: 'FieldValueForbidden' as const,
+      },
+    ],
+    root: [
+      {
+        rule: '!has(oldSelf.status) || !has(oldSelf.status.upgrade) || has(oldSelf.status.upgrade.finishedAt) || self.spec.release == oldSelf.spec.release',
+        message:
+          'spec.release cannot change while an upgrade is running (status.upgrade has not finished); wait until it has',
+        fieldPath: '.spec.release',
+        reason: 'FieldValueForbidden' as const,
+      },
+    ],
+  };
+}
+
 export function crd(): CustomResourceDefinition {
-  const spec = structural(plain(OpenStackCloudSpec));
+  const rules = releaseRules();
+  const spec = { ...structural(plain(OpenStackCloudSpec)), 'x-kubernetes-validations': rules.spec };
   const status = structural(plain(OpenStackCloudStatus));
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
@@ -141,6 +174,7 @@ export function crd(): CustomResourceDefinition {
               description:
                 'OpenStackCloud is one OpenStack cloud deployed and kept running by Stackanetes.',
               required: ['spec'],
+              'x-kubernetes-validations': rules.root,
               properties: {
                 apiVersion: { type: 'string' },
                 kind: { type: 'string' },

@@ -548,9 +548,51 @@ export const RemediationStatus = Type.Object(
 );
 export type RemediationStatus = Static<typeof RemediationStatus>;
 
+/**
+ * A release upgrade (spec.release changed to a release upstream allows from status.release):
+ * where it is, kept in status so that a restarted operator resumes at the step it was in.
+ */
+export const UpgradeStatus = Type.Object(
+  {
+    from: Type.String({ description: 'The release the cloud ran when the upgrade began.' }),
+    to: Type.String({ description: 'The release it is upgrading to (spec.release).' }),
+    startedAt: Type.String({ format: 'date-time' }),
+    step: Type.Optional(
+      Type.String({
+        description: 'The step in progress: preflight/<service> or <service>/<step>.',
+      }),
+    ),
+    completed: Type.Array(Type.String(), {
+      description: 'The steps done, in order; a resumed upgrade skips them.',
+    }),
+    finishedAt: Type.Optional(
+      Type.String({ format: 'date-time', description: 'Set when every step is done.' }),
+    ),
+    failed: Type.Optional(
+      Type.Object(
+        {
+          step: Type.String(),
+          message: Type.String(),
+          at: Type.String({ format: 'date-time' }),
+        },
+        { ...strict, description: 'The step that failed and why; the upgrade waits there.' },
+      ),
+    ),
+  },
+  strict,
+);
+export type UpgradeStatus = Static<typeof UpgradeStatus>;
+
 export const OpenStackCloudStatus = Type.Object(
   {
     observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
+    release: Type.Optional(
+      Type.String({
+        description:
+          'The release the cloud runs: set when it is first Ready, and when an upgrade has finished. spec.release differing from it is an upgrade.',
+      }),
+    ),
+    upgrade: Type.Optional(UpgradeStatus),
     conditions: Type.Optional(
       Type.Array(Condition, {
         'x-kubernetes-list-type': 'map',

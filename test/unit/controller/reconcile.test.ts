@@ -327,3 +327,62 @@ test("the Remediation condition and status.remediation (stackanetes remediate's)
     }
   });
 });
+
+/** The image the rendered keystone-api Deployment runs, as applied to the API server. */
+function keystoneImage(api: FakeApi): string {
+  const d = api.get('/apis/apps/v1/deployments', 'openstack', 'keystone-api') as
+    { spec: { template: { spec: { containers: { image: string }[] } } } } | undefined;
+  assert.ok(d, 'keystone-api was applied');
+  return d.spec.template.spec.containers[0]!.image;
+}
+
+test('a cloud Ready for the first time records the release it runs in status.release', async () => {
+  await withReconciler({}, async (r, api) => {
+    await r.reconcile('openstack', 'minimal');
+    assert.equal(cloudStatus(api).release, '2025.1');
+    assert.equal(
+      (cloudStatus(api).conditions as Condition[]).find((c) => c.type === 'Upgraded'),
+      undefined,
+      'no Upgraded condition while spec and status agree',
+    );
+  });
+});
+
+test('spec.release moved to 2026.1 leaves the cloud on 2025.1 with Upgraded False, not re-rendered at once', async () => {
+  await withReconciler({}, async (r, api) => {
+    await r.reconcile('openstack', 'minimal');
+    assert.match(keystoneImage(api), /:2025\.1$/);
+    const cloud = api.get(clouds, 'openstack', 'minimal')!;
+    api.put(clouds, {
+      ...cloud,
+      metadata: { ...cloud.metadata, generation: 2 },
+      spec: { ...(cloud.spec as object), release: '2026.1' },
+    });
+    await r.reconcile('openstack', 'minimal');
+    assert.match(keystoneImage(api), /:2025\.1$/, 'keystone still runs the 2025.1 image');
+    const status = cloudStatus(api);
+    assert.equal(status.release, '2025.1');
+    const up = (status.conditions as Condition[]).find((c) => c.type === 'Upgraded')!;
+    assert.equal(up.status, 'False');
+    assert.equal(up.reason, 'UpgradeNotStarted');
+    assert.match(
+      up.message,
+      /upgrade 2025\.1 → 2026\.1 planned \(\d+ steps, no way back after keystone\/contract\)/,
+    );
+    const ready = (status.conditions as Condition[]).find((c) => c.type === 'Ready')!;
+    assert.equal(ready.status, 'True', 'the cloud still serves on 2025.1');
+  });
+});
+
+test('a cloud on 2026.1 whose spec goes back to 2025.1 stays on 2026.1: UpgradeRefused names the allowed paths', async () => {
+  await withReconciler({}, async (r, api) => {
+    const cloud = api.get(clouds, 'openstack', 'minimal')!;
+    api.put(clouds, { ...cloud, status: { release: '2026.1' } });
+    await r.reconcile('openstack', 'minimal');
+    assert.match(keystoneImage(api), /:2026\.1$/, 'rendered at the release it runs');
+    const up = (cloudStatus(api).conditions as Condition[]).find((c) => c.type === 'Upgraded')!;
+    assert.equal(up.reason, 'UpgradeRefused');
+    assert.match(up.message, /2026\.1 → 2025\.1 is a downgrade/);
+    assert.match(up.message, /From 2026\.1 the allowed upgrades are: 2026\.2/);
+  });
+});
