@@ -4,11 +4,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { Listr } from 'listr2';
 import { parse } from 'yaml';
-import { apiVersion, kind } from '../api/v1alpha1/spec.ts';
+import { apiVersion, kind, type OpenStackCloud, type UpgradeStatus } from '../api/v1alpha1/spec.ts';
+import { getCatalog } from '../catalog/index.ts';
+import type { CatalogService } from '../catalog/types.ts';
+import { enabledComponents } from '../plan/components.ts';
+import { releaseChange } from './release-change.ts';
 import { KubeClient } from '../kube/client.ts';
 import type { KubeObject } from '../render/kube.ts';
 import { cloudNamespaceProblem } from '../render/namespaces.ts';
-import { ApiError } from '../kube/errors.ts';
+import { ApiError, isNotFound } from '../kube/errors.ts';
 import { ensureCrd, ensureNamespace } from '../controller/install.ts';
 import { operatorState } from '../controller/liveness.ts';
 import { failure, readStatus, type CloudStatus } from './cloud-view.ts';
@@ -47,6 +51,7 @@ Exits 0 when Ready, 1 when a component fails (its reason and last log line are s
       try {
         await ensureCrd(client);
         await ensureNamespace(client, namespace);
+        await checkReleaseChange(client, namespace, cloud);
         let applied: KubeObject;
         try {
           applied = await client.apply(doc);
@@ -72,6 +77,35 @@ Exits 0 when Ready, 1 when a component fails (its reason and last log line are s
         client.close();
       }
     });
+}
+
+/** Stops a release change that is refused (nothing applied); shows the plan of an allowed one. */
+async function checkReleaseChange(
+  client: KubeClient,
+  namespace: string,
+  cloud: OpenStackCloud,
+): Promise<void> {
+  let live: KubeObject | undefined;
+  try {
+    live = await client.get<KubeObject>(apiVersion, kind, cloud.metadata.name, namespace);
+  } catch (err) {
+    if (isNotFound(err)) return;
+    throw err;
+  }
+  const status = (live.status ?? {}) as { release?: string; upgrade?: UpgradeStatus };
+  const change = releaseChange(
+    {
+      spec: (live.spec as { release: string }).release,
+      ...(status.release ? { running: status.release } : {}),
+      ...(status.upgrade ? { upgrade: status.upgrade } : {}),
+    },
+    cloud.spec.release,
+    enabledComponents(cloud).filter(
+      (c): c is CatalogService => c in getCatalog(cloud.spec.release).services,
+    ),
+  );
+  if (change.refuse) throw new CliError(`${change.refuse}; nothing was applied`);
+  if (change.plan) process.stderr.write(`${change.plan}\n`);
 }
 
 /**
