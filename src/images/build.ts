@@ -25,6 +25,7 @@ import {
   releaseRecipes,
   type ImageFile,
   type ImageRecipe,
+  type PythonSource,
   type ReleaseRecipes,
 } from './recipes.ts';
 import { stageInputs, stageTree } from './stage.ts';
@@ -41,6 +42,14 @@ import {
   type AptSource,
 } from './rootfs.ts';
 import { cycloneDx, parseDpkgQuery } from './sbom.ts';
+import {
+  constraintsFile,
+  normalizeName,
+  parsePythonListing,
+  venvCheck,
+  venvListing,
+  type PythonPackage,
+} from './pypi.ts';
 import { withLock } from './lock.ts';
 import { pushImages, registryAnswers } from './registry.ts';
 import { sha256 } from '../util/hash.ts';
@@ -107,6 +116,8 @@ export interface ImageRecord {
   /** Sum of uncompressed layer sizes (what a node's disk holds). */
   readonly uncompressedSize: number;
   readonly packageCount: number;
+  /** Python packages in the image's virtualenv (source releases; absent otherwise). */
+  readonly pythonPackageCount?: number;
   readonly version: string;
   readonly user: string;
   readonly uid: number | undefined;
@@ -332,7 +343,51 @@ async function fileContent(f: ImageFile): Promise<string> {
   return 'asset' in f ? readFile(join(assetsDir, f.asset), 'utf8') : f.content;
 }
 
-async function serviceScript(recipe: ImageRecipe): Promise<string> {
+/**
+ * The shell that pip-installs a recipe's Python packages into the virtualenv (made first if the
+ * parent has none), each at its pin; a package with no wheel is built with the recipe's
+ * `buildPackages`, which are purged afterwards, leaving installed the packages of the shared
+ * libraries the built extensions link against. It fails when anything in the virtualenv is not
+ * at its pin (a pin missing from the release's list, or a package that pip took from elsewhere).
+ */
+export function venvScript(recipe: ImageRecipe, python: PythonSource): string {
+  const venv = recipe.venv;
+  if (!venv) return ':';
+  const b64 = (s: string): string => Buffer.from(s).toString('base64');
+  const build = venv.buildPackages ?? [];
+  const pip = `${python.venv}/bin/pip`;
+  const py = `${python.venv}/bin/python3`;
+  return [
+    `echo "@@ pip install ${venv.packages.join(' ')}"`,
+    'export PIP_CACHE_DIR=/var/cache/pip PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_PROGRESS_BAR=off PIP_ROOT_USER_ACTION=ignore',
+    `echo ${b64(constraintsFile(python.pins))} | base64 -d > /tmp/constraints.txt`,
+    `[ -x ${py} ] || python3 -m venv ${python.venv}`,
+    ...(build.length
+      ? [
+          `echo "@@ build packages ${build.join(' ')}"`,
+          `apt-get install -y -q --no-install-recommends ${dpkgKeepConfig} ${build.join(' ')}`,
+          'touch /tmp/before-pip',
+        ]
+      : []),
+    `${pip} install -c /tmp/constraints.txt ${venv.packages.join(' ')}`,
+    ...(build.length
+      ? [
+          // Keep what the built extensions need at run time; purge the compilers and headers.
+          `find ${python.venv} -name '*.so' -newer /tmp/before-pip -print0 | { xargs -0 -r ldd 2>/dev/null || true; } | awk '$2 == "=>" && $3 ~ /^\\// { print $3 }' | sort -u | while read -r lib; do dpkg -S "$lib" 2>/dev/null || dpkg -S "$(realpath "$lib")" 2>/dev/null || true; done | cut -d: -f1 | sort -u | xargs -r apt-mark manual`,
+          `echo "@@ purge ${build.join(' ')}"`,
+          `apt-get purge -y -q --auto-remove ${build.join(' ')}`,
+        ]
+      : []),
+    `echo "@@ check the pins"`,
+    `${py} -c ${shellQuote(venvCheck)} /tmp/constraints.txt`,
+  ].join('\n');
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+async function serviceScript(recipe: ImageRecipe, python?: PythonSource): Promise<string> {
   const b64 = (s: string): string => Buffer.from(s).toString('base64');
   const files: string[] = [];
   for (const [path, f] of Object.entries(recipe.files ?? {})) {
@@ -347,6 +402,7 @@ async function serviceScript(recipe: ImageRecipe): Promise<string> {
     recipe.packages.length
       ? `apt-get install -y -q --no-install-recommends ${dpkgKeepConfig} ${recipe.packages.join(' ')}`
       : ':',
+    ...(recipe.venv && python ? [venvScript(recipe, python)] : []),
     'echo "@@ setup"',
     ...files,
     recipe.setup ?? ':',
@@ -393,6 +449,14 @@ async function computeKeys(
       parentKey: parentKey ?? null,
       ...(r.parent ? {} : { basePackages: ctx.recipes.basePackages, users: kollaUsers, assets }),
       ...(r.hostTree ? { hostTree: await stageInputs(r.hostTree.stage) } : {}),
+      // Every pin, not only this recipe's packages': a changed pin rebuilds what pip-installs.
+      ...(r.venv && ctx.recipes.python
+        ? {
+            venv: ctx.recipes.python.venv,
+            pins: constraintsFile(ctx.recipes.python.pins),
+            venvScript: venvScript(r, ctx.recipes.python),
+          }
+        : {}),
     };
     keys.set(r.name, sha256(JSON.stringify(input)));
   }
@@ -427,15 +491,24 @@ async function copyHostTree(
  * How a container of the image starts: Kolla's contract (dumb-init, kolla_start, the service
  * user) unless the recipe says otherwise.
  */
-export function runtimeConfig(recipe: ImageRecipe, name: string): ImageConfig['config'] {
+export function runtimeConfig(
+  recipe: ImageRecipe,
+  name: string,
+  venv?: string,
+): ImageConfig['config'] {
   return {
     User: recipe.uid !== undefined ? `${recipe.uid}:${recipe.uid}` : recipe.user,
     Env: [
-      'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      // A source image's virtualenv first: its programs keep Debian's names (keystone-manage).
+      `PATH=${venv ? `${venv}/bin:` : ''}/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
       'LANG=C.UTF-8',
       ...(recipe.entrypoint
         ? []
-        : ['KOLLA_BASE_DISTRO=debian', 'KOLLA_INSTALL_TYPE=binary', `KOLLA_SERVICE_NAME=${name}`]),
+        : [
+            'KOLLA_BASE_DISTRO=debian',
+            `KOLLA_INSTALL_TYPE=${venv ? 'source' : 'binary'}`,
+            `KOLLA_SERVICE_NAME=${name}`,
+          ]),
       ...(recipe.env ?? []),
     ],
     Entrypoint: [...(recipe.entrypoint ?? ['dumb-init', '--single-child', '--'])],
@@ -537,10 +610,11 @@ async function buildChildTree(
     ? layerDir(ctx, ctx.recipes.recipes.find((r) => r.name === recipe.parent) as ImageRecipe)
     : undefined;
   if (!parentDir) throw new Error(`no parent layer for ${recipe.name}`);
+  const python = ctx.recipes.python;
   ctx.emit({
     image: recipe.name,
     kind: 'progress',
-    message: `apt-get install ${recipe.packages.length} packages on ${recipe.parent}`,
+    message: `apt-get install ${recipe.packages.length} packages${recipe.venv ? `, pip install ${recipe.venv.packages.length}` : ''} on ${recipe.parent}`,
   });
   const upper = join(dir, 'upper');
   if (!resume)
@@ -553,8 +627,14 @@ async function buildChildTree(
         ...apt,
         packagesOut,
         ...(needRootfs ? { materialize: join(dir, 'rootfs') } : {}),
+        ...(python
+          ? {
+              python: { venv: python.venv, listing: venvListing, out: join(dir, 'python.tsv') },
+              ...(recipe.venv ? { pipCache: join(ctx.cache.root, 'pip') } : {}),
+            }
+          : {}),
       },
-      await serviceScript(recipe),
+      await serviceScript(recipe, python),
       log,
     );
   await writeFile(stepDone, '');
@@ -638,9 +718,14 @@ async function assembleImage(
   const packages = parseDpkgQuery(
     await readFile(join(layerDir(ctx, recipe), 'packages.tsv'), 'utf8'),
   );
-  const version = recipe.versionPackage
-    ? (packages.find((p) => p.name === recipe.versionPackage)?.version ?? '')
-    : (recipe.tag ?? '');
+  const python = await readPythonListing(join(layerDir(ctx, recipe), 'python.tsv'));
+  const venv = ctx.recipes.python && python.length ? ctx.recipes.python.venv : undefined;
+  const version = recipe.versionPython
+    ? (python.find((p) => normalizeName(p.name) === normalizeName(recipe.versionPython!))
+        ?.version ?? '')
+    : recipe.versionPackage
+      ? (packages.find((p) => p.name === recipe.versionPackage)?.version ?? '')
+      : (recipe.tag ?? '');
   // A recipe's own tag (the operator's version) names the release's images; any other build tag
   // names all of that build's images, so that they never replace the release's.
   const reference = imageReference(
@@ -666,7 +751,7 @@ async function assembleImage(
     architecture: 'amd64',
     os: 'linux',
     config: {
-      ...runtimeConfig(recipe, name),
+      ...runtimeConfig(recipe, name, venv),
       Labels: labels,
       StopSignal: 'SIGTERM',
       ...(recipe.exposedPorts?.length
@@ -679,7 +764,7 @@ async function assembleImage(
       comment:
         l.recipe === 'base'
           ? `debootstrap --variant=minbase ${ctx.suite}${ctx.src.extraSuites.length ? ', apt-get upgrade' : ''}`
-          : `apt-get install (${l.recipe})`,
+          : `apt-get install${ctx.recipes.recipes.find((r) => r.name === l.recipe)?.venv ? ', pip install' : ''} (${l.recipe})`,
     })),
   };
   const stored = await ctx.oci.addImage(
@@ -703,6 +788,7 @@ async function assembleImage(
       created: top.createdAt,
     },
     packages,
+    python,
   );
   await writeFile(paths.sbom, JSON.stringify(sbom, null, 2) + '\n');
   const record: ImageRecord = {
@@ -721,6 +807,7 @@ async function assembleImage(
     compressedSize: layers.reduce((a, l) => a + l.blob.size, 0),
     uncompressedSize: layers.reduce((a, l) => a + l.blob.uncompressedSize, 0),
     packageCount: packages.length,
+    ...(venv ? { pythonPackageCount: python.length } : {}),
     version,
     user: recipe.user,
     uid: recipe.uid ?? (recipe.user === 'root' ? 0 : user?.uid),
@@ -730,6 +817,11 @@ async function assembleImage(
   };
   await writeFile(paths.record, JSON.stringify(record, null, 2) + '\n');
   return record;
+}
+
+/** The virtualenv's packages a step listed (none when the file is missing: a Debian image). */
+async function readPythonListing(file: string): Promise<PythonPackage[]> {
+  return parsePythonListing(await readFile(file, 'utf8').catch(() => ''));
 }
 
 /** Host programs the build needs, installed with apt-get when missing. */

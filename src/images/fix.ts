@@ -38,7 +38,7 @@ import {
 } from './rootfs.ts';
 import { unpackImage } from './runc.ts';
 import type { Finding } from './scan.ts';
-import { cycloneDx, parseDpkgQuery } from './sbom.ts';
+import { cycloneDx, parseDpkgQuery, sbomPythonPackages, type CycloneDx } from './sbom.ts';
 
 export interface DeriveOptions {
   readonly cache?: CachePaths;
@@ -274,6 +274,10 @@ async function addLayer(
       );
       const paths = recordPaths(cache, record.release, record.name, step.tag);
       await mkdir(dirname(paths.record), { recursive: true });
+      // The virtualenv's packages (source images) are the original's: the step changes Debian's.
+      const python = await readFile(record.sbom, 'utf8')
+        .then((t) => sbomPythonPackages(JSON.parse(t) as CycloneDx))
+        .catch(() => []);
       const bom = cycloneDx(
         {
           reference,
@@ -283,6 +287,7 @@ async function addLayer(
           created: layer.createdAt,
         },
         packages,
+        python,
       );
       await writeFile(paths.sbom, JSON.stringify(bom, null, 2) + '\n');
       const layers = [

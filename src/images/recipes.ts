@@ -2,6 +2,8 @@
 // few lines of setup. Data only; `build.ts` turns a recipe into a layer.
 import { kollaUids, type ImageName, type KollaUserName } from '../catalog/images.ts';
 import type { StageName } from './stage.ts';
+import { venvPath } from './pypi.ts';
+import { pins as gazpachoPins } from './pins/2026.1.ts';
 
 /** A service user with the uid/gid Kolla assigns (src/catalog/images.ts kollaUids). */
 export interface KollaUser {
@@ -67,6 +69,29 @@ export interface ImageRecipe {
   readonly uid?: number;
   /** Tag the image with this instead of the release's tag. */
   readonly tag?: string;
+  /** Python packages pip-installs into the release's virtualenv (source releases only). */
+  readonly venv?: VenvInstall;
+  /** A package of the virtualenv whose version labels the image (source releases). */
+  readonly versionPython?: string;
+}
+
+/**
+ * What a layer of a source release pip-installs into the virtualenv, each at its pin. Packages
+ * that PyPI has no wheel of for Debian's Python are built: `buildPackages` (Debian) are
+ * installed for that and purged afterwards, leaving the shared libraries the built extensions
+ * link against.
+ */
+export interface VenvInstall {
+  readonly packages: readonly string[];
+  readonly buildPackages?: readonly string[];
+}
+
+/** A source release's Python: one virtualenv per image, every package at its pin. */
+export interface PythonSource {
+  /** The virtualenv's path in the images. */
+  readonly venv: string;
+  /** Normalised name → version; pip's constraints for every install (and part of the key). */
+  readonly pins: Readonly<Record<string, string>>;
 }
 
 export interface ReleaseRecipes {
@@ -79,6 +104,8 @@ export interface ReleaseRecipes {
     readonly suite: string;
   }[];
   readonly recipes: readonly ImageRecipe[];
+  /** Set for a source release: its OpenStack code comes from PyPI into a virtualenv. */
+  readonly python?: PythonSource;
 }
 
 // Log and state directories every OpenStack service image gets, owned by its user, as Kolla has.
@@ -509,6 +536,169 @@ function debianRecipes(release: string, extraSuites: ExtraSuites): ReleaseRecipe
   };
 }
 
+/** What a service shipped with its code (api-paste.ini, rootwrap) goes to /etc, kept if there. */
+function etcFromVenv(service: string): string {
+  return `[ ! -d ${venvPath}/etc/${service} ] || cp -r --update=none ${venvPath}/etc/${service}/. /etc/${service}/`;
+}
+
+/**
+ * The service may run its rootwrap through sudo as Debian's packages let it, from the virtualenv;
+ * rootwrap finds the virtualenv's programs (privsep-helper) too.
+ */
+function rootwrap(service: string): string {
+  return [
+    `sed -i 's|^exec_dirs=|exec_dirs=${venvPath}/bin,|' /etc/${service}/rootwrap.conf`,
+    `printf '%s\\n' '${service} ALL = (root) NOPASSWD: ${venvPath}/bin/${service}-rootwrap /etc/${service}/rootwrap.conf *' '${service} ALL = (root) NOPASSWD: ${venvPath}/bin/${service}-rootwrap-daemon /etc/${service}/rootwrap.conf' > /etc/sudoers.d/${service}_sudoers`,
+    `chmod 0440 /etc/sudoers.d/${service}_sudoers`,
+  ].join('\n');
+}
+
+/**
+ * Horizon from the virtualenv read the way Debian's does: its settings from
+ * /etc/openstack-dashboard (local_settings.py and local_settings.d/, where the renderer puts
+ * them), static files collected and compressed (COMPRESS_OFFLINE) into
+ * /var/lib/openstack-dashboard/static at build time, with a settings file that exists only then.
+ */
+const horizonFromVenv = [
+  'install -d -o horizon -g horizon -m 0755 /var/lib/openstack-dashboard /etc/openstack-dashboard/local_settings.d',
+  `dash="$(${venvPath}/bin/python3 -c 'import os, openstack_dashboard as d; print(os.path.dirname(d.__file__))')"`,
+  'ln -sfn /etc/openstack-dashboard/local_settings.py "$dash/local/local_settings.py"',
+  'rm -rf "$dash/local/local_settings.d"',
+  'ln -sfn /etc/openstack-dashboard/local_settings.d "$dash/local/local_settings.d"',
+  `printf '%s\\n' "STATIC_ROOT = '/var/lib/openstack-dashboard/static'" 'COMPRESS_OFFLINE = True' "SECRET_KEY = 'image-build-only'" "LOCAL_PATH = '/tmp'" > /etc/openstack-dashboard/local_settings.py`,
+  `DJANGO_SETTINGS_MODULE=openstack_dashboard.settings ${venvPath}/bin/django-admin collectstatic --noinput -v0`,
+  `DJANGO_SETTINGS_MODULE=openstack_dashboard.settings ${venvPath}/bin/django-admin compress --force -v0`,
+  'rm -f /etc/openstack-dashboard/local_settings.py',
+  'chown -R horizon:horizon /var/lib/openstack-dashboard',
+].join('\n');
+
+/** Compilers and headers for a Python extension built from its sdist (purged after the build). */
+const cBuild = ['gcc', 'libc6-dev', 'python3-dev', 'pkgconf'];
+
+/**
+ * A source release's recipes: the Debian release's, with each OpenStack image's Debian
+ * packages of OpenStack replaced by its Python packages from PyPI in the virtualenv (the same
+ * users, directories, kolla_extend_start and ports). MariaDB, RabbitMQ, Memcached, Open vSwitch,
+ * OVN, libvirt and the operator stay Debian's.
+ */
+function sourceRecipes(
+  release: string,
+  extraSuites: ExtraSuites,
+  pins: Readonly<Record<string, string>>,
+): ReleaseRecipes {
+  const deb = debianRecipes(release, extraSuites);
+  const setupOf = (name: string): string => deb.recipes.find((r) => r.name === name)?.setup ?? ':';
+  type SourcePart = Pick<ImageRecipe, 'packages' | 'venv' | 'versionPython' | 'setup'>;
+  const source: Readonly<Record<string, SourcePart>> = {
+    'openstack-base': {
+      // python3-venv: the virtualenv (with pip) from Debian's Python 3.
+      packages: ['python3-venv', 'uwsgi-core', 'uwsgi-plugin-python3', 'iproute2'],
+      venv: {
+        packages: [
+          'pip',
+          'PyMySQL',
+          'oslo.db',
+          'oslo.messaging',
+          'oslo.log',
+          'oslo.policy',
+          'oslo.middleware',
+          'oslo.cache',
+          'keystonemiddleware',
+          'python-keystoneclient',
+          'python-openstackclient',
+          'pymemcache',
+          'python-memcached',
+          'SQLAlchemy',
+          'alembic',
+          'PasteDeploy',
+        ],
+      },
+      // sudo finds the virtualenv's programs (a later Defaults line wins).
+      setup: [
+        `printf '%s\\n' 'Defaults secure_path="${venvPath}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"' > /etc/sudoers.d/kolla-venv`,
+        'chmod 0440 /etc/sudoers.d/kolla-venv',
+        'visudo -c >/dev/null',
+      ].join('\n'),
+    },
+    keystone: {
+      packages: [],
+      // python-ldap has no wheel: built against OpenLDAP's and SASL's headers.
+      venv: {
+        packages: ['keystone', 'python-ldap', 'ldappool'],
+        buildPackages: [...cBuild, 'libldap-dev', 'libsasl2-dev'],
+      },
+      versionPython: 'keystone',
+      setup: [setupOf('keystone'), etcFromVenv('keystone')].join('\n'),
+    },
+    'glance-api': {
+      packages: [],
+      venv: { packages: ['glance'] },
+      versionPython: 'glance',
+      setup: [setupOf('glance-api'), etcFromVenv('glance'), rootwrap('glance')].join('\n'),
+    },
+    'placement-api': {
+      packages: [],
+      venv: { packages: ['openstack-placement', 'osc-placement'] },
+      versionPython: 'openstack-placement',
+      setup: setupOf('placement-api'),
+    },
+    'nova-base': {
+      packages: [],
+      venv: { packages: ['nova'] },
+      setup: [setupOf('nova-base'), etcFromVenv('nova'), rootwrap('nova')].join('\n'),
+    },
+    'nova-api': { packages: [], versionPython: 'nova' },
+    'nova-conductor': { packages: [], versionPython: 'nova' },
+    'nova-scheduler': { packages: [], versionPython: 'nova' },
+    // noVNC's HTML and JavaScript from Debian; websockify is nova's (the virtualenv's).
+    'nova-novncproxy': { packages: ['novnc'], versionPython: 'nova' },
+    'nova-compute': {
+      packages: ['libvirt-clients', 'qemu-utils'],
+      // libvirt-python has no wheel: built against Debian's libvirt.
+      venv: { packages: ['libvirt-python'], buildPackages: [...cBuild, 'libvirt-dev'] },
+      versionPython: 'nova',
+      setup: setupOf('nova-compute'),
+    },
+    'neutron-base': {
+      // ovsdb-client and ovs-vsctl for the OVN driver and the metadata agent.
+      packages: ['openvswitch-common'],
+      venv: { packages: ['neutron'] },
+      setup: [setupOf('neutron-base'), etcFromVenv('neutron'), rootwrap('neutron')].join('\n'),
+    },
+    'neutron-server': { packages: [], versionPython: 'neutron' },
+    'neutron-ovn-metadata-agent': { packages: ['haproxy', 'iptables'], versionPython: 'neutron' },
+    horizon: {
+      packages: [],
+      venv: { packages: ['horizon'] },
+      versionPython: 'horizon',
+      setup: [horizonFromVenv, setupOf('horizon')].join('\n'),
+    },
+    toolbox: {
+      packages: ['mariadb-client', 'jq', 'netcat-openbsd'],
+      venv: {
+        packages: [
+          'python-openstackclient',
+          'osc-placement',
+          'python-glanceclient',
+          'python-novaclient',
+          'python-neutronclient',
+        ],
+      },
+      versionPython: 'python-openstackclient',
+    },
+  };
+  return {
+    ...deb,
+    python: { venv: venvPath, pins },
+    recipes: deb.recipes.map((r): ImageRecipe => {
+      const s = source[r.name];
+      if (!s) return r;
+      const { versionPackage: _debian, ...rest } = r;
+      return { ...rest, ...s };
+    }),
+  };
+}
+
 const trixieUpdates: ExtraSuites = [
   { uri: 'debian', suite: 'trixie-updates' },
   { uri: 'debian-security', suite: 'trixie-security' },
@@ -518,6 +708,7 @@ const trixieUpdates: ExtraSuites = [
 // lists it.
 const byRelease: Readonly<Record<string, ReleaseRecipes>> = {
   '2025.1': debianRecipes('2025.1', trixieUpdates),
+  '2026.1': sourceRecipes('2026.1', trixieUpdates, gazpachoPins),
   '2026.2': debianRecipes('2026.2', []),
 };
 

@@ -66,6 +66,7 @@ export const layerExcludes = [
   './var/cache/apt/archives/*',
   './var/lib/apt/lists/*',
   './var/cache/apt/*.bin',
+  './var/cache/pip/*',
 ];
 
 export interface StepPaths {
@@ -82,6 +83,13 @@ export interface StepPaths {
   readonly materialize?: string;
   /** dpkg-query output of the resulting root file system goes here. */
   readonly packagesOut: string;
+  /** pip's cache, shared by every build, mounted at /var/cache/pip (never in the layer). */
+  readonly pipCache?: string;
+  /**
+   * A virtualenv to list: its interpreter runs `listing` (Python) after the script, output to
+   * `out`; empty when the root file system has no such virtualenv.
+   */
+  readonly python?: { readonly venv: string; readonly listing: string; readonly out: string };
 }
 
 const dpkgFormat =
@@ -105,7 +113,9 @@ export async function runStep(
   await mkdir(paths.merged, { recursive: true });
   await mkdir(paths.aptArchives, { recursive: true });
   await mkdir(paths.aptLists, { recursive: true });
+  if (paths.pipCache) await mkdir(paths.pipCache, { recursive: true });
   const M = paths.merged;
+  const py = paths.python;
   const outer = [
     'set -euo pipefail',
     paths.lower
@@ -118,6 +128,12 @@ export async function runStep(
     `mkdir -p ${q(M + '/var/cache/apt/archives')} ${q(M + '/var/lib/apt/lists')}`,
     `mount --bind ${q(paths.aptArchives)} ${q(M + '/var/cache/apt/archives')}`,
     `mount --bind ${q(paths.aptLists)} ${q(M + '/var/lib/apt/lists')}`,
+    ...(paths.pipCache
+      ? [
+          `mkdir -p ${q(M + '/var/cache/pip')}`,
+          `mount --bind ${q(paths.pipCache)} ${q(M + '/var/cache/pip')}`,
+        ]
+      : []),
     // A private copy of the host's resolver configuration: nothing in the chroot can write
     // through to the host's file.
     `RESOLV="$(mktemp)"; cat /etc/resolv.conf > "$RESOLV"; chmod 0644 "$RESOLV"`,
@@ -125,6 +141,12 @@ export async function runStep(
     `mount --bind "$RESOLV" ${q(M + '/etc/resolv.conf')}`,
     `chroot ${q(M)} /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive DEBCONF_NONINTERACTIVE_SEEN=true /bin/bash -euo pipefail -c ${q(chrootScript)}`,
     `chroot ${q(M)} dpkg-query -W -f=${q(dpkgFormat)} > ${q(paths.packagesOut)}`,
+    ...(py
+      ? [
+          `if [ -x ${q(M + py.venv + '/bin/python3')} ]; then chroot ${q(M)} ${q(py.venv + '/bin/python3')} -c ${q(py.listing)} > ${q(py.out)}; else : > ${q(py.out)}; fi`,
+        ]
+      : []),
+    ...(paths.pipCache ? [`umount ${q(M + '/var/cache/pip')}`] : []),
     `umount ${q(M + '/etc/resolv.conf')} ${q(M + '/var/lib/apt/lists')} ${q(M + '/var/cache/apt/archives')} ${q(M + '/run')} ${q(M + '/tmp')} ${q(M + '/proc')}`,
     `umount -R ${q(M + '/dev')}`,
     `rm -f "$RESOLV"`,

@@ -1,6 +1,8 @@
 // Software bill of materials: every Debian package in an image with its exact version, read
-// with dpkg-query from the image's root file system, written as CycloneDX 1.5 JSON.
+// with dpkg-query from the image's root file system, and (source releases) every Python package
+// of its virtualenv, written as CycloneDX 1.5 JSON.
 import { createHash } from 'node:crypto';
+import { pypiPurl, type PythonPackage } from './pypi.ts';
 
 export interface DebPackage {
   readonly name: string;
@@ -74,11 +76,20 @@ function uuidFrom(text: string): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
-export function cycloneDx(subject: SbomSubject, packages: readonly DebPackage[]): CycloneDx {
+/**
+ * The SBOM of an image: its Debian packages (`pkg:deb/debian/…`), then the Python packages of its
+ * virtualenv (`pkg:pypi/<name>@<version>`, property `python:virtualenv`), if it has one.
+ */
+export function cycloneDx(
+  subject: SbomSubject,
+  packages: readonly DebPackage[],
+  python: readonly PythonPackage[] = [],
+  venv = '/var/lib/kolla/venv',
+): CycloneDx {
   const colon = subject.reference.lastIndexOf(':');
   const name = subject.reference.slice(0, colon);
   const tag = subject.reference.slice(colon + 1);
-  const components = packages.map((p) => {
+  const components: CycloneDxComponent[] = packages.map((p) => {
     const purl = debPurl(p, subject.debianSuite);
     return {
       type: 'library',
@@ -94,10 +105,21 @@ export function cycloneDx(subject: SbomSubject, packages: readonly DebPackage[])
       ],
     };
   });
+  for (const p of python) {
+    const purl = pypiPurl(p);
+    components.push({
+      type: 'library',
+      'bom-ref': purl,
+      name: p.name,
+      version: p.version,
+      purl,
+      properties: [{ name: 'python:virtualenv', value: venv }],
+    });
+  }
   return {
     bomFormat: 'CycloneDX',
     specVersion: '1.5',
-    serialNumber: `urn:uuid:${uuidFrom(`${subject.reference}@${subject.manifestDigest ?? ''}:${packages.length}`)}`,
+    serialNumber: `urn:uuid:${uuidFrom(`${subject.reference}@${subject.manifestDigest ?? ''}:${packages.length}${python.length ? `+${python.length}` : ''}`)}`,
     version: 1,
     metadata: {
       timestamp: subject.created,
@@ -122,18 +144,34 @@ export function cycloneDx(subject: SbomSubject, packages: readonly DebPackage[])
   };
 }
 
-/** The packages listed in an SBOM written by `cycloneDx`. */
+/** Whether a component is a Python package (a `pkg:pypi` purl), not a Debian one. */
+export function isPypi(c: Pick<CycloneDxComponent, 'purl'>): boolean {
+  return c.purl?.startsWith('pkg:pypi/') ?? false;
+}
+
+/**
+ * The Debian packages listed in an SBOM written by `cycloneDx` (what `images scan` checks against
+ * Debian's archive); Python packages are left out (sbomPythonPackages).
+ */
 export function sbomPackages(
   bom: CycloneDx,
 ): { name: string; version: string; arch: string; source: string; sourceVersion: string }[] {
-  return bom.components.map((c) => {
-    const prop = (n: string): string | undefined => c.properties?.find((p) => p.name === n)?.value;
-    return {
-      name: c.name,
-      version: c.version,
-      arch: prop('debian:arch') ?? '',
-      source: prop('debian:source') ?? c.name,
-      sourceVersion: prop('debian:source-version') ?? c.version,
-    };
-  });
+  return bom.components
+    .filter((c) => !isPypi(c))
+    .map((c) => {
+      const prop = (n: string): string | undefined =>
+        c.properties?.find((p) => p.name === n)?.value;
+      return {
+        name: c.name,
+        version: c.version,
+        arch: prop('debian:arch') ?? '',
+        source: prop('debian:source') ?? c.name,
+        sourceVersion: prop('debian:source-version') ?? c.version,
+      };
+    });
+}
+
+/** The Python packages (of the virtualenv) listed in an SBOM written by `cycloneDx`. */
+export function sbomPythonPackages(bom: CycloneDx): PythonPackage[] {
+  return bom.components.filter(isPypi).map((c) => ({ name: c.name, version: c.version }));
 }
