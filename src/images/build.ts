@@ -37,6 +37,7 @@ import {
   aptGetUpdate,
   aptSource,
   dpkgKeepConfig,
+  hostCaBundle,
   runStep,
   sourcesFile,
   type AptSource,
@@ -360,6 +361,7 @@ export function venvScript(recipe: ImageRecipe, python: PythonSource): string {
   return [
     `echo "@@ pip install ${venv.packages.join(' ')}"`,
     'export PIP_CACHE_DIR=/var/cache/pip PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_PROGRESS_BAR=off PIP_ROOT_USER_ACTION=ignore',
+    `[ ! -s ${hostCaBundle} ] || export PIP_CERT=${hostCaBundle}`,
     `echo ${b64(constraintsFile(python.pins))} | base64 -d > /tmp/constraints.txt`,
     `[ -x ${py} ] || python3 -m venv ${python.venv}`,
     ...(build.length

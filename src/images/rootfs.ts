@@ -69,6 +69,9 @@ export const layerExcludes = [
   './var/cache/pip/*',
 ];
 
+/** Where a step with a pip cache finds the build host's CA certificates (a tmpfs). */
+export const hostCaBundle = '/tmp/host-ca-certificates.crt';
+
 export interface StepPaths {
   /** Parent's full root file system (overlay lower); undefined for the base step. */
   readonly lower?: string;
@@ -132,6 +135,9 @@ export async function runStep(
       ? [
           `mkdir -p ${q(M + '/var/cache/pip')}`,
           `mount --bind ${q(paths.pipCache)} ${q(M + '/var/cache/pip')}`,
+          // pip downloads over HTTPS, through whatever the build host trusts (a proxy's CA too):
+          // the host's CA bundle, on the step's /tmp (never in the layer).
+          `[ ! -r /etc/ssl/certs/ca-certificates.crt ] || cat /etc/ssl/certs/ca-certificates.crt > ${q(M + hostCaBundle)}`,
         ]
       : []),
     // A private copy of the host's resolver configuration: nothing in the chroot can write

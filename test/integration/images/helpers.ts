@@ -12,10 +12,13 @@ import { releaseSource } from '../../../src/catalog/releases.ts';
 
 export const release = process.env.STACKANETES_TEST_RELEASE ?? '2025.1';
 
-/** Builds (or finds cached) images and unpacks them for runc. */
-export async function images(names: string[]): Promise<Record<string, UnpackedImage>> {
+/** Builds (or finds cached) images of a release (the tests' by default) and unpacks them for runc. */
+export async function images(
+  names: string[],
+  rel: string = release,
+): Promise<Record<string, UnpackedImage>> {
   await buildImages({
-    release,
+    release: rel,
     only: names,
     push: false,
     onEvent: (e) => {
@@ -28,7 +31,7 @@ export async function images(names: string[]): Promise<Record<string, UnpackedIm
   for (const n of names) {
     out[n] = await unpackImage(
       cache,
-      imageReference(defaultImageRegistry, n, releaseSource(release).imageTag),
+      imageReference(defaultImageRegistry, n, releaseSource(rel).imageTag),
     );
   }
   return out;

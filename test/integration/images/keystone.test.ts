@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runToCompletion, startContainer } from '../../../src/images/runc.ts';
-import { freePort, images, Scratch, waitForGreeting, waitForHttp } from './helpers.ts';
+import { getCatalog } from '../../../src/catalog/index.ts';
+import { freePort, images, release, Scratch, waitForGreeting, waitForHttp } from './helpers.ts';
 
 const secret = (): string => randomBytes(18).toString('base64url');
 
@@ -154,10 +155,15 @@ void test(
         'fernet-keys/0': fernet['0'],
         'fernet-keys/1': fernet['1'],
       };
+      // The application as the release's catalog has the renderer load it: Debian's WSGI script
+      // (2025.1), or the module from the virtualenv (2026.1, uWSGI's `virtualenv`).
+      const catalog = getCatalog(release);
+      const app = catalog.services.keystone.processes[0]!.wsgi!;
       const apiCommand = [
         'uwsgi --plugin python3',
+        ...(catalog.uwsgiVirtualenv ? [`--virtualenv ${catalog.uwsgiVirtualenv}`] : []),
         `--http-socket 127.0.0.1:${ksPort}`,
-        '--wsgi-file /usr/bin/keystone-wsgi-public',
+        'file' in app ? `--wsgi-file ${app.file}` : `--module ${app.module}`,
         '--master --processes 2 --threads 1 --need-app --die-on-term --lazy-apps --buffer-size 65535',
       ].join(' ');
       const apiConfig = await s.kollaConfig(
