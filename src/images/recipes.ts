@@ -550,6 +550,7 @@ function rootwrap(service: string): string {
     `sed -i 's|^exec_dirs=|exec_dirs=${venvPath}/bin,|' /etc/${service}/rootwrap.conf`,
     `printf '%s\\n' '${service} ALL = (root) NOPASSWD: ${venvPath}/bin/${service}-rootwrap /etc/${service}/rootwrap.conf *' '${service} ALL = (root) NOPASSWD: ${venvPath}/bin/${service}-rootwrap-daemon /etc/${service}/rootwrap.conf' > /etc/sudoers.d/${service}_sudoers`,
     `chmod 0440 /etc/sudoers.d/${service}_sudoers`,
+    'visudo -c >/dev/null',
   ].join('\n');
 }
 
