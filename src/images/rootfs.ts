@@ -149,7 +149,7 @@ export async function runStep(
     `chroot ${q(M)} dpkg-query -W -f=${q(dpkgFormat)} > ${q(paths.packagesOut)}`,
     ...(py
       ? [
-          `if [ -x ${q(M + py.venv + '/bin/python3')} ]; then chroot ${q(M)} ${q(py.venv + '/bin/python3')} -c ${q(py.listing)} > ${q(py.out)}; else : > ${q(py.out)}; fi`,
+          `if [ -x ${q(M + py.venv + '/bin/python3')} ]; then chroot ${q(M)} /usr/bin/env -i LANG=C.UTF-8 ${q(py.venv + '/bin/python3')} -c ${q(py.listing)} > ${q(py.out)}; else : > ${q(py.out)}; fi`,
         ]
       : []),
     ...(paths.pipCache ? [`umount ${q(M + '/var/cache/pip')}`] : []),
