@@ -4,12 +4,23 @@
 // finished Job is never re-run); then its workloads roll out. One condition per component and a
 // summarising Ready are written only when they change; Events mark every transition. Safe to
 // kill at any line: the next pass picks up from what it finds.
-import type { Condition, OpenStackCloud } from '../api/v1alpha1/spec.ts';
+import type { Condition, OpenStackCloud, UpgradeStatus } from '../api/v1alpha1/spec.ts';
 import { apiVersion as cloudApiVersion, kind as cloudKind } from '../api/v1alpha1/spec.ts';
 import { validateLive } from '../api/v1alpha1/validate.ts';
 import type { CatalogService, ComponentName } from '../catalog/types.ts';
 import { planObjects, type ComponentPlan } from '../plan/graph.ts';
-import { cloudPlan } from '../plan/steps.ts';
+import { cloudPlan, planRendered } from '../plan/steps.ts';
+import { nextStep, planUpgrade, type PlannedStep, type UpgradePlan } from '../plan/upgrade.ts';
+import { render, type RenderedComponents } from '../render/index.ts';
+import { getCatalog, knownReleases } from '../catalog/index.ts';
+import {
+  advance,
+  mixRendering,
+  movedWorkloads,
+  stepState,
+  upgradeRender,
+  upgradeTask,
+} from './upgrade.ts';
 import { enabledComponents } from '../plan/components.ts';
 import { decideRelease, upgradedConditionType } from './release.ts';
 import { jobTaskLabel } from '../render/jobs.ts';
@@ -207,11 +218,7 @@ export class CloudReconciler {
     }
     // A release change is an upgrade, never a re-render of everything at the new release.
     const running = (live.status as { release?: string } | undefined)?.release;
-    const release = decideRelease(
-      checked.cloud.spec.release,
-      running,
-      enabledComponents(checked.cloud).filter(isCatalogService),
-    );
+    const release = decideRelease(checked.cloud.spec.release, running);
     const cloud: OpenStackCloud = {
       ...checked.cloud,
       metadata: {
@@ -223,7 +230,12 @@ export class CloudReconciler {
     };
 
     const secrets = await this.#ensureSecrets(live);
-    const plan = cloudPlan(cloud, secrets, namespace);
+    const upgrading = release.upgrade
+      ? this.#upgradePass(live, cloud, secrets, namespace, release.upgrade, conditions)
+      : undefined;
+    const plan = upgrading
+      ? planRendered(cloud, upgrading.rendered)
+      : cloudPlan(cloud, secrets, namespace);
 
     const ready = new Set<ComponentName>();
     const componentStatus: Record<
@@ -255,6 +267,59 @@ export class CloudReconciler {
       }
     }
     if (release.condition) set(upgradedConditionType, release.condition);
+    let upgrade = (live.status as { upgrade?: UpgradeStatus } | undefined)?.upgrade;
+    if (release.upgrade && !upgrading) {
+      set(upgradedConditionType, {
+        status: 'False',
+        reason: 'WaitingForReady',
+        message: `the upgrade ${release.upgrade.from} → ${release.upgrade.to} starts once every component is Ready`,
+      });
+    }
+    if (upgrading) {
+      const { step, plan: steps } = upgrading;
+      const state = stepState(
+        step,
+        upgrading.rendered,
+        (kind, ns, name) =>
+          this.#store.get(kind === 'Job' ? 'batch/v1' : 'apps/v1', kind, ns, name),
+        (w) => workloadReadiness(w).ready,
+        (j) => {
+          const s = jobState(j);
+          return s === 'absent' ? 'running' : s;
+        },
+      );
+      upgrade = advance(upgrading.upgrade, steps, step, state, rfc3339(this.#now()));
+      const n = steps.steps.findIndex((s) => s.id === step.id) + 1;
+      if (upgrade.finishedAt) {
+        const took = Math.round(
+          (Date.parse(upgrade.finishedAt) - Date.parse(upgrade.startedAt)) / 1000,
+        );
+        transitions.push({
+          type: 'Normal',
+          reason: 'UpgradeFinished',
+          message: `upgrade ${steps.from} → ${steps.to} finished: ${steps.steps.length} steps in ${took} s`,
+        });
+      } else if (state.state === 'failed') {
+        set(upgradedConditionType, {
+          status: 'False',
+          reason: 'UpgradeStepFailed',
+          message: `step ${n}/${steps.steps.length} ${step.id}: ${state.note}; the upgrade waits here (delete the failed Job to run it again)`,
+        });
+      } else {
+        if (state.state === 'done') {
+          transitions.push({
+            type: 'Normal',
+            reason: 'UpgradeStepDone',
+            message: `step ${n}/${steps.steps.length} ${step.id} done`,
+          });
+        }
+        set(upgradedConditionType, {
+          status: 'False',
+          reason: 'Upgrading',
+          message: `${steps.from} → ${steps.to}, step ${n}/${steps.steps.length} ${step.id}: ${state.state === 'done' ? 'done' : state.note}`,
+        });
+      }
+    }
     await this.#prune(cloud, namespace, planObjects(plan));
     const summary = summarise(
       plan.map((p) => ({
@@ -265,9 +330,64 @@ export class CloudReconciler {
     set('Ready', summary);
     const allReady = summary.status === 'True';
     // The release the cloud runs: what it was first Ready at, and kept until an upgrade ends.
-    const runs = running ?? (allReady ? release.render : undefined);
-    await this.#finish(live, conditions, generation, transitions, componentStatus, runs);
+    const runs =
+      upgrade?.finishedAt && upgrading
+        ? upgrade.to
+        : (running ?? (allReady ? release.render : undefined));
+    await this.#finish(live, conditions, generation, transitions, componentStatus, runs, upgrade);
+    if (upgrading) return { ready: false, requeueAfterMs: progressRequeueMs };
     return allReady ? { ready: true } : { ready: false, requeueAfterMs: progressRequeueMs };
+  }
+
+  /**
+   * The upgrade in progress (or starting: only from a Ready cloud), with the step this pass works
+   * on and the cloud rendered for it (controller/upgrade.ts); undefined while it may not start.
+   */
+  #upgradePass(
+    live: KubeObject,
+    cloud: OpenStackCloud,
+    secrets: CloudSecrets,
+    namespace: string,
+    wanted: { from: string; to: string },
+    conditions: Condition[],
+  ):
+    | { upgrade: UpgradeStatus; plan: UpgradePlan; step: PlannedStep; rendered: RenderedComponents }
+    | undefined {
+    const prior = (live.status as { upgrade?: UpgradeStatus } | undefined)?.upgrade;
+    const current =
+      prior && prior.from === wanted.from && prior.to === wanted.to && !prior.finishedAt
+        ? prior
+        : undefined;
+    const readyNow = conditions.some((c) => c.type === 'Ready' && c.status === 'True');
+    if (!current && !readyNow) return undefined;
+    const upgrade: UpgradeStatus = current ?? {
+      from: wanted.from,
+      to: wanted.to,
+      startedAt: rfc3339(this.#now()),
+      completed: [],
+    };
+    const components = enabledComponents(cloud);
+    const plan = planUpgrade(
+      getCatalog(wanted.from),
+      getCatalog(wanted.to),
+      components.filter(isCatalogService),
+      knownReleases(),
+    );
+    const step = nextStep(plan, upgrade.completed);
+    if (!step) return undefined;
+    const at = (release: string) => ({ ...cloud, spec: { ...cloud.spec, release } });
+    const from = render(at(wanted.from), secrets, components, { namespace });
+    const to = render(at(wanted.to), secrets, components, {
+      namespace,
+      upgrade: upgradeRender(step),
+    });
+    const rendered = mixRendering(
+      from,
+      to,
+      movedWorkloads(plan, upgrade.completed, step),
+      step.kind === 'roll' ? undefined : upgradeTask(step),
+    );
+    return { upgrade: { ...upgrade, step: step.id }, plan, step, rendered };
   }
 
   /**
@@ -666,6 +786,7 @@ export class CloudReconciler {
     transitions: { type: 'Normal' | 'Warning'; reason: string; message: string }[],
     components: Record<string, { ready: boolean; replicas?: number; readyReplicas?: number }>,
     release: string | undefined,
+    upgrade?: UpgradeStatus,
   ): Promise<void> {
     // No components (an invalid spec): the field is left out. An empty map in an apply patch
     // reaches the API server as null, which the CRD's schema refuses (422), so the status that
@@ -675,6 +796,7 @@ export class CloudReconciler {
       conditions: conditions.filter((c) => !foreignConditionTypes.has(c.type)),
       ...(Object.keys(components).length > 0 ? { components } : {}),
       ...(release ? { release } : {}),
+      ...(upgrade ? { upgrade } : {}),
     };
     // What other writers own (`stackanetes remediate`'s status.remediation and its condition)
     // is neither compared nor applied: the conditions are a map keyed by type, so each writer

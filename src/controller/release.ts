@@ -2,11 +2,10 @@
 // status.release (set when it was first Ready); spec.release differing from it asks for an
 // upgrade, which goes service by service in its own steps (src/plan/upgrade.ts) — never by
 // rendering the whole cloud at the new release at once, which would run every service's full
-// database migration in no particular order while old code still serves.
-import { getCatalog, knownReleases } from '../catalog/index.ts';
-import type { CatalogService } from '../catalog/types.ts';
+// database migration in no particular order while old code still serves. Until the upgrade has
+// finished the cloud is rendered at the release it runs, and controller/upgrade.ts moves it.
+import { knownReleases } from '../catalog/index.ts';
 import { upgradeRefusal } from '../catalog/upgrades.ts';
-import { planUpgrade } from '../plan/upgrade.ts';
 import type { ComponentState } from './conditions.ts';
 
 export const upgradedConditionType = 'Upgraded';
@@ -16,17 +15,15 @@ export interface ReleaseDecision {
   readonly render: string;
   /** The Upgraded condition; none while spec and status agree (the condition is removed). */
   readonly condition?: ComponentState;
+  /** An upgrade upstream allows, to be carried out (controller/upgrade.ts). */
+  readonly upgrade?: { readonly from: string; readonly to: string };
 }
 
 /**
  * `running` is status.release (undefined: the cloud has never been Ready, so nothing runs that an
  * upgrade must respect, and it is deployed at spec.release).
  */
-export function decideRelease(
-  specRelease: string,
-  running: string | undefined,
-  services: readonly CatalogService[],
-): ReleaseDecision {
+export function decideRelease(specRelease: string, running: string | undefined): ReleaseDecision {
   if (running === undefined || running === specRelease) return { render: specRelease };
   const refusal = upgradeRefusal(running, specRelease, knownReleases());
   if (refusal) {
@@ -39,13 +36,5 @@ export function decideRelease(
       },
     };
   }
-  const plan = planUpgrade(getCatalog(running), getCatalog(specRelease), services, knownReleases());
-  return {
-    render: running,
-    condition: {
-      status: 'False',
-      reason: 'UpgradeNotStarted',
-      message: `upgrade ${running} → ${specRelease} planned (${plan.steps.length} steps${plan.pointOfNoReturn ? `, no way back after ${plan.pointOfNoReturn}` : ''}); this operator does not carry out release upgrades yet, so the cloud stays on ${running}`,
-    },
-  };
+  return { render: running, upgrade: { from: running, to: specRelease } };
 }

@@ -3,7 +3,7 @@
 // steps. The reconciler applies it; `stackanetes status` compares it with what the cluster has.
 import type { OpenStackCloud } from '../api/v1alpha1/spec.ts';
 import { getCatalog } from '../catalog/index.ts';
-import { render } from '../render/index.ts';
+import { render, type RenderedComponents } from '../render/index.ts';
 import type { CloudSecrets } from '../render/secrets.ts';
 import { enabledComponents } from './components.ts';
 import { componentSteps, planComponents, type ComponentPlan } from './graph.ts';
@@ -13,8 +13,11 @@ export function cloudPlan(
   secrets: CloudSecrets,
   namespace: string,
 ): ComponentPlan[] {
-  const components = enabledComponents(cloud);
-  const planned = planComponents(components, getCatalog(cloud.spec.release));
-  const rendered = render(cloud, secrets, components, { namespace });
+  return planRendered(cloud, render(cloud, secrets, enabledComponents(cloud), { namespace }));
+}
+
+/** The plan of objects rendered already (an upgrade renders the cloud at two releases and mixes). */
+export function planRendered(cloud: OpenStackCloud, rendered: RenderedComponents): ComponentPlan[] {
+  const planned = planComponents(enabledComponents(cloud), getCatalog(cloud.spec.release));
   return planned.map((c) => componentSteps(c, rendered.get(c.name) ?? []));
 }

@@ -13,6 +13,17 @@ import type { CloudSecrets } from './secrets.ts';
 import type { Affinity, ObjectMeta } from './kube.ts';
 import { componentLabel } from './kube.ts';
 
+/**
+ * What a rendering at an upgrade's target release carries besides the cloud (controller/upgrade.ts
+ * takes the processes already moved, and this step's Job, from it).
+ */
+export interface UpgradeRender {
+  /** The Job of the step in progress: a service's upgrade check or one of its migrations. */
+  readonly job?: { readonly service: string; readonly task: string; readonly command: string };
+  /** The catalog's pin (Nova's compute RPC version) is in the services' config. */
+  readonly pinned: boolean;
+}
+
 export interface Ctx {
   readonly name: string;
   readonly namespace: string;
@@ -20,6 +31,7 @@ export interface Ctx {
   readonly spec: OpenStackCloudSpec;
   readonly catalog: ReleaseCatalog;
   readonly secrets: CloudSecrets;
+  readonly upgrade?: UpgradeRender;
 }
 
 export function makeCtx(
@@ -27,6 +39,7 @@ export function makeCtx(
   catalog: ReleaseCatalog,
   secrets: CloudSecrets,
   namespace?: string,
+  upgrade?: UpgradeRender,
 ): Ctx {
   const meta = cloud.metadata as { name: string; namespace?: string; uid?: string };
   return {
@@ -36,6 +49,7 @@ export function makeCtx(
     spec: cloud.spec,
     catalog,
     secrets,
+    ...(upgrade ? { upgrade } : {}),
   };
 }
 

@@ -4,7 +4,7 @@
 import type { OpenStackCloud } from '../api/v1alpha1/spec.ts';
 import { getCatalog } from '../catalog/index.ts';
 import type { ComponentName } from '../catalog/types.ts';
-import { makeCtx, type Ctx } from './context.ts';
+import { makeCtx, type Ctx, type UpgradeRender } from './context.ts';
 import { componentLabel, type KubeObject } from './kube.ts';
 import type { CloudSecrets } from './secrets.ts';
 import { renderCache, renderDatabase, renderMessaging } from './infra/index.ts';
@@ -24,6 +24,8 @@ export interface RenderOptions {
    * (namespaces.ts). Default: the cloud's own namespace, else `openstack`.
    */
   readonly namespace?: string;
+  /** Rendering at an upgrade's target release: the step's Job and the pin (context.ts). */
+  readonly upgrade?: UpgradeRender;
 }
 
 const renderers: Record<ComponentName, (ctx: Ctx) => KubeObject[]> = {
@@ -69,7 +71,7 @@ export function render(
   components: readonly ComponentName[],
   opts: RenderOptions = {},
 ): RenderedComponents {
-  const ctx = makeCtx(cloud, getCatalog(cloud.spec.release), secrets, opts.namespace);
+  const ctx = makeCtx(cloud, getCatalog(cloud.spec.release), secrets, opts.namespace, opts.upgrade);
   checkNamespace(ctx.namespace);
   const groups = new Map(components.map((c) => [c, renderers[c](ctx)]));
   // The data plane (the DaemonSets and what their pods name) to its own namespace.

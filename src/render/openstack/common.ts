@@ -53,7 +53,9 @@ export function computedSections(ctx: Ctx, name: ServiceName, def: ServiceDef): 
       service_token_roles_required: true,
     };
   }
-  return out;
+  // While an upgrade pins it (Nova's compute RPC version, old and new computes side by side).
+  const pin = ctx.upgrade?.pinned ? def.upgrade?.pin?.config : undefined;
+  return pin ? mergeIni(out, pin) : out;
 }
 
 /** The service's main file: catalog defaults, then computed values, then the user's overrides. */

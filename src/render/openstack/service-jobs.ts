@@ -37,7 +37,28 @@ export function serviceSetup(
     ...(def.messaging ? messagingInitJob(ctx, name) : []),
     ...dbSyncJob(ctx, name, files),
     ...(name === 'keystone' ? [] : registerJob(ctx, name)),
+    ...upgradeJob(ctx, name, files),
   ];
+}
+
+/**
+ * The Job of the upgrade step in progress when it is this service's (a rendering at the target
+ * release carries at most one): the step's command with the new release's image and config, as
+ * the schema sync runs. Named by its inputs like every Job, so a resumed upgrade finds it.
+ */
+export function upgradeJob(
+  ctx: Ctx,
+  name: OpenStackService,
+  files: readonly ConfigFile[],
+): KubeObject[] {
+  const step = ctx.upgrade?.job;
+  if (step?.service !== name) return [];
+  return serviceJob(ctx, name, {
+    task: step.task,
+    image: ctx.catalog.services[name].processes[0]!.image,
+    files,
+    script: step.command,
+  });
 }
 
 /** A Job of a service's, run with its `-jobs` ServiceAccount. */

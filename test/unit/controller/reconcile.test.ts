@@ -348,7 +348,7 @@ test('a cloud Ready for the first time records the release it runs in status.rel
   });
 });
 
-test('spec.release moved to 2026.1 leaves the cloud on 2025.1 with Upgraded False, not re-rendered at once', async () => {
+test('spec.release moved to 2026.1 starts an upgrade at its first step (a pre-flight check), not a re-render at the new release', async () => {
   await withReconciler({}, async (r, api) => {
     await r.reconcile('openstack', 'minimal');
     assert.match(keystoneImage(api), /:2025\.1$/);
@@ -364,11 +364,13 @@ test('spec.release moved to 2026.1 leaves the cloud on 2025.1 with Upgraded Fals
     assert.equal(status.release, '2025.1');
     const up = (status.conditions as Condition[]).find((c) => c.type === 'Upgraded')!;
     assert.equal(up.status, 'False');
-    assert.equal(up.reason, 'UpgradeNotStarted');
-    assert.match(
-      up.message,
-      /upgrade 2025\.1 → 2026\.1 planned \(\d+ steps, no way back after keystone\/contract\)/,
-    );
+    assert.equal(up.reason, 'Upgrading');
+    // This store reports every Job complete: the first check is done in the first pass.
+    assert.equal(up.message, '2025.1 → 2026.1, step 1/24 preflight/keystone: done');
+    assert.equal(status.upgrade.from, '2025.1');
+    assert.equal(status.upgrade.to, '2026.1');
+    assert.deepEqual(status.upgrade.completed, ['preflight/keystone']);
+    assert.equal(status.upgrade.step, 'preflight/glance');
     const ready = (status.conditions as Condition[]).find((c) => c.type === 'Ready')!;
     assert.equal(ready.status, 'True', 'the cloud still serves on 2025.1');
   });

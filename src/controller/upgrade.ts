@@ -1,0 +1,189 @@
+// A release upgrade as the cloud reconciler carries it out, one step of src/plan/upgrade.ts at a
+// time. Each pass renders the cloud twice, at the release it runs and at the target, and applies
+// a mix: everything as it runs, except the processes already moved (their workloads and the config
+// they mount, from the target rendering) and the Job of the step in progress. A step is done when
+// what it changed is seen done in the cluster (its Job complete; its workloads rolled onto the
+// target's images and config, and Ready); the steps done are kept in status.upgrade, so a
+// restarted operator goes on from there and a Job already run is found, not run again (Jobs are
+// named by their inputs).
+import type { UpgradeStatus } from '../api/v1alpha1/spec.ts';
+import type { ComponentName } from '../catalog/types.ts';
+import type { PlannedStep, UpgradePlan } from '../plan/upgrade.ts';
+import type { UpgradeRender } from '../render/context.ts';
+import type { RenderedComponents } from '../render/index.ts';
+import { jobTaskLabel } from '../render/jobs.ts';
+import { configHashAnnotation, type KubeObject } from '../render/kube.ts';
+import { processName } from '../render/openstack/endpoints.ts';
+
+const workloadKinds = new Set(['Deployment', 'DaemonSet', 'StatefulSet']);
+
+/** The Job task of a check or migration step: `upgrade-check`, `upgrade-expand`, … */
+export function upgradeTask(step: PlannedStep): string {
+  return step.kind === 'check' ? 'upgrade-check' : `upgrade-${step.id.split('/')[1]}`;
+}
+
+/** What the rendering at the target release carries for the step in progress. */
+export function upgradeRender(next: PlannedStep | undefined): UpgradeRender {
+  return {
+    pinned: next?.pinned ?? false,
+    ...(next && next.kind !== 'roll'
+      ? { job: { service: next.service, task: upgradeTask(next), command: next.command! } }
+      : {}),
+  };
+}
+
+/**
+ * The workload names (`<service>-<process>`) that run the target release: the processes of every
+ * roll step done, and of the roll in progress.
+ */
+export function movedWorkloads(
+  plan: UpgradePlan,
+  completed: readonly string[],
+  next: PlannedStep | undefined,
+): Set<string> {
+  const done = new Set(completed);
+  const out = new Set<string>();
+  for (const s of plan.steps) {
+    if (s.kind !== 'roll' || !(done.has(s.id) || s.id === next?.id)) continue;
+    for (const p of s.processes!) out.add(processName(s.service, p));
+  }
+  return out;
+}
+
+const key = (o: KubeObject) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+
+/** The Secrets and ConfigMaps a workload's pods mount. */
+function mounted(workload: KubeObject): Set<string> {
+  const volumes =
+    (
+      workload.spec as
+        | {
+            template?: {
+              spec?: {
+                volumes?: { secret?: { secretName?: string }; configMap?: { name?: string } }[];
+              };
+            };
+          }
+        | undefined
+    )?.template?.spec?.volumes ?? [];
+  const ns = workload.metadata.namespace ?? '';
+  const out = new Set<string>();
+  for (const v of volumes) {
+    if (v.secret?.secretName) out.add(`Secret/${ns}/${v.secret.secretName}`);
+    if (v.configMap?.name) out.add(`ConfigMap/${ns}/${v.configMap.name}`);
+  }
+  return out;
+}
+
+/**
+ * The cloud mid-upgrade: `from` with the moved workloads and what they mount taken from `to`, and
+ * the step's Job (`task`) from `to` added to its component.
+ */
+export function mixRendering(
+  from: RenderedComponents,
+  to: RenderedComponents,
+  moved: ReadonlySet<string>,
+  task: string | undefined,
+): RenderedComponents {
+  const out = new Map<ComponentName, readonly KubeObject[]>();
+  for (const [component, objects] of from) {
+    const target = to.get(component) ?? [];
+    const byKey = new Map(target.map((o) => [key(o), o]));
+    const take = new Set<string>();
+    for (const o of target) {
+      if (workloadKinds.has(o.kind) && moved.has(o.metadata.name)) {
+        take.add(key(o));
+        for (const m of mounted(o)) take.add(m);
+      }
+    }
+    const mixed = objects.map((o) => (take.has(key(o)) ? byKey.get(key(o))! : o));
+    const present = new Set(objects.map(key));
+    for (const k of take) if (!present.has(k) && byKey.has(k)) mixed.push(byKey.get(k)!);
+    if (task) mixed.push(...target.filter((o) => o.metadata.labels?.[jobTaskLabel] === task));
+    out.set(component, mixed);
+  }
+  return out;
+}
+
+export type StepState =
+  | { readonly state: 'done' }
+  | { readonly state: 'running'; readonly note: string }
+  | { readonly state: 'failed'; readonly note: string };
+
+type Get = (kind: string, namespace: string | undefined, name: string) => KubeObject | undefined;
+
+function template(o: KubeObject): { hash?: string; images: string[] } {
+  const t = (
+    o.spec as
+      | {
+          template?: {
+            metadata?: { annotations?: Record<string, string> };
+            spec?: { containers?: { image?: string }[] };
+          };
+        }
+      | undefined
+  )?.template;
+  return {
+    hash: t?.metadata?.annotations?.[configHashAnnotation],
+    images: (t?.spec?.containers ?? []).map((c) => c.image ?? ''),
+  };
+}
+
+/**
+ * Whether the step in progress is done, from the live objects (`get`, the informer caches):
+ * a check or migration when its Job has completed (failed: its retries are spent); a roll when
+ * each of its workloads runs the target's images and config and is Ready (`ready`).
+ */
+export function stepState(
+  step: PlannedStep,
+  mixed: RenderedComponents,
+  get: Get,
+  ready: (live: KubeObject) => boolean,
+  jobDone: (live: KubeObject | undefined) => 'complete' | 'failed' | 'running',
+): StepState {
+  const all = [...mixed.values()].flat();
+  if (step.kind !== 'roll') {
+    const task = upgradeTask(step);
+    const job = all.find((o) => o.kind === 'Job' && o.metadata.labels?.[jobTaskLabel] === task);
+    if (!job) return { state: 'running', note: `the Job of ${step.id} is not rendered` };
+    const state = jobDone(get('Job', job.metadata.namespace, job.metadata.name));
+    if (state === 'complete') return { state: 'done' };
+    const where = `Job ${job.metadata.namespace}/${job.metadata.name}`;
+    return state === 'failed'
+      ? { state: 'failed', note: `${where} failed: \`${step.command}\`` }
+      : { state: 'running', note: `${where}: \`${step.command}\`` };
+  }
+  const names = new Set(step.processes!.map((p) => processName(step.service, p)));
+  const waiting: string[] = [];
+  for (const want of all.filter((o) => workloadKinds.has(o.kind) && names.has(o.metadata.name))) {
+    const live = get(want.kind, want.metadata.namespace, want.metadata.name);
+    const w = template(want);
+    const l = live ? template(live) : undefined;
+    const moved = l && l.hash === w.hash && l.images.join() === w.images.join();
+    if (!live || !moved || !ready(live)) waiting.push(want.metadata.name);
+  }
+  return waiting.length
+    ? { state: 'running', note: `rolling ${waiting.join(', ')} onto the new release` }
+    : { state: 'done' };
+}
+
+/** The upgrade status after this pass saw `state` for `step` (at `now`, RFC 3339). */
+export function advance(
+  upgrade: UpgradeStatus,
+  plan: UpgradePlan,
+  step: PlannedStep,
+  state: StepState,
+  now: string,
+): UpgradeStatus {
+  const { failed: _failed, ...rest } = upgrade;
+  if (state.state === 'failed') {
+    return { ...rest, step: step.id, failed: { step: step.id, message: state.note, at: now } };
+  }
+  if (state.state === 'running') return { ...rest, step: step.id };
+  const completed = [...upgrade.completed, step.id];
+  const following = plan.steps.find((s) => !completed.includes(s.id));
+  const { step: _step, ...base } = rest;
+  return following
+    ? { ...base, completed, step: following.id }
+    : { ...base, completed, finishedAt: now };
+}
