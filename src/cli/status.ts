@@ -7,6 +7,7 @@ import {
   kind,
   type OpenStackCloud,
   type RemediationStatus,
+  type UpgradeStatus,
 } from '../api/v1alpha1/spec.ts';
 import { validateLive } from '../api/v1alpha1/validate.ts';
 import { KubeClient } from '../kube/client.ts';
@@ -14,6 +15,7 @@ import type { KubeObject } from '../render/kube.ts';
 import { dataPlaneNamespace } from '../render/namespaces.ts';
 import { isNotFound } from '../kube/errors.ts';
 import { liveOperatorState } from '../controller/liveness.ts';
+import { upgradedConditionType } from '../controller/release.ts';
 import { cloudView, liveComponents, readStatus, viewText } from './cloud-view.ts';
 import { CliError } from './errors.ts';
 
@@ -42,6 +44,27 @@ export function remediationLine(c: KubeObject): string {
   const when = r.finishedAt ? `finished ${r.finishedAt}` : `since ${r.startedAt}`;
   const failed = r.failedCheck ? ` (failed: ${r.failedCheck}${r.step ? ` at ${r.step}` : ''})` : '';
   return `Remediation: ${r.state}${failed}, ${when}: ${r.message}\n`;
+}
+
+/** Where a release upgrade is (empty when there is none and spec and status agree). */
+export function upgradeLine(c: KubeObject): string {
+  const st = (c.status ?? {}) as {
+    release?: string;
+    upgrade?: UpgradeStatus;
+    conditions?: { type: string; reason?: string; message?: string }[];
+  };
+  const u = st.upgrade;
+  const wanted = (c.spec as { release?: string }).release;
+  const cond = st.conditions?.find((x) => x.type === upgradedConditionType);
+  if (u && !u.finishedAt) {
+    const failed = u.failed ? `; FAILED at ${u.failed.step}: ${u.failed.message}` : '';
+    return `Upgrade: ${u.from} → ${u.to} since ${u.startedAt}, ${u.completed.length} steps done, now ${u.step ?? '?'}${failed}${cond?.message ? ` (${cond.message})` : ''}\n`;
+  }
+  if (cond) return `Upgrade: ${cond.reason}: ${cond.message}\n`;
+  if (u && u.to === wanted) {
+    return `Upgrade: ${u.from} → ${u.to} finished ${u.finishedAt} (${u.completed.length} steps)\n`;
+  }
+  return '';
 }
 
 export function register(program: Command): void {
@@ -104,13 +127,15 @@ still holds its Lease and has reconciled the cloud recently.`,
             spec ? liveComponents(spec, c.metadata.namespace ?? ns, mine) : undefined,
             operator,
           );
-          const release = (c.spec as { release?: string }).release ?? '?';
+          const wanted = (c.spec as { release?: string }).release ?? '?';
+          const runs = (c.status as { release?: string } | undefined)?.release;
+          const release = runs && runs !== wanted ? `${wanted} (runs ${runs})` : wanted;
           const stale =
             recorded.observedGeneration < recorded.generation
               ? ' (the operator has not seen the latest spec yet)'
               : '';
           process.stdout.write(
-            `${viewText(`${c.metadata.namespace}/${c.metadata.name}  release ${release}${stale}`, view, process.stdout.columns ?? 160)}\n${remediationLine(c)}\n`,
+            `${viewText(`${c.metadata.namespace}/${c.metadata.name}  release ${release}${stale}`, view, process.stdout.columns ?? 160)}\n${upgradeLine(c)}${remediationLine(c)}\n`,
           );
         }
       } finally {

@@ -1,7 +1,10 @@
-// What `stackanetes apply` answers before changing a running cloud's release.
+// What `stackanetes apply` answers before changing a running cloud's release, and what
+// `stackanetes status` says of an upgrade.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { releaseChange } from '../../../src/cli/release-change.ts';
+import { upgradeLine } from '../../../src/cli/status.ts';
+import type { KubeObject } from '../../../src/render/kube.ts';
 
 const all = ['keystone', 'glance', 'placement', 'nova', 'neutron', 'horizon'] as const;
 
@@ -44,4 +47,42 @@ test('no new release while an upgrade runs; the same release is no change', () =
 
 test('a cloud never Ready is judged by its spec.release', () => {
   assert.match(releaseChange({ spec: '2026.1' }, '2025.1', all).refuse!, /downgrade/);
+});
+
+test('status shows where an upgrade is, a failed step, and a finished one', () => {
+  const cloud = (status: object, release = '2026.1') =>
+    ({
+      apiVersion: 'stackanetes.io/v1alpha1',
+      kind: 'OpenStackCloud',
+      metadata: { name: 'c' },
+      spec: { release },
+      status,
+    }) as KubeObject;
+  const upgrade = {
+    from: '2025.1',
+    to: '2026.1',
+    startedAt: '2026-12-02T10:00:00Z',
+    step: 'keystone/roll',
+    completed: ['preflight/keystone', 'keystone/expand'],
+  };
+  assert.match(
+    upgradeLine(cloud({ release: '2025.1', upgrade })),
+    /^Upgrade: 2025\.1 → 2026\.1 since 2026-12-02T10:00:00Z, 2 steps done, now keystone\/roll\n$/,
+  );
+  const failed = { ...upgrade, failed: { step: 'keystone/roll', message: 'x broke', at: 'y' } };
+  assert.match(
+    upgradeLine(cloud({ release: '2025.1', upgrade: failed })),
+    /FAILED at keystone\/roll: x broke/,
+  );
+  const done = { ...upgrade, finishedAt: '2026-12-02T11:00:00Z' };
+  assert.match(
+    upgradeLine(cloud({ release: '2026.1', upgrade: done })),
+    /finished 2026-12-02T11:00:00Z/,
+  );
+  assert.equal(upgradeLine(cloud({ release: '2025.1' }, '2025.1')), '');
+  const refused = {
+    release: '2026.1',
+    conditions: [{ type: 'Upgraded', reason: 'UpgradeRefused', message: 'a downgrade' }],
+  };
+  assert.equal(upgradeLine(cloud(refused, '2025.1')), 'Upgrade: UpgradeRefused: a downgrade\n');
 });
