@@ -56,6 +56,7 @@ export const tiers: readonly Tier[] = [
       'test/integration/kube/informer.test.ts',
       'test/integration/operator/roles.test.ts',
       'test/integration/operator/status.test.ts',
+      'test/integration/operator/release-admission.test.ts',
     ],
     // The cluster's own tests, last: one of them takes the whole cluster down and up again.
     after: ['test/integration/cluster/*.test.ts'],
