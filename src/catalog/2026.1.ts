@@ -1,7 +1,8 @@
 // OpenStack 2026.1 (Gazpacho), installed from its Python packages on PyPI into a virtualenv on
-// Debian trixie (src/images/README.md). What runs is 2025.1's catalog with three differences:
+// Debian trixie (src/images/README.md). What runs is 2025.1's catalog with these differences:
 // uWSGI runs the APIs from the virtualenv and loads them as modules (upstream removed the WSGI
-// scripts in 2025.2), and every service says how it is upgraded to this release.
+// scripts in 2025.2), every service says how it is upgraded to this release, and what is not
+// OpenStack (MariaDB, RabbitMQ, Memcached, libvirt, Open vSwitch, OVN) is 2025.1's images.
 import { catalog as epoxy } from './2025.1.ts';
 import { releaseSource } from './releases.ts';
 import type { CatalogService, ReleaseCatalog, ServiceDef, UpgradeDef } from './types.ts';
@@ -115,6 +116,22 @@ export const catalog: ReleaseCatalog = {
   ...epoxy,
   source: releaseSource('2026.1'),
   uwsgiVirtualenv: venv,
+  // What is not OpenStack comes from Debian trixie either way: 2025.1's builds of it.
+  imageTags: Object.fromEntries(
+    (
+      [
+        'mariadb',
+        'rabbitmq',
+        'memcached',
+        'nova-libvirt',
+        'ovn-northd',
+        'ovn-nb-db',
+        'ovn-sb-db',
+        'ovn-controller',
+        'openvswitch',
+      ] as const
+    ).map((i) => [i, epoxy.source.imageTag]),
+  ),
   upgradeOrder: ['keystone', 'glance', 'placement', 'nova', 'neutron', 'horizon'],
   services: Object.fromEntries(
     Object.entries(epoxy.services).map(([name, def]) => [

@@ -204,6 +204,12 @@ export interface ReleaseCatalog {
   readonly upgradeOrder?: readonly CatalogService[];
   /** Each component lists the components that must be Ready before it is applied. */
   readonly needs: Readonly<Record<ComponentName, readonly ComponentName[]>>;
+  /**
+   * Images this release deploys from another release's build, by tag: those made from the same
+   * Debian suite with the same recipe (MariaDB, RabbitMQ, OVN, …). An upgrade then leaves them
+   * running instead of rolling them onto a copy of themselves.
+   */
+  readonly imageTags?: Readonly<Partial<Record<ImageName, string>>>;
   /** The image holding the OpenStack command line client, for jobs. */
   readonly toolbox: ImageName;
   /** uWSGI plugin argument for WSGI APIs (`python3` with Debian's uwsgi). */

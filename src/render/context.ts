@@ -103,7 +103,8 @@ export function image(ctx: Ctx, name: ImageName): string {
   const imgs = ctx.spec.images;
   const o = imgs.overrides?.[name];
   const registry = o?.registry ?? imgs.registry;
-  const tag = o?.digest ?? o?.tag ?? imgs.tag ?? ctx.catalog.source.imageTag;
+  const tag =
+    o?.digest ?? o?.tag ?? imgs.tag ?? ctx.catalog.imageTags?.[name] ?? ctx.catalog.source.imageTag;
   return imageReference(registry, o?.name ?? name, tag);
 }
 

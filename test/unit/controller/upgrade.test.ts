@@ -202,6 +202,12 @@ test('2025.1 → 2026.1: every step once, in order; services move one at a time;
     for (const d of ['keystone-api', 'glance-api', 'placement-api', 'nova-api', 'neutron-server']) {
       assert.match(image(api, d), /:2026\.1$/, d);
     }
+    for (const s of ['mariadb', 'rabbitmq', 'memcached', 'ovn-nb-db']) {
+      const o = api.get(collections.StatefulSet!, 'openstack', s) as
+        { spec: { template: { spec: { containers: { image: string }[] } } } } | undefined;
+      assert.ok(o, s);
+      assert.match(o.spec.template.spec.containers[0]!.image, /:2025\.1$/, `${s} not rolled`);
+    }
     const jobs = appliedJobs(api);
     for (const task of ['upgrade-check', 'upgrade-expand', 'upgrade-contract', 'upgrade-db-sync']) {
       assert.ok(jobs.has(task), `a ${task} Job was applied`);
