@@ -4,7 +4,9 @@
 //
 //   node bench/images.ts                         # all images, cache in a fresh temp directory
 //   node bench/images.ts --only keystone,mariadb
-//   node bench/images.ts --cache ~/.cache/stackanetes  # reuse a cache (the "cold" run is then warm-ish)
+//   node bench/images.ts --cache ~/.cache/stackanetes  # reuse a cache (the "cold" run is then warm-ish,
+//                                                      # unless it holds no layer yet: then it is cold)
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +26,9 @@ const { values } = parseArgs({
 
 const root = values.cache ?? (await mkdtemp(join(tmpdir(), 'stackanetes-bench-')));
 const cache = cachePaths(join(root, 'images'));
+// A given cache that holds no layer yet (a fresh machine's) makes as cold a build as a new
+// directory does, and leaves the images where the cluster's builds find them.
+const emptyCache = !existsSync(cache.layers) || readdirSync(cache.layers).length === 0;
 const only = values.only
   ? values.only
       .split(',')
@@ -88,6 +93,7 @@ saveResult(
     release: values.release,
     only: only ?? 'all',
     cacheGiven: values.cache !== undefined,
+    cacheWasEmpty: emptyCache,
     cold: { seconds: round(cold.seconds), built: cold.built.length, cached: cold.cached.length },
     warm: { seconds: round(warm.seconds), built: warm.built.length, cached: warm.cached.length },
     images: warm.images.length,
@@ -95,5 +101,5 @@ saveResult(
     sizes: Object.fromEntries(warm.images.map((i) => [i.name, Number(mb(i.uncompressedSize))])),
   },
   // A reused cache makes the "cold" build warm-ish: kept apart from a real cold build.
-  values.cache === undefined ? (only ? only.join('+') : 'all') : 'reused-cache',
+  values.cache === undefined || emptyCache ? (only ? only.join('+') : 'all') : 'reused-cache',
 );
