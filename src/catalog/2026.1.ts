@@ -19,8 +19,17 @@ const wsgiModules: Readonly<Record<string, string>> = {
   'horizon/server': 'openstack_dashboard.wsgi:application',
 };
 
-const neutronDb =
-  'neutron-db-manage --config-file /etc/neutron/neutron.conf --config-file /etc/neutron/plugins/ml2/ml2_conf.ini';
+const neutronFiles =
+  '--config-file /etc/neutron/neutron.conf --config-file /etc/neutron/plugins/ml2/ml2_conf.ini';
+const neutronDb = `neutron-db-manage ${neutronFiles}`;
+const glanceFiles = '--config-file /etc/glance/glance-api.conf';
+
+/**
+ * `<service>-status upgrade check` exits 0 when everything is ready, 1 for a warning ("the upgrade
+ * may be OK"; it is printed in the Job's log), 2 or more when something must be fixed first: only
+ * the last stops the upgrade.
+ */
+const statusCheck = (command: string) => `${command} upgrade check || [ $? -eq 1 ]`;
 
 /**
  * Upstream's upgrade procedure of each service, as its upgrade guide gives it: the database
@@ -32,7 +41,7 @@ const neutronDb =
  */
 const upgrades: Readonly<Record<CatalogService, UpgradeDef>> = {
   keystone: {
-    check: 'keystone-status upgrade check',
+    check: statusCheck('keystone-status'),
     steps: [
       { kind: 'job', name: 'expand', command: 'keystone-manage db_sync --expand' },
       { kind: 'roll', name: 'roll', processes: ['api'] },
@@ -45,16 +54,21 @@ const upgrades: Readonly<Record<CatalogService, UpgradeDef>> = {
     ],
   },
   glance: {
-    check: 'glance-status upgrade check',
+    check: statusCheck(`glance-status ${glanceFiles}`),
     steps: [
-      { kind: 'job', name: 'expand', command: 'glance-manage db expand' },
-      { kind: 'job', name: 'migrate', command: 'glance-manage db migrate' },
+      { kind: 'job', name: 'expand', command: `glance-manage ${glanceFiles} db expand` },
+      { kind: 'job', name: 'migrate', command: `glance-manage ${glanceFiles} db migrate` },
       { kind: 'roll', name: 'roll', processes: ['api'] },
-      { kind: 'job', name: 'contract', command: 'glance-manage db contract', contract: true },
+      {
+        kind: 'job',
+        name: 'contract',
+        command: `glance-manage ${glanceFiles} db contract`,
+        contract: true,
+      },
     ],
   },
   placement: {
-    check: 'placement-status upgrade check',
+    check: statusCheck('placement-status'),
     steps: [
       { kind: 'job', name: 'db-sync', command: 'placement-manage db sync' },
       { kind: 'roll', name: 'roll', processes: ['api'] },
@@ -66,7 +80,7 @@ const upgrades: Readonly<Record<CatalogService, UpgradeDef>> = {
     ],
   },
   nova: {
-    check: 'nova-status upgrade check',
+    check: statusCheck('nova-status'),
     steps: [
       { kind: 'job', name: 'db-sync', command: 'nova-manage api_db sync && nova-manage db sync' },
       {
@@ -89,7 +103,7 @@ const upgrades: Readonly<Record<CatalogService, UpgradeDef>> = {
     pin: { config: { upgrade_levels: { compute: 'auto' } }, until: 'online-data-migrations' },
   },
   neutron: {
-    check: 'neutron-status upgrade check',
+    check: statusCheck(`neutron-status ${neutronFiles}`),
     steps: [
       { kind: 'job', name: 'expand', command: `${neutronDb} upgrade --expand` },
       { kind: 'roll', name: 'roll', processes: ['server', 'ovn-metadata-agent'] },

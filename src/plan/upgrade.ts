@@ -98,7 +98,7 @@ export function describePlan(plan: UpgradePlan): string {
   plan.steps.forEach((s, i) => {
     const what =
       s.kind === 'roll'
-        ? `roll ${s.processes!.join(', ')} onto ${plan.to} (canary first)`
+        ? `roll ${s.processes!.join(', ')} onto ${plan.to}`
         : `${s.kind === 'check' ? 'check' : 'run'} \`${s.command}\``;
     const marks = [s.pinned ? 'compute RPC pinned' : '', s.contract ? 'NO ROLLBACK AFTER THIS' : '']
       .filter(Boolean)

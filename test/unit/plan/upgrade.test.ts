@@ -16,11 +16,11 @@ test('every pre-flight check comes before the first change', () => {
   assert.deepEqual(
     plan.steps.filter((s) => s.kind === 'check').map((s) => s.command),
     [
-      'keystone-status upgrade check',
-      'glance-status upgrade check',
-      'placement-status upgrade check',
-      'nova-status upgrade check',
-      'neutron-status upgrade check',
+      'keystone-status upgrade check || [ $? -eq 1 ]',
+      'glance-status --config-file /etc/glance/glance-api.conf upgrade check || [ $? -eq 1 ]',
+      'placement-status upgrade check || [ $? -eq 1 ]',
+      'nova-status upgrade check || [ $? -eq 1 ]',
+      'neutron-status --config-file /etc/neutron/neutron.conf --config-file /etc/neutron/plugins/ml2/ml2_conf.ini upgrade check || [ $? -eq 1 ]',
     ],
   );
 });
