@@ -12,7 +12,7 @@ test('an allowed upgrade shows its plan and the point of no return', () => {
   const r = releaseChange({ spec: '2025.1', running: '2025.1' }, '2026.1', all);
   assert.equal(r.refuse, undefined);
   assert.match(r.plan!, /^upgrade 2025\.1 → 2026\.1, \d+ steps:/);
-  assert.match(r.plan!, /preflight\/nova: check `nova-status upgrade check || \[ \$? -eq 1 \]`/);
+  assert.match(r.plan!, /preflight\/nova: check `nova-status upgrade check \|\| \[ \$\? -eq 1 \]`/);
   assert.match(
     r.plan!,
     /Until keystone\/contract the cloud can go back to 2025\.1; after it, it cannot/,
