@@ -87,12 +87,14 @@ export const tiers: readonly Tier[] = [
       'test/e2e/netpol.test.ts',
     ],
     beside: ['test/e2e/vm.test.ts'],
-    // nova-services restarts nova-scheduler and waits for the operator to remove its old row.
+    // nova-services restarts nova-scheduler and waits for the operator to remove its old row;
+    // compute-roll replaces the nova-compute pod under a running guest.
     // remediate rolls Keystone (images built without updates, fixed, and two broken ones stopped at
     // the canary) and puts the release's image back.
     after: [
       'test/e2e/jobs.test.ts',
       'test/e2e/nova-services.test.ts',
+      'test/e2e/compute-roll.test.ts',
       'test/e2e/remediate.test.ts',
       'test/e2e/limits.test.ts',
       'test/e2e/heal.test.ts',

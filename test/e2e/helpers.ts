@@ -36,6 +36,7 @@ export const dataPlaneWorkloads: readonly string[] = [
   'ovn-controller',
   'neutron-ovn-metadata-agent',
   'nova-compute',
+  'nova-libvirt',
 ];
 
 /** The namespace of a part of the cloud (app.kubernetes.io/name, e.g. `nova-compute`). */

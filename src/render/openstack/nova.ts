@@ -17,11 +17,17 @@ import {
   type Volume,
   type VolumeMount,
 } from '../kube.ts';
-import { kollaContainer, hostPathVolume, resources, type ContainerMemory } from '../workload.ts';
+import {
+  daemonSet,
+  kollaContainer,
+  hostPathVolume,
+  resources,
+  type ContainerMemory,
+} from '../workload.ts';
 import { mergeIni, writeIni } from '../ini.ts';
 import { ovsdbLocalPort } from './ovn.ts';
 import { computedSections, configFile, keystoneAuth, mainConfig } from './common.ts';
-import { dbUrl, internalUrl, processOf } from './endpoints.ts';
+import { dbUrl, internalUrl, processName, processOf } from './endpoints.ts';
 import { processObjects } from './process.ts';
 import { serviceSetup } from './service-jobs.ts';
 import { apiUwsgi } from './wsgi.ts';
@@ -133,7 +139,6 @@ function compute(ctx: Ctx, files: readonly ConfigFile[]): KubeObject[] {
   const state = nodeStateDir(ctx);
   const volumes: Volume[] = [hostConf, hostPathVolume('nova-state', `${state}/nova`)];
   const mounts: VolumeMount[] = [hostConfMount, stateMount];
-  const extraContainers: Container[] = [];
   const extraObjects: KubeObject[] = [];
   let lv: ReturnType<typeof libvirtContainers> | undefined;
 
@@ -177,9 +182,46 @@ function compute(ctx: Ctx, files: readonly ConfigFile[]): KubeObject[] {
       ],
       virtlogd: shared,
     });
-    extraContainers.push(...lv.containers);
+    // libvirtd and virtlogd run in a DaemonSet of their own: a pod's containers go and come
+    // together, and the guests' QEMU processes live in libvirtd's cgroup, so while they shared
+    // nova-compute's pod every roll of nova-compute (an upgrade, a fixed image, a config change)
+    // killed every guest on the node. nova-compute needs only their sockets and the files.
+    const hostPaths = new Map(volumes.map((v) => [v.name, v]));
+    const daemonVolumes = [
+      'libvirt-run',
+      'libvirt-lib',
+      'libvirt-qemu',
+      'nova-instances',
+      'openvswitch-run',
+      'modules',
+      'dev',
+      'cgroup',
+    ].map((n) => hostPaths.get(n)!);
+    const libvirtDs = daemonSet(ctx, processName('nova', 'libvirt'), {
+      component: 'nova',
+      part: 'libvirt',
+      role: 'compute',
+      containers: lv.containers,
+      volumes: [lv.volume, ...daemonVolumes],
+      configHash: lv.hash,
+      serviceAccountName: 'nova',
+      hostNetwork: true,
+      fsGroup: kollaUids.nova,
+      // Draining a node must not leave its guests without their hypervisor mid-operation.
+      terminationGracePeriodSeconds: 120,
+    });
+    // QEMU processes outlive a restart of the libvirt container only in the host's PID namespace.
+    libvirtDs.spec!.template.spec!.hostPID = true;
+    // What only libvirtd uses leaves nova-compute's pod; the Kolla config volume stays, for the
+    // virt-type init container's script.
+    for (const only of ['libvirt-qemu', 'cgroup']) {
+      volumes.splice(
+        volumes.findIndex((v) => v.name === only),
+        1,
+      );
+    }
     volumes.push(lv.volume);
-    extraObjects.push(lv.secret);
+    extraObjects.push(lv.secret, libvirtDs);
   }
 
   const objs = processObjects(ctx, {
@@ -188,7 +230,6 @@ function compute(ctx: Ctx, files: readonly ConfigFile[]): KubeObject[] {
     files,
     volumes,
     mounts,
-    extraContainers,
     fsGroup: kollaUids.nova,
     // The fake driver touches nothing on the host but its state directory: nova-compute runs as
     // nova without privileges. libvirt's plugs interfaces, opens /dev/kvm and disks through
@@ -260,9 +301,7 @@ function compute(ctx: Ctx, files: readonly ConfigFile[]): KubeObject[] {
   ];
   if (lv) {
     pod.initContainers.push(lv.virtType(hostConfMount));
-    // QEMU processes outlive a restart of the libvirt container only in the host's PID namespace.
-    pod.hostPID = true;
-    // A change to libvirtd's config rolls the pods too.
+    // A change to the virt-type script rolls the pods too.
     const annotations = ds.spec.template.metadata!.annotations!;
     annotations[configHashAnnotation] = contentHash(
       [annotations[configHashAnnotation], lv.hash],

@@ -26,7 +26,12 @@ interface C {
 
 function podOf(objs: KubeObject[], kind: string, name: string) {
   const o = find(objs, kind, name) as { spec: { template: { spec: Record<string, unknown> } } };
-  return o.spec.template.spec as { containers: C[]; initContainers?: C[]; hostPID?: boolean };
+  return o.spec.template.spec as {
+    containers: C[];
+    initContainers?: C[];
+    hostPID?: boolean;
+    hostNetwork?: boolean;
+  };
 }
 
 function configJsonOf(objs: KubeObject[], secret: string, file = 'config.json') {
@@ -34,19 +39,35 @@ function configJsonOf(objs: KubeObject[], secret: string, file = 'config.json') 
   return JSON.parse(s.stringData[file]!) as { command: string };
 }
 
-test('libvirt: nova-compute runs beside libvirtd and virtlogd from the nova-libvirt image', () => {
+test('libvirt: libvirtd and virtlogd run from the nova-libvirt image in a DaemonSet of their own, beside nova-compute', () => {
   const objs = cloudObjects(loadExample('minimal'), secrets);
-  const pod = podOf(objs, 'DaemonSet', 'nova-compute');
+  const compute = podOf(objs, 'DaemonSet', 'nova-compute');
+  const pod = podOf(objs, 'DaemonSet', 'nova-libvirt');
+  // A roll of nova-compute (an upgrade, a fixed image) leaves the guests' hypervisor alone.
+  assert.deepEqual(
+    compute.containers.map((c) => c.name),
+    ['compute'],
+  );
   assert.deepEqual(
     pod.containers.map((c) => c.name),
-    ['compute', 'libvirt', 'virtlogd'],
+    ['libvirt', 'virtlogd'],
   );
-  for (const c of pod.containers.slice(1)) {
+  for (const c of pod.containers) {
     assert.match(c.image, /\/nova-libvirt:2025\.1$/, `${c.name} image`);
     assert.equal(c.securityContext?.runAsUser, 0, `${c.name} runs as root`);
   }
-  assert.match(pod.containers[0]!.image, /\/nova-compute:2025\.1$/);
+  assert.match(compute.containers[0]!.image, /\/nova-compute:2025\.1$/);
   assert.equal(pod.hostPID, true, 'guests outlive a libvirt container restart');
+  assert.equal(pod.hostNetwork, true, "the guests' taps are on the host's br-int");
+  const placement = (ds: string) => {
+    const spec = find(objs, 'DaemonSet', ds).spec.template.spec;
+    return [spec.affinity, spec.nodeSelector, spec.tolerations];
+  };
+  assert.deepEqual(
+    placement('nova-libvirt'),
+    placement('nova-compute'),
+    'on the same nodes as nova-compute',
+  );
   // Kolla's contract for both: libvirtd from config.json, virtlogd from its own file.
   assert.equal(configJsonOf(objs, 'nova-libvirt-config').command, '/usr/sbin/libvirtd');
   assert.equal(
@@ -64,7 +85,7 @@ test('libvirt: nova-compute runs beside libvirtd and virtlogd from the nova-libv
   const libvirtd = pod.containers.find((c) => c.name === 'libvirt')!;
   assert.ok(libvirtd.volumeMounts?.some((m) => m.mountPath === '/run/openvswitch'));
   // Console logs: virtlogd writes them where nova-compute reads them.
-  for (const c of [libvirtd, virtlogd, pod.containers[0]!])
+  for (const c of [libvirtd, virtlogd, compute.containers[0]!])
     assert.ok(
       c.volumeMounts?.some((m) => m.mountPath === '/var/lib/nova/instances'),
       c.name,
@@ -331,12 +352,15 @@ test('a cloud created again under the same name keeps nothing of the one before 
   const hostPaths = (uid: string | undefined) => {
     const cloud = loadExample('minimal');
     if (uid) Object.assign(cloud.metadata, { uid });
-    const pod = find(cloudObjects(cloud, secrets), 'DaemonSet', 'nova-compute') as {
-      spec: { template: { spec: { volumes: { name: string; hostPath?: { path: string } }[] } } };
-    };
+    const objs = cloudObjects(cloud, secrets);
     const byName = new Map<string, string>();
-    for (const v of pod.spec.template.spec.volumes)
-      if (v.hostPath) byName.set(v.name, v.hostPath.path);
+    for (const ds of ['nova-compute', 'nova-libvirt']) {
+      const pod = find(objs, 'DaemonSet', ds) as {
+        spec: { template: { spec: { volumes: { name: string; hostPath?: { path: string } }[] } } };
+      };
+      for (const v of pod.spec.template.spec.volumes)
+        if (v.hostPath) byName.set(v.name, v.hostPath.path);
+    }
     return byName;
   };
   const first = hostPaths('0b8f1c3e-1111-4c1e-9d1a-000000000001');
