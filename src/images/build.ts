@@ -375,7 +375,7 @@ export function venvScript(recipe: ImageRecipe, python: PythonSource): string {
     ...(build.length
       ? [
           // Keep what the built extensions need at run time; purge the compilers and headers.
-          `find ${python.venv} -name '*.so' -newer /tmp/before-pip -print0 | { xargs -0 -r ldd 2>/dev/null || true; } | awk '$2 == "=>" && $3 ~ /^\\// { print $3 }' | sort -u | while read -r lib; do dpkg -S "$lib" 2>/dev/null || dpkg -S "$(realpath "$lib")" 2>/dev/null || true; done | cut -d: -f1 | sort -u | xargs -r apt-mark manual`,
+          `find ${python.venv} -name '*.so' -newer /tmp/before-pip -print0 | { xargs -0 -r ldd 2>/dev/null || true; } | awk '$2 == "=>" && $3 ~ /^\\// { print $3 }' | sort -u | while read -r lib; do dpkg -S "$lib" 2>/dev/null || dpkg -S "$(realpath "$lib")" 2>/dev/null || true; done | { grep -v '^diversion ' || true; } | sed -n 's|: /.*||p' | tr ',' '\\n' | tr -d ' ' | sort -u | xargs -r apt-mark manual`,
           `echo "@@ purge ${build.join(' ')}"`,
           `apt-get purge -y -q --auto-remove ${build.join(' ')}`,
         ]
