@@ -5,7 +5,13 @@
 // OpenStack (MariaDB, RabbitMQ, Memcached, libvirt, Open vSwitch, OVN) is 2025.1's images.
 import { catalog as epoxy } from './2025.1.ts';
 import { releaseSource } from './releases.ts';
-import type { CatalogService, ReleaseCatalog, ServiceDef, UpgradeDef } from './types.ts';
+import type {
+  CatalogService,
+  ProcessDef,
+  ReleaseCatalog,
+  ServiceDef,
+  UpgradeDef,
+} from './types.ts';
 
 const venv = '/var/lib/kolla/venv';
 
@@ -16,6 +22,7 @@ const wsgiModules: Readonly<Record<string, string>> = {
   'placement/api': 'placement.wsgi.api:application',
   'nova/api': 'nova.wsgi.osapi_compute:application',
   'nova/metadata': 'nova.wsgi.metadata:application',
+  'neutron/server': 'neutron.wsgi.api:application',
   'horizon/server': 'openstack_dashboard.wsgi:application',
 };
 
@@ -106,18 +113,59 @@ const upgrades: Readonly<Record<CatalogService, UpgradeDef>> = {
     check: statusCheck(`neutron-status ${neutronFiles}`),
     steps: [
       { kind: 'job', name: 'expand', command: `${neutronDb} upgrade --expand` },
-      { kind: 'roll', name: 'roll', processes: ['server', 'ovn-metadata-agent'] },
+      {
+        kind: 'roll',
+        name: 'roll',
+        processes: ['server', 'periodic-workers', 'ovn-maintenance-worker', 'ovn-metadata-agent'],
+      },
       { kind: 'job', name: 'contract', command: `${neutronDb} upgrade --contract`, contract: true },
     ],
   },
   horizon: { steps: [{ kind: 'roll', name: 'roll', processes: ['server'] }] },
 };
 
+/**
+ * Neutron has no neutron-server command any more (removed in 2025.2): its API is a WSGI
+ * application under uWSGI, and what the server's other processes did runs as commands of their
+ * own, the periodic workers and the OVN maintenance worker (ML2/OVN uses no RPC agents, so no
+ * neutron-rpc-server). Each reads neutron.conf and ml2_conf.ini.
+ */
+function neutronProcesses(def: ServiceDef): ProcessDef[] {
+  const files = neutronFiles;
+  const server = def.processes.find((p) => p.name === 'server')!;
+  const worker = (name: string, command: string): ProcessDef => ({
+    name,
+    image: 'neutron-server',
+    command: `${command} ${files}`,
+    configFiles: ['neutron.conf', 'ml2_conf.ini'],
+    ports: [],
+    // No endpoint and no broker: alive while it runs at all (it polls OVN and the database).
+    probe: { live: { kind: 'progress' }, start: { kind: 'progress' } },
+    workload: 'Deployment',
+    role: 'controlPlane',
+    memory: { request: '192Mi', limit: '768Mi' },
+  });
+  return [
+    {
+      ...server,
+      command: 'uwsgi --ini /etc/neutron/neutron-server-uwsgi.ini',
+      configFiles: ['neutron.conf', 'ml2_conf.ini', 'neutron-server-uwsgi.ini'],
+      wsgi: { module: 'neutron.wsgi.api:application' },
+      // The uWSGI master and its 2 workers, the API alone.
+      memory: { request: '384Mi', limit: '1536Mi' },
+    },
+    worker('periodic-workers', 'neutron-periodic-workers'),
+    worker('ovn-maintenance-worker', 'neutron-ovn-maintenance-worker'),
+    ...def.processes.filter((p) => p.name !== 'server'),
+  ];
+}
+
 function gazpacho(name: CatalogService, def: ServiceDef): ServiceDef {
+  const processes = name === 'neutron' ? neutronProcesses(def) : def.processes;
   return {
     ...def,
     upgrade: upgrades[name],
-    processes: def.processes.map((p) => {
+    processes: processes.map((p) => {
       if (!p.wsgi) return p;
       const module = wsgiModules[`${name}/${p.name}`];
       if (!module) throw new Error(`2026.1: no WSGI module for ${name} ${p.name}`);

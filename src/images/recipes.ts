@@ -661,10 +661,20 @@ function sourceRecipes(
       setup: setupOf('nova-compute'),
     },
     'neutron-base': {
-      // ovsdb-client and ovs-vsctl for the OVN driver and the metadata agent.
-      packages: ['openvswitch-common'],
+      // ovsdb-client and ovs-vsctl for the OVN driver and the metadata agent. The ovs library
+      // resolves the OVN databases' host names (tcp:ovn-sb-db.<namespace>.svc…) only with
+      // libunbound's Python binding, which PyPI does not carry: Debian's, linked into the
+      // virtualenv (without it the server and the metadata agent never connect).
+      packages: ['openvswitch-common', 'python3-unbound'],
       venv: { packages: ['neutron'] },
-      setup: [setupOf('neutron-base'), etcFromVenv('neutron'), rootwrap('neutron')].join('\n'),
+      setup: [
+        setupOf('neutron-base'),
+        etcFromVenv('neutron'),
+        rootwrap('neutron'),
+        `site="$(${venvPath}/bin/python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"`,
+        `for f in $(dpkg -L python3-unbound | grep -E '/dist-packages/[^/]+$'); do ln -sf "$f" "$site/"; done`,
+        `${venvPath}/bin/python3 -c 'import unbound'`,
+      ].join('\n'),
     },
     'neutron-server': { packages: [], versionPython: 'neutron' },
     'neutron-ovn-metadata-agent': { packages: ['haproxy', 'iptables'], versionPython: 'neutron' },

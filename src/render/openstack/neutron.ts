@@ -13,6 +13,7 @@ import { serviceSetup } from './service-jobs.ts';
 import { processHost, processOf } from './endpoints.ts';
 import { ovsRunDir } from './nova.ts';
 import { ovnNbConnection, ovnSbConnection } from './ovn.ts';
+import { apiUwsgi } from './wsgi.ts';
 
 export { renderOvn } from './ovn.ts';
 
@@ -21,7 +22,6 @@ const ml2Dest = '/etc/neutron/plugins/ml2/ml2_conf.ini';
 export function renderNeutron(ctx: Ctx): KubeObject[] {
   const def = ctx.catalog.services.neutron;
   const spec = ctx.spec.services.neutron;
-  const server = processOf(ctx, 'neutron', 'server');
   const agent = processOf(ctx, 'neutron', 'ovn-metadata-agent');
   const metadata = processHost(ctx, 'nova', 'metadata');
 
@@ -68,9 +68,19 @@ export function renderNeutron(ctx: Ctx): KubeObject[] {
     ),
   );
 
+  // The control plane: neutron-server (API and RPC in one) up to 2025.1; from 2025.2 the API
+  // is a WSGI application under uWSGI beside the periodic and OVN maintenance workers, each a
+  // process of the catalog's, all reading neutron.conf and ml2_conf.ini.
+  const control = def.processes.filter((p) => p.role === 'controlPlane');
   const out: KubeObject[] = [
     ...serviceSetup(ctx, 'neutron', [conf, ml2]),
-    ...processObjects(ctx, { service: 'neutron', proc: server, files: [conf, ml2] }),
+    ...control.flatMap((proc) =>
+      processObjects(ctx, {
+        service: 'neutron',
+        proc,
+        files: proc.wsgi ? [conf, ml2, apiUwsgi(ctx, 'neutron', proc)] : [conf, ml2],
+      }),
+    ),
   ];
 
   const hp = hostPathVolume;
