@@ -570,6 +570,11 @@ const horizonFromVenv = [
   `DJANGO_SETTINGS_MODULE=openstack_dashboard.settings ${venvPath}/bin/django-admin collectstatic --noinput -v0`,
   `DJANGO_SETTINGS_MODULE=openstack_dashboard.settings ${venvPath}/bin/django-admin compress --force -v0`,
   'rm -f /etc/openstack-dashboard/local_settings.py',
+  // Defaults as Debian's package has them (in its snippets): Horizon's state (its generated
+  // secret key and that key's lock) where horizon may write, not in the virtualenv; the static
+  // files where they were collected; a per-process cache instead of upstream's memcached on
+  // localhost. The rendered settings (local_settings.py, _9999_stackanetes.py) set all three.
+  `printf '%s\\n' '# Stackanetes image defaults (as Debian has them); the rendered settings override them.' "LOCAL_PATH = '/var/lib/openstack-dashboard'" "STATIC_ROOT = '/var/lib/openstack-dashboard/static'" "CACHES = {'default': {'BACKEND': 'django.core.cache.backends.locmem.LocMemCache'}}" > /etc/openstack-dashboard/local_settings.d/_0000_stackanetes_image.py`,
   'chown -R horizon:horizon /var/lib/openstack-dashboard',
 ].join('\n');
 

@@ -9,6 +9,8 @@ import { cachePaths } from '../../../src/images/paths.ts';
 import { unpackImage, type Container, type UnpackedImage } from '../../../src/images/runc.ts';
 import { imageReference, defaultImageRegistry } from '../../../src/catalog/images.ts';
 import { releaseSource } from '../../../src/catalog/releases.ts';
+import { getCatalog } from '../../../src/catalog/index.ts';
+import type { CatalogService } from '../../../src/catalog/types.ts';
 
 export const release = process.env.STACKANETES_TEST_RELEASE ?? '2025.1';
 
@@ -124,4 +126,18 @@ export class Scratch {
     for (const c of this.containers.reverse()) await c.remove().catch(() => undefined);
     if (!process.env.STACKANETES_KEEP_SCRATCH) await rm(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * uWSGI's options that load a service's WSGI application as the release's catalog has the
+ * renderer load it: Debian's WSGI script (2025.1), or the module from the virtualenv (2026.1).
+ */
+export function uwsgiApp(service: CatalogService, rel: string = release): string {
+  const catalog = getCatalog(rel);
+  const app = catalog.services[service].processes.find((p) => p.wsgi)?.wsgi;
+  if (!app) throw new Error(`${rel}: ${service} has no WSGI process`);
+  return [
+    ...(catalog.uwsgiVirtualenv ? [`--virtualenv ${catalog.uwsgiVirtualenv}`] : []),
+    'file' in app ? `--wsgi-file ${app.file}` : `--module ${app.module}`,
+  ].join(' ');
 }

@@ -7,8 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runToCompletion, startContainer } from '../../../src/images/runc.ts';
-import { getCatalog } from '../../../src/catalog/index.ts';
-import { freePort, images, release, Scratch, waitForGreeting, waitForHttp } from './helpers.ts';
+import { freePort, images, Scratch, uwsgiApp, waitForGreeting, waitForHttp } from './helpers.ts';
 
 const secret = (): string => randomBytes(18).toString('base64url');
 
@@ -157,13 +156,10 @@ void test(
       };
       // The application as the release's catalog has the renderer load it: Debian's WSGI script
       // (2025.1), or the module from the virtualenv (2026.1, uWSGI's `virtualenv`).
-      const catalog = getCatalog(release);
-      const app = catalog.services.keystone.processes[0]!.wsgi!;
       const apiCommand = [
         'uwsgi --plugin python3',
-        ...(catalog.uwsgiVirtualenv ? [`--virtualenv ${catalog.uwsgiVirtualenv}`] : []),
         `--http-socket 127.0.0.1:${ksPort}`,
-        'file' in app ? `--wsgi-file ${app.file}` : `--module ${app.module}`,
+        uwsgiApp('keystone'),
         '--master --processes 2 --threads 1 --need-app --die-on-term --lazy-apps --buffer-size 65535',
       ].join(' ');
       const apiConfig = await s.kollaConfig(

@@ -1,12 +1,13 @@
 // Services beyond keystone start from their images with a Kolla config and answer on
-// 127.0.0.1: RabbitMQ speaks AMQP 0-9-1, placement and horizon serve HTTP through uWSGI.
+// 127.0.0.1: RabbitMQ speaks AMQP 0-9-1, placement and horizon serve HTTP through uWSGI, which
+// loads them as the release's catalog says (STACKANETES_TEST_RELEASE=2026.1: from the virtualenv).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runToCompletion, startContainer } from '../../../src/images/runc.ts';
-import { freePort, images, Scratch, waitForHttp } from './helpers.ts';
+import { freePort, images, Scratch, uwsgiApp, waitForHttp } from './helpers.ts';
 
 const cfgMount = (dir: string) => [
   { source: dir, destination: '/var/lib/kolla/config_files', readonly: true },
@@ -109,7 +110,7 @@ void test(
       const pDir = await s.kollaConfig(
         'placement',
         {
-          command: `uwsgi --plugin python3 --http-socket 127.0.0.1:${pPort} --wsgi-file /usr/bin/placement-api --master --processes 1 --need-app --die-on-term`,
+          command: `uwsgi --plugin python3 --http-socket 127.0.0.1:${pPort} ${uwsgiApp('placement')} --master --processes 1 --need-app --die-on-term`,
           config_files: [
             {
               source: '/var/lib/kolla/config_files/placement.conf',
@@ -158,7 +159,7 @@ void test(
       const hDir = await s.kollaConfig(
         'horizon',
         {
-          command: `uwsgi --plugin python3 --http-socket 127.0.0.1:${hPort} --wsgi-file /usr/share/openstack-dashboard/wsgi.py --static-map /static=/var/lib/openstack-dashboard/static --master --processes 1 --need-app --die-on-term`,
+          command: `uwsgi --plugin python3 --http-socket 127.0.0.1:${hPort} ${uwsgiApp('horizon')} --static-map /static=/var/lib/openstack-dashboard/static --master --processes 1 --need-app --die-on-term`,
           config_files: [
             {
               source: '/var/lib/kolla/config_files/local_settings.py',

@@ -141,6 +141,16 @@ void test(
           `${name}: ${p.program} reports ${p.version}: ${r.output}`,
         );
       }
+      // Neutron's ovs library resolves the OVN databases' host names with libunbound's binding
+      // (Debian's, linked into the virtualenv: PyPI has none).
+      const unbound = await sh(
+        s,
+        img['neutron-server'],
+        'unbound',
+        `python3 -c 'import ovs.dns_resolve as d; print(d.unbound.__name__)'`,
+      );
+      assert.equal(unbound.code, 0, unbound.output);
+      assert.equal(unbound.output.trim().split('\n').pop(), 'unbound', unbound.output);
       // nova-compute's libvirt binding was built against Debian's libvirt, which stays.
       const libvirt = await sh(
         s,
