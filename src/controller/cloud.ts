@@ -920,7 +920,15 @@ export function workloadReadiness(live: KubeObject | undefined): {
     return { ready: have >= want && rolled, want, have };
   }
   const available = Number(st.availableReplicas ?? 0);
-  return { ready: have >= want && available >= want && updated >= want, want, have };
+  // Pods of the old template still running: the roll is not over (as kubectl rollout status
+  // has it), whatever the Ready count says — it counts old and new pods alike.
+  const old = Number(st.replicas ?? updated) - updated;
+  return {
+    ready: have >= want && available >= want && updated >= want && old <= 0,
+    want,
+    have,
+    ...(old > 0 && have >= want ? { note: `${old} old pods still running` } : {}),
+  };
 }
 
 type NodeRoles = OpenStackCloud['spec']['nodeRoles'];

@@ -144,6 +144,30 @@ test('job and workload readiness read status the way kubectl does', () => {
       .ready,
     true,
   );
+  // Mid-roll (maxSurge 1): both old pods Ready and Available, the new ones created but one not
+  // Ready. Counting every Ready pod said "rolled out" here (seen: an upgrade's Horizon roll taken
+  // as done while the new pod answered 500); kubectl waits while old replicas remain.
+  assert.equal(
+    dep({
+      observedGeneration: 2,
+      replicas: 3,
+      readyReplicas: 2,
+      availableReplicas: 2,
+      updatedReplicas: 2,
+    }).ready,
+    false,
+    'old replicas still running',
+  );
+  assert.equal(
+    dep({
+      observedGeneration: 2,
+      replicas: 2,
+      readyReplicas: 2,
+      availableReplicas: 2,
+      updatedReplicas: 2,
+    }).ready,
+    true,
+  );
   const ds = workloadReadiness({
     apiVersion: 'apps/v1',
     kind: 'DaemonSet',
