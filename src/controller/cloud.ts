@@ -208,6 +208,11 @@ export class CloudReconciler {
       }
     };
 
+    // A condition whose changes are not Events: an upgrade's progress (its own Events mark
+    // each step), which changes on nearly every pass.
+    const quiet = (type: string, state: ComponentState) =>
+      setCondition(conditions, type, state, generation, this.#now());
+
     const checked = validateLive(live);
     if (!checked.ok) {
       const message = checked.problems.map((p) => `${p.path}: ${p.message}`).join('; ');
@@ -269,7 +274,7 @@ export class CloudReconciler {
     if (release.condition) set(upgradedConditionType, release.condition);
     let upgrade = (live.status as { upgrade?: UpgradeStatus } | undefined)?.upgrade;
     if (release.upgrade && !upgrading) {
-      set(upgradedConditionType, {
+      quiet(upgradedConditionType, {
         status: 'False',
         reason: 'WaitingForReady',
         message: `the upgrade ${release.upgrade.from} → ${release.upgrade.to} starts once every component is Ready`,
@@ -313,7 +318,7 @@ export class CloudReconciler {
             message: `step ${n}/${steps.steps.length} ${step.id} done`,
           });
         }
-        set(upgradedConditionType, {
+        quiet(upgradedConditionType, {
           status: 'False',
           reason: 'Upgrading',
           message: `${steps.from} → ${steps.to}, step ${n}/${steps.steps.length} ${step.id}: ${state.state === 'done' ? 'done' : state.note}`,
