@@ -264,7 +264,13 @@ test("stackanetes status finds the data plane's DaemonSets in the data plane's n
         .filter((o) => o.metadata.namespace === 'openstack-dataplane')
         .map((o) => o.metadata.name)
         .sort(),
-      ['neutron-ovn-metadata-agent', 'nova-compute', 'ovn-controller', 'ovn-openvswitch'],
+      [
+        'neutron-ovn-metadata-agent',
+        'nova-compute',
+        'nova-libvirt',
+        'ovn-controller',
+        'ovn-openvswitch',
+      ],
     );
     for (const o of live) {
       // One DaemonSet deleted by hand.
