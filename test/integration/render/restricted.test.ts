@@ -25,6 +25,8 @@ const dataPlane = new Set([
   'ovn-controller',
   'neutron-ovn-metadata-agent',
   'nova-compute',
+  // libvirtd and virtlogd, beside nova-compute on the same nodes (all three examples use libvirt).
+  'nova-libvirt',
 ]);
 
 let c: KubeClient;
