@@ -144,16 +144,19 @@ function compute(ctx: Ctx, files: readonly ConfigFile[]): KubeObject[] {
 
   if (libvirt) {
     const hp = hostPathVolume;
-    volumes.push(
-      hp('libvirt-run', libvirtRunDir),
-      hp('libvirt-lib', `${state}/libvirt`),
-      hp('libvirt-qemu', `${state}/libvirt-qemu`),
-      hp('nova-instances', `${state}/nova/instances`),
-      hp('openvswitch-run', ovsRunDir),
-      hp('modules', '/lib/modules'),
-      hp('dev', '/dev', 'Directory'),
-      hp('cgroup', '/sys/fs/cgroup', 'Directory'),
-    );
+    // The host's paths libvirtd and virtlogd use (all of them, in their own DaemonSet below).
+    const host = {
+      run: hp('libvirt-run', libvirtRunDir),
+      lib: hp('libvirt-lib', `${state}/libvirt`),
+      qemu: hp('libvirt-qemu', `${state}/libvirt-qemu`),
+      instances: hp('nova-instances', `${state}/nova/instances`),
+      openvswitch: hp('openvswitch-run', ovsRunDir),
+      modules: hp('modules', '/lib/modules'),
+      dev: hp('dev', '/dev', 'Directory'),
+      cgroup: hp('cgroup', '/sys/fs/cgroup', 'Directory'),
+    };
+    // nova-compute shares all but libvirtd's own (its domain definitions, the cgroup tree).
+    volumes.push(host.run, host.lib, host.instances, host.openvswitch, host.modules, host.dev);
     // Instance disks and console logs must be at the same path for nova-compute, libvirtd,
     // virtlogd and QEMU.
     const shared: VolumeMount[] = [
@@ -186,23 +189,12 @@ function compute(ctx: Ctx, files: readonly ConfigFile[]): KubeObject[] {
     // together, and the guests' QEMU processes live in libvirtd's cgroup, so while they shared
     // nova-compute's pod every roll of nova-compute (an upgrade, a fixed image, a config change)
     // killed every guest on the node. nova-compute needs only their sockets and the files.
-    const hostPaths = new Map(volumes.map((v) => [v.name, v]));
-    const daemonVolumes = [
-      'libvirt-run',
-      'libvirt-lib',
-      'libvirt-qemu',
-      'nova-instances',
-      'openvswitch-run',
-      'modules',
-      'dev',
-      'cgroup',
-    ].map((n) => hostPaths.get(n)!);
     const libvirtDs = daemonSet(ctx, processName('nova', 'libvirt'), {
       component: 'nova',
       part: 'libvirt',
       role: 'compute',
       containers: lv.containers,
-      volumes: [lv.volume, ...daemonVolumes],
+      volumes: [lv.volume, ...Object.values(host)],
       configHash: lv.hash,
       serviceAccountName: 'nova',
       hostNetwork: true,
@@ -212,14 +204,7 @@ function compute(ctx: Ctx, files: readonly ConfigFile[]): KubeObject[] {
     });
     // QEMU processes outlive a restart of the libvirt container only in the host's PID namespace.
     libvirtDs.spec!.template.spec!.hostPID = true;
-    // What only libvirtd uses leaves nova-compute's pod; the Kolla config volume stays, for the
-    // virt-type init container's script.
-    for (const only of ['libvirt-qemu', 'cgroup']) {
-      volumes.splice(
-        volumes.findIndex((v) => v.name === only),
-        1,
-      );
-    }
+    // The Kolla config volume stays in nova-compute's pod too, for the virt-type init container.
     volumes.push(lv.volume);
     extraObjects.push(lv.secret, libvirtDs);
   }
