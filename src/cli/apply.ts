@@ -5,9 +5,7 @@ import type { Command } from 'commander';
 import { Listr } from 'listr2';
 import { parse } from 'yaml';
 import { apiVersion, kind, type OpenStackCloud, type UpgradeStatus } from '../api/v1alpha1/spec.ts';
-import { getCatalog } from '../catalog/index.ts';
-import type { CatalogService } from '../catalog/types.ts';
-import { enabledComponents } from '../plan/components.ts';
+import { enabledServices } from '../plan/components.ts';
 import { releaseChange } from './release-change.ts';
 import { KubeClient } from '../kube/client.ts';
 import type { KubeObject } from '../render/kube.ts';
@@ -100,9 +98,7 @@ async function checkReleaseChange(
       ...(status.upgrade ? { upgrade: status.upgrade } : {}),
     },
     cloud.spec.release,
-    enabledComponents(cloud).filter(
-      (c): c is CatalogService => c in getCatalog(cloud.spec.release).services,
-    ),
+    enabledServices(cloud),
   );
   if (change.refuse) throw new CliError(`${change.refuse}; nothing was applied`);
   if (change.plan) process.stderr.write(`${change.plan}\n`);

@@ -7,7 +7,7 @@
 import type { Condition, OpenStackCloud, UpgradeStatus } from '../api/v1alpha1/spec.ts';
 import { apiVersion as cloudApiVersion, kind as cloudKind } from '../api/v1alpha1/spec.ts';
 import { validateLive } from '../api/v1alpha1/validate.ts';
-import type { CatalogService, ComponentName } from '../catalog/types.ts';
+import type { ComponentName } from '../catalog/types.ts';
 import { planObjects, type ComponentPlan } from '../plan/graph.ts';
 import { cloudPlan, planRendered } from '../plan/steps.ts';
 import { nextStep, planUpgrade, type PlannedStep, type UpgradePlan } from '../plan/upgrade.ts';
@@ -21,7 +21,7 @@ import {
   upgradeRender,
   upgradeTask,
 } from './upgrade.ts';
-import { enabledComponents } from '../plan/components.ts';
+import { enabledComponents, enabledServices } from '../plan/components.ts';
 import { decideRelease, upgradedConditionType } from './release.ts';
 import { jobTaskLabel } from '../render/jobs.ts';
 import { selectorTerm } from '../render/context.ts';
@@ -213,16 +213,16 @@ export class CloudReconciler {
     const quiet = (type: string, state: ComponentState) =>
       setCondition(conditions, type, state, generation, this.#now());
 
+    // The release the cloud runs (status.release), kept whatever happens in this pass.
+    const running = (live.status as { release?: string } | undefined)?.release;
     const checked = validateLive(live);
     if (!checked.ok) {
       const message = checked.problems.map((p) => `${p.path}: ${p.message}`).join('; ');
       set('Ready', { status: 'False', reason: 'InvalidSpec', message });
-      const running = (live.status as { release?: string } | undefined)?.release;
       await this.#finish(live, conditions, generation, transitions, {}, running);
       return { ready: false };
     }
     // A release change is an upgrade, never a re-render of everything at the new release.
-    const running = (live.status as { release?: string } | undefined)?.release;
     const release = decideRelease(checked.cloud.spec.release, running);
     const cloud: OpenStackCloud = {
       ...checked.cloud,
@@ -285,8 +285,7 @@ export class CloudReconciler {
       const state = stepState(
         step,
         upgrading.rendered,
-        (kind, ns, name) =>
-          this.#store.get(kind === 'Job' ? 'batch/v1' : 'apps/v1', kind, ns, name),
+        (o) => this.#store.get(o.apiVersion, o.kind, o.metadata.namespace, o.metadata.name),
         (w) => workloadReadiness(w).ready,
         (j) => {
           const s = jobState(j);
@@ -375,7 +374,7 @@ export class CloudReconciler {
     const plan = planUpgrade(
       getCatalog(wanted.from),
       getCatalog(wanted.to),
-      components.filter(isCatalogService),
+      enabledServices(cloud),
       knownReleases(),
     );
     const step = nextStep(plan, upgrade.completed);
@@ -858,18 +857,6 @@ export function ownerRef(cloud: KubeObject) {
     controller: true,
     blockOwnerDeletion: true,
   };
-}
-
-const catalogServices: readonly string[] = [
-  'keystone',
-  'glance',
-  'placement',
-  'nova',
-  'neutron',
-  'horizon',
-] satisfies CatalogService[];
-function isCatalogService(c: ComponentName): c is CatalogService {
-  return catalogServices.includes(c);
 }
 
 function cap(s: string): string {

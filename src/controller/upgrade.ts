@@ -110,7 +110,8 @@ export type StepState =
   | { readonly state: 'running'; readonly note: string }
   | { readonly state: 'failed'; readonly note: string };
 
-type Get = (kind: string, namespace: string | undefined, name: string) => KubeObject | undefined;
+/** The live object of a rendered one (its kind, namespace and name). */
+type Get = (wanted: KubeObject) => KubeObject | undefined;
 
 function template(o: KubeObject): { hash?: string; images: string[] } {
   const t = (
@@ -146,7 +147,7 @@ export function stepState(
     const task = upgradeTask(step);
     const job = all.find((o) => o.kind === 'Job' && o.metadata.labels?.[jobTaskLabel] === task);
     if (!job) return { state: 'running', note: `the Job of ${step.id} is not rendered` };
-    const state = jobDone(get('Job', job.metadata.namespace, job.metadata.name));
+    const state = jobDone(get(job));
     if (state === 'complete') return { state: 'done' };
     const where = `Job ${job.metadata.namespace}/${job.metadata.name}`;
     return state === 'failed'
@@ -156,7 +157,7 @@ export function stepState(
   const names = new Set(step.processes!.map((p) => processName(step.service, p)));
   const waiting: string[] = [];
   for (const want of all.filter((o) => workloadKinds.has(o.kind) && names.has(o.metadata.name))) {
-    const live = get(want.kind, want.metadata.namespace, want.metadata.name);
+    const live = get(want);
     const w = template(want);
     const l = live ? template(live) : undefined;
     const moved = l && l.hash === w.hash && l.images.join() === w.images.join();

@@ -12,10 +12,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { getCatalog, knownReleases } from '../../src/catalog/index.ts';
-import { enabledComponents } from '../../src/plan/components.ts';
+import { enabledServices } from '../../src/plan/components.ts';
 import { planUpgrade } from '../../src/plan/upgrade.ts';
 import { validateLive } from '../../src/api/v1alpha1/validate.ts';
-import type { CatalogService } from '../../src/catalog/types.ts';
 import type { KubeObject } from '../../src/render/kube.ts';
 import {
   bootServer,
@@ -58,9 +57,7 @@ describe(`release upgrade ${from} → ${to} of the running cloud`, { skip }, () 
     assert.equal((c.status as { release?: string }).release, from, `the cloud runs ${from}`);
     const checked = validateLive(c);
     assert.ok(checked.ok);
-    const services = enabledComponents(checked.cloud).filter(
-      (x): x is CatalogService => x in getCatalog(to).services,
-    );
+    const services = enabledServices(checked.cloud);
     planned = planUpgrade(getCatalog(from), getCatalog(to), services, knownReleases()).steps.map(
       (s) => s.id,
     );
