@@ -559,6 +559,13 @@ function rootwrap(service: string): string {
  * /etc/openstack-dashboard (local_settings.py and local_settings.d/, where the renderer puts
  * them), static files collected and compressed (COMPRESS_OFFLINE) into
  * /var/lib/openstack-dashboard/static at build time, with a settings file that exists only then.
+ *
+ * The image's defaults go in first, because the compress step renders templates with them:
+ * upstream's default cache is a memcached on localhost, which does not exist at build time, and
+ * the block that preloads Angular's templates sits inside a `{% cache %}` tag; with that cache
+ * unreachable `compress` skipped the block (saying nothing, exit 0), so every login page of the
+ * running image failed with OfflineGenerationError. The build then renders the login page once
+ * from the offline manifest, so that an image with a manifest short of a block cannot be built.
  */
 const horizonFromVenv = [
   'install -d -o horizon -g horizon -m 0755 /var/lib/openstack-dashboard /etc/openstack-dashboard/local_settings.d',
@@ -566,15 +573,16 @@ const horizonFromVenv = [
   'ln -sfn /etc/openstack-dashboard/local_settings.py "$dash/local/local_settings.py"',
   'rm -rf "$dash/local/local_settings.d"',
   'ln -sfn /etc/openstack-dashboard/local_settings.d "$dash/local/local_settings.d"',
-  `printf '%s\\n' "STATIC_ROOT = '/var/lib/openstack-dashboard/static'" 'COMPRESS_OFFLINE = True' "SECRET_KEY = 'image-build-only'" "LOCAL_PATH = '/tmp'" > /etc/openstack-dashboard/local_settings.py`,
-  `DJANGO_SETTINGS_MODULE=openstack_dashboard.settings ${venvPath}/bin/django-admin collectstatic --noinput -v0`,
-  `DJANGO_SETTINGS_MODULE=openstack_dashboard.settings ${venvPath}/bin/django-admin compress --force -v0`,
-  'rm -f /etc/openstack-dashboard/local_settings.py',
   // Defaults as Debian's package has them (in its snippets): Horizon's state (its generated
   // secret key and that key's lock) where horizon may write, not in the virtualenv; the static
   // files where they were collected; a per-process cache instead of upstream's memcached on
   // localhost. The rendered settings (local_settings.py, _9999_stackanetes.py) set all three.
   `printf '%s\\n' '# Stackanetes image defaults (as Debian has them); the rendered settings override them.' "LOCAL_PATH = '/var/lib/openstack-dashboard'" "STATIC_ROOT = '/var/lib/openstack-dashboard/static'" "CACHES = {'default': {'BACKEND': 'django.core.cache.backends.locmem.LocMemCache'}}" > /etc/openstack-dashboard/local_settings.d/_0000_stackanetes_image.py`,
+  `printf '%s\\n' 'COMPRESS_OFFLINE = True' "SECRET_KEY = 'image-build-only'" "LOCAL_PATH = '/tmp'" "ALLOWED_HOSTS = ['localhost']" > /etc/openstack-dashboard/local_settings.py`,
+  `DJANGO_SETTINGS_MODULE=openstack_dashboard.settings ${venvPath}/bin/django-admin collectstatic --noinput -v0`,
+  `DJANGO_SETTINGS_MODULE=openstack_dashboard.settings ${venvPath}/bin/django-admin compress --force -v0`,
+  `(cd /tmp && DJANGO_SETTINGS_MODULE=openstack_dashboard.settings ${venvPath}/bin/python3 -W ignore -c 'import django; django.setup(); from django.test import Client; r = Client(SERVER_NAME="localhost").get("/auth/login/"); assert r.status_code == 200, r.status_code; print("horizon: the login page renders from the offline manifest")')`,
+  'rm -f /etc/openstack-dashboard/local_settings.py',
   'chown -R horizon:horizon /var/lib/openstack-dashboard',
 ].join('\n');
 

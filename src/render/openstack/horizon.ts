@@ -2,7 +2,8 @@
 // local_settings.py, is Python: catalog defaults, then values computed from the spec and the
 // secrets, then the user's `settings` overrides, each written as a Python literal.
 import type { Ctx } from '../context.ts';
-import { publicHost, publicUrl } from '../context.ts';
+import { image, publicHost, publicUrl } from '../context.ts';
+import { contentHash } from '../hash.ts';
 import type { KubeObject } from '../kube.ts';
 import { configFile } from './common.ts';
 import { processObjects } from './process.ts';
@@ -124,12 +125,24 @@ function computed(ctx: Ctx, defaultWebroot: unknown): Record<string, PyValue> {
     // Horizon runs in the cluster: it calls the services on their internal endpoints.
     OPENSTACK_ENDPOINT_TYPE: 'internalURL',
     SECONDARY_ENDPOINT_TYPE: 'publicURL',
+    // Two caches on the same memcached. What Horizon renders and caches (the Angular templates
+    // it preloads, inside a compressed block whose key must be in the image's offline manifest)
+    // is keyed by the image as well: during a roll to another image, pods of both images share
+    // memcached, and a fragment cached by the old image made every page of the new one fail
+    // (OfflineGenerationError). Sessions keep the keys they had (Django's session keys are prefixed
+    // already), without the image, so that nobody is logged out by a roll.
     CACHES: {
       default: {
         BACKEND: 'django.core.cache.backends.memcached.PyMemcacheCache',
         LOCATION: memcachedServers(ctx),
+        KEY_PREFIX: `horizon-${contentHash(image(ctx, 'horizon'), 12)}`,
+      },
+      sessions: {
+        BACKEND: 'django.core.cache.backends.memcached.PyMemcacheCache',
+        LOCATION: memcachedServers(ctx),
       },
     },
+    SESSION_CACHE_ALIAS: 'sessions',
     OPENSTACK_NEUTRON_NETWORK: {
       enable_router: neutron,
       enable_quotas: neutron,

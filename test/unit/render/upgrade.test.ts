@@ -84,3 +84,21 @@ test("an upgrade step's Job runs its command with the new release's image, and o
     0,
   );
 });
+
+test("Horizon caches what it renders under its image's key, so that a roll's two images never read each other's fragments; sessions stay under the same keys", () => {
+  const settings = (release: string) =>
+    find(objects(release), 'Secret', 'horizon-server-config').stringData[
+      'local_settings.py'
+    ] as string;
+  const prefix = (s: string) => /"KEY_PREFIX": "([^"]+)"/.exec(s)?.[1];
+  const epoxy = settings('2025.1');
+  const gazpacho = settings('2026.1');
+  assert.match(prefix(epoxy) ?? '', /^horizon-[0-9a-f]{12}$/);
+  assert.match(prefix(gazpacho) ?? '', /^horizon-[0-9a-f]{12}$/);
+  assert.notEqual(prefix(epoxy), prefix(gazpacho));
+  for (const s of [epoxy, gazpacho]) {
+    assert.match(s, /^SESSION_CACHE_ALIAS = "sessions"$/m);
+    // One KEY_PREFIX only: the default cache's; the sessions cache has none.
+    assert.equal(s.match(/KEY_PREFIX/g)?.length, 1);
+  }
+});
