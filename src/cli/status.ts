@@ -122,13 +122,16 @@ still holds its Lease and has reconciled the cloud recently.`,
           const mine = live.filter(
             (o) => o.metadata.labels?.['app.kubernetes.io/instance'] === c.metadata.name,
           );
-          const view = cloudView(
-            recorded,
-            spec ? liveComponents(spec, c.metadata.namespace ?? ns, mine) : undefined,
-            operator,
-          );
           const wanted = (c.spec as { release?: string }).release ?? '?';
           const runs = (c.status as { release?: string } | undefined)?.release;
+          // Checked against the release the cloud runs: mid-upgrade, the workloads of the target
+          // release that do not exist yet (Neutron's new workers) are not missing.
+          const atRuns = spec && runs ? { ...spec, spec: { ...spec.spec, release: runs } } : spec;
+          const view = cloudView(
+            recorded,
+            atRuns ? liveComponents(atRuns, c.metadata.namespace ?? ns, mine) : undefined,
+            operator,
+          );
           const release = runs && runs !== wanted ? `${wanted} (runs ${runs})` : wanted;
           const stale =
             recorded.observedGeneration < recorded.generation

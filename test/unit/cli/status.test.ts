@@ -333,3 +333,24 @@ test('conditions that are not a component (Remediation, NodesHealthy) are not li
   const names = readStatus(cloud).components.map((c) => c.name);
   assert.deepEqual(names, [...componentNames]);
 });
+
+test("mid-upgrade the cloud is checked against the release it runs: the target's new workloads (Neutron's workers) are not missing", async () => {
+  const api = await FakeApi.start();
+  try {
+    const cloud = readyCloud();
+    cloud.spec = { ...(cloud.spec as object), release: '2026.1' };
+    (cloud.status as Record<string, unknown>).release = '2025.1';
+    cloud.metadata.generation = 2;
+    api.put(collectionPath('stackanetes.io/v1alpha1', 'OpenStackCloud'), cloud);
+    for (const o of liveObjects()) api.put(collectionPath(o.apiVersion, o.kind), o);
+    const r = await runCli(['status', 'minimal', '-n', 'openstack'], '', {
+      KUBECONFIG: api.kubeconfig(),
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /release 2026\.1 \(runs 2025\.1\)/);
+    assert.match(r.stdout, /^neutron +True /m);
+    assert.doesNotMatch(r.stdout, /periodic-workers|maintenance-worker/);
+  } finally {
+    await api.close();
+  }
+});
