@@ -259,6 +259,30 @@ export const figures: readonly Figure[] = [
     ],
   },
   {
+    what: 'release upgrade 2025.1 → 2026.1 of examples/minimal.yaml under load, a guest pinged throughout',
+    bench: 'upgrade',
+    variant: 'minimal',
+    text: orError(
+      (d) =>
+        `${n(Math.round(d.seconds))} s for ${n(d.planned)} steps; failed requests ${n(d.upgrade?.totals?.failed)} of ${n(d.upgrade?.totals?.sent)} at ${n(d.rate)}/s to each of ${n(d.apis?.length)} APIs (the same load with nothing changing: ${n(d.baseline?.totals?.failed)} of ${n(d.baseline?.totals?.sent)} in ${n(d.baseline?.seconds)} s); guest ping lost ${n(d.upgrade?.ping?.lost)} of ${n(d.upgrade?.ping?.sent)}`,
+    ),
+    goal: '0 failed requests for APIs with 2+ replicas (these have 1); 0 pings lost',
+    how: '`sudo npm run bench:upgrade` (on a cloud deployed at 2025.1; leaves it on 2026.1)',
+    paths: ['src', 'bench/upgrade.ts', 'test/e2e/upgrade.ts'],
+  },
+  {
+    what: 'release upgrade 2025.1 → 2026.1: time per service (each until its last step was seen done)',
+    bench: 'upgrade',
+    variant: 'minimal',
+    text: orError((d) =>
+      Object.entries((d.services ?? {}) as Record<string, number>)
+        .map(([k, v]) => `${k} ${v} s`)
+        .join(', '),
+    ),
+    how: '`sudo npm run bench:upgrade`',
+    paths: ['src', 'bench/upgrade.ts', 'test/e2e/upgrade.ts'],
+  },
+  {
     what: 'cluster: cold build (as recorded) and warm `cluster up`',
     bench: 'cluster',
     variant: 'warm',

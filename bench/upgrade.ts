@@ -1,0 +1,167 @@
+// The release upgrade under load (bench for issue 14), on the deployed cloud, which must run
+// 2025.1: --rate requests/s to each API (a token from Keystone, then with it the image list from
+// Glance, the server list from Nova, the network list from Neutron and the resource providers
+// from Placement) for --baseline seconds before the release is changed (what the same load costs
+// with nothing changing), then through the whole upgrade to 2026.1, while a guest booted before is
+// pinged once a second on its floating IP. Saves bench/results/upgrade-<variant>-<time>.json:
+// failed requests per API in the baseline and during the upgrade, ping loss, total time, time of
+// each step and of each service. The new release's images are built first when missing (about
+// 10 min, not counted). Leaves the cloud on 2026.1: deploy it again to repeat.
+//   sudo node bench/upgrade.ts [--rate 20] [--baseline 60] [--variant minimal]
+import { parseArgs } from 'node:util';
+import {
+  cloudReady,
+  keystoneAdmin,
+  newToken,
+  serviceUrl,
+  startLoad,
+  summariseLoad,
+  type LoadRequest,
+} from '../test/e2e/helpers.ts';
+import { deleteServers } from '../test/e2e/guests.ts';
+import {
+  followUpgrade,
+  pingableGuest,
+  pingLoop,
+  prepareUpgrade,
+  type StepSeen,
+} from '../test/e2e/upgrade.ts';
+import { progressLog, requireKubeconfig } from './progress.ts';
+import { saveResult } from './results.ts';
+
+const { values } = parseArgs({
+  options: {
+    rate: { type: 'string', default: '20' },
+    baseline: { type: 'string', default: '60' },
+    variant: { type: 'string', default: 'minimal' },
+    from: { type: 'string', default: '2025.1' },
+    to: { type: 'string', default: '2026.1' },
+  },
+});
+const rate = Number(values.rate);
+const baselineSeconds = Number(values.baseline);
+const { from, to, variant } = values as { from: string; to: string; variant: string };
+requireKubeconfig();
+const log = progressLog();
+
+if (!(await cloudReady())) throw new Error('the cloud is not Ready');
+log(`images of ${to}, and the plan`);
+const planned = await prepareUpgrade(from, to);
+
+const guest = `bench-upgrade-${Date.now().toString(36)}`;
+log(`guest ${guest} with a floating IP`);
+const { ns, ip } = await pingableGuest(guest);
+
+async function requests(): Promise<LoadRequest[]> {
+  const admin = await keystoneAdmin();
+  const token = await newToken(admin.url, admin.body);
+  const auth = { 'x-auth-token': token, accept: 'application/json' };
+  const [glance, nova, neutron, placement] = await Promise.all(
+    ['glance-api', 'nova-api', 'neutron-server', 'placement-api'].map(serviceUrl),
+  );
+  const get = (kind: string, url: string): LoadRequest => ({
+    kind,
+    method: 'GET',
+    url,
+    headers: auth,
+    expect: 200,
+  });
+  return [
+    {
+      kind: 'keystone: token',
+      method: 'POST',
+      url: `${admin.url}/v3/auth/tokens`,
+      headers: { 'content-type': 'application/json' },
+      body: admin.body,
+      expect: 201,
+    },
+    get('glance: image list', `${glance}/v2/images`),
+    get('nova: server list', `${nova}/v2.1/servers`),
+    get('neutron: network list', `${neutron}/v2.0/networks`),
+    get('placement: resource providers', `${placement}/resource_providers`),
+  ];
+}
+
+const reqs = await requests();
+const total = rate * reqs.length;
+log(
+  `baseline: ${rate} requests/s to each of ${reqs.length} APIs (${total}/s) for ${baselineSeconds} s`,
+);
+const base = startLoad(reqs, total, 10_000);
+const basePing = pingLoop(ns, ip);
+await new Promise((r) => setTimeout(r, baselineSeconds * 1000));
+const baseTotals = await base.stop();
+const basePinged = await basePing.stop();
+const baseline = {
+  seconds: baselineSeconds,
+  totals: baseTotals,
+  kinds: summariseLoad(base.lines),
+  ping: basePinged,
+};
+log(
+  `baseline: failed ${baseTotals.failed} of ${baseTotals.sent}; ping lost ${basePinged.lost} of ${basePinged.sent}`,
+);
+
+log(`upgrade ${from} → ${to} under the same load`);
+const load = startLoad(reqs, total, 10_000);
+const ping = pingLoop(ns, ip);
+let result: Awaited<ReturnType<typeof followUpgrade>> | undefined;
+let error: string | undefined;
+const reported = new Set<string>();
+try {
+  result = await followUpgrade(to, (_u, seen) => {
+    for (const s of seen.filter((s) => !reported.has(s.id))) {
+      reported.add(s.id);
+      log(`${s.id} done at ${s.at.toFixed(0)} s`);
+    }
+    return Promise.resolve();
+  });
+} catch (err) {
+  error = (err as Error).message;
+  log(`upgrade failed: ${error}`);
+}
+const totals = await load.stop();
+const pinged = await ping.stop();
+await deleteServers([guest]);
+
+/** Seconds each service took: from the previous service's last step to its own last one. */
+function perService(steps: readonly StepSeen[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  let prev = 0;
+  for (const [i, s] of steps.entries()) {
+    const service = s.id.startsWith('preflight/') ? 'checks' : s.id.split('/')[0]!;
+    const next = steps[i + 1];
+    const nextService = next
+      ? next.id.startsWith('preflight/')
+        ? 'checks'
+        : next.id.split('/')[0]!
+      : undefined;
+    if (nextService !== service) {
+      out[service] = Math.round(s.at - prev);
+      prev = s.at;
+    }
+  }
+  return out;
+}
+
+const file = saveResult(
+  'upgrade',
+  {
+    from,
+    to,
+    rate,
+    apis: reqs.map((r) => r.kind),
+    planned: planned.length,
+    error,
+    seconds: result?.seconds,
+    steps: result?.steps,
+    services: result ? perService(result.steps) : undefined,
+    baseline,
+    upgrade: { totals, kinds: summariseLoad(load.lines), ping: pinged },
+  },
+  variant,
+);
+log(
+  `upgrade ${result ? `${result.seconds.toFixed(0)} s` : 'FAILED'}; failed ${totals.failed} of ${totals.sent}; ping lost ${pinged.lost} of ${pinged.sent}; saved ${file}`,
+);
+if (error) process.exit(1);
