@@ -7,9 +7,11 @@
 // failed requests per API in the baseline and during the upgrade, ping loss, total time, time of
 // each step and of each service. The new release's images are built first when missing (about
 // 10 min, not counted). Leaves the cloud on 2026.1: deploy it again to repeat.
-//   sudo node bench/upgrade.ts [--rate 20] [--baseline 60] [--variant minimal]
+//   sudo node bench/upgrade.ts [--rate 20] [--baseline 60]
+//   STACKANETES_E2E_CLOUD=ha sudo node bench/upgrade.ts     # examples/ha.yaml (variant ha)
 import { parseArgs } from 'node:util';
 import {
+  cloudName,
   cloudReady,
   keystoneAdmin,
   newToken,
@@ -33,7 +35,8 @@ const { values } = parseArgs({
   options: {
     rate: { type: 'string', default: '20' },
     baseline: { type: 'string', default: '60' },
-    variant: { type: 'string', default: 'minimal' },
+    // The cloud's name: minimal (examples/minimal.yaml) or ha (STACKANETES_E2E_CLOUD=ha).
+    variant: { type: 'string', default: cloudName },
     from: { type: 'string', default: '2025.1' },
     to: { type: 'string', default: '2026.1' },
   },
