@@ -150,19 +150,18 @@ const guestAfter = {
   ...(instance ? { qemuBefore: pidsBefore, qemuAfter: qemuPids(instance) } : {}),
 };
 
+/** The part of the upgrade a step belongs to: `checks` for the pre-flight ones, else its service. */
+const serviceOf = (id: string): string =>
+  id.startsWith('preflight/') ? 'checks' : id.split('/')[0]!;
+
 /** Seconds each service took: from the previous service's last step to its own last one. */
 function perService(steps: readonly StepSeen[]): Record<string, number> {
   const out: Record<string, number> = {};
   let prev = 0;
   for (const [i, s] of steps.entries()) {
-    const service = s.id.startsWith('preflight/') ? 'checks' : s.id.split('/')[0]!;
+    const service = serviceOf(s.id);
     const next = steps[i + 1];
-    const nextService = next
-      ? next.id.startsWith('preflight/')
-        ? 'checks'
-        : next.id.split('/')[0]!
-      : undefined;
-    if (nextService !== service) {
+    if (!next || serviceOf(next.id) !== service) {
       out[service] = Math.round(s.at - prev);
       prev = s.at;
     }

@@ -13,6 +13,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import {
   client,
   cloudName,
+  liveCloud,
   cloudReady,
   dataPlaneNamespace,
   isReady,
@@ -69,8 +70,7 @@ async function readToken(): Promise<string> {
  * summarising Ready. Conditions written by others (Remediation, NodesHealthy) are not components.
  */
 async function componentNames(): Promise<string[]> {
-  const c = await client();
-  const cloud = await c.get('stackanetes.io/v1alpha1', 'OpenStackCloud', cloudName, namespace);
+  const cloud = await liveCloud();
   const conds = (cloud.status as { conditions: { type: string }[] }).conditions;
   return conds
     .filter((x) => x.type !== 'Ready' && x.type.endsWith('Ready'))

@@ -12,12 +12,11 @@ import { guestMarkers } from '../../src/images/guest.ts';
 import { guestSetup } from '../../src/openstack/guest-setup.ts';
 import { ensureHostPrograms } from '../../src/util/apt.ts';
 import {
-  client,
   cloudName,
+  liveCloud,
   inClient,
   kubectl,
   dataPlaneNamespace,
-  namespace,
   osJson,
   pods,
   until,
@@ -38,8 +37,7 @@ function hostClients(): Promise<void> {
 
 /** The external network's namespace on the node, from the cloud's spec. */
 export async function externalNamespace(): Promise<string> {
-  const c = await client();
-  const cloud = await c.get('stackanetes.io/v1alpha1', 'OpenStackCloud', cloudName, namespace);
+  const cloud = await liveCloud();
   const ns = (
     cloud.spec as { services?: { neutron?: { provider?: { hostNamespace?: { name?: string } } } } }
   ).services?.neutron?.provider?.hostNamespace?.name;

@@ -401,10 +401,14 @@ export interface CloudCondition {
   lastTransitionTime: string;
 }
 
+/** The OpenStackCloud the tests run against, as the API server has it now. */
+export async function liveCloud(): Promise<KubeObject> {
+  return (await client()).get('stackanetes.io/v1alpha1', 'OpenStackCloud', cloudName, namespace);
+}
+
 /** The cloud's conditions (Ready and one per component), as the operator last wrote them. */
 export async function cloudConditions(): Promise<CloudCondition[]> {
-  const c = await client();
-  const cloud = await c.get('stackanetes.io/v1alpha1', 'OpenStackCloud', cloudName, namespace);
+  const cloud = await liveCloud();
   return (cloud.status as { conditions?: CloudCondition[] } | undefined)?.conditions ?? [];
 }
 

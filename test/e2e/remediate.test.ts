@@ -20,6 +20,7 @@ import { after, before, describe, test, type TestContext } from 'node:test';
 import {
   client,
   cloudName,
+  liveCloud,
   isReady,
   issueToken,
   keystoneAdmin,
@@ -41,10 +42,6 @@ import { deriveImage } from '../../src/images/fix.ts';
 import { cachePaths } from '../../src/images/paths.ts';
 import { readSbom } from '../../src/images/scan.ts';
 import type { KubeObject } from '../../src/render/kube.ts';
-
-async function cloud(): Promise<KubeObject> {
-  return (await client()).get('stackanetes.io/v1alpha1', 'OpenStackCloud', cloudName, namespace);
-}
 
 function remediation(c: KubeObject): Record<string, any> {
   return (c.status as { remediation?: Record<string, any> } | undefined)?.remediation ?? {};
@@ -82,7 +79,7 @@ describe('security remediation on the real cloud', { skip }, () => {
 
   test('a scan that cannot be made (no SBOM on this machine, the mirror unreachable) exits 2 and changes nothing, even with policy automatic', async () => {
     await patchCloud({ spec: { remediation: { policy: 'automatic' } } });
-    const generation = (await cloud()).metadata.generation;
+    const generation = (await liveCloud()).metadata.generation;
     const images = await keystoneImages();
     const empty = mkdtempSync(join(tmpdir(), 'stackanetes-no-builds-'));
     try {
@@ -99,7 +96,7 @@ describe('security remediation on the real cloud', { skip }, () => {
     });
     assert.equal(noMirror.code, 2, noMirror.stderr);
     assert.match(noMirror.stderr, /could not scan: .*127\.0\.0\.1:9.*nothing was changed/);
-    assert.equal((await cloud()).metadata.generation, generation, 'the spec was not changed');
+    assert.equal((await liveCloud()).metadata.generation, generation, 'the spec was not changed');
     assert.deepEqual(await keystoneImages(), images, 'the pods were not touched');
     await patchCloud({ spec: { remediation: { policy: 'report' } } });
   });
@@ -161,7 +158,7 @@ describe('security remediation on the real cloud', { skip }, () => {
     }
     const after = await cli(['remediate', cloudName, '-n', namespace, '--dry-run']);
     assert.equal(after.code, 0, `clean: exit 0\n${after.stderr.slice(-3000)}`);
-    const r = remediation(await cloud());
+    const r = remediation(await liveCloud());
     assert.equal(r.state, 'Succeeded', JSON.stringify(r));
     assert.equal(await issueToken(keystone, body), 201);
   });
@@ -212,7 +209,7 @@ describe('security remediation on the real cloud', { skip }, () => {
         0,
         `${tokenFailures} of ${tokens} token requests failed during the roll-out`,
       );
-      const rem = remediation(await cloud());
+      const rem = remediation(await liveCloud());
       assert.equal(rem.state, 'RolledBack');
       assert.match(String(rem.failedCheck), broken.failed);
       const status = await cli(['status', cloudName, '-n', namespace]);

@@ -7,23 +7,10 @@ import { planUpgrade } from '../../src/plan/upgrade.ts';
 import { validateLive } from '../../src/api/v1alpha1/validate.ts';
 import { flatten, render } from '../../src/render/index.ts';
 import { generateSecrets } from '../../src/secrets/cloud-secrets.ts';
-import type { OpenStackCloud } from '../../src/api/v1alpha1/spec.ts';
-import type { KubeObject } from '../../src/render/kube.ts';
-import { client, cloudName, inClient, namespace, until } from './helpers.ts';
+import type { OpenStackCloud, UpgradeStatus } from '../../src/api/v1alpha1/spec.ts';
+import { inClient, liveCloud, until } from './helpers.ts';
 import { createServer, externalNamespace, floatingIp, pings, waitStatus } from './guests.ts';
 import { patchCloud, stackanetes } from './remediation.ts';
-
-export async function liveCloud(): Promise<KubeObject> {
-  return (await client()).get('stackanetes.io/v1alpha1', 'OpenStackCloud', cloudName, namespace);
-}
-
-export interface UpgradeStatus {
-  completed: string[];
-  step?: string;
-  startedAt: string;
-  finishedAt?: string;
-  failed?: { step: string; message: string };
-}
 
 /** The images the cloud runs at `to` that are built for `to` (not those kept from the old release). */
 export function imagesOf(cloud: OpenStackCloud, to: string): string[] {
