@@ -2,7 +2,7 @@
 // oslo.config defaults and dependencies. Computed values (database URLs,
 // credentials, endpoints) are added by the renderers; user overrides go on top of both.
 import { releaseSource } from './releases.ts';
-import type { MemoryDef, ProcessDef, ReleaseCatalog, WsgiApp } from './types.ts';
+import type { Check, MemoryDef, ProcessDef, ReleaseCatalog, WsgiApp } from './types.ts';
 
 const uwsgi = (file: string) => `uwsgi --ini /etc/${file}`;
 
@@ -20,6 +20,14 @@ const uwsgi = (file: string) => `uwsgi --ini /etc/${file}`;
  */
 const mem = (request: string, limit: string): MemoryDef => ({ request, limit });
 
+/**
+ * Liveness of an API that uWSGI serves: its master answers the stats server on the API's port
+ * plus 10000 (a port per process, as nova-api's two processes share one pod's network). A GET of
+ * the API itself queues behind the requests being served: an overloaded API failed it and was
+ * restarted, which made the overload worse (bench/upgrade at 20 requests/s per API on one node).
+ */
+export const uwsgiLive = (port: number): Check => ({ kind: 'uwsgi', port: port + 10000 });
+
 const api = (
   image: ProcessDef['image'],
   name: string,
@@ -35,7 +43,7 @@ const api = (
   command,
   configFiles,
   ports: [{ name: 'api', port }],
-  probe: { ready: { kind: 'http', path, port }, live: { kind: 'http', path, port } },
+  probe: { ready: { kind: 'http', path, port }, live: uwsgiLive(port) },
   wsgi,
   workload: 'Deployment',
   role: 'controlPlane',
@@ -426,9 +434,11 @@ export const catalog: ReleaseCatalog = {
             'neutron-server --config-file /etc/neutron/neutron.conf --config-file /etc/neutron/plugins/ml2/ml2_conf.ini',
           configFiles: ['neutron.conf', 'ml2_conf.ini'],
           ports: [{ name: 'api', port: neutronPort }],
+          // Alive while it runs at all (its API workers, RPC worker and OVN workers are its own
+          // processes, not uWSGI's): a GET of the API waits behind queued requests under load.
           probe: {
             ready: { kind: 'http', path: '/', port: neutronPort },
-            live: { kind: 'http', path: '/', port: neutronPort },
+            live: { kind: 'progress' },
           },
           workload: 'Deployment',
           role: 'controlPlane',
@@ -488,12 +498,12 @@ export const catalog: ReleaseCatalog = {
           configFiles: ['local_settings.py', 'horizon-uwsgi.ini'],
           wsgi: { file: '/usr/share/openstack-dashboard/wsgi.py' },
           ports: [{ name: 'http', port: 8080 }],
-          // The login page needs Django, its settings and memcached (sessions): readiness. A
-          // static file is served by uWSGI's workers without Python or memcached: liveness (all
-          // workers hung means it is not served).
+          // The login page needs Django, its settings and memcached (sessions): readiness. Alive
+          // while uWSGI's master answers (a static file is served by the workers, behind the
+          // queue of login pages under load).
           probe: {
             ready: { kind: 'http', path: '/auth/login/', port: 8080 },
-            live: { kind: 'http', path: '/static/dashboard/img/favicon.ico', port: 8080 },
+            live: uwsgiLive(8080),
           },
           workload: 'Deployment',
           role: 'controlPlane',

@@ -3,7 +3,7 @@
 // uWSGI runs the APIs from the virtualenv and loads them as modules (upstream removed the WSGI
 // scripts in 2025.2), every service says how it is upgraded to this release, and what is not
 // OpenStack (MariaDB, RabbitMQ, Memcached, libvirt, Open vSwitch, OVN) is 2025.1's images.
-import { catalog as epoxy } from './2025.1.ts';
+import { catalog as epoxy, uwsgiLive } from './2025.1.ts';
 import { releaseSource } from './releases.ts';
 import type {
   CatalogService,
@@ -151,6 +151,8 @@ function neutronProcesses(def: ServiceDef): ProcessDef[] {
       command: 'uwsgi --ini /etc/neutron/neutron-server-uwsgi.ini',
       configFiles: ['neutron.conf', 'ml2_conf.ini', 'neutron-server-uwsgi.ini'],
       wsgi: { module: 'neutron.wsgi.api:application' },
+      // Served by uWSGI now: alive while its master answers, as the other APIs.
+      probe: { ...server.probe, live: uwsgiLive(server.ports[0]!.port) },
       // The uWSGI master and its 2 workers, the API alone.
       memory: { request: '384Mi', limit: '1536Mi' },
     },

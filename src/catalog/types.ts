@@ -27,6 +27,14 @@ export type NodeRole = 'controlPlane' | 'compute' | 'network';
 export type Check =
   | { readonly kind: 'http'; readonly path: string; readonly port: number }
   | { readonly kind: 'tcp'; readonly port: number }
+  /**
+   * A uWSGI master answers its stats server (HTTP on `port`, rendered into the process's uWSGI
+   * ini): it runs and its event loop is not stuck. The master answers it itself, not through the
+   * listen queue that the workers take requests from, so a busy or overloaded API passes where a
+   * GET of its endpoint would wait behind every queued request. Workers stuck in a request are
+   * killed by the master (uWSGI `harakiri`), not by the kubelet.
+   */
+  | { readonly kind: 'uwsgi'; readonly port: number }
   | { readonly kind: 'exec'; readonly command: readonly string[] }
   /**
    * The container's service processes used CPU since the previous verdict (health.sh `alive`):

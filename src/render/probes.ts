@@ -64,6 +64,9 @@ export function handler(c: Check, brokerPort: number): Probe {
       return { httpGet: { path: c.path, port: c.port } };
     case 'tcp':
       return { tcpSocket: { port: c.port } };
+    case 'uwsgi':
+      // The stats server answers any path with its JSON document.
+      return { httpGet: { path: '/', port: c.port } };
     case 'exec':
       return { exec: { command: [...c.command] } };
     case 'progress':
@@ -74,7 +77,7 @@ export function handler(c: Check, brokerPort: number): Probe {
 }
 
 function cost(c: Check): 'cheap' | 'exec' {
-  return c.kind === 'http' || c.kind === 'tcp' ? 'cheap' : 'exec';
+  return c.kind === 'http' || c.kind === 'tcp' || c.kind === 'uwsgi' ? 'cheap' : 'exec';
 }
 
 /** Startup, readiness and liveness probes of a process. */
@@ -94,6 +97,12 @@ export function probes(
       terminationGracePeriodSeconds: livenessGraceSeconds,
     },
   };
+}
+
+/** The uWSGI stats server a process's probes ask (its master answers it), if any. */
+export function uwsgiStatsPort(def: ProbeDef): number | undefined {
+  for (const c of [def.live, def.ready, def.start]) if (c?.kind === 'uwsgi') return c.port;
+  return undefined;
 }
 
 /** Whether a process's probes run health.sh (it is then shipped in its config Secret). */

@@ -24,6 +24,8 @@ export function renderGlance(ctx: Ctx): KubeObject[] {
     delete pvc.metadata.ownerReferences;
   }
   const { objects } = wsgiService(ctx, 'glance', {
+    // Image uploads and downloads stream through a worker for as long as they take.
+    uwsgi: { harakiri: '0' },
     volumes: [{ name: 'images', persistentVolumeClaim: { claimName: 'glance-images' } }],
     mounts: [{ name: 'images', mountPath: '/var/lib/glance/images' }],
   });

@@ -8,14 +8,8 @@ import type { KubeObject } from '../kube.ts';
 import { configFile } from './common.ts';
 import { processObjects } from './process.ts';
 import { serviceSetup } from './service-jobs.ts';
-import { uwsgiIni, wsgiApp } from './wsgi.ts';
-import {
-  internalUrl,
-  keystoneInternalUrl,
-  memcachedServers,
-  portOf,
-  processOf,
-} from './endpoints.ts';
+import { uwsgiIni } from './wsgi.ts';
+import { internalUrl, keystoneInternalUrl, memcachedServers, processOf } from './endpoints.ts';
 
 /** The one section of Horizon's config overrides: Django/Horizon setting name → value. */
 export const horizonSettingsSection = 'settings';
@@ -54,9 +48,11 @@ export function renderHorizon(ctx: Ctx): KubeObject[] {
   const uwsgi = configFile(
     def,
     'horizon-uwsgi.ini',
-    uwsgiIni(ctx, def, 'horizon', wsgiApp('horizon', server), portOf(server), {
+    uwsgiIni(ctx, def, 'horizon', server, {
       'static-map': `${webroot.replace(/\/*$/, '/')}static=${staticRoot}`,
       'offload-threads': '2',
+      // An image uploaded through the dashboard streams through it for as long as it takes.
+      harakiri: '0',
     }),
   );
   return [

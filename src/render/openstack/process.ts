@@ -5,7 +5,7 @@ import type { ComponentName, ProcessDef } from '../../catalog/types.ts';
 import type { Ctx } from '../context.ts';
 import { kollaConfig, type ConfigFile, type KollaConfig } from '../kolla.ts';
 import type { Container, KubeObject, Volume, VolumeMount } from '../kube.ts';
-import { healthScript, healthSh, usesHealthScript } from '../probes.ts';
+import { healthScript, healthSh, usesHealthScript, uwsgiStatsPort } from '../probes.ts';
 import { coreCpuRequest, isCore } from '../priority.ts';
 import {
   daemonSet,
@@ -51,8 +51,10 @@ export function processObjects(ctx: Ctx, o: ProcessOpts): KubeObject[] {
   const config: KollaConfig = kollaConfig(ctx, component, part, o.proc.command, o.files, {
     extra,
   });
+  // uWSGI's stats server is the container's own (its liveness probe), not the Service's.
+  const stats = uwsgiStatsPort(o.proc.probe);
   const container = processContainer(ctx, o.proc, config, {
-    ports: o.proc.ports,
+    ports: [...o.proc.ports, ...(stats ? [{ name: 'uwsgi-stats', port: stats }] : [])],
     resources: spec.resources,
     ...(isCore(component, part) ? { cpu: coreCpuRequest } : {}),
     mounts: o.mounts ?? [],

@@ -4,27 +4,42 @@ import type { Ctx } from '../context.ts';
 import type { ConfigFile } from '../kolla.ts';
 import type { KubeObject, Volume, VolumeMount } from '../kube.ts';
 import { writeIni } from '../ini.ts';
+import { uwsgiStatsPort } from '../probes.ts';
 import type { ProcessDef, ServiceDef, WsgiApp } from '../../catalog/types.ts';
 import { configFile, mainConfig } from './common.ts';
 import { portOf, processName, type OpenStackService } from './endpoints.ts';
 import { processObjects } from './process.ts';
 import { serviceSetup } from './service-jobs.ts';
 
+/**
+ * How long a worker may spend on one request before uWSGI's master kills it and forks another
+ * (`harakiri`). The liveness probe asks the master, which answers while its workers are busy, so
+ * a worker stuck for good is the master's to replace: five minutes is far beyond any request of
+ * these APIs on a loaded node (a token took 26 s at load average 85), and APIs that stream
+ * uploads (Glance, Horizon's image upload) turn it off.
+ */
+export const harakiriSeconds = 300;
+
 /** A uWSGI ini for a WSGI API, served over HTTP directly by uWSGI. */
 export function uwsgiIni(
   ctx: Ctx,
   def: ServiceDef,
   name: string,
-  app: WsgiApp,
-  port: number,
+  proc: ProcessDef,
   extra: Record<string, string | boolean | string[]> = {},
 ): string {
   const venv = ctx.catalog.uwsgiVirtualenv;
+  const app = wsgiApp(def.component, proc);
+  const stats = uwsgiStatsPort(proc.probe);
   return writeIni({
     uwsgi: {
       plugins: ctx.catalog.uwsgiPlugin,
       ...(venv ? { virtualenv: venv } : {}),
-      'http-socket': `:${port}`,
+      'http-socket': `:${portOf(proc)}`,
+      // On every address of the pod: the kubelet's probe comes from the node. It tells worker
+      // pids, request counts and memory, no configuration and no secret.
+      ...(stats ? { stats: `:${stats}`, 'stats-http': true } : {}),
+      harakiri: String(harakiriSeconds),
       ...('file' in app ? { 'wsgi-file': app.file } : { module: app.module }),
       name,
       master: true,
@@ -64,11 +79,7 @@ export function apiUwsgi(
 ): ConfigFile {
   const def = ctx.catalog.services[service];
   const name = processName(service, proc.name);
-  return configFile(
-    def,
-    `${name}-uwsgi.ini`,
-    uwsgiIni(ctx, def, name, wsgiApp(service, proc), portOf(proc), extra),
-  );
+  return configFile(def, `${name}-uwsgi.ini`, uwsgiIni(ctx, def, name, proc, extra));
 }
 
 /** The application a WSGI process loads, from the catalog. */

@@ -11,6 +11,7 @@ import {
   minLivenessBudgetSeconds,
 } from '../../../src/render/probes.ts';
 import { corePriorityClass } from '../../../src/render/priority.ts';
+import { harakiriSeconds } from '../../../src/render/openstack/wsgi.ts';
 import { catalog } from '../../../src/catalog/2025.1.ts';
 import { cloudOf, find, fixedSecrets, loadExample } from './fixtures.ts';
 
@@ -74,6 +75,11 @@ const clouds = {
   minimal: () => cloudObjects(loadExample('minimal'), secrets),
   // three replicas, Galera, a RabbitMQ cluster, libvirt beside nova-compute (host PID namespace)
   ha: () => cloudObjects(loadExample('ha'), secrets),
+  // the one-node cloud at the release it is upgraded to (its APIs from the virtualenv)
+  gazpacho: () => {
+    const base = loadExample('minimal');
+    return cloudObjects({ ...base, spec: { ...base.spec, release: '2026.1' } }, secrets);
+  },
 };
 
 /** The words a probe runs: its command, and the text of a script it runs from the config Secret. */
@@ -253,7 +259,7 @@ test('the RPC services are ready while connected to the broker and alive while t
   assert.doesNotMatch(conf, /rpc_ping_enabled/);
 });
 
-test('APIs are probed over HTTP on their own endpoint, and hand over as soon as they answer', () => {
+test('APIs are ready over HTTP on their own endpoint, and hand over as soon as they answer', () => {
   const objs = clouds.minimal();
   for (const [name, path, port] of [
     ['keystone-api', '/v3', 5000],
@@ -271,17 +277,76 @@ test('APIs are probed over HTTP on their own endpoint, and hand over as soon as 
       { path, port },
       `${name} starts on its readiness check`,
     );
-    assert.equal(c.livenessProbe.httpGet.port, port, name);
   }
-  // Horizon's login page needs memcached (sessions): its liveness is a static file instead.
-  const horizon = find(objs, 'Deployment', 'horizon-server').spec.template.spec.containers[0];
-  assert.match(horizon.livenessProbe.httpGet.path, /^\/static\//);
 });
 
-test('a hung Keystone is still found out: its liveness probe is an HTTP request, not a TCP connect', () => {
+// An overloaded API answers its own endpoint late: a liveness GET there waits behind every queued
+// request, fails, and the restart makes the overload worse (nova-api and neutron-server were
+// restarted so at 20 requests/s per API on one node). So liveness never asks the API's endpoint.
+test('an overloaded API is not restarted: liveness asks the uWSGI master, not the queue of requests', () => {
+  for (const [cloud, objs] of [
+    ['2025.1', clouds.minimal()],
+    ['2026.1', clouds.gazpacho()],
+  ] as const) {
+    for (const [name, port, ini] of [
+      ['keystone-api', 5000, 'keystone-api-uwsgi.ini'],
+      ['glance-api', 9292, 'glance-api-uwsgi.ini'],
+      ['placement-api', 8778, 'placement-api-uwsgi.ini'],
+      ['nova-api', 8774, 'nova-api-uwsgi.ini'],
+      ['nova-metadata', 8775, 'nova-metadata-uwsgi.ini'],
+      ['horizon-server', 8080, 'horizon-uwsgi.ini'],
+      ...(cloud === '2026.1'
+        ? ([['neutron-server', 9696, 'neutron-server-uwsgi.ini']] as const)
+        : []),
+    ] as const) {
+      const where = `${cloud} ${name}`;
+      const c = find(objs, 'Deployment', name).spec.template.spec.containers[0];
+      const stats = c.livenessProbe.httpGet?.port;
+      assert.ok(stats && stats !== port, `${where}: liveness ${JSON.stringify(c.livenessProbe)}`);
+      assert.ok(
+        c.ports.some((p: { name: string; containerPort: number }) => p.containerPort === stats),
+        `${where}: the stats port is declared on the container`,
+      );
+      const text = String(find(objs, 'Secret', `${name}-config`).stringData[ini]);
+      assert.match(text, new RegExp(`^stats = :${stats}$`, 'm'), `${where}: ${ini} serves stats`);
+      assert.match(text, /^stats-http = true$/m, `${where}: over HTTP, as the kubelet asks`);
+      assert.match(text, /^master = true$/m, `${where}: a master answers it`);
+      // The Service sends no traffic there.
+      const svc = objs.find((o) => o.kind === 'Service' && o.metadata.name === name) as
+        Record<string, any> | undefined;
+      for (const p of svc?.spec.ports ?? []) assert.notEqual(p.port, stats, `${where} Service`);
+    }
+    // neutron-server of 2025.1 is not uWSGI: alive while its processes run.
+    if (cloud === '2025.1') {
+      const c = find(objs, 'Deployment', 'neutron-server').spec.template.spec.containers[0];
+      assert.deepEqual(c.livenessProbe.exec.command, ['sh', healthScriptPath, 'alive']);
+    }
+  }
+});
+
+test('a worker stuck in one request is replaced by uWSGI (harakiri), except where uploads stream', () => {
+  const objs = clouds.minimal();
+  const ini = (secret: string, file: string) =>
+    String(find(objs, 'Secret', secret).stringData[file]);
+  for (const [secret, file] of [
+    ['keystone-api-config', 'keystone-api-uwsgi.ini'],
+    ['placement-api-config', 'placement-api-uwsgi.ini'],
+    ['nova-api-config', 'nova-api-uwsgi.ini'],
+  ] as const) {
+    assert.match(ini(secret, file), new RegExp(`^harakiri = ${harakiriSeconds}$`, 'm'), file);
+  }
+  assert.match(ini('glance-api-config', 'glance-api-uwsgi.ini'), /^harakiri = 0$/m);
+  assert.match(ini('horizon-server-config', 'horizon-uwsgi.ini'), /^harakiri = 0$/m);
+  // Longer than the liveness budget: a slow request is not cut before the kubelet would act.
+  assert.ok(harakiriSeconds >= minLivenessBudgetSeconds);
+});
+
+test('a hung Keystone is still found out: its liveness probe is an HTTP request its master answers, not a TCP connect', () => {
   const c = find(clouds.minimal(), 'Deployment', 'keystone-api').spec.template.spec.containers[0];
-  // A stopped process's socket still accepts connections (the kernel's listen backlog).
-  assert.deepEqual(c.livenessProbe.httpGet, { path: '/v3', port: 5000 });
+  // A stopped process's socket still accepts connections (the kernel's listen backlog); an HTTP
+  // answer needs the uWSGI master to run.
+  assert.deepEqual(c.livenessProbe.httpGet, { path: '/', port: 15000 });
+  assert.equal(c.livenessProbe.tcpSocket, undefined);
   assert.ok(c.livenessProbe.timeoutSeconds > 0);
 });
 
