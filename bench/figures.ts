@@ -460,6 +460,21 @@ export const figures: readonly Figure[] = [
     how: '`npm run bench:load -- --only hog`',
     paths: loadPaths,
   },
+  ...(
+    [
+      ['current-overload', "liveness asks uWSGI's master (today)"],
+      ['api-liveness-overload', 'liveness GETs the API itself (before 06ac1c5)'],
+    ] as const
+  ).map(([variant, how]): Figure => ({
+    what: `overload: tokens, image lists and server lists far beyond what the node serves; ${how}`,
+    bench: 'load',
+    variant,
+    text: (d) =>
+      `${loadText(d)}; killed for failed liveness ${Array.isArray(d.livenessKills) ? d.livenessKills.length : '?'} times; Ready again ${s(d.readyAgainSeconds)} after the load stopped; load average up to ${n(d.loadavg?.max)}`,
+    goal: 'no container killed for liveness',
+    how: '`npm run bench:load -- --only overload` (`--variant api-liveness` on a cloud deployed by 06ac1c5^)',
+    paths: loadPaths,
+  })),
   {
     what: 'one server from the guest image: create → ACTIVE → its guest answers SSH on a floating IP',
     bench: 'vm',

@@ -16,11 +16,19 @@
 //           deltas over every pod of the cloud), the cloud's Ready condition, the load average.
 //   hog     the same while a best-effort pod keeps both cores busy; then how long until the
 //           cloud is Ready again.
+//   overload  the same kinds at --overload-rate (default 60/s: 20/s each, far beyond what one node
+//           on 2 cores serves) for --seconds, longer than any liveness budget: what a liveness
+//           probe makes of an overloaded API (the kubelet's Killing events for a failed liveness
+//           probe, restarts), and how long until the cloud is Ready again after the load stops.
+//           Run with --variant api-liveness against a cloud rendered before 06ac1c5 (liveness
+//           GETs the API itself) to compare with today's (the uWSGI master's stats server).
+//           Only with --only: it is not among the phases run by default.
 // "Before this change": run this script (from this branch) while the cloud rendered by main is
 // deployed, with `--variant main`; then deploy this branch's operator, wait for Ready, and run it
 // with `--variant probes`. Every figure comes from the live pods, whatever rendered them.
 // Usage: eval "$(npx stackanetes cluster env)"   # KUBECONFIG, kubectl and crictl
-//   sudo -E node bench/load.ts [--only probes,quiet,hog] [--rate 5] [--seconds 300] [--runs 10]
+//   sudo -E node bench/load.ts [--only probes,quiet,hog,overload] [--rate 5] [--seconds 300] [--runs 10]
+//                              [--overload-rate 60]
 //                              [--token-auth password|token] [--variant NAME]
 // Reading container cgroups and running crictl needs root on the node (this host).
 import { readFileSync } from 'node:fs';
@@ -32,6 +40,7 @@ import {
   cloudName,
   cloudReady,
   cloudRequests,
+  dataPlaneNamespace,
   hostPid,
   killLoads,
   namespace,
@@ -47,12 +56,13 @@ import { progressLog, requireKubeconfig } from './progress.ts';
 import { cgroupReader, probeCosts } from './probe-cost.ts';
 import { saveResult } from './results.ts';
 
-const phases = ['probes', 'quiet', 'hog'] as const;
+const phases = ['probes', 'quiet', 'hog', 'overload'] as const;
 type Phase = (typeof phases)[number];
 const { values } = parseArgs({
   options: {
     only: { type: 'string' },
     rate: { type: 'string', default: '5' },
+    'overload-rate': { type: 'string', default: '60' },
     seconds: { type: 'string', default: '300' },
     runs: { type: 'string', default: '10' },
     'token-auth': { type: 'string', default: 'password' },
@@ -68,8 +78,9 @@ const selected: Phase[] = values.only
       }
       return p;
     })
-  : [...phases];
-const rate = Number(values.rate);
+  : phases.filter((p) => p !== 'overload');
+const quietRate = Number(values.rate);
+const overloadRate = Number(values['overload-rate']);
 const seconds = Number(values.seconds);
 const runs = Number(values.runs);
 const tokenAuth = values['token-auth'];
@@ -92,8 +103,28 @@ function nodeCpu(): { busy: number; total: number } {
   return { busy: total - idle, total };
 }
 
-async function loadPhase(withHog: boolean): Promise<Record<string, unknown>> {
+/** The kubelet's Killing events for a failed liveness probe in the cloud's namespaces since `since`. */
+async function livenessKills(since: number): Promise<string[]> {
+  const c = await client();
+  const out: string[] = [];
+  for (const ns of [namespace, dataPlaneNamespace]) {
+    const { items } = await c.list<KubeObject>('v1', 'Event', {
+      namespace: ns,
+      fieldSelector: 'reason=Killing',
+    });
+    for (const e of items) {
+      const at = Date.parse(String(e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp));
+      const what = e.involvedObject as { name?: string; fieldPath?: string } | undefined;
+      if (at >= since && /liveness probe/i.test(String(e.message)))
+        out.push(`${what?.name ?? '?'} ${what?.fieldPath ?? ''} ×${String(e.count ?? 1)}`);
+    }
+  }
+  return out;
+}
+
+async function loadPhase(withHog: boolean, rate: number): Promise<Record<string, unknown>> {
   const requests = await cloudRequests(tokenAuth as 'password' | 'token');
+  const phaseStarted = Date.now();
   const restartsBefore = await restartCounts();
   const ready = await watchCloudReady();
   let hog: Awaited<ReturnType<typeof startCpuHog>> | undefined;
@@ -146,6 +177,7 @@ async function loadPhase(withHog: boolean): Promise<Record<string, unknown>> {
     out = {
       ...out,
       restarts,
+      livenessKills: await livenessKills(phaseStarted),
       notReady: ready.notReady.map((n) => ({ ...n, at: new Date(n.at).toISOString() })),
       readyAgainSeconds,
       loadavg: {
@@ -179,7 +211,11 @@ const result: Record<string, unknown> = { variant: values.variant };
 for (const phase of selected) {
   log(`== ${phase}`);
   if (phase === 'probes') result.probes = await probeCosts(runs, log);
-  else result[phase] = await loadPhase(phase === 'hog');
+  else
+    result[phase] = await loadPhase(
+      phase === 'hog',
+      phase === 'overload' ? overloadRate : quietRate,
+    );
 }
 (await client()).close();
 
@@ -199,11 +235,12 @@ if (pr) {
     `  all probes of the cloud: ${pr.msPerMin.toFixed(0)} ms of CPU per minute = ${pr.percentOfOneCore.toFixed(2)} % of one core (goal < 5 %)`,
   );
 }
-for (const phase of ['quiet', 'hog'] as const) {
+for (const phase of ['quiet', 'hog', 'overload'] as const) {
   const r = result[phase] as
     | {
         kinds?: Record<string, { sent: number; failed: number; p50Ms: number; p99Ms: number }>;
         restarts: { total: number };
+        livenessKills: string[];
         notReady: unknown[];
         readyAgainSeconds: number | null;
         nodeBusyPercent?: number;
@@ -219,7 +256,7 @@ for (const phase of ['quiet', 'hog'] as const) {
       `  ${k.padEnd(12)} ${String(s.sent).padStart(5)} sent ${String(s.failed).padStart(4)} failed  p50 ${s.p50Ms} ms  p99 ${s.p99Ms} ms`,
     );
   console.log(
-    `  container restarts ${r.restarts.total}; cloud not Ready ${r.notReady.length} times; Ready again after ${r.readyAgainSeconds ?? 'timeout'} s`,
+    `  container restarts ${r.restarts.total}; killed for liveness ${r.livenessKills.length} times; cloud not Ready ${r.notReady.length} times; Ready again after ${r.readyAgainSeconds ?? 'timeout'} s`,
   );
 }
 console.log(`# result ${JSON.stringify(result)}`);
