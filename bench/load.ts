@@ -116,7 +116,9 @@ async function livenessKills(since: number): Promise<string[]> {
       const at = Date.parse(String(e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp));
       const what = e.involvedObject as { name?: string; fieldPath?: string } | undefined;
       if (at >= since && /liveness probe/i.test(String(e.message)))
-        out.push(`${what?.name ?? '?'} ${what?.fieldPath ?? ''} ×${String(e.count ?? 1)}`);
+        out.push(
+          `${what?.name ?? '?'} ${what?.fieldPath ?? ''} ×${typeof e.count === 'number' ? e.count : 1}`,
+        );
     }
   }
   return out;
