@@ -370,6 +370,11 @@ export async function writeNodeConfig(
   return { changed, bundleChanged };
 }
 
+/** Runs a command in a node container (its namespaces and root file system); its output. */
+export async function execInNode(l: Layout, node: string, args: string[]): Promise<string> {
+  return (await runc(l, ['exec', node, ...args])).stdout;
+}
+
 /** Restarts one of the node's services: its supervisor starts it again within seconds. */
 export async function restartInNode(l: Layout, n: NodeSpec, name: string): Promise<void> {
   await runc(l, ['exec', n.name, 'pkill', '-x', name], true);

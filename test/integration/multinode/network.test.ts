@@ -7,6 +7,10 @@ import { readlinkSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { cgroupPids } from '../../../src/cluster/cgroups.ts';
 import { nodeCgroup } from '../../../src/cluster/nodes.ts';
+import { binaryPaths } from '../../../src/cluster/build.ts';
+import { execInNode } from '../../../src/cluster/nodecontainer.ts';
+import { pauseImage } from '../../../src/cluster/versions.ts';
+import { run } from '../../../src/util/exec.ts';
 import {
   apply,
   container,
@@ -14,7 +18,9 @@ import {
   getJson,
   isReady,
   kubectl,
+  l,
   makeNamespace,
+  nodeName,
   waitFor,
   type Condition,
 } from '../cluster/helpers.ts';
@@ -89,6 +95,30 @@ void test('3 nodes are Ready; a node container runs its own kubelet in its own n
         hostNs(kind),
         `${node}'s kubelet has its own ${kind} namespace`,
       );
+  }
+});
+
+// Under disk pressure the kubelet removes unused images, and a node without its sandbox image
+// starts no pod (a node of the HA cloud lost it so during an upgrade). The kubelet never removes an
+// image the runtime reports pinned.
+void test("every node's pause image is pinned: the kubelet's image garbage collection keeps it", async () => {
+  for (const node of nodes) {
+    const out =
+      node === nodeName
+        ? (
+            await run(binaryPaths(l).crictl, [
+              '--runtime-endpoint',
+              `unix://${l.containerdSocket}`,
+              'images',
+              '-o',
+              'json',
+            ])
+          ).stdout
+        : await execInNode(l, node, ['crictl', 'images', '-o', 'json']);
+    const { images } = JSON.parse(out) as { images: { repoTags?: string[]; pinned?: boolean }[] };
+    const pause = images.find((i) => i.repoTags?.includes(pauseImage));
+    assert.ok(pause, `${node} has ${pauseImage}`);
+    assert.equal(pause.pinned, true, `${node}: ${pauseImage} is pinned`);
   }
 });
 
