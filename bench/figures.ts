@@ -151,6 +151,10 @@ const loadPaths = [
   'test/e2e/load-gen.ts',
 ];
 
+/** How many times the kubelet killed for liveness: each event (`pod container ×count`) counted. */
+const kills = (events: string[]): number =>
+  events.reduce((sum, e) => sum + Number(/×(\d+)$/.exec(e)?.[1] ?? 1), 0);
+
 /** Requests per kind (p50/p99, failed/sent), restarts and Ready transitions of a load phase. */
 function loadText(d: any): string {
   const kinds = Object.entries((d.kinds ?? {}) as Record<string, any>)
@@ -470,7 +474,7 @@ export const figures: readonly Figure[] = [
     bench: 'load',
     variant,
     text: (d) =>
-      `${loadText(d)}; killed for failed liveness ${Array.isArray(d.livenessKills) ? d.livenessKills.length : '?'} times; Ready again ${s(d.readyAgainSeconds)} after the load stopped; load average up to ${n(d.loadavg?.max)}`,
+      `${loadText(d)}; killed for failed liveness ${Array.isArray(d.livenessKills) ? kills(d.livenessKills) : '?'} times; Ready again ${s(d.readyAgainSeconds)} after the load stopped; load average up to ${n(d.loadavg?.max)}`,
     goal: 'no container killed for liveness',
     how: '`npm run bench:load -- --only overload` (`--variant api-liveness` on a cloud deployed by 06ac1c5^)',
     paths: loadPaths,
