@@ -34,6 +34,7 @@ import {
   pingableGuest,
   pingLoop,
   prepareUpgrade,
+  settleOnRelease,
   type StepSeen,
 } from '../test/e2e/upgrade.ts';
 import { progressLog, requireKubeconfig } from './progress.ts';
@@ -145,6 +146,14 @@ try {
 }
 const totals = await load.stop();
 const pinged = await ping.stop();
+// The client pod the guest checks run in is itself replaced at the upgrade's end: a command in
+// the old one was killed (exit 137) and lost a whole run's figures on 2026-12-02.
+log('waiting for every pod to run its new image');
+const settled = result ? await settleOnRelease(from, to) : undefined;
+if (settled)
+  log(
+    `every pod on its image ${settled.seconds} s after the last step (${settled.wrong.length} not)`,
+  );
 const guestAfter = {
   status: (await serverShow(guest)).status,
   ...(instance ? { qemuBefore: pidsBefore, qemuAfter: qemuPids(instance) } : {}),
@@ -183,6 +192,7 @@ const file = saveResult(
     services: result ? perService(result.steps) : undefined,
     baseline,
     upgrade: { totals, kinds: summariseLoad(load.lines), ping: pinged },
+    settled,
     guest: guestAfter,
   },
   variant,

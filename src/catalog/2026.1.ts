@@ -162,10 +162,29 @@ function neutronProcesses(def: ServiceDef): ProcessDef[] {
   ];
 }
 
+/**
+ * Nova 2026.1 stops gracefully on SIGTERM: the compute manager first waits `manager_shutdown_timeout`
+ * (default 160 s, a fixed sleep whatever is in progress) for running tasks, then cleans up; the
+ * whole stop may take `graceful_shutdown_timeout` (raised to 180 s by Nova). A compute pod is
+ * killed after 120 s, so it was killed in the middle of that sleep, its clean-up never ran, and
+ * every compute took 121 s to roll (seen in the upgrade's unpin step). Both fit the pod's grace
+ * here: 30 s for tasks in progress (a reboot or an attach finishes well within it), 60 s in all.
+ */
+export const novaShutdown = { manager_shutdown_timeout: 30, graceful_shutdown_timeout: 60 };
+
 function gazpacho(name: CatalogService, def: ServiceDef): ServiceDef {
   const processes = name === 'neutron' ? neutronProcesses(def) : def.processes;
+  const nova = def.defaults['nova.conf'];
   return {
     ...def,
+    ...(name === 'nova' && nova
+      ? {
+          defaults: {
+            ...def.defaults,
+            'nova.conf': { ...nova, DEFAULT: { ...nova.DEFAULT, ...novaShutdown } },
+          },
+        }
+      : {}),
     upgrade: upgrades[name],
     processes: processes.map((p) => {
       if (!p.wsgi) return p;

@@ -9,12 +9,10 @@
 // tier's last file).
 import assert from 'node:assert/strict';
 import { after, before, describe, test, type TestContext } from 'node:test';
-import { getCatalog } from '../../src/catalog/index.ts';
 import { deleteServers, pings, waitStatus } from './guests.ts';
 import {
   bootServer,
   client,
-  cloudPods,
   cloudRequests,
   inClient,
   kubectl,
@@ -26,7 +24,14 @@ import {
   until,
   type Load,
 } from './helpers.ts';
-import { followUpgrade, pingableGuest, pingLoop, prepareUpgrade, type Pinged } from './upgrade.ts';
+import {
+  followUpgrade,
+  pingableGuest,
+  pingLoop,
+  prepareUpgrade,
+  settleOnRelease,
+  type Pinged,
+} from './upgrade.ts';
 
 const from = '2025.1';
 const to = '2026.1';
@@ -94,37 +99,8 @@ describe(`release upgrade ${from} → ${to} of the running cloud`, { skip }, () 
   });
 
   test(`every OpenStack pod runs a ${to} image; MariaDB, RabbitMQ, OVN and libvirt keep ${from}'s build`, async (t: TestContext) => {
-    // Pods of the old release may still be stopping (a drain before stop), and the upgrade's end
-    // renders the whole cloud at the new release once more (the client Deployment, the set-up
-    // Jobs): wait for that, then every pod still there must run the right image.
-    const shared = new Set(Object.keys(getCatalog(to).imageTags ?? {}));
-    const t0 = Date.now();
-    let wrong: string[] = [];
-    await until(
-      async () => {
-        wrong = [];
-        for (const pod of await cloudPods()) {
-          if ((pod.status as { phase?: string }).phase !== 'Running') continue;
-          for (const c of (pod.spec as { containers: { name: string; image: string }[] })
-            .containers) {
-            const m = /\/([^/:@]+)[:@]([^/]+)$/.exec(c.image);
-            if (!m || m[1] === 'operator') continue;
-            const want = shared.has(m[1]!) ? from : to;
-            if (m[2] !== want) {
-              const stopping = pod.metadata.deletionTimestamp ? ' (stopping)' : '';
-              wrong.push(`${pod.metadata.name}/${c.name}: ${c.image} (want :${want})${stopping}`);
-            }
-          }
-        }
-        return wrong.length === 0 ? true : undefined;
-      },
-      `every pod on its image`,
-      600_000,
-      3000,
-    ).catch(() => undefined);
-    t.diagnostic(
-      `the last old pod was gone ${Math.round((Date.now() - t0) / 1000)} s after the upgrade finished`,
-    );
+    const { wrong, seconds } = await settleOnRelease(from, to);
+    t.diagnostic(`the last old pod was gone ${seconds} s after the upgrade finished`);
     assert.deepEqual(wrong, []);
   });
 

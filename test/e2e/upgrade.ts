@@ -8,7 +8,7 @@ import { validateLive } from '../../src/api/v1alpha1/validate.ts';
 import { flatten, render } from '../../src/render/index.ts';
 import { generateSecrets } from '../../src/secrets/cloud-secrets.ts';
 import type { OpenStackCloud, UpgradeStatus } from '../../src/api/v1alpha1/spec.ts';
-import { inClient, liveCloud, until } from './helpers.ts';
+import { cloudPods, inClient, liveCloud, until } from './helpers.ts';
 import { createServer, externalNamespace, floatingIp, pings, waitStatus } from './guests.ts';
 import { patchCloud, stackanetes } from './remediation.ts';
 
@@ -25,6 +25,53 @@ export function imagesOf(cloud: OpenStackCloud, to: string): string[] {
     }
   }
   return [...names].sort();
+}
+
+/**
+ * Running containers of the cloud not on their image at `to`: `pod/container: image (want :tag)`.
+ * What is not OpenStack (the catalog's imageTags: MariaDB, RabbitMQ, OVN, libvirt) keeps `from`'s
+ * build; the operator's own image is not the cloud's.
+ */
+export async function offRelease(from: string, to: string): Promise<string[]> {
+  const shared = new Set(Object.keys(getCatalog(to).imageTags ?? {}));
+  const wrong: string[] = [];
+  for (const pod of await cloudPods()) {
+    if ((pod.status as { phase?: string }).phase !== 'Running') continue;
+    for (const c of (pod.spec as { containers: { name: string; image: string }[] }).containers) {
+      const m = /\/([^/:@]+)[:@]([^/]+)$/.exec(c.image);
+      if (!m || m[1] === 'operator') continue;
+      const want = shared.has(m[1]!) ? from : to;
+      if (m[2] !== want) {
+        const stopping = pod.metadata.deletionTimestamp ? ' (stopping)' : '';
+        wrong.push(`${pod.metadata.name}/${c.name}: ${c.image} (want :${want})${stopping}`);
+      }
+    }
+  }
+  return wrong;
+}
+
+/**
+ * After the upgrade's last step: pods of the old release may still be stopping (a drain before
+ * stop), and the upgrade's end renders the whole cloud at the new release once more (the client
+ * Deployment, whose pod `openstack` commands run in, and the set-up Jobs). Waits up to 10 min for
+ * every pod to be on its image; what was still wrong then, and how long it took.
+ */
+export async function settleOnRelease(
+  from: string,
+  to: string,
+): Promise<{ wrong: string[]; seconds: number }> {
+  const t0 = Date.now();
+  let wrong: string[] = [];
+  await until(
+    async () => {
+      wrong = await offRelease(from, to);
+      return wrong.length === 0 ? true : undefined;
+    },
+    'every pod on its image',
+    600_000,
+    3000,
+  ).catch(() => undefined);
+  return { wrong, seconds: Math.round((Date.now() - t0) / 1000) };
 }
 
 /**

@@ -60,6 +60,19 @@ test("Nova's compute RPC version is pinned in every nova.conf while the step say
   );
 });
 
+test('2026.1: nova-compute finishes its own graceful stop before its pod is killed', () => {
+  const objs = objects('2026.1');
+  const conf = find(objs, 'Secret', 'nova-compute-config').stringData['nova.conf'] as string;
+  const opt = (name: string) => Number(new RegExp(`^${name} = (\\d+)$`, 'm').exec(conf)?.[1]);
+  const manager = opt('manager_shutdown_timeout');
+  const whole = opt('graceful_shutdown_timeout');
+  const grace = find(objs, 'DaemonSet', 'nova-compute').spec.template.spec
+    .terminationGracePeriodSeconds as number;
+  // Nova's defaults (160 s, then 180 s in all) outlast the pod's grace: it was SIGKILLed mid-wait.
+  assert.ok(manager > 0 && manager < whole, `manager ${manager} s within the whole ${whole} s`);
+  assert.ok(whole < grace, `the whole stop ${whole} s within the pod's grace ${grace} s`);
+});
+
 test("an upgrade step's Job runs its command with the new release's image, and only that service's", () => {
   const objs = objects('2026.1', {
     pinned: false,
