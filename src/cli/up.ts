@@ -100,8 +100,8 @@ Examples:
   $ sudo npx stackanetes up --nodes 3 -f examples/ha.yaml   # the HA cloud on three real nodes
 
 Steps (each is a command of its own):
-  cluster up        build (first run: ~50 min) or reuse the local Kubernetes, start it
-  images build      build (first run: ~30 min) or reuse the images, push them to the cluster's registry
+  cluster up        build (first run: ~30 min on 2 cores) or reuse the local Kubernetes, start it
+  images build      build (first run: ~10 min) or reuse the images, push them to the cluster's registry
   operator          \`kubectl apply -k deploy/\` (CRD, RBAC, the operator Deployment) when the
                     operator image is built; else (re)start \`stackanetes operator\` beside the
                     cluster (log in the cluster's logs)
