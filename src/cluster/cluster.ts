@@ -663,7 +663,9 @@ async function startContainerd(l: Layout) {
     }
   }
   // Under disk pressure the kubelet collects unused images; without its sandbox image a node
-  // starts no pod at all (seen on a node of the HA cloud during an upgrade).
+  // starts no pod at all (seen on a node of the HA cloud during an upgrade). Pinned, it is kept
+  // where the runtime reports the pin (containerd 1.7, as in the node containers; the host's
+  // Debian bookworm containerd 1.6 does not); each `cluster up` imports it again when it is gone.
   await pinImage(containerd, pauseImage);
   return imported.length ? `${note}; imported ${imported.join(', ')}` : note;
 }
