@@ -663,9 +663,9 @@ async function startContainerd(l: Layout) {
     }
   }
   // Under disk pressure the kubelet collects unused images; without its sandbox image a node
-  // starts no pod at all (seen on a node of the HA cloud during an upgrade). Pinned, it is kept
-  // where the runtime reports the pin (containerd 1.7, as in the node containers; the host's
-  // Debian bookworm containerd 1.6 does not); each `cluster up` imports it again when it is gone.
+  // starts no pod at all (seen on a node of the HA cloud during an upgrade). Each `cluster up`
+  // imports it again when it is gone. Labelled pinned, it is kept where the runtime reports the pin
+  // to the kubelet (containerd 1.7); Debian bookworm's containerd 1.6, which runs here, does not.
   await pinImage(containerd, pauseImage);
   return imported.length ? `${note}; imported ${imported.join(', ')}` : note;
 }
