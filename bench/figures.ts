@@ -152,7 +152,7 @@ const loadPaths = [
 ];
 
 /** How many times the kubelet killed for liveness: each event (`pod container ×count`) counted. */
-const kills = (events: string[]): number =>
+export const kills = (events: string[]): number =>
   events.reduce((sum, e) => sum + Number(/×(\d+)$/.exec(e)?.[1] ?? 1), 0);
 
 /** Requests per kind (p50/p99, failed/sent), restarts and Ready transitions of a load phase. */

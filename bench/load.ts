@@ -55,6 +55,7 @@ import {
 import { progressLog, requireKubeconfig } from './progress.ts';
 import { cgroupReader, probeCosts } from './probe-cost.ts';
 import { saveResult } from './results.ts';
+import { kills } from './figures.ts';
 
 const phases = ['probes', 'quiet', 'hog', 'overload'] as const;
 type Phase = (typeof phases)[number];
@@ -258,7 +259,7 @@ for (const phase of ['quiet', 'hog', 'overload'] as const) {
       `  ${k.padEnd(12)} ${String(s.sent).padStart(5)} sent ${String(s.failed).padStart(4)} failed  p50 ${s.p50Ms} ms  p99 ${s.p99Ms} ms`,
     );
   console.log(
-    `  container restarts ${r.restarts.total}; killed for liveness ${r.livenessKills.length} times; cloud not Ready ${r.notReady.length} times; Ready again after ${r.readyAgainSeconds ?? 'timeout'} s`,
+    `  container restarts ${r.restarts.total}; killed for liveness ${kills(r.livenessKills)} times; cloud not Ready ${r.notReady.length} times; Ready again after ${r.readyAgainSeconds ?? 'timeout'} s`,
   );
 }
 console.log(`# result ${JSON.stringify(result)}`);

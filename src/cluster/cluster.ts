@@ -53,7 +53,7 @@ import { secondsSince, type Step } from '../util/progress.ts';
 import { waitFor } from './wait.ts';
 import { downloadModule } from './gobuild.ts';
 import { adminTls, isOk } from './health.ts';
-import { importArchive, importedImages, pinImage } from '../images/containerd.ts';
+import { importArchive, importedImages } from '../images/containerd.ts';
 import { buildPauseImage, buildTestImage, imageArchives, unmountUnder } from './images.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import { layout, type Layout } from './layout.ts';
@@ -662,11 +662,6 @@ async function startContainerd(l: Layout) {
       imported.push(name);
     }
   }
-  // Under disk pressure the kubelet collects unused images; without its sandbox image a node
-  // starts no pod at all (seen on a node of the HA cloud during an upgrade). Each `cluster up`
-  // imports it again when it is gone. Labelled pinned, it is kept where the runtime reports the pin
-  // to the kubelet (containerd 1.7); Debian bookworm's containerd 1.6, which runs here, does not.
-  await pinImage(containerd, pauseImage);
   return imported.length ? `${note}; imported ${imported.join(', ')}` : note;
 }
 

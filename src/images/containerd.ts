@@ -77,27 +77,6 @@ export async function importArchive(
   await run(c.ctr, args, logFile ? { logFile } : {});
 }
 
-/**
- * containerd's label that makes its CRI report an image as pinned; the kubelet's image garbage
- * collection never removes a pinned image. containerd sets it only on a sandbox image it pulls
- * itself, not on one imported from an archive.
- */
-export const pinnedLabel = 'io.cri-containerd.pinned=pinned';
-
-/** Pins an image containerd has in k8s.io (see pinnedLabel). */
-export async function pinImage(c: Containerd, reference: string): Promise<void> {
-  await run(c.ctr, [
-    '--address',
-    c.address,
-    '-n',
-    'k8s.io',
-    'images',
-    'label',
-    reference,
-    pinnedLabel,
-  ]);
-}
-
 /** reference → manifest digest of the images containerd already has in k8s.io. */
 export async function importedImages(c: Containerd): Promise<Map<string, string>> {
   const out = await capture(c.ctr, ['--address', c.address, '-n', 'k8s.io', 'images', 'ls']);
