@@ -347,7 +347,7 @@ export const figures: readonly Figure[] = [
         return lo === hi ? `${lo} s` : `${lo}–${hi} s`;
       };
       const sum = (f: (r: Record<string, any>) => number) => runs.reduce((a, r) => a + f(r), 0);
-      return `${runs.length} runs, from the cut: fenced ${range('fencedS')}, guest ACTIVE on another node ${range('activeElsewhereS')}, SSH up there ${range('sshUpElsewhereS')}; failed requests ${sum((r) => r.totals?.failed ?? 0)} of ${sum((r) => r.totals?.sent ?? 0)} at ${n(d.rate)}/s, every API serving fully ${range('servingFullyS')} after the cut; committed rows lost ${runs.filter((r) => r.committedRowIntact !== true).length}; guests running twice ${runs.filter((r) => r.qemuProcesses !== 1 || r.qemuProcessesAfterReturn !== 1).length}; returned node's compute enabled after ${range('computeBackS')}`;
+      return `${runs.length} runs, from the cut: fenced ${range('fencedS')}, guest ACTIVE on another node ${range('activeElsewhereS')}, SSH up there ${range('sshUpElsewhereS')}; failed requests ${sum((r) => r.totals?.failed ?? 0)} of ${sum((r) => r.totals?.sent ?? 0)} at ${n(d.rate)}/s (${sum((r) => r.baseline?.failed ?? 0)} of ${sum((r) => r.baseline?.sent ?? 0)} in the 20 s before each cut), every API serving fully ${range('servingFullyS')} after the cut; committed rows lost ${runs.filter((r) => r.committedRowIntact !== true).length}; guests running twice ${runs.filter((r) => r.qemuProcesses !== 1 || r.qemuProcessesAfterReturn !== 1).length}; returned node's compute enabled after ${range('computeBackS')}`;
     }),
     goal: 'serving fully under 30 s, guests answering elsewhere under 120 s, 0 writes lost, 0 running twice',
     how: '`up --nodes 3 -f examples/ha.yaml`, `sudo STACKANETES_E2E_CLOUD=ha npm run bench:node-failure`',

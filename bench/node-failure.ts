@@ -8,7 +8,12 @@
 // it every API served fully); whether the committed row is there and how many QEMU processes run
 // the guest. Then the node is powered on: the seconds until its compute is up and enabled.
 // Saves bench/results/node-failure-<time>.json.
-//   sudo node bench/node-failure.ts [--runs 3] [--rate 40]
+// The issue asks for 20 requests/s to each of the two APIs; this machine (three nodes sharing 2
+// cores) holds about 2 each with room (bench/upgrade's rate): at 20 each the Nova API's queue
+// alone is longer than the probes' and the operator's timeouts, and what is measured is the
+// overload, not the node's loss (README). So the default is 4 in all, and a run says how many
+// requests failed in the 20 s before the cut: a baseline that fails is not a node-failure figure.
+//   sudo node bench/node-failure.ts [--runs 3] [--rate 4]
 import { parseArgs } from 'node:util';
 import {
   createServer,
@@ -44,7 +49,7 @@ import { saveResult } from './results.ts';
 const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '3' },
-    rate: { type: 'string', default: '40' },
+    rate: { type: 'string', default: '4' },
   },
 });
 const runs = Number(values.runs);
@@ -86,8 +91,8 @@ try {
       rate,
       10_000,
     );
-    // A few seconds of load before the cut, so that the failures are the cut's.
-    await new Promise((r) => setTimeout(r, 5000));
+    // 20 s of load before the cut: its failures are the baseline, the later ones the cut's.
+    await new Promise((r) => setTimeout(r, 20_000));
     const cut = Date.now();
     const since = () => (Date.now() - cut) / 1000;
     await cli(['cluster', 'node', 'kill', victim]);
@@ -112,6 +117,11 @@ try {
       .map((l) => l.t)
       .at(-1);
     const servingFullyS = last === undefined ? 0 : (last + 1000 - cut) / 1000;
+    const preCut = load.lines.filter((l) => l.t + 1000 <= cut);
+    const baseline = {
+      sent: preCut.reduce((n, l) => n + l.sent, 0),
+      failed: preCut.reduce((n, l) => n + l.failed, 0),
+    };
     const row = (
       await mariadbSql(await memberOff(victim), 'SELECT v FROM bench_evac.counter WHERE id = 1')
     ).trim();
@@ -130,6 +140,7 @@ try {
       activeElsewhereS: activeS,
       sshUpElsewhereS: bootedS,
       servingFullyS,
+      baseline,
       totals,
       kinds: summariseLoad(load.lines),
       committedRowIntact: row === counter,
@@ -138,7 +149,7 @@ try {
       computeBackS,
     });
     log(
-      `run ${i}: failed ${totals.failed}/${totals.sent}, serving fully ${servingFullyS.toFixed(0)} s after the cut; row ${row === counter ? 'intact' : 'LOST'}; QEMU ${qemu} (after return ${qemuAfter}); compute back ${computeBackS.toFixed(0)} s`,
+      `run ${i}: failed ${totals.failed}/${totals.sent} (before the cut ${baseline.failed}/${baseline.sent}), serving fully ${servingFullyS.toFixed(0)} s after the cut; row ${row === counter ? 'intact' : 'LOST'}; QEMU ${qemu} (after return ${qemuAfter}); compute back ${computeBackS.toFixed(0)} s`,
     );
     await until(() => cloudReady(), 'the OpenStackCloud to be Ready again', 15 * 60_000, 2000);
   }
