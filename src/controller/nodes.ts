@@ -31,6 +31,7 @@ import type { EventRecorder, Logger } from './cloud.ts';
 import { ago } from './liveness.ts';
 import { rfc3339, writeOwnCondition, type ComponentState } from './conditions.ts';
 import { createFencer, fenceNode, type Fencer } from './fencing.ts';
+import { rebuildMembers } from './members.ts';
 
 export const outOfServiceTaint = {
   key: 'node.kubernetes.io/out-of-service',
@@ -348,6 +349,30 @@ export class NodeHealthReconciler {
             `${step.node}: no Lease renewal for ${ago(step.unchangedMs)}; fencing failed, so nothing is moved off it: ${why}`,
           );
         }
+      }
+    }
+    const after = spec.healing.rebuildMembersAfterSeconds;
+    if (after !== undefined && plan.fenced.length > 0) {
+      const fenced = new Map<string, number>();
+      for (const n of nodes)
+        if (plan.fenced.includes(n.name) && n.fencedAt) fenced.set(n.name, Date.parse(n.fencedAt));
+      try {
+        await rebuildMembers(
+          {
+            client: this.#o.client,
+            events: this.#o.events,
+            log: this.#o.log,
+            now: () => this.#now().getTime(),
+          },
+          live,
+          fenced,
+          after,
+        );
+      } catch (err) {
+        this.#o.log.warn(
+          { cloud: `${namespace}/${name}`, err: String(err) },
+          'member rebuild failed; retrying',
+        );
       }
     }
     const condition = nodeHealthCondition(plan, { fencedNow, failed }, spec.healing);

@@ -386,9 +386,16 @@ export class KubeClient {
     name: string,
     namespace?: string,
     propagationPolicy: 'Background' | 'Foreground' | 'Orphan' = 'Background',
+    /** Only this object (its uid): one made again under the same name is left alone (409). */
+    uid?: string,
   ): Promise<unknown> {
     return this.request('DELETE', objectPath(apiVersion, kind, name, namespace), {
-      body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy },
+      body: {
+        kind: 'DeleteOptions',
+        apiVersion: 'v1',
+        propagationPolicy,
+        ...(uid ? { preconditions: { uid } } : {}),
+      },
     });
   }
 

@@ -28,14 +28,32 @@ export interface StatefulSetOpts {
    * cloud as the spec says. A StatefulSet's claim templates cannot change once it exists.
    */
   readonly claim?: ClaimTemplate;
+  /**
+   * How a member that lost its volume gets its data back from the others, when it can
+   * (`memberRebuildAnnotation`): the operator may then give up the volume of a member whose node
+   * stays fenced (spec.healing.rebuildMembersAfterSeconds, src/controller/members.ts).
+   */
+  readonly rebuild?: string;
 }
+
+/**
+ * On a StatefulSet whose members can be rebuilt from the others: how (for the Event that says
+ * so). Absent: a member that lost its volume cannot get its data back, and is never rebuilt.
+ */
+export const memberRebuildAnnotation = 'stackanetes.io/member-rebuild';
 
 export function statefulSet(ctx: Ctx, o: StatefulSetOpts): StatefulSet & KubeObject {
   const part = o.part ?? o.name;
   return {
     apiVersion: 'apps/v1',
     kind: 'StatefulSet',
-    metadata: meta(ctx, o.name, o.component, part),
+    metadata: meta(
+      ctx,
+      o.name,
+      o.component,
+      part,
+      o.rebuild ? { [memberRebuildAnnotation]: o.rebuild } : undefined,
+    ),
     spec: {
       serviceName: o.serviceName,
       replicas: o.replicas,

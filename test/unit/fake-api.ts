@@ -269,6 +269,13 @@ export class FakeApi {
     }
     if (r.method === 'DELETE') {
       if (!existing) return send(404, status(404, 'NotFound', `${name} not found`));
+      const uid = (JSON.parse(r.body || '{}') as { preconditions?: { uid?: string } }).preconditions
+        ?.uid;
+      if (uid && uid !== existing.metadata.uid)
+        return send(
+          409,
+          status(409, 'Conflict', `Precondition failed: UID in precondition: ${uid}`),
+        );
       this.remove(collection, namespace, name!);
       return send(200, status(200, '', 'deleted'));
     }

@@ -413,6 +413,14 @@ export const HealingSpec = Type.Object(
       },
       { ...strict, default: {} },
     ),
+    rebuildMembersAfterSeconds: Type.Optional(
+      Type.Integer({
+        minimum: 60,
+        maximum: 86400,
+        description:
+          'A member of the Galera cluster or of the RabbitMQ cluster whose volume is on a node fenced this long is rebuilt on another node from the other members (Galera: a state transfer; RabbitMQ: it is removed from the cluster and joins again as a new member): its volume is given up. Only while the other members are all Ready and a majority, one member at a time. Unset: a member waits for its node to come back.',
+      }),
+    ),
   },
   {
     ...strict,

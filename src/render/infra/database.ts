@@ -38,10 +38,19 @@ export function renderDatabase(ctx: Ctx): KubeObject[] {
   });
   // A joining Galera member receives a full copy (SST) before it answers: up to 30 minutes.
   container.startupProbe!.failureThreshold = 1800;
-  const sts = dataStatefulSet(ctx, 'database', def.service, headless, replicas, template, {
-    storage: spec.storage,
-    defaultSize: '10Gi',
-  });
+  const sts = dataStatefulSet(
+    ctx,
+    'database',
+    def.service,
+    headless,
+    replicas,
+    template,
+    { storage: spec.storage, defaultSize: '10Gi' },
+    // An empty member finds the running cluster and joins it (start.sh), receiving a full copy.
+    galera
+      ? 'it joins the running members with an empty data directory and receives a full copy of their data (Galera state transfer, mariabackup)'
+      : undefined,
+  );
   return backendObjects(ctx, pod, [
     service(ctx, def.service, 'database', def.service, [{ name: 'mysql', port: def.ports.mysql }]),
     headlessService(ctx, 'database', def),
@@ -134,6 +143,7 @@ export function dataStatefulSet(
   replicas: number,
   template: ReturnType<typeof podTemplate>,
   volume: { storage?: { size?: string; storageClassName?: string }; defaultSize: string },
+  rebuild?: string,
 ): KubeObject {
   const claim = dataClaim(
     volume.storage?.size ?? volume.defaultSize,
@@ -147,6 +157,7 @@ export function dataStatefulSet(
     template,
     parallel: true,
     claim,
+    ...(rebuild ? { rebuild } : {}),
   });
 }
 

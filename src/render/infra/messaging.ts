@@ -44,10 +44,18 @@ export function renderMessaging(ctx: Ctx): KubeObject[] {
   });
   // Peer discovery asks the API for the headless Service's endpoints.
   template.spec.automountServiceAccountToken = true;
-  const sts = dataStatefulSet(ctx, 'messaging', def.service, headless, replicas, template, {
-    storage: spec.storage,
-    defaultSize: '5Gi',
-  });
+  const sts = dataStatefulSet(
+    ctx,
+    'messaging',
+    def.service,
+    headless,
+    replicas,
+    template,
+    { storage: spec.storage, defaultSize: '5Gi' },
+    replicas > 1
+      ? 'with an empty data directory it has a running member forget it, joins the cluster again as a new member and is added back to the quorum queues (start.sh)'
+      : undefined,
+  );
   return backendObjects(ctx, pod, [
     ...accountRole(ctx, def.service, 'messaging', def.service, [
       { apiGroups: [''], resources: ['endpoints'], verbs: ['get'] },
@@ -98,7 +106,10 @@ function messagingConfig(ctx: Ctx, suffix: string): KollaConfig {
     files,
     {
       permissions: [{ path: dataDir, owner, recurse: true }],
-      extra: { 'erlang.cookie': ctx.secrets.erlangCookie, [startScript]: startSh() },
+      extra: {
+        'erlang.cookie': ctx.secrets.erlangCookie,
+        [startScript]: startSh(def.service, ctx.spec.infrastructure.messaging.replicas, suffix),
+      },
     },
   );
 }
@@ -142,9 +153,40 @@ function rabbitmqConf(ctx: Ctx, suffix: string): string {
  * rabbitmq user: no root, no sudo). Debian's /usr/sbin/rabbitmq-server is a sh wrapper that
  * ignores SIGTERM (the pod would sit out its whole grace period); the script it runs stops
  * RabbitMQ cleanly on TERM and logs to stdout.
+ *
+ * A member of a cluster that starts with no data (its volume was lost, or given up by the
+ * operator for a node that stayed dead) would be refused by the others, which still list it
+ * ("inconsistent cluster"): a running member forgets it first (possible while it is offline, as
+ * it is before it starts), then it joins as a new member through peer discovery, and once it runs
+ * the quorum queues get a replica on it again (forgetting removed it from them). At a cluster's
+ * first start no member lists it and nothing is forgotten.
  */
-function startSh(): string {
+function startSh(name: string, replicas: number, suffix: string): string {
   const cookie = `${dataDir}/.erlang.cookie`;
+  const rejoin =
+    replicas > 1
+      ? [
+          'me="$RABBITMQ_NODENAME"',
+          'regrow=',
+          'if [ ! -d "$RABBITMQ_MNESIA_BASE/$me" ]; then',
+          `  for i in $(seq 0 ${replicas - 1}); do`,
+          `    peer="${name}-$i${suffix}"`,
+          `    [ "${name}-$i" = "$POD_NAME" ] && continue`,
+          '    getent hosts "$peer" >/dev/null || continue',
+          '    if timeout 30 rabbitmqctl -q -n "rabbit@$peer" forget_cluster_node "$me" >/dev/null 2>&1; then',
+          '      echo "no data here, and rabbit@$peer listed $me: forgotten there, joining as a new member"',
+          '      regrow=1',
+          '      break',
+          '    fi',
+          '  done',
+          'fi',
+          'if [ -n "$regrow" ]; then',
+          '  (rabbitmqctl -q await_startup --timeout 900 >/dev/null 2>&1 &&',
+          '    rabbitmq-queues -q grow "$me" all >/dev/null 2>&1 &&',
+          '    echo "quorum queues: a replica on $me again") &',
+          'fi',
+        ]
+      : [];
   return [
     '#!/bin/bash',
     'set -euo pipefail',
@@ -152,6 +194,7 @@ function startSh(): string {
     `  rm -f ${cookie}`,
     `  install -m 0400 ${kollaConfigDir}/erlang.cookie ${cookie}`,
     'fi',
+    ...rejoin,
     `exec ${rabbitmqServer}`,
     '',
   ].join('\n');

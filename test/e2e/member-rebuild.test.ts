@@ -1,0 +1,225 @@
+// A server stays dead (issue 12), on the HA cloud of examples/ha.yaml: the node that holds the
+// volume of a Galera member and of a RabbitMQ member is power-cut and left off. The operator
+// fences it (./nodes.ts); with spec.healing.rebuildMembersAfterSeconds (set to 60 here) it then
+// gives up both members' volumes (src/controller/members.ts) and each starts on another node with
+// an empty one. Asserted: the Galera member is Ready off the node, in a Primary cluster of 3, and
+// holds a row committed before the cut (it can only have come by state transfer); the RabbitMQ
+// member is Ready off the node, the cluster lists 3 nodes and all 3 run (the old one was forgotten, the new one joined), and the quorum queues
+// have a replica on it again; the cloud is Ready and Keystone issues tokens. Then the node is
+// powered on: it is taken back into service, and the rebuilt members stay where they are.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import {
+  client,
+  cloudName,
+  cloudReady,
+  galeraStatus,
+  getPod,
+  isReady,
+  issueToken,
+  keystoneAdmin,
+  kubectl,
+  mariadbSql,
+  namespace,
+  skip,
+  until,
+} from './helpers.ts';
+import { cli, events, memberOff, untilFenced, untilUnfenced, victim } from './evacuation.ts';
+
+const afterSeconds = 60;
+const cloudPath = ['stackanetes.io/v1alpha1', 'OpenStackCloud'] as const;
+
+/** The member of `set` (mariadb, rabbitmq) whose volume is on node `n`. */
+async function memberOn(set: string, n: string): Promise<string | undefined> {
+  for (let i = 0; i < 3; i++) {
+    const claim = await (
+      await client()
+    )
+      .get('v1', 'PersistentVolumeClaim', `data-${set}-${i}`, namespace)
+      .catch(() => undefined);
+    if (claim?.metadata.annotations?.['volume.kubernetes.io/selected-node'] === n)
+      return `${set}-${i}`;
+  }
+  return undefined;
+}
+
+/** The pod `name` when it is Ready on a node other than `n`. */
+async function readyOff(name: string, n: string) {
+  const p = await getPod(name);
+  const on = (p?.spec as { nodeName?: string } | undefined)?.nodeName;
+  return p && isReady(p) && on && on !== n ? on : undefined;
+}
+
+const rabbitmqctl = (member: string, args: string) =>
+  kubectl(
+    [
+      '-n',
+      namespace,
+      'exec',
+      member,
+      '-c',
+      'rabbitmq',
+      '--',
+      'bash',
+      '-c',
+      `rabbitmqctl -q ${args}`,
+    ],
+    60_000,
+  );
+
+async function setRebuild(value: number | null): Promise<void> {
+  await (
+    await client()
+  ).mergePatch(cloudPath[0], cloudPath[1], cloudName, namespace, {
+    spec: { healing: { rebuildMembersAfterSeconds: value } },
+  });
+}
+
+describe(
+  'a node stays dead: its Galera and RabbitMQ members are rebuilt on the others',
+  { skip },
+  () => {
+    let galera: string;
+    let rabbit: string;
+    let before0: number | undefined;
+    const counter = `${Date.now()}`;
+    let cut = 0;
+    const at = () => `${((Date.now() - cut) / 1000).toFixed(0)} s`;
+
+    before(async () => {
+      await until(() => cloudReady(), 'the cloud to be Ready', 15 * 60_000, 5000);
+      const g = await memberOn('mariadb', victim);
+      const r = await memberOn('rabbitmq', victim);
+      assert.ok(
+        g && r,
+        `the HA cloud keeps a Galera and a RabbitMQ member on each node; on ${victim}: ${g}, ${r}`,
+      );
+      galera = g;
+      rabbit = r;
+      before0 = (
+        (await (await client()).get(cloudPath[0], cloudPath[1], cloudName, namespace)).spec as {
+          healing?: { rebuildMembersAfterSeconds?: number };
+        }
+      ).healing?.rebuildMembersAfterSeconds;
+      await mariadbSql(
+        await memberOff(victim),
+        `CREATE DATABASE IF NOT EXISTS e2e_rebuild; CREATE TABLE IF NOT EXISTS e2e_rebuild.counter (id INT PRIMARY KEY, v VARCHAR(32)); REPLACE INTO e2e_rebuild.counter VALUES (1, '${counter}')`,
+      );
+      await setRebuild(afterSeconds);
+    });
+
+    after(async () => {
+      await cli(['cluster', 'node', 'start', victim]).catch(() => undefined);
+      await untilUnfenced(victim).catch(() => undefined);
+      await setRebuild(before0 ?? null).catch(() => undefined);
+      await until(() => cloudReady(), 'the cloud to be Ready again', 15 * 60_000, 5000).catch(
+        () => undefined,
+      );
+    });
+
+    test('the members come back on the surviving nodes, with their data, and the cloud serves', async () => {
+      cut = Date.now();
+      await cli(['cluster', 'node', 'kill', victim]);
+      await untilFenced(victim);
+      console.log(
+        `# ${victim} fenced at ${at()}; ${galera} and ${rabbit} have their volumes there`,
+      );
+
+      for (const m of [galera, rabbit]) {
+        const e = await until(
+          async () => (await events('MemberRebuilt')).find((x) => x.message.startsWith(`${m}:`)),
+          `the operator's MemberRebuilt Event for ${m}`,
+          5 * 60_000,
+          3000,
+        );
+        console.log(`# ${at()}: ${e.message}`);
+      }
+
+      const galeraNode = await until(
+        () => readyOff(galera, victim),
+        `${galera} Ready off ${victim}`,
+        20 * 60_000,
+        5000,
+      );
+      console.log(`# ${galera} Ready on ${galeraNode} at ${at()}`);
+      const status = await galeraStatus(galera);
+      assert.equal(
+        status.wsrep_cluster_size,
+        '3',
+        `${galera} is one of three members again: ${JSON.stringify(status)}`,
+      );
+      assert.equal(status.wsrep_cluster_status, 'Primary');
+      assert.equal(status.wsrep_local_state_comment, 'Synced');
+      assert.equal(
+        (await mariadbSql(galera, 'SELECT v FROM e2e_rebuild.counter WHERE id = 1')).trim(),
+        counter,
+        `the row committed before the cut is on the rebuilt ${galera}: it came by state transfer`,
+      );
+
+      const rabbitNode = await until(
+        () => readyOff(rabbit, victim),
+        `${rabbit} Ready off ${victim}`,
+        15 * 60_000,
+        5000,
+      );
+      console.log(`# ${rabbit} Ready on ${rabbitNode} at ${at()}`);
+      const cluster = JSON.parse(await rabbitmqctl(rabbit, 'cluster_status --formatter json')) as {
+        disk_nodes: string[];
+        running_nodes: string[];
+      };
+      assert.equal(cluster.disk_nodes.length, 3, `members: ${cluster.disk_nodes.join(', ')}`);
+      assert.deepEqual(
+        [...cluster.running_nodes].sort(),
+        [...cluster.disk_nodes].sort(),
+        'every member runs',
+      );
+      const me = cluster.disk_nodes.find((n) => n.startsWith(`rabbit@${rabbit}.`))!;
+      assert.ok(me, `${rabbit} is a member`);
+      const quorum = await until(
+        async () => {
+          const queues = JSON.parse(
+            await rabbitmqctl(rabbit, 'list_queues -p nova name type members --formatter json'),
+          ) as {
+            name: string;
+            type: string;
+            members: string[];
+          }[];
+          const q = queues.filter((x) => x.type === 'quorum');
+          return q.length > 0 && q.every((x) => x.members.includes(me)) ? q.length : undefined;
+        },
+        `every quorum queue of the nova vhost to have a replica on ${rabbit} again`,
+        5 * 60_000,
+        5000,
+      );
+      console.log(`# ${quorum} quorum queues of nova have a replica on ${rabbit} again at ${at()}`);
+
+      await until(() => cloudReady(), 'the cloud to be Ready', 15 * 60_000, 5000);
+      const keystone = await keystoneAdmin();
+      assert.equal(
+        await issueToken(keystone.url, keystone.body, 10_000),
+        201,
+        'Keystone issues a token',
+      );
+      console.log(`# cloud Ready and serving at ${at()}`);
+
+      await cli(['cluster', 'node', 'start', victim]);
+      await untilUnfenced(victim);
+      assert.equal(
+        await readyOff(galera, victim),
+        galeraNode,
+        `${galera} stays where it was rebuilt`,
+      );
+      assert.equal(
+        await readyOff(rabbit, victim),
+        rabbitNode,
+        `${rabbit} stays where it was rebuilt`,
+      );
+      const again = await galeraStatus(galera);
+      assert.equal(
+        again.wsrep_cluster_size,
+        '3',
+        `still three Galera members: ${JSON.stringify(again)}`,
+      );
+    });
+  },
+);
