@@ -39,6 +39,10 @@ export function renderPolicies(ctx: Ctx, components: readonly ComponentName[]): 
     ],
     ['cache', cache.service, Object.values(cache.ports), []],
   ];
+  // Host-network clients (nova-compute and the agents on every node) connect from the nodes'
+  // own addresses, which no pod selector matches: the queue and the cache admit those networks.
+  // The database does not: nothing on a host network uses it.
+  const nodeBlocks = (ctx.spec.nodeNetworks ?? []).map((cidr) => ({ ipBlock: { cidr } }));
   for (const [backend, name, clientPorts, peerPorts] of backends) {
     const users = backendClients(ctx.catalog, backend).filter((c) => components.includes(c));
     const own = selectorLabels(ctx, backend, name);
@@ -58,7 +62,7 @@ export function renderPolicies(ctx: Ctx, components: readonly ComponentName[]): 
         ingress: [
           {
             // The cloud's pods in its own namespace, and in its data plane's (the agents;
-            // those on the host's network are not pods to a NetworkPolicy, the others are).
+            // those on the host's network are not pods to a NetworkPolicy: spec.nodeNetworks).
             from: [
               { podSelector: clients },
               {
@@ -67,6 +71,7 @@ export function renderPolicies(ctx: Ctx, components: readonly ComponentName[]): 
                 },
                 podSelector: clients,
               },
+              ...(backend === 'database' ? [] : nodeBlocks),
             ],
             ports: clientPorts.map((port) => ({ port, protocol: 'TCP' as const })),
           },

@@ -214,6 +214,14 @@ describe(
         rabbitNode,
         `${rabbit} stays where it was rebuilt`,
       );
+      // Node-3 holds no member now: its nova-compute (on the host network) must reach RabbitMQ on
+      // another node (spec.nodeNetworks) for the cloud to be Ready.
+      await until(
+        () => cloudReady(),
+        'the cloud to be Ready with the node back',
+        10 * 60_000,
+        5000,
+      );
       const again = await galeraStatus(galera);
       assert.equal(
         again.wsrep_cluster_size,

@@ -442,6 +442,18 @@ export const OpenStackCloudSpec = Type.Object(
     }),
     images: ImagesSpec,
     nodeRoles: NodeRolesSpec,
+    nodeNetworks: Type.Optional(
+      Type.Array(
+        Type.String({
+          pattern: '^([0-9]{1,3}(\\.[0-9]{1,3}){3}/[0-9]{1,2}|[0-9A-Fa-f:]+/[0-9]{1,3})$',
+          description: 'A CIDR, e.g. 10.0.0.0/24.',
+        }),
+        {
+          description:
+            "The networks the nodes' own addresses are in. Processes on a node's host network (nova-compute, the OVN agents) connect from them, and a NetworkPolicy cannot select them as pods: the queue and the cache admit these networks. Unset: such a process reaches only the members on its own node (always admitted), so a node without a RabbitMQ member has a compute service that cannot connect. The local cluster's nodes are on 10.243.0.0/24.",
+        },
+      ),
+    ),
     tolerations: Type.Optional(
       Type.Array(Toleration, {
         description: 'Taints every Stackanetes pod tolerates (nodes dedicated to OpenStack, say).',

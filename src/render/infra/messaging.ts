@@ -180,10 +180,20 @@ function startSh(name: string, replicas: number, suffix: string): string {
           '    fi',
           '  done',
           'fi',
+          // await_startup fails at once while the node's Erlang VM is not up yet: asked again.
           'if [ -n "$regrow" ]; then',
-          '  (rabbitmqctl -q await_startup --timeout 900 >/dev/null 2>&1 &&',
-          '    rabbitmq-queues -q grow "$me" all >/dev/null 2>&1 &&',
-          '    echo "quorum queues: a replica on $me again") &',
+          '  (for _ in $(seq 1 90); do',
+          '    if rabbitmqctl -q await_startup --timeout 30 >/dev/null 2>&1; then',
+          '      if out=$(rabbitmq-queues -q grow "$me" all 2>&1); then',
+          '        echo "quorum queues: a replica on $me again"',
+          '      else',
+          '        echo "quorum queues not grown onto $me: $out"',
+          '      fi',
+          '      exit 0',
+          '    fi',
+          '    sleep 10',
+          '  done',
+          '  echo "quorum queues not grown onto $me: it did not start in 15 minutes") &',
           'fi',
         ]
       : [];

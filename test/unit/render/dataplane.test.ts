@@ -241,6 +241,28 @@ test('the database, the queue and the cache admit their clients from the data pl
   }
 });
 
+test('host-network agents reach the queue and the cache from spec.nodeNetworks; the database admits no address', () => {
+  const objs = cloudObjects(loadExample('ha'), secrets, { namespace: ns });
+  const from = (name: string) =>
+    (
+      objs.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === name) as Record<
+        string,
+        any
+      >
+    ).spec.ingress[0].from as Record<string, unknown>[];
+  for (const name of ['rabbitmq-clients', 'memcached-clients'])
+    assert.deepEqual(from(name).at(-1), { ipBlock: { cidr: '10.243.0.0/24' } }, name);
+  assert.ok(from('mariadb-clients').every((f) => !('ipBlock' in f)));
+  const invalid = validateObject({
+    apiVersion: 'stackanetes.io/v1alpha1',
+    kind: 'OpenStackCloud',
+    metadata: { name: 'test', namespace: 'openstack' },
+    spec: { release: '2025.1', nodeNetworks: ['10.243.0.0'] },
+  });
+  assert.equal(invalid.ok, false);
+  if (!invalid.ok) assert.equal(invalid.problems[0]?.path, 'spec.nodeNetworks[0]');
+});
+
 test('a namespace that leaves no room for its data plane’s is refused, by validation and by render', () => {
   const at = (namespace: string) =>
     validateObject({
