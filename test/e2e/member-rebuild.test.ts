@@ -5,10 +5,11 @@
 // an empty one. Asserted: the Galera member is Ready off the node, in a Primary cluster of 3, and
 // holds a row committed before the cut (it can only have come by state transfer); the RabbitMQ
 // member is Ready off the node, the cluster lists 3 nodes and all 3 run (the old one forgotten,
-// the new one joined), and every quorum queue has a replica on it again; the cloud is Ready and
-// Keystone issues tokens. Then the node is powered on: it is taken back into service, the rebuilt
-// members stay where they are, and the cloud is Ready with it (its compute, on the host network,
-// reaches RabbitMQ on another node: spec.nodeNetworks). STACKANETES_E2E_VICTIM picks the node.
+// the new one joined), and every quorum queue has a replica on it again; Keystone issues tokens
+// (the whole cloud cannot be Ready while OVN's one-member databases may be on the node). Then the
+// node is powered on: it is taken back into service, the rebuilt members stay where they are,
+// and the cloud is Ready with it (its compute, on the host network, reaches RabbitMQ on another
+// node: spec.nodeNetworks). STACKANETES_E2E_VICTIM picks the node.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -224,14 +225,15 @@ describe(
       );
       console.log(`# all ${quorum} quorum queues have a replica on ${rabbit} again at ${at()}`);
 
-      await until(() => cloudReady(), 'the cloud to be Ready', 15 * 60_000, 5000);
+      // Not the whole cloud while the node is off: OVN's databases have one member each, and
+      // when that node holds them the network waits for it (README).
       const keystone = await keystoneAdmin();
       assert.equal(
         await issueToken(keystone.url, keystone.body, 10_000),
         201,
         'Keystone issues a token',
       );
-      console.log(`# cloud Ready and serving at ${at()}`);
+      console.log(`# Keystone (on the rebuilt Galera) issues tokens at ${at()}`);
 
       await cli(['cluster', 'node', 'start', victim]);
       await untilUnfenced(victim);
