@@ -31,6 +31,7 @@ import {
   serviceUrl,
   startLoad,
   summariseLoad,
+  sumLoad,
   until,
 } from '../test/e2e/helpers.ts';
 import {
@@ -117,11 +118,8 @@ try {
       .map((l) => l.t)
       .at(-1);
     const servingFullyS = last === undefined ? 0 : (last + 1000 - cut) / 1000;
-    const preCut = load.lines.filter((l) => l.t + 1000 <= cut);
-    const baseline = {
-      sent: preCut.reduce((n, l) => n + l.sent, 0),
-      failed: preCut.reduce((n, l) => n + l.failed, 0),
-    };
+    const { sent, failed } = sumLoad(load.lines.filter((l) => l.t + 1000 <= cut));
+    const baseline = { sent, failed };
     const row = (
       await mariadbSql(await memberOff(victim), 'SELECT v FROM bench_evac.counter WHERE id = 1')
     ).trim();

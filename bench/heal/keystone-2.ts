@@ -14,6 +14,7 @@ import {
   namespace,
   readyCount,
   startLoad,
+  sumLoad,
   tokenLoad,
   type LoadSecond,
 } from '../../test/e2e/helpers.ts';
@@ -59,26 +60,7 @@ function timeline(lines: LoadSecond[], t: number): string {
   return parts.length > 40 ? [...parts.slice(0, 40), '…'].join(' ') : parts.join(' ');
 }
 
-function sumLines(lines: LoadSecond[]): {
-  sent: number;
-  failed: number;
-  errors: Record<string, number>;
-  maxMs: number;
-} {
-  const errors: Record<string, number> = {};
-  let sent = 0;
-  let failed = 0;
-  let maxMs = 0;
-  for (const l of lines) {
-    sent += l.sent;
-    failed += l.failed;
-    maxMs = Math.max(maxMs, l.maxMs);
-    for (const [k, v] of Object.entries(l.errors)) errors[k] = (errors[k] ?? 0) + v;
-  }
-  return { sent, failed, errors, maxMs };
-}
-
-function phase(p: ReturnType<typeof sumLines>): string {
+function phase(p: ReturnType<typeof sumLoad>): string {
   const errs = Object.keys(p.errors).length ? ` ${JSON.stringify(p.errors)}` : '';
   return `${p.failed}/${p.sent}${errs}; slowest ${(p.maxMs / 1000).toFixed(1)} s`;
 }
@@ -171,9 +153,9 @@ export async function run(): Promise<void> {
     const totals = await load.stop();
     if (tDelete) {
       const end = tRecovered ?? Infinity;
-      const before = sumLines(load.lines.filter((l) => l.t + 1000 <= tDelete));
-      const during = sumLines(load.lines.filter((l) => l.t + 1000 > tDelete && l.t < end));
-      const after = sumLines(load.lines.filter((l) => l.t >= end));
+      const before = sumLoad(load.lines.filter((l) => l.t + 1000 <= tDelete));
+      const during = sumLoad(load.lines.filter((l) => l.t + 1000 > tDelete && l.t < end));
+      const after = sumLoad(load.lines.filter((l) => l.t >= end));
       record(
         sc,
         'rate',

@@ -15,6 +15,7 @@ import { isConflict, isNotFound } from '../kube/errors.ts';
 import type { KubeObject } from '../render/kube.ts';
 import { memberRebuildAnnotation } from '../render/statefulset.ts';
 import type { EventRecorder, Logger } from './cloud.ts';
+import { podReady } from './rollout.ts';
 
 /** The node a claim's volume is on: where the scheduler put its first consumer (local volumes). */
 export const selectedNodeAnnotation = 'volume.kubernetes.io/selected-node';
@@ -130,12 +131,6 @@ export interface RebuildOptions {
   readonly now?: () => number;
 }
 
-const isReady = (pod: KubeObject) =>
-  (
-    (pod.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions ??
-    []
-  ).some((c) => c.type === 'Ready' && c.status === 'True');
-
 /**
  * One pass for a cloud (`cloud`, its live object) with fenced nodes: reads its StatefulSets, their
  * pods and claims, and rebuilds what `decideRebuilds` says. Returns the plan.
@@ -177,7 +172,7 @@ export async function rebuildMembers(
     pods: new Map(
       pods.map((p) => [
         p.metadata.name,
-        { name: p.metadata.name, uid: p.metadata.uid ?? '', ready: isReady(p) },
+        { name: p.metadata.name, uid: p.metadata.uid ?? '', ready: podReady(p) },
       ]),
     ),
     claims: new Map(

@@ -229,7 +229,8 @@ export function podFailure(pod: KubeObject): string | undefined {
   return undefined;
 }
 
-function podReady(pod: KubeObject): boolean {
+/** Whether a pod's Ready condition is True. */
+export function podReady(pod: KubeObject): boolean {
   const st = (pod.status ?? {}) as PodStatus;
   return !!st.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
 }

@@ -877,6 +877,26 @@ export function tokenLoad(keystone: string, body: string): LoadRequest {
   };
 }
 
+/** Some seconds of load in all: requests sent and failed, failures by kind, the slowest (ms). */
+export function sumLoad(lines: LoadSecond[]): {
+  sent: number;
+  failed: number;
+  errors: Record<string, number>;
+  maxMs: number;
+} {
+  const errors: Record<string, number> = {};
+  let sent = 0;
+  let failed = 0;
+  let maxMs = 0;
+  for (const l of lines) {
+    sent += l.sent;
+    failed += l.failed;
+    maxMs = Math.max(maxMs, l.maxMs);
+    for (const [k, v] of Object.entries(l.errors)) errors[k] = (errors[k] ?? 0) + v;
+  }
+  return { sent, failed, errors, maxMs };
+}
+
 /** Per request kind over some seconds of load: count, failures by kind, latency percentiles. */
 export function summariseLoad(lines: readonly LoadSecond[]): Record<
   string,
