@@ -17,8 +17,10 @@ import {
   advance,
   mixRendering,
   movedWorkloads,
+  rolledOnto,
   stepState,
   upgradeRender,
+  workloadsNamed,
   upgradeTask,
 } from './upgrade.ts';
 import { enabledComponents, enabledServices } from '../plan/components.ts';
@@ -173,6 +175,9 @@ export class CloudReconciler {
   #statusFieldsDropped = false;
   /** Clouds left to another operator, and that operator's Lease (to say so once). */
   readonly #rivalsSeen = new Map<string, string>();
+  /** The live copy of a rendered object, from the informer caches. */
+  readonly #live = (o: KubeObject): KubeObject | undefined =>
+    this.#store.get(o.apiVersion, o.kind, o.metadata.namespace, o.metadata.name);
   /** The last look at each not-ready workload's pods for a crash-looping container, and when. */
   readonly #crashNotes = new Map<string, { at: number; note: string | undefined }>();
 
@@ -284,8 +289,8 @@ export class CloudReconciler {
       const { step, plan: steps } = upgrading;
       const state = stepState(
         step,
-        upgrading.rendered,
-        (o) => this.#store.get(o.apiVersion, o.kind, o.metadata.namespace, o.metadata.name),
+        upgrading.target,
+        this.#live,
         (w) => workloadReadiness(w).ready,
         (j) => {
           const s = jobState(j);
@@ -355,7 +360,13 @@ export class CloudReconciler {
     wanted: { from: string; to: string },
     conditions: Condition[],
   ):
-    | { upgrade: UpgradeStatus; plan: UpgradePlan; step: PlannedStep; rendered: RenderedComponents }
+    | {
+        upgrade: UpgradeStatus;
+        plan: UpgradePlan;
+        step: PlannedStep;
+        rendered: RenderedComponents;
+        target: RenderedComponents;
+      }
     | undefined {
     const prior = (live.status as { upgrade?: UpgradeStatus } | undefined)?.upgrade;
     const current =
@@ -385,13 +396,17 @@ export class CloudReconciler {
       namespace,
       upgrade: upgradeRender(step),
     });
+    const rolled = (name: string) =>
+      workloadsNamed(to, name).every((w) =>
+        rolledOnto(w, this.#live, (l) => workloadReadiness(l).ready),
+      );
     const rendered = mixRendering(
       from,
       to,
-      movedWorkloads(plan, upgrade.completed, step),
+      movedWorkloads(plan, upgrade.completed, step, rolled),
       step.kind === 'roll' ? undefined : upgradeTask(step),
     );
-    return { upgrade: { ...upgrade, step: step.id }, plan, step, rendered };
+    return { upgrade: { ...upgrade, step: step.id }, plan, step, rendered, target: to };
   }
 
   /**

@@ -34,18 +34,29 @@ export function upgradeRender(next: PlannedStep | undefined): UpgradeRender {
 
 /**
  * The workload names (`<service>-<process>`) that run the target release: the processes of every
- * roll step done, and of the roll in progress.
+ * roll step done, and those of the roll in progress one at a time, in the step's order: the next
+ * process moves only once the one before it is rolled and Ready (`rolled`), so a service's
+ * processes do not all start their new pods at once on a busy cloud.
  */
 export function movedWorkloads(
   plan: UpgradePlan,
   completed: readonly string[],
   next: PlannedStep | undefined,
+  rolled: (workload: string) => boolean,
 ): Set<string> {
   const done = new Set(completed);
   const out = new Set<string>();
   for (const s of plan.steps) {
-    if (s.kind !== 'roll' || !(done.has(s.id) || s.id === next?.id)) continue;
-    for (const p of s.processes!) out.add(processName(s.service, p));
+    if (s.kind !== 'roll') continue;
+    if (done.has(s.id)) {
+      for (const p of s.processes!) out.add(processName(s.service, p));
+    } else if (s.id === next?.id) {
+      for (const p of s.processes!) {
+        const name = processName(s.service, p);
+        out.add(name);
+        if (!rolled(name)) break;
+      }
+    }
   }
   return out;
 }
@@ -131,19 +142,42 @@ function template(o: KubeObject): { hash?: string; images: string[] } {
 }
 
 /**
- * Whether the step in progress is done, from the live objects (`get`, the informer caches):
- * a check or migration when its Job has completed (failed: its retries are spent); a roll when
- * each of its workloads runs the target's images and config and is Ready (`ready`).
+ * Whether the live copy of `want` (a rendered workload) runs its images and config and is Ready.
+ */
+export function rolledOnto(
+  want: KubeObject,
+  get: Get,
+  ready: (live: KubeObject) => boolean,
+): boolean {
+  const live = get(want);
+  if (!live) return false;
+  const w = template(want);
+  const l = template(live);
+  return l.hash === w.hash && l.images.join() === w.images.join() && ready(live);
+}
+
+/** The rendered workloads of `rendering` named `name` (a Deployment, a DaemonSet, …). */
+export function workloadsNamed(rendering: RenderedComponents, name: string): KubeObject[] {
+  return [...rendering.values()]
+    .flat()
+    .filter((o) => workloadKinds.has(o.kind) && o.metadata.name === name);
+}
+
+/**
+ * Whether the step in progress is done, from the live objects (`get`, the informer caches) and
+ * the cloud rendered at the target release (`target`, with the step's Job): a check or migration
+ * when its Job has completed (failed: its retries are spent); a roll when each of its workloads
+ * runs the target's images and config and is Ready (`ready`).
  */
 export function stepState(
   step: PlannedStep,
-  mixed: RenderedComponents,
+  target: RenderedComponents,
   get: Get,
   ready: (live: KubeObject) => boolean,
   jobDone: (live: KubeObject | undefined) => 'complete' | 'failed' | 'running',
 ): StepState {
-  const all = [...mixed.values()].flat();
   if (step.kind !== 'roll') {
+    const all = [...target.values()].flat();
     const task = upgradeTask(step);
     const job = all.find((o) => o.kind === 'Job' && o.metadata.labels?.[jobTaskLabel] === task);
     if (!job) return { state: 'running', note: `the Job of ${step.id} is not rendered` };
@@ -154,18 +188,18 @@ export function stepState(
       ? { state: 'failed', note: `${where} failed: \`${step.command}\`` }
       : { state: 'running', note: `${where}: \`${step.command}\`` };
   }
-  const names = new Set(step.processes!.map((p) => processName(step.service, p)));
-  const waiting: string[] = [];
-  for (const want of all.filter((o) => workloadKinds.has(o.kind) && names.has(o.metadata.name))) {
-    const live = get(want);
-    const w = template(want);
-    const l = live ? template(live) : undefined;
-    const moved = l && l.hash === w.hash && l.images.join() === w.images.join();
-    if (!live || !moved || !ready(live)) waiting.push(want.metadata.name);
-  }
-  return waiting.length
-    ? { state: 'running', note: `rolling ${waiting.join(', ')} onto the new release` }
-    : { state: 'done' };
+  const waiting = step
+    .processes!.map((p) => processName(step.service, p))
+    .filter((name) => {
+      const wanted = workloadsNamed(target, name);
+      return wanted.length > 0 && !wanted.every((w) => rolledOnto(w, get, ready));
+    });
+  if (waiting.length === 0) return { state: 'done' };
+  const [now, ...then] = waiting;
+  return {
+    state: 'running',
+    note: `rolling ${now} onto the new release${then.length ? `; then ${then.join(', ')}` : ''}`,
+  };
 }
 
 /** The upgrade status after this pass saw `state` for `step` (at `now`, RFC 3339). */

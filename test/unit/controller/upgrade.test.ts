@@ -33,6 +33,7 @@ const quiet = { info: () => undefined, warn: () => undefined, error: () => undef
 function mirrorStore(
   api: FakeApi,
   failed: (job: KubeObject) => boolean = () => false,
+  notReady: (workload: KubeObject) => boolean = () => false,
 ): ObjectStore {
   return {
     get: (_a, kind, namespace, name) => {
@@ -63,14 +64,15 @@ function mirrorStore(
           return { ...o, metadata };
         default: {
           const replicas = (o.spec as { replicas?: number }).replicas ?? 1;
+          const ready = notReady(o) ? 0 : replicas;
           return {
             ...o,
             metadata,
             status: {
               observedGeneration: 1,
               replicas,
-              readyReplicas: replicas,
-              availableReplicas: replicas,
+              readyReplicas: ready,
+              availableReplicas: ready,
               updatedReplicas: replicas,
             },
           };
@@ -85,7 +87,10 @@ interface World {
   api: FakeApi;
   client: KubeClient;
   events: { reason: string; message: string }[];
-  reconciler: (failed?: (job: KubeObject) => boolean) => CloudReconciler;
+  reconciler: (
+    failed?: (job: KubeObject) => boolean,
+    notReady?: (workload: KubeObject) => boolean,
+  ) => CloudReconciler;
 }
 
 async function withWorld(body: (w: World) => Promise<void>): Promise<void> {
@@ -101,10 +106,10 @@ async function withWorld(body: (w: World) => Promise<void>): Promise<void> {
       api,
       client,
       events,
-      reconciler: (failed) =>
+      reconciler: (failed, notReady) =>
         new CloudReconciler({
           client,
-          store: mirrorStore(api, failed),
+          store: mirrorStore(api, failed, notReady),
           events: {
             record: (_c, _t, reason, message) => {
               events.push({ reason, message });
@@ -280,6 +285,34 @@ test('a failed migration holds the upgrade at that step, says so, and moves noth
       /keystone\/expand: Job openstack\/keystone-upgrade-expand-\S+ failed: `keystone-manage db_sync --expand`/,
     );
     assert.match(image(api, 'keystone-api'), /:2025\.1$/, 'keystone was not rolled');
+  });
+});
+
+test('a roll moves its processes one at a time, in order: while nova-scheduler is not Ready on 2026.1, nova-api and the rest keep 2025.1', async () => {
+  await withWorld(async ({ api, reconciler }) => {
+    await reconciler().reconcile('openstack', 'minimal');
+    askFor(api, '2026.1');
+    // nova-scheduler never becomes Ready once it runs 2026.1.
+    const r = reconciler(undefined, (w) => {
+      const containers = (w.spec as { template: { spec: { containers: { image: string }[] } } })
+        .template.spec.containers;
+      return w.metadata.name === 'nova-scheduler' && /:2026\.1$/.test(containers[0]!.image);
+    });
+    for (let pass = 0; pass < 3 * plan.steps.length; pass++) {
+      await r.reconcile('openstack', 'minimal');
+    }
+    const st = status(api);
+    assert.equal(st.upgrade!.step, 'nova/control-plane', 'the upgrade waits in the roll');
+    assert.match(image(api, 'nova-conductor'), /:2026\.1$/, 'the first process moved');
+    assert.match(image(api, 'nova-scheduler'), /:2026\.1$/, 'the second moved');
+    for (const d of ['nova-api', 'nova-metadata', 'nova-novncproxy']) {
+      assert.match(image(api, d), /:2025\.1$/, `${d} waits for nova-scheduler`);
+    }
+    const up = st.conditions.find((c) => c.type === 'Upgraded')!;
+    assert.match(
+      up.message,
+      /nova\/control-plane: rolling nova-scheduler onto the new release; then nova-api, nova-metadata, nova-novncproxy/,
+    );
   });
 });
 
