@@ -4,6 +4,7 @@
 import { restrictedUid } from '../../catalog/images.ts';
 import type { BackendDef } from '../../catalog/types.ts';
 import { placement, selectorLabels, svcFqdn, svcHost, type Ctx } from '../context.ts';
+import { memberHosts } from './endpoints.ts';
 import { statefulSet } from '../statefulset.ts';
 import { contentHash } from '../hash.ts';
 import { kollaConfig, kollaConfigDir, type KollaConfig } from '../kolla.ts';
@@ -34,6 +35,33 @@ interface OvsdbDb {
   /** File name stem: ovnnb_db / ovnsb_db. */
   readonly stem: string;
   readonly schema: string;
+  /** The database's name in its schema: OVN_Northbound / OVN_Southbound. */
+  readonly dbName: string;
+  /** The port the members of a clustered database talk Raft on (OVN's own: 6643, 6644). */
+  readonly raftPort: number;
+}
+
+/**
+ * How many members each OVN database has: a 3-member Raft cluster (it keeps serving with one
+ * member gone) when Neutron runs 3 or more replicas; else one standalone server.
+ */
+export function ovnDbMembers(ctx: Ctx): number {
+  return ctx.spec.services.neutron.replicas >= 3 ? 3 : 1;
+}
+
+/** The Service that names the members of an OVN database, ready or not. */
+function ovnHeadless(def: BackendDef<'ovsdb'>): string {
+  return `${def.service}-headless`;
+}
+
+/**
+ * The members' host names, fully qualified: Open vSwitch's own resolver (unbound) does not use
+ * the resolver's search list.
+ */
+function ovnMemberHosts(ctx: Ctx, def: BackendDef<'ovsdb'>): string[] {
+  return memberHosts(ctx, def.service, ovnHeadless(def), ovnDbMembers(ctx)).map(
+    (h) => `${h}.${ctx.spec.clusterDomain}`,
+  );
 }
 
 export function ovnNbConnection(ctx: Ctx): string {
@@ -44,8 +72,15 @@ export function ovnSbConnection(ctx: Ctx): string {
   return connection(ctx, ctx.catalog.ovn.sb);
 }
 
+/**
+ * Where clients find a database: its Service for one server; every member of a cluster, which
+ * OVSDB clients try in turn (they look for the leader, and move on when a member is gone).
+ */
 function connection(ctx: Ctx, def: BackendDef<'ovsdb'>): string {
-  return `tcp:${svcFqdn(ctx, def.service)}:${def.ports.ovsdb}`;
+  if (ovnDbMembers(ctx) === 1) return `tcp:${svcFqdn(ctx, def.service)}:${def.ports.ovsdb}`;
+  return ovnMemberHosts(ctx, def)
+    .map((h) => `tcp:${h}:${def.ports.ovsdb}`)
+    .join(',');
 }
 
 export function renderOvn(ctx: Ctx): KubeObject[] {
@@ -57,12 +92,16 @@ export function renderOvn(ctx: Ctx): KubeObject[] {
       def: ovn.nb,
       stem: 'ovnnb_db',
       schema: '/usr/share/ovn/ovn-nb.ovsschema',
+      dbName: 'OVN_Northbound',
+      raftPort: 6643,
     }),
     ...ovsdbServer(ctx, {
       part: 'sb-db',
       def: ovn.sb,
       stem: 'ovnsb_db',
       schema: '/usr/share/ovn/ovn-sb.ovsschema',
+      dbName: 'OVN_Southbound',
+      raftPort: 6644,
     }),
     ...northd(ctx),
     ...openvswitch(ctx),
@@ -75,6 +114,17 @@ export function renderOvn(ctx: Ctx): KubeObject[] {
  * when built with unbound, which ignores the resolver's search list; glibc's lookup does not.
  */
 const resolveFn = `resolve() { local a; a="$(getent hosts "$1" | awk '{ print $1; exit }')" || true; echo "\${a:-$1}"; }`;
+
+/**
+ * Shell (after resolveFn) that sets `$<v>` to the OVSDB remote of a database for a C client (ovn-northd,
+ * ovn-controller): one server by its Service's address (resolved here: Open vSwitch's own
+ * resolver ignores the search list); a cluster by its members' full names, which the client
+ * resolves again each time it reconnects, so a member that moved is found.
+ */
+function dbRemote(ctx: Ctx, v: string, def: BackendDef<'ovsdb'>): string {
+  if (ovnDbMembers(ctx) > 1) return `${v}="${connection(ctx, def)}"`;
+  return `${v}="tcp:$(resolve ${svcHost(ctx, def.service)}):${def.ports.ovsdb}"`;
+}
 
 /** Creates the database on first start and converts it to a newer schema after an upgrade. */
 function createOrConvert(db: string, schema: string): string {
@@ -91,19 +141,76 @@ function script(lines: string[]): string {
   return ['#!/bin/bash', 'set -euo pipefail', ...lines, ''].join('\n');
 }
 
+/**
+ * A clustered member's start: its own name must resolve first (the headless Service publishes
+ * members before they are Ready), for Raft listens on it. With no database file it joins the
+ * cluster when a member answers, and the first member (ordinal 0) creates the cluster when none
+ * does; any other member waits for one. A clustered database is converted to a newer schema
+ * online, through the leader, once the server runs. (The member count is fixed when the cloud is
+ * first deployed: a StatefulSet's Service name cannot change, and a standalone server has none
+ * that names its members.)
+ */
+function clusteredStart(ctx: Ctx, d: OvsdbDb, db: string): string[] {
+  const hosts = ovnMemberHosts(ctx, d.def);
+  const sock = `unix:/run/ovn/${d.stem}.sock`;
+  const ctl = `/run/ovn/${d.stem}.ctl`;
+  const suffix = `.${ovnHeadless(d.def)}.${ctx.namespace}.svc.${ctx.spec.clusterDomain}`;
+  return [
+    'me="$(hostname)"',
+    `self="$me${suffix}"`,
+    `peers="${hosts.join(' ')}"`,
+    'until getent hosts "$self" >/dev/null; do echo "waiting for $self to resolve"; sleep 1; done',
+    `if [ ! -s ${db} ]; then`,
+    '  while :; do',
+    '    remotes=""',
+    '    for p in $peers; do',
+    '      [ "$p" = "$self" ] && continue',
+    `      if ovsdb-client --timeout=5 list-dbs "tcp:$p:${d.def.ports.ovsdb}" >/dev/null 2>&1; then remotes="$remotes tcp:$p:${d.raftPort}"; fi`,
+    '    done',
+    '    if [ -n "$remotes" ]; then',
+    `      echo "joining the cluster of ${d.dbName} through$remotes"`,
+    `      ovsdb-tool join-cluster ${db} ${d.dbName} "tcp:$self:${d.raftPort}" $remotes`,
+    '      break',
+    '    fi',
+    `    if [ "$me" = "${d.def.service}-0" ]; then`,
+    `      echo "no member answers: creating the cluster of ${d.dbName}"`,
+    `      ovsdb-tool create-cluster ${db} ${d.schema} "tcp:$self:${d.raftPort}"`,
+    '      break',
+    '    fi',
+    `    echo "waiting for a member of ${d.dbName} to answer"; sleep 2`,
+    '  done',
+    'fi',
+    `( until ovsdb-client --timeout=5 list-dbs ${sock} >/dev/null 2>&1; do sleep 2; done`,
+    `  if [ "$(ovsdb-client needs-conversion ${sock} ${d.schema} 2>/dev/null)" = yes ]; then`,
+    `    ovsdb-client convert ${sock} ${d.schema} && echo "converted ${d.dbName} to $(ovsdb-tool schema-version ${d.schema})"`,
+    '  fi',
+    // Raft's election timer (1 s by default) on nodes whose CPU is saturated for minutes at a
+    // time (a roll on a small cluster) changes leaders over and over: 5 s. Only the leader may
+    // change it, by at most double each time; on the others this does nothing.
+    `  for t in 2000 4000 5000; do ovs-appctl -t ${ctl} cluster/change-election-timer ${d.dbName} "$t" >/dev/null 2>&1 || break; done`,
+    '  ) &',
+  ];
+}
+
 function ovsdbServer(ctx: Ctx, d: OvsdbDb): KubeObject[] {
   const name = d.def.service;
   const p = d.def.ports.ovsdb;
   const db = `/var/lib/ovn/${d.stem}.db`;
+  const members = ovnDbMembers(ctx);
+  const clustered = members > 1;
   const start = script([
     'mkdir -p /run/ovn',
-    createOrConvert(db, d.schema),
+    ...(clustered ? clusteredStart(ctx, d, db) : [createOrConvert(db, d.schema)]),
     `exec ovsdb-server ${db} --remote=ptcp:${p}:0.0.0.0 --remote=punix:/run/ovn/${d.stem}.sock ` +
       `--pidfile=/run/ovn/${d.stem}.pid --unixctl=/run/ovn/${d.stem}.ctl -vconsole:info -vfile:off`,
   ]);
   const config = kollaConfig(ctx, 'ovn', d.part, startCommand, [], {
     extra: { [startScript]: start },
   });
+  const ports = [
+    { name: 'ovsdb', port: p },
+    ...(clustered ? [{ name: 'raft', port: d.raftPort }] : []),
+  ];
   const container = kollaContainer(ctx, {
     name: 'ovsdb-server',
     image: d.def.image,
@@ -114,7 +221,7 @@ function ovsdbServer(ctx: Ctx, d: OvsdbDb): KubeObject[] {
       ready: { kind: 'tcp', port: p },
       live: { kind: 'exec', command: ['ovsdb-client', 'list-dbs', `unix:/run/ovn/${d.stem}.sock`] },
     },
-    ports: [{ name: 'ovsdb', port: p }],
+    ports,
     resources: ctx.spec.services.neutron.resources,
     memory: d.def.memory,
     mounts: [{ name: 'data', mountPath: '/var/lib/ovn' }],
@@ -128,14 +235,16 @@ function ovsdbServer(ctx: Ctx, d: OvsdbDb): KubeObject[] {
     configHash: config.hash,
     serviceAccountName: 'ovn',
     user: restrictedUid(d.def.image),
+    spread: clustered,
   });
   const sts = statefulSet(ctx, {
     component: 'ovn',
     name,
     part: d.part,
-    serviceName: name,
-    // One member for now; a clustered (Raft) database is a later step.
-    replicas: 1,
+    serviceName: clustered ? ovnHeadless(d.def) : name,
+    replicas: members,
+    // A cluster's members find each other at once after a full outage.
+    parallel: clustered,
     template,
     revisionHistoryLimit: 3,
     // As first applied (a StatefulSet's claim templates cannot change): labelled, untyped.
@@ -148,17 +257,30 @@ function ovsdbServer(ctx: Ctx, d: OvsdbDb): KubeObject[] {
       },
     },
   });
-  return [config.secret, service(ctx, name, 'ovn', d.part, [{ name: 'ovsdb', port: p }]), sts];
+  return [
+    config.secret,
+    service(ctx, name, 'ovn', d.part, [{ name: 'ovsdb', port: p }]),
+    ...(clustered
+      ? [
+          service(ctx, ovnHeadless(d.def), 'ovn', d.part, ports, {
+            headless: true,
+            publishNotReady: true,
+          }),
+        ]
+      : []),
+    sts,
+    ...(clustered ? [disruptionBudget(ctx, name, 'ovn', d.part)] : []),
+  ];
 }
 
 function northd(ctx: Ctx): KubeObject[] {
   const { northd: def, nb, sb } = ctx.catalog.ovn;
   const start = script([
     resolveFn,
-    `nb="$(resolve ${svcHost(ctx, nb.service)})"`,
-    `sb="$(resolve ${svcHost(ctx, sb.service)})"`,
+    dbRemote(ctx, 'nb', nb),
+    dbRemote(ctx, 'sb', sb),
     'mkdir -p /run/ovn',
-    `exec ${def.command} --ovnnb-db="tcp:$nb:${nb.ports.ovsdb}" --ovnsb-db="tcp:$sb:${sb.ports.ovsdb}"`,
+    `exec ${def.command} --ovnnb-db="$nb" --ovnsb-db="$sb"`,
   ]);
   const config = kollaConfig(ctx, 'ovn', def.name, startCommand, [], {
     extra: { [startScript]: start },
@@ -315,9 +437,9 @@ function controller(ctx: Ctx): KubeObject[] {
   const start = script([
     resolveFn,
     `until ovs-vsctl --db=${ovsSock} --timeout=5 --no-wait show >/dev/null 2>&1; do echo 'waiting for Open vSwitch'; sleep 2; done`,
-    `sb="$(resolve ${svcHost(ctx, sb.service)})"`,
+    dbRemote(ctx, 'sb', sb),
     `ovs-vsctl --db=${ovsSock} --no-wait set open_vswitch . \\`,
-    `  external_ids:ovn-remote="tcp:$sb:${sb.ports.ovsdb}" \\`,
+    `  external_ids:ovn-remote="$sb" \\`,
     '  external_ids:ovn-encap-type=geneve \\',
     ...(tunnels ? [] : ['  external_ids:ovn-encap-ip="$NODE_IP" \\']),
     '  external_ids:system-id="$NODE_NAME" \\',
@@ -328,7 +450,7 @@ function controller(ctx: Ctx): KubeObject[] {
     // ovn-controller 25.03 dereferences the southbound SB_Global row without checking that it
     // exists: started against a new database before ovn-northd has written the row, it dies of
     // SIGSEGV (seen twice on a fresh deploy). Wait for the row.
-    `until [ -n "$(ovn-sbctl --db="tcp:$sb:${sb.ports.ovsdb}" --timeout=5 --bare --columns=_uuid list SB_Global 2>/dev/null)" ]; do echo 'waiting for ovn-northd to initialise the southbound database'; sleep 2; done`,
+    `until [ -n "$(ovn-sbctl --db="$sb" --timeout=5 --bare --columns=_uuid list SB_Global 2>/dev/null)" ]; do echo 'waiting for ovn-northd to initialise the southbound database'; sleep 2; done`,
     'mkdir -p /run/ovn',
     `exec ${def.command}`,
   ]);
