@@ -1,0 +1,190 @@
+// OVN's northbound and southbound databases as 3-member Raft clusters on the HA cloud
+// (src/render/openstack/ovn.ts): each member reports a cluster of 3 with one leader; then the
+// ovsdb-server of both leaders is frozen (SIGSTOP from the host, as a hung or cut-off server would
+// be) and, while it is frozen, the two others elect a new leader and Neutron creates a network
+// whose logical switch reaches the northbound database and, through ovn-northd, the southbound
+// one. Thawed, the old leader is a follower of the same cluster again and holds the new switch.
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import type { KubeObject } from '../../src/render/kube.ts';
+import {
+  cgroupPids,
+  getPod,
+  hostPid,
+  inClient,
+  isReady,
+  kubectl,
+  namespace,
+  osJson,
+  procInfo,
+  skip,
+  until,
+} from './helpers.ts';
+
+interface Db {
+  readonly set: string;
+  readonly name: string;
+  readonly stem: string;
+}
+const dbs: readonly Db[] = [
+  { set: 'ovn-nb-db', name: 'OVN_Northbound', stem: 'ovnnb_db' },
+  { set: 'ovn-sb-db', name: 'OVN_Southbound', stem: 'ovnsb_db' },
+];
+const members = (db: Db) => [0, 1, 2].map((i) => `${db.set}-${i}`);
+
+interface RaftStatus {
+  role: string;
+  status: string;
+  leader: string;
+  servers: number;
+  cluster: string;
+}
+
+/** `cluster/status` of one member, as its own server says it. */
+async function raftStatus(db: Db, member: string): Promise<RaftStatus> {
+  const out = await kubectl(
+    [
+      ...['-n', namespace, 'exec', member, '-c', 'ovsdb-server', '--'],
+      ...['ovs-appctl', '-t', `/run/ovn/${db.stem}.ctl`, 'cluster/status', db.name],
+    ],
+    20_000,
+  );
+  const field = (k: string) => new RegExp(`^${k}: (.*)$`, 'm').exec(out)?.[1]?.trim() ?? '';
+  const serverLines = out.slice(out.indexOf('Servers:')).split('\n').slice(1);
+  return {
+    role: field('Role'),
+    status: field('Status'),
+    leader: field('Leader'),
+    cluster: field('Cluster ID'),
+    servers: serverLines.filter((l) => /^\s+\S{4} \(\S{4} at /.test(l)).length,
+  };
+}
+
+/** The member whose own status says it leads, among `candidates`. */
+async function leaderOf(db: Db, candidates: string[]): Promise<string | undefined> {
+  for (const m of candidates) {
+    const s = await raftStatus(db, m).catch(() => undefined);
+    if (s?.role === 'leader') return m;
+  }
+  return undefined;
+}
+
+/** The host PID of the ovsdb-server in a member's container (its init is dumb-init). */
+async function serverPid(member: string): Promise<number> {
+  const pod = await getPod(member);
+  assert.ok(pod, member);
+  const init = await hostPid(pod, 'ovsdb-server');
+  const pid = cgroupPids(init).find((p) => procInfo(p)?.comm === 'ovsdb-server');
+  assert.ok(pid, `an ovsdb-server process in ${member}`);
+  return pid;
+}
+
+/** A Neutron network's logical switch, as a member's own copy of the database lists it. */
+async function hasSwitch(db: Db, member: string, networkId: string): Promise<boolean> {
+  const [tool, table, column] =
+    db.set === 'ovn-nb-db'
+      ? ['ovn-nbctl', 'Logical_Switch', 'name']
+      : ['ovn-sbctl', 'Datapath_Binding', 'external_ids'];
+  const out = await kubectl(
+    [
+      ...['-n', namespace, 'exec', member, '-c', 'ovsdb-server', '--'],
+      ...[tool, `--db=unix:/run/ovn/${db.stem}.sock`, '--no-leader-only', '--timeout=10'],
+      ...['--bare', `--columns=${column}`, 'list', table],
+    ],
+    30_000,
+  );
+  return out.includes(networkId);
+}
+
+describe('OVN databases as 3-member Raft clusters (HA cloud)', { skip }, () => {
+  const frozen: number[] = [];
+  let network = '';
+
+  after(async () => {
+    for (const pid of frozen) {
+      try {
+        process.kill(pid, 'SIGCONT');
+      } catch {
+        // already gone
+      }
+    }
+    if (network) await inClient(`openstack network delete ${network}`).catch(() => undefined);
+  });
+
+  test('each database: every member reports the same cluster of 3 servers, and one of them leads', async () => {
+    for (const db of dbs) {
+      const all = await Promise.all(members(db).map((m) => raftStatus(db, m)));
+      for (const [i, s] of all.entries()) {
+        assert.equal(s.status, 'cluster member', `${db.set}-${i}: ${JSON.stringify(s)}`);
+        assert.equal(s.servers, 3, `${db.set}-${i} sees 3 servers: ${JSON.stringify(s)}`);
+        assert.equal(s.cluster, all[0]!.cluster, 'one cluster');
+      }
+      assert.equal(all.filter((s) => s.role === 'leader').length, 1, `one leader of ${db.name}`);
+    }
+  });
+
+  test('both leaders frozen: the others elect new leaders, Neutron creates a network that reaches both databases; thawed, the old leaders follow and have it', async (t) => {
+    const leaders = new Map<Db, string>();
+    for (const db of dbs) {
+      const l = await leaderOf(db, members(db));
+      assert.ok(l, `a leader of ${db.name}`);
+      leaders.set(db, l);
+    }
+    const stopped = new Map<Db, number>();
+    for (const [db, l] of leaders) {
+      const pid = await serverPid(l);
+      process.kill(pid, 'SIGSTOP');
+      frozen.push(pid);
+      stopped.set(db, pid);
+      assert.equal(procInfo(pid)?.state, 'T', `${l}'s ovsdb-server is stopped`);
+    }
+    const t0 = Date.now();
+    const others = (db: Db) => members(db).filter((m) => m !== leaders.get(db));
+    for (const db of dbs) {
+      const next = await until(
+        () => leaderOf(db, others(db)),
+        `a new leader of ${db.name} among ${others(db).join(', ')}`,
+        120_000,
+        2000,
+      );
+      t.diagnostic(
+        `${db.name}: ${next} leads ${((Date.now() - t0) / 1000).toFixed(0)} s after the freeze`,
+      );
+    }
+    network = `raft-${Date.now().toString(36)}`;
+    const created = await osJson<{ id: string }>(`network create ${network}`, 120_000);
+    t.diagnostic(`network created ${((Date.now() - t0) / 1000).toFixed(0)} s after the freeze`);
+    for (const db of dbs) {
+      await until(
+        () => hasSwitch(db, others(db)[0]!, created.id),
+        `the network's switch in ${db.name} (on ${others(db)[0]})`,
+        120_000,
+        2000,
+      );
+    }
+    // Still frozen while all of the above happened (not restarted by its liveness probe).
+    for (const [db, pid] of stopped) {
+      assert.equal(procInfo(pid)?.state, 'T', `${leaders.get(db)} stayed frozen throughout`);
+    }
+    t.diagnostic(
+      `both databases had the switch ${((Date.now() - t0) / 1000).toFixed(0)} s after the freeze`,
+    );
+
+    for (const pid of frozen.splice(0)) process.kill(pid, 'SIGCONT');
+    for (const [db, old] of leaders) {
+      await until(
+        async () => {
+          const pod: KubeObject | undefined = await getPod(old);
+          if (!pod || !isReady(pod)) return false;
+          const s = await raftStatus(db, old).catch(() => undefined);
+          return (
+            s?.role === 'follower' && s.servers === 3 && (await hasSwitch(db, old, created.id))
+          );
+        },
+        `${old} a follower of ${db.name} again, with the new switch`,
+        180_000,
+        2000,
+      );
+    }
+  });
+});
