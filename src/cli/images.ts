@@ -21,7 +21,7 @@ import {
 import { fixImage, type DerivedImage } from '../images/fix.ts';
 import { cachePaths } from '../images/paths.ts';
 import { OciLayout } from '../images/oci.ts';
-import { sbomPackages, type CycloneDx } from '../images/sbom.ts';
+import { sbomPackages, sbomPythonPackages, type CycloneDx } from '../images/sbom.ts';
 import { prune } from '../images/prune.ts';
 import { buildGuestImage } from '../images/guest.ts';
 import { releaseRecipes } from '../images/recipes.ts';
@@ -406,14 +406,19 @@ Cache: ~/.cache/stackanetes/guest ($STACKANETES_CACHE/guest). \`stackanetes up\`
         return;
       }
       const bom = JSON.parse(text) as CycloneDx;
+      const debian = sbomPackages(bom);
+      const python = sbomPythonPackages(bom);
       process.stdout.write(`# ${record.reference} ${record.manifestDigest}\n`);
       process.stdout.write(
-        `# ${bom.components.length} Debian packages (${record.debianSuite}); CycloneDX: ${record.sbom}\n`,
+        `# ${debian.length} Debian packages (${record.debianSuite})${python.length ? `, ${python.length} Python packages (pypi, in the virtualenv)` : ''}; CycloneDX: ${record.sbom}\n`,
       );
-      for (const p of sbomPackages(bom)) {
+      for (const p of debian) {
         process.stdout.write(
           `${p.name.padEnd(44)} ${p.version.padEnd(36)} ${p.arch.padEnd(6)} ${p.source}\n`,
         );
+      }
+      for (const p of python) {
+        process.stdout.write(`${p.name.padEnd(44)} ${p.version.padEnd(36)} pypi\n`);
       }
     });
 

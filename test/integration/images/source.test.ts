@@ -4,6 +4,8 @@
 // the SBOM lists the virtualenv's packages as pypi components beside the Debian ones.
 // (STACKANETES_TEST_RELEASE=2026.1 runs keystone.test.ts on these images too: db_sync, bootstrap,
 // a token from Debian's uWSGI loading keystone from the virtualenv.)
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -17,6 +19,7 @@ import type { CycloneDx } from '../../../src/images/sbom.ts';
 import { images, Scratch } from './helpers.ts';
 
 const release = '2026.1';
+const run = promisify(execFile);
 
 /** Per image: a program of the virtualenv, how to make it print its version, and which version. */
 const programs: Record<string, { program: string; args: string; version: string }> = {
@@ -115,6 +118,27 @@ void test(
       assert.ok(
         !bom.components.some((c) => c.purl?.startsWith('pkg:deb/debian/python3-keystone@')),
         'no Debian keystone',
+      );
+      // What `images sbom` tells a person: each kind counted apart, and both listed.
+      const { stdout } = await run(process.execPath, [
+        'bin/stackanetes.js',
+        ...['images', 'sbom', 'keystone', '--release', release],
+      ]);
+      const debian = bom.components.length - pypi.length;
+      assert.match(
+        stdout,
+        new RegExp(
+          `^# ${debian} Debian packages \\(trixie\\), ${pypi.length} Python packages`,
+          'm',
+        ),
+      );
+      const lines = stdout.split('\n').filter((l) => l && !l.startsWith('#'));
+      assert.equal(lines.length, bom.components.length, 'one line a component');
+      assert.ok(
+        lines.some((l) =>
+          new RegExp(`^keystone\\s+${pins.keystone!.replaceAll('.', '\\.')}\\s+pypi$`).test(l),
+        ),
+        'keystone listed as pypi',
       );
     } finally {
       await s.cleanup();
