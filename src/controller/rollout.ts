@@ -1,5 +1,6 @@
 // A gated roll-out of one image to a running cloud: one canary pod first, a health gate that
-// proves the service works (API calls, src/openstack/gate.ts), then the rest through the spec
+// proves the service works (API calls, src/openstack/gate.ts), then (the canary gone) the rest
+// through the spec
 // (the operator rolls each workload with maxUnavailable 0), the gate again on the Service, and
 // the previous image back by itself when any step fails.
 //
@@ -16,6 +17,7 @@ import type { EventRecorder } from './cloud.ts';
 import { isNotFound } from '../kube/errors.ts';
 import type { KubeObject } from '../render/kube.ts';
 import { dataPlaneNamespace } from '../render/namespaces.ts';
+import { servicePriorityClass } from '../render/priority.ts';
 import { gateKind, type GateCheck, type GateResult } from '../openstack/gate.ts';
 
 /** The field manager of what `stackanetes remediate` writes (never the operator's). */
@@ -106,7 +108,10 @@ export function canaryOf(d: Workload, image: string, to: string): Workload {
   };
   const swap = (cs: Container[] | undefined) =>
     cs?.map((c) => (repositoryName(c.image) === image ? { ...c, image: to } : c));
-  const spec = d.spec.template.spec;
+  // The class of the cloud's ordinary pods, whatever the original's: a canary is an extra pod,
+  // and on a full node it waits for room (and fails its step, saying so) rather than have the
+  // scheduler preempt the cloud's pods to place it.
+  const spec = { ...d.spec.template.spec, priorityClassName: servicePriorityClass };
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -382,6 +387,9 @@ export async function rollOutImage(
       'RolloutStep',
       `${image}: canary of ${to} passed its health gate${canaries.length === 0 ? ' (no Deployment runs it: no canary)' : ''}`,
     );
+    // Its work done, the canary goes before the roll: a node with room for one more pod (the
+    // roll's surge) need not find room for two, and nothing is preempted for it.
+    await deleteCanaries(client, canaries);
     // 2. The rest, through the spec: the operator renders and rolls every workload.
     log(`spec.images.overrides.${image} → ${to}`);
     await client.mergePatch(
@@ -494,7 +502,12 @@ async function waitCanaryPod(
       if (podReady(pod)) return pod;
       const why = podFailure(pod);
       if (why) throw new StepFailed('canary', 'canary pod', `canary ${c.metadata.name}: ${why}`);
-      last = `pod ${pod.metadata.name} not Ready`;
+      const unscheduled = (
+        pod.status as { conditions?: { type: string; status: string; message?: string }[] }
+      ).conditions?.find((x) => x.type === 'PodScheduled' && x.status === 'False');
+      last = unscheduled
+        ? `pod ${pod.metadata.name} not scheduled: ${unscheduled.message ?? 'no node has room'}`
+        : `pod ${pod.metadata.name} not Ready`;
     }
     await sleep(pollMs);
   }

@@ -29,7 +29,7 @@ import {
 } from './kube.ts';
 import { configFileMounts, type KollaConfig } from './kolla.ts';
 import { probes } from './probes.ts';
-import { priorityClassOf } from './priority.ts';
+import { nodeAgentPriorityClass, priorityClassOf } from './priority.ts';
 import { memoryBytes } from './quantity.ts';
 
 /** CPU request of a container when the spec gives none (the core four: coreCpuRequest). */
@@ -330,6 +330,8 @@ export function deployment(
 }
 
 export function daemonSet(ctx: Ctx, name: string, o: PodOpts): DaemonSet & KubeObject {
+  const template = podTemplate(ctx, o);
+  template.spec.priorityClassName = nodeAgentPriorityClass;
   return {
     apiVersion: 'apps/v1',
     kind: 'DaemonSet',
@@ -338,7 +340,7 @@ export function daemonSet(ctx: Ctx, name: string, o: PodOpts): DaemonSet & KubeO
       revisionHistoryLimit: 3,
       selector: { matchLabels: selectorLabels(ctx, o.component, o.part) },
       updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '10%' } },
-      template: podTemplate(ctx, o),
+      template,
     },
   };
 }

@@ -27,6 +27,7 @@ import {
   namespace,
   pods,
   skip,
+  until,
   watchCloudReady,
 } from './helpers.ts';
 import {
@@ -175,6 +176,22 @@ describe('security remediation on the real cloud', { skip }, () => {
       const base = await findRecord(cachePaths(), (await keystoneImages()).images[0]!);
       assert.ok(base);
       const derived = await deriveImage(base, broken.step);
+      // Ready to begin with, as of the spec now (the roll before this one may have made the
+      // scheduler preempt pods for its surge pod on the full node; they are back first).
+      await until(
+        async () => {
+          const c = await liveCloud();
+          const r = (
+            c.status as {
+              conditions?: { type: string; status: string; observedGeneration?: number }[];
+            }
+          ).conditions?.find((x) => x.type === 'Ready');
+          return r?.status === 'True' && r.observedGeneration === c.metadata.generation;
+        },
+        'the cloud Ready at its current generation',
+        600_000,
+        2000,
+      );
       const before = await keystoneImages();
       const ready = await watchCloudReady();
       let tokens = 0;

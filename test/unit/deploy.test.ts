@@ -15,9 +15,11 @@ import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Clus
 import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
 import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
 import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
+import { PriorityClass } from 'kubernetes-models/scheduling.k8s.io/v1/PriorityClass';
 import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1/CustomResourceDefinition';
 import { defaultImageRegistry, imageReference } from '../../src/catalog/images.ts';
 import { ownedKinds } from '../../src/controller/cloud.ts';
+import { renderExample } from './render/fixtures.ts';
 import { resourceInfo } from '../../src/kube/client.ts';
 import { operatorImage, operatorUid, operatorVersion } from '../../src/images/recipes.ts';
 
@@ -31,6 +33,7 @@ const models: Record<string, new (data: never) => { validate(): void }> = {
   'rbac.authorization.k8s.io/v1/Role': Role,
   'rbac.authorization.k8s.io/v1/RoleBinding': RoleBinding,
   'apiextensions.k8s.io/v1/CustomResourceDefinition': CustomResourceDefinition,
+  'scheduling.k8s.io/v1/PriorityClass': PriorityClass,
 };
 
 const root = 'deploy';
@@ -130,6 +133,20 @@ test('the operator Deployment: the built image, two replicas, probes, restricted
     'the Service reaches the dashboard port',
   );
   assert.deepEqual(svc?.spec.selector, d.spec.selector.matchLabels);
+});
+
+test('the operator outranks every pod of a cloud (so none preempts it) and preempts nothing', () => {
+  const pc = find('PriorityClass', 'stackanetes-operator') as
+    (ReturnType<typeof find> & { value: number; preemptionPolicy?: string }) | undefined;
+  assert.ok(pc, 'deploy/ installs the PriorityClass the Deployment names');
+  const d = find('Deployment', 'stackanetes-operator') as
+    { spec: { template: { spec: { priorityClassName?: string } } } } | undefined;
+  assert.equal(d?.spec.template.spec.priorityClassName, 'stackanetes-operator');
+  const classes = renderExample('production').filter((o) => o.kind === 'PriorityClass');
+  assert.ok(classes.length > 0, 'a cloud renders its PriorityClasses');
+  const highest = Math.max(...classes.map((c) => (c as unknown as { value: number }).value));
+  assert.ok(pc.value > highest, `${pc.value} above the clouds' ${highest}`);
+  assert.equal(pc.preemptionPolicy, 'Never');
 });
 
 test('the operator version is the package version (the image tag the Deployment names)', () => {

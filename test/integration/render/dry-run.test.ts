@@ -38,7 +38,7 @@ test(
   'the API server accepts the operator’s Deployment and RBAC (server-side dry run, strict)',
   { skip },
   async () => {
-    const docs = ['namespace', 'rbac', 'deployment'].flatMap((f) =>
+    const docs = ['namespace', 'priority', 'rbac', 'deployment'].flatMap((f) =>
       parseAllDocuments(readFileSync(`deploy/operator/${f}.yaml`, 'utf8')).map(
         (d) => d.toJS() as KubeObject,
       ),

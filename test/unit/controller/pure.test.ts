@@ -234,6 +234,7 @@ test('PriorityClasses are applied cluster-wide, once: not into the cloud’s nam
   const classes = applied.filter((o) => o.kind === 'PriorityClass');
   assert.deepEqual(classes.map((o) => o.metadata.name).sort(), [
     'stackanetes-core',
+    'stackanetes-node',
     'stackanetes-service',
   ]);
   for (const pc of classes) assert.equal(pc.metadata.namespace, undefined, pc.metadata.name);

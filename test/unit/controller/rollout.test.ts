@@ -69,7 +69,7 @@ test('--image is checked before anything is asked of the cluster', () => {
   assert.throws(() => parseImageArg('keystone=localhost:5001/x/keystone@sha256:12'), /is not/);
 });
 
-test('the canary of keystone-api: one pod of the new image that the Service does not select but the backends admit', () => {
+test('the canary of keystone-api: one pod of the new image that the Service does not select but the backends admit, in the class that preempts none of the cloud', () => {
   const objects = renderExample('minimal');
   const w = find(objects, 'Deployment', 'keystone-api') as Parameters<typeof canaryOf>[0];
   const svc = find(objects, 'Service', 'keystone-api') as {
@@ -89,6 +89,15 @@ test('the canary of keystone-api: one pod of the new image that the Service does
     c.metadata.labels!['app.kubernetes.io/managed-by'],
     'stackanetes',
     'the operator does not prune it',
+  );
+  assert.equal(
+    (w.spec.template.spec as { priorityClassName?: string }).priorityClassName,
+    'stackanetes-core',
+  );
+  assert.equal(
+    (c.spec.template.spec as { priorityClassName?: string }).priorityClassName,
+    'stackanetes-service',
+    'a canary of a core pod preempts none of the cloud’s pods',
   );
   const images = c.spec.template.spec.containers.map((x) => x.image);
   assert.ok(images.includes(to));

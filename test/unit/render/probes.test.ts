@@ -10,7 +10,7 @@ import {
   livenessBudgetSeconds,
   minLivenessBudgetSeconds,
 } from '../../../src/render/probes.ts';
-import { corePriorityClass } from '../../../src/render/priority.ts';
+import { corePriorityClass, nodeAgentPriorityClass } from '../../../src/render/priority.ts';
 import { harakiriSeconds } from '../../../src/render/openstack/wsgi.ts';
 import { catalog } from '../../../src/catalog/2025.1.ts';
 import { cloudOf, find, fixedSecrets, loadExample } from './fixtures.ts';
@@ -374,7 +374,7 @@ test('MariaDB: alive when it answers a ping; ready when a query runs, with Galer
   assert.ok(galera.startupProbe.periodSeconds * galera.startupProbe.failureThreshold >= 1800);
 });
 
-test('PriorityClasses: the database, queue, cache and Keystone are the last to be preempted', () => {
+test('PriorityClasses: the database, queue, cache, Keystone and the node agents are the last to be preempted', () => {
   for (const name of ['minimal', 'ha'] as const) {
     const objs = clouds[name]();
     const classes = objs.filter((o) => o.kind === 'PriorityClass') as Record<string, any>[];
@@ -400,7 +400,12 @@ test('PriorityClasses: the database, queue, cache and Keystone are the last to b
       const cls = spec.priorityClassName as string;
       assert.ok(value.has(cls), `${o.kind}/${o.metadata.name} names ${cls}, which is rendered`);
       if (core.has(o.metadata.name)) assert.equal(cls, corePriorityClass, o.metadata.name);
-      else assert.ok(value.get(cls)! < top, `${o.kind}/${o.metadata.name} is below the core four`);
+      else if (o.kind === 'DaemonSet') {
+        // The node agents hold the guests: nothing of the cloud preempts them.
+        assert.equal(cls, nodeAgentPriorityClass, o.metadata.name);
+        assert.equal(value.get(cls), top, `${o.metadata.name} as high as the core four`);
+      } else
+        assert.ok(value.get(cls)! < top, `${o.kind}/${o.metadata.name} is below the core four`);
     }
   }
 });
