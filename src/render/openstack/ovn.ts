@@ -126,6 +126,31 @@ function dbRemote(ctx: Ctx, v: string, def: BackendDef<'ovsdb'>): string {
   return `${v}="tcp:$(resolve ${svcHost(ctx, def.service)}):${def.ports.ovsdb}"`;
 }
 
+/**
+ * The same for a client on the node's network (ovn-controller): a cluster by its members'
+ * addresses, looked up here (glibc) when the container starts. Open vSwitch's own resolver, in
+ * ovn-controller on the host's network, failed once (the members did not exist yet) and then
+ * never resolved them again (seen for 12 minutes, while a new process in the same container
+ * resolved them at once). A member that moves takes its old address out of the list; the others
+ * serve, and with none left the controller is not connected, fails its liveness probe, and is
+ * restarted with the addresses of the day.
+ */
+function dbRemoteByAddress(ctx: Ctx, v: string, def: BackendDef<'ovsdb'>): string[] {
+  if (ovnDbMembers(ctx) === 1) return [dbRemote(ctx, v, def)];
+  const hosts = ovnMemberHosts(ctx, def).join(' ');
+  return [
+    `${v}=""`,
+    `until [ -n "$${v}" ]; do`,
+    `  for h in ${hosts}; do`,
+    `    a="$(getent hosts "$h" | awk '{ print $1; exit }')" || true`,
+    `    [ -n "$a" ] && ${v}="\${${v}:+$${v},}tcp:$a:${def.ports.ovsdb}"`,
+    '  done',
+    `  [ -n "$${v}" ] || { echo 'waiting for a member of ${def.service} to resolve'; sleep 2; }`,
+    'done',
+    `echo "${def.service}: $${v}"`,
+  ];
+}
+
 /** Creates the database on first start and converts it to a newer schema after an upgrade. */
 function createOrConvert(db: string, schema: string): string {
   return [
@@ -437,7 +462,7 @@ function controller(ctx: Ctx): KubeObject[] {
   const start = script([
     resolveFn,
     `until ovs-vsctl --db=${ovsSock} --timeout=5 --no-wait show >/dev/null 2>&1; do echo 'waiting for Open vSwitch'; sleep 2; done`,
-    dbRemote(ctx, 'sb', sb),
+    ...dbRemoteByAddress(ctx, 'sb', sb),
     `ovs-vsctl --db=${ovsSock} --no-wait set open_vswitch . \\`,
     `  external_ids:ovn-remote="$sb" \\`,
     '  external_ids:ovn-encap-type=geneve \\',

@@ -55,15 +55,22 @@ test('with 3 Neutron replicas each OVN database is a 3-member Raft cluster: name
   }
 });
 
-test('clients of a clustered OVN database are given every member by its full name; of a standalone one, its Service', () => {
+test('clients of a clustered OVN database are given every member (by its full name, or on the node’s network by its address); of a standalone one, its Service', () => {
   const ha = renderExample('ha');
   const ml2 = file(ha, 'neutron-server-config', 'ml2_conf.ini');
   assert.ok(ml2.includes(`ovn_nb_connection = ${members('ovn-nb-db', 3)}`), ml2);
   assert.ok(ml2.includes(`ovn_sb_connection = ${members('ovn-sb-db', 3)}`), ml2);
   const northd = file(ha, 'ovn-northd-config', 'start.sh');
   assert.ok(northd.includes(`nb="${members('ovn-nb-db', 3)}"`), northd);
+  // ovn-controller, on the node's network, is given the members' addresses (looked up by glibc).
   const controller = file(ha, 'ovn-controller-config', 'start.sh');
-  assert.ok(controller.includes(`sb="${members('ovn-sb-db', 3)}"`), controller);
+  for (let i = 0; i < 3; i++) {
+    assert.ok(
+      controller.includes(`ovn-sb-db-${i}.ovn-sb-db-headless.openstack.svc.cluster.local`),
+      controller,
+    );
+  }
+  assert.match(controller, /getent hosts "\$h"/);
   assert.match(controller, /ovn-remote="\$sb"/);
 
   const minimal = renderExample('minimal');
