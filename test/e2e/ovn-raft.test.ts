@@ -1,16 +1,15 @@
 // OVN's northbound and southbound databases as 3-member Raft clusters on the HA cloud
 // (src/render/openstack/ovn.ts): each member reports a cluster of 3 with one leader; then the
 // ovsdb-server of both leaders is frozen (SIGSTOP from the host, as a hung or cut-off server would
-// be) and, while it is frozen, the two others elect a new leader and Neutron creates a network
+// be; found on the host by the pod's UID in its cgroup) and, while it is frozen, the two others elect a new leader and Neutron creates a network
 // whose logical switch reaches the northbound database and, through ovn-northd, the southbound
 // one. Thawed, the old leader is a follower of the same cluster again and holds the new switch.
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import type { KubeObject } from '../../src/render/kube.ts';
 import {
-  cgroupPids,
   getPod,
-  hostPid,
   inClient,
   isReady,
   kubectl,
@@ -69,14 +68,28 @@ async function leaderOf(db: Db, candidates: string[]): Promise<string | undefine
   return undefined;
 }
 
-/** The host PID of the ovsdb-server in a member's container (its init is dumb-init). */
+/**
+ * The host PID of the ovsdb-server of a member, on whichever node it runs: the node containers'
+ * processes are this host's, and the pod's UID is in each of its processes' cgroup path.
+ */
 async function serverPid(member: string): Promise<number> {
   const pod = await getPod(member);
-  assert.ok(pod, member);
-  const init = await hostPid(pod, 'ovsdb-server');
-  const pid = cgroupPids(init).find((p) => procInfo(p)?.comm === 'ovsdb-server');
-  assert.ok(pid, `an ovsdb-server process in ${member}`);
-  return pid;
+  assert.ok(pod?.metadata.uid, member);
+  const uid = pod.metadata.uid;
+  const mine = (pid: number) => {
+    try {
+      const cg = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+      return cg.includes(uid) || cg.includes(uid.replaceAll('-', '_'));
+    } catch {
+      return false;
+    }
+  };
+  const pids = readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number)
+    .filter((pid) => procInfo(pid)?.comm === 'ovsdb-server' && mine(pid));
+  assert.equal(pids.length, 1, `one ovsdb-server in ${member}: ${pids.join(', ')}`);
+  return pids[0]!;
 }
 
 /** A Neutron network's logical switch, as a member's own copy of the database lists it. */
@@ -136,7 +149,7 @@ describe('OVN databases as 3-member Raft clusters (HA cloud)', { skip }, () => {
       process.kill(pid, 'SIGSTOP');
       frozen.push(pid);
       stopped.set(db, pid);
-      assert.equal(procInfo(pid)?.state, 'T', `${l}'s ovsdb-server is stopped`);
+      await until(() => procInfo(pid)?.state === 'T', `${l}'s ovsdb-server stopped`, 10_000, 100);
     }
     const t0 = Date.now();
     const others = (db: Db) => members(db).filter((m) => m !== leaders.get(db));
