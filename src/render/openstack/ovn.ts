@@ -145,9 +145,9 @@ function dbRemoteByAddress(ctx: Ctx, v: string, def: BackendDef<'ovsdb'>): strin
     `    a="$(getent hosts "$h" | awk '{ print $1; exit }')" || true`,
     `    [ -n "$a" ] && ${v}="\${${v}:+$${v},}tcp:$a:${def.ports.ovsdb}"`,
     '  done',
-    `  [ -n "$${v}" ] || { echo 'waiting for a member of ${def.service} to resolve'; sleep 2; }`,
+    `  [ -n "$${v}" ] || { echo 'waiting for a member of ${svcHost(ctx, def.service)} to resolve'; sleep 2; }`,
     'done',
-    `echo "${def.service}: $${v}"`,
+    `echo "members of ${svcHost(ctx, def.service)}: $${v}"`,
   ];
 }
 
