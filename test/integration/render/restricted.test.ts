@@ -128,7 +128,7 @@ for (const name of ['minimal', 'ha', 'production'] as const) {
           .filter((o) => o.metadata.namespace !== restricted && o.metadata.namespace !== privileged)
           .map((o) => o.kind)
           .sort(),
-        ['Namespace', 'Namespace', 'PriorityClass', 'PriorityClass'],
+        ['Namespace', 'Namespace', 'PriorityClass', 'PriorityClass', 'PriorityClass'],
         'cluster-scoped: the two namespaces and the PriorityClasses only',
       );
       await createServiceAccounts(objects);
