@@ -17,10 +17,9 @@ import {
   advance,
   mixRendering,
   movedWorkloads,
-  rolledOnto,
+  processRolled,
   stepState,
   upgradeRender,
-  workloadsNamed,
   upgradeTask,
 } from './upgrade.ts';
 import { enabledComponents, enabledServices } from '../plan/components.ts';
@@ -397,9 +396,7 @@ export class CloudReconciler {
       upgrade: upgradeRender(step),
     });
     const rolled = (name: string) =>
-      workloadsNamed(to, name).every((w) =>
-        rolledOnto(w, this.#live, (l) => workloadReadiness(l).ready),
-      );
+      processRolled(to, name, this.#live, (l) => workloadReadiness(l).ready);
     const rendered = mixRendering(
       from,
       to,

@@ -195,7 +195,7 @@ export function rolledOut(w: Workload): boolean {
 
 interface PodStatus {
   podIP?: string;
-  conditions?: { type: string; status: string }[];
+  conditions?: { type: string; status: string; message?: string }[];
   containerStatuses?: {
     name: string;
     restartCount: number;
@@ -502,9 +502,9 @@ async function waitCanaryPod(
       if (podReady(pod)) return pod;
       const why = podFailure(pod);
       if (why) throw new StepFailed('canary', 'canary pod', `canary ${c.metadata.name}: ${why}`);
-      const unscheduled = (
-        pod.status as { conditions?: { type: string; status: string; message?: string }[] }
-      ).conditions?.find((x) => x.type === 'PodScheduled' && x.status === 'False');
+      const unscheduled = ((pod.status ?? {}) as PodStatus).conditions?.find(
+        (x) => x.type === 'PodScheduled' && x.status === 'False',
+      );
       last = unscheduled
         ? `pod ${pod.metadata.name} not scheduled: ${unscheduled.message ?? 'no node has room'}`
         : `pod ${pod.metadata.name} not Ready`;

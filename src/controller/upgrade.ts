@@ -141,14 +141,8 @@ function template(o: KubeObject): { hash?: string; images: string[] } {
   };
 }
 
-/**
- * Whether the live copy of `want` (a rendered workload) runs its images and config and is Ready.
- */
-export function rolledOnto(
-  want: KubeObject,
-  get: Get,
-  ready: (live: KubeObject) => boolean,
-): boolean {
+/** Whether the live copy of `want` (a rendered workload) runs its images and config and is Ready. */
+function rolledOnto(want: KubeObject, get: Get, ready: (live: KubeObject) => boolean): boolean {
   const live = get(want);
   if (!live) return false;
   const w = template(want);
@@ -156,11 +150,20 @@ export function rolledOnto(
   return l.hash === w.hash && l.images.join() === w.images.join() && ready(live);
 }
 
-/** The rendered workloads of `rendering` named `name` (a Deployment, a DaemonSet, …). */
-export function workloadsNamed(rendering: RenderedComponents, name: string): KubeObject[] {
-  return [...rendering.values()]
+/**
+ * Whether every workload named `name` (`<service>-<process>`: a Deployment, a DaemonSet, …) in
+ * `target` runs live on its images and config and is Ready; true when `target` has none.
+ */
+export function processRolled(
+  target: RenderedComponents,
+  name: string,
+  get: Get,
+  ready: (live: KubeObject) => boolean,
+): boolean {
+  return [...target.values()]
     .flat()
-    .filter((o) => workloadKinds.has(o.kind) && o.metadata.name === name);
+    .filter((o) => workloadKinds.has(o.kind) && o.metadata.name === name)
+    .every((w) => rolledOnto(w, get, ready));
 }
 
 /**
@@ -190,10 +193,7 @@ export function stepState(
   }
   const waiting = step
     .processes!.map((p) => processName(step.service, p))
-    .filter((name) => {
-      const wanted = workloadsNamed(target, name);
-      return wanted.length > 0 && !wanted.every((w) => rolledOnto(w, get, ready));
-    });
+    .filter((name) => !processRolled(target, name, get, ready));
   if (waiting.length === 0) return { state: 'done' };
   const [now, ...then] = waiting;
   return {

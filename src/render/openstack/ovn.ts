@@ -5,6 +5,7 @@ import { restrictedUid } from '../../catalog/images.ts';
 import type { BackendDef } from '../../catalog/types.ts';
 import { placement, selectorLabels, svcFqdn, svcHost, type Ctx } from '../context.ts';
 import { memberHosts } from './endpoints.ts';
+import { headlessName } from '../infra/backend.ts';
 import { statefulSet } from '../statefulset.ts';
 import { contentHash } from '../hash.ts';
 import { kollaConfig, kollaConfigDir, type KollaConfig } from '../kolla.ts';
@@ -49,17 +50,12 @@ export function ovnDbMembers(ctx: Ctx): number {
   return ctx.spec.services.neutron.replicas >= 3 ? 3 : 1;
 }
 
-/** The Service that names the members of an OVN database, ready or not. */
-function ovnHeadless(def: BackendDef<'ovsdb'>): string {
-  return `${def.service}-headless`;
-}
-
 /**
  * The members' host names, fully qualified: Open vSwitch's own resolver (unbound) does not use
  * the resolver's search list.
  */
 function ovnMemberHosts(ctx: Ctx, def: BackendDef<'ovsdb'>): string[] {
-  return memberHosts(ctx, def.service, ovnHeadless(def), ovnDbMembers(ctx)).map(
+  return memberHosts(ctx, def.service, headlessName(def), ovnDbMembers(ctx)).map(
     (h) => `${h}.${ctx.spec.clusterDomain}`,
   );
 }
@@ -179,7 +175,7 @@ function clusteredStart(ctx: Ctx, d: OvsdbDb, db: string): string[] {
   const hosts = ovnMemberHosts(ctx, d.def);
   const sock = `unix:/run/ovn/${d.stem}.sock`;
   const ctl = `/run/ovn/${d.stem}.ctl`;
-  const suffix = `.${ovnHeadless(d.def)}.${ctx.namespace}.svc.${ctx.spec.clusterDomain}`;
+  const suffix = `.${headlessName(d.def)}.${ctx.namespace}.svc.${ctx.spec.clusterDomain}`;
   return [
     'me="$(hostname)"',
     `self="$me${suffix}"`,
@@ -266,7 +262,7 @@ function ovsdbServer(ctx: Ctx, d: OvsdbDb): KubeObject[] {
     component: 'ovn',
     name,
     part: d.part,
-    serviceName: clustered ? ovnHeadless(d.def) : name,
+    serviceName: clustered ? headlessName(d.def) : name,
     replicas: members,
     // A cluster's members find each other at once after a full outage.
     parallel: clustered,
@@ -287,7 +283,7 @@ function ovsdbServer(ctx: Ctx, d: OvsdbDb): KubeObject[] {
     service(ctx, name, 'ovn', d.part, [{ name: 'ovsdb', port: p }]),
     ...(clustered
       ? [
-          service(ctx, ovnHeadless(d.def), 'ovn', d.part, ports, {
+          service(ctx, headlessName(d.def), 'ovn', d.part, ports, {
             headless: true,
             publishNotReady: true,
           }),
