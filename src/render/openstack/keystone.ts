@@ -60,7 +60,8 @@ export function renderKeystone(ctx: Ctx): KubeObject[] {
       extra: { 'admin-password': ctx.secrets.keystoneAdmin },
       script: [
         'keystone-manage --config-file /etc/keystone/keystone.conf bootstrap \\',
-        '  --bootstrap-password "$(cat /var/lib/kolla/config_files/admin-password)" \\',
+        // The = form: a password given in the spec may start with a dash.
+        '  --bootstrap-password="$(cat /var/lib/kolla/config_files/admin-password)" \\',
         '  --bootstrap-username admin --bootstrap-project-name admin --bootstrap-role-name admin \\',
         `  --bootstrap-admin-url ${internal}/v3 --bootstrap-internal-url ${internal}/v3 \\`,
         `  --bootstrap-public-url ${keystonePublicUrl(ctx)}/v3 --bootstrap-region-id ${ctx.spec.region}`,

@@ -2,10 +2,10 @@
 // node of a new cluster (--wsrep-new-cluster), it reports a ready one-node cluster.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runToCompletion, startContainer } from '../../../src/images/runc.ts';
+import { randomPassword } from '../../../src/secrets/cloud-secrets.ts';
 import { freePort, images, Scratch, waitForGreeting } from './helpers.ts';
 
 void test(
@@ -16,7 +16,7 @@ void test(
     const s = await Scratch.create('galera');
     try {
       const [port, gcomm, ist] = [await freePort(), await freePort(), await freePort()];
-      const password = randomBytes(18).toString('base64url');
+      const password = randomPassword();
       const data = join(s.dir, 'mysql');
       await mkdir(data);
       const cnf = [

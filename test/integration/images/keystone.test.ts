@@ -7,9 +7,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runToCompletion, startContainer } from '../../../src/images/runc.ts';
+import { randomPassword } from '../../../src/secrets/cloud-secrets.ts';
 import { freePort, images, Scratch, uwsgiApp, waitForGreeting, waitForHttp } from './helpers.ts';
 
-const secret = (): string => randomBytes(18).toString('base64url');
+// The generator a real cloud's secrets come from.
+const secret = (): string => randomPassword();
 
 void test(
   'keystone image: db_sync and bootstrap against the mariadb image, then a token over HTTP',
@@ -171,7 +173,7 @@ void test(
       const bootstrapConfig = await s.kollaConfig(
         'keystone-bootstrap',
         {
-          command: `keystone-manage bootstrap --bootstrap-password ${adminPassword} --bootstrap-admin-url ${url} --bootstrap-internal-url ${url} --bootstrap-public-url ${url} --bootstrap-region-id RegionOne`,
+          command: `keystone-manage bootstrap --bootstrap-password=${adminPassword} --bootstrap-admin-url ${url} --bootstrap-internal-url ${url} --bootstrap-public-url ${url} --bootstrap-region-id RegionOne`,
           config_files: configFiles,
         },
         files,
