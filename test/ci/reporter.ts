@@ -12,12 +12,15 @@ export interface TierCounts {
   failed: number;
   skipped: number;
   failures: string[];
+  /** Each failed test's name with the start of its error, for CI's last lines. */
+  errors?: string[];
 }
 
 interface Outcome {
   name: string;
   nesting: number;
   kind: 'passed' | 'failed' | 'skipped';
+  error?: string;
 }
 
 interface Event {
@@ -28,8 +31,21 @@ interface Event {
     file?: string;
     skip?: string | boolean;
     todo?: string | boolean;
-    details?: { type?: 'suite' | 'test' };
+    details?: { type?: 'suite' | 'test'; error?: unknown };
   };
+}
+
+/** The first lines of a failed test's error (node:test wraps it: the cause is the test's own). */
+export function errorStart(error: unknown, lines = 6): string {
+  const e = error as { cause?: unknown } | undefined;
+  const inner = e?.cause ?? error;
+  const text =
+    inner instanceof Error ? inner.message : typeof inner === 'string' ? inner : String(inner);
+  const kept = text.split('\n').filter((l) => l.trim() !== '');
+  return (
+    kept.slice(0, lines).join('\n') +
+    (kept.length > lines ? `\n… (${kept.length - lines} more lines)` : '')
+  );
 }
 
 /** Counts from node:test's events (exported for the unit test). */
@@ -55,9 +71,20 @@ export async function count(source: AsyncIterable<Event>): Promise<TierCounts> {
       counted.push(...inner);
       if (kind === 'skipped') counted.push({ name: d.name, nesting: d.nesting, kind });
       else if (kind === 'failed' && inner.every((o) => o.kind !== 'failed'))
-        counted.push({ name: `${d.name} (a hook of the suite)`, nesting: d.nesting, kind }); // a failing before/after
+        // a failing before/after
+        counted.push({
+          name: `${d.name} (a hook of the suite)`,
+          nesting: d.nesting,
+          kind,
+          error: errorStart(d.details?.error),
+        });
     } else {
-      stack.push({ name: d.name, nesting: d.nesting, kind });
+      stack.push({
+        name: d.name,
+        nesting: d.nesting,
+        kind,
+        ...(kind === 'failed' ? { error: errorStart(d.details?.error) } : {}),
+      });
     }
   }
   for (const stack of pending.values()) counted.push(...stack);
@@ -66,6 +93,9 @@ export async function count(source: AsyncIterable<Event>): Promise<TierCounts> {
     failed: counted.filter((o) => o.kind === 'failed').length,
     skipped: counted.filter((o) => o.kind === 'skipped').length,
     failures: counted.filter((o) => o.kind === 'failed').map((o) => o.name),
+    errors: counted
+      .filter((o) => o.kind === 'failed')
+      .map((o) => `${o.name}: ${o.error || '(no error message)'}`),
   };
 }
 

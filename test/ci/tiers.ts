@@ -152,6 +152,8 @@ export interface Summary {
   skipped: number;
   /** The summary line and one line per tier that did not run. */
   lines: string[];
+  /** Each failed test, by tier, with the start of its error. */
+  errors: string[];
   tiers: Record<
     string,
     {
@@ -173,7 +175,7 @@ export function summarise(
   records: Record<string, TierRecord | undefined>,
   declared: (tier: Tier) => number,
 ): Summary {
-  const out: Summary = { passed: 0, failed: 0, skipped: 0, lines: [], tiers: {} };
+  const out: Summary = { passed: 0, failed: 0, skipped: 0, lines: [], errors: [], tiers: {} };
   const notRun: string[] = [];
   for (const tier of tiers) {
     const r = records[tier.name];
@@ -183,6 +185,7 @@ export function summarise(
       out.passed += r.passed;
       out.failed += r.failed;
       out.skipped += r.skipped;
+      out.errors.push(...(r.errors ?? r.failures).map((e) => `[${tier.name}] ${e}`));
       // A run that failed without a failed test (a file that would not load, a crash) is a failure.
       const crashed = r.exitCode !== 0 && r.failed === 0 ? 1 : 0;
       out.failed += crashed;
@@ -287,8 +290,9 @@ export function addCounts(parts: readonly (TierCounts | undefined)[]): TierCount
       failed: a.failed + c!.failed,
       skipped: a.skipped + c!.skipped,
       failures: [...a.failures, ...c!.failures],
+      errors: [...(a.errors ?? []), ...(c!.errors ?? c!.failures)],
     }),
-    { passed: 0, failed: 0, skipped: 0, failures: [] },
+    { passed: 0, failed: 0, skipped: 0, failures: [], errors: [] },
   );
 }
 
@@ -368,6 +372,14 @@ async function summary(): Promise<void> {
       values.cache,
     );
   }
+  // Last, where the tail of a long log shows them: each failed test and how its error began.
+  if (summary.errors.length > 0)
+    console.log(
+      [`== ${summary.errors.length} failed, each with the start of its error:`, ...summary.errors]
+        .join('\n')
+        .replace(/^/gm, '  ')
+        .trimStart(),
+    );
   console.log(summary.lines.join('\n'));
 }
 

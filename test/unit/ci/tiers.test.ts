@@ -22,7 +22,7 @@ function outsideThisRun(): NodeJS.ProcessEnv {
 }
 const reporter = fileURLToPath(new URL('../../ci/reporter.ts', import.meta.url));
 
-test('a run is counted per declared test: subtests fold into their test, cancelled ones fail', () => {
+test('a run is counted per declared test: subtests fold into their test, cancelled ones fail, each failure keeps the start of its error', () => {
   const r = spawnSync(
     process.execPath,
     ['--test', `--test-reporter=${reporter}`, '--test-reporter-destination=stdout', sample],
@@ -31,8 +31,18 @@ test('a run is counted per declared test: subtests fold into their test, cancell
   assert.equal(r.status, 1, `the sample has failing tests: ${r.stderr}`);
   const counts = JSON.parse(r.stdout.trim().split('\n').pop()!) as TierCounts;
   assert.deepEqual(
-    { ...counts, failures: [...counts.failures].sort() },
-    { passed: 4, failed: 3, skipped: 2, failures: ['cancelled 1', 'cancelled 2', 'fails'] },
+    { ...counts, failures: [...counts.failures].sort(), errors: [...counts.errors!].sort() },
+    {
+      passed: 4,
+      failed: 3,
+      skipped: 2,
+      failures: ['cancelled 1', 'cancelled 2', 'fails'],
+      errors: [
+        'cancelled 1: test did not finish before its parent and was cancelled',
+        'cancelled 2: test did not finish before its parent and was cancelled',
+        'fails: on purpose',
+      ],
+    },
   );
 });
 
@@ -58,7 +68,11 @@ test('the summary: one line over all tiers, then each tier that did not run and 
   const s = summarise(
     {
       unit: ran('unit', { passed: 100, skipped: 1 }),
-      integration: ran('integration', { passed: 20, failed: 2 }, 1),
+      integration: ran(
+        'integration',
+        { passed: 20, failed: 2, failures: ['a', 'b'], errors: ['a: boom', 'b: bang'] },
+        1,
+      ),
       images: { tier: 'images', ran: false, why: 'STACKANETES_SKIP_IMAGES=1 was set', endedAt: 0 },
     },
     (t) => ({ images: 13, e2e: 18, long: 2, multinode: 8, ha: 20 })[t.name] ?? 0,
@@ -72,6 +86,7 @@ test('the summary: one line over all tiers, then each tier that did not run and 
     'tier ha did not run (20 tests skipped): CI stopped before it',
   ]);
   assert.deepEqual(s.tiers.unit, { ran: true, seconds: 60, passed: 100, failed: 0, skipped: 1 });
+  assert.deepEqual(s.errors, ['[integration] a: boom', '[integration] b: bang']);
 });
 
 test('a tier whose run failed with no failed test (a file that would not load) counts as a failure', () => {
@@ -95,9 +110,15 @@ test('a tier whose run failed with no failed test (a file that would not load) c
 });
 
 test("a tier's counts add up over its runs (files, beside, after); a run without counts leaves none", () => {
-  const a: TierCounts = { passed: 3, failed: 1, skipped: 0, failures: ['x'] };
-  const b: TierCounts = { passed: 2, failed: 0, skipped: 1, failures: [] };
-  assert.deepEqual(addCounts([a, b]), { passed: 5, failed: 1, skipped: 1, failures: ['x'] });
+  const a: TierCounts = { passed: 3, failed: 1, skipped: 0, failures: ['x'], errors: ['x: no'] };
+  const b: TierCounts = { passed: 2, failed: 0, skipped: 1, failures: [], errors: [] };
+  assert.deepEqual(addCounts([a, b]), {
+    passed: 5,
+    failed: 1,
+    skipped: 1,
+    failures: ['x'],
+    errors: ['x: no'],
+  });
   assert.equal(addCounts([a, undefined]), undefined);
   // Every file of the integration tier runs in exactly one of its three runs.
   const integration = tiers.find((t) => t.name === 'integration')!;
