@@ -72,6 +72,8 @@ export interface ServerInfo {
   fault?: { message?: string; details?: string; code?: number };
   'OS-EXT-SRV-ATTR:host'?: string;
   'OS-EXT-SRV-ATTR:instance_name'?: string;
+  'OS-EXT-STS:task_state'?: string | null;
+  'OS-EXT-STS:vm_state'?: string;
   addresses?: Record<string, string[]> | string;
 }
 
@@ -114,9 +116,10 @@ export async function waitStatus(
   timeoutMs = 10 * 60_000,
 ): Promise<ServerInfo> {
   let fault: string | undefined;
+  let seen: ServerInfo | undefined;
   const s = await until(
     async () => {
-      const s = await serverShow(name);
+      const s = (seen = await serverShow(name));
       if (statuses.includes(s.status)) return s;
       if (s.status === 'ERROR') {
         fault = s.fault?.message ?? 'no fault';
@@ -127,7 +130,18 @@ export async function waitStatus(
     `server ${name} to be ${statuses.join(' or ')}`,
     timeoutMs,
     2000,
-  );
+  ).catch(async (err: unknown) => {
+    // Where it stuck, and whether the computes were up meanwhile: a timeout alone says neither.
+    const computes = await inClient(
+      'openstack compute service list --service nova-compute -f value -c Host -c Status -c State',
+    ).catch((e: unknown) => `(compute service list failed: ${String(e)})`);
+    const at = seen
+      ? `status ${seen.status}, task ${seen['OS-EXT-STS:task_state'] ?? 'none'}, vm ${seen['OS-EXT-STS:vm_state'] ?? '?'}, host ${seen['OS-EXT-SRV-ATTR:host'] ?? 'none'}`
+      : 'never shown';
+    throw new Error(
+      `${err instanceof Error ? err.message : String(err)}; last seen: ${at}; nova-compute services: ${computes.trim().replace(/\n/g, '; ')}`,
+    );
+  });
   if (fault !== undefined) throw new Error(`${name} is in ERROR: ${fault}`);
   return s;
 }
