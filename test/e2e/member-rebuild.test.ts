@@ -1,20 +1,23 @@
 // A server stays dead (issue 12), on the HA cloud of examples/ha.yaml: the node that holds the
-// volume of a Galera member and of a RabbitMQ member is power-cut and left off. The operator
-// fences it (./nodes.ts); with spec.healing.rebuildMembersAfterSeconds (set to 60 here) it then
-// gives up both members' volumes (src/controller/members.ts) and each starts on another node with
-// an empty one. Asserted: the Galera member is Ready off the node, in a Primary cluster of 3, and
+// volume of a Galera member, a RabbitMQ member and a member of each OVN database is power-cut and
+// left off. The operator fences it (./nodes.ts); with spec.healing.rebuildMembersAfterSeconds (set
+// to 60 here) it then gives up those members' volumes (src/controller/members.ts) and each starts
+// on another node with an empty one. Asserted: the Galera member is Ready off the node, in a Primary cluster of 3, and
 // holds a row committed before the cut (it can only have come by state transfer); the RabbitMQ
 // member is Ready off the node, the cluster lists 3 nodes and all 3 run (the old one forgotten,
-// the new one joined), and every quorum queue has a replica on it again; Keystone issues tokens
-// (not the whole cloud: OVN's members are not rebuilt, so its databases stay 2 of 3 and not Ready
-// until the node returns). Then the node is powered on: it is taken back into service, the
+// the new one joined), and every quorum queue has a replica on it again; Keystone issues tokens;
+// each OVN member is Ready off the node in a cluster of 3 servers (the id it had before removed)
+// and holds the logical switch of a network made before the cut (sent by the leader), and OVN is
+// Ready while the node is still off. Then the node is powered on: it is taken back into service, the
 // rebuilt members stay where they are, and the cloud is Ready with it (its compute, on the host
 // network, reaches RabbitMQ on another node: spec.nodeNetworks). STACKANETES_E2E_VICTIM picks the node.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
   client,
+  cloudConditions,
   cloudName,
+  inClient,
   cloudReady,
   galeraStatus,
   getPod,
@@ -27,6 +30,7 @@ import {
   skip,
   until,
 } from './helpers.ts';
+import { dbs, hasSwitch, raftStatus } from './ovn.ts';
 import {
   cli,
   events,
@@ -95,11 +99,13 @@ async function setRebuild(value: number | null): Promise<void> {
 }
 
 describe(
-  'a node stays dead: its Galera and RabbitMQ members are rebuilt on the others',
+  'a node stays dead: its Galera, RabbitMQ and OVN members are rebuilt on the others',
   { skip },
   () => {
     let galera: string;
     let rabbit: string;
+    let ovn: string[] = [];
+    let network = '';
     let before0: number | undefined;
     const counter = `${Date.now()}`;
     let cut = 0;
@@ -107,19 +113,23 @@ describe(
 
     before(async () => {
       await until(() => cloudReady(), 'the cloud to be Ready', 15 * 60_000, 5000);
-      let g: string | undefined;
-      let r: string | undefined;
+      let found: (string | undefined)[] = [];
+      const sets = ['mariadb', 'rabbitmq', ...dbs.map((d) => d.set)];
       for (const n of new Set(candidates)) {
-        [g, r] = [await memberOn('mariadb', n), await memberOn('rabbitmq', n)];
+        found = await Promise.all(sets.map((set) => memberOn(set, n)));
         victim = n;
-        if (g && r) break;
+        if (found.every(Boolean)) break;
       }
       assert.ok(
-        g && r,
-        `a node of ${[...new Set(candidates)].join(', ')} with a Galera and a RabbitMQ member; on ${victim}: ${g}, ${r}`,
+        found.every(Boolean),
+        `a node of ${[...new Set(candidates)].join(', ')} with a member of each of ${sets.join(', ')}; on ${victim}: ${found.join(', ')}`,
       );
-      galera = g;
-      rabbit = r;
+      const [g, r, ...o] = found as string[];
+      [galera, rabbit, ovn] = [g!, r!, o];
+      // A network whose logical switch the rebuilt OVN members must receive from the others.
+      network = (
+        await inClient(`openstack network create e2e-rebuild-${counter} -f value -c id`)
+      ).trim();
       before0 = (
         (await (await client()).get(cloudPath[0], cloudPath[1], cloudName, namespace)).spec as {
           healing?: { rebuildMembersAfterSeconds?: number };
@@ -136,20 +146,20 @@ describe(
       await cli(['cluster', 'node', 'start', victim]).catch(() => undefined);
       await untilUnfenced(victim).catch(() => undefined);
       await setRebuild(before0 ?? null).catch(() => undefined);
+      if (network) await inClient(`openstack network delete ${network}`).catch(() => undefined);
       await until(() => cloudReady(), 'the cloud to be Ready again', 15 * 60_000, 5000).catch(
         () => undefined,
       );
     });
 
     test('the members come back on the surviving nodes, with their data, and the cloud serves', async () => {
+      const rebuilt = [galera, rabbit, ...ovn];
       cut = Date.now();
       await cli(['cluster', 'node', 'kill', victim]);
       await untilFenced(victim);
-      console.log(
-        `# ${victim} fenced at ${at()}; ${galera} and ${rabbit} have their volumes there`,
-      );
+      console.log(`# ${victim} fenced at ${at()}; ${rebuilt.join(', ')} have their volumes there`);
 
-      for (const m of [galera, rabbit]) {
+      for (const m of rebuilt) {
         const e = await until(
           async () =>
             (await events('MemberRebuilt')).find(
@@ -234,6 +244,40 @@ describe(
         'Keystone issues a token',
       );
       console.log(`# Keystone (on the rebuilt Galera) issues tokens at ${at()}`);
+
+      for (const [i, db] of dbs.entries()) {
+        const m = ovn[i]!;
+        const on = await until(
+          () => readyOff(m, victim),
+          `${m} Ready off ${victim}`,
+          10 * 60_000,
+          5000,
+        );
+        const s = await until(
+          async () => {
+            const st = await raftStatus(db, m);
+            return st.status === 'cluster member' && st.servers === 3 ? st : undefined;
+          },
+          `${m} to be a member of a cluster of 3 servers (its old id removed)`,
+          5 * 60_000,
+          5000,
+        );
+        assert.ok(
+          await hasSwitch(db, m, network),
+          `the rebuilt ${m} holds network ${network}, made before the cut`,
+        );
+        console.log(
+          `# ${m} Ready on ${on}, ${s.role} of ${s.servers} servers, with the network, at ${at()}`,
+        );
+      }
+      await until(
+        async () =>
+          (await cloudConditions()).some((c) => c.type === 'OvnReady' && c.status === 'True'),
+        `OVN to be Ready with ${victim} still off`,
+        5 * 60_000,
+        5000,
+      );
+      console.log(`# OVN Ready with ${victim} still off at ${at()}`);
 
       await cli(['cluster', 'node', 'start', victim]);
       await untilUnfenced(victim);

@@ -8,56 +8,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import type { KubeObject } from '../../src/render/kube.ts';
-import {
-  getPod,
-  inClient,
-  isReady,
-  kubectl,
-  namespace,
-  osJson,
-  procInfo,
-  skip,
-  until,
-} from './helpers.ts';
-
-interface Db {
-  readonly set: string;
-  readonly name: string;
-  readonly stem: string;
-}
-const dbs: readonly Db[] = [
-  { set: 'ovn-nb-db', name: 'OVN_Northbound', stem: 'ovnnb_db' },
-  { set: 'ovn-sb-db', name: 'OVN_Southbound', stem: 'ovnsb_db' },
-];
-const members = (db: Db) => [0, 1, 2].map((i) => `${db.set}-${i}`);
-
-interface RaftStatus {
-  role: string;
-  status: string;
-  leader: string;
-  servers: number;
-  cluster: string;
-}
-
-/** `cluster/status` of one member, as its own server says it. */
-async function raftStatus(db: Db, member: string): Promise<RaftStatus> {
-  const out = await kubectl(
-    [
-      ...['-n', namespace, 'exec', member, '-c', 'ovsdb-server', '--'],
-      ...['ovs-appctl', '-t', `/run/ovn/${db.stem}.ctl`, 'cluster/status', db.name],
-    ],
-    20_000,
-  );
-  const field = (k: string) => new RegExp(`^${k}: (.*)$`, 'm').exec(out)?.[1]?.trim() ?? '';
-  const serverLines = out.slice(out.indexOf('Servers:')).split('\n').slice(1);
-  return {
-    role: field('Role'),
-    status: field('Status'),
-    leader: field('Leader'),
-    cluster: field('Cluster ID'),
-    servers: serverLines.filter((l) => /^\s+\S{4} \(\S{4} at /.test(l)).length,
-  };
-}
+import { getPod, inClient, isReady, osJson, procInfo, skip, until } from './helpers.ts';
+import { dbs, hasSwitch, members, raftStatus, type Db } from './ovn.ts';
 
 /** The member whose own status says it leads, among `candidates`. */
 async function leaderOf(db: Db, candidates: string[]): Promise<string | undefined> {
@@ -90,23 +42,6 @@ async function serverPid(member: string): Promise<number> {
     .filter((pid) => procInfo(pid)?.comm === 'ovsdb-server' && mine(pid));
   assert.equal(pids.length, 1, `one ovsdb-server in ${member}: ${pids.join(', ')}`);
   return pids[0]!;
-}
-
-/** A Neutron network's logical switch, as a member's own copy of the database lists it. */
-async function hasSwitch(db: Db, member: string, networkId: string): Promise<boolean> {
-  const [tool, table, column] =
-    db.set === 'ovn-nb-db'
-      ? ['ovn-nbctl', 'Logical_Switch', 'name']
-      : ['ovn-sbctl', 'Datapath_Binding', 'external_ids'];
-  const out = await kubectl(
-    [
-      ...['-n', namespace, 'exec', member, '-c', 'ovsdb-server', '--'],
-      ...[tool, `--db=unix:/run/ovn/${db.stem}.sock`, '--no-leader-only', '--timeout=10'],
-      ...['--bare', `--columns=${column}`, 'list', table],
-    ],
-    30_000,
-  );
-  return out.includes(networkId);
 }
 
 describe('OVN databases as 3-member Raft clusters (HA cloud)', { skip }, () => {

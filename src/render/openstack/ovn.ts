@@ -209,7 +209,30 @@ function clusteredStart(ctx: Ctx, d: OvsdbDb, db: string): string[] {
     // time (a roll on a small cluster) changes leaders over and over: 5 s. Only the leader may
     // change it, by at most double each time; on the others this does nothing.
     `  for t in 2000 4000 5000; do ovs-appctl -t ${ctl} cluster/change-election-timer ${d.dbName} "$t" >/dev/null 2>&1 || break; done`,
+    // A member rebuilt on another node with an empty volume joined under a new server id at its
+    // old address; the id it had before still counts toward the majority, as a server that never
+    // answers: remove it (any member may ask, the leader does it).
+    ...staleServers(ctl, d.dbName, `tcp:$self:${d.raftPort}`),
+    `  until ovs-appctl -t ${ctl} cluster/status ${d.dbName} 2>/dev/null | grep -q '^Status: cluster member'; do sleep 2; done`,
+    '  for sid in $(stale_servers); do',
+    `    echo "removing server $sid from ${d.dbName}: this member's id before its volume was given up"`,
+    `    ovs-appctl -t ${ctl} cluster/kick ${d.dbName} "$sid" || true`,
+    '  done',
     '  ) &',
+  ];
+}
+
+/**
+ * `stale_servers`, a shell function: the ids of the servers `cluster/status` lists at this
+ * member's own address other than itself (its lines read `  <name> (<id> at <address>)`, and
+ * its own ends with `(self)`).
+ */
+export function staleServers(ctl: string, dbName: string, address: string): string[] {
+  return [
+    '  stale_servers() {',
+    `    ovs-appctl -t ${ctl} cluster/status ${dbName} 2>/dev/null |`,
+    `      awk -v a="${address})" '$3 == "at" && $4 == a && $0 !~ /[(]self[)]/ { sub(/^[(]/, "", $2); print $2 }'`,
+    '  }',
   ];
 }
 
@@ -268,6 +291,12 @@ function ovsdbServer(ctx: Ctx, d: OvsdbDb): KubeObject[] {
     parallel: clustered,
     template,
     revisionHistoryLimit: 3,
+    ...(clustered
+      ? {
+          rebuild:
+            'it joins the running members with an empty database, the leader sends it theirs (Raft snapshot), and it removes the server id it had before from the cluster',
+        }
+      : {}),
     // As first applied (a StatefulSet's claim templates cannot change): labelled, untyped.
     claim: {
       metadata: { name: 'data', labels: selectorLabels(ctx, 'ovn', d.part) },

@@ -1,12 +1,15 @@
 // OVN's databases (src/render/openstack/ovn.ts): one standalone server each when Neutron runs
 // fewer than 3 replicas; a 3-member Raft cluster each from 3, whose members find each other by
 // name and whose clients are given every member.
+import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KubeObject } from '../../../src/render/kube.ts';
 import { cloudOf, find, renderExample } from './fixtures.ts';
 import { cloudObjects } from '../../../src/cli/render.ts';
 import { redactedSecrets } from '../../../src/render/secrets.ts';
+import { staleServers } from '../../../src/render/openstack/ovn.ts';
+import { memberRebuildAnnotation } from '../../../src/render/statefulset.ts';
 
 /** A Kolla config Secret's file, by the Secret's name and the file's. */
 function file(objs: KubeObject[], secret: string, name: string): string {
@@ -89,4 +92,38 @@ test('clients of a clustered OVN database are given every member (by its full na
 test('two Neutron replicas keep one OVN server each: a 2-member Raft cluster stops when either member does', () => {
   const objs = cloudObjects(cloudOf({ services: { neutron: { replicas: 2 } } }), redactedSecrets());
   assert.equal(find(objs, 'StatefulSet', 'ovn-sb-db').spec.replicas, 1);
+});
+
+test('a clustered OVN member may be rebuilt: it then removes the server id it had at its own address, never itself or another member', () => {
+  const ha = renderExample('ha');
+  for (const db of ['ovn-nb-db', 'ovn-sb-db']) {
+    const sts = find(ha, 'StatefulSet', db);
+    assert.match(sts.metadata.annotations?.[memberRebuildAnnotation] ?? '', /empty database/);
+    const start = file(ha, `${db}-config`, 'start.sh');
+    assert.match(start, /for sid in \$\(stale_servers\); do/);
+    assert.match(start, /cluster\/kick OVN_\w+ "\$sid"/);
+  }
+  const standalone = find(renderExample('minimal'), 'StatefulSet', 'ovn-nb-db');
+  assert.equal(standalone.metadata.annotations?.[memberRebuildAnnotation], undefined);
+
+  // The function as rendered, run by bash (start.sh's shell) against what cluster/status prints (ovs-appctl stubbed).
+  const self = 'ovn-nb-db-2.ovn-nb-db-headless.openstack.svc.cluster.local';
+  const status = [
+    'Name: OVN_Northbound',
+    'Status: cluster member',
+    'Servers:',
+    '    0b1c (0b1c at tcp:ovn-nb-db-0.ovn-nb-db-headless.openstack.svc.cluster.local:6643) next_index=9 match_index=8',
+    `    77ee (77ee at tcp:${self}:6643) (self) next_index=9 match_index=8`,
+    '    c3d4 (c3d4 at tcp:ovn-nb-db-1.ovn-nb-db-headless.openstack.svc.cluster.local:6643) last msg 10 ms ago',
+    `    9f00 (9f00 at tcp:${self}:6643) next_index=2 match_index=0 last msg 402113 ms ago`,
+    `    5a5a (5a5a at tcp:${self}:66430) next_index=2`,
+  ].join('\n');
+  const fn = staleServers('/run/ovn/ovnnb_db.ctl', 'OVN_Northbound', 'tcp:$self:6643').join('\n');
+  const r = spawnSync(
+    'bash',
+    ['-c', `ovs-appctl() { printf '%s\\n' "$STATUS"; }\nself=${self}\n${fn}\nstale_servers`],
+    { encoding: 'utf8', env: { ...process.env, STATUS: status } },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, '9f00\n');
 });
