@@ -74,7 +74,7 @@ function databaseConfig(ctx: Ctx, peers: string[]): KollaConfig {
       permissions: [{ path: '/var/lib/mysql', owner, recurse: false }],
       extra: {
         'start.sh': startScript(ctx, peers.length, peers),
-        ...(galera ? { 'ready.sh': readyScript() } : {}),
+        ...(galera ? { 'ready.sh': readyScript(), 'alive.sh': aliveScript() } : {}),
         'root.cnf': mysqlClientCnf('root', ctx.secrets.databaseRoot, '127.0.0.1', def.ports.mysql),
         'init.sql': rootInitSql(ctx.secrets.databaseRoot),
       },
@@ -268,12 +268,13 @@ exec mariadbd "\${args[@]}"
 const rootCnfPath = `${kollaConfigDir}/root.cnf`;
 
 /**
- * Alive: the server answers the protocol's ping (mariadb-admin, a small C client: no query, no
- * shell). Ready: it runs a query — and with Galera, it is a synced member (a joiner or a donor
- * must not take clients).
+ * Started: the server answers the protocol's ping (mariadb-admin, a small C client: no query, no
+ * shell). Alive: the same, and with Galera its provider is connected to a component (alive.sh).
+ * Ready: it runs a query — and with Galera, it is a synced member (a joiner or a donor must not
+ * take clients).
  */
 function probe(galera: boolean): ProbeDef {
-  const live: ProbeDef['live'] = {
+  const ping: ProbeDef['live'] = {
     kind: 'exec',
     command: [
       'mariadb-admin',
@@ -282,6 +283,9 @@ function probe(galera: boolean): ProbeDef {
       'ping',
     ],
   };
+  const live: ProbeDef['live'] = galera
+    ? { kind: 'exec', command: ['bash', `${kollaConfigDir}/alive.sh`] }
+    : ping;
   const ready: ProbeDef['ready'] = galera
     ? { kind: 'exec', command: ['bash', `${kollaConfigDir}/ready.sh`] }
     : {
@@ -296,7 +300,23 @@ function probe(galera: boolean): ProbeDef {
           'SELECT 1',
         ],
       };
-  return { ready, live, start: live };
+  return { ready, live, start: ping };
+}
+
+/**
+ * alive.sh: the server answers, and its Galera provider is connected to a cluster component. A
+ * member whose provider gave up keeps answering with wsrep_connected OFF and never rejoins by
+ * itself (seen after a second full outage: "Receiving IST failed, node restart required"); a
+ * restart cures it. A member whose peers are all down stays connected to a component of its own
+ * (non-primary, wsrep_connected ON): alive, only not ready.
+ */
+export function aliveScript(): string {
+  return `#!/bin/bash
+# Alive: the server answers and its Galera provider is connected to a component.
+set -euo pipefail
+connected=$(mariadb --defaults-extra-file=${rootCnfPath} --connect-timeout=10 -N -B -e "SHOW STATUS LIKE 'wsrep_connected'" | awk '{print $2}')
+[ "$connected" != OFF ] || { echo "the Galera provider is connected to no component (wsrep_connected OFF): a restart is required"; exit 1; }
+`;
 }
 
 function readyScript(): string {

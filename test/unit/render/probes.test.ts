@@ -1,5 +1,6 @@
 // Probes that never kill a slow but healthy service: what the kubelet is told to check, for every
 // container the examples render. (health.test.ts runs the shipped check script itself.)
+import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cloudObjects } from '../../../src/cli/render.ts';
@@ -356,7 +357,7 @@ test('RabbitMQ: ready while AMQP accepts, alive while its Erlang VM listens (als
   assert.deepEqual(c.livenessProbe.tcpSocket, { port: 25672 });
 });
 
-test('MariaDB: alive when it answers a ping; ready when a query runs, with Galera only when synced', () => {
+test('MariaDB: alive when it answers a ping (with Galera, also while its provider is connected); ready when a query runs, with Galera only when synced', () => {
   const single = find(clouds.minimal(), 'StatefulSet', 'mariadb').spec.template.spec.containers[0];
   assert.equal(single.livenessProbe.exec.command[0], 'mariadb-admin');
   assert.equal(single.livenessProbe.exec.command.at(-1), 'ping');
@@ -370,6 +371,22 @@ test('MariaDB: alive when it answers a ping; ready when a query runs, with Galer
   ]);
   assert.match(ready, /wsrep_local_state_comment/);
   assert.match(ready, /Synced/);
+  assert.deepEqual(galera.livenessProbe.exec.command, [
+    'bash',
+    '/var/lib/kolla/config_files/alive.sh',
+  ]);
+  assert.equal(galera.startupProbe.exec.command.at(-1), 'ping');
+  // alive.sh as rendered, run by bash with the mariadb client stubbed: a provider that gave up
+  // (OFF) fails it, one in any component passes, a server that does not answer fails it.
+  const alive = find(objs, 'Secret', 'database-mariadb-config').stringData['alive.sh'] as string;
+  const run = (client: string) =>
+    spawnSync('bash', ['-c', `mariadb() { ${client}; }; export -f mariadb; bash -c "$ALIVE"`], {
+      encoding: 'utf8',
+      env: { ...process.env, ALIVE: alive },
+    });
+  assert.equal(run(`printf 'wsrep_connected\\tOFF\\n'`).status, 1);
+  assert.equal(run(`printf 'wsrep_connected\\tON\\n'`).status, 0);
+  assert.notEqual(run('return 1').status, 0);
   // A joiner copies the whole database (SST) before it answers: its startup probe waits 30 min.
   assert.ok(galera.startupProbe.periodSeconds * galera.startupProbe.failureThreshold >= 1800);
 });
