@@ -152,11 +152,16 @@ for (const [name, objs] of Object.entries(clouds)) {
     assert.ok(gated >= 10, `only ${gated} containers found behind a Service`);
   });
 
-  test(`${name}: liveness runs no SQL client and never depends on the broker or the database`, () => {
+  test(`${name}: liveness runs no SQL client (but a Galera member's own status) and never depends on the broker or the database`, () => {
     for (const f of containers(objs())) {
       const live: Probe = f.container.livenessProbe;
       const text = execText(live, f.files);
-      assert.doesNotMatch(text, sqlClient, `${f.where}: ${text.slice(0, 200)}`);
+      if (f.workload === 'mariadb' && /alive\.sh/.test(text)) {
+        // A member asks its own server (root.cnf: 127.0.0.1) for a status variable: no table is
+        // read, and it depends on nothing but the process it checks.
+        assert.match(text, /SHOW STATUS LIKE 'wsrep_connected'/, f.where);
+        assert.doesNotMatch(text, /SELECT|FROM|\.svc/, f.where);
+      } else assert.doesNotMatch(text, sqlClient, `${f.where}: ${text.slice(0, 200)}`);
       assert.ok(!checksBroker(live), `${f.where} liveness checks the broker connection`);
       assert.ok(!text.includes('.svc'), `${f.where} liveness reaches another Service: ${text}`);
       const own = (f.container.ports ?? []).map((p: { containerPort: number }) => p.containerPort);
