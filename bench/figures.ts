@@ -225,6 +225,22 @@ const ci = (variant: 'warm' | 'cold'): Figure => ({
   paths: ['src', 'test', 'bench', '.ci', 'examples', 'package.json', 'package-lock.json'],
 });
 
+/**
+ * A bench of repeated runs (`d.runs`): the runs, the range of a seconds field over them
+ * (`lo–hi s`, `?` when none has it) and the sum of a count.
+ */
+function repeated(d: Record<string, any>) {
+  const runs = (d.runs ?? []) as Record<string, any>[];
+  const range = (k: string) => {
+    const v = runs.map((r) => r[k]).filter((x): x is number => typeof x === 'number');
+    if (v.length === 0) return '?';
+    const [lo, hi] = [Math.min(...v), Math.max(...v)].map((x) => x.toFixed(0));
+    return lo === hi ? `${lo} s` : `${lo}–${hi} s`;
+  };
+  const sum = (f: (r: Record<string, any>) => number) => runs.reduce((a, r) => a + f(r), 0);
+  return { runs, range, sum };
+}
+
 export const figures: readonly Figure[] = [
   {
     what: 'validate + render + YAML, examples/production.yaml',
@@ -339,14 +355,7 @@ export const figures: readonly Figure[] = [
     what: 'a node with a guest power-cut under load (HA cloud, 3 nodes): fenced, guest elsewhere, failed requests',
     bench: 'node-failure',
     text: orError((d) => {
-      const runs = (d.runs ?? []) as Record<string, any>[];
-      const range = (k: string) => {
-        const v = runs.map((r) => r[k]).filter((x): x is number => typeof x === 'number');
-        if (v.length === 0) return '?';
-        const [lo, hi] = [Math.min(...v), Math.max(...v)].map((x) => x.toFixed(0));
-        return lo === hi ? `${lo} s` : `${lo}–${hi} s`;
-      };
-      const sum = (f: (r: Record<string, any>) => number) => runs.reduce((a, r) => a + f(r), 0);
+      const { runs, range, sum } = repeated(d);
       return `${runs.length} runs, from the cut: fenced ${range('fencedS')}, guest ACTIVE on another node ${range('activeElsewhereS')}, SSH up there ${range('sshUpElsewhereS')}; failed requests ${sum((r) => r.totals?.failed ?? 0)} of ${sum((r) => r.totals?.sent ?? 0)} at ${n(d.rate)}/s (${sum((r) => r.baseline?.failed ?? 0)} of ${sum((r) => r.baseline?.sent ?? 0)} in the 20 s before each cut), every API serving fully ${range('servingFullyS')} after the cut; committed rows lost ${runs.filter((r) => r.committedRowIntact !== true).length}; guests running twice ${runs.filter((r) => r.qemuProcesses !== 1 || r.qemuProcessesAfterReturn !== 1).length}; returned node's compute enabled after ${range('computeBackS')}`;
     }),
     goal: 'serving fully under 30 s, guests answering elsewhere under 120 s, 0 writes lost, 0 running twice',
@@ -363,14 +372,7 @@ export const figures: readonly Figure[] = [
     what: 'every MariaDB server of the HA cloud SIGKILLed at once under a writer (full Galera outage)',
     bench: 'galera-outage',
     text: orError((d) => {
-      const runs = (d.runs ?? []) as Record<string, any>[];
-      const range = (k: string) => {
-        const v = runs.map((r) => r[k]).filter((x): x is number => typeof x === 'number');
-        if (v.length === 0) return '?';
-        const [lo, hi] = [Math.min(...v), Math.max(...v)].map((x) => x.toFixed(0));
-        return lo === hi ? `${lo} s` : `${lo}–${hi} s`;
-      };
-      const sum = (f: (r: Record<string, any>) => number) => runs.reduce((a, r) => a + f(r), 0);
+      const { runs, range, sum } = repeated(d);
       return `${runs.length} runs, from the kill: writable again ${range('writableS')}, 3 members Synced ${range('syncedS')}; acknowledged rows lost ${sum((r) => r.lost?.length ?? 0)} of ${sum((r) => r.acked ?? 0)}; one member bootstrapped (the most advanced) in ${runs.filter((r) => r.bootstrapped === 1).length} of ${runs.length}`;
     }),
     goal: 'writable again under 120 s, 0 acknowledged writes lost',
