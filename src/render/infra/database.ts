@@ -303,6 +303,11 @@ function probe(galera: boolean): ProbeDef {
   return { ready, live, start: ping };
 }
 
+/** The shell command that prints one status variable of this member's own server. */
+function statusQuery(variable: string): string {
+  return `mariadb --defaults-extra-file=${rootCnfPath} --connect-timeout=10 -N -B -e "SHOW STATUS LIKE '${variable}'" | awk '{print $2}'`;
+}
+
 /**
  * alive.sh: the server answers, and its Galera provider is connected to a cluster component. A
  * member whose provider gave up keeps answering with wsrep_connected OFF and never rejoins by
@@ -314,7 +319,7 @@ export function aliveScript(): string {
   return `#!/bin/bash
 # Alive: the server answers and its Galera provider is connected to a component.
 set -euo pipefail
-connected=$(mariadb --defaults-extra-file=${rootCnfPath} --connect-timeout=10 -N -B -e "SHOW STATUS LIKE 'wsrep_connected'" | awk '{print $2}')
+connected=$(${statusQuery('wsrep_connected')})
 [ "$connected" != OFF ] || { echo "the Galera provider is connected to no component (wsrep_connected OFF): a restart is required"; exit 1; }
 `;
 }
@@ -323,7 +328,7 @@ function readyScript(): string {
   return `#!/bin/bash
 # Ready: this member is synced with the Galera cluster (not joining, not donating).
 set -eu
-state=$(mariadb --defaults-extra-file=${rootCnfPath} --connect-timeout=10 -N -B -e "SHOW STATUS LIKE 'wsrep_local_state_comment'" | awk '{print $2}')
+state=$(${statusQuery('wsrep_local_state_comment')})
 [ "$state" = Synced ] || { echo "galera state: $state"; exit 1; }
 `;
 }
