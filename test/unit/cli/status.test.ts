@@ -201,7 +201,10 @@ test('stackanetes status reads the live workloads and the Lease, not the recorde
       if (o.kind === 'Deployment' && o.metadata.name === 'horizon-server') continue; // deleted by hand
       api.put(collectionPath(o.apiVersion, o.kind), o);
     }
-    // The operator was killed: its Lease (stamped by the fake server's clock) is old.
+    // The operator was killed: its Lease (stamped by the fake server's clock) is old. The CLI
+    // reads the server's time from its Date header, whole seconds, so the stamp is on a whole
+    // second too: the age it prints is then at least the 90 s given here.
+    const stamped = Math.floor(Date.now() / 1000) * 1000 - 90_000;
     (cloud.status as { lastReconcileTime: string }).lastReconcileTime = new Date(
       Date.now() - 120_000,
     ).toISOString();
@@ -212,9 +215,7 @@ test('stackanetes status reads the live workloads and the Lease, not the recorde
       metadata: {
         name: 'stackanetes-operator',
         namespace: 'stackanetes-system',
-        managedFields: [
-          { manager: 'stackanetes', time: new Date(Date.now() - 90_000).toISOString() },
-        ],
+        managedFields: [{ manager: 'stackanetes', time: new Date(stamped).toISOString() }],
       },
       spec: {
         holderIdentity: by.identity,
@@ -230,7 +231,14 @@ test('stackanetes status reads the live workloads and the Lease, not the recorde
       r.stdout,
       /^Ready: +False — horizon: deployment\/horizon-server missing \(9\/10 components ready; the operator last recorded the cloud Ready\)$/m,
     );
-    assert.match(r.stdout, /^Operator: NOT RECONCILING: .*last renewed 1m3\ds ago/m);
+    const age = /^Operator: NOT RECONCILING: .*last renewed 1m(\d+)s ago/m.exec(r.stdout);
+    assert.ok(age, r.stdout);
+    // 90 s, plus however long the CLI took to start and ask.
+    const latest = Math.ceil((Date.now() - stamped) / 1000);
+    assert.ok(
+      60 + Number(age[1]) >= 90 && 60 + Number(age[1]) <= latest,
+      `${age[0]} (at most ${latest} s)`,
+    );
     assert.match(r.stdout, /^horizon +False +0\/1 +Missing +deployment\/horizon-server missing/m);
     assert.match(r.stdout, /^keystone +True +2\/2 /m);
   } finally {
