@@ -8,7 +8,18 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import type { KubeObject } from '../../src/render/kube.ts';
-import { getPod, inClient, isReady, osJson, procInfo, skip, until } from './helpers.ts';
+import {
+  getPod,
+  inClient,
+  isReady,
+  kubectl,
+  namespace,
+  osJson,
+  pods,
+  procInfo,
+  skip,
+  until,
+} from './helpers.ts';
 import { dbs, hasSwitch, members, raftStatus, type Db } from './ovn.ts';
 
 /** The member whose own status says it leads, among `candidates`. */
@@ -42,6 +53,31 @@ async function serverPid(member: string): Promise<number> {
     .filter((pid) => procInfo(pid)?.comm === 'ovsdb-server' && mine(pid));
   assert.equal(pids.length, 1, `one ovsdb-server in ${member}: ${pids.join(', ')}`);
   return pids[0]!;
+}
+
+/**
+ * What each neutron-server pod logged about its OVSDB connections, and its errors, since `since`
+ * (so that a network create that times out says where Neutron was).
+ */
+async function neutronLog(since: number): Promise<string> {
+  const out: string[] = [];
+  for (const pod of await pods('neutron-server')) {
+    const log = await kubectl([
+      '-n',
+      namespace,
+      'logs',
+      pod.metadata.name,
+      '-c',
+      'server',
+      `--since-time=${new Date(since - 5000).toISOString()}`,
+    ]).catch((err: unknown) => String(err));
+    const lines = log
+      .split('\n')
+      .filter((l) => /ovsdb|ovs_idl|ERROR|WARNING|Timeout|timed out/i.test(l))
+      .slice(-40);
+    out.push(`${pod.metadata.name}:`, ...lines.map((l) => `  ${l.slice(0, 300)}`));
+  }
+  return out.join('\n');
 }
 
 describe('OVN databases as 3-member Raft clusters (HA cloud)', { skip }, () => {
@@ -100,7 +136,14 @@ describe('OVN databases as 3-member Raft clusters (HA cloud)', { skip }, () => {
       );
     }
     network = `raft-${Date.now().toString(36)}`;
-    const created = await osJson<{ id: string }>(`network create ${network}`, 120_000);
+    const created = await osJson<{ id: string }>(`network create ${network}`, 120_000).catch(
+      async (err: unknown) => {
+        throw new Error(
+          `${err instanceof Error ? err.message : String(err)}\nneutron-server since the freeze:\n${await neutronLog(t0)}`,
+          { cause: err },
+        );
+      },
+    );
     t.diagnostic(`network created ${((Date.now() - t0) / 1000).toFixed(0)} s after the freeze`);
     for (const db of dbs) {
       await until(
