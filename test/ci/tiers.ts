@@ -124,7 +124,8 @@ export const tiers: readonly Tier[] = [
     // cloud.test.ts asks the HA cloud what it asks the one-node cloud (STACKANETES_E2E_CLOUD=ha).
     // db-writer.test.ts deletes the database's writer and sees the operator move its Service.
     // tunnels.test.ts pins two guests to different nodes. ovn-raft.test.ts freezes the leaders of
-    // OVN's databases while Neutron writes. galera-outage.test.ts kills every
+    // OVN's databases while Neutron writes; ovn-volume-loss.test.ts empties the first NB member
+    // while the two others are frozen. galera-outage.test.ts kills every
     // database server at once; member-rebuild.test.ts leaves a node off until its Galera and
     // RabbitMQ members are rebuilt on the others; evacuate.test.ts last: it power-cuts a node with a guest on it and
     // powers it on again.
@@ -135,6 +136,7 @@ export const tiers: readonly Tier[] = [
       'test/e2e/cloud.test.ts',
       'test/e2e/tunnels.test.ts',
       'test/e2e/ovn-raft.test.ts',
+      'test/e2e/ovn-volume-loss.test.ts',
       'test/e2e/galera-outage.test.ts',
       'test/e2e/member-rebuild.test.ts',
       'test/e2e/evacuate.test.ts',

@@ -5,7 +5,6 @@
 // whose logical switch reaches the northbound database and, through ovn-northd, the southbound
 // one. Thawed, the old leader is a follower of the same cluster again and holds the new switch.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import type { KubeObject } from '../../src/render/kube.ts';
 import {
@@ -20,7 +19,7 @@ import {
   skip,
   until,
 } from './helpers.ts';
-import { dbs, hasSwitch, members, raftStatus, type Db } from './ovn.ts';
+import { dbs, hasSwitch, members, raftStatus, serverPid, type Db } from './ovn.ts';
 
 /** The member whose own status says it leads, among `candidates`. */
 async function leaderOf(db: Db, candidates: string[]): Promise<string | undefined> {
@@ -29,30 +28,6 @@ async function leaderOf(db: Db, candidates: string[]): Promise<string | undefine
     if (s?.role === 'leader') return m;
   }
   return undefined;
-}
-
-/**
- * The host PID of the ovsdb-server of a member, on whichever node it runs: the node containers'
- * processes are this host's, and the pod's UID is in each of its processes' cgroup path.
- */
-async function serverPid(member: string): Promise<number> {
-  const pod = await getPod(member);
-  assert.ok(pod?.metadata.uid, member);
-  const uid = pod.metadata.uid;
-  const mine = (pid: number) => {
-    try {
-      const cg = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
-      return cg.includes(uid) || cg.includes(uid.replaceAll('-', '_'));
-    } catch {
-      return false;
-    }
-  };
-  const pids = readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .map(Number)
-    .filter((pid) => procInfo(pid)?.comm === 'ovsdb-server' && mine(pid));
-  assert.equal(pids.length, 1, `one ovsdb-server in ${member}: ${pids.join(', ')}`);
-  return pids[0]!;
 }
 
 /**

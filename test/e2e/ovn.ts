@@ -1,6 +1,8 @@
 // OVN's clustered databases as the e2e tests see them: each member's own Raft status and its own
 // copy of the data, asked in its ovsdb-server container.
-import { kubectl, namespace } from './helpers.ts';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { getPod, kubectl, namespace, procInfo } from './helpers.ts';
 
 export interface Db {
   readonly set: string;
@@ -56,4 +58,28 @@ export async function hasSwitch(db: Db, member: string, networkId: string): Prom
     30_000,
   );
   return out.includes(networkId);
+}
+
+/**
+ * The host PID of the ovsdb-server of a member, on whichever node it runs: the node containers'
+ * processes are this host's, and the pod's UID is in each of its processes' cgroup path.
+ */
+export async function serverPid(member: string): Promise<number> {
+  const pod = await getPod(member);
+  assert.ok(pod?.metadata.uid, member);
+  const uid = pod.metadata.uid;
+  const mine = (pid: number) => {
+    try {
+      const cg = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+      return cg.includes(uid) || cg.includes(uid.replaceAll('-', '_'));
+    } catch {
+      return false;
+    }
+  };
+  const pids = readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number)
+    .filter((pid) => procInfo(pid)?.comm === 'ovsdb-server' && mine(pid));
+  assert.equal(pids.length, 1, `one ovsdb-server in ${member}: ${pids.join(', ')}`);
+  return pids[0]!;
 }

@@ -30,7 +30,7 @@ const startCommand = `bash ${kollaConfigDir}/${startScript}`;
 /** The nodes that carry tenant traffic: compute nodes, and network (gateway) nodes. */
 const dataPlaneRoles = ['compute', 'network'] as const;
 
-interface OvsdbDb {
+export interface OvsdbDb {
   readonly part: 'nb-db' | 'sb-db';
   readonly def: BackendDef<'ovsdb'>;
   /** File name stem: ovnnb_db / ovnsb_db. */
@@ -163,13 +163,18 @@ function script(lines: string[]): string {
 }
 
 /**
+ * The port on which a clustered member that has no database file says so (`empty`) while it
+ * waits to join or create the cluster: the same for both databases (each member is its own pod).
+ */
+export const emptyMemberPort = 6645;
+
+/**
  * A clustered member's start: its own name must resolve first (the headless Service publishes
  * members before they are Ready), for Raft listens on it. With no database file it joins the
- * cluster when a member answers, and the first member (ordinal 0) creates the cluster when none
- * does; any other member waits for one. A clustered database is converted to a newer schema
- * online, through the leader, once the server runs. (The member count is fixed when the cloud is
- * first deployed: a StatefulSet's Service name cannot change, and a standalone server has none
- * that names its members.)
+ * cluster when a member answers (`join_or_create`). A clustered database is converted to a newer
+ * schema online, through the leader, once the server runs. (The member count is fixed when the
+ * cloud is first deployed: a StatefulSet's Service name cannot change, and a standalone server has
+ * none that names its members.)
  */
 function clusteredStart(ctx: Ctx, d: OvsdbDb, db: string): string[] {
   const hosts = ovnMemberHosts(ctx, d.def);
@@ -181,25 +186,14 @@ function clusteredStart(ctx: Ctx, d: OvsdbDb, db: string): string[] {
     `self="$me${suffix}"`,
     `peers="${hosts.join(' ')}"`,
     'until getent hosts "$self" >/dev/null; do echo "waiting for $self to resolve"; sleep 1; done',
+    ...joinOrCreate(d, db),
     `if [ ! -s ${db} ]; then`,
-    '  while :; do',
-    '    remotes=""',
-    '    for p in $peers; do',
-    '      [ "$p" = "$self" ] && continue',
-    `      if ovsdb-client --timeout=5 list-dbs "tcp:$p:${d.def.ports.ovsdb}" >/dev/null 2>&1; then remotes="$remotes tcp:$p:${d.raftPort}"; fi`,
-    '    done',
-    '    if [ -n "$remotes" ]; then',
-    `      echo "joining the cluster of ${d.dbName} through$remotes"`,
-    `      ovsdb-tool join-cluster ${db} ${d.dbName} "tcp:$self:${d.raftPort}" $remotes`,
-    '      break',
-    '    fi',
-    `    if [ "$me" = "${d.def.service}-0" ]; then`,
-    `      echo "no member answers: creating the cluster of ${d.dbName}"`,
-    `      ovsdb-tool create-cluster ${db} ${d.schema} "tcp:$self:${d.raftPort}"`,
-    '      break',
-    '    fi',
-    `    echo "waiting for a member of ${d.dbName} to answer"; sleep 2`,
-    '  done',
+    // While it has no data it says so to the others: what lets the first member tell a cluster
+    // not yet made from one whose members are down.
+    `  python3 -c '${emptyResponder}' ${emptyMemberPort} &`,
+    '  responder=$!',
+    '  join_or_create',
+    '  kill "$responder" 2>/dev/null || true',
     'fi',
     `( until ovsdb-client --timeout=5 list-dbs ${sock} >/dev/null 2>&1; do sleep 2; done`,
     `  if [ "$(ovsdb-client needs-conversion ${sock} ${d.schema} 2>/dev/null)" = yes ]; then`,
@@ -219,6 +213,61 @@ function clusteredStart(ctx: Ctx, d: OvsdbDb, db: string): string[] {
     `    ovs-appctl -t ${ctl} cluster/kick ${d.dbName} "$sid" || true`,
     '  done',
     '  ) &',
+  ];
+}
+
+/** Python that answers every connection on the port it is given with `empty`, until killed. */
+const emptyResponder = [
+  'import socket, sys',
+  's = socket.create_server(("", int(sys.argv[1])))',
+  'while True:',
+  '    c = s.accept()[0]',
+  '    c.sendall(b"empty")',
+  '    c.close()',
+].join('\n');
+
+/**
+ * `says_empty HOST` and `join_or_create`, shell functions for a member with no database file
+ * (`$me`, `$self` and `$peers` set). It joins the cluster through the members that answer. When
+ * none does, the first member (ordinal 0) creates the cluster, but only if every other member
+ * says it has no data either (the cloud's first start, or every volume lost): a member that is
+ * down or silent may hold the cluster, and a second cluster made beside it would take the
+ * clients' writes and lose them. Any other member, and the first one then, waits.
+ */
+export function joinOrCreate(d: OvsdbDb, db: string): string[] {
+  const first = `${d.def.service}-0`;
+  return [
+    'says_empty() {',
+    `  [ "$(timeout 5 bash -c 'exec 3<>"/dev/tcp/$0/$1" && head -c 5 <&3' "$1" ${emptyMemberPort} 2>/dev/null)" = empty ]`,
+    '}',
+    'join_or_create() {',
+    '  local p remotes empty others',
+    '  while :; do',
+    '    remotes="" empty=0 others=0',
+    '    for p in $peers; do',
+    '      [ "$p" = "$self" ] && continue',
+    '      others=$((others + 1))',
+    `      if ovsdb-client --timeout=5 list-dbs "tcp:$p:${d.def.ports.ovsdb}" >/dev/null 2>&1; then remotes="$remotes tcp:$p:${d.raftPort}"`,
+    '      elif says_empty "$p"; then empty=$((empty + 1)); fi',
+    '    done',
+    '    if [ -n "$remotes" ]; then',
+    `      echo "joining the cluster of ${d.dbName} through$remotes"`,
+    `      ovsdb-tool join-cluster ${db} ${d.dbName} "tcp:$self:${d.raftPort}" $remotes`,
+    '      return',
+    '    fi',
+    `    if [ "$me" = "${first}" ] && [ "$empty" -eq "$others" ]; then`,
+    `      echo "no member answers and the $others others have no data either: creating the cluster of ${d.dbName}"`,
+    `      ovsdb-tool create-cluster ${db} ${d.schema} "tcp:$self:${d.raftPort}"`,
+    '      return',
+    '    fi',
+    `    if [ "$me" = "${first}" ]; then`,
+    `      echo "no member of ${d.dbName} answers and only $empty of the $others others say they have no data: the cluster may be on members that are down; waiting for one rather than creating a second cluster"`,
+    '    else',
+    `      echo "waiting for a member of ${d.dbName} to answer"`,
+    '    fi',
+    '    sleep 2',
+    '  done',
+    '}',
   ];
 }
 

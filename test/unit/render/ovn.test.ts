@@ -2,6 +2,7 @@
 // fewer than 3 replicas; a 3-member Raft cluster each from 3, whose members find each other by
 // name and whose clients are given every member.
 import { spawnSync } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KubeObject } from '../../../src/render/kube.ts';
@@ -126,4 +127,107 @@ test('a clustered OVN member may be rebuilt: it then removes the server id it ha
   );
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout, '9f00\n');
+});
+
+/** The member's start functions as rendered (for the northbound database), run by bash with the OVS tools stubbed. */
+function runJoinOrCreate(o: {
+  me: string;
+  /** Members that answer as OVSDB servers. */
+  answering?: string[];
+  /** Members that say they have no data. */
+  empty?: string[];
+}): { stdout: string; status: number | null } {
+  const start = file(renderExample('ha'), 'ovn-nb-db-config', 'start.sh');
+  const fns = start.slice(start.indexOf('says_empty() {'), start.indexOf('\nif [ ! -s '));
+  const host = (m: string) => `${m}.ovn-nb-db-headless.openstack.svc.cluster.local`;
+  const stubs = [
+    // list-dbs answers for the members given; the rest are silent.
+    'ovsdb-client() { case " $ANSWERING " in *" ${3#tcp:} "*) return 0;; esac; return 1; }',
+    'ovsdb-tool() { echo "ovsdb-tool $*"; }',
+    // `timeout 5 bash -c SCRIPT HOST PORT`: "empty" from the members given.
+    'timeout() { case " $EMPTY " in *" $5:$6 "*) printf empty;; esac; }',
+    // The loop's third wait ends the run (exit 3: still waiting).
+    'n=0; sleep() { n=$((n + 1)); [ "$n" -lt 3 ] || exit 3; }',
+  ].join('\n');
+  const peers = [0, 1, 2].map((i) => host(`ovn-nb-db-${i}`)).join(' ');
+  const r = spawnSync(
+    'bash',
+    ['-c', `${stubs}\nme=${o.me}\nself=${host(o.me)}\npeers="${peers}"\n${fns}\njoin_or_create`],
+    {
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        ANSWERING: (o.answering ?? []).map((m) => `${host(m)}:6641`).join(' '),
+        EMPTY: (o.empty ?? []).map((m) => `${host(m)}:6645`).join(' '),
+      },
+    },
+  );
+  return { stdout: r.stdout, status: r.status };
+}
+
+test('a clustered OVN member with no data: the first creates the cluster only when every other member says it has no data; else it waits', () => {
+  // The cloud's first start: every member empty.
+  const created = runJoinOrCreate({ me: 'ovn-nb-db-0', empty: ['ovn-nb-db-1', 'ovn-nb-db-2'] });
+  assert.equal(created.status, 0, created.stdout);
+  assert.match(created.stdout, /the 2 others have no data either: creating the cluster/);
+  assert.match(created.stdout, /^ovsdb-tool create-cluster \/var\/lib\/ovn\/ovnnb_db\.db /m);
+
+  // Its volume lost while the two others are down (one silent, one empty): no second cluster.
+  for (const empty of [['ovn-nb-db-2'], []]) {
+    const waits = runJoinOrCreate({ me: 'ovn-nb-db-0', empty });
+    assert.equal(waits.status, 3, `still waiting: ${waits.stdout}`);
+    assert.doesNotMatch(waits.stdout, /create-cluster/);
+    assert.match(
+      waits.stdout,
+      new RegExp(
+        `only ${empty.length} of the 2 others say they have no data: the cluster may be on members that are down`,
+      ),
+    );
+  }
+
+  // A member answers: it joins through it, whichever member it is.
+  for (const me of ['ovn-nb-db-0', 'ovn-nb-db-1']) {
+    const joined = runJoinOrCreate({ me, answering: ['ovn-nb-db-2'], empty: ['ovn-nb-db-1'] });
+    assert.equal(joined.status, 0, joined.stdout);
+    assert.match(
+      joined.stdout,
+      /^ovsdb-tool join-cluster \S+ OVN_Northbound tcp:ovn-nb-db-\d\.\S+:6643 tcp:ovn-nb-db-2\.\S+:6643$/m,
+    );
+  }
+
+  // Any other member never creates.
+  const other = runJoinOrCreate({ me: 'ovn-nb-db-1', empty: ['ovn-nb-db-0', 'ovn-nb-db-2'] });
+  assert.equal(other.status, 3);
+  assert.doesNotMatch(other.stdout, /create-cluster/);
+  assert.match(other.stdout, /waiting for a member of OVN_Northbound to answer/);
+});
+
+test("an empty OVN member's responder, as rendered, answers `empty` and says_empty hears it (real python3 and bash)", async () => {
+  const start = file(renderExample('ha'), 'ovn-nb-db-config', 'start.sh');
+  const responder = /python3 -c '([^']*)' 6645 &/.exec(start);
+  assert.ok(responder, 'start.sh runs the responder on 6645');
+  const says = start.slice(start.indexOf('says_empty() {'), start.indexOf('join_or_create() {'));
+  // A free port for this run instead of 6645.
+  const port = await new Promise<number>((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const p = (srv.address() as AddressInfo).port;
+      srv.close(() => resolve(p));
+    });
+  });
+  const r = spawnSync(
+    'bash',
+    [
+      '-c',
+      [
+        `python3 -c "$RESPONDER" ${port} & pid=$!`,
+        says.replace(' 6645 ', ` ${port} `),
+        'for i in $(seq 50); do says_empty 127.0.0.1 && { echo heard; break; }; sleep 0.1; done',
+        'kill $pid',
+        // Nothing listens now: silent.
+        'says_empty 127.0.0.1 || echo silent',
+      ].join('\n'),
+    ],
+    { encoding: 'utf8', env: { ...process.env, RESPONDER: responder[1] }, timeout: 30_000 },
+  );
+  assert.equal(r.stdout, 'heard\nsilent\n', r.stderr);
 });
