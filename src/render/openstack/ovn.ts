@@ -247,7 +247,9 @@ export function joinOrCreate(d: OvsdbDb, db: string): string[] {
     '    for p in $peers; do',
     '      [ "$p" = "$self" ] && continue',
     '      others=$((others + 1))',
-    `      if ovsdb-client --timeout=5 list-dbs "tcp:$p:${d.def.ports.ovsdb}" >/dev/null 2>&1; then remotes="$remotes tcp:$p:${d.raftPort}"`,
+    // In braces with stderr dropped: bash reports a client its --timeout ended (SIGALRM) as an
+    // "Alarm clock" line on every round otherwise.
+    `      if { ovsdb-client --timeout=5 list-dbs "tcp:$p:${d.def.ports.ovsdb}" >/dev/null 2>&1; } 2>/dev/null; then remotes="$remotes tcp:$p:${d.raftPort}"`,
     '      elif says_empty "$p"; then empty=$((empty + 1)); fi',
     '    done',
     '    if [ -n "$remotes" ]; then',
