@@ -11,9 +11,8 @@ export interface TierCounts {
   passed: number;
   failed: number;
   skipped: number;
-  failures: string[];
   /** Each failed test's name with the start of its error, for CI's last lines. */
-  errors?: string[];
+  errors: string[];
 }
 
 interface Outcome {
@@ -92,7 +91,6 @@ export async function count(source: AsyncIterable<Event>): Promise<TierCounts> {
     passed: counted.filter((o) => o.kind === 'passed').length,
     failed: counted.filter((o) => o.kind === 'failed').length,
     skipped: counted.filter((o) => o.kind === 'skipped').length,
-    failures: counted.filter((o) => o.kind === 'failed').map((o) => o.name),
     errors: counted
       .filter((o) => o.kind === 'failed')
       .map((o) => `${o.name}: ${o.error || '(no error message)'}`),

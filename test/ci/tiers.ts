@@ -189,7 +189,7 @@ export function summarise(
       out.passed += r.passed;
       out.failed += r.failed;
       out.skipped += r.skipped;
-      out.errors.push(...(r.errors ?? r.failures).map((e) => `[${tier.name}] ${e}`));
+      out.errors.push(...(r.errors ?? []).map((e) => `[${tier.name}] ${e}`));
       // A run that failed without a failed test (a file that would not load, a crash) is a failure.
       const crashed = r.exitCode !== 0 && r.failed === 0 ? 1 : 0;
       out.failed += crashed;
@@ -293,10 +293,9 @@ export function addCounts(parts: readonly (TierCounts | undefined)[]): TierCount
       passed: a.passed + c!.passed,
       failed: a.failed + c!.failed,
       skipped: a.skipped + c!.skipped,
-      failures: [...a.failures, ...c!.failures],
-      errors: [...(a.errors ?? []), ...(c!.errors ?? c!.failures)],
+      errors: [...a.errors, ...(c!.errors ?? [])],
     }),
-    { passed: 0, failed: 0, skipped: 0, failures: [], errors: [] },
+    { passed: 0, failed: 0, skipped: 0, errors: [] },
   );
 }
 
