@@ -29,7 +29,7 @@ export interface Tier {
   readonly beside?: readonly string[];
   /** Files run after `files` and `beside` have both finished. */
   readonly after?: readonly string[];
-  /** Files run one at a time (they share a cluster or a cloud). */
+  /** Files run one at a time, in the order listed (they share a cluster or a cloud). */
   readonly serial: boolean;
 }
 
@@ -304,19 +304,32 @@ export async function runTier(tier: Tier): Promise<number> {
     resultsDir ? join(resultsDir, `${tier.name}.counts${part}.json`) : undefined;
   if (begunAt(tier.name) === undefined) write(tier.name, 'begin', { at: Date.now() });
   const besideSpec = join(resultsDir ?? tmpdir(), `${tier.name}.beside.spec.txt`);
-  const main = runFiles(tier, tier.files, counts(''));
+  const parts: string[] = [];
+  // node --test sorts the files it is given by name; a serial tier's order is its own (one test
+  // leaves the cloud as the next expects it): one node --test per entry, in the order declared.
+  const inOrder = async (files: readonly string[], part: string): Promise<number[]> => {
+    const groups = tier.serial ? files.map((f) => [f]) : [files];
+    const codes: number[] = [];
+    for (const [i, group] of groups.entries()) {
+      const p = groups.length > 1 ? `${part}.${i}` : part;
+      parts.push(p);
+      codes.push(await runFiles(tier, group, counts(p)));
+    }
+    return codes;
+  };
+  const main = inOrder(tier.files, '');
+  if (tier.beside?.length) parts.push('.beside');
   const beside = tier.beside?.length
     ? runFiles(tier, tier.beside, counts('.beside'), besideSpec)
     : undefined;
-  const codes = [await main];
+  const codes = await main;
   if (beside) {
     codes.push(await beside);
     console.log(`== ${tier.name}: run beside the tests above: ${tier.beside!.join(' ')}`);
     if (existsSync(besideSpec)) process.stdout.write(readFileSync(besideSpec, 'utf8'));
   }
-  if (tier.after?.length) codes.push(await runFiles(tier, tier.after, counts('.after')));
+  if (tier.after?.length) codes.push(...(await inOrder(tier.after, '.after')));
   const exitCode = Math.max(...codes);
-  const parts = ['', ...(beside ? ['.beside'] : []), ...(tier.after?.length ? ['.after'] : [])];
   const c = resultsDir ? addCounts(parts.map((p) => readJson<TierCounts>(counts(p)!))) : undefined;
   const record: TierRecord = c
     ? {

@@ -3,7 +3,7 @@
 // summary line over all tiers with a line per tier that did not run.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -152,6 +152,41 @@ test('a tier with files beside and after runs all three and records their counts
       { passed: record.passed, failed: record.failed, skipped: record.skipped },
       { passed: 12, failed: 9, skipped: 6 },
     );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a serial tier runs its files in the order it lists them, not by name (node --test sorts them)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'stackanetes-order-'));
+  try {
+    const log = join(dir, 'order.log');
+    for (const name of ['a', 'b', 'c'])
+      writeFileSync(
+        join(dir, `${name}.test.mjs`),
+        `import { appendFileSync } from 'node:fs';\nimport { test } from 'node:test';\ntest('${name}', () => appendFileSync(${JSON.stringify(log)}, '${name}\\n'));\n`,
+      );
+    const tier = {
+      name: 'ordered',
+      about: 'test',
+      files: [join(dir, 'c.test.mjs'), join(dir, 'a.test.mjs')],
+      after: [join(dir, 'b.test.mjs'), join(dir, 'a.test.mjs')],
+      serial: true,
+    };
+    const r = spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `const m = await import(${JSON.stringify(new URL('../../ci/tiers.ts', import.meta.url).href)}); process.exit(await m.runTier(${JSON.stringify(tier)}));`,
+      ],
+      { encoding: 'utf8', env: { ...outsideThisRun(), STACKANETES_TEST_RESULTS: dir } },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(readFileSync(log, 'utf8'), 'c\na\nb\na\n');
+    const record = JSON.parse(readFileSync(join(dir, 'ordered.result.json'), 'utf8')) as TierRecord;
+    assert.ok(record.ran);
+    assert.deepEqual({ passed: record.passed, failed: record.failed }, { passed: 4, failed: 0 });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
