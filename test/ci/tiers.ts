@@ -122,7 +122,6 @@ export const tiers: readonly Tier[] = [
     name: 'ha',
     about: 'the HA cloud of examples/ha.yaml on three real nodes, checked with real clients',
     // cloud.test.ts asks the HA cloud what it asks the one-node cloud (STACKANETES_E2E_CLOUD=ha).
-    // db-writer.test.ts deletes the database's writer and sees the operator move its Service.
     // tunnels.test.ts pins two guests to different nodes. ovn-raft.test.ts freezes the leaders of
     // OVN's databases while Neutron writes; ovn-volume-loss.test.ts empties the first NB member
     // while the two others are frozen. galera-outage.test.ts kills every
@@ -131,7 +130,6 @@ export const tiers: readonly Tier[] = [
     // powers it on again.
     files: [
       'test/e2e/ha.test.ts',
-      'test/e2e/db-writer.test.ts',
       'test/e2e/netpol.test.ts',
       'test/e2e/cloud.test.ts',
       'test/e2e/tunnels.test.ts',
