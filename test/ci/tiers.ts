@@ -74,30 +74,33 @@ export const tiers: readonly Tier[] = [
     // Real guests (vm) need the guest set-up `up` made and a cloud nothing has disturbed: they
     // run beside the checks of a steady cloud, which leave Nova, Neutron and Glance alone (the
     // operator's test deletes Horizon and the leader operator pod; netpol starts a stranger pod).
-    // Guests mostly wait for QEMU (TCG) and the checks for clients. jobs and heal change the cloud
-    // (jobs breaks Placement's migration and puts it back, heal disrupts it): after both, heal
-    // last. limits adds a leaking pod beside the cloud and requires that no container of the
-    // cloud restarts meanwhile: before heal. netpol runs on the one-node cloud too: kube-router
-    // enforces the policies on every node. Tempest, which boots its own guests, is the long tier's.
+    // Guests mostly wait for QEMU (TCG) and the checks for clients. The tests after them change
+    // the cloud, in this order (the order they ran in while node --test sorted them by name, kept
+    // now that the order is our own): limits requires that no container of the cloud restarts
+    // or is replaced while it runs, so it goes before remediate, whose Keystone roll settles
+    // after the test ends (run after remediate, limits saw keystone-api replaced). netpol runs on
+    // the one-node cloud too: kube-router enforces the policies on every node. Tempest, which
+    // boots its own guests, is the long tier's.
     files: [
       'test/e2e/cloud.test.ts',
-      'test/e2e/horizon.test.ts',
       'test/e2e/dashboard.test.ts',
-      'test/e2e/operator.test.ts',
+      'test/e2e/horizon.test.ts',
       'test/e2e/netpol.test.ts',
+      'test/e2e/operator.test.ts',
     ],
     beside: ['test/e2e/vm.test.ts'],
-    // nova-services restarts nova-scheduler and waits for the operator to remove its old row;
-    // compute-roll replaces the nova-compute pod under a running guest.
-    // remediate rolls Keystone (images built without updates, fixed, and two broken ones stopped at
-    // the canary) and puts the release's image back.
+    // compute-roll replaces the nova-compute pod under a running guest; heal disrupts the cloud
+    // and waits for it to heal; jobs breaks Placement's migration and puts it back; nova-services
+    // restarts nova-scheduler and waits for the operator to remove its old row; remediate rolls
+    // Keystone (images built without updates, fixed, and two broken ones stopped at the canary)
+    // and puts the release's image back.
     after: [
-      'test/e2e/jobs.test.ts',
-      'test/e2e/nova-services.test.ts',
       'test/e2e/compute-roll.test.ts',
-      'test/e2e/remediate.test.ts',
-      'test/e2e/limits.test.ts',
       'test/e2e/heal.test.ts',
+      'test/e2e/jobs.test.ts',
+      'test/e2e/limits.test.ts',
+      'test/e2e/nova-services.test.ts',
+      'test/e2e/remediate.test.ts',
     ],
     serial: true,
   },
@@ -108,7 +111,7 @@ export const tiers: readonly Tier[] = [
     // Run by test/e2e/run.sh after the e2e tier when STACKANETES_E2E_LONG=1 (CI's 90 minutes do
     // not hold it beside the multi-node tiers), or by `npm run test:e2e:long` against a cloud.
     // upgrade.test.ts last: it leaves the cloud on the next release.
-    files: ['test/e2e/tempest.test.ts', 'test/e2e/load.test.ts', 'test/e2e/upgrade.test.ts'],
+    files: ['test/e2e/load.test.ts', 'test/e2e/tempest.test.ts', 'test/e2e/upgrade.test.ts'],
     serial: true,
   },
   {
@@ -122,22 +125,24 @@ export const tiers: readonly Tier[] = [
     name: 'ha',
     about: 'the HA cloud of examples/ha.yaml on three real nodes, checked with real clients',
     // cloud.test.ts asks the HA cloud what it asks the one-node cloud (STACKANETES_E2E_CLOUD=ha).
-    // tunnels.test.ts pins two guests to different nodes. ovn-raft.test.ts freezes the leaders of
+    // evacuate.test.ts power-cuts a node with a guest on it and powers it on again;
+    // galera-outage.test.ts kills every database server at once; ha.test.ts checks the members
+    // and replicas are spread again; member-rebuild.test.ts leaves a node off until its Galera,
+    // RabbitMQ and OVN members are rebuilt on the others; ovn-raft.test.ts freezes the leaders of
     // OVN's databases while Neutron writes; ovn-volume-loss.test.ts empties the first NB member
-    // while the two others are frozen. galera-outage.test.ts kills every
-    // database server at once; member-rebuild.test.ts leaves a node off until its Galera and
-    // RabbitMQ members are rebuilt on the others; evacuate.test.ts last: it power-cuts a node with a guest on it and
-    // powers it on again.
+    // while the two others are frozen; tunnels.test.ts pins two guests to different nodes. This
+    // is the order they ran in while node --test sorted them by name (kept now that the order is
+    // our own).
     files: [
-      'test/e2e/ha.test.ts',
-      'test/e2e/netpol.test.ts',
       'test/e2e/cloud.test.ts',
-      'test/e2e/tunnels.test.ts',
+      'test/e2e/evacuate.test.ts',
+      'test/e2e/galera-outage.test.ts',
+      'test/e2e/ha.test.ts',
+      'test/e2e/member-rebuild.test.ts',
+      'test/e2e/netpol.test.ts',
       'test/e2e/ovn-raft.test.ts',
       'test/e2e/ovn-volume-loss.test.ts',
-      'test/e2e/galera-outage.test.ts',
-      'test/e2e/member-rebuild.test.ts',
-      'test/e2e/evacuate.test.ts',
+      'test/e2e/tunnels.test.ts',
     ],
     serial: true,
   },
