@@ -82,10 +82,20 @@ export function databaseHost(ctx: Where): { host: string; port: number } {
   return { host: svcHost(ctx, db.service), port: db.ports.mysql };
 }
 
+/**
+ * How long (s) a service waits on one read or write of its database connection before it drops
+ * the connection and takes another. Without it, a connection to a member whose node lost power
+ * waits for TCP to give up (about 15 minutes): no reset ever comes, and a request (or the pool's
+ * check before reuse) hangs on it. Above InnoDB's lock wait (50 s), so a statement that waits on a
+ * lock still fails as a lock wait, not as a lost connection. PyMySQL takes both from the URL.
+ */
+export const databaseIoTimeoutSeconds = 60;
+
 export function dbUrl(ctx: Ctx, user: string, database: string): string {
   const pw = ctx.secrets.databaseUsers[user];
   const { host, port } = databaseHost(ctx);
-  return `mysql+pymysql://${user}:${pw}@${host}:${port}/${database}?charset=utf8mb4`;
+  const t = databaseIoTimeoutSeconds;
+  return `mysql+pymysql://${user}:${pw}@${host}:${port}/${database}?charset=utf8mb4&read_timeout=${t}&write_timeout=${t}`;
 }
 
 /** The members of a StatefulSet behind a headless Service, as `<name>-<i>.<headless>.<ns>.svc`. */
