@@ -308,14 +308,19 @@ export const catalog: ReleaseCatalog = {
       messaging: true,
       keystoneUser: true,
       endpoints: [{ type: 'compute', name: 'nova', process: 'api', path: '/v2.1' }],
+      // One command a line, so that the Job's `set -e` stops at the first that fails.
       dbSync: [
         'nova-manage api_db sync',
         // cell0's URL is derived from [database] connection by appending _cell0 to the name.
         'nova-manage cell_v2 map_cell0',
-        'nova-manage cell_v2 list_cells | grep -q " cell1 " || nova-manage cell_v2 create_cell --name cell1',
+        // cell1 is made once; on every later run its mapping takes this file's database and
+        // queue URLs again, which Nova stores in the mapping and uses from it (a cloud deployed
+        // before a change of either, such as the database timeouts, gets it here).
+        `cell1=$(nova-manage cell_v2 list_cells | awk '$2 == "cell1" { print $4 }')`,
+        'if [ -n "$cell1" ]; then nova-manage cell_v2 update_cell --cell_uuid "$cell1"; else nova-manage cell_v2 create_cell --name cell1; fi',
         'nova-manage db sync',
         'nova-manage db online_data_migrations',
-      ].join(' && '),
+      ].join('\n'),
       defaults: {
         'nova.conf': {
           ...logging,
