@@ -13,7 +13,6 @@ import { cloudPlan, planRendered } from '../plan/steps.ts';
 import { nextStep, planUpgrade, type PlannedStep, type UpgradePlan } from '../plan/upgrade.ts';
 import { render, type RenderedComponents } from '../render/index.ts';
 import { getCatalog, knownReleases } from '../catalog/index.ts';
-import { pinnedWriter } from './db-writer.ts';
 import {
   advance,
   mixRendering,
@@ -245,7 +244,7 @@ export class CloudReconciler {
       : undefined;
     const plan = upgrading
       ? planRendered(cloud, upgrading.rendered)
-      : cloudPlan(cloud, secrets, namespace, this.#writer(cloud, namespace));
+      : cloudPlan(cloud, secrets, namespace);
 
     const ready = new Set<ComponentName>();
     const componentStatus: Record<
@@ -349,16 +348,6 @@ export class CloudReconciler {
   }
 
   /**
-   * The database member the live client Service selects (controller/db-writer.ts moves it), so
-   * that rendering keeps it.
-   */
-  #writer(cloud: OpenStackCloud, namespace: string): { databaseWriter?: string } {
-    const service = getCatalog(cloud.spec.release).database.service;
-    const databaseWriter = pinnedWriter(this.#store.get('v1', 'Service', namespace, service));
-    return databaseWriter ? { databaseWriter } : {};
-  }
-
-  /**
    * The upgrade in progress (or starting: only from a Ready cloud), with the step this pass works
    * on and the cloud rendered for it (controller/upgrade.ts); undefined while it may not start.
    */
@@ -401,11 +390,9 @@ export class CloudReconciler {
     const step = nextStep(plan, upgrade.completed);
     if (!step) return undefined;
     const at = (release: string) => ({ ...cloud, spec: { ...cloud.spec, release } });
-    const writer = this.#writer(cloud, namespace);
-    const from = render(at(wanted.from), secrets, components, { namespace, ...writer });
+    const from = render(at(wanted.from), secrets, components, { namespace });
     const to = render(at(wanted.to), secrets, components, {
       namespace,
-      ...writer,
       upgrade: upgradeRender(step),
     });
     const rolled = (name: string) =>

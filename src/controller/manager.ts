@@ -7,7 +7,6 @@ import { apiVersion as cloudApiVersion, kind as cloudKind } from '../api/v1alpha
 import type { KubeClient } from '../kube/client.ts';
 import type { KubeObject } from '../render/kube.ts';
 import { Informer } from '../kube/informer.ts';
-import { DatabaseWriterReconciler } from './db-writer.ts';
 import { slimLease, slimNode, slimPod } from '../kube/slim.ts';
 import { WorkQueue } from '../kube/workqueue.ts';
 import {
@@ -58,7 +57,6 @@ export class Manager {
   /** Node health (./nodes.ts): its own queue, one key per cloud, looked at every few seconds. */
   readonly nodeHealth: NodeHealthReconciler;
   readonly novaHealing: NovaHealingReconciler;
-  readonly databaseWriter: DatabaseWriterReconciler;
   /** When each node's Lease was last seen to change (fed by the Lease informer on every replica). */
   readonly leases = new LeaseClock();
   readonly #log: Logger;
@@ -175,14 +173,6 @@ export class Manager {
       events: new EventsRecorder(o.client),
       log: o.log,
     });
-    this.databaseWriter = new DatabaseWriterReconciler({
-      client: o.client,
-      cloud: (namespace, name) => clouds.get(namespace, name),
-      service: (namespace, name) => this.store().get('v1', 'Service', namespace, name),
-      events: new EventsRecorder(o.client),
-      log: o.log,
-      leases: this.leases,
-    });
     this.reconciler = new CloudReconciler({
       client: o.client,
       store: this.store(),
@@ -256,7 +246,6 @@ export class Manager {
     const passQueues = [
       this.#newPassQueue('node health', (ns, n) => this.nodeHealth.reconcile(ns, n)),
       this.#newPassQueue('nova healing', (ns, n) => this.novaHealing.reconcile(ns, n)),
-      this.#newPassQueue('database writer', (ns, n) => this.databaseWriter.reconcile(ns, n)),
     ];
     this.#passQueues = passQueues;
     this.#log.info({ informers: this.informers.size }, 'caches synced; reconciling');

@@ -3,7 +3,7 @@
 // steps. The reconciler applies it; `stackanetes status` compares it with what the cluster has.
 import type { OpenStackCloud } from '../api/v1alpha1/spec.ts';
 import { getCatalog } from '../catalog/index.ts';
-import { render, type RenderOptions, type RenderedComponents } from '../render/index.ts';
+import { render, type RenderedComponents } from '../render/index.ts';
 import type { CloudSecrets } from '../render/secrets.ts';
 import { enabledComponents } from './components.ts';
 import { componentSteps, planComponents, type ComponentPlan } from './graph.ts';
@@ -12,12 +12,8 @@ export function cloudPlan(
   cloud: OpenStackCloud,
   secrets: CloudSecrets,
   namespace: string,
-  opts: Pick<RenderOptions, 'databaseWriter'> = {},
 ): ComponentPlan[] {
-  return planRendered(
-    cloud,
-    render(cloud, secrets, enabledComponents(cloud), { namespace, ...opts }),
-  );
+  return planRendered(cloud, render(cloud, secrets, enabledComponents(cloud), { namespace }));
 }
 
 /** The plan of objects rendered already (an upgrade renders the cloud at two releases and mixes). */

@@ -32,18 +32,16 @@ export interface Ctx {
   readonly catalog: ReleaseCatalog;
   readonly secrets: CloudSecrets;
   readonly upgrade?: UpgradeRender;
-  /** The Galera member the database's client Service sends clients to (RenderOptions). */
-  readonly databaseWriter?: string;
 }
 
 export function makeCtx(
   cloud: OpenStackCloud,
   catalog: ReleaseCatalog,
   secrets: CloudSecrets,
-  opts: { namespace?: string; upgrade?: UpgradeRender; databaseWriter?: string } = {},
+  namespace?: string,
+  upgrade?: UpgradeRender,
 ): Ctx {
   const meta = cloud.metadata as { name: string; namespace?: string; uid?: string };
-  const { namespace, upgrade, databaseWriter } = opts;
   return {
     name: meta.name,
     namespace: namespace ?? meta.namespace ?? 'openstack',
@@ -52,7 +50,6 @@ export function makeCtx(
     catalog,
     secrets,
     ...(upgrade ? { upgrade } : {}),
-    ...(databaseWriter ? { databaseWriter } : {}),
   };
 }
 

@@ -26,12 +26,6 @@ export interface RenderOptions {
   readonly namespace?: string;
   /** Rendering at an upgrade's target release: the step's Job and the pin (context.ts). */
   readonly upgrade?: UpgradeRender;
-  /**
-   * The Galera member (pod name) that the database's client Service sends every client to, as
-   * the operator last chose it (controller/db-writer.ts, which moves it off a member that is not
-   * Ready). Default: member 0. Unused with one database replica.
-   */
-  readonly databaseWriter?: string;
 }
 
 const renderers: Record<ComponentName, (ctx: Ctx) => KubeObject[]> = {
@@ -77,7 +71,7 @@ export function render(
   components: readonly ComponentName[],
   opts: RenderOptions = {},
 ): RenderedComponents {
-  const ctx = makeCtx(cloud, getCatalog(cloud.spec.release), secrets, opts);
+  const ctx = makeCtx(cloud, getCatalog(cloud.spec.release), secrets, opts.namespace, opts.upgrade);
   checkNamespace(ctx.namespace);
   const groups = new Map(components.map((c) => [c, renderers[c](ctx)]));
   // The data plane (the DaemonSets and what their pods name) to its own namespace.

@@ -125,8 +125,7 @@ export const tiers: readonly Tier[] = [
     name: 'ha',
     about: 'the HA cloud of examples/ha.yaml on three real nodes, checked with real clients',
     // cloud.test.ts asks the HA cloud what it asks the one-node cloud (STACKANETES_E2E_CLOUD=ha).
-    // db-writer.test.ts deletes the database's writer, then power-cuts its node, and sees the
-    // operator move its Service each time. evacuate.test.ts power-cuts a node with a guest on it and powers it on again;
+    // evacuate.test.ts power-cuts a node with a guest on it and powers it on again;
     // galera-outage.test.ts kills every database server at once; ha.test.ts checks the members
     // and replicas are spread again; member-rebuild.test.ts leaves a node off until its Galera,
     // RabbitMQ and OVN members are rebuilt on the others; ovn-raft.test.ts freezes the leaders of
@@ -136,7 +135,6 @@ export const tiers: readonly Tier[] = [
     // our own).
     files: [
       'test/e2e/cloud.test.ts',
-      'test/e2e/db-writer.test.ts',
       'test/e2e/evacuate.test.ts',
       'test/e2e/galera-outage.test.ts',
       'test/e2e/ha.test.ts',

@@ -7,15 +7,11 @@
 // on another node and boots there (its console, read from the new host, says SSH is up), Nova
 // recorded exactly one evacuation of each (the new leader did not evacuate again), exactly one
 // QEMU process exists for each on all nodes, a row committed to Galera before the cut is still
-// there, Keystone issues tokens. The database's writer (the member every client writes through)
-// is put on the cut node first, the worst case: the operator moves it off when the node's Lease
-// stops (src/controller/db-writer.ts), and the evacuation must get through meanwhile. When the node is powered on again its compute service comes back
+// there, Keystone issues tokens; when the node is powered on again its compute service comes back
 // enabled, and the old copies do not start (still one QEMU each). Times are printed from the cut.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { isNotFound } from '../../src/kube/errors.ts';
-import { podNameLabel } from '../../src/render/infra/database.ts';
-import { databaseWriter, galeraMembers } from './galera-outage.ts';
 import {
   consoleLog,
   createServer,
@@ -29,12 +25,9 @@ import {
   client,
   cloudReady,
   dataPlaneNamespace,
-  getPod,
-  isReady,
   issueToken,
   keystoneAdmin,
   mariadbSql,
-  namespace,
   osJson,
   skip,
   until,
@@ -79,9 +72,7 @@ describe('a node with a running guest is power-cut', { skip }, () => {
     await deleteServers(names).catch(() => undefined);
   });
 
-  let writerOnVictim = '';
-
-  test(`two guests run on ${victim}, a counter is committed to Galera, and the database's writer is the member on ${victim}`, async () => {
+  test(`two guests run on ${victim}, and a counter is committed to Galera`, async () => {
     for (const n of names) await createServer(n, { availabilityZone: `nova:${victim}` });
     for (const n of names) {
       const s = await waitStatus(n, ['ACTIVE']);
@@ -98,21 +89,6 @@ describe('a node with a running guest is power-cut', { skip }, () => {
       member,
       `CREATE DATABASE IF NOT EXISTS e2e_evac; CREATE TABLE IF NOT EXISTS e2e_evac.counter (id INT PRIMARY KEY, v VARCHAR(32)); REPLACE INTO e2e_evac.counter VALUES (1, '${counter}')`,
     );
-    // As an administrator would: the Service pointed at the member on the node about to be cut
-    // (the operator keeps a writer while it serves).
-    for (const m of galeraMembers) {
-      const p = await getPod(m);
-      if (p && (p.spec as { nodeName?: string }).nodeName === victim && isReady(p))
-        writerOnVictim = m;
-    }
-    assert.ok(writerOnVictim, `a Ready Galera member on ${victim}`);
-    await (
-      await client()
-    ).mergePatch('v1', 'Service', 'mariadb', namespace, {
-      spec: { selector: { [podNameLabel]: writerOnVictim } },
-    });
-    assert.equal(await databaseWriter(), writerOnVictim);
-    console.log(`# the database's writer: ${writerOnVictim}, on ${victim}`);
   });
 
   test(`power cut: ${victim} is fenced, the guests are evacuated once each and boot on other nodes`, async () => {
@@ -129,23 +105,6 @@ describe('a node with a running guest is power-cut', { skip }, () => {
     cut = Date.now();
     await cli(['cluster', 'node', 'kill', victim]);
     console.log(`# ${victim} power-cut`);
-    const writer = await until(
-      async () => {
-        const w = await databaseWriter();
-        return w && w !== writerOnVictim ? w : undefined;
-      },
-      `the mariadb Service to move off ${writerOnVictim}`,
-      120_000,
-      500,
-    );
-    console.log(`# ${at()}: the mariadb Service moved from ${writerOnVictim} to ${writer}`);
-    const onNode = ((await getPod(writer))?.spec as { nodeName?: string } | undefined)?.nodeName;
-    assert.notEqual(onNode, victim, `the new writer ${writer} is not on ${victim}`);
-    const moved = (await events('DatabaseWriterMoved')).find(
-      (e) =>
-        e.message.startsWith(`${writerOnVictim} stopped serving`) && Date.parse(e.at) >= cut - 2000,
-    );
-    console.log(`#   Event DatabaseWriterMoved: ${moved?.message ?? '(not seen)'}`);
     const when = await untilFenced(victim);
     console.log(`# ${at()}: fenced (${when})`);
     const forced = await untilForcedDown(victim, 120_000, 2000);

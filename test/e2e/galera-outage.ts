@@ -8,9 +8,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { podNameLabel } from '../../src/render/infra/database.ts';
 import {
-  client,
   containerStatus,
   galeraStatus as status,
   getPod,
@@ -23,12 +21,6 @@ import {
 
 const run = promisify(execFile);
 export const galeraMembers = ['mariadb-0', 'mariadb-1', 'mariadb-2'];
-
-/** The member the live `mariadb` Service selects: the database's writer (src/controller/db-writer.ts). */
-export async function databaseWriter(): Promise<string | undefined> {
-  const svc = await (await client()).get('v1', 'Service', 'mariadb', namespace);
-  return (svc.spec as { selector?: Record<string, string> }).selector?.[podNameLabel];
-}
 
 async function restarts(): Promise<number[]> {
   return Promise.all(

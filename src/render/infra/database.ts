@@ -51,32 +51,11 @@ export function renderDatabase(ctx: Ctx): KubeObject[] {
       ? 'it joins the running members with an empty data directory and receives a full copy of their data (Galera state transfer, mariabackup)'
       : undefined,
   );
-  const client = service(ctx, def.service, 'database', def.service, [
-    { name: 'mysql', port: def.ports.mysql },
+  return backendObjects(ctx, pod, [
+    service(ctx, def.service, 'database', def.service, [{ name: 'mysql', port: def.ports.mysql }]),
+    headlessService(ctx, 'database', def),
+    sts,
   ]);
-  // Galera takes writes on every member, but two members writing the same rows at once fail one
-  // of them at commit (a certification conflict, which the services see as a deadlock, error
-  // 1213). So every client goes to one member, the writer; the others are its hot standbys, and
-  // the operator moves the writer to one of them when it stops being Ready.
-  if (galera) client.spec!.selector![podNameLabel] = writerMember(ctx);
-  return backendObjects(ctx, pod, [client, headlessService(ctx, 'database', def), sts]);
-}
-
-/** The label the StatefulSet controller gives each member: its pod's name. */
-export const podNameLabel = 'statefulset.kubernetes.io/pod-name';
-
-/**
- * The member the client Service selects: the one the operator chose (Ctx.databaseWriter) while
- * it is a member of the StatefulSet as rendered, else member 0.
- */
-export function writerMember(ctx: Ctx): string {
-  const def = ctx.catalog.database;
-  const members = ctx.spec.infrastructure.database.replicas;
-  const chosen = ctx.databaseWriter ?? '';
-  const index = /^(0|[1-9]\d*)$/.test(chosen.slice(def.service.length + 1))
-    ? Number(chosen.slice(def.service.length + 1))
-    : NaN;
-  return chosen.startsWith(`${def.service}-`) && index < members ? chosen : `${def.service}-0`;
 }
 
 /** The members' config Secret: my.cnf, the start script, root's credentials and first SQL. */
