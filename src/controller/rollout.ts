@@ -4,12 +4,17 @@
 // (the operator rolls each workload with maxUnavailable 0), the gate again on the Service, and
 // the previous image back by itself when any step fails.
 //
-// The canary is a copy of each Deployment that runs the image, with one replica of the new
-// image. Its pods keep the labels the backends' network policies admit (instance, component)
-// but not the name the Service selects, so no user request reaches a canary that may be broken:
-// the gate calls the pod's own address. Workloads with no copy that could run beside them
-// (StatefulSets, DaemonSets) and images with no API have no canary; they are judged after the
-// roll by their pods and by the API checks of the Deployments that do.
+// The canary of a Deployment is a copy of it with one replica of the new image. Its pods keep
+// the labels the backends' network policies admit (instance, component) but not the name the
+// Service selects, so no user request reaches a canary that may be broken: the gate calls the
+// pod's own address. A StatefulSet's members cannot be copied (a second Galera or RabbitMQ
+// member would join the cluster): one of two or more members is its canary instead, the last
+// one, alone on the new image under the roll's partition (`updateStrategy.rollingUpdate
+// .partition`, a field of its own manager that the operator never writes); it must become Ready
+// (a synced Galera member, a broker that accepts connections), stay so for a while, and the
+// cloud's APIs must pass their checks through their Services before the partition goes to 0 and
+// the others follow. A DaemonSet has no partition and no copy that could run beside it on a
+// node: it rolls one node at a time and is judged by its pods.
 import { apiVersion as cloudApiVersion, kind as cloudKind } from '../api/v1alpha1/spec.ts';
 import type { ImageName } from '../catalog/images.ts';
 import type { KubeClient } from '../kube/client.ts';
@@ -249,6 +254,8 @@ export interface RolloutDeps {
   readonly sleep?: (ms: number) => Promise<void>;
   /** Waits; the defaults suit a loaded 2-core machine. */
   readonly canaryReadyMs?: number;
+  /** How long a StatefulSet's canary member must stay Ready before the others follow. */
+  readonly memberSoakMs?: number;
   readonly rollMs?: number;
   readonly pollMs?: number;
 }
@@ -326,6 +333,66 @@ async function serviceOf(client: KubeClient, d: Workload): Promise<string | unde
   return svc ? `${svc.metadata.name}.${d.metadata.namespace}.svc` : undefined;
 }
 
+/** The StatefulSets of `ws` whose last member can be a canary (two members or more). */
+export function partitionable(ws: readonly Workload[]): Workload[] {
+  return ws.filter((w) => w.kind === 'StatefulSet' && (w.spec.replicas ?? 1) >= 2);
+}
+
+/**
+ * The apply that holds every member of `w` below `partition` on its current revision. Only this
+ * field, under the remediation's field manager: the operator's apply never owns it, so neither
+ * undoes the other.
+ */
+export function partitionApply(w: Workload, partition: number): KubeObject {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'StatefulSet',
+    metadata: { name: w.metadata.name, namespace: w.metadata.namespace },
+    spec: { updateStrategy: { rollingUpdate: { partition } } },
+  };
+}
+
+/** The name of a StatefulSet's canary member: its last ordinal. */
+export function canaryMember(w: Workload): string {
+  return `${w.metadata.name}-${(w.spec.replicas ?? 1) - 1}`;
+}
+
+/** The pods a workload's selector selects. */
+async function podsOf(client: KubeClient, w: Workload): Promise<KubeObject[]> {
+  const { items } = await client.list('v1', 'Pod', {
+    namespace: w.metadata.namespace,
+    labelSelector: Object.entries(w.spec.selector.matchLabels ?? {})
+      .map(([k, v]) => `${k}=${v}`)
+      .join(','),
+  });
+  return items;
+}
+
+function runsReference(pod: KubeObject, to: string): boolean {
+  return (pod.spec as PodSpec).containers.some((c) => c.image === to);
+}
+
+/** The API checks of every Deployment of the cloud, through its Service. */
+async function serviceChecks(client: KubeClient, namespace: string): Promise<GateCheck[]> {
+  const out: GateCheck[] = [];
+  let items: Workload[] = [];
+  try {
+    ({ items } = await client.list<Workload>('apps/v1', 'Deployment', {
+      namespace,
+      labelSelector: 'app.kubernetes.io/managed-by=stackanetes',
+    }));
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+  for (const d of items) {
+    const host = await serviceOf(client, d);
+    if (!host) continue;
+    for (const c of d.spec.template.spec.containers)
+      out.push(...checksFor(d, repositoryName(c.image), host, `${d.metadata.name} service`));
+  }
+  return out;
+}
+
 /**
  * Rolls `image` of the cloud `name` in `namespace` to the reference `to`: canary, gate, roll,
  * verify; on a failure, back to the override the spec had. Never throws for a failed step: the
@@ -352,6 +419,7 @@ export async function rollOutImage(
     containersOf(workloads[0]!).find((c) => repositoryName(c.image) === image)?.image ?? '';
   const elapsed = () => (Date.now() - started) / 1000;
   const canaries: Workload[] = [];
+  const partitioned: Workload[] = [];
   let specChanged = false;
   const allChecks: GateResult[] = [];
   const gate = async (checks: GateCheck[], step: 'gate' | 'verify') => {
@@ -390,7 +458,16 @@ export async function rollOutImage(
     // Its work done, the canary goes before the roll: a node with room for one more pod (the
     // roll's surge) need not find room for two, and nothing is preempted for it.
     await deleteCanaries(client, canaries);
-    // 2. The rest, through the spec: the operator renders and rolls every workload.
+    // 2. The rest, through the spec: the operator renders and rolls every workload; the
+    // StatefulSets of two members or more only their last member at first.
+    for (const w of partitionable(workloads)) {
+      const partition = (w.spec.replicas ?? 1) - 1;
+      log(
+        `StatefulSet ${w.metadata.name}: partition ${partition} (canary member ${canaryMember(w)})`,
+      );
+      await client.apply(partitionApply(w, partition), { manager: remediationManager });
+      partitioned.push(w);
+    }
     log(`spec.images.overrides.${image} → ${to}`);
     await client.mergePatch(
       cloudApiVersion,
@@ -400,6 +477,19 @@ export async function rollOutImage(
       overridePatch(image, previous, overrideFor(to)),
     );
     specChanged = true;
+    if (partitioned.length > 0) {
+      for (const w of partitioned) {
+        await waitCanaryMember(client, w, to, deps, sleep, pollMs, log);
+      }
+      await gate(await serviceChecks(client, namespace), 'gate');
+      await deps.events.record(
+        cloud,
+        'Normal',
+        'RolloutStep',
+        `${image}: canary member${partitioned.length > 1 ? 's' : ''} ${partitioned.map(canaryMember).join(', ')} of ${to} Ready and the cloud's APIs pass their checks; the other members follow`,
+      );
+      await releasePartitions(client, partitioned, log);
+    }
     await waitRolled(client, namespace, image, to, deps.rollMs ?? 900_000, sleep, pollMs, log);
     // 3. Verify through the Services.
     const verify: GateCheck[] = [];
@@ -430,6 +520,15 @@ export async function rollOutImage(
         namespace,
         overridePatch(image, overrideFor(to), previous),
       );
+      // A member on the new image that is not Ready holds a StatefulSet's roll back to the old
+      // template for ever (the controller waits for it to become healthy): once the template is
+      // the old one again, such members are deleted and come back on it.
+      await restoreMembers(client, namespace, image, to, sleep, pollMs, log).catch((e: unknown) =>
+        log(`members on ${to} not restored: ${(e as Error).message}`),
+      );
+      await releasePartitions(client, partitioned, log).catch((e: unknown) =>
+        log(`partitions not released: ${(e as Error).message}`),
+      );
       await waitRolled(
         client,
         namespace,
@@ -441,6 +540,10 @@ export async function rollOutImage(
         log,
       ).catch((e: unknown) => log(`rollback of ${image} not finished: ${(e as Error).message}`));
     }
+    if (!specChanged)
+      await releasePartitions(client, partitioned, log).catch((e: unknown) =>
+        log(`partitions not released: ${(e as Error).message}`),
+      );
     return {
       ok: false,
       image,
@@ -541,15 +644,8 @@ async function waitRolled(
     if (pending.length === 0) return;
     // A new pod that cannot start will not start by waiting.
     for (const w of pending) {
-      const { items } = await client.list('v1', 'Pod', {
-        namespace: w.metadata.namespace,
-        labelSelector: Object.entries(w.spec.selector.matchLabels ?? {})
-          .map(([k, v]) => `${k}=${v}`)
-          .join(','),
-      });
-      for (const p of items) {
-        const spec = p.spec as PodSpec;
-        if (!spec.containers.some((c) => c.image === to)) continue;
+      for (const p of await podsOf(client, w)) {
+        if (!runsReference(p, to)) continue;
         const why = podFailure(p);
         if (why)
           throw new StepFailed(
@@ -567,5 +663,116 @@ async function waitRolled(
     if (Date.now() > deadline)
       throw new StepFailed('roll', 'rollout', `not rolled out after ${timeoutMs / 1000} s: ${now}`);
     await sleep(pollMs);
+  }
+}
+
+/** Puts the partition of each StatefulSet back to 0: every member follows the template. */
+async function releasePartitions(
+  client: KubeClient,
+  ws: Workload[],
+  log: (line: string) => void,
+): Promise<void> {
+  while (ws.length > 0) {
+    const w = ws[0]!;
+    await client.apply(partitionApply(w, 0), { manager: remediationManager });
+    log(`StatefulSet ${w.metadata.name}: partition 0`);
+    ws.shift();
+  }
+}
+
+/**
+ * Waits until the canary member of `w` runs `to`, is Ready, and stays Ready with no restart for
+ * `memberSoakMs`; a member that cannot start fails at once, with its container's reason.
+ */
+async function waitCanaryMember(
+  client: KubeClient,
+  w: Workload,
+  to: string,
+  deps: RolloutDeps,
+  sleep: (ms: number) => Promise<void>,
+  pollMs: number,
+  log: (line: string) => void,
+): Promise<void> {
+  const member = canaryMember(w);
+  const ns = w.metadata.namespace!;
+  const deadline = Date.now() + (deps.canaryReadyMs ?? 600_000);
+  const soakMs = deps.memberSoakMs ?? 30_000;
+  let readySince: number | undefined;
+  let restarts: number | undefined;
+  let last = 'not yet on the new image';
+  for (;;) {
+    let pod: KubeObject | undefined;
+    try {
+      pod = await client.get('v1', 'Pod', member, ns);
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+    if (pod && !pod.metadata.deletionTimestamp && runsReference(pod, to)) {
+      const why = podFailure(pod);
+      if (why) throw new StepFailed('canary', 'canary member', `canary member ${member}: ${why}`);
+      const count = ((pod.status ?? {}) as PodStatus).containerStatuses?.reduce(
+        (n, c) => n + c.restartCount,
+        0,
+      );
+      if (restarts !== undefined && count !== restarts) readySince = undefined;
+      restarts = count;
+      if (podReady(pod)) {
+        if (readySince === undefined) {
+          readySince = Date.now();
+          log(`canary member ${member}: Ready on ${to}`);
+        }
+        if (Date.now() - readySince >= soakMs) return;
+        last = `Ready for ${Math.round((Date.now() - readySince) / 1000)} s`;
+      } else {
+        if (readySince !== undefined) log(`canary member ${member}: not Ready again`);
+        readySince = undefined;
+        last = 'not Ready';
+      }
+    }
+    if (Date.now() > deadline)
+      throw new StepFailed(
+        'canary',
+        'canary member',
+        `canary member ${member}: ${last} after ${(deps.canaryReadyMs ?? 600_000) / 1000} s`,
+      );
+    await sleep(pollMs);
+  }
+}
+
+/**
+ * Once no StatefulSet that runs the image names `to` in its template any more, deletes its
+ * members that still run `to` so that they come back on the template.
+ */
+async function restoreMembers(
+  client: KubeClient,
+  namespace: string,
+  image: string,
+  to: string,
+  sleep: (ms: number) => Promise<void>,
+  pollMs: number,
+  log: (line: string) => void,
+): Promise<void> {
+  const deadline = Date.now() + 300_000;
+  let sets: Workload[];
+  for (;;) {
+    sets = (await workloadsRunning(client, namespace, image)).filter(
+      (w) => w.kind === 'StatefulSet',
+    );
+    if (sets.every((w) => !containersOf(w).some((c) => c.image === to))) break;
+    if (Date.now() > deadline) throw new Error(`a StatefulSet still names ${to} after 300 s`);
+    await sleep(pollMs);
+  }
+  for (const w of sets) {
+    for (const p of await podsOf(client, w)) {
+      if (p.metadata.deletionTimestamp || !runsReference(p, to) || podReady(p)) continue;
+      log(
+        `member ${p.metadata.name} is on ${to} and not Ready: deleted, to come back on the template`,
+      );
+      await client
+        .delete('v1', 'Pod', p.metadata.name, p.metadata.namespace)
+        .catch((e: unknown) => {
+          if (!isNotFound(e)) throw e;
+        });
+    }
   }
 }

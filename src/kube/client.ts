@@ -310,10 +310,13 @@ export class KubeClient {
     return { items, resourceVersion };
   }
 
-  /** Server-side apply with the Stackanetes field manager, forcing ownership, strict fields. */
+  /**
+   * Server-side apply with the Stackanetes field manager (or `manager`, for a writer that owns
+   * its own fields), forcing ownership, strict fields.
+   */
   apply<T extends KubeObject>(
     obj: KubeObject,
-    opts: { dryRun?: boolean; force?: boolean } = {},
+    opts: { dryRun?: boolean; force?: boolean; manager?: string } = {},
   ): Promise<T> {
     const { apiVersion, kind, metadata } = obj;
     return this.request<T>(
@@ -323,7 +326,11 @@ export class KubeClient {
         body: obj,
         contentType: 'application/apply-patch+yaml',
         dryRun: opts.dryRun,
-        query: { fieldManager, force: opts.force ?? true, fieldValidation: 'Strict' },
+        query: {
+          fieldManager: opts.manager ?? fieldManager,
+          force: opts.force ?? true,
+          fieldValidation: 'Strict',
+        },
       },
     );
   }

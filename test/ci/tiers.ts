@@ -130,7 +130,8 @@ export const tiers: readonly Tier[] = [
     // and replicas are spread again; member-rebuild.test.ts leaves a node off until its Galera,
     // RabbitMQ and OVN members are rebuilt on the others; ovn-raft.test.ts freezes the leaders of
     // OVN's databases while Neutron writes; ovn-volume-loss.test.ts empties the first NB member
-    // while the two others are frozen; tunnels.test.ts pins two guests to different nodes. This
+    // while the two others are frozen; tunnels.test.ts pins two guests to different nodes;
+    // member-canary.test.ts rolls Memcached and a broken RabbitMQ last member first. This
     // is the order they ran in while node --test sorted them by name (kept now that the order is
     // our own).
     files: [
@@ -143,6 +144,7 @@ export const tiers: readonly Tier[] = [
       'test/e2e/ovn-raft.test.ts',
       'test/e2e/ovn-volume-loss.test.ts',
       'test/e2e/tunnels.test.ts',
+      'test/e2e/member-canary.test.ts',
     ],
     serial: true,
   },

@@ -9,10 +9,13 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import {
+  canaryMember,
   canaryOf,
   checksFor,
   overrideFor,
   overridePatch,
+  partitionable,
+  partitionApply,
   podFailure,
   repositoryName,
   rolledOut,
@@ -107,6 +110,34 @@ test('the canary of keystone-api: one pod of the new image that the Service does
     checks.map((x) => [x.kind, x.url]),
     [['identity', 'http://10.88.0.9:5000']],
   );
+});
+
+test('a StatefulSet of two members or more has its last member as canary, held by a partition that is its only field; one of one member has none', () => {
+  type W = Parameters<typeof partitionable>[0][number];
+  const ha = renderExample('ha');
+  const galera = { ...find(ha, 'StatefulSet', 'mariadb'), kind: 'StatefulSet' } as W;
+  const broker = { ...find(ha, 'StatefulSet', 'rabbitmq'), kind: 'StatefulSet' } as W;
+  const keystone = { ...find(ha, 'Deployment', 'keystone-api'), kind: 'Deployment' } as W;
+  assert.deepEqual(
+    partitionable([galera, broker, keystone]).map((w) => canaryMember(w)),
+    ['mariadb-2', 'rabbitmq-2'],
+  );
+  assert.deepEqual(partitionApply(galera, 2), {
+    apiVersion: 'apps/v1',
+    kind: 'StatefulSet',
+    metadata: { name: 'mariadb', namespace: 'openstack' },
+    spec: { updateStrategy: { rollingUpdate: { partition: 2 } } },
+  });
+  // The operator's own StatefulSet never names a partition, so the two managers never fight.
+  assert.equal(
+    (galera.spec as { updateStrategy?: { rollingUpdate?: object } }).updateStrategy?.rollingUpdate,
+    undefined,
+  );
+  const single = {
+    ...find(renderExample('minimal'), 'StatefulSet', 'mariadb'),
+    kind: 'StatefulSet',
+  } as W;
+  assert.deepEqual(partitionable([single]), []);
 });
 
 test('rolled out: every replica updated and available, for the generation asked', () => {
