@@ -10,10 +10,15 @@ import { writeRemediation } from '../controller/remediation-status.ts';
 import {
   remediationManager,
   canaryLabel,
+  heldBy,
+  overrideFor,
+  partitionApply,
   repositoryName,
   rollOutImage,
+  runsImage,
   type RolloutOutcome,
 } from '../controller/rollout.ts';
+import { LeaderElector } from '../kube/leader.ts';
 import { KubeClient } from '../kube/client.ts';
 import { isNotFound } from '../kube/errors.ts';
 import { runGate } from '../openstack/gate.ts';
@@ -83,7 +88,73 @@ export function parseImageArg(arg: string): { image: ImageName; to: string } {
   return { image: image as ImageName, to };
 }
 
-/** Rolls one image and records the outcome on the cloud (status, condition, Events). */
+/**
+ * Runs `work` while holding the cloud's remediation Lease: one rollout or remediate run at a
+ * time, and a run that finds status.remediation still RollingOut knows that the run which wrote it
+ * is gone (its Lease expired), not busy. Exit 2 when another run holds it.
+ */
+export async function withRunLease<T>(
+  client: KubeClient,
+  cloud: KubeObject,
+  work: () => Promise<T>,
+  waitMs = 25_000,
+): Promise<T> {
+  const name = `${remediationManager}-${cloud.metadata.name}`;
+  let leading!: () => void;
+  const led = new Promise<void>((r) => (leading = r));
+  const elector = new LeaderElector(client, {
+    namespace: cloud.metadata.namespace!,
+    name,
+    onStartedLeading: () => leading(),
+  });
+  elector.start();
+  const timer = new Promise<false>((r) => setTimeout(() => r(false), waitMs).unref());
+  const won = await Promise.race([led.then(() => true), timer]);
+  if (!won) {
+    const holder = elector.leader;
+    await elector.stop();
+    throw new CliError(
+      `another rollout or remediate run of ${cloud.metadata.namespace}/${cloud.metadata.name} holds the Lease ${name}${holder ? ` (${holder})` : ''}; nothing changed`,
+      2,
+    );
+  }
+  try {
+    return await work();
+  } finally {
+    await elector.stop();
+  }
+}
+
+/**
+ * The roll a killed run left half-done, from status.remediation: RollingOut with the override
+ * already changed to `to` (written before the change, so the spec is checked too).
+ */
+export function leftRoll(
+  cloud: KubeObject,
+):
+  | { image: ImageName; from: string; to: string; previous: Record<string, unknown> | undefined }
+  | undefined {
+  const r = (cloud.status as { remediation?: RemediationStatus } | undefined)?.remediation;
+  if (r?.state !== 'RollingOut' || !r.image || !r.to || r.previous === undefined) return undefined;
+  if (r.step !== 'roll' && r.step !== 'verify') return undefined;
+  const override = (
+    cloud.spec as { images?: { overrides?: Record<string, Record<string, unknown>> } }
+  ).images?.overrides?.[r.image];
+  const want = overrideFor(r.to);
+  if (!override || Object.entries(want).some(([k, v]) => override[k] !== v)) return undefined;
+  const previous = JSON.parse(r.previous) as Record<string, unknown> | null;
+  return {
+    image: r.image as ImageName,
+    from: r.from ?? '',
+    to: r.to,
+    previous: previous ?? undefined,
+  };
+}
+
+/**
+ * Rolls one image and records the outcome on the cloud (status, condition, Events). A roll that
+ * a killed run left half-done is finished (or rolled back) first.
+ */
 export async function rollAndRecord(
   client: KubeClient,
   cloud: KubeObject,
@@ -91,6 +162,62 @@ export async function rollAndRecord(
   to: string,
   log: (line: string) => void,
   base: Pick<RemediationStatus, 'findings' | 'rolled'> = {},
+): Promise<RolloutOutcome> {
+  return withRunLease(client, cloud, async () => {
+    const live = await client.get(apiVersion, kind, cloud.metadata.name, cloud.metadata.namespace);
+    const left = leftRoll(live);
+    await releaseLeftPartitions(client, cloud.metadata.namespace!, left?.image, log);
+    if (left) {
+      const events = new EventsRecorder(client, remediationManager);
+      const msg = `${left.image}: resuming the roll to ${left.to} that a killed run left after its canary`;
+      log(msg);
+      await events.record(live, 'Normal', 'RolloutResumed', msg);
+      const outcome = await rollOnce(client, live, left.image, left.to, log, base, left);
+      if (left.image === image && left.to === to) return outcome;
+      if (!outcome.ok) return outcome;
+    }
+    return rollOnce(client, live, image, to, log, base);
+  });
+}
+
+/**
+ * A partition left by a killed run before it changed the override holds a StatefulSet's next
+ * roll: put back to 0, but for the image a resumed roll goes on with.
+ */
+async function releaseLeftPartitions(
+  client: KubeClient,
+  namespace: string,
+  keep: string | undefined,
+  log: (line: string) => void,
+): Promise<void> {
+  for (const ns of [namespace, dataPlaneNamespace(namespace)]) {
+    let items: KubeObject[] = [];
+    try {
+      ({ items } = await client.list('apps/v1', 'StatefulSet', {
+        namespace: ns,
+        labelSelector: 'app.kubernetes.io/managed-by=stackanetes',
+      }));
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    for (const w of items as Parameters<typeof heldBy>[0][]) {
+      if (heldBy(w) === 0 || (keep && runsImage(w, keep))) continue;
+      log(`StatefulSet ${w.metadata.name}: partition ${heldBy(w)} left by a killed run, back to 0`);
+      await client.apply(partitionApply({ ...w, kind: 'StatefulSet' }, 0), {
+        manager: remediationManager,
+      });
+    }
+  }
+}
+
+async function rollOnce(
+  client: KubeClient,
+  cloud: KubeObject,
+  image: ImageName,
+  to: string,
+  log: (line: string) => void,
+  base: Pick<RemediationStatus, 'findings' | 'rolled'>,
+  resume?: { from: string; previous: Record<string, unknown> | undefined },
 ): Promise<RolloutOutcome> {
   const events = new EventsRecorder(client, remediationManager);
   const name = cloud.metadata.name;
@@ -106,16 +233,47 @@ export async function rollAndRecord(
       message: `rolling ${image} out to ${to}`,
       image,
       to,
-      step: 'canary',
+      ...(resume
+        ? { from: resume.from, step: 'roll', previous: JSON.stringify(resume.previous ?? null) }
+        : { step: 'canary' }),
     },
     { status: 'Unknown', reason: 'RollingOut', message: `rolling ${image} out to ${to}` },
   );
-  await events.record(cloud, 'Normal', 'RolloutStep', `${image}: rolling out ${to}: canary first`);
+  if (!resume)
+    await events.record(
+      cloud,
+      'Normal',
+      'RolloutStep',
+      `${image}: rolling out ${to}: canary first`,
+    );
   const outcome = await rollOutImage(name, namespace, image, to, {
     client,
     events,
     gate: (checks) => runGate(namespace, checks),
     log,
+    resume,
+    // What a run that resumes this one needs, written before the step begins.
+    onStep: (step, previous, from) =>
+      writeRemediation(
+        client,
+        cloud,
+        {
+          ...base,
+          state: 'RollingOut',
+          startedAt,
+          message: `rolling ${image} out to ${to}: ${step}`,
+          image,
+          from,
+          to,
+          step,
+          previous: JSON.stringify(previous ?? null),
+        },
+        {
+          status: 'Unknown',
+          reason: 'RollingOut',
+          message: `rolling ${image} out to ${to}: ${step}`,
+        },
+      ),
   });
   const finishedAt = rfc3339(new Date());
   const common = { ...base, startedAt, finishedAt, image, from: outcome.from, to };
@@ -430,8 +588,11 @@ Examples:
 
 Steps: a canary Deployment (one pod of the new image beside each Deployment that runs the image,
 receiving no user traffic) and the API checks against that pod; then the spec's
-images.overrides.<image> is set and the operator rolls every workload (maxUnavailable 0); then
-the checks again through the Service. A failed step puts the override back as it was.
+images.overrides.<image> is set and the operator rolls every workload (maxUnavailable 0); a
+StatefulSet of two members or more rolls its last member first (a partition) and the rest once
+that member is Ready and the cloud's APIs pass; then the checks again through the Service. A
+failed step puts the override back as it was. One run at a time (the Lease
+stackanetes-remediate-<cloud>); a run killed after it changed the override is finished by the next.
 Progress: status.remediation, the Remediation condition and Events on the cloud.
 Exit status: 0 rolled out, 1 a check failed (rolled back), 2 could not start.`,
     )

@@ -258,6 +258,21 @@ export interface RolloutDeps {
   readonly memberSoakMs?: number;
   readonly rollMs?: number;
   readonly pollMs?: number;
+  /**
+   * Told before each step that a resumed run must know of: `roll` comes before the spec's
+   * override changes, with the override it had (`previous`).
+   */
+  readonly onStep?: (
+    step: 'roll' | 'verify',
+    previous: Record<string, unknown> | undefined,
+    from: string,
+  ) => Promise<void>;
+  /**
+   * Resume a run that was killed once it had changed the override to `to`: no canary again; the
+   * members still held by a partition go on from their check; on a failure the override goes back
+   * to `previous` and the pods to `from`.
+   */
+  readonly resume?: { from: string; previous: Record<string, unknown> | undefined };
 }
 
 export type RolloutOutcome =
@@ -352,6 +367,14 @@ export function partitionApply(w: Workload, partition: number): KubeObject {
   };
 }
 
+/** The partition a StatefulSet's roll is held at (0: none). */
+export function heldBy(w: Workload): number {
+  return (
+    (w.spec as { updateStrategy?: { rollingUpdate?: { partition?: number } } }).updateStrategy
+      ?.rollingUpdate?.partition ?? 0
+  );
+}
+
 /** The name of a StatefulSet's canary member: its last ordinal. */
 export function canaryMember(w: Workload): string {
   return `${w.metadata.name}-${(w.spec.replicas ?? 1) - 1}`;
@@ -411,12 +434,15 @@ export async function rollOutImage(
   const started = Date.now();
   const cloud = await client.get(cloudApiVersion, cloudKind, name, namespace);
   const spec = cloud.spec as { images?: { overrides?: Record<string, Record<string, unknown>> } };
-  const previous = spec.images?.overrides?.[image];
+  const resume = deps.resume;
+  const previous = resume ? resume.previous : spec.images?.overrides?.[image];
   const workloads = await workloadsRunning(client, namespace, image);
   if (workloads.length === 0)
     throw new Error(`no workload of cloud ${namespace}/${name} runs the image ${image}`);
   const from =
-    containersOf(workloads[0]!).find((c) => repositoryName(c.image) === image)?.image ?? '';
+    resume?.from ??
+    containersOf(workloads[0]!).find((c) => repositoryName(c.image) === image)?.image ??
+    '';
   const elapsed = () => (Date.now() - started) / 1000;
   const canaries: Workload[] = [];
   const partitioned: Workload[] = [];
@@ -431,8 +457,9 @@ export async function rollOutImage(
     const bad = results.find((r) => !r.ok);
     if (bad) throw new StepFailed(step, bad.name, `${bad.name}: HTTP ${bad.status}, ${bad.detail}`);
   };
-  try {
-    // 1. Canary: one pod of the new image beside each Deployment that runs it.
+  // 1. Canary: one pod of the new image beside each Deployment that runs it; then the override
+  // (the StatefulSets of two members or more held by a partition but for their last member).
+  const canaryStep = async () => {
     for (const d of workloads.filter((w) => w.kind === 'Deployment')) {
       const c = canaryOf(d, image, to);
       log(`canary ${c.metadata.name}: 1 pod of ${to}`);
@@ -468,6 +495,7 @@ export async function rollOutImage(
       await client.apply(partitionApply(w, partition), { manager: remediationManager });
       partitioned.push(w);
     }
+    await deps.onStep?.('roll', previous, from);
     log(`spec.images.overrides.${image} → ${to}`);
     await client.mergePatch(
       cloudApiVersion,
@@ -477,6 +505,19 @@ export async function rollOutImage(
       overridePatch(image, previous, overrideFor(to)),
     );
     specChanged = true;
+  };
+  try {
+    if (resume) {
+      // The killed run had changed the override: its canary passed. Members it left held by a
+      // partition go on from their check.
+      specChanged = true;
+      partitioned.push(...partitionable(workloads).filter((w) => heldBy(w) > 0));
+      log(
+        `resuming ${image} → ${to} at its roll${partitioned.length ? ` (canary member${partitioned.length > 1 ? 's' : ''} ${partitioned.map(canaryMember).join(', ')} still held)` : ''}`,
+      );
+    } else {
+      await canaryStep();
+    }
     if (partitioned.length > 0) {
       for (const w of partitioned) {
         await waitCanaryMember(client, w, to, deps, sleep, pollMs, log);
@@ -492,6 +533,7 @@ export async function rollOutImage(
     }
     await waitRolled(client, namespace, image, to, deps.rollMs ?? 900_000, sleep, pollMs, log);
     // 3. Verify through the Services.
+    await deps.onStep?.('verify', previous, from);
     const verify: GateCheck[] = [];
     for (const d of workloads.filter((w) => w.kind === 'Deployment')) {
       const host = await serviceOf(client, d);

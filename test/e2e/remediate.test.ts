@@ -13,6 +13,7 @@
 // At the end the cloud is put back on the release's own Keystone image. Runs after the steady
 // checks (it rolls Keystone); needs root (image builds) like heal.test.ts.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -246,4 +247,51 @@ describe('security remediation on the real cloud', { skip }, () => {
       assert.ok((await pods('keystone-api')).some(isReady));
     });
   }
+
+  test('a rollout killed once its canary passed and it changed the spec is finished by the next run: no second canary, every Keystone pod on the new image', async (t: TestContext) => {
+    const rel = release;
+    assert.ok(rel);
+    const to = byDigest(rel);
+    assert.notDeepEqual((await keystoneImages()).images, [to], 'the pods run another image');
+    const args = ['rollout', cloudName, '-n', namespace, '--image', `keystone=${to}`];
+    const first = spawn(process.execPath, ['bin/stackanetes.js', ...args], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let firstLog = '';
+    first.stderr.on('data', (d: Buffer) => (firstLog += d.toString()));
+    const exited = new Promise<number | null>((r) => first.on('exit', (code) => r(code)));
+    try {
+      await until(
+        async () => {
+          const c = await liveCloud();
+          const digest = (
+            c.spec as { images?: { overrides?: Record<string, { digest?: string }> } }
+          ).images?.overrides?.keystone?.digest;
+          return remediation(c).step === 'roll' && digest === rel.manifestDigest;
+        },
+        'the first run past its canary, the override changed',
+        600_000,
+        250,
+      );
+    } finally {
+      first.kill('SIGKILL');
+    }
+    assert.equal(await exited, null, 'the first run was killed, it did not finish');
+    t.diagnostic(`first run, killed: ${firstLog.split('\n').slice(-4).join(' | ')}`);
+    assert.equal(remediation(await liveCloud()).state, 'RollingOut');
+
+    const second = await cli(args);
+    t.diagnostic(second.stderr.split('\n').slice(0, 8).join('\n'));
+    assert.equal(second.code, 0, second.stderr.slice(-3000));
+    assert.match(second.stderr, /resuming the roll to .* that a killed run left after its canary/);
+    assert.doesNotMatch(second.stderr, /canary keystone-api-canary: 1 pod/, 'no second canary');
+    const passed = (await events('RolloutStep')).filter((m) =>
+      m.includes(`canary of ${to} passed`),
+    );
+    assert.equal(passed.length, 1, 'one canary passed its gate over both runs');
+    assert.equal((await events('RolloutResumed')).length >= 1, true);
+    assert.deepEqual((await keystoneImages()).images, [to]);
+    assert.ok((await pods('keystone-api')).every(isReady));
+    assert.equal(remediation(await liveCloud()).state, 'Succeeded');
+  });
 });

@@ -551,6 +551,12 @@ export const RemediationStatus = Type.Object(
     from: Type.Optional(Type.String()),
     to: Type.Optional(Type.String()),
     step: Type.Optional(Type.String({ description: 'canary, gate, roll, verify, rollback' })),
+    previous: Type.Optional(
+      Type.String({
+        description:
+          'spec.images.overrides.<image> before the roll, as JSON ("null": none), written when the roll changes it: a run that resumes one killed half-way puts it back if a check fails.',
+      }),
+    ),
     failedCheck: Type.Optional(Type.String()),
     findings: Type.Optional(
       Type.Integer({ minimum: 0, description: 'Findings of the last scan, over all images.' }),

@@ -22,7 +22,7 @@ import {
   runsImage,
 } from '../../../src/controller/rollout.ts';
 import { gateScript, parseGateOutput } from '../../../src/openstack/gate.ts';
-import { parseImageArg } from '../../../src/cli/remediate.ts';
+import { leftRoll, parseImageArg } from '../../../src/cli/remediate.ts';
 import type { KubeObject } from '../../../src/render/kube.ts';
 import { find, renderExample } from '../render/fixtures.ts';
 
@@ -138,6 +138,39 @@ test('a StatefulSet of two members or more has its last member as canary, held b
     kind: 'StatefulSet',
   } as W;
   assert.deepEqual(partitionable([single]), []);
+});
+
+test('a roll a killed run left: only RollingOut past its canary, with the override in the spec still the one it set', () => {
+  const cloud = (remediation: object, override: object | undefined = overrideFor(to)) =>
+    ({
+      apiVersion: 'stackanetes.io/v1alpha1',
+      kind: 'OpenStackCloud',
+      metadata: { name: 'c', namespace: 'openstack' },
+      spec: { images: { overrides: override ? { keystone: override } : {} } },
+      status: { remediation },
+    }) as KubeObject;
+  const rolling = {
+    state: 'RollingOut',
+    startedAt: '2026-12-03T18:00:00Z',
+    message: '',
+    image: 'keystone',
+    from: 'localhost:5001/stackanetes/keystone:2025.1',
+    to,
+    step: 'roll',
+    previous: JSON.stringify({ tag: '2025.1-old' }),
+  };
+  assert.deepEqual(leftRoll(cloud(rolling)), {
+    image: 'keystone',
+    from: 'localhost:5001/stackanetes/keystone:2025.1',
+    to,
+    previous: { tag: '2025.1-old' },
+  });
+  assert.equal(leftRoll(cloud({ ...rolling, previous: 'null' }))?.previous, undefined);
+  assert.equal(leftRoll(cloud({ ...rolling, step: 'canary' })), undefined, 'nothing changed yet');
+  assert.equal(leftRoll(cloud({ ...rolling, state: 'Succeeded' })), undefined, 'finished');
+  // Killed between writing the step and changing the override: the spec says nothing changed.
+  assert.equal(leftRoll(cloud(rolling, { tag: '2025.1-old' })), undefined);
+  assert.equal(leftRoll(cloud(rolling, null as unknown as undefined)), undefined);
 });
 
 test('rolled out: every replica updated and available, for the generation asked', () => {
