@@ -38,9 +38,15 @@ function image(p: KubeObject, repo: string): string | undefined {
     .find((i) => i.includes(`/${repo}`));
 }
 
+/** The pods' name label of each StatefulSet. */
+const podName: Record<string, string> = {
+  memcached: 'cache-memcached',
+  rabbitmq: 'messaging-rabbitmq',
+};
+
 async function members(set: string): Promise<Map<string, KubeObject>> {
   const out = new Map<string, KubeObject>();
-  for (const p of await pods(set)) {
+  for (const p of await pods(podName[set] ?? set)) {
     if (!p.metadata.deletionTimestamp) out.set(p.metadata.name, p);
   }
   return out;
