@@ -131,7 +131,8 @@ export const tiers: readonly Tier[] = [
     // RabbitMQ and OVN members are rebuilt on the others; ovn-raft.test.ts freezes the leaders of
     // OVN's databases while Neutron writes; ovn-volume-loss.test.ts empties the first NB member
     // while the two others are frozen; tunnels.test.ts pins two guests to different nodes;
-    // member-canary.test.ts rolls Memcached and a broken RabbitMQ last member first. This
+    // member-canary.test.ts rolls Memcached and a broken RabbitMQ last member first;
+    // two-nodes.test.ts (last: Galera loses its quorum) cuts two nodes at once. This
     // is the order they ran in while node --test sorted them by name (kept now that the order is
     // our own).
     files: [
@@ -145,6 +146,7 @@ export const tiers: readonly Tier[] = [
       'test/e2e/ovn-volume-loss.test.ts',
       'test/e2e/tunnels.test.ts',
       'test/e2e/member-canary.test.ts',
+      'test/e2e/two-nodes.test.ts',
     ],
     serial: true,
   },
