@@ -10,9 +10,9 @@ import { writeRemediation } from '../controller/remediation-status.ts';
 import {
   remediationManager,
   canaryLabel,
-  heldBy,
+  holdApply,
+  isHeld,
   overrideFor,
-  partitionApply,
   repositoryName,
   rollOutImage,
   runsImage,
@@ -166,7 +166,7 @@ export async function rollAndRecord(
   return withRunLease(client, cloud, async () => {
     const live = await client.get(apiVersion, kind, cloud.metadata.name, cloud.metadata.namespace);
     const left = leftRoll(live);
-    await releaseLeftPartitions(client, cloud.metadata.namespace!, left?.image, log);
+    await releaseLeftHolds(client, cloud.metadata.namespace!, left?.image, log);
     if (left) {
       const events = new EventsRecorder(client, remediationManager);
       const msg = `${left.image}: resuming the roll to ${left.to} that a killed run left after its canary`;
@@ -181,31 +181,33 @@ export async function rollAndRecord(
 }
 
 /**
- * A partition left by a killed run before it changed the override holds a StatefulSet's next
- * roll: put back to 0, but for the image a resumed roll goes on with.
+ * A hold left by a killed run before it changed the override (a partition, a DaemonSet's
+ * minReadySeconds) would hold the workload's next roll: lifted, but for the image a resumed roll
+ * goes on with.
  */
-async function releaseLeftPartitions(
+async function releaseLeftHolds(
   client: KubeClient,
   namespace: string,
   keep: string | undefined,
   log: (line: string) => void,
 ): Promise<void> {
   for (const ns of [namespace, dataPlaneNamespace(namespace)]) {
-    let items: KubeObject[] = [];
-    try {
-      ({ items } = await client.list('apps/v1', 'StatefulSet', {
-        namespace: ns,
-        labelSelector: 'app.kubernetes.io/managed-by=stackanetes',
-      }));
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
-    for (const w of items as Parameters<typeof heldBy>[0][]) {
-      if (heldBy(w) === 0 || (keep && runsImage(w, keep))) continue;
-      log(`StatefulSet ${w.metadata.name}: partition ${heldBy(w)} left by a killed run, back to 0`);
-      await client.apply(partitionApply({ ...w, kind: 'StatefulSet' }, 0), {
-        manager: remediationManager,
-      });
+    for (const kind of ['StatefulSet', 'DaemonSet']) {
+      let items: KubeObject[] = [];
+      try {
+        ({ items } = await client.list('apps/v1', kind, {
+          namespace: ns,
+          labelSelector: 'app.kubernetes.io/managed-by=stackanetes',
+        }));
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+      for (const item of items) {
+        const w = { ...item, apiVersion: 'apps/v1', kind } as Parameters<typeof isHeld>[0];
+        if (!isHeld(w) || (keep && runsImage(w, keep))) continue;
+        log(`${kind} ${w.metadata.name}: held by a killed run, let go`);
+        await client.apply(holdApply(w, false), { manager: remediationManager });
+      }
     }
   }
 }
@@ -589,8 +591,9 @@ Examples:
 Steps: a canary Deployment (one pod of the new image beside each Deployment that runs the image,
 receiving no user traffic) and the API checks against that pod; then the spec's
 images.overrides.<image> is set and the operator rolls every workload (maxUnavailable 0); a
-StatefulSet of two members or more rolls its last member first (a partition) and the rest once
-that member is Ready and the cloud's APIs pass; then the checks again through the Service. A
+StatefulSet of two members or more rolls its last member first (a partition), a DaemonSet on two
+nodes or more its first node (minReadySeconds), and the rest once that pod is Ready and the
+cloud's APIs pass; then the checks again through the Service. A
 failed step puts the override back as it was. One run at a time (the Lease
 stackanetes-remediate-<cloud>); a run killed after it changed the override is finished by the next.
 Progress: status.remediation, the Remediation condition and Events on the cloud.

@@ -8,13 +8,15 @@
 // the labels the backends' network policies admit (instance, component) but not the name the
 // Service selects, so no user request reaches a canary that may be broken: the gate calls the
 // pod's own address. A StatefulSet's members cannot be copied (a second Galera or RabbitMQ
-// member would join the cluster): one of two or more members is its canary instead, the last
-// one, alone on the new image under the roll's partition (`updateStrategy.rollingUpdate
-// .partition`, a field of its own manager that the operator never writes); it must become Ready
-// (a synced Galera member, a broker that accepts connections), stay so for a while, and the
-// cloud's APIs must pass their checks through their Services before the partition goes to 0 and
-// the others follow. A DaemonSet has no partition and no copy that could run beside it on a
-// node: it rolls one node at a time and is judged by its pods.
+// member would join the cluster) and a DaemonSet has no room for a copy on a node: their roll is
+// held at a canary instead, by a field that only the remediation's field manager writes (the
+// operator's applies never name it). A StatefulSet of two members or more: its partition at the
+// last ordinal, so that member alone goes to the new image. A DaemonSet on two nodes or more:
+// minReadySeconds (daemonHoldSeconds), so its first node's new pod does not count as available
+// and its rolling update (maxUnavailable 10 %) goes no further. The canary pod must become Ready
+// (a synced Galera member, a broker that accepts connections, a connected OVN controller) and
+// stay so with no restart for a while, and the cloud's APIs must pass their checks through their
+// Services; then the hold is lifted and the rest follow.
 import { apiVersion as cloudApiVersion, kind as cloudKind } from '../api/v1alpha1/spec.ts';
 import type { ImageName } from '../catalog/images.ts';
 import type { KubeClient } from '../kube/client.ts';
@@ -269,7 +271,7 @@ export interface RolloutDeps {
   ) => Promise<void>;
   /**
    * Resume a run that was killed once it had changed the override to `to`: no canary again; the
-   * members still held by a partition go on from their check; on a failure the override goes back
+   * workloads still held at their canary go on from its check; on a failure the override goes back
    * to `previous` and the pods to `from`.
    */
   readonly resume?: { from: string; previous: Record<string, unknown> | undefined };
@@ -348,36 +350,71 @@ async function serviceOf(client: KubeClient, d: Workload): Promise<string | unde
   return svc ? `${svc.metadata.name}.${d.metadata.namespace}.svc` : undefined;
 }
 
-/** The StatefulSets of `ws` whose last member can be a canary (two members or more). */
-export function partitionable(ws: readonly Workload[]): Workload[] {
-  return ws.filter((w) => w.kind === 'StatefulSet' && (w.spec.replicas ?? 1) >= 2);
+/**
+ * How long a held DaemonSet's new pods must be Ready before they count as available: the roll's
+ * first node (or first 10 % of nodes, its maxUnavailable) waits that long, or until the gate
+ * passes and the hold is lifted, before the next goes.
+ */
+export const daemonHoldSeconds = 300;
+
+/**
+ * The workloads of `ws` whose roll can be held at a canary: a StatefulSet of two members or more
+ * (its last member), a DaemonSet on two nodes or more (its first node).
+ */
+export function holdable(ws: readonly Workload[]): Workload[] {
+  return ws.filter(
+    (w) =>
+      (w.kind === 'StatefulSet' && (w.spec.replicas ?? 1) >= 2) ||
+      (w.kind === 'DaemonSet' && Number(w.status?.desiredNumberScheduled ?? 0) >= 2),
+  );
 }
 
 /**
- * The apply that holds every member of `w` below `partition` on its current revision. Only this
- * field, under the remediation's field manager: the operator's apply never owns it, so neither
- * undoes the other.
+ * The apply that holds (`on`) or lets go a workload's roll: a StatefulSet's partition at its last
+ * ordinal, a DaemonSet's minReadySeconds. Only that field, under the remediation's field manager:
+ * the operator's apply never names it, so neither undoes the other.
  */
-export function partitionApply(w: Workload, partition: number): KubeObject {
+export function holdApply(w: Workload, on: boolean): KubeObject {
+  const metadata = { name: w.metadata.name, namespace: w.metadata.namespace };
+  if (w.kind === 'DaemonSet')
+    return {
+      apiVersion: 'apps/v1',
+      kind: 'DaemonSet',
+      metadata,
+      spec: { minReadySeconds: on ? daemonHoldSeconds : 0 },
+    };
+  const partition = on ? (w.spec.replicas ?? 1) - 1 : 0;
   return {
     apiVersion: 'apps/v1',
     kind: 'StatefulSet',
-    metadata: { name: w.metadata.name, namespace: w.metadata.namespace },
+    metadata,
     spec: { updateStrategy: { rollingUpdate: { partition } } },
   };
 }
 
-/** The partition a StatefulSet's roll is held at (0: none). */
-export function heldBy(w: Workload): number {
-  return (
-    (w.spec as { updateStrategy?: { rollingUpdate?: { partition?: number } } }).updateStrategy
-      ?.rollingUpdate?.partition ?? 0
-  );
+/** Whether a workload's roll is held (a partition above 0, a DaemonSet's minReadySeconds). */
+export function isHeld(w: Workload): boolean {
+  const spec = w.spec as {
+    minReadySeconds?: number;
+    updateStrategy?: { rollingUpdate?: { partition?: number } };
+  };
+  return w.kind === 'DaemonSet'
+    ? (spec.minReadySeconds ?? 0) > 0
+    : (spec.updateStrategy?.rollingUpdate?.partition ?? 0) > 0;
 }
 
-/** The name of a StatefulSet's canary member: its last ordinal. */
-export function canaryMember(w: Workload): string {
-  return `${w.metadata.name}-${(w.spec.replicas ?? 1) - 1}`;
+/** What a held workload's canary is: a StatefulSet's last member, a DaemonSet's first node. */
+export function canaryName(w: Workload): string {
+  return w.kind === 'DaemonSet'
+    ? `the first node of DaemonSet ${w.metadata.name}`
+    : `member ${w.metadata.name}-${(w.spec.replicas ?? 1) - 1}`;
+}
+
+/** The canary pod of a held workload among its pods, once it runs `to`. */
+function canaryPod(w: Workload, pods: readonly KubeObject[], to: string): KubeObject | undefined {
+  const live = pods.filter((p) => !p.metadata.deletionTimestamp && runsReference(p, to));
+  if (w.kind === 'DaemonSet') return live[0];
+  return live.find((p) => p.metadata.name === `${w.metadata.name}-${(w.spec.replicas ?? 1) - 1}`);
 }
 
 /** The pods a workload's selector selects. */
@@ -445,7 +482,7 @@ export async function rollOutImage(
     '';
   const elapsed = () => (Date.now() - started) / 1000;
   const canaries: Workload[] = [];
-  const partitioned: Workload[] = [];
+  const held: Workload[] = [];
   let specChanged = false;
   const allChecks: GateResult[] = [];
   const gate = async (checks: GateCheck[], step: 'gate' | 'verify') => {
@@ -457,8 +494,8 @@ export async function rollOutImage(
     const bad = results.find((r) => !r.ok);
     if (bad) throw new StepFailed(step, bad.name, `${bad.name}: HTTP ${bad.status}, ${bad.detail}`);
   };
-  // 1. Canary: one pod of the new image beside each Deployment that runs it; then the override
-  // (the StatefulSets of two members or more held by a partition but for their last member).
+  // 1. Canary: one pod of the new image beside each Deployment that runs it; then the override,
+  // with the StatefulSets and DaemonSets that can be held at their canary held.
   const canaryStep = async () => {
     for (const d of workloads.filter((w) => w.kind === 'Deployment')) {
       const c = canaryOf(d, image, to);
@@ -487,13 +524,10 @@ export async function rollOutImage(
     await deleteCanaries(client, canaries);
     // 2. The rest, through the spec: the operator renders and rolls every workload; the
     // StatefulSets of two members or more only their last member at first.
-    for (const w of partitionable(workloads)) {
-      const partition = (w.spec.replicas ?? 1) - 1;
-      log(
-        `StatefulSet ${w.metadata.name}: partition ${partition} (canary member ${canaryMember(w)})`,
-      );
-      await client.apply(partitionApply(w, partition), { manager: remediationManager });
-      partitioned.push(w);
+    for (const w of holdable(workloads)) {
+      log(`${w.kind} ${w.metadata.name}: held, ${canaryName(w)} goes first`);
+      await client.apply(holdApply(w, true), { manager: remediationManager });
+      held.push(w);
     }
     await deps.onStep?.('roll', previous, from);
     log(`spec.images.overrides.${image} → ${to}`);
@@ -508,28 +542,28 @@ export async function rollOutImage(
   };
   try {
     if (resume) {
-      // The killed run had changed the override: its canary passed. Members it left held by a
-      // partition go on from their check.
+      // The killed run had changed the override: its canary passed. Workloads it left held go on
+      // from their canary's check.
       specChanged = true;
-      partitioned.push(...partitionable(workloads).filter((w) => heldBy(w) > 0));
+      held.push(...holdable(workloads).filter(isHeld));
       log(
-        `resuming ${image} → ${to} at its roll${partitioned.length ? ` (canary member${partitioned.length > 1 ? 's' : ''} ${partitioned.map(canaryMember).join(', ')} still held)` : ''}`,
+        `resuming ${image} → ${to} at its roll${held.length ? ` (still held: ${held.map(canaryName).join(', ')} first)` : ''}`,
       );
     } else {
       await canaryStep();
     }
-    if (partitioned.length > 0) {
-      for (const w of partitioned) {
-        await waitCanaryMember(client, w, to, deps, sleep, pollMs, log);
+    if (held.length > 0) {
+      for (const w of held) {
+        await waitHeldCanary(client, w, to, deps, sleep, pollMs, log);
       }
       await gate(await serviceChecks(client, namespace), 'gate');
       await deps.events.record(
         cloud,
         'Normal',
         'RolloutStep',
-        `${image}: canary member${partitioned.length > 1 ? 's' : ''} ${partitioned.map(canaryMember).join(', ')} of ${to} Ready and the cloud's APIs pass their checks; the other members follow`,
+        `${image}: canary ${held.map(canaryName).join(', ')} Ready on ${to} and the cloud's APIs pass their checks; the rest follow`,
       );
-      await releasePartitions(client, partitioned, log);
+      await releaseHolds(client, held, log);
     }
     await waitRolled(client, namespace, image, to, deps.rollMs ?? 900_000, sleep, pollMs, log);
     // 3. Verify through the Services.
@@ -568,8 +602,8 @@ export async function rollOutImage(
       await restoreMembers(client, namespace, image, to, sleep, pollMs, log).catch((e: unknown) =>
         log(`members on ${to} not restored: ${(e as Error).message}`),
       );
-      await releasePartitions(client, partitioned, log).catch((e: unknown) =>
-        log(`partitions not released: ${(e as Error).message}`),
+      await releaseHolds(client, held, log).catch((e: unknown) =>
+        log(`holds not released: ${(e as Error).message}`),
       );
       await waitRolled(
         client,
@@ -583,8 +617,8 @@ export async function rollOutImage(
       ).catch((e: unknown) => log(`rollback of ${image} not finished: ${(e as Error).message}`));
     }
     if (!specChanged)
-      await releasePartitions(client, partitioned, log).catch((e: unknown) =>
-        log(`partitions not released: ${(e as Error).message}`),
+      await releaseHolds(client, held, log).catch((e: unknown) =>
+        log(`holds not released: ${(e as Error).message}`),
       );
     return {
       ok: false,
@@ -708,25 +742,25 @@ async function waitRolled(
   }
 }
 
-/** Puts the partition of each StatefulSet back to 0: every member follows the template. */
-async function releasePartitions(
+/** Lets each held roll go on: a partition back to 0, a DaemonSet's minReadySeconds to 0. */
+async function releaseHolds(
   client: KubeClient,
   ws: Workload[],
   log: (line: string) => void,
 ): Promise<void> {
   while (ws.length > 0) {
     const w = ws[0]!;
-    await client.apply(partitionApply(w, 0), { manager: remediationManager });
-    log(`StatefulSet ${w.metadata.name}: partition 0`);
+    await client.apply(holdApply(w, false), { manager: remediationManager });
+    log(`${w.kind} ${w.metadata.name}: no longer held`);
     ws.shift();
   }
 }
 
 /**
- * Waits until the canary member of `w` runs `to`, is Ready, and stays Ready with no restart for
- * `memberSoakMs`; a member that cannot start fails at once, with its container's reason.
+ * Waits until the canary pod of held `w` runs `to`, is Ready, and stays Ready with no restart
+ * for `memberSoakMs`; one that cannot start fails at once, with its container's reason.
  */
-async function waitCanaryMember(
+async function waitHeldCanary(
   client: KubeClient,
   w: Workload,
   to: string,
@@ -735,47 +769,47 @@ async function waitCanaryMember(
   pollMs: number,
   log: (line: string) => void,
 ): Promise<void> {
-  const member = canaryMember(w);
-  const ns = w.metadata.namespace!;
+  const what = `canary ${canaryName(w)}`;
   const deadline = Date.now() + (deps.canaryReadyMs ?? 600_000);
   const soakMs = deps.memberSoakMs ?? 30_000;
   let readySince: number | undefined;
-  let restarts: number | undefined;
+  let seen: { name: string; restarts: number | undefined } | undefined;
   let last = 'not yet on the new image';
   for (;;) {
-    let pod: KubeObject | undefined;
-    try {
-      pod = await client.get('v1', 'Pod', member, ns);
-    } catch (e) {
-      if (!isNotFound(e)) throw e;
-    }
-    if (pod && !pod.metadata.deletionTimestamp && runsReference(pod, to)) {
+    const pod = canaryPod(w, await podsOf(client, w), to);
+    if (pod) {
       const why = podFailure(pod);
-      if (why) throw new StepFailed('canary', 'canary member', `canary member ${member}: ${why}`);
-      const count = ((pod.status ?? {}) as PodStatus).containerStatuses?.reduce(
+      if (why)
+        throw new StepFailed(
+          'canary',
+          'canary member',
+          `${what}: pod ${pod.metadata.name}: ${why}`,
+        );
+      const restarts = ((pod.status ?? {}) as PodStatus).containerStatuses?.reduce(
         (n, c) => n + c.restartCount,
         0,
       );
-      if (restarts !== undefined && count !== restarts) readySince = undefined;
-      restarts = count;
+      if (seen && (seen.name !== pod.metadata.name || seen.restarts !== restarts))
+        readySince = undefined;
+      seen = { name: pod.metadata.name, restarts };
       if (podReady(pod)) {
         if (readySince === undefined) {
           readySince = Date.now();
-          log(`canary member ${member}: Ready on ${to}`);
+          log(`${what}: pod ${pod.metadata.name} Ready on ${to}`);
         }
         if (Date.now() - readySince >= soakMs) return;
-        last = `Ready for ${Math.round((Date.now() - readySince) / 1000)} s`;
+        last = `pod ${pod.metadata.name} Ready for ${Math.round((Date.now() - readySince) / 1000)} s`;
       } else {
-        if (readySince !== undefined) log(`canary member ${member}: not Ready again`);
+        if (readySince !== undefined) log(`${what}: pod ${pod.metadata.name} not Ready again`);
         readySince = undefined;
-        last = 'not Ready';
+        last = `pod ${pod.metadata.name} not Ready`;
       }
     }
     if (Date.now() > deadline)
       throw new StepFailed(
         'canary',
         'canary member',
-        `canary member ${member}: ${last} after ${(deps.canaryReadyMs ?? 600_000) / 1000} s`,
+        `${what}: ${last} after ${(deps.canaryReadyMs ?? 600_000) / 1000} s`,
       );
     await sleep(pollMs);
   }

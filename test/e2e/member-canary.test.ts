@@ -1,10 +1,12 @@
-// The canary of a StatefulSet on the HA cloud (three members): `stackanetes rollout` rolls its
-// last member alone first, under a partition, and the others only once that member is Ready on
-// the new image and the cloud's APIs pass their checks; a broken image stops at that member and
-// the two others never restart.
-// - Memcached rolled to the release's own image named by digest (the same content, a real roll):
-//   at some moment memcached-2 runs the new reference and is Ready while memcached-0 and -1 still
-//   run the old one; at the end all three run it and the partition is back to 0.
+// The canary of a StatefulSet and of a DaemonSet on the HA cloud (three members, three nodes):
+// `stackanetes rollout` holds the roll at one pod (a StatefulSet's last member, by its partition;
+// a DaemonSet's first node, by minReadySeconds) and lets the rest go only once that pod is Ready
+// on the new image and the cloud's APIs pass their checks; a broken image stops at that pod and
+// the others never restart.
+// - Memcached (StatefulSet) and OVN's controller (DaemonSet) rolled to the release's own image
+//   named by digest (the same content, a real roll): at some moment one pod (memcached-2; one
+//   node's ovn-controller) runs the new reference and is Ready while the two others still run
+//   the old one; at the end all three run it and nothing is held any more.
 // - RabbitMQ rolled to an image whose broker cannot start (broken on purpose): the rollout exits
 //   1 with the canary member's failure, rabbitmq-0 and -1 keep their pod, image and restart
 //   count, rabbitmq-2 comes back on the old image and Ready, status.remediation says RolledBack.
@@ -18,6 +20,7 @@ import {
   isReady,
   liveCloud,
   namespace,
+  namespaceOf,
   pods,
   skip,
   until,
@@ -30,7 +33,9 @@ import type { KubeObject } from '../../src/render/kube.ts';
 
 const haSkip =
   skip ||
-  (cloudName === 'minimal' ? 'a canary member needs two members or more (the HA cloud)' : false);
+  (cloudName === 'minimal'
+    ? 'a held canary needs two members or nodes or more (the HA cloud)'
+    : false);
 
 function image(p: KubeObject, repo: string): string | undefined {
   return (p.spec as { containers: { image: string }[] }).containers
@@ -38,97 +43,137 @@ function image(p: KubeObject, repo: string): string | undefined {
     .find((i) => i.includes(`/${repo}`));
 }
 
-/** The pods' name label of each StatefulSet. */
-const podName: Record<string, string> = {
-  memcached: 'cache-memcached',
-  rabbitmq: 'messaging-rabbitmq',
-};
+/** Each workload rolled here: its kind, its pods' name label, its image. */
+const parts = {
+  memcached: { kind: 'StatefulSet', pods: 'cache-memcached', image: 'memcached' },
+  rabbitmq: { kind: 'StatefulSet', pods: 'messaging-rabbitmq', image: 'rabbitmq' },
+  'ovn-controller': { kind: 'DaemonSet', pods: 'ovn-controller', image: 'ovn-controller' },
+} as const;
+type Part = keyof typeof parts;
 
-async function members(set: string): Promise<Map<string, KubeObject>> {
+async function members(part: Part): Promise<Map<string, KubeObject>> {
   const out = new Map<string, KubeObject>();
-  for (const p of await pods(podName[set] ?? set)) {
+  for (const p of await pods(parts[part].pods)) {
     if (!p.metadata.deletionTimestamp) out.set(p.metadata.name, p);
   }
   return out;
 }
 
-async function partition(set: string): Promise<number | undefined> {
-  const s = await (await client()).get('apps/v1', 'StatefulSet', set, namespace);
-  return (s.spec as { updateStrategy?: { rollingUpdate?: { partition?: number } } }).updateStrategy
-    ?.rollingUpdate?.partition;
+/** Whether the workload's roll is still held (a partition above 0, minReadySeconds above 0). */
+async function held(part: Part): Promise<boolean> {
+  const { kind, pods: label } = parts[part];
+  const w = await (await client()).get('apps/v1', kind, part, namespaceOf(label));
+  const spec = w.spec as {
+    minReadySeconds?: number;
+    updateStrategy?: { rollingUpdate?: { partition?: number } };
+  };
+  return (
+    (spec.minReadySeconds ?? 0) > 0 || (spec.updateStrategy?.rollingUpdate?.partition ?? 0) > 0
+  );
 }
 
-/** Every member of `set` on `reference`, Ready. */
-function allOn(set: string, repo: string, reference: string): Promise<unknown> {
+/** Every pod of `part` on `reference`, Ready (three: one per member or node). */
+function allOn(part: Part, reference: string): Promise<unknown> {
   return until(
     async () => {
-      const ms = [...(await members(set)).values()];
-      return ms.length === 3 && ms.every((p) => image(p, repo) === reference && isReady(p));
+      const ms = [...(await members(part)).values()];
+      return (
+        ms.length === 3 && ms.every((p) => image(p, parts[part].image) === reference && isReady(p))
+      );
     },
-    `all three ${set} members Ready on ${reference}`,
+    `all three ${part} pods Ready on ${reference}`,
     900_000,
     3000,
   );
 }
 
-describe('a StatefulSet rolls its last member first', { skip: haSkip }, () => {
+async function rolloutSteps(): Promise<string[]> {
+  const { items } = await (
+    await client()
+  ).list('v1', 'Event', {
+    namespace,
+    fieldSelector: `involvedObject.name=${cloudName},reason=RolloutStep`,
+  });
+  return items.map((e) => String((e as { message?: string }).message));
+}
+
+/**
+ * Rolls `part` to its own image by digest while sampling its pods every second; whether one pod
+ * (`canary`, when named) was seen Ready on the new reference while the two others ran the old.
+ */
+async function rollByDigest(t: TestContext, part: Part, canary?: string): Promise<string> {
+  const repo = parts[part].image;
+  const before = [...(await members(part)).values()];
+  assert.equal(before.length, 3);
+  const old = image(before[0]!, repo)!;
+  const record = await findRecord(cachePaths(), old);
+  assert.ok(record, `no build record of ${old} on this machine`);
+  const to = byDigest(record);
+  assert.notEqual(to, old, 'the pods name the image by tag, the roll by digest');
+  const seen: string[] = [];
+  let canarySeen: string | undefined;
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      const ms = [...(await members(part).catch(() => new Map<string, KubeObject>())).values()];
+      const line = ms
+        .map((p) => {
+          const on = image(p, repo);
+          return `${p.metadata.name}:${on === to ? 'new' : on === old ? 'old' : '?'}${isReady(p) ? '+' : ''}`;
+        })
+        .sort()
+        .join(' ');
+      if (seen.at(-1) !== line) seen.push(line);
+      const fresh = ms.filter((p) => image(p, repo) === to && isReady(p));
+      const stale = ms.filter((p) => image(p, repo) === old);
+      if (
+        fresh.length === 1 &&
+        stale.length === 2 &&
+        (!canary || fresh[0]!.metadata.name === canary)
+      )
+        canarySeen ??= fresh[0]!.metadata.name;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  })();
+  const r = await cli(['rollout', cloudName, '-n', namespace, '--image', `${repo}=${to}`]);
+  sampling = false;
+  await sampler;
+  t.diagnostic(`pods (+ Ready) as seen: ${seen.join(' | ')}`);
+  t.diagnostic(r.stderr.split('\n').slice(-8).join('\n'));
+  assert.equal(r.code, 0, `the rollout succeeds\n${r.stderr.slice(-3000)}`);
+  assert.ok(canarySeen, 'one pod was Ready on the new reference while the two others ran the old');
+  await allOn(part, to);
+  assert.equal(await held(part), false, 'the roll is no longer held');
+  await patchCloud({ spec: { images: { overrides: { [repo]: null } } } });
+  await allOn(part, old);
+  return canarySeen;
+}
+
+describe('a StatefulSet and a DaemonSet roll one pod first', { skip: haSkip }, () => {
   after(async () => {
     // The release's own images again, whatever a failed test left.
-    await patchCloud({ spec: { images: { overrides: { memcached: null, rabbitmq: null } } } });
+    await patchCloud({
+      spec: { images: { overrides: { memcached: null, rabbitmq: null, 'ovn-controller': null } } },
+    });
   });
 
-  test('memcached by digest: memcached-2 Ready on the new reference while memcached-0 and -1 keep the old one, then all three; partition back to 0', async (t: TestContext) => {
-    const before = await members('memcached');
-    const old = image(before.get('memcached-0')!, 'memcached')!;
-    const record = await findRecord(cachePaths(), old);
-    assert.ok(record, `no build record of ${old} on this machine`);
-    const to = byDigest(record);
-    assert.notEqual(to, old, 'the pods name the image by tag, the roll by digest');
-    const seen: string[] = [];
-    let canarySeen = false;
-    let sampling = true;
-    const sampler = (async () => {
-      while (sampling) {
-        const ms = await members('memcached').catch(() => new Map<string, KubeObject>());
-        const m = (n: number) => ms.get(`memcached-${n}`);
-        const on = (n: number) => (m(n) ? image(m(n)!, 'memcached') : undefined);
-        const line = [0, 1, 2]
-          .map(
-            (n) =>
-              `${n}:${on(n) === to ? 'new' : on(n) === old ? 'old' : '-'}${m(n) && isReady(m(n)!) ? '+' : ''}`,
-          )
-          .join(' ');
-        if (seen.at(-1) !== line) seen.push(line);
-        if (on(2) === to && isReady(m(2)!) && on(0) === old && on(1) === old) canarySeen = true;
-        await new Promise((r) => setTimeout(r, 1000));
-      }
-    })();
-    const r = await cli(['rollout', cloudName, '-n', namespace, '--image', `memcached=${to}`]);
-    sampling = false;
-    await sampler;
-    t.diagnostic(`members (0 1 2; + Ready) as seen: ${seen.join(' | ')}`);
-    t.diagnostic(r.stderr.split('\n').slice(-8).join('\n'));
-    assert.equal(r.code, 0, `the rollout succeeds\n${r.stderr.slice(-3000)}`);
+  test('memcached by digest: memcached-2 Ready on the new reference while memcached-0 and -1 keep the old one, then all three; nothing held after', async (t: TestContext) => {
+    await rollByDigest(t, 'memcached', 'memcached-2');
     assert.ok(
-      canarySeen,
-      'memcached-2 was Ready on the new reference while 0 and 1 ran the old one',
-    );
-    await allOn('memcached', 'memcached', to);
-    assert.equal(await partition('memcached'), 0, 'the partition is back to 0');
-    const { items } = await (
-      await client()
-    ).list('v1', 'Event', {
-      namespace,
-      fieldSelector: `involvedObject.name=${cloudName},reason=RolloutStep`,
-    });
-    assert.ok(
-      items.some((e) =>
-        String((e as { message?: string }).message).includes('canary member memcached-2'),
-      ),
+      (await rolloutSteps()).some((m) => m.includes('canary member memcached-2 Ready')),
       'an Event says the canary member passed',
     );
-    await patchCloud({ spec: { images: { overrides: { memcached: null } } } });
-    await allOn('memcached', 'memcached', old);
+  });
+
+  test('ovn-controller by digest: one node’s pod Ready on the new reference while the two others keep the old one, then all three; nothing held after', async (t: TestContext) => {
+    const canary = await rollByDigest(t, 'ovn-controller');
+    t.diagnostic(`the canary was ${canary}`);
+    assert.ok(
+      (await rolloutSteps()).some((m) =>
+        m.includes('canary the first node of DaemonSet ovn-controller Ready'),
+      ),
+      'an Event says the first node passed',
+    );
   });
 
   test('a RabbitMQ image whose broker cannot start stops at rabbitmq-2: rabbitmq-0 and -1 never restart, rabbitmq-2 comes back on the old image, RolledBack', async (t: TestContext) => {
@@ -163,8 +208,8 @@ describe('a StatefulSet rolls its last member first', { skip: haSkip }, () => {
       assert.equal(containerStatus(p)?.restartCount, k.restarts, `${k.name} did not restart`);
       assert.equal(image(p, 'rabbitmq'), old, `${k.name} kept its image`);
     }
-    await allOn('rabbitmq', 'rabbitmq', old);
-    assert.equal(await partition('rabbitmq'), 0, 'the partition is back to 0');
+    await allOn('rabbitmq', old);
+    assert.equal(await held('rabbitmq'), false, 'the roll is no longer held');
     const rem = (
       (await liveCloud()).status as { remediation?: Record<string, unknown> } | undefined
     )?.remediation;

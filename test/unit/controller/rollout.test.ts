@@ -9,13 +9,15 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import {
-  canaryMember,
+  canaryName,
   canaryOf,
   checksFor,
   overrideFor,
   overridePatch,
-  partitionable,
-  partitionApply,
+  daemonHoldSeconds,
+  holdable,
+  holdApply,
+  isHeld,
   podFailure,
   repositoryName,
   rolledOut,
@@ -112,32 +114,53 @@ test('the canary of keystone-api: one pod of the new image that the Service does
   );
 });
 
-test('a StatefulSet of two members or more has its last member as canary, held by a partition that is its only field; one of one member has none', () => {
-  type W = Parameters<typeof partitionable>[0][number];
+test('a StatefulSet of two members or more is held at its last member, a DaemonSet on two nodes or more at its first node, each by one field the operator never writes; one member or one node has no hold', () => {
+  type W = Parameters<typeof holdable>[0][number];
   const ha = renderExample('ha');
   const galera = { ...find(ha, 'StatefulSet', 'mariadb'), kind: 'StatefulSet' } as W;
   const broker = { ...find(ha, 'StatefulSet', 'rabbitmq'), kind: 'StatefulSet' } as W;
   const keystone = { ...find(ha, 'Deployment', 'keystone-api'), kind: 'Deployment' } as W;
-  assert.deepEqual(
-    partitionable([galera, broker, keystone]).map((w) => canaryMember(w)),
-    ['mariadb-2', 'rabbitmq-2'],
-  );
-  assert.deepEqual(partitionApply(galera, 2), {
+  const compute = {
+    ...find(ha, 'DaemonSet', 'nova-compute'),
+    kind: 'DaemonSet',
+    status: { desiredNumberScheduled: 3 },
+  } as unknown as W;
+  assert.deepEqual(holdable([galera, broker, keystone, compute]).map(canaryName), [
+    'member mariadb-2',
+    'member rabbitmq-2',
+    'the first node of DaemonSet nova-compute',
+  ]);
+  assert.deepEqual(holdApply(galera, true), {
     apiVersion: 'apps/v1',
     kind: 'StatefulSet',
     metadata: { name: 'mariadb', namespace: 'openstack' },
     spec: { updateStrategy: { rollingUpdate: { partition: 2 } } },
   });
-  // The operator's own StatefulSet never names a partition, so the two managers never fight.
+  assert.deepEqual(holdApply(compute, false), {
+    apiVersion: 'apps/v1',
+    kind: 'DaemonSet',
+    metadata: { name: 'nova-compute', namespace: 'openstack-dataplane' },
+    spec: { minReadySeconds: 0 },
+  });
   assert.equal(
-    (galera.spec as { updateStrategy?: { rollingUpdate?: object } }).updateStrategy?.rollingUpdate,
-    undefined,
+    (holdApply(compute, true).spec as { minReadySeconds: number }).minReadySeconds,
+    daemonHoldSeconds,
   );
+  // The operator's own objects never name either field, so the two managers never fight, and
+  // as rendered nothing is held.
+  assert.equal(isHeld(galera), false);
+  assert.equal(isHeld(compute), false);
+  const heldGalera = {
+    ...galera,
+    spec: { ...galera.spec, updateStrategy: { rollingUpdate: { partition: 2 } } },
+  } as W;
+  assert.equal(isHeld(heldGalera), true);
+  assert.equal(isHeld({ ...compute, spec: { ...compute.spec, minReadySeconds: 300 } } as W), true);
   const single = {
     ...find(renderExample('minimal'), 'StatefulSet', 'mariadb'),
     kind: 'StatefulSet',
   } as W;
-  assert.deepEqual(partitionable([single]), []);
+  assert.deepEqual(holdable([single, { ...compute, status: { desiredNumberScheduled: 1 } }]), []);
 });
 
 test('a roll a killed run left: only RollingOut past its canary, with the override in the spec still the one it set', () => {
