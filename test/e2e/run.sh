@@ -34,12 +34,14 @@ if [ "$built" -lt 22 ] && [ "$spent" -gt 2400 ]; then
   exit 0
 fi
 # Under CI, the tier runs only if it fits in what is left of the 90 minutes (87, leaving time for
-# the summary): `stackanetes up` and the suite took 829 s on a warm run (2026-12-03); 18 min are
-# asked for. A cold machine that spent its time building Kubernetes skips it and says so.
+# the summary): `stackanetes up` and the suite took 829 s on a warm run and 1919 s on a cold one
+# (2026-12-03: up 313 s, the image tier beside it building its images for 1728 s, and a test that
+# waited out its 300 s); 30 min are asked for. A cold machine whose Kubernetes build took most of
+# the time skips it and says so.
 if [ -n "${STACKANETES_CI_STARTED:-}" ]; then
   left=$(( started + 87 * 60 - $(date +%s) ))
-  if [ "$left" -lt $(( ${STACKANETES_E2E_MIN:-18} * 60 )) ]; then
-    why="$(( left / 60 )) min of CI's 90 left after $(( spent / 60 )) min: stackanetes up and the e2e tier take about 14 (18 are asked for). Run: sudo npx stackanetes up && npm run test:e2e"
+  if [ "$left" -lt $(( ${STACKANETES_E2E_MIN:-30} * 60 )) ]; then
+    why="$(( left / 60 )) min of CI's 90 left after $(( spent / 60 )) min: stackanetes up and the e2e tier take 14 (warm) to 32 (cold) min; 30 are asked for. Run: sudo npx stackanetes up && npm run test:e2e"
     tiers skip e2e "$why"
     tiers skip long "the e2e tier did not run"
     beside && tiers skip images "it runs beside the end-to-end tests, which did not run: $(( left / 60 )) min of CI's 90 left"
