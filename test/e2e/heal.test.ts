@@ -70,6 +70,31 @@ async function restartedInPlace(
   return !!s && s.restartCount > restartsBefore && s.ready && (await tokenWorks()) && now;
 }
 
+/**
+ * Where a token request fails now, for a failed test's message: the container's state, a request
+ * to the pod's own address, and one to the public URL (Traefik answers `404 page not found` when
+ * it has no route, as it had none while the pod had no ready endpoint).
+ */
+async function tokenPaths(pod: KubeObject): Promise<string> {
+  const now = (await pods('keystone-api')).find((p) => p.metadata.uid === pod.metadata.uid);
+  const s = now && containerStatus(now);
+  const ip = (now?.status as { podIP?: string } | undefined)?.podIP;
+  const direct = ip ? `HTTP ${await issueToken(`http://${ip}:5000`, body)}` : 'no pod IP';
+  let viaPublic: string;
+  try {
+    const r = await fetch(`${keystone}/v3/auth/tokens`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+      signal: AbortSignal.timeout(5000),
+    });
+    viaPublic = `HTTP ${r.status} ${(await r.text()).slice(0, 60).replace(/\s+/g, ' ')}`;
+  } catch (err) {
+    viaPublic = String(err);
+  }
+  return `container ready ${s?.ready}, ${s?.restartCount} restarts; a token at the pod's address ${ip}: ${direct}; at ${keystone}: ${viaPublic}`;
+}
+
 /** A Glance image uploaded once, whose survival the MariaDB test checks and servers boot from. */
 async function ensureMarker(): Promise<string> {
   markerId ??= (
@@ -165,7 +190,9 @@ describe('self-healing', { skip }, () => {
       () => restartedInPlace(pod, before),
       'the container restarted in the same pod and serving',
       300_000,
-    );
+    ).catch(async (err: unknown) => {
+      throw new Error(`${(err as Error).message}; ${await tokenPaths(pod)}`);
+    });
     const s = containerStatus(now)!;
     assert.equal(
       s.lastState?.terminated?.exitCode,
@@ -221,6 +248,7 @@ describe('self-healing', { skip }, () => {
       `new worker ${replacement}; after the kill ${afterKill.length - failed.length}/${afterKill.length} token requests succeeded${failed.length ? ` (failed: ${failed.map((f) => f.what).join(', ')})` : ''}`,
     );
     assert.ok(afterKill.length > 0, 'token requests were sent after the kill');
+    if (failed.length > 1) t.diagnostic(await tokenPaths(pod));
     assert.ok(failed.length <= 1, `at most the request in flight failed, not ${failed.length}`);
     assert.ok(answers.at(-1)!.ok, 'the last token request succeeded');
     const p = await getPod(pod.metadata.name);
