@@ -10,6 +10,7 @@ import { writeRemediation } from '../controller/remediation-status.ts';
 import {
   remediationManager,
   canaryLabel,
+  cloudWorkloads,
   holdApply,
   isHeld,
   overrideFor,
@@ -191,24 +192,10 @@ async function releaseLeftHolds(
   keep: string | undefined,
   log: (line: string) => void,
 ): Promise<void> {
-  for (const ns of [namespace, dataPlaneNamespace(namespace)]) {
-    for (const kind of ['StatefulSet', 'DaemonSet']) {
-      let items: KubeObject[] = [];
-      try {
-        ({ items } = await client.list('apps/v1', kind, {
-          namespace: ns,
-          labelSelector: 'app.kubernetes.io/managed-by=stackanetes',
-        }));
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
-      for (const item of items) {
-        const w = { ...item, apiVersion: 'apps/v1', kind } as Parameters<typeof isHeld>[0];
-        if (!isHeld(w) || (keep && runsImage(w, keep))) continue;
-        log(`${kind} ${w.metadata.name}: held by a killed run, let go`);
-        await client.apply(holdApply(w, false), { manager: remediationManager });
-      }
-    }
+  for (const w of await cloudWorkloads(client, namespace, ['StatefulSet', 'DaemonSet'])) {
+    if (!isHeld(w) || (keep && runsImage(w, keep))) continue;
+    log(`${w.kind} ${w.metadata.name}: held by a killed run, let go`);
+    await client.apply(holdApply(w, false), { manager: remediationManager });
   }
 }
 
@@ -225,22 +212,36 @@ async function rollOnce(
   const name = cloud.metadata.name;
   const namespace = cloud.metadata.namespace!;
   const startedAt = rfc3339(new Date());
-  await writeRemediation(
-    client,
-    cloud,
-    {
-      ...base,
-      state: 'RollingOut',
-      startedAt,
-      message: `rolling ${image} out to ${to}`,
-      image,
-      to,
-      ...(resume
-        ? { from: resume.from, step: 'roll', previous: JSON.stringify(resume.previous ?? null) }
-        : { step: 'canary' }),
-    },
-    { status: 'Unknown', reason: 'RollingOut', message: `rolling ${image} out to ${to}` },
-  );
+  /**
+   * status.remediation while rolling: at `step`, and what a run that resumes this one needs;
+   * the message names the step once the roll is under way (`onStep`).
+   */
+  const rolling = (
+    step: string,
+    more: { from?: string; previous?: Record<string, unknown> | undefined } = {},
+    sayStep = false,
+  ) => {
+    const message = `rolling ${image} out to ${to}${sayStep ? `: ${step}` : ''}`;
+    return writeRemediation(
+      client,
+      cloud,
+      {
+        ...base,
+        state: 'RollingOut',
+        startedAt,
+        message,
+        image,
+        to,
+        step,
+        ...(more.from !== undefined ? { from: more.from } : {}),
+        ...('previous' in more ? { previous: JSON.stringify(more.previous ?? null) } : {}),
+      },
+      { status: 'Unknown', reason: 'RollingOut', message },
+    );
+  };
+  await (resume
+    ? rolling('roll', { from: resume.from, previous: resume.previous })
+    : rolling('canary'));
   if (!resume)
     await events.record(
       cloud,
@@ -255,27 +256,7 @@ async function rollOnce(
     log,
     resume,
     // What a run that resumes this one needs, written before the step begins.
-    onStep: (step, previous, from) =>
-      writeRemediation(
-        client,
-        cloud,
-        {
-          ...base,
-          state: 'RollingOut',
-          startedAt,
-          message: `rolling ${image} out to ${to}: ${step}`,
-          image,
-          from,
-          to,
-          step,
-          previous: JSON.stringify(previous ?? null),
-        },
-        {
-          status: 'Unknown',
-          reason: 'RollingOut',
-          message: `rolling ${image} out to ${to}: ${step}`,
-        },
-      ),
+    onStep: (step, previous, from) => rolling(step, { from, previous }, true),
   });
   const finishedAt = rfc3339(new Date());
   const common = { ...base, startedAt, finishedAt, image, from: outcome.from, to };

@@ -305,15 +305,19 @@ class StepFailed extends Error {
 
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** The workloads of the cloud in `namespace` (and its data plane) that run `image`. */
-export async function workloadsRunning(
+/**
+ * The workloads the operator made, of the `kinds` asked, in `namespaces` (default: the cloud's
+ * namespace and its data plane's), each with its kind set.
+ */
+export async function cloudWorkloads(
   client: KubeClient,
   namespace: string,
-  image: string,
+  kinds: readonly string[] = ['Deployment', 'StatefulSet', 'DaemonSet'],
+  namespaces: readonly string[] = [namespace, dataPlaneNamespace(namespace)],
 ): Promise<Workload[]> {
   const out: Workload[] = [];
-  for (const ns of [namespace, dataPlaneNamespace(namespace)]) {
-    for (const kind of ['Deployment', 'StatefulSet', 'DaemonSet']) {
+  for (const ns of namespaces) {
+    for (const kind of kinds) {
       let items: Workload[] = [];
       try {
         ({ items } = await client.list<Workload>('apps/v1', kind, {
@@ -323,14 +327,19 @@ export async function workloadsRunning(
       } catch (err) {
         if (!isNotFound(err)) throw err;
       }
-      out.push(
-        ...items
-          .map((w) => ({ ...w, apiVersion: 'apps/v1', kind }))
-          .filter((w) => runsImage(w, image)),
-      );
+      out.push(...items.map((w) => ({ ...w, apiVersion: 'apps/v1', kind })));
     }
   }
   return out;
+}
+
+/** The workloads of the cloud in `namespace` (and its data plane) that run `image`. */
+export async function workloadsRunning(
+  client: KubeClient,
+  namespace: string,
+  image: string,
+): Promise<Workload[]> {
+  return (await cloudWorkloads(client, namespace)).filter((w) => runsImage(w, image));
 }
 
 /** The Service that sends traffic to `d`'s pods (its selector is within their labels). */
@@ -392,6 +401,11 @@ export function holdApply(w: Workload, on: boolean): KubeObject {
   };
 }
 
+/** A StatefulSet's last member, the one its partition lets go first. */
+function lastMember(w: Workload): string {
+  return `${w.metadata.name}-${(w.spec.replicas ?? 1) - 1}`;
+}
+
 /** Whether a workload's roll is held (a partition above 0, a DaemonSet's minReadySeconds). */
 export function isHeld(w: Workload): boolean {
   const spec = w.spec as {
@@ -407,14 +421,14 @@ export function isHeld(w: Workload): boolean {
 export function canaryName(w: Workload): string {
   return w.kind === 'DaemonSet'
     ? `the first node of DaemonSet ${w.metadata.name}`
-    : `member ${w.metadata.name}-${(w.spec.replicas ?? 1) - 1}`;
+    : `member ${lastMember(w)}`;
 }
 
 /** The canary pod of a held workload among its pods, once it runs `to`. */
 function canaryPod(w: Workload, pods: readonly KubeObject[], to: string): KubeObject | undefined {
   const live = pods.filter((p) => !p.metadata.deletionTimestamp && runsReference(p, to));
   if (w.kind === 'DaemonSet') return live[0];
-  return live.find((p) => p.metadata.name === `${w.metadata.name}-${(w.spec.replicas ?? 1) - 1}`);
+  return live.find((p) => p.metadata.name === lastMember(w));
 }
 
 /** The pods a workload's selector selects. */
@@ -435,16 +449,7 @@ function runsReference(pod: KubeObject, to: string): boolean {
 /** The API checks of every Deployment of the cloud, through its Service. */
 async function serviceChecks(client: KubeClient, namespace: string): Promise<GateCheck[]> {
   const out: GateCheck[] = [];
-  let items: Workload[] = [];
-  try {
-    ({ items } = await client.list<Workload>('apps/v1', 'Deployment', {
-      namespace,
-      labelSelector: 'app.kubernetes.io/managed-by=stackanetes',
-    }));
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
-  }
-  for (const d of items) {
+  for (const d of await cloudWorkloads(client, namespace, ['Deployment'], [namespace])) {
     const host = await serviceOf(client, d);
     if (!host) continue;
     for (const c of d.spec.template.spec.containers)
