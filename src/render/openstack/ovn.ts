@@ -132,18 +132,25 @@ function dbRemote(ctx: Ctx, v: string, def: BackendDef<'ovsdb'>): string {
  * restarted with the addresses of the day.
  */
 function dbRemoteByAddress(ctx: Ctx, v: string, def: BackendDef<'ovsdb'>): string[] {
-  if (ovnDbMembers(ctx) === 1) return [dbRemote(ctx, v, def)];
+  const members = ovnDbMembers(ctx);
+  if (members === 1) return [dbRemote(ctx, v, def)];
   const hosts = ovnMemberHosts(ctx, def).join(' ');
+  const name = svcHost(ctx, def.service);
+  // Every member, waited for: a member's name resolves only once its pod is Ready, and a list
+  // made of the first to resolve stayed that one member for the life of the container (seen: all
+  // three controllers of an HA cloud on ovn-sb-db-2 alone). After a minute, the members that
+  // resolve (one down member must not keep the node's networking from starting).
   return [
-    `${v}=""`,
-    `until [ -n "$${v}" ]; do`,
+    `${v}=""; tries=0`,
+    `until [ -n "$${v}" ] && { [ "$n" -eq ${members} ] || [ "$tries" -ge 30 ]; }; do`,
+    `  ${v}=""; n=0`,
     `  for h in ${hosts}; do`,
     `    a="$(getent hosts "$h" | awk '{ print $1; exit }')" || true`,
-    `    [ -n "$a" ] && ${v}="\${${v}:+$${v},}tcp:$a:${def.ports.ovsdb}"`,
+    `    [ -n "$a" ] && { ${v}="\${${v}:+$${v},}tcp:$a:${def.ports.ovsdb}"; n=$((n + 1)); }`,
     '  done',
-    `  [ -n "$${v}" ] || { echo 'waiting for a member of ${svcHost(ctx, def.service)} to resolve'; sleep 2; }`,
+    `  [ "$n" -eq ${members} ] || { echo "waiting for the members of ${name} to resolve ($n of ${members})"; tries=$((tries + 1)); sleep 2; }`,
     'done',
-    `echo "members of ${svcHost(ctx, def.service)}: $${v}"`,
+    `echo "members of ${name}: $${v}"`,
   ];
 }
 
@@ -551,7 +558,8 @@ function controller(ctx: Ctx): KubeObject[] {
     // ovn-controller 25.03 dereferences the southbound SB_Global row without checking that it
     // exists: started against a new database before ovn-northd has written the row, it dies of
     // SIGSEGV (seen twice on a fresh deploy). Wait for the row.
-    `until [ -n "$(ovn-sbctl --db="$sb" --timeout=5 --bare --columns=_uuid list SB_Global 2>/dev/null)" ]; do echo 'waiting for ovn-northd to initialise the southbound database'; sleep 2; done`,
+    // Any member answers (--no-leader-only): a follower holds the row as well as the leader.
+    `until [ -n "$(ovn-sbctl --db="$sb" --no-leader-only --timeout=5 --bare --columns=_uuid list SB_Global 2>/dev/null)" ]; do echo 'waiting for ovn-northd to initialise the southbound database'; sleep 2; done`,
     'mkdir -p /run/ovn',
     `exec ${def.command}`,
   ]);
