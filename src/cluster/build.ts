@@ -2,9 +2,10 @@
 // once into the cache.
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { buildInWrapper, goInstall, wrapperModule } from './gobuild.ts';
 import type { Layout } from './layout.ts';
-import { versions } from './versions.ts';
+import { traefikBuild, traefikPatches, versions } from './versions.ts';
 
 export const kubernetesBinaries = [
   'kube-apiserver',
@@ -151,14 +152,17 @@ export function goBuildSteps(l: Layout): BuildStep[] {
   steps.push({
     // Traefik's go.mod replaces two modules with forks and one sibling with a local path (not
     // published on its own): `go install` refuses that, a wrapper module repeats them.
-    title: `traefik ${versions.traefik}`,
+    title: `traefik ${traefikBuild}`,
     done: () => existsSync(bins.traefik),
     run: async () => {
       const dir = await wrapperModule(l, {
-        key: `traefik-${versions.traefik}`,
+        key: `traefik-${traefikBuild}`,
         module: 'github.com/traefik/traefik/v3',
         version: versions.traefik,
         localSiblings: true,
+        patches: traefikPatches.map((p) =>
+          fileURLToPath(new URL(`patches/traefik-${p}.patch`, import.meta.url)),
+        ),
       });
       await buildInWrapper(l, dir, {
         pkg: 'github.com/traefik/traefik/v3/cmd/traefik',

@@ -2,7 +2,7 @@
 // ($STACKANETES_CACHE, default ~/.cache/stackanetes), build outputs keyed by version.
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { nodeRootfsKey, versions } from './versions.ts';
+import { nodeRootfsKey, traefikBuild, versions } from './versions.ts';
 
 export type Layout = ReturnType<typeof layout>;
 
@@ -30,7 +30,7 @@ export function layout(root: string = cacheRoot()) {
       pause: join(root, 'bin', `pause-${versions.pause}-k8s-${versions.kubernetes}`),
       kubeRouter: join(root, 'bin', `kube-router-${versions.kubeRouter}`),
       registry: join(root, 'bin', `registry-${versions.registry}`),
-      traefik: join(root, 'bin', `traefik-${versions.traefik}`),
+      traefik: join(root, 'bin', `traefik-${traefikBuild}`),
     },
     images: join(root, 'images'),
     /** The node containers' root file system (Debian packages), shared read-only by every node. */

@@ -25,6 +25,11 @@ export const versions = {
   nodeSuite: 'bookworm',
 } as const;
 
+/** Our patches to Traefik (src/cluster/patches/traefik-<name>.patch), until a fixed release is served here. */
+export const traefikPatches = ['endpointslice-conditions'] as const;
+/** The Traefik build's name in the cache: its version and the patches applied to it. */
+export const traefikBuild = [versions.traefik, ...traefikPatches].join('+');
+
 /**
  * What a node container's root file system holds: the container runtime, CNI plugins, the tools
  * kube-proxy and kube-router call (iptables, ipset, conntrack), and tini as PID 1. The Kubernetes

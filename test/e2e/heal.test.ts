@@ -75,6 +75,11 @@ async function restartedInPlace(
  * to the pod's own address, and one to the public URL (Traefik answers `404 page not found` when
  * it has no route, as it had none while the pod had no ready endpoint).
  */
+interface EndpointEntry {
+  addresses: string[];
+  conditions?: { ready?: boolean };
+}
+
 async function tokenPaths(pod: KubeObject): Promise<string> {
   const now = (await pods('keystone-api')).find((p) => p.metadata.uid === pod.metadata.uid);
   const s = now && containerStatus(now);
@@ -92,7 +97,18 @@ async function tokenPaths(pod: KubeObject): Promise<string> {
   } catch (err) {
     viaPublic = String(err);
   }
-  return `container ready ${s?.ready}, ${s?.restartCount} restarts; a token at the pod's address ${ip}: ${direct}; at ${keystone}: ${viaPublic}`;
+  // What Kubernetes tells Traefik: the keystone-api Service's EndpointSlices and their ready addresses.
+  const { items: slices } = await (
+    await client()
+  ).list('discovery.k8s.io/v1', 'EndpointSlice', {
+    namespace,
+    labelSelector: 'kubernetes.io/service-name=keystone-api',
+  });
+  const endpoints = slices
+    .flatMap((sl) => (sl as unknown as { endpoints?: EndpointEntry[] }).endpoints ?? [])
+    .map((e) => `${e.addresses.join(',')} ready=${e.conditions?.ready}`)
+    .join('; ');
+  return `container ready ${s?.ready}, ${s?.restartCount} restarts; a token at the pod's address ${ip}: ${direct}; EndpointSlices of keystone-api: ${endpoints || 'no endpoint'}; at ${keystone}: ${viaPublic}`;
 }
 
 /** A Glance image uploaded once, whose survival the MariaDB test checks and servers boot from. */
