@@ -110,6 +110,12 @@ function myCnfText(ctx: Ctx, peers: string[]): string {
       wsrep_sst_method: 'mariabackup',
       wsrep_sst_auth: `root:${ctx.secrets.databaseRoot}`,
       wsrep_slave_threads: 2,
+      // The Service spreads connections over every member, and a service's next transaction may
+      // run on another member than the one that committed the last: reads wait until this member
+      // has applied what the cluster committed before them (causal reads). Without it, Neutron's
+      // network create on an HA cloud failed: its post-commit read did not find the row its own
+      // commit had written on another member (StandardAttributeIDNotFound, HTTP 404 to a POST).
+      wsrep_sync_wait: 1,
     };
   }
   return writeIni(cnf);
