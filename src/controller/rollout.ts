@@ -202,7 +202,7 @@ export function rolledOut(w: Workload): boolean {
 
 interface PodStatus {
   podIP?: string;
-  conditions?: { type: string; status: string; message?: string }[];
+  conditions?: { type: string; status: string; message?: string; lastTransitionTime?: string }[];
   containerStatuses?: {
     name: string;
     restartCount: number;
@@ -365,6 +365,34 @@ async function serviceOf(client: KubeClient, d: Workload): Promise<string | unde
  * passes and the hold is lifted, before the next goes.
  */
 export const daemonHoldSeconds = 300;
+
+/**
+ * How long to wait before holding a DaemonSet, in seconds: until each of its Ready pods has been
+ * Ready for the hold and `marginSeconds` more. The DaemonSet controller replaces an old pod that
+ * is not available at once, outside its maxUnavailable; under a hold of 300 s, a pod Ready for
+ * less is not available: held sooner, a DaemonSet whose pods started in the last 5 minutes (a
+ * roll just before, a node restarted) lost every one at once (seen on the HA cloud: all three
+ * ovn-controllers deleted together). Pods not Ready are replaced whatever is done; they are not
+ * waited for.
+ */
+export function daemonHoldWaitSeconds(
+  pods: readonly KubeObject[],
+  nowMs: number,
+  marginSeconds = 15,
+): number {
+  let wait = 0;
+  for (const p of pods) {
+    if (p.metadata.deletionTimestamp) continue;
+    const ready = (p.status as PodStatus | undefined)?.conditions?.find(
+      (c) => c.type === 'Ready' && c.status === 'True',
+    );
+    const since = ready?.lastTransitionTime ? Date.parse(ready.lastTransitionTime) : NaN;
+    if (Number.isNaN(since)) continue;
+    const readyFor = (nowMs - since) / 1000;
+    wait = Math.max(wait, daemonHoldSeconds + marginSeconds - readyFor);
+  }
+  return Math.ceil(wait);
+}
 
 /**
  * The workloads of `ws` whose roll can be held at a canary: a StatefulSet of two members or more
@@ -530,6 +558,15 @@ export async function rollOutImage(
     // 2. The rest, through the spec: the operator renders and rolls every workload; the
     // StatefulSets of two members or more only their last member at first.
     for (const w of holdable(workloads)) {
+      if (w.kind === 'DaemonSet') {
+        const wait = daemonHoldWaitSeconds(await podsOf(client, w), Date.now());
+        if (wait > 0) {
+          log(
+            `DaemonSet ${w.metadata.name}: some pods have been Ready for less than ${daemonHoldSeconds} s, and held now they would all be replaced at once: waiting ${wait} s`,
+          );
+          await sleep(wait * 1000);
+        }
+      }
       log(`${w.kind} ${w.metadata.name}: held, ${canaryName(w)} goes first`);
       await client.apply(holdApply(w, true), { manager: remediationManager });
       held.push(w);

@@ -15,6 +15,7 @@ import {
   overrideFor,
   overridePatch,
   daemonHoldSeconds,
+  daemonHoldWaitSeconds,
   holdable,
   holdApply,
   isHeld,
@@ -161,6 +162,40 @@ test('a StatefulSet of two members or more is held at its last member, a DaemonS
     kind: 'StatefulSet',
   } as W;
   assert.deepEqual(holdable([single, { ...compute, status: { desiredNumberScheduled: 1 } }]), []);
+});
+
+test('a DaemonSet is held only once each Ready pod has been Ready for the hold: else all would be replaced at once', () => {
+  const now = Date.parse('2026-12-03T12:00:00Z');
+  const pod = (name: string, readySecondsAgo: number | undefined, deleting = false) =>
+    ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, ...(deleting ? { deletionTimestamp: '2026-12-03T11:59:00Z' } : {}) },
+      status: {
+        conditions:
+          readySecondsAgo === undefined
+            ? [{ type: 'Ready', status: 'False', lastTransitionTime: '2026-12-03T11:00:00Z' }]
+            : [
+                {
+                  type: 'Ready',
+                  status: 'True',
+                  lastTransitionTime: new Date(now - readySecondsAgo * 1000).toISOString(),
+                },
+              ],
+      },
+    }) as KubeObject;
+  // Every pod Ready for long enough: no wait.
+  assert.equal(daemonHoldWaitSeconds([pod('a', 900), pod('b', 400)], now), 0);
+  // The youngest decides: Ready 100 s ago waits the hold's rest and the margin.
+  assert.equal(
+    daemonHoldWaitSeconds([pod('a', 900), pod('b', 100), pod('c', 250)], now),
+    daemonHoldSeconds + 15 - 100,
+  );
+  // A pod not Ready, or going away, is replaced whatever happens: not waited for.
+  assert.equal(
+    daemonHoldWaitSeconds([pod('a', 900), pod('b', undefined), pod('c', 5, true)], now),
+    0,
+  );
 });
 
 test('a roll a killed run left: only RollingOut past its canary, with the override in the spec still the one it set', () => {
