@@ -107,13 +107,23 @@ export interface NodeHealthPlan {
   /** Fenced, renewing its Lease again, kubelet not Ready yet. */
   readonly returning: string[];
   /** Why dead nodes are left as they are, if they are. */
-  readonly withheld?: 'partition' | 'no-fencing';
+  readonly withheld?: 'partition' | 'after-partition' | 'no-fencing';
   /** When to look again (ms): when the next node could pass the threshold, at most 10 s. */
   readonly requeueAfterMs: number;
 }
 
-/** The decision table. Pure: the same facts give the same steps. */
-export function decideNodeHealth(nodes: readonly NodeFacts[], policy: HealingSpec): NodeHealthPlan {
+/**
+ * The decision table. Pure: the same facts give the same steps. `sincePartitionMs`: how long ago
+ * a partition was last suspected (undefined: not in this process's memory). Once it ends, the
+ * nodes still silent get one more `nodeDeadSeconds` before anything is fenced: nodes cut off
+ * together come back one by one (seen: two nodes powered on together, the second was fenced while
+ * it booted, the moment the first one's Lease made it one dead node of three).
+ */
+export function decideNodeHealth(
+  nodes: readonly NodeFacts[],
+  policy: HealingSpec,
+  sincePartitionMs?: number,
+): NodeHealthPlan {
   const deadMs = policy.nodeDeadSeconds * 1000;
   const isDead = (n: NodeFacts) => n.leaseUnchangedMs !== undefined && n.leaseUnchangedMs >= deadMs;
   const dead = nodes.filter(isDead);
@@ -130,9 +140,11 @@ export function decideNodeHealth(nodes: readonly NodeFacts[], policy: HealingSpe
       ? undefined
       : partition
         ? 'partition'
-        : policy.fencing.method === 'none'
-          ? 'no-fencing'
-          : undefined;
+        : sincePartitionMs !== undefined && sincePartitionMs < deadMs
+          ? 'after-partition'
+          : policy.fencing.method === 'none'
+            ? 'no-fencing'
+            : undefined;
   const fenced: string[] = [];
   for (const n of nodes) {
     const back = returning.includes(n.name) || steps.some((s) => s.node === n.name);
@@ -176,6 +188,12 @@ export function nodeHealthCondition(
       status: 'False',
       reason: 'SuspectedPartition',
       message: `${plan.dead.length} of ${plan.total} nodes have not renewed their Leases for ${threshold} (${list(plan.dead)}): more than spec.healing.maxDeadFraction (${policy.maxDeadFraction}) at once is more likely the network than the servers; nothing is fenced or moved`,
+    };
+  if (plan.withheld === 'after-partition')
+    return {
+      status: 'False',
+      reason: 'SuspectedPartition',
+      message: `${list(plan.dead)}: no Lease renewal for ${threshold} since a suspected partition that is ending; given ${threshold} more to come back before anything is fenced`,
     };
   if (outcome.failed.size > 0)
     return {
@@ -288,6 +306,8 @@ export class NodeHealthReconciler {
   readonly #now: () => Date;
   /** The last fencing failure told per node (an Event each time it changes, not every pass). */
   readonly #told = new Map<string, string>();
+  /** Per cloud, when a partition was last suspected (ms): its end starts a grace. */
+  readonly #partitionAt = new Map<string, number>();
 
   constructor(o: NodeHealthOptions) {
     this.#o = o;
@@ -306,7 +326,14 @@ export class NodeHealthReconciler {
       .nodes()
       .filter((n) => roles.some((r) => selects(r, n.metadata.labels)))
       .map((n) => nodeFacts(n, this.#o.leases));
-    const plan = decideNodeHealth(nodes, spec.healing);
+    const key = `${namespace}/${name}`;
+    const lastPartition = this.#partitionAt.get(key);
+    const plan = decideNodeHealth(
+      nodes,
+      spec.healing,
+      lastPartition === undefined ? undefined : this.#now().getTime() - lastPartition,
+    );
+    if (plan.withheld === 'partition') this.#partitionAt.set(key, this.#now().getTime());
     const fencedNow: string[] = [];
     const failed = new Map<string, string>();
     let fencer: Promise<Fencer | undefined> | undefined;

@@ -14,6 +14,7 @@ import {
   LeaseClock,
   NodeHealthReconciler,
   decideNodeHealth,
+  nodeHealthCondition,
   fencedAnnotation,
   nodesCondition,
   outOfServiceTaint,
@@ -399,6 +400,18 @@ test('decision table: threshold, fraction, records, returns, next look', () => {
   const three = [facts('a', 0), facts('b', 40_000), facts('c', 40_000)];
   assert.equal(decideNodeHealth(three, policy({ maxDeadFraction: 0.7 })).steps.length, 2);
   assert.equal(decideNodeHealth(three, policy()).withheld, 'partition');
+  // The partition ending (b back, c still silent): c gets one more threshold before it is fenced.
+  const ending = [facts('a', 0), facts('b', 0), facts('c', 60_000)];
+  const grace = decideNodeHealth(ending, policy(), 10_000);
+  assert.equal(grace.withheld, 'after-partition');
+  assert.deepEqual(grace.steps, []);
+  assert.equal(
+    nodeHealthCondition(grace, { fencedNow: [], failed: new Map() }, policy()).reason,
+    'SuspectedPartition',
+  );
+  assert.deepEqual(decideNodeHealth(ending, policy(), 30_000).steps, [
+    { action: 'fence', node: 'c', unchangedMs: 60_000 },
+  ]);
   // Dead, fenced and tainted: nothing to do; fenced but the taint gone: fence (confirm) again.
   const fencedAt = '2026-01-01T00:00:00Z';
   assert.deepEqual(
