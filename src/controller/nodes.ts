@@ -102,6 +102,8 @@ export interface NodeHealthPlan {
   readonly steps: NodeStep[];
   readonly total: number;
   readonly dead: string[];
+  /** Silent for at least half the threshold (the dead included): what a partition is judged on. */
+  readonly silent: string[];
   /** Fenced and out of service, not back: nothing to do. */
   readonly fenced: string[];
   /** Fenced, renewing its Lease again, kubelet not Ready yet. */
@@ -134,7 +136,14 @@ export function decideNodeHealth(
     if (n.ready) steps.push({ action: 'release', node: n.name });
     else returning.push(n.name);
   }
-  const partition = nodes.length > 0 && dead.length / nodes.length > policy.maxDeadFraction;
+  // Nodes cut at the same moment pass the threshold up to a renewal interval apart (each kubelet
+  // renews on its own 10 s tick): counting only the dead, the first one alone is "one of three"
+  // and was fenced while the second was seconds from the threshold (seen on the HA cloud). Nodes
+  // silent for half the threshold count towards the fraction too.
+  const suspect = nodes.filter(
+    (n) => n.leaseUnchangedMs !== undefined && n.leaseUnchangedMs >= deadMs / 2,
+  );
+  const partition = nodes.length > 0 && suspect.length / nodes.length > policy.maxDeadFraction;
   const withheld =
     dead.length === 0
       ? undefined
@@ -162,6 +171,7 @@ export function decideNodeHealth(
     steps,
     total: nodes.length,
     dead: dead.map((n) => n.name),
+    silent: suspect.map((n) => n.name),
     fenced,
     returning,
     ...(withheld ? { withheld } : {}),
@@ -187,7 +197,7 @@ export function nodeHealthCondition(
     return {
       status: 'False',
       reason: 'SuspectedPartition',
-      message: `${plan.dead.length} of ${plan.total} nodes have not renewed their Leases for ${threshold} (${list(plan.dead)}): more than spec.healing.maxDeadFraction (${policy.maxDeadFraction}) at once is more likely the network than the servers; nothing is fenced or moved`,
+      message: `${plan.silent.length} of ${plan.total} nodes have not renewed their Leases for ${threshold} (${list(plan.dead)})${plan.silent.length > plan.dead.length ? ` or for over half of it (${list(plan.silent.filter((n) => !plan.dead.includes(n)))})` : ''}: more than spec.healing.maxDeadFraction (${policy.maxDeadFraction}) at once is more likely the network than the servers; nothing is fenced or moved`,
     };
   if (plan.withheld === 'after-partition')
     return {

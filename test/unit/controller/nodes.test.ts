@@ -387,10 +387,16 @@ const policy = (over: Partial<HealingSpec> = {}): HealingSpec => ({
 });
 
 test('decision table: threshold, fraction, records, returns, next look', () => {
-  const d = decideNodeHealth([facts('a', 5_000), facts('b', 29_000), facts('c', 30_000)], policy());
+  const d = decideNodeHealth([facts('a', 5_000), facts('b', 8_000), facts('c', 30_000)], policy());
   assert.deepEqual(d.steps, [{ action: 'fence', node: 'c', unchangedMs: 30_000 }]);
+  // b a second from the threshold too: c is not fenced alone (two of three are going silent).
+  const two = decideNodeHealth(
+    [facts('a', 5_000), facts('b', 29_000), facts('c', 30_000)],
+    policy(),
+  );
+  assert.equal(two.withheld, 'partition');
   assert.equal(
-    d.requeueAfterMs,
+    two.requeueAfterMs,
     1000,
     'b passes the threshold within a second: look again then (at least 1 s)',
   );
@@ -400,6 +406,22 @@ test('decision table: threshold, fraction, records, returns, next look', () => {
   const three = [facts('a', 0), facts('b', 40_000), facts('c', 40_000)];
   assert.equal(decideNodeHealth(three, policy({ maxDeadFraction: 0.7 })).steps.length, 2);
   assert.equal(decideNodeHealth(three, policy()).withheld, 'partition');
+  // Cut together, b passes the threshold first while c is 8 s behind: still a partition, and the
+  // condition names both.
+  const behind = decideNodeHealth(
+    [facts('a', 0), facts('b', 30_000), facts('c', 22_000)],
+    policy(),
+  );
+  assert.equal(behind.withheld, 'partition');
+  assert.match(
+    nodeHealthCondition(behind, { fencedNow: [], failed: new Map() }, policy()).message,
+    /^2 of 3 nodes .* for 30 s \(b\) or for over half of it \(c\)/,
+  );
+  // c renewing on time (silent for under half the threshold): b alone is fenced.
+  assert.equal(
+    decideNodeHealth([facts('a', 0), facts('b', 30_000), facts('c', 9_000)], policy()).steps.length,
+    1,
+  );
   // The partition ending (b back, c still silent): c gets one more threshold before it is fenced.
   const ending = [facts('a', 0), facts('b', 0), facts('c', 60_000)];
   const grace = decideNodeHealth(ending, policy(), 10_000);
