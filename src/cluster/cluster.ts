@@ -1,5 +1,6 @@
 // `cluster up | down | status | env` as plain functions: each step idempotent, so `up` after a
 // crash starts whatever is not running, and a second `up` finds everything cached.
+import { mirrorUrls, resolveMirrors } from './mirror.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   existsSync,
@@ -727,7 +728,9 @@ function hostNodeSteps(l: Layout, topo: Topo): Step[] {
       title: `CoreDNS ${versions.coredns} (${net.dnsServiceIp} → ${net.nodeIp}:53)`,
       run: async () => {
         // This build of CoreDNS has no `reload` plugin: a changed Corefile means a restart.
-        if (corefile(l) && running(l.pids, 'coredns')) await stopProcess(l.pids, 'coredns');
+        const mirrors = await resolveMirrors(mirrorUrls());
+        if (corefile(l, mirrors) && running(l.pids, 'coredns'))
+          await stopProcess(l.pids, 'coredns');
         return startAndWait(l, 'coredns', () => isOk('http://127.0.0.1:18181/ready'));
       },
     },

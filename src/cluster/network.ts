@@ -1,10 +1,12 @@
 // The node's network: one bridge that the CNI bridge plugin attaches pods to, whose address is
 // the node's address (API server, kubelet and cluster DNS listen there). Pod traffic may only stay
-// on that bridge: forwarding from it to any other interface is dropped. A second bridge carries
+// on that bridge: forwarding from it to any other interface is dropped (but to the Debian mirror,
+// ./mirror.ts). A second bridge carries
 // the tunnels between nodes (OVN's Geneve) and nothing else.
 import { readFileSync } from 'node:fs';
 import { localRegistry } from '../catalog/images.ts';
 import { run } from '../util/exec.ts';
+import { allowMirrorEgress, mirrorUrls, removeMirrorEgress, resolveMirrors } from './mirror.ts';
 
 export const net = {
   bridge: 'stackanetes0',
@@ -166,6 +168,8 @@ export async function setUpNetwork(): Promise<void> {
   await sysctl('net.bridge.bridge-nf-call-ip6tables', '1');
   await sysctl('net.ipv4.ip_forward', '1');
   await ensureRule(guardRule());
+  // The one exception, inserted ahead of the guard: the Debian mirror (./mirror.ts).
+  await allowMirrorEgress(net.bridge, await resolveMirrors(mirrorUrls()));
 }
 
 /** Removes a bridge and the veth ends still attached to it (their peers go with them). */
@@ -191,6 +195,7 @@ async function removeRule(rule: string[]): Promise<void> {
 export async function tearDownNetwork(): Promise<void> {
   await removeBridge(net.bridge);
   await removeRule(guardRule());
+  await removeMirrorEgress();
 }
 
 /** The tunnel bridge, with no address, and the rule that lets tunnels across it. Idempotent. */
