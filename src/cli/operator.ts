@@ -9,6 +9,9 @@ import { Manager, defaultResyncMs } from '../controller/manager.ts';
 import { startDashboard } from '../server/dashboard-informers.ts';
 import { operatorMetrics, serveMetrics } from '../server/metrics.ts';
 import { CliError } from './errors.ts';
+import { dirname, join } from 'node:path';
+import { localRegistry } from '../catalog/images.ts';
+import { defaultCacheRoot } from '../images/paths.ts';
 
 export function register(program: Command): void {
   program
@@ -31,6 +34,17 @@ export function register(program: Command): void {
       'how long the leader Lease holds without renewal; a new leader takes over this long after the last one stopped renewing',
       '15',
     )
+    .option(
+      '--scan-cache <dir>',
+      "where the scan of spec.remediation keeps the images' SBOMs and the Debian indexes it downloads",
+      join(dirname(defaultCacheRoot()), 'operator-scan'),
+    )
+    .option(
+      '--registry-mirrors <name=url,...>',
+      'where a registry named in image references answers, for fetching the SBOMs beside the images (others: https://<name>)',
+      process.env.STACKANETES_REGISTRY_MIRRORS ?? `${localRegistry.name}=${localRegistry.url}`,
+    )
+    .option('--no-scan', 'leave spec.remediation to `stackanetes remediate` (no scheduled scan)')
     .option('--dashboard-port <port>', 'serve the dashboard on this port (no dashboard without it)')
     .option('--dashboard-host <host>', 'address the dashboard listens on', '0.0.0.0')
     .option(
@@ -47,7 +61,11 @@ Examples:
   $ npx stackanetes operator --dashboard-port 8081 --dashboard-host 127.0.0.1   # then: npx stackanetes dashboard
 
 Logs are JSON lines (pino) on stdout. Two replicas elect one leader; on SIGTERM the leader
-releases its Lease so another takes over at once.`,
+releases its Lease so another takes over at once.
+spec.remediation.policy report or automatic: the leader scans the images each cloud runs every
+spec.remediation.scanIntervalMinutes (and once the cloud is Ready after a change of its spec),
+from the SBOM pushed beside each image, against the release's -security and -updates suites
+($STACKANETES_DEBIAN_MIRROR, default http://deb.debian.org/debian).`,
     )
     .action(
       async (opts: {
@@ -60,6 +78,9 @@ releases its Lease so another takes over at once.`,
         dashboardPort?: string;
         dashboardHost: string;
         dashboardTokenSecret: string;
+        scanCache: string;
+        registryMirrors: string;
+        scan: boolean;
       }) => {
         const leaseSeconds = Number(opts.leaseDuration);
         if (!Number.isInteger(leaseSeconds) || leaseSeconds < 2)
@@ -82,6 +103,14 @@ releases its Lease so another takes over at once.`,
           ...(opts.namespace ? { namespace: opts.namespace } : {}),
           workers: Number(opts.workers),
           resyncMs: defaultResyncMs,
+          ...(opts.scan
+            ? {
+                remediationScan: {
+                  cacheDir: opts.scanCache,
+                  registryMirrors: opts.registryMirrors,
+                },
+              }
+            : {}),
           reconciledBy: {
             identity,
             lease: `${opts.leaseNamespace}/${leaseName}`,

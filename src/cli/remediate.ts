@@ -9,12 +9,10 @@ import { EventsRecorder } from '../controller/events.ts';
 import { writeRemediation } from '../controller/remediation-status.ts';
 import {
   remediationManager,
-  canaryLabel,
   cloudWorkloads,
   holdApply,
   isHeld,
   overrideFor,
-  repositoryName,
   rollOutImage,
   runsImage,
   type RolloutOutcome,
@@ -24,7 +22,6 @@ import { KubeClient } from '../kube/client.ts';
 import { isNotFound } from '../kube/errors.ts';
 import { runGate } from '../openstack/gate.ts';
 import type { KubeObject } from '../render/kube.ts';
-import { dataPlaneNamespace } from '../render/namespaces.ts';
 import { rfc3339 } from '../controller/conditions.ts';
 import { CliError } from './errors.ts';
 import { validateLive } from '../api/v1alpha1/validate.ts';
@@ -33,6 +30,7 @@ import { fixImage } from '../images/fix.ts';
 import { cachePaths } from '../images/paths.ts';
 import type { ImageScan, ScanReport } from '../images/scan.ts';
 import { scanOrExit } from './images.ts';
+import { runningImages } from '../controller/remediation-scan.ts';
 
 /** The cloud named, or the only one in the namespace. Exit 2 when there is none. */
 export async function findCloud(
@@ -295,56 +293,6 @@ async function rollOnce(
 
 function say(line: string): void {
   process.stderr.write(`${line}\n`);
-}
-
-/**
- * What the cloud's pods run now, by image name (in catalog order): the digest each container
- * started from (`imageID`), not the tag in its spec, which may have been pushed over since.
- */
-export async function runningImages(
-  client: KubeClient,
-  namespace: string,
-  cloudName: string,
-): Promise<Map<ImageName, string[]>> {
-  const found = new Map<string, Set<string>>();
-  for (const ns of [namespace, dataPlaneNamespace(namespace)]) {
-    const { items } = await client.list('v1', 'Pod', {
-      namespace: ns,
-      labelSelector: `app.kubernetes.io/instance=${cloudName},!${canaryLabel}`,
-    });
-    for (const pod of items) {
-      const st = pod.status as
-        | {
-            phase?: string;
-            initContainerStatuses?: ContainerState[];
-            containerStatuses?: ContainerState[];
-          }
-        | undefined;
-      // A finished Job's pod runs nothing; a pod being deleted (a replaced one draining) is on
-      // its way out.
-      if (st?.phase === 'Succeeded' || st?.phase === 'Failed' || pod.metadata.deletionTimestamp)
-        continue;
-      for (const c of [...(st?.initContainerStatuses ?? []), ...(st?.containerStatuses ?? [])]) {
-        // A container started by digest reports its config's digest as `image`: the name is
-        // in imageID.
-        const ref = c.imageID.includes('@sha256:') ? c.imageID : c.image;
-        const name = repositoryName(ref);
-        if (!found.has(name)) found.set(name, new Set());
-        found.get(name)!.add(ref);
-      }
-    }
-  }
-  const out = new Map<ImageName, string[]>();
-  for (const image of imageNames) {
-    const refs = found.get(image);
-    if (refs?.size) out.set(image, [...refs]);
-  }
-  return out;
-}
-
-interface ContainerState {
-  image: string;
-  imageID: string;
 }
 
 interface Scanned {

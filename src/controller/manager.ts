@@ -19,6 +19,7 @@ import {
 } from './cloud.ts';
 import { EventsRecorder } from './events.ts';
 import { LeaseClock, NodeHealthReconciler, leaseNamespace } from './nodes.ts';
+import { RemediationScanReconciler, type RemediationScanOptions } from './remediation-scan.ts';
 import { NovaHealingReconciler } from './nova-healing.ts';
 import { cloudNamespaceOf, dataPlaneNamespace } from '../render/namespaces.ts';
 
@@ -40,6 +41,8 @@ export interface ManagerOptions {
   readonly hooks?: ManagerHooks;
   /** Who reconciles, written into each cloud's status (see ReconcilerOptions). */
   readonly reconciledBy?: ReconcilerOptions['reconciledBy'];
+  /** The scan of spec.remediation (./remediation-scan.ts); off when not given. */
+  readonly remediationScan?: Pick<RemediationScanOptions, 'cacheDir' | 'registryMirrors'>;
 }
 
 /** Every cloud is looked at again this often even when nothing changed. */
@@ -57,6 +60,7 @@ export class Manager {
   /** Node health (./nodes.ts): its own queue, one key per cloud, looked at every few seconds. */
   readonly nodeHealth: NodeHealthReconciler;
   readonly novaHealing: NovaHealingReconciler;
+  readonly remediationScan: RemediationScanReconciler | undefined;
   /** When each node's Lease was last seen to change (fed by the Lease informer on every replica). */
   readonly leases = new LeaseClock();
   readonly #log: Logger;
@@ -173,6 +177,15 @@ export class Manager {
       events: new EventsRecorder(o.client),
       log: o.log,
     });
+    this.remediationScan = o.remediationScan
+      ? new RemediationScanReconciler({
+          client: o.client,
+          cloud: (namespace, name) => clouds.get(namespace, name),
+          events: new EventsRecorder(o.client),
+          log: o.log,
+          ...o.remediationScan,
+        })
+      : undefined;
     this.reconciler = new CloudReconciler({
       client: o.client,
       store: this.store(),
@@ -247,6 +260,9 @@ export class Manager {
       this.#newPassQueue('node health', (ns, n) => this.nodeHealth.reconcile(ns, n)),
       this.#newPassQueue('nova healing', (ns, n) => this.novaHealing.reconcile(ns, n)),
     ];
+    const scan = this.remediationScan;
+    if (scan)
+      passQueues.push(this.#newPassQueue('remediation scan', (ns, n) => scan.reconcile(ns, n)));
     this.#passQueues = passQueues;
     this.#log.info({ informers: this.informers.size }, 'caches synced; reconciling');
     // Every cloud once: changes before now were not queued.

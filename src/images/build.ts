@@ -52,7 +52,8 @@ import {
   type PythonPackage,
 } from './pypi.ts';
 import { withLock } from './lock.ts';
-import { pushImages, registryAnswers } from './registry.ts';
+import { pushImages, registryAnswers, splitReference } from './registry.ts';
+import { pushSbom } from './sbom-artifact.ts';
 import { sha256 } from '../util/hash.ts';
 
 /** Bump when the build procedure changes in a way that changes image content. */
@@ -909,7 +910,14 @@ export async function pushToLocalRegistry(
       });
     },
   );
-  const pushed = `pushed ${images.length} images to ${localRegistry.name} in ${((Date.now() - t) / 1000).toFixed(1)} s (${uploaded} blobs uploaded, ${(bytes / 1e6).toFixed(0)} MB; ${mounted} mounted across repositories)`;
+  // Each image's SBOM beside it (./sbom-artifact.ts): what runs the image can scan it.
+  for (const img of images) {
+    const desc = await oci.resolve(img.reference);
+    if (!desc) throw new Error(`${img.reference} is not in the image store`);
+    const { repository } = splitReference(img.reference, localRegistry.name);
+    await pushSbom(localRegistry.url, repository, desc, await readFile(img.sbom));
+  }
+  const pushed = `pushed ${images.length} images and their SBOMs to ${localRegistry.name} in ${((Date.now() - t) / 1000).toFixed(1)} s (${uploaded} blobs uploaded, ${(bytes / 1e6).toFixed(0)} MB; ${mounted} mounted across repositories)`;
   emit({ image: 'registry', kind: 'done', message: pushed });
   return pushed;
 }

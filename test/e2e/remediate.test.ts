@@ -122,6 +122,40 @@ describe('security remediation on the real cloud', { skip }, () => {
     assert.equal(onto.code, 0, onto.stderr.slice(-3000));
     assert.deepEqual((await keystoneImages()).images, [byDigest(unpatched)]);
 
+    // The operator scans by itself once the cloud is Ready on its new spec (policy report): from
+    // the SBOM pushed beside the image and the mirror's -security suite, read from its pod.
+    const digest = unpatched.manifestDigest;
+    const found = await until(
+      async () => {
+        const { items } = await (
+          await client()
+        ).list('v1', 'Event', {
+          namespace,
+          fieldSelector: `involvedObject.name=${cloudName},reason=RemediationFinding`,
+        });
+        return items.find(
+          (e) =>
+            (e as { source?: { component?: string } }).source?.component ===
+              'stackanetes-operator' &&
+            String((e as { message?: string }).message).includes(`/keystone@${digest}`),
+        );
+      },
+      `the operator's own scan to report keystone@${digest}`,
+      10 * 60_000,
+      5000,
+    );
+    const said = String((found as { message?: string }).message);
+    t.diagnostic(`operator: ${said.slice(0, 400)}`);
+    assert.match(said, /CVE-\d{4}-\d+/);
+    const scanned = await liveCloud();
+    const cond = (
+      (scanned.status as { conditions?: { type: string; reason: string; message: string }[] })
+        .conditions ?? []
+    ).find((c) => c.type === 'Remediation');
+    assert.equal(cond?.reason, 'VulnerableImages', JSON.stringify(cond));
+    assert.match(cond.message, /keystone/);
+    assert.equal(remediation(scanned).state, 'Reported');
+
     const dry = await cli(['remediate', cloudName, '-n', namespace, '--dry-run']);
     assert.equal(dry.code, 1, `findings: exit 1\n${dry.stderr.slice(-3000)}`);
     assert.match(dry.stderr, /keystone \(.*without-updates.*\): .+ → .+; CVEs: .*CVE-\d{4}-\d+/);

@@ -55,6 +55,7 @@ export function parsePath(path: string): {
 function matches(obj: KubeObject, selector: string | null): boolean {
   if (!selector) return true;
   return selector.split(',').every((term) => {
+    if (term.startsWith('!')) return obj.metadata.labels?.[term.slice(1)] === undefined;
     const [k, v] = term.split('=') as [string, string | undefined];
     const have = obj.metadata.labels?.[k];
     return v === undefined ? have !== undefined : have === v;

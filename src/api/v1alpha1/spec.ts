@@ -494,9 +494,16 @@ export const OpenStackCloudSpec = Type.Object(
           {
             default: 'report',
             description:
-              'What `stackanetes remediate` may do to this cloud: off (nothing), report (scan the images it runs and record the findings), automatic (also rebuild the affected images with the fixes and roll them out, one canary pod and a health gate first, rolled back when the gate fails).',
+              'What may be done about the images this cloud runs: off (nothing), report (the operator scans them on a schedule from the SBOMs in the registry, and `stackanetes remediate` on demand, and the findings are recorded), automatic (`stackanetes remediate` also rebuilds the affected images with the fixes and rolls them out, one canary pod and a health gate first, rolled back when the gate fails).',
           },
         ),
+        scanIntervalMinutes: Type.Integer({
+          minimum: 10,
+          maximum: 10080,
+          default: 360,
+          description:
+            'How often the operator scans the images the cloud runs (policy report or automatic); it also scans once the cloud is Ready after a change of its spec, and when it starts.',
+        }),
       },
       { ...strict, default: {} },
     ),
