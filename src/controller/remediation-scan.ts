@@ -281,9 +281,10 @@ export class RemediationScanReconciler {
         live,
         'Warning',
         'RemediationFinding',
-        `${i.name} (${i.reference}): ${i.findings.length} packages with fixes (${i.findings
+        // CVEs before packages: an Event's message is cut at 1024 characters.
+        `${i.name} (${i.reference}): ${i.findings.length} packages with fixes, CVEs ${i.cves.join(' ') || 'none named'}: ${i.findings
           .map((f) => `${f.package} ${f.installed} → ${f.fixed}`)
-          .join(', ')}), CVEs ${i.cves.join(' ') || 'none named'}`,
+          .join(', ')}`,
       );
     }
     const suites = report.indexes.map((s) => `${s.suite} of ${s.date}`).join(', ');

@@ -234,7 +234,7 @@ test('the operator scans what the pods run, by digest, records the findings, and
     );
     assert.match(
       h.events[0]!.message,
-      /keystone .*python3-keystone 2:27.0.0-3\+deb13u5 → 2:27.0.0-3\+deb13u6.*CVE-2025-0001/,
+      /keystone .*CVE-2025-0001: python3-keystone 2:27.0.0-3\+deb13u5 → 2:27.0.0-3\+deb13u6$/,
     );
     assert.equal(first.requeueAfterMs, 360 * 60_000);
 
