@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { Command } from 'commander';
+import { register as registerOperator } from '../../src/cli/operator.ts';
 import { parseAllDocuments, parse } from 'yaml';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { Service } from 'kubernetes-models/v1/Service';
@@ -113,6 +115,22 @@ test('the operator Deployment: the built image, two replicas, probes, restricted
   assert.ok(c.args.includes(`--metrics-port=${ports.get('metrics')}`));
   assert.ok(c.args.includes(`--dashboard-port=${ports.get('dashboard')}`));
   assert.ok(c.args.includes('--lease-namespace=stackanetes-system'));
+  // Every argument is an option of `stackanetes operator` (a typo would stop the pod at start).
+  const program = new Command();
+  registerOperator(program);
+  const known = program.commands.find((x) => x.name() === 'operator')!.options.map((o) => o.long);
+  for (const a of c.args.slice(1)) assert.ok(known.includes(a.split('=')[0]), `${a} is an option`);
+  // The scan's cache and scratch space are on a writable volume (the root file system is not).
+  const cache = /^--scan-cache=(.*)$/.exec(
+    c.args.find((a: string) => a.startsWith('--scan-cache=')),
+  )?.[1];
+  const tmp = c.env.find((e: any) => e.name === 'TMPDIR')?.value;
+  for (const dir of [cache, tmp]) {
+    assert.ok(
+      c.volumeMounts.some((m: any) => dir === m.mountPath || dir?.startsWith(`${m.mountPath}/`)),
+      `${dir} is on a mounted volume`,
+    );
+  }
   // The "restricted" Pod Security Standard, which the namespace enforces.
   assert.equal(pod.securityContext.runAsNonRoot, true);
   assert.equal(pod.securityContext.runAsUser, operatorUid);
