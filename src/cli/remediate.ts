@@ -3,6 +3,7 @@
 // `stackanetes remediate`: the images the cloud runs scanned for fixed Debian packages, rebuilt
 // with the fixes and rolled out the same way, as the cloud's spec.remediation.policy allows.
 import type { Command } from 'commander';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { apiVersion, kind, type RemediationStatus } from '../api/v1alpha1/spec.ts';
 import { imageNames, type ImageName } from '../catalog/images.ts';
 import { EventsRecorder } from '../controller/events.ts';
@@ -354,6 +355,197 @@ function findingLines(scanned: readonly Scanned[]): string[] {
     );
 }
 
+/** `90s`, `5m`, `6h` → ms; a CliError (2) naming the option otherwise. */
+export function parseDuration(text: string, option: string): number {
+  const m = /^(\d+)(s|m|h)$/.exec(text.trim());
+  const ms = m ? Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 's' | 'm' | 'h'] : 0;
+  if (!ms || ms < 60_000)
+    throw new CliError(`${option} ${text}: expected a duration of 1m or more, e.g. 30m or 6h`, 2);
+  return ms;
+}
+
+/**
+ * Whether `remediate --watch` runs now, and why: the policy is automatic and either the operator
+ * reported findings that no run here has handled (status.remediation Reported, by when it
+ * finished), or `everyMs` passed since the last run. Pure.
+ */
+export function watchDue(
+  cloud: KubeObject,
+  handled: string | undefined,
+  sinceRunMs: number,
+  everyMs: number,
+): string | undefined {
+  const checked = validateLive(cloud);
+  if (!checked.ok || checked.cloud.spec.remediation.policy !== 'automatic') return undefined;
+  const r = (cloud.status as { remediation?: RemediationStatus } | undefined)?.remediation;
+  if (r?.state === 'Reported' && r.findings && r.finishedAt && r.finishedAt !== handled)
+    return `the cloud reports ${r.findings} fixable packages (${r.finishedAt}): ${r.message}`;
+  if (sinceRunMs >= everyMs) return `${Math.round(everyMs / 60_000)} min since the last run`;
+  return undefined;
+}
+
+/**
+ * Where images are built: waits for the cloud to need remediating (the operator's scan reported
+ * findings, or --every passed) and runs remediate then, until interrupted. A run that fails to
+ * scan is told and tried again at the next turn; it never ends the watch.
+ */
+async function watchAndRemediate(
+  client: KubeClient,
+  name: string | undefined,
+  opts: { namespace: string; dryRun?: boolean },
+  everyMs: number,
+  pollMs = 30_000,
+): Promise<never> {
+  let handled: string | undefined;
+  let lastRun = Date.now();
+  say(
+    `watching ${opts.namespace}/${name ?? '(the only cloud)'}: remediate when the operator reports findings (policy automatic) or every ${Math.round(everyMs / 60_000)} min; Ctrl-C ends it`,
+  );
+  for (;;) {
+    const cloud = await findCloud(client, name, opts.namespace);
+    const why = watchDue(cloud, handled, Date.now() - lastRun, everyMs);
+    if (why) {
+      handled = (cloud.status as { remediation?: RemediationStatus } | undefined)?.remediation
+        ?.finishedAt;
+      lastRun = Date.now();
+      say(`${new Date().toISOString()} remediating: ${why}`);
+      try {
+        const code = await remediateOnce(client, cloud.metadata.name, opts);
+        say(`${new Date().toISOString()} remediate ended with exit status ${code}`);
+        // What this run itself wrote (findings left) is handled too: only a later scan counts.
+        handled =
+          (
+            (await findCloud(client, cloud.metadata.name, opts.namespace)).status as
+              { remediation?: RemediationStatus } | undefined
+          )?.remediation?.finishedAt ?? handled;
+      } catch (err) {
+        say(`${new Date().toISOString()} remediate could not run: ${(err as Error).message}`);
+      }
+    }
+    await sleep(pollMs);
+  }
+}
+
+/**
+ * One remediate run (scan; record, or rebuild and roll out, as the policy says). Returns the exit
+ * status: 0 clean or all fixed, 1 findings left or a roll-out rolled back; throws CliError (2)
+ * when it could not scan.
+ */
+async function remediateOnce(
+  client: KubeClient,
+  name: string | undefined,
+  opts: { namespace: string; dryRun?: boolean },
+): Promise<number> {
+  const cloud = await findCloud(client, name, opts.namespace);
+  const checked = validateLive(cloud);
+  if (!checked.ok) throw new CliError(`the cloud's spec is not valid; fix it first`, 2);
+  const policy = checked.cloud.spec.remediation.policy;
+  const where = `${opts.namespace}/${cloud.metadata.name}`;
+  if (policy === 'off') {
+    say(`${where}: spec.remediation.policy is off: nothing scanned, nothing changed`);
+    return 0;
+  }
+  const events = new EventsRecorder(client, remediationManager);
+  const startedAt = rfc3339(new Date());
+  const t0 = Date.now();
+  say(`${where}: scanning the images it runs (policy ${policy}${opts.dryRun ? ', dry run' : ''})`);
+  const { scanned, report } = await scanCloud(client, opts.namespace, cloud.metadata.name, (l) =>
+    say(`  ${l}`),
+  );
+  for (const l of findingLines(scanned)) say(`  ${l}`);
+  say(
+    `${scanned.length} images, ${report.findings} findings, ${report.cves} CVEs (${report.seconds.toFixed(1)} s)`,
+  );
+  const affected = scanned.filter((s) => s.scan.findings.length);
+  const findings = report.findings;
+  if (!affected.length || policy === 'report' || opts.dryRun) {
+    for (const s of affected) {
+      await events.record(
+        cloud,
+        'Warning',
+        'RemediationFinding',
+        `${s.image} (${s.record.reference}): ${s.scan.findings.length} packages with fixes, CVEs ${s.scan.cves.join(' ') || 'none named'}`,
+      );
+    }
+    const msg = affected.length
+      ? `${affected.length} images with ${findings} fixable packages: ${affected.map((s) => s.image).join(', ')}`
+      : `${scanned.length} images scanned, no package has a fix pending`;
+    if (!opts.dryRun) {
+      await writeRemediation(
+        client,
+        cloud,
+        {
+          state: affected.length ? 'Reported' : 'Clean',
+          startedAt,
+          finishedAt: rfc3339(new Date()),
+          message: msg,
+          findings,
+        },
+        affected.length
+          ? { status: 'False', reason: 'VulnerableImages', message: msg }
+          : { status: 'True', reason: 'NoFindings', message: msg },
+      );
+    }
+    say(msg);
+    return affected.length ? 1 : 0;
+  }
+  if (process.getuid?.() !== 0) {
+    throw new CliError('remediate with policy automatic rebuilds images: it needs root', 2);
+  }
+  const rolled: NonNullable<RemediationStatus['rolled']> = [];
+  for (const s of affected) {
+    await writeRemediation(
+      client,
+      cloud,
+      {
+        state: 'Building',
+        startedAt,
+        message: `rebuilding ${s.image} with ${s.scan.findings.length} fixed packages`,
+        image: s.image,
+        from: s.record.reference,
+        findings,
+        rolled,
+      },
+      { status: 'Unknown', reason: 'Building', message: `rebuilding ${s.image}` },
+    );
+    say(`${s.image}: rebuilding with ${s.scan.findings.length} fixed packages`);
+    const fixed = await fixImage(s.record, s.scan.findings, {
+      onEvent: (e) => say(`  ${e.image}: ${e.message}`),
+    });
+    const repo = fixed.reference.slice(0, fixed.reference.lastIndexOf(':'));
+    const to = `${repo}@${fixed.manifestDigest}`;
+    say(
+      `${s.image}: ${fixed.reference} (${fixed.cached ? 'cached' : `${fixed.seconds.toFixed(0)} s`}); ${fixed.registry}`,
+    );
+    const outcome = await rollAndRecord(client, cloud, s.image, to, say, { findings, rolled });
+    if (!outcome.ok) {
+      say(`✖ stopped: ${s.image} was rolled back; the images after it were not touched`);
+      return 1;
+    }
+    rolled.push({ image: s.image, from: outcome.from, to, at: rfc3339(new Date()) });
+  }
+  const after = await scanCloud(client, opts.namespace, cloud.metadata.name, () => undefined);
+  const left = after.report.findings;
+  const msg = `${rolled.length} images rebuilt and rolled out in ${((Date.now() - t0) / 1000).toFixed(0)} s (${rolled.map((r) => r.image).join(', ')}); scan now: ${left} findings`;
+  await writeRemediation(
+    client,
+    cloud,
+    {
+      state: left ? 'Reported' : 'Succeeded',
+      startedAt,
+      finishedAt: rfc3339(new Date()),
+      message: msg,
+      findings: left,
+      rolled,
+    },
+    left
+      ? { status: 'False', reason: 'VulnerableImages', message: msg }
+      : { status: 'True', reason: 'Remediated', message: msg },
+  );
+  say(`✔ ${msg}`);
+  return left ? 1 : 0;
+}
+
 export function register(program: Command): void {
   program
     .command('remediate')
@@ -363,6 +555,11 @@ export function register(program: Command): void {
     .argument('[name]', 'the OpenStackCloud (default: the only one in the namespace)')
     .option('-n, --namespace <ns>', 'namespace', 'openstack')
     .option('--dry-run', 'scan and report only, whatever the policy')
+    .option(
+      '--watch',
+      "keep running: remediate each time the operator's scan reports findings (policy automatic), and every --every",
+    )
+    .option('--every <duration>', 'with --watch: also run this often (e.g. 30m, 6h)', '24h')
     .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
     .addHelpText(
       'after',
@@ -370,6 +567,7 @@ export function register(program: Command): void {
 Examples:
   $ npx stackanetes remediate --dry-run            # what would be fixed, nothing changed
   $ sudo npx stackanetes remediate minimal -n openstack
+  $ sudo npx stackanetes remediate minimal --watch   # on the build host: fix what the operator finds
 
 spec.remediation.policy: off (nothing is scanned), report (the findings are recorded on the cloud:
 status.remediation, the Remediation condition, a RemediationFinding Event per image), automatic
@@ -382,124 +580,20 @@ Exit status: 0 clean (or all fixed and rolled out), 1 findings left or a roll-ou
 2 could not scan (an image with no SBOM here, an unreadable SBOM, an unreachable mirror): then
 nothing is changed.`,
     )
-    .action(async (name: string | undefined, opts: { namespace: string; dryRun?: boolean }) => {
-      const client = await KubeClient.create();
-      const cloud = await findCloud(client, name, opts.namespace);
-      const checked = validateLive(cloud);
-      if (!checked.ok) throw new CliError(`the cloud's spec is not valid; fix it first`, 2);
-      const policy = checked.cloud.spec.remediation.policy;
-      const where = `${opts.namespace}/${cloud.metadata.name}`;
-      if (policy === 'off') {
-        say(`${where}: spec.remediation.policy is off: nothing scanned, nothing changed`);
-        return;
-      }
-      const events = new EventsRecorder(client, remediationManager);
-      const startedAt = rfc3339(new Date());
-      const t0 = Date.now();
-      say(
-        `${where}: scanning the images it runs (policy ${policy}${opts.dryRun ? ', dry run' : ''})`,
-      );
-      const { scanned, report } = await scanCloud(
-        client,
-        opts.namespace,
-        cloud.metadata.name,
-        (l) => say(`  ${l}`),
-      );
-      for (const l of findingLines(scanned)) say(`  ${l}`);
-      say(
-        `${scanned.length} images, ${report.findings} findings, ${report.cves} CVEs (${report.seconds.toFixed(1)} s)`,
-      );
-      const affected = scanned.filter((s) => s.scan.findings.length);
-      const findings = report.findings;
-      if (!affected.length || policy === 'report' || opts.dryRun) {
-        for (const s of affected) {
-          await events.record(
-            cloud,
-            'Warning',
-            'RemediationFinding',
-            `${s.image} (${s.record.reference}): ${s.scan.findings.length} packages with fixes, CVEs ${s.scan.cves.join(' ') || 'none named'}`,
-          );
-        }
-        const msg = affected.length
-          ? `${affected.length} images with ${findings} fixable packages: ${affected.map((s) => s.image).join(', ')}`
-          : `${scanned.length} images scanned, no package has a fix pending`;
-        if (!opts.dryRun) {
-          await writeRemediation(
-            client,
-            cloud,
-            {
-              state: affected.length ? 'Reported' : 'Clean',
-              startedAt,
-              finishedAt: rfc3339(new Date()),
-              message: msg,
-              findings,
-            },
-            affected.length
-              ? { status: 'False', reason: 'VulnerableImages', message: msg }
-              : { status: 'True', reason: 'NoFindings', message: msg },
-          );
-        }
-        say(msg);
-        if (affected.length) process.exitCode = 1;
-        return;
-      }
-      if (process.getuid?.() !== 0) {
-        throw new CliError('remediate with policy automatic rebuilds images: it needs root', 2);
-      }
-      const rolled: NonNullable<RemediationStatus['rolled']> = [];
-      for (const s of affected) {
-        await writeRemediation(
-          client,
-          cloud,
-          {
-            state: 'Building',
-            startedAt,
-            message: `rebuilding ${s.image} with ${s.scan.findings.length} fixed packages`,
-            image: s.image,
-            from: s.record.reference,
-            findings,
-            rolled,
-          },
-          { status: 'Unknown', reason: 'Building', message: `rebuilding ${s.image}` },
-        );
-        say(`${s.image}: rebuilding with ${s.scan.findings.length} fixed packages`);
-        const fixed = await fixImage(s.record, s.scan.findings, {
-          onEvent: (e) => say(`  ${e.image}: ${e.message}`),
-        });
-        const repo = fixed.reference.slice(0, fixed.reference.lastIndexOf(':'));
-        const to = `${repo}@${fixed.manifestDigest}`;
-        say(
-          `${s.image}: ${fixed.reference} (${fixed.cached ? 'cached' : `${fixed.seconds.toFixed(0)} s`}); ${fixed.registry}`,
-        );
-        const outcome = await rollAndRecord(client, cloud, s.image, to, say, { findings, rolled });
-        if (!outcome.ok) {
-          say(`✖ stopped: ${s.image} was rolled back; the images after it were not touched`);
-          process.exitCode = 1;
+    .action(
+      async (
+        name: string | undefined,
+        opts: { namespace: string; dryRun?: boolean; watch?: boolean; every: string },
+      ) => {
+        const client = await KubeClient.create();
+        if (!opts.watch) {
+          process.exitCode = await remediateOnce(client, name, opts);
           return;
         }
-        rolled.push({ image: s.image, from: outcome.from, to, at: rfc3339(new Date()) });
-      }
-      const after = await scanCloud(client, opts.namespace, cloud.metadata.name, () => undefined);
-      const left = after.report.findings;
-      const msg = `${rolled.length} images rebuilt and rolled out in ${((Date.now() - t0) / 1000).toFixed(0)} s (${rolled.map((r) => r.image).join(', ')}); scan now: ${left} findings`;
-      await writeRemediation(
-        client,
-        cloud,
-        {
-          state: left ? 'Reported' : 'Succeeded',
-          startedAt,
-          finishedAt: rfc3339(new Date()),
-          message: msg,
-          findings: left,
-          rolled,
-        },
-        left
-          ? { status: 'False', reason: 'VulnerableImages', message: msg }
-          : { status: 'True', reason: 'Remediated', message: msg },
-      );
-      say(`✔ ${msg}`);
-      if (left) process.exitCode = 1;
-    });
+        const everyMs = parseDuration(opts.every, '--every');
+        await watchAndRemediate(client, name, opts, everyMs);
+      },
+    );
 
   program
     .command('rollout')

@@ -2,10 +2,11 @@
 // - Keystone built without Debian's security and stable updates (the suite as released, a real
 //   older state of the archive: today krb5's libraries, libzstd1, passwd and login.defs, with
 //   their CVEs; python3-keystone's fix went into trixie itself with 13.8) is rolled onto the
-//   cloud; `stackanetes remediate --dry-run` names those packages and CVEs; `stackanetes
-//   remediate` (policy automatic) rebuilds the image with the fixed packages, rolls it to every
-//   Keystone pod through a canary and a health gate, and the scan of what the cloud runs is then
-//   clean.
+//   cloud; the operator's own scan (from its pod: the SBOM in the registry, the mirror) reports
+//   them; `stackanetes remediate --dry-run` names those packages and CVEs; with policy automatic,
+//   `stackanetes remediate --watch` acts on the operator's report: it rebuilds the image with the
+//   fixed packages, rolls it to every Keystone pod through a canary and a health gate, and the
+//   scan of what the cloud runs is then clean.
 // - Two deliberately broken Keystone images — one whose service cannot start, one that starts and
 //   answers its probes but cannot issue a token — are each stopped at the canary and never reach
 //   the cloud: the Keystone pods keep their image, tokens keep being issued, the cloud stays Ready
@@ -103,7 +104,7 @@ describe('security remediation on the real cloud', { skip }, () => {
     await patchCloud({ spec: { remediation: { policy: 'report' } } });
   });
 
-  test('keystone without security updates: remediate names its fixable packages and CVEs, rolls the fix to every pod, and the scan is clean', async (t: TestContext) => {
+  test('keystone without security updates: the operator reports its fixable packages and CVEs by itself, remediate --watch rolls the fix to every pod, and the scan is clean', async (t: TestContext) => {
     const build = await cli(['images', 'build', '--only', 'keystone', '--without-updates']);
     assert.equal(build.code, 0, build.stderr.slice(-2000));
     unpatched = await findRecord(
@@ -160,15 +161,34 @@ describe('security remediation on the real cloud', { skip }, () => {
     assert.equal(dry.code, 1, `findings: exit 1\n${dry.stderr.slice(-3000)}`);
     assert.match(dry.stderr, /keystone \(.*without-updates.*\): .+ → .+; CVEs: .*CVE-\d{4}-\d+/);
 
+    // Policy automatic, and the build host watching: `remediate --watch` acts on what the
+    // operator reports (it scans again once the cloud is Ready on the changed policy).
     await patchCloud({ spec: { remediation: { policy: 'automatic' } } });
-    const fix = await cli(['remediate', cloudName, '-n', namespace]);
+    const watch = spawn(
+      process.execPath,
+      ['bin/stackanetes.js', 'remediate', cloudName, '-n', namespace, '--watch'],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let watched = '';
+    watch.stderr.on('data', (d: Buffer) => (watched += d.toString()));
+    try {
+      await until(
+        () => /remediate ended with exit status \d/.test(watched),
+        'remediate --watch to run once on the findings and end that run',
+        30 * 60_000,
+        2000,
+      );
+    } finally {
+      watch.kill('SIGTERM');
+    }
     t.diagnostic(
-      fix.stderr
+      watched
         .split('\n')
-        .filter((l) => /✔|✖|rolled|rebuil|scan/.test(l))
+        .filter((l) => /✔|✖|rolled|rebuil|scan|remediat/.test(l))
         .join('\n'),
     );
-    assert.equal(fix.code, 0, fix.stderr.slice(-4000));
+    assert.match(watched, /remediating: the cloud reports \d+ fixable packages/);
+    assert.match(watched, /remediate ended with exit status 0/, watched.slice(-4000));
     const now = await keystoneImages();
     assert.equal(
       now.images.length,
