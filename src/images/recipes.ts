@@ -492,7 +492,9 @@ function debianRecipes(release: string, extraSuites: ExtraSuites): ReleaseRecipe
         name: operatorImage,
         parent: 'base',
         // Node's official Linux binary needs libstdc++ (minbase has it for apt; named so it stays).
-        packages: ['libstdc++6'],
+        // xz: the scan of spec.remediation reads -updates' Packages.xz (Debian serves no .gz
+        // there); dpkg-deb, which it unpacks changelogs with, is in the base already.
+        packages: ['libstdc++6', 'xz-utils'],
         setup:
           `getent group stackanetes >/dev/null || groupadd -g ${operatorUid} stackanetes\n` +
           `getent passwd stackanetes >/dev/null || useradd -l -M -d /nonexistent -s /usr/sbin/nologin -u ${operatorUid} -g ${operatorUid} stackanetes`,
