@@ -291,7 +291,7 @@ test("a not-ready workload's pods are looked at for a crash-looping container on
   });
 });
 
-test("the Remediation condition and status.remediation (stackanetes remediate's) are neither written nor counted by the operator", async () => {
+test("the Remediation condition and status.remediation (remediate's and the scan's, under their own field manager) are neither written nor counted by the cloud reconciler", async () => {
   const now = new Date('2026-01-01T10:00:00Z');
   await withReconciler({ now: () => now }, async (r, api) => {
     const statusPatches = () =>
@@ -323,7 +323,11 @@ test("the Remediation condition and status.remediation (stackanetes remediate's)
     const ready = (cloudStatus(api).conditions as Condition[]).find((c) => c.type === 'Ready')!;
     assert.equal(ready.status, 'True', 'a failed remediation does not make the cloud not Ready');
     for (const p of statusPatches()) {
-      assert.doesNotMatch(p.body, /Remediation|remediation/, 'the operator never applies them');
+      assert.doesNotMatch(
+        p.body,
+        /Remediation|remediation/,
+        'the cloud reconciler never applies them',
+      );
     }
   });
 });
