@@ -585,12 +585,13 @@ nothing is changed.`,
         name: string | undefined,
         opts: { namespace: string; dryRun?: boolean; watch?: boolean; every: string },
       ) => {
+        // Bad input is told before anything is asked of the cluster.
+        const everyMs = opts.watch ? parseDuration(opts.every, '--every') : 0;
         const client = await KubeClient.create();
         if (!opts.watch) {
           process.exitCode = await remediateOnce(client, name, opts);
           return;
         }
-        const everyMs = parseDuration(opts.every, '--every');
         await watchAndRemediate(client, name, opts, everyMs);
       },
     );
