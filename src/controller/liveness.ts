@@ -56,6 +56,16 @@ function leaseRenewedAt(lease: LeaseView): number {
 
 /** Slack for second-resolution times and the request's own duration. */
 const leaseSlackMs = 3_000;
+/**
+ * Whether the Lease has a holder that renewed it within its duration (and the slack), at
+ * `nowMs` by the API server's clock where the Lease carries its stamps.
+ */
+export function leaseHeld(lease: LeaseView, nowMs: number): boolean {
+  if (!lease.spec?.holderIdentity) return false;
+  const duration = (lease.spec.leaseDurationSeconds ?? 15) * 1000;
+  return nowMs - leaseRenewedAt(lease) <= duration + leaseSlackMs;
+}
+
 /** Status older than this many resync periods means nobody is reconciling. */
 const staleResyncs = 3;
 
@@ -86,12 +96,13 @@ export function operatorState(input: {
     const holder = lease.spec?.holderIdentity ?? '';
     if (!holder)
       return gone(`no operator holds the Lease ${leaseName} (the last one released it); ${lastly}`);
-    const duration = (lease.spec?.leaseDurationSeconds ?? 15) * 1000;
-    const renewed = serverNow - leaseRenewedAt(lease);
-    if (!(renewed <= duration + leaseSlackMs))
+    if (!leaseHeld(lease, serverNow)) {
+      const duration = (lease.spec?.leaseDurationSeconds ?? 15) * 1000;
+      const renewed = serverNow - leaseRenewedAt(lease);
       return gone(
         `the Lease ${leaseName} of ${holder} was last renewed ${ago(renewed)} ago (it lasts ${ago(duration)}): that operator is gone; ${lastly}`,
       );
+    }
   }
   const resyncMs = (by.resyncSeconds ?? 600) * 1000;
   if (serverNow - last > staleResyncs * resyncMs) {

@@ -21,6 +21,7 @@ import type { KubeObject } from '../render/kube.ts';
 import { dataPlaneNamespace } from '../render/namespaces.ts';
 import type { EventRecorder, Logger } from './cloud.ts';
 import { rfc3339 } from './conditions.ts';
+import { leaseHeld } from './liveness.ts';
 import { writeRemediation } from './remediation-status.ts';
 import { canaryLabel, remediationManager, repositoryName } from './rollout.ts';
 
@@ -153,7 +154,6 @@ export class RemediationScanReconciler {
           conditions?: { type: string; status: string; observedGeneration?: number }[];
         }
       | undefined;
-    if (await this.#runHolds(live)) return { requeueAfterMs: 60_000 };
     // Ready for this generation: a Ready written before the spec changed is not rolled out yet.
     const ready = (status?.conditions ?? []).some(
       (c) =>
@@ -171,6 +171,7 @@ export class RemediationScanReconciler {
       scanIntervalMinutes * 60_000,
     );
     if (!due.due) return { requeueAfterMs: due.inMs };
+    if (await this.#runHolds(live)) return { requeueAfterMs: 60_000 };
     this.#last.set(key, { at: now, generation: live.metadata.generation ?? 0 });
     await this.#scan(live, checked.cloud, status?.remediation);
     return { requeueAfterMs: scanIntervalMinutes * 60_000 };
@@ -185,11 +186,7 @@ export class RemediationScanReconciler {
         `${remediationManager}-${cloud.metadata.name}`,
         cloud.metadata.namespace,
       );
-      const spec = lease.spec as
-        { holderIdentity?: string; renewTime?: string; leaseDurationSeconds?: number } | undefined;
-      if (!spec?.holderIdentity || !spec.renewTime) return false;
-      const until = Date.parse(spec.renewTime) + (spec.leaseDurationSeconds ?? 15) * 1000;
-      return until > this.#now().getTime();
+      return leaseHeld(lease, this.#now().getTime());
     } catch (err) {
       if (isNotFound(err)) return false;
       throw err;

@@ -52,7 +52,8 @@ export function splitReference(
   return { repository: rest.slice(0, colon), tag: rest.slice(colon + 1) };
 }
 
-async function check(r: Response, what: string): Promise<Response> {
+/** The response when it is a success; otherwise an error saying what failed and the status. */
+export async function check(r: Response, what: string): Promise<Response> {
   if (!r.ok) {
     const body = await r.text().catch(() => '');
     throw new Error(`${what}: HTTP ${r.status} ${body.slice(0, 300)}`);

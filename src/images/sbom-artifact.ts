@@ -5,6 +5,7 @@
 // the subject lets a registry that serves the referrers API list it there too.
 import { sha256 } from '../util/hash.ts';
 import { mediaTypes, type Descriptor } from './oci.ts';
+import { check } from './registry.ts';
 
 export const sbomArtifactType = 'application/vnd.cyclonedx+json';
 const emptyConfig = new TextEncoder().encode('{}');
@@ -29,24 +30,16 @@ export function sbomManifest(subject: Descriptor, sbom: Uint8Array): object {
   };
 }
 
-async function ok(r: Response, what: string): Promise<Response> {
-  if (!r.ok) {
-    const body = await r.text().catch(() => '');
-    throw new Error(`${what}: HTTP ${r.status} ${body.slice(0, 300)}`);
-  }
-  return r;
-}
-
 /** Uploads a small blob (one request) unless the repository has it. */
 async function putBlob(base: string, bytes: Uint8Array, what: string): Promise<void> {
   const digest = `sha256:${sha256(bytes)}`;
   if ((await fetch(`${base}/blobs/${digest}`, { method: 'HEAD' })).status === 200) return;
-  const start = await ok(await fetch(`${base}/blobs/uploads/`, { method: 'POST' }), what);
+  const start = await check(await fetch(`${base}/blobs/uploads/`, { method: 'POST' }), what);
   const location = start.headers.get('location');
   if (!location) throw new Error(`${what}: the registry gave no upload location`);
   const url = new URL(location, base);
   url.searchParams.set('digest', digest);
-  await ok(
+  await check(
     await fetch(url, {
       method: 'PUT',
       headers: { 'content-type': 'application/octet-stream' },
@@ -68,7 +61,7 @@ export async function pushSbom(
   await putBlob(base, emptyConfig, what);
   await putBlob(base, sbom, what);
   const tag = sbomTag(subject.digest);
-  await ok(
+  await check(
     await fetch(`${base}/manifests/${tag}`, {
       method: 'PUT',
       headers: { 'content-type': mediaTypes.manifest },
@@ -125,12 +118,12 @@ export async function fetchSbom(
     throw new Error(
       `no SBOM in the registry for ${reference} (tag ${tag}): \`stackanetes images build\` pushes one with each image`,
     );
-  await ok(m, `the SBOM manifest of ${reference}`);
+  await check(m, `the SBOM manifest of ${reference}`);
   const manifest = (await m.json()) as { artifactType?: string; layers?: Descriptor[] };
   const layer = manifest.layers?.[0];
   if (manifest.artifactType !== sbomArtifactType || !layer)
     throw new Error(`${ref.repository}:${tag} is not a CycloneDX SBOM artifact`);
-  const blob = await ok(await get(`blobs/${layer.digest}`), `the SBOM of ${reference}`);
+  const blob = await check(await get(`blobs/${layer.digest}`), `the SBOM of ${reference}`);
   const bytes = new Uint8Array(await blob.arrayBuffer());
   if (`sha256:${sha256(bytes)}` !== layer.digest)
     throw new Error(`the SBOM of ${reference} does not match its digest ${layer.digest}`);
