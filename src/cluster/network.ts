@@ -1,8 +1,7 @@
 // The node's network: one bridge that the CNI bridge plugin attaches pods to, whose address is
 // the node's address (API server, kubelet and cluster DNS listen there). Pod traffic may only stay
 // on that bridge: forwarding from it to any other interface is dropped (but to the Debian mirror,
-// ./mirror.ts). A second bridge carries
-// the tunnels between nodes (OVN's Geneve) and nothing else.
+// ./mirror.ts). A second bridge carries the tunnels between nodes (OVN's Geneve) and nothing else.
 import { readFileSync } from 'node:fs';
 import { localRegistry } from '../catalog/images.ts';
 import { run } from '../util/exec.ts';
