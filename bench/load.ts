@@ -52,6 +52,7 @@ import {
   until,
   watchCloudReady,
 } from '../test/e2e/helpers.ts';
+import { nodeCpu } from './cpu.ts';
 import { progressLog, requireKubeconfig } from './progress.ts';
 import { cgroupReader, probeCosts } from './probe-cost.ts';
 import { saveResult } from './results.ts';
@@ -94,15 +95,6 @@ requireKubeconfig();
 const log = progressLog();
 
 // ---- load --------------------------------------------------------------------------------------
-
-/** Busy and total jiffies of the node (/proc/stat), for the CPU use over a phase. */
-function nodeCpu(): { busy: number; total: number } {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1);
-  const n = f.map(Number);
-  const idle = n[3]! + n[4]!;
-  const total = n.slice(0, 8).reduce((s, x) => s + x, 0);
-  return { busy: total - idle, total };
-}
 
 /** The kubelet's Killing events for a failed liveness probe in the cloud's namespaces since `since`. */
 async function livenessKills(since: number): Promise<string[]> {

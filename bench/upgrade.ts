@@ -13,9 +13,12 @@
 //   STACKANETES_E2E_CLOUD=ha sudo node bench/upgrade.ts     # examples/ha.yaml (variant ha)
 import { parseArgs } from 'node:util';
 import {
+  client,
   cloudName,
   cloudReady,
+  dataPlaneNamespace,
   keystoneAdmin,
+  namespace,
   newToken,
   serviceUrl,
   startLoad,
@@ -37,6 +40,8 @@ import {
   settleOnRelease,
   type StepSeen,
 } from '../test/e2e/upgrade.ts';
+import type { KubeObject } from '../src/render/kube.ts';
+import { cpuSampler, type CpuSample } from './cpu.ts';
 import { progressLog, requireKubeconfig } from './progress.ts';
 import { saveResult } from './results.ts';
 
@@ -129,11 +134,16 @@ log(`baseline: failed ${baseTotals.failed} of ${baseTotals.sent}`);
 log(`upgrade ${from} → ${to} under the same load`);
 const load = startLoad(reqs, total, 10_000);
 const ping = pinger();
+const cpu = cpuSampler();
+/** When each step was seen in progress (the operator's status.upgrade.step). */
+const inProgress: { t: number; step: string }[] = [];
 let result: Awaited<ReturnType<typeof followUpgrade>> | undefined;
 let error: string | undefined;
 const reported = new Set<string>();
 try {
-  result = await followUpgrade(to, (_u, seen) => {
+  result = await followUpgrade(to, (u, seen) => {
+    if (u?.step && inProgress.at(-1)?.step !== u.step)
+      inProgress.push({ t: Date.now(), step: u.step });
     for (const s of seen.filter((s) => !reported.has(s.id))) {
       reported.add(s.id);
       log(`${s.id} done at ${s.at.toFixed(0)} s`);
@@ -146,6 +156,13 @@ try {
 }
 const totals = await load.stop();
 const pinged = await ping.stop();
+cpu.stop();
+const timeline = await failureTimeline(load.lines, cpu.samples, inProgress);
+for (const w of timeline.filter((w) => w.failed > 0)) {
+  log(
+    `+${w.from} s: ${w.failed} of ${w.sent} failed, CPU ${w.cpuBusyPercent} % busy, load ${w.load1Max}, at ${w.steps.join(', ')}; containers started: ${w.started.join(' ') || 'none'}`,
+  );
+}
 // The client pod the guest checks run in is itself replaced at the upgrade's end: a command in
 // the old one was killed (exit 137) and lost a whole run's figures on 2026-12-02.
 log('waiting for every pod to run its new image');
@@ -178,6 +195,77 @@ function perService(steps: readonly StepSeen[]): Record<string, number> {
   return out;
 }
 
+interface Window {
+  /** Seconds from the upgrade's start to the window's start. */
+  from: number;
+  sent: number;
+  failed: number;
+  cpuBusyPercent: number;
+  load1Max: number;
+  /** The steps in progress during the window. */
+  steps: string[];
+  /** The containers the kubelet started in the window (Started events), as pod/container. */
+  started: string[];
+}
+
+/**
+ * The load cut into windows of `seconds`, each with its failures, this machine's CPU, the steps
+ * in progress and the containers started: what a failure coincided with.
+ */
+async function failureTimeline(
+  lines: readonly { t: number; sent: number; failed: number }[],
+  samples: readonly CpuSample[],
+  progress: readonly { t: number; step: string }[],
+  seconds = 30,
+): Promise<Window[]> {
+  const t0 = lines[0]?.t;
+  if (t0 === undefined) return [];
+  const starts: { t: number; what: string }[] = [];
+  const c = await client();
+  for (const ns of [namespace, dataPlaneNamespace]) {
+    const { items } = await c.list<
+      KubeObject & {
+        involvedObject?: { name?: string; fieldPath?: string };
+        eventTime?: string;
+        lastTimestamp?: string;
+        firstTimestamp?: string;
+      }
+    >('v1', 'Event', { namespace: ns, fieldSelector: 'reason=Started' });
+    for (const e of items) {
+      const when = Date.parse(e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? '');
+      const container = /spec\.containers\{(.+)\}/.exec(e.involvedObject?.fieldPath ?? '')?.[1];
+      if (container) starts.push({ t: when, what: `${e.involvedObject?.name}/${container}` });
+    }
+  }
+  const end = lines.at(-1)!.t + 1000;
+  const out: Window[] = [];
+  for (let a = t0; a < end; a += seconds * 1000) {
+    const b = a + seconds * 1000;
+    const inside = <T extends { t: number }>(xs: readonly T[]) =>
+      xs.filter((x) => x.t >= a && x.t < b);
+    const ls = inside(lines);
+    const cs = inside(samples);
+    const before = progress.filter((p) => p.t < b);
+    const steps = [
+      ...new Set(
+        [...before.filter((p) => p.t < a).slice(-1), ...inside(progress)].map((p) => p.step),
+      ),
+    ];
+    out.push({
+      from: Math.round((a - t0) / 1000),
+      sent: ls.reduce((s, l) => s + l.sent, 0),
+      failed: ls.reduce((s, l) => s + l.failed, 0),
+      cpuBusyPercent: cs.length
+        ? Math.round((cs.reduce((s, x) => s + x.busy, 0) / cs.length) * 100)
+        : NaN,
+      load1Max: cs.length ? Math.max(...cs.map((x) => x.load1)) : NaN,
+      steps,
+      started: inside(starts).map((x) => x.what),
+    });
+  }
+  return out;
+}
+
 const file = saveResult(
   'upgrade',
   {
@@ -192,6 +280,7 @@ const file = saveResult(
     services: result ? perService(result.steps) : undefined,
     baseline,
     upgrade: { totals, kinds: summariseLoad(load.lines), ping: pinged },
+    timeline,
     settled,
     guest: guestAfter,
   },
