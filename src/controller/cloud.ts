@@ -16,7 +16,9 @@ import { getCatalog, knownReleases } from '../catalog/index.ts';
 import {
   advance,
   mixRendering,
+  heldWorkloads,
   movedWorkloads,
+  stepBefore,
   processRolled,
   stepState,
   upgradeRender,
@@ -397,12 +399,24 @@ export class CloudReconciler {
     });
     const rolled = (name: string) =>
       processRolled(to, name, this.#live, (l) => workloadReadiness(l).ready);
-    const rendered = mixRendering(
+    const mixed = mixRendering(
       from,
       to,
       movedWorkloads(plan, upgrade.completed, step, rolled),
       step.kind === 'roll' ? undefined : upgradeTask(step),
     );
+    const held = heldWorkloads(plan, upgrade.completed, step, rolled);
+    const rendered = held.size
+      ? mixRendering(
+          mixed,
+          render(at(wanted.to), secrets, components, {
+            namespace,
+            upgrade: upgradeRender(stepBefore(plan, step)),
+          }),
+          held,
+          undefined,
+        )
+      : mixed;
     return { upgrade: { ...upgrade, step: step.id }, plan, step, rendered, target: to };
   }
 

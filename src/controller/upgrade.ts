@@ -61,6 +61,41 @@ export function movedWorkloads(
   return out;
 }
 
+/**
+ * The workloads of the roll step in progress that already run the target release (an earlier
+ * roll step moved them) and whose turn in this step has not come: they keep the rendering of the
+ * step before (Nova's unpin step changes every Nova process's config, which must not all start
+ * new pods at once either). Empty for any other step.
+ */
+export function heldWorkloads(
+  plan: UpgradePlan,
+  completed: readonly string[],
+  next: PlannedStep | undefined,
+  rolled: (workload: string) => boolean,
+): Set<string> {
+  const out = new Set<string>();
+  if (next?.kind !== 'roll') return out;
+  const done = new Set(completed);
+  const earlier = new Set<string>();
+  for (const s of plan.steps) {
+    if (s.kind === 'roll' && done.has(s.id) && s.id !== next.id)
+      for (const p of s.processes!) earlier.add(processName(s.service, p));
+  }
+  let turn = true;
+  for (const p of next.processes!) {
+    const name = processName(next.service, p);
+    if (!turn && earlier.has(name)) out.add(name);
+    if (!rolled(name)) turn = false;
+  }
+  return out;
+}
+
+/** The step before `step` in the plan (whose rendering the held workloads keep). */
+export function stepBefore(plan: UpgradePlan, step: PlannedStep): PlannedStep | undefined {
+  const i = plan.steps.findIndex((s) => s.id === step.id);
+  return i > 0 ? plan.steps[i - 1] : undefined;
+}
+
 const key = (o: KubeObject) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
 
 /** The Secrets and ConfigMaps a workload's pods mount. */
