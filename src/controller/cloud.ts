@@ -16,8 +16,7 @@ import { getCatalog, knownReleases } from '../catalog/index.ts';
 import {
   advance,
   mixRendering,
-  heldWorkloads,
-  movedWorkloads,
+  rollingWorkloads,
   stepBefore,
   processRolled,
   stepState,
@@ -399,13 +398,13 @@ export class CloudReconciler {
     });
     const rolled = (name: string) =>
       processRolled(to, name, this.#live, (l) => workloadReadiness(l).ready);
+    const { moved, held } = rollingWorkloads(plan, upgrade.completed, step, rolled);
     const mixed = mixRendering(
       from,
       to,
-      movedWorkloads(plan, upgrade.completed, step, rolled),
+      moved,
       step.kind === 'roll' ? undefined : upgradeTask(step),
     );
-    const held = heldWorkloads(plan, upgrade.completed, step, rolled);
     const rendered = held.size
       ? mixRendering(
           mixed,

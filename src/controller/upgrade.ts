@@ -33,61 +33,36 @@ export function upgradeRender(next: PlannedStep | undefined): UpgradeRender {
 }
 
 /**
- * The workload names (`<service>-<process>`) that run the target release: the processes of every
- * roll step done, and those of the roll in progress one at a time, in the step's order: the next
- * process moves only once the one before it is rolled and Ready (`rolled`), so a service's
- * processes do not all start their new pods at once on a busy cloud.
+ * The workload names (`<service>-<process>`) that run the target release (`moved`): the processes
+ * of every roll step done, and those of the roll in progress one at a time, in the step's order:
+ * the next process moves only once the one before it is rolled and Ready (`rolled`), so a
+ * service's processes do not all start their new pods at once on a busy cloud. `held`: the
+ * processes of the roll in progress that an earlier roll step already moved and whose turn has
+ * not come; they keep the rendering of the step before (Nova's unpin step changes every Nova
+ * process's config, which must not all start new pods at once either).
  */
-export function movedWorkloads(
+export function rollingWorkloads(
   plan: UpgradePlan,
   completed: readonly string[],
   next: PlannedStep | undefined,
   rolled: (workload: string) => boolean,
-): Set<string> {
+): { moved: Set<string>; held: Set<string> } {
   const done = new Set(completed);
-  const out = new Set<string>();
+  const moved = new Set<string>();
   for (const s of plan.steps) {
-    if (s.kind !== 'roll') continue;
-    if (done.has(s.id)) {
-      for (const p of s.processes!) out.add(processName(s.service, p));
-    } else if (s.id === next?.id) {
-      for (const p of s.processes!) {
-        const name = processName(s.service, p);
-        out.add(name);
-        if (!rolled(name)) break;
-      }
-    }
+    if (s.kind === 'roll' && done.has(s.id))
+      for (const p of s.processes!) moved.add(processName(s.service, p));
   }
-  return out;
-}
-
-/**
- * The workloads of the roll step in progress that already run the target release (an earlier
- * roll step moved them) and whose turn in this step has not come: they keep the rendering of the
- * step before (Nova's unpin step changes every Nova process's config, which must not all start
- * new pods at once either). Empty for any other step.
- */
-export function heldWorkloads(
-  plan: UpgradePlan,
-  completed: readonly string[],
-  next: PlannedStep | undefined,
-  rolled: (workload: string) => boolean,
-): Set<string> {
-  const out = new Set<string>();
-  if (next?.kind !== 'roll') return out;
-  const done = new Set(completed);
-  const earlier = new Set<string>();
-  for (const s of plan.steps) {
-    if (s.kind === 'roll' && done.has(s.id) && s.id !== next.id)
-      for (const p of s.processes!) earlier.add(processName(s.service, p));
-  }
+  const held = new Set<string>();
+  if (next?.kind !== 'roll') return { moved, held };
   let turn = true;
   for (const p of next.processes!) {
     const name = processName(next.service, p);
-    if (!turn && earlier.has(name)) out.add(name);
+    if (turn) moved.add(name);
+    else if (moved.has(name)) held.add(name);
     if (!rolled(name)) turn = false;
   }
-  return out;
+  return { moved, held };
 }
 
 /** The step before `step` in the plan (whose rendering the held workloads keep). */

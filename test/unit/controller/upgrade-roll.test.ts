@@ -8,9 +8,8 @@ import { planUpgrade } from '../../../src/plan/upgrade.ts';
 import { enabledComponents } from '../../../src/plan/components.ts';
 import { flatten, render } from '../../../src/render/index.ts';
 import {
-  heldWorkloads,
   mixRendering,
-  movedWorkloads,
+  rollingWorkloads,
   stepBefore,
   upgradeRender,
 } from '../../../src/controller/upgrade.ts';
@@ -23,20 +22,21 @@ const before = plan.steps.slice(0, plan.steps.indexOf(unpin)).map((s) => s.id);
 
 test('in the unpin step, the Nova processes whose turn has not come are held; the first is not', () => {
   const rolled = (done: string[]) => (w: string) => done.includes(w);
+  const held = (...args: Parameters<typeof rollingWorkloads>) => rollingWorkloads(...args).held;
   assert.deepEqual(
-    [...heldWorkloads(plan, before, unpin, rolled([]))],
+    [...held(plan, before, unpin, rolled([]))],
     ['nova-scheduler', 'nova-api', 'nova-metadata', 'nova-novncproxy', 'nova-compute'],
   );
   assert.deepEqual(
-    [...heldWorkloads(plan, before, unpin, rolled(['nova-conductor', 'nova-scheduler']))],
+    [...held(plan, before, unpin, rolled(['nova-conductor', 'nova-scheduler']))],
     ['nova-metadata', 'nova-novncproxy', 'nova-compute'],
   );
   // Each still counts as on the new release (an earlier step moved it).
-  assert.ok(movedWorkloads(plan, before, unpin, rolled([])).has('nova-compute'));
+  assert.ok(rollingWorkloads(plan, before, unpin, rolled([])).moved.has('nova-compute'));
   // A roll step whose processes no earlier step moved holds nothing: they stay on the old release.
   const control = plan.steps.find((s) => s.id === 'nova/control-plane')!;
   const upTo = plan.steps.slice(0, plan.steps.indexOf(control)).map((s) => s.id);
-  assert.equal(heldWorkloads(plan, upTo, control, rolled([])).size, 0);
+  assert.equal(held(plan, upTo, control, rolled([])).size, 0);
 });
 
 test("a held process keeps the step before's nova.conf (pinned); the moving one gets the unpinned one", () => {
@@ -46,21 +46,9 @@ test("a held process keeps the step before's nova.conf (pinned); the moving one 
   const from = render(at('2025.1'), fixedSecrets(), components, {});
   const target = (step: typeof unpin | undefined) =>
     render(at('2026.1'), fixedSecrets(), components, { upgrade: upgradeRender(step) });
-  const rolled = () => false;
-  const mixed = mixRendering(
-    from,
-    target(unpin),
-    movedWorkloads(plan, before, unpin, rolled),
-    undefined,
-  );
-  const out = flatten(
-    mixRendering(
-      mixed,
-      target(stepBefore(plan, unpin)),
-      heldWorkloads(plan, before, unpin, rolled),
-      undefined,
-    ),
-  );
+  const { moved, held } = rollingWorkloads(plan, before, unpin, () => false);
+  const mixed = mixRendering(from, target(unpin), moved, undefined);
+  const out = flatten(mixRendering(mixed, target(stepBefore(plan, unpin)), held, undefined));
   const conf = (secret: string) => find(out, 'Secret', secret).stringData['nova.conf'] as string;
   assert.doesNotMatch(conf('nova-conductor-config'), /upgrade_levels/);
   for (const s of ['nova-scheduler-config', 'nova-api-config', 'nova-compute-config'])
