@@ -37,10 +37,10 @@ import { parseArgs } from 'node:util';
 import type { KubeObject } from '../src/render/kube.ts';
 import {
   client,
+  cloudEvents,
   cloudName,
   cloudReady,
   cloudRequests,
-  dataPlaneNamespace,
   hostPid,
   killLoads,
   namespace,
@@ -98,23 +98,9 @@ const log = progressLog();
 
 /** The kubelet's Killing events for a failed liveness probe in the cloud's namespaces since `since`. */
 async function livenessKills(since: number): Promise<string[]> {
-  const c = await client();
-  const out: string[] = [];
-  for (const ns of [namespace, dataPlaneNamespace]) {
-    const { items } = await c.list<KubeObject>('v1', 'Event', {
-      namespace: ns,
-      fieldSelector: 'reason=Killing',
-    });
-    for (const e of items) {
-      const at = Date.parse(String(e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp));
-      const what = e.involvedObject as { name?: string; fieldPath?: string } | undefined;
-      if (at >= since && /liveness probe/i.test(String(e.message)))
-        out.push(
-          `${what?.name ?? '?'} ${what?.fieldPath ?? ''} ×${typeof e.count === 'number' ? e.count : 1}`,
-        );
-    }
-  }
-  return out;
+  return (await cloudEvents('Killing'))
+    .filter((e) => e.at >= since && /liveness probe/i.test(e.message))
+    .map((e) => `${e.object} ${e.fieldPath} ×${e.count}`);
 }
 
 async function loadPhase(withHog: boolean, rate: number): Promise<Record<string, unknown>> {

@@ -13,12 +13,10 @@
 //   STACKANETES_E2E_CLOUD=ha sudo node bench/upgrade.ts     # examples/ha.yaml (variant ha)
 import { parseArgs } from 'node:util';
 import {
-  client,
+  cloudEvents,
   cloudName,
   cloudReady,
-  dataPlaneNamespace,
   keystoneAdmin,
-  namespace,
   newToken,
   serviceUrl,
   startLoad,
@@ -40,7 +38,6 @@ import {
   settleOnRelease,
   type StepSeen,
 } from '../test/e2e/upgrade.ts';
-import type { KubeObject } from '../src/render/kube.ts';
 import { cpuSampler, type CpuSample } from './cpu.ts';
 import { progressLog, requireKubeconfig } from './progress.ts';
 import { saveResult } from './results.ts';
@@ -220,23 +217,10 @@ async function failureTimeline(
 ): Promise<Window[]> {
   const t0 = lines[0]?.t;
   if (t0 === undefined) return [];
-  const starts: { t: number; what: string }[] = [];
-  const c = await client();
-  for (const ns of [namespace, dataPlaneNamespace]) {
-    const { items } = await c.list<
-      KubeObject & {
-        involvedObject?: { name?: string; fieldPath?: string };
-        eventTime?: string;
-        lastTimestamp?: string;
-        firstTimestamp?: string;
-      }
-    >('v1', 'Event', { namespace: ns, fieldSelector: 'reason=Started' });
-    for (const e of items) {
-      const when = Date.parse(e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? '');
-      const container = /spec\.containers\{(.+)\}/.exec(e.involvedObject?.fieldPath ?? '')?.[1];
-      if (container) starts.push({ t: when, what: `${e.involvedObject?.name}/${container}` });
-    }
-  }
+  const starts = (await cloudEvents('Started')).flatMap((e) => {
+    const container = /spec\.containers\{(.+)\}/.exec(e.fieldPath)?.[1];
+    return container ? [{ t: e.at, what: `${e.object}/${container}` }] : [];
+  });
   const end = lines.at(-1)!.t + 1000;
   const out: Window[] = [];
   for (let a = t0; a < end; a += seconds * 1000) {

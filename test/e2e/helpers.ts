@@ -778,6 +778,40 @@ export interface LoadTally {
   ms: number[];
 }
 
+/** An Event of the cloud's namespaces, as the benches read it. */
+export interface CloudEvent {
+  /** When it was last recorded (epoch ms). */
+  at: number;
+  object: string;
+  /** The container's field path (`spec.containers{api}`), for a container's Event. */
+  fieldPath: string;
+  message: string;
+  count: number;
+}
+
+/** The Events with `reason` in the cloud's namespace and its data plane's. */
+export async function cloudEvents(reason: string): Promise<CloudEvent[]> {
+  const c = await client();
+  const out: CloudEvent[] = [];
+  for (const ns of [namespace, dataPlaneNamespace]) {
+    const { items } = await c.list<KubeObject>('v1', 'Event', {
+      namespace: ns,
+      fieldSelector: `reason=${reason}`,
+    });
+    for (const e of items) {
+      const what = e.involvedObject as { name?: string; fieldPath?: string } | undefined;
+      out.push({
+        at: Date.parse(String(e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp)),
+        object: what?.name ?? '?',
+        fieldPath: what?.fieldPath ?? '',
+        message: typeof e.message === 'string' ? e.message : '',
+        count: typeof e.count === 'number' ? e.count : 1,
+      });
+    }
+  }
+  return out;
+}
+
 /** One second of load, as test/e2e/load-gen.ts prints it. */
 export interface LoadSecond {
   t: number;
