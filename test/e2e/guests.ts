@@ -16,6 +16,7 @@ import {
   liveCloud,
   inClient,
   kubectl,
+  namespace,
   dataPlaneNamespace,
   osJson,
   pods,
@@ -109,6 +110,34 @@ export async function createServer(
   return (await inClient(script)).trim().split('\n').pop()!;
 }
 
+/**
+ * Why a server is in ERROR: its fault, shown by ID when shown by name it has none (a server
+ * never scheduled lives in cell0, whose faults the name lookup's list leaves out), and the
+ * lines of Nova's scheduler and conductor that name it, for a fault that says too little.
+ */
+async function errorCause(s: ServerInfo): Promise<string> {
+  const fault =
+    s.fault?.message ??
+    (await serverShow(s.id).then(
+      (byId) => byId.fault?.message,
+      () => undefined,
+    ));
+  const lines: string[] = [];
+  for (const d of ['nova-scheduler', 'nova-conductor']) {
+    const log = await kubectl(['-n', namespace, 'logs', `deploy/${d}`, '--since=15m']).catch(
+      (e: unknown) => `(${d} logs: ${String(e)})`,
+    );
+    lines.push(
+      ...log
+        .split('\n')
+        .filter((l) => l.includes(s.id) && /ERROR|WARNING|NoValidHost|not mapped/.test(l))
+        .slice(-5)
+        .map((l) => `${d}: ${l.slice(0, 400)}`),
+    );
+  }
+  return [fault ?? 'no fault, by name or by ID', ...lines].join('\n  ');
+}
+
 /** Waits for one of `statuses`; fails at once on ERROR unless ERROR is awaited. */
 export async function waitStatus(
   name: string,
@@ -122,7 +151,7 @@ export async function waitStatus(
       const s = (seen = await serverShow(name));
       if (statuses.includes(s.status)) return s;
       if (s.status === 'ERROR') {
-        fault = s.fault?.message ?? 'no fault';
+        fault = await errorCause(s);
         return s;
       }
       return undefined;
