@@ -53,13 +53,20 @@ const deploy = (example: 'minimal' | 'ha', memory: string, goal: string, how: st
   paths: ['src', `examples/${example}.yaml`, 'bench/deploy.ts'],
 });
 
-/** The guest booted before an upgrade: pings lost, or (no ping on ha) whether its QEMU process is the one it had. */
-const guestText = (d: any): string =>
-  d.upgrade?.ping
+/**
+ * The guest booted before an upgrade: pings lost, and whether its QEMU process is the one it had
+ * (results before the gateway node's namespace was pinged from have only the latter on ha).
+ */
+const guestText = (d: any): string => {
+  const qemu = d.guest?.qemuBefore
+    ? `guest ${String(d.guest.status)}, its QEMU process ${JSON.stringify(d.guest.qemuBefore) === JSON.stringify(d.guest.qemuAfter) && d.guest.qemuBefore.length === 1 ? 'the same throughout' : `${JSON.stringify(d.guest.qemuBefore)} before, ${JSON.stringify(d.guest.qemuAfter)} after`}`
+    : undefined;
+  const ping = d.upgrade?.ping
     ? `guest ping lost ${n(d.upgrade.ping.lost)} of ${n(d.upgrade.ping.sent)}`
-    : d.guest?.qemuBefore
-      ? `guest ${String(d.guest.status)}, its QEMU process ${JSON.stringify(d.guest.qemuBefore) === JSON.stringify(d.guest.qemuAfter) && d.guest.qemuBefore.length === 1 ? 'the same throughout' : `${JSON.stringify(d.guest.qemuBefore)} before, ${JSON.stringify(d.guest.qemuAfter)} after`} (not pinged: no floating IP answers this host on three nodes)`
-      : 'guest not measured';
+    : undefined;
+  if (ping) return qemu ? `${ping}; ${qemu}` : ping;
+  return qemu ? `${qemu} (not pinged)` : 'guest not measured';
+};
 
 /** The release upgrade of an example under load (bench/upgrade.ts, variant = the example). */
 const upgrade = (example: 'minimal' | 'ha'): Figure[] => {

@@ -3,9 +3,9 @@
 // Glance, the server list from Nova, the network list from Neutron and the resource providers
 // from Placement) for --baseline seconds before the release is changed (what the same load costs
 // with nothing changing), then through the whole upgrade to 2026.1, while a guest booted before is
-// pinged once a second on its floating IP (on examples/ha.yaml, where a floating IP answers only
-// from the namespace of the node that holds the router's gateway, the guest's QEMU process is
-// checked instead: the same one before and after). Saves bench/results/upgrade-<variant>-<time>.json:
+// pinged once a second on its floating IP (from the external network's namespace on the node that
+// holds the router's gateway, test/e2e/guests.ts externalNamespace) and its QEMU process checked
+// to be the same one before and after. Saves bench/results/upgrade-<variant>-<time>.json:
 // failed requests per API in the baseline and during the upgrade, ping loss, total time, time of
 // each step and of each service. The new release's images are built first when missing (about
 // 10 min, not counted). Leaves the cloud on 2026.1: deploy it again to repeat.
@@ -23,13 +23,7 @@ import {
   summariseLoad,
   type LoadRequest,
 } from '../test/e2e/helpers.ts';
-import {
-  createServer,
-  deleteServers,
-  qemuPids,
-  serverShow,
-  waitStatus,
-} from '../test/e2e/guests.ts';
+import { deleteServers, qemuPids, serverShow } from '../test/e2e/guests.ts';
 import {
   followUpgrade,
   pingableGuest,
@@ -63,22 +57,11 @@ log(`images of ${to}, and the plan`);
 const planned = await prepareUpgrade(from, to);
 
 const guest = `bench-upgrade-${Date.now().toString(36)}`;
-const pingable = variant !== 'ha';
-let ns = '';
-let ip = '';
-let instance = '';
-if (pingable) {
-  log(`guest ${guest} with a floating IP`);
-  ({ ns, ip } = await pingableGuest(guest));
-} else {
-  log(`guest ${guest} (its QEMU process is watched: no floating IP answers this host on ha)`);
-  await createServer(guest);
-  await waitStatus(guest, ['ACTIVE']);
-  instance = (await serverShow(guest))['OS-EXT-SRV-ATTR:instance_name']!;
-}
-const pidsBefore = instance ? qemuPids(instance) : [];
-/** A ping loop, or nothing to stop when the guest is not pinged. */
-const pinger = () => (pingable ? pingLoop(ns, ip) : { stop: () => Promise.resolve(undefined) });
+log(`guest ${guest} with a floating IP`);
+const { ns, ip } = await pingableGuest(guest);
+const instance = (await serverShow(guest))['OS-EXT-SRV-ATTR:instance_name']!;
+const pidsBefore = qemuPids(instance);
+const pinger = () => pingLoop(ns, ip);
 
 async function requests(): Promise<LoadRequest[]> {
   const admin = await keystoneAdmin();
@@ -170,7 +153,8 @@ if (settled)
   );
 const guestAfter = {
   status: (await serverShow(guest)).status,
-  ...(instance ? { qemuBefore: pidsBefore, qemuAfter: qemuPids(instance) } : {}),
+  qemuBefore: pidsBefore,
+  qemuAfter: qemuPids(instance),
 };
 
 /** The part of the upgrade a step belongs to: `checks` for the pre-flight ones, else its service. */
@@ -271,7 +255,7 @@ const file = saveResult(
   variant,
 );
 log(
-  `upgrade ${result ? `${result.seconds.toFixed(0)} s` : 'FAILED'}; failed ${totals.failed} of ${totals.sent}; ${pinged ? `ping lost ${pinged.lost} of ${pinged.sent}` : `guest ${guestAfter.status}, QEMU ${JSON.stringify(guestAfter.qemuBefore)} → ${JSON.stringify(guestAfter.qemuAfter)}`}; saved ${file}`,
+  `upgrade ${result ? `${result.seconds.toFixed(0)} s` : 'FAILED'}; failed ${totals.failed} of ${totals.sent}; ping lost ${pinged.lost} of ${pinged.sent}; guest ${guestAfter.status}, QEMU ${JSON.stringify(guestAfter.qemuBefore)} → ${JSON.stringify(guestAfter.qemuAfter)}; saved ${file}`,
 );
 // After saving: the end of the upgrade replaces the client pod the delete runs in (seen on
 // 2026-12-02, exit 137, and the result was lost).

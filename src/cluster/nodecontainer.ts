@@ -419,6 +419,14 @@ function runc(l: Layout, args: string[], allowFailure = false) {
   return run('runc', ['--root', l.runcRoot, ...args], { allowFailure, timeoutMs: 60_000 });
 }
 
+/** The host PID of a running node container's first process (its namespaces are the node's). */
+export async function nodeInitPid(l: Layout, name: string): Promise<number | undefined> {
+  const r = await runc(l, ['state', name], true);
+  if (r.code !== 0) return undefined;
+  const pid = (JSON.parse(r.stdout) as { pid?: number }).pid;
+  return pid && pid > 0 ? pid : undefined;
+}
+
 export async function nodePower(l: Layout, n: NodeSpec): Promise<NodePower> {
   const r = await runc(l, ['state', n.name], true);
   if (r.code !== 0) return 'off';

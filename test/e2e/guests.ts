@@ -10,6 +10,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { guestMarkers } from '../../src/images/guest.ts';
 import { guestSetup } from '../../src/openstack/guest-setup.ts';
+import { layout } from '../../src/cluster/layout.ts';
+import { nodeInitPid } from '../../src/cluster/nodecontainer.ts';
+import { hostNodeName } from '../../src/cluster/nodes.ts';
 import { ensureHostPrograms } from '../../src/util/apt.ts';
 import {
   cloudName,
@@ -37,13 +40,49 @@ function hostClients(): Promise<void> {
 }
 
 /** The external network's namespace on the node, from the cloud's spec. */
+/**
+ * Where the external network is reached from: the network namespace that holds the gateway
+ * address of `spec.services.neutron.provider.hostNamespace`. Every node's chassis has one of its
+ * own (a network that exists only on the node), and a floating IP answers only on the node whose
+ * chassis holds the router's gateway (OVN's chassisredirect port). On this machine's node that
+ * is the namespace's name (`ip netns exec`); on a node container it is the namespace's file seen
+ * through that node's root (`nsenter --net=`), as the node's own `ip netns` made it.
+ */
 export async function externalNamespace(): Promise<string> {
   const cloud = await liveCloud();
   const ns = (
     cloud.spec as { services?: { neutron?: { provider?: { hostNamespace?: { name?: string } } } } }
   ).services?.neutron?.provider?.hostNamespace?.name;
   if (!ns) throw new Error(`${cloudName}: spec.services.neutron.provider.hostNamespace is not set`);
-  return ns;
+  const nodes = (await kubectl(['get', 'nodes', '-o', 'name'])).trim().split('\n');
+  if (nodes.length < 2) return ns;
+  const node = await gatewayNode();
+  if (node === hostNodeName) return ns;
+  const pid = await nodeInitPid(layout(), node);
+  if (!pid) throw new Error(`the gateway's node ${node} is not running here`);
+  return `/proc/${pid}/root/run/netns/${ns}`;
+}
+
+/** The node whose chassis holds the routers' gateway: OVN's chassisredirect port's chassis. */
+export async function gatewayNode(): Promise<string> {
+  const sb = (args: string[]) =>
+    kubectl(
+      [
+        ...['-n', namespace, 'exec', 'ovn-sb-db-0', '-c', 'ovsdb-server', '--'],
+        ...['ovn-sbctl', '--db=unix:/run/ovn/ovnsb_db.sock', '--no-leader-only', '--timeout=10'],
+        ...['--bare', ...args],
+      ],
+      30_000,
+    );
+  const bound = (await sb(['--columns=chassis', 'find', 'Port_Binding', 'type=chassisredirect']))
+    .split(/\s+/)
+    .filter(Boolean);
+  if (!bound.length) throw new Error('no router gateway is bound to a chassis');
+  const hosts = new Set<string>();
+  for (const c of new Set(bound))
+    hosts.add((await sb(['--columns=hostname', 'list', 'Chassis', c])).trim());
+  if (hosts.size > 1) throw new Error(`router gateways on several nodes: ${[...hosts].join(', ')}`);
+  return [...hosts][0]!;
 }
 
 export interface Keypair {
@@ -226,7 +265,7 @@ export async function floatingIp(server: string): Promise<string> {
   return ip;
 }
 
-/** A command in the external network's namespace on this machine. */
+/** A command in the external network's namespace (`externalNamespace`: a name, or a file on a node container). */
 export async function inNamespace(
   ns: string,
   argv: string[],
@@ -234,7 +273,8 @@ export async function inNamespace(
 ): Promise<{ code: number; out: string }> {
   await hostClients();
   try {
-    const { stdout, stderr } = await run('ip', ['netns', 'exec', ns, ...argv], {
+    const enter = ns.startsWith('/') ? ['nsenter', `--net=${ns}`] : ['ip', 'netns', 'exec', ns];
+    const { stdout, stderr } = await run(enter[0]!, [...enter.slice(1), ...argv], {
       timeout: timeoutMs,
       maxBuffer: 16 * 1024 * 1024,
     });
