@@ -16,6 +16,7 @@ import { hostNodeName } from '../../src/cluster/nodes.ts';
 import { ensureHostPrograms } from '../../src/util/apt.ts';
 import {
   cloudName,
+  type ContainerStatus,
   liveCloud,
   inClient,
   kubectl,
@@ -162,17 +163,41 @@ async function errorCause(s: ServerInfo): Promise<string> {
       () => undefined,
     ));
   const lines: string[] = [];
-  for (const d of ['nova-scheduler', 'nova-conductor']) {
-    const log = await kubectl(['-n', namespace, 'logs', `deploy/${d}`, '--since=15m']).catch(
+  const logs: [string, string[]][] = [
+    ['nova-scheduler', ['-n', namespace, 'logs', 'deploy/nova-scheduler']],
+    ['nova-conductor', ['-n', namespace, 'logs', 'deploy/nova-conductor']],
+    // Every compute's: a nova-compute that restarts while a server builds sets it to ERROR
+    // with no fault (its start-up finds the server in a transitional state).
+    [
+      'nova-compute',
+      ['-n', dataPlaneNamespace, 'logs', '-l', 'app.kubernetes.io/name=nova-compute', '--prefix'],
+    ],
+  ];
+  for (const [d, args] of logs) {
+    const log = await kubectl([...args, '--since=15m', '--tail=-1']).catch(
       (e: unknown) => `(${d} logs: ${String(e)})`,
     );
     lines.push(
       ...log
         .split('\n')
-        .filter((l) => l.includes(s.id) && /ERROR|WARNING|NoValidHost|not mapped/.test(l))
+        .filter((l) => l.includes(s.id) && /ERROR|WARNING|NoValidHost|not mapped|state/.test(l))
         .slice(-5)
         .map((l) => `${d}: ${l.slice(0, 400)}`),
     );
+  }
+  // Restarts of the computes' containers, with why the last one ended.
+  for (const name of ['nova-compute', 'nova-libvirt']) {
+    for (const p of await pods(name).catch(() => [])) {
+      const all = (p.status as { containerStatuses?: ContainerStatus[] } | undefined)
+        ?.containerStatuses;
+      for (const c of all ?? []) {
+        const t = c.lastState?.terminated;
+        if (c.restartCount)
+          lines.push(
+            `${p.metadata.name}/${c.name}: ${c.restartCount} restarts, the last ended ${t?.finishedAt ?? '?'} (${t?.reason ?? '?'}, exit ${t?.exitCode ?? '?'})`,
+          );
+      }
+    }
   }
   return [fault ?? 'no fault, by name or by ID', ...lines].join('\n  ');
 }

@@ -472,7 +472,9 @@ export interface ContainerStatus {
   restartCount: number;
   ready: boolean;
   state?: { running?: { startedAt: string } };
-  lastState?: { terminated?: { startedAt: string; finishedAt: string; exitCode: number } };
+  lastState?: {
+    terminated?: { startedAt: string; finishedAt: string; exitCode: number; reason?: string };
+  };
 }
 
 export function containerStatus(pod: KubeObject, name?: string): ContainerStatus | undefined {
