@@ -111,6 +111,7 @@ export interface ServerInfo {
   name: string;
   status: string;
   fault?: { message?: string; details?: string; code?: number };
+  created?: string;
   'OS-EXT-SRV-ATTR:host'?: string;
   'OS-EXT-SRV-ATTR:instance_name'?: string;
   'OS-EXT-STS:task_state'?: string | null;
@@ -152,8 +153,10 @@ export async function createServer(
 
 /**
  * Why a server is in ERROR: its fault, shown by ID when shown by name it has none (a server
- * never scheduled lives in cell0, whose faults the name lookup's list leaves out), and the
- * lines of Nova's scheduler and conductor that name it, for a fault that says too little.
+ * never scheduled lives in cell0, whose faults the name lookup's list leaves out); the computes'
+ * pods with their age and restarts (a nova-compute restarted while a server builds puts it in
+ * ERROR without a fault), first, as CI's summary keeps an error's first lines; then the lines
+ * of Nova's scheduler, conductor and computes that name it, for a fault that says too little.
  */
 async function errorCause(s: ServerInfo): Promise<string> {
   const fault =
@@ -163,6 +166,23 @@ async function errorCause(s: ServerInfo): Promise<string> {
       () => undefined,
     ));
   const lines: string[] = [];
+  // The computes' pods, when each was created (a replaced pod is new) and their containers'
+  // restarts with why the last one ended.
+  for (const name of ['nova-compute', 'nova-libvirt']) {
+    for (const p of await pods(name).catch(() => [])) {
+      const all = (p.status as { containerStatuses?: ContainerStatus[] } | undefined)
+        ?.containerStatuses;
+      const restarts = (all ?? [])
+        .filter((c) => c.restartCount > 0)
+        .map((c) => {
+          const t = c.lastState?.terminated;
+          return `${c.name} restarted ${c.restartCount}×, last ended ${t?.finishedAt ?? '?'} (${t?.reason ?? '?'}, exit ${t?.exitCode ?? '?'})`;
+        });
+      lines.push(
+        `pod ${p.metadata.name} created ${p.metadata.creationTimestamp ?? '?'}; ${restarts.join('; ') || 'no restarts'}`,
+      );
+    }
+  }
   const logs: [string, string[]][] = [
     ['nova-scheduler', ['-n', namespace, 'logs', 'deploy/nova-scheduler']],
     ['nova-conductor', ['-n', namespace, 'logs', 'deploy/nova-conductor']],
@@ -185,21 +205,10 @@ async function errorCause(s: ServerInfo): Promise<string> {
         .map((l) => `${d}: ${l.slice(0, 400)}`),
     );
   }
-  // Restarts of the computes' containers, with why the last one ended.
-  for (const name of ['nova-compute', 'nova-libvirt']) {
-    for (const p of await pods(name).catch(() => [])) {
-      const all = (p.status as { containerStatuses?: ContainerStatus[] } | undefined)
-        ?.containerStatuses;
-      for (const c of all ?? []) {
-        const t = c.lastState?.terminated;
-        if (c.restartCount)
-          lines.push(
-            `${p.metadata.name}/${c.name}: ${c.restartCount} restarts, the last ended ${t?.finishedAt ?? '?'} (${t?.reason ?? '?'}, exit ${t?.exitCode ?? '?'})`,
-          );
-      }
-    }
-  }
-  return [fault ?? 'no fault, by name or by ID', ...lines].join('\n  ');
+  return [
+    `${fault ?? 'no fault, by name or by ID'} (server created ${s.created ?? '?'})`,
+    ...lines,
+  ].join('\n  ');
 }
 
 /** Waits for one of `statuses`; fails at once on ERROR unless ERROR is awaited. */
