@@ -52,6 +52,18 @@ export const timing = {
 } as const;
 
 /**
+ * How long a new pod of a Deployment must have been Ready before it counts as available (the
+ * Deployment's minReadySeconds): a roll replaces the next pod, and an upgrade moves the next
+ * process, only then. A Python service's start goes on after its first probe passes (its second
+ * uWSGI worker's import, keystonemiddleware's first token, an RPC worker's whole import when its
+ * start check is only "it runs"), and on a node whose CPU is saturated, starts that overlap take
+ * it from the pods serving: bench/upgrade on the HA cloud saw requests to every API time out in
+ * the windows where two or three nova-api, neutron-server or neutron worker pods started within
+ * 30 s of each other, and none while Keystone's, Glance's and Placement's pods rolled.
+ */
+export const settleSeconds = 20;
+
+/**
  * A restarted container gets this long to stop after a failed liveness probe, not the pod's
  * whole grace period: SIGTERM does nothing to a stopped or deadlocked process.
  */

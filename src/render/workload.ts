@@ -28,7 +28,7 @@ import {
   type KubeObject,
 } from './kube.ts';
 import { configFileMounts, type KollaConfig } from './kolla.ts';
-import { probes } from './probes.ts';
+import { probes, settleSeconds } from './probes.ts';
 import { nodeAgentPriorityClass, priorityClassOf } from './priority.ts';
 import { memoryBytes } from './quantity.ts';
 
@@ -322,6 +322,7 @@ export function deployment(
     spec: {
       replicas,
       revisionHistoryLimit: 3,
+      minReadySeconds: settleSeconds,
       selector: { matchLabels: selectorLabels(ctx, o.component, o.part) },
       strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
       template: podTemplate(ctx, { ...o, spread: replicas > 1 }),
