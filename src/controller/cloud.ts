@@ -944,7 +944,13 @@ export function workloadReadiness(live: KubeObject | undefined): {
     ready: have >= want && available >= want && updated >= want && old <= 0,
     want,
     have,
-    ...(old > 0 && have >= want ? { note: `${old} old pods still running` } : {}),
+    ...(old > 0 && have >= want
+      ? { note: `${old} old pods still running` }
+      : have >= want && available < want
+        ? {
+            note: `${available} available: a new pod counts once Ready for ${spec.minReadySeconds ?? 0} s`,
+          }
+        : {}),
   };
 }
 

@@ -168,6 +168,23 @@ test('job and workload readiness read status the way kubectl does', () => {
     }).ready,
     true,
   );
+  // Every pod Ready, one not yet Ready for the Deployment's minReadySeconds: not rolled out, and
+  // the note says why the Ready count is not enough.
+  const settling = workloadReadiness({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: meta,
+    spec: { replicas: 2, minReadySeconds: 20 },
+    status: {
+      observedGeneration: 2,
+      replicas: 2,
+      readyReplicas: 2,
+      availableReplicas: 1,
+      updatedReplicas: 2,
+    },
+  });
+  assert.equal(settling.ready, false);
+  assert.equal(settling.note, '1 available: a new pod counts once Ready for 20 s');
   const ds = workloadReadiness({
     apiVersion: 'apps/v1',
     kind: 'DaemonSet',
