@@ -171,10 +171,9 @@ describe('the operator dashboard', { skip, timeout: 1_800_000 }, () => {
     }
   });
 
-  // A Horizon pod, not Keystone's: vm.test.ts boots guests beside this file, and on the
-  // one-replica cloud a deleted Keystone pod stops every service's token checks until its
-  // replacement serves (under CI's load a server built then went to ERROR). Nothing running
-  // beside uses Horizon, and horizon.test.ts, after this file, finds it Ready again.
+  // A Horizon pod, not Keystone's: vm.test.ts boots guests beside this file, and every service
+  // it uses checks tokens with Keystone, of which the one-node cloud has one replica. Nothing
+  // running beside uses Horizon, and horizon.test.ts, after this file, finds it Ready again.
   test('deleting a Horizon pod shows "pod replaced" on the open page, without a reload', async () => {
     const context = await browser.newContext({ viewport: { width: 1440, height: 1000 } });
     try {
