@@ -419,18 +419,23 @@ function runc(l: Layout, args: string[], allowFailure = false) {
   return run('runc', ['--root', l.runcRoot, ...args], { allowFailure, timeoutMs: 60_000 });
 }
 
+/** `runc state` of a node container: its status and first process, or undefined when it has none. */
+async function runcState(
+  l: Layout,
+  name: string,
+): Promise<{ status?: string; pid?: number } | undefined> {
+  const r = await runc(l, ['state', name], true);
+  return r.code === 0 ? (JSON.parse(r.stdout) as { status?: string; pid?: number }) : undefined;
+}
+
 /** The host PID of a running node container's first process (its namespaces are the node's). */
 export async function nodeInitPid(l: Layout, name: string): Promise<number | undefined> {
-  const r = await runc(l, ['state', name], true);
-  if (r.code !== 0) return undefined;
-  const pid = (JSON.parse(r.stdout) as { pid?: number }).pid;
+  const pid = (await runcState(l, name))?.pid;
   return pid && pid > 0 ? pid : undefined;
 }
 
 export async function nodePower(l: Layout, n: NodeSpec): Promise<NodePower> {
-  const r = await runc(l, ['state', n.name], true);
-  if (r.code !== 0) return 'off';
-  const state = (JSON.parse(r.stdout) as { status?: string }).status;
+  const state = (await runcState(l, n.name))?.status;
   return state === 'running' || state === 'paused' || state === 'created' ? 'running' : 'off';
 }
 

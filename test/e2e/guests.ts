@@ -16,7 +16,7 @@ import { hostNodeName } from '../../src/cluster/nodes.ts';
 import { ensureHostPrograms } from '../../src/util/apt.ts';
 import {
   cloudName,
-  type ContainerStatus,
+  containerStatuses,
   liveCloud,
   inClient,
   kubectl,
@@ -40,7 +40,6 @@ function hostClients(): Promise<void> {
   return clientsInstalled;
 }
 
-/** The external network's namespace on the node, from the cloud's spec. */
 /**
  * Where the external network is reached from: the network namespace that holds the gateway
  * address of `spec.services.neutron.provider.hostNamespace`. Every node's chassis has one of its
@@ -170,9 +169,7 @@ async function errorCause(s: ServerInfo): Promise<string> {
   // restarts with why the last one ended.
   for (const name of ['nova-compute', 'nova-libvirt']) {
     for (const p of await pods(name).catch(() => [])) {
-      const all = (p.status as { containerStatuses?: ContainerStatus[] } | undefined)
-        ?.containerStatuses;
-      const restarts = (all ?? [])
+      const restarts = containerStatuses(p)
         .filter((c) => c.restartCount > 0)
         .map((c) => {
           const t = c.lastState?.terminated;

@@ -477,10 +477,16 @@ export interface ContainerStatus {
   };
 }
 
+/** The statuses of a pod's containers (none before the kubelet reports them). */
+export function containerStatuses(pod: KubeObject): ContainerStatus[] {
+  return (
+    (pod.status as { containerStatuses?: ContainerStatus[] } | undefined)?.containerStatuses ?? []
+  );
+}
+
 export function containerStatus(pod: KubeObject, name?: string): ContainerStatus | undefined {
-  const all = (pod.status as { containerStatuses?: ContainerStatus[] } | undefined)
-    ?.containerStatuses;
-  return name ? all?.find((c) => c.name === name) : all?.[0];
+  const all = containerStatuses(pod);
+  return name ? all.find((c) => c.name === name) : all[0];
 }
 
 /** The host PID of a container's main process (`crictl inspect` → info.pid). */
@@ -626,9 +632,7 @@ export async function restartCounts(): Promise<Map<string, { uid: string; restar
   const out = new Map<string, { uid: string; restarts: number }>();
   for (const p of await cloudPods()) {
     if (p.metadata.labels?.['job-name']) continue; // one-shot Jobs come and go
-    const all = (p.status as { containerStatuses?: ContainerStatus[] } | undefined)
-      ?.containerStatuses;
-    for (const s of all ?? []) {
+    for (const s of containerStatuses(p)) {
       out.set(`${p.metadata.name}/${s.name}`, { uid: p.metadata.uid!, restarts: s.restartCount });
     }
   }
