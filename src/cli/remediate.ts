@@ -4,7 +4,12 @@
 // with the fixes and rolled out the same way, as the cloud's spec.remediation.policy allows.
 import type { Command } from 'commander';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { apiVersion, kind, type RemediationStatus } from '../api/v1alpha1/spec.ts';
+import {
+  apiVersion,
+  kind,
+  type RemediationStatus,
+  type UpgradeStatus,
+} from '../api/v1alpha1/spec.ts';
 import { imageNames, type ImageName } from '../catalog/images.ts';
 import { EventsRecorder } from '../controller/events.ts';
 import { writeRemediation } from '../controller/remediation-status.ts';
@@ -152,8 +157,19 @@ export function leftRoll(
 }
 
 /**
+ * Why no image may be rolled now: a release upgrade that has not finished (it moves every
+ * OpenStack image itself, and paces its DaemonSets by the minReadySeconds a roll's hold uses).
+ */
+export function upgradeInProgress(cloud: KubeObject): string | undefined {
+  const u = (cloud.status as { upgrade?: UpgradeStatus } | undefined)?.upgrade;
+  if (!u || u.finishedAt) return undefined;
+  return `the release upgrade ${u.from} → ${u.to} has not finished (${u.failed ? `failed at ${u.failed.step}` : `at ${u.step ?? 'its first step'}`}): roll images once it is over; nothing was changed`;
+}
+
+/**
  * Rolls one image and records the outcome on the cloud (status, condition, Events). A roll that
- * a killed run left half-done is finished (or rolled back) first.
+ * a killed run left half-done is finished (or rolled back) first. Refused while a release upgrade
+ * runs.
  */
 export async function rollAndRecord(
   client: KubeClient,
@@ -165,6 +181,8 @@ export async function rollAndRecord(
 ): Promise<RolloutOutcome> {
   return withRunLease(client, cloud, async () => {
     const live = await client.get(apiVersion, kind, cloud.metadata.name, cloud.metadata.namespace);
+    const upgrading = upgradeInProgress(live);
+    if (upgrading) throw new CliError(upgrading, 2);
     const left = leftRoll(live);
     await releaseLeftHolds(client, cloud.metadata.namespace!, left?.image, log);
     if (left) {

@@ -16,6 +16,7 @@ import { getCatalog, knownReleases } from '../catalog/index.ts';
 import {
   advance,
   mixRendering,
+  paceRoll,
   rollingWorkloads,
   stepBefore,
   processRolled,
@@ -416,7 +417,13 @@ export class CloudReconciler {
           undefined,
         )
       : mixed;
-    return { upgrade: { ...upgrade, step: step.id }, plan, step, rendered, target: to };
+    return {
+      upgrade: { ...upgrade, step: step.id },
+      plan,
+      step,
+      rendered: paceRoll(rendered, moved, this.#live),
+      target: to,
+    };
   }
 
   /**

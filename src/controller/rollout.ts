@@ -441,7 +441,7 @@ export function isHeld(w: Workload): boolean {
     updateStrategy?: { rollingUpdate?: { partition?: number } };
   };
   return w.kind === 'DaemonSet'
-    ? (spec.minReadySeconds ?? 0) > 0
+    ? (spec.minReadySeconds ?? 0) >= daemonHoldSeconds
     : (spec.updateStrategy?.rollingUpdate?.partition ?? 0) > 0;
 }
 

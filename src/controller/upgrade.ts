@@ -14,6 +14,7 @@ import type { RenderedComponents } from '../render/index.ts';
 import { jobTaskLabel } from '../render/jobs.ts';
 import { configHashAnnotation, type KubeObject } from '../render/kube.ts';
 import { processName } from '../render/openstack/endpoints.ts';
+import { settleSeconds } from '../render/probes.ts';
 
 const workloadKinds = new Set(['Deployment', 'DaemonSet', 'StatefulSet']);
 
@@ -126,6 +127,65 @@ export function mixRendering(
   return out;
 }
 
+type Spec = { replicas?: number; minReadySeconds?: number };
+type Status = {
+  observedGeneration?: number;
+  availableReplicas?: number;
+  updatedReplicas?: number;
+};
+
+/**
+ * The replicas a moved Deployment of `desired` is applied with: one when it does not exist yet (a
+ * process the target release adds, as Neutron's periodic and OVN maintenance workers in 2026.1),
+ * one more each time all it has are available, and `desired` once it has that many. A new
+ * Deployment otherwise starts every pod at once, which its rolling update never does.
+ */
+export function growingReplicas(desired: number, live: KubeObject | undefined): number {
+  if (desired <= 1) return desired;
+  if (!live) return 1;
+  const have = (live.spec as Spec | undefined)?.replicas ?? 1;
+  if (have >= desired) return desired;
+  const st = (live.status ?? {}) as Status;
+  const settled =
+    (st.observedGeneration ?? 0) >= (live.metadata.generation ?? 0) &&
+    (st.availableReplicas ?? 0) >= have &&
+    (st.updatedReplicas ?? 0) >= have;
+  return settled ? have + 1 : have;
+}
+
+/**
+ * The upgrade's pace for what its rolls start, beyond each Deployment's own settle time
+ * (minReadySeconds): a moved Deployment grows one pod at a time (growingReplicas), and a moved
+ * DaemonSet's new pod on one node counts as available only once Ready for `settleSeconds`, so
+ * the next node's is replaced only then (its rolling update replaces 10 % of the nodes at a time,
+ * else each as soon as the one before is Ready: the HA upgrade bench saw Neutron's three metadata
+ * agents and its three new workers' pods each start within the same 30 s, and requests to every
+ * API time out there). Once the upgrade is over the operator no longer writes a DaemonSet's
+ * minReadySeconds, and server-side apply removes it.
+ */
+export function paceRoll(
+  rendered: RenderedComponents,
+  moved: ReadonlySet<string>,
+  get: Get,
+): RenderedComponents {
+  const out = new Map<ComponentName, readonly KubeObject[]>();
+  for (const [component, objects] of rendered) {
+    out.set(
+      component,
+      objects.map((o) => {
+        if (!moved.has(o.metadata.name)) return o;
+        const spec = (o.spec ?? {}) as Spec;
+        if (o.kind === 'DaemonSet')
+          return { ...o, spec: { ...spec, minReadySeconds: settleSeconds } };
+        if (o.kind !== 'Deployment') return o;
+        const replicas = growingReplicas(spec.replicas ?? 1, get(o));
+        return replicas === (spec.replicas ?? 1) ? o : { ...o, spec: { ...spec, replicas } };
+      }),
+    );
+  }
+  return out;
+}
+
 export type StepState =
   | { readonly state: 'done' }
   | { readonly state: 'running'; readonly note: string }
@@ -151,13 +211,18 @@ function template(o: KubeObject): { hash?: string; images: string[] } {
   };
 }
 
-/** Whether the live copy of `want` (a rendered workload) runs its images and config and is Ready. */
+/**
+ * Whether the live copy of `want` (a rendered workload) runs its images and config, has its
+ * replicas (a Deployment the upgrade grows has fewer at first), and is Ready.
+ */
 function rolledOnto(want: KubeObject, get: Get, ready: (live: KubeObject) => boolean): boolean {
   const live = get(want);
   if (!live) return false;
   const w = template(want);
   const l = template(live);
-  return l.hash === w.hash && l.images.join() === w.images.join() && ready(live);
+  const replicas = (o: KubeObject) => (o.spec as Spec | undefined)?.replicas ?? 1;
+  const counted = want.kind === 'DaemonSet' || replicas(live) === replicas(want);
+  return l.hash === w.hash && l.images.join() === w.images.join() && counted && ready(live);
 }
 
 /**

@@ -25,7 +25,8 @@ import {
   runsImage,
 } from '../../../src/controller/rollout.ts';
 import { gateScript, parseGateOutput } from '../../../src/openstack/gate.ts';
-import { leftRoll, parseImageArg } from '../../../src/cli/remediate.ts';
+import { leftRoll, parseImageArg, upgradeInProgress } from '../../../src/cli/remediate.ts';
+import { settleSeconds } from '../../../src/render/probes.ts';
 import type { KubeObject } from '../../../src/render/kube.ts';
 import { find, renderExample } from '../render/fixtures.ts';
 
@@ -115,7 +116,7 @@ test('the canary of keystone-api: one pod of the new image that the Service does
   );
 });
 
-test('a StatefulSet of two members or more is held at its last member, a DaemonSet on two nodes or more at its first node, each by one field the operator never writes; one member or one node has no hold', () => {
+test('a StatefulSet of two members or more is held at its last member, a DaemonSet on two nodes or more at its first node, each by one field the operator writes only to pace a release upgrade (below the hold); one member or one node has no hold', () => {
   type W = Parameters<typeof holdable>[0][number];
   const ha = renderExample('ha');
   const galera = { ...find(ha, 'StatefulSet', 'mariadb'), kind: 'StatefulSet' } as W;
@@ -147,10 +148,14 @@ test('a StatefulSet of two members or more is held at its last member, a DaemonS
     (holdApply(compute, true).spec as { minReadySeconds: number }).minReadySeconds,
     daemonHoldSeconds,
   );
-  // The operator's own objects never name either field, so the two managers never fight, and
-  // as rendered nothing is held.
+  // As rendered nothing is held. The operator names a DaemonSet's minReadySeconds only while a
+  // release upgrade runs (its settle time, which is no hold), and no roll starts then.
   assert.equal(isHeld(galera), false);
   assert.equal(isHeld(compute), false);
+  assert.equal(
+    isHeld({ ...compute, spec: { ...compute.spec, minReadySeconds: settleSeconds } } as W),
+    false,
+  );
   const heldGalera = {
     ...galera,
     spec: { ...galera.spec, updateStrategy: { rollingUpdate: { partition: 2 } } },
@@ -229,6 +234,33 @@ test('a roll a killed run left: only RollingOut past its canary, with the overri
   // Killed between writing the step and changing the override: the spec says nothing changed.
   assert.equal(leftRoll(cloud(rolling, { tag: '2025.1-old' })), undefined);
   assert.equal(leftRoll(cloud(rolling, null as unknown as undefined)), undefined);
+});
+
+test('no image is rolled while a release upgrade has not finished, failed or not', () => {
+  const cloud = (upgrade?: object) =>
+    ({
+      apiVersion: 'stackanetes.io/v1alpha1',
+      kind: 'OpenStackCloud',
+      metadata: { name: 'c', namespace: 'openstack' },
+      status: upgrade ? { upgrade } : {},
+    }) as KubeObject;
+  const upgrade = {
+    from: '2025.1',
+    to: '2026.1',
+    startedAt: '2026-12-04T15:00:00Z',
+    completed: [],
+  };
+  assert.equal(upgradeInProgress(cloud()), undefined);
+  assert.equal(
+    upgradeInProgress(cloud({ ...upgrade, finishedAt: '2026-12-04T15:40:00Z' })),
+    undefined,
+  );
+  assert.equal(
+    upgradeInProgress(cloud({ ...upgrade, step: 'neutron/roll' })),
+    'the release upgrade 2025.1 → 2026.1 has not finished (at neutron/roll): roll images once it is over; nothing was changed',
+  );
+  const failed = { step: 'nova/db-sync', message: 'Job failed', at: '2026-12-04T15:20:00Z' };
+  assert.match(upgradeInProgress(cloud({ ...upgrade, failed }))!, /failed at nova\/db-sync/);
 });
 
 test('rolled out: every replica updated and available, for the generation asked', () => {
