@@ -46,7 +46,13 @@ export type Check =
    * One of the container's service processes holds an ESTABLISHED TCP connection to the message
    * broker (health.sh `connected`): what an oslo.messaging RPC server needs to consume.
    */
-  | { readonly kind: 'broker' };
+  | { readonly kind: 'broker' }
+  /**
+   * One of the container's service processes holds an ESTABLISHED TCP connection to `port`
+   * (health.sh `connected`): for a process whose work is what it reads from a database it keeps
+   * a session to (Neutron's workers and OVN's northbound database).
+   */
+  | { readonly kind: 'connected'; readonly port: number };
 
 /**
  * How the kubelet checks a process. `ready` decides whether it takes work: slowness and

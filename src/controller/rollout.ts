@@ -9,9 +9,10 @@
 // Service selects, so no user request reaches a canary that may be broken: the gate calls the
 // pod's own address. A StatefulSet's members cannot be copied (a second Galera or RabbitMQ
 // member would join the cluster) and a DaemonSet has no room for a copy on a node: their roll is
-// held at a canary instead, by a field that only the remediation's field manager writes (the
-// operator's applies never name it). A StatefulSet of two members or more: its partition at the
-// last ordinal, so that member alone goes to the new image. A DaemonSet on two nodes or more:
+// held at a canary instead, by a field that the remediation's field manager writes (the
+// operator names a DaemonSet's only to pace a release upgrade, when no roll may start). A
+// StatefulSet of two members or more: its partition at the last ordinal, so that member alone
+// goes to the new image. A DaemonSet on two nodes or more:
 // minReadySeconds (daemonHoldSeconds), so its first node's new pod does not count as available
 // and its rolling update (maxUnavailable 10 %) goes no further. The canary pod must become Ready
 // (a synced Galera member, a broker that accepts connections, a connected OVN controller) and

@@ -85,6 +85,8 @@ export function handler(c: Check, brokerPort: number): Probe {
       return { exec: { command: ['sh', healthScriptPath, 'alive'] } };
     case 'broker':
       return { exec: { command: ['sh', healthScriptPath, 'connected', String(brokerPort)] } };
+    case 'connected':
+      return { exec: { command: ['sh', healthScriptPath, 'connected', String(c.port)] } };
   }
 }
 
@@ -120,7 +122,7 @@ export function uwsgiStatsPort(def: ProbeDef): number | undefined {
 /** Whether a process's probes run health.sh (it is then shipped in its config Secret). */
 export function usesHealthScript(def: ProbeDef): boolean {
   return [def.ready, def.live, def.start].some(
-    (c) => c?.kind === 'progress' || c?.kind === 'broker',
+    (c) => c?.kind === 'progress' || c?.kind === 'broker' || c?.kind === 'connected',
   );
 }
 
