@@ -132,15 +132,15 @@ const upgrades: Readonly<Record<CatalogService, UpgradeDef>> = {
  */
 function neutronProcesses(def: ServiceDef): ProcessDef[] {
   const files = neutronFiles;
+  const alive: ProcessDef['probe'] = { live: { kind: 'progress' }, start: { kind: 'progress' } };
   const server = def.processes.find((p) => p.name === 'server')!;
-  const worker = (name: string, command: string): ProcessDef => ({
+  const worker = (name: string, command: string, probe: ProcessDef['probe']): ProcessDef => ({
     name,
     image: 'neutron-server',
     command: `${command} ${files}`,
     configFiles: ['neutron.conf', 'ml2_conf.ini'],
     ports: [],
-    // No endpoint and no broker: alive while it runs at all (it polls OVN and the database).
-    probe: { live: { kind: 'progress' }, start: { kind: 'progress' } },
+    probe,
     workload: 'Deployment',
     role: 'controlPlane',
     memory: { request: '192Mi', limit: '768Mi' },
@@ -156,8 +156,18 @@ function neutronProcesses(def: ServiceDef): ProcessDef[] {
       // The uWSGI master and its 2 workers, the API alone.
       memory: { request: '384Mi', limit: '1536Mi' },
     },
-    worker('periodic-workers', 'neutron-periodic-workers'),
-    worker('ovn-maintenance-worker', 'neutron-ovn-maintenance-worker'),
+    // No endpoint and no broker: alive while they run at all. The periodic workers hold only
+    // database sessions (seen on the HA cloud: none to OVN), so they have no readiness: a
+    // Deployment the upgrade adds grows one pod at a time anyway.
+    worker('periodic-workers', 'neutron-periodic-workers', alive),
+    // Ready once connected to OVN's northbound database (it holds sessions to both of OVN's
+    // databases and MariaDB: seen on the HA cloud), which it is only after its whole import and
+    // the ML2 plugin's start. Its readiness gates no Service but paces its Deployment's roll
+    // (minReadySeconds counts from Ready), and an NB outage shows as it unready, never a restart.
+    worker('ovn-maintenance-worker', 'neutron-ovn-maintenance-worker', {
+      ...alive,
+      ready: { kind: 'connected', port: epoxy.ovn.nb.ports.ovsdb },
+    }),
     ...def.processes.filter((p) => p.name !== 'server'),
   ];
 }

@@ -265,6 +265,24 @@ test('the RPC services are ready while connected to the broker and alive while t
   assert.doesNotMatch(conf, /rpc_ping_enabled/);
 });
 
+test("2026.1: Neutron's OVN maintenance worker is ready once connected to OVN's northbound database; it and the periodic workers start and stay alive on their own", () => {
+  const objs = clouds.gazpacho();
+  const container = (name: string) =>
+    find(objs, 'Deployment', name).spec.template.spec.containers[0];
+  const maintenance = container('neutron-ovn-maintenance-worker');
+  assert.deepEqual(maintenance.readinessProbe.exec.command, [
+    'sh',
+    healthScriptPath,
+    'connected',
+    String(catalog.ovn.nb.ports.ovsdb),
+  ]);
+  assert.equal(container('neutron-periodic-workers').readinessProbe, undefined);
+  for (const c of [maintenance, container('neutron-periodic-workers')]) {
+    assert.deepEqual(c.startupProbe.exec.command, ['sh', healthScriptPath, 'alive'], c.name);
+    assert.deepEqual(c.livenessProbe.exec.command, ['sh', healthScriptPath, 'alive'], c.name);
+  }
+});
+
 test('APIs are ready over HTTP on their own endpoint, and hand over as soon as they answer', () => {
   const objs = clouds.minimal();
   for (const [name, path, port] of [
