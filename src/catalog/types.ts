@@ -49,8 +49,8 @@ export type Check =
   | { readonly kind: 'broker' }
   /**
    * One of the container's service processes holds an ESTABLISHED TCP connection to `port`
-   * (health.sh `connected`): for a process whose work is what it reads from a database it keeps
-   * a session to (Neutron's workers and OVN's northbound database).
+   * (health.sh `connected`, as `broker`): for a process whose work comes from a database it keeps
+   * a session to (Neutron's OVN maintenance worker and OVN's northbound database).
    */
   | { readonly kind: 'connected'; readonly port: number };
 

@@ -84,9 +84,10 @@ export function handler(c: Check, brokerPort: number): Probe {
     case 'progress':
       return { exec: { command: ['sh', healthScriptPath, 'alive'] } };
     case 'broker':
-      return { exec: { command: ['sh', healthScriptPath, 'connected', String(brokerPort)] } };
-    case 'connected':
-      return { exec: { command: ['sh', healthScriptPath, 'connected', String(c.port)] } };
+    case 'connected': {
+      const port = c.kind === 'broker' ? brokerPort : c.port;
+      return { exec: { command: ['sh', healthScriptPath, 'connected', String(port)] } };
+    }
   }
 }
 
