@@ -58,8 +58,16 @@ describe(`release upgrade ${from} → ${to} of the running cloud`, { skip }, () 
   });
 
   test(`spec.release ${to}: every step of the plan done once, in order, then the cloud runs ${to}`, async (t: TestContext) => {
-    // The operator is killed three times mid-upgrade, after these many steps.
-    const kills = [3, 9, 17].filter((n) => n < planned.length);
+    // The operator is killed three times mid-upgrade, after a random number of steps each
+    // (three different counts, said first so that a failing run can be repeated).
+    const counts = Array.from({ length: planned.length - 1 }, (_, i) => i + 1);
+    const kills = counts
+      .map((n) => ({ n, r: Math.random() }))
+      .sort((a, b) => a.r - b.r)
+      .slice(0, 3)
+      .map(({ n }) => n)
+      .sort((a, b) => a - b);
+    t.diagnostic(`the operator is killed after ${kills.join(', ')} of ${planned.length} steps`);
     const { seconds, steps, upgrade } = await followUpgrade(to, async (upgrade, seen) => {
       if (!kills.length || seen.length < kills[0]!) return;
       kills.shift();
